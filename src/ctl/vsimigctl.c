@@ -1,0 +1,429 @@
+/* vsimigctl: the operator's tool for vsimigd (status, VDP requests). */
+#include "build-config.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <json-glib/json-glib.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vsimig/control.h"
+
+#define REPLY_MAX (16 * 1024 * 1024)
+
+static char *opt_socket;
+static gboolean opt_json;
+static gint opt_timeout = 30;
+static char *opt_uplink, *opt_mac, *opt_instance, *opt_manager;
+static gint opt_vlan = -1, opt_type_version = 0;
+static gint64 opt_type_id = -1;
+static gboolean opt_migrated_to, opt_suspended;
+
+static const GOptionEntry global_entries[] = {
+        { "socket", 's', 0, G_OPTION_ARG_FILENAME, &opt_socket,
+          "Control socket (default " VSIMIG_DEFAULT_SOCKET ")", "PATH" },
+        { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON for automation", NULL },
+        { "timeout", 't', 0, G_OPTION_ARG_INT, &opt_timeout, "Seconds to wait for the daemon (default 30)", "SEC" },
+        { NULL },
+};
+
+static const GOptionEntry vdp_entries[] = {
+        { "uplink", 'i', 0, G_OPTION_ARG_STRING, &opt_uplink, "Uplink interface (one of [vdp] uplinks)", "IF" },
+        { "mac", 'm', 0, G_OPTION_ARG_STRING, &opt_mac, "The vNIC's MAC address", "MAC" },
+        { "vlan", 0, 0, G_OPTION_ARG_INT, &opt_vlan, "VLAN ID (0-4094, default 0)", "VID" },
+        { "type-id", 0, 0, G_OPTION_ARG_INT64, &opt_type_id, "VSI type ID (0-16777215)", "N" },
+        { "type-version", 0, 0, G_OPTION_ARG_INT, &opt_type_version, "VSI type version (0-255, default 0)", "N" },
+        { "instance", 'u', 0, G_OPTION_ARG_STRING, &opt_instance, "VSI instance UUID (the VSIID)", "UUID" },
+        { "manager", 0, 0, G_OPTION_ARG_STRING, &opt_manager, "VSI Manager ID (default from the daemon config)", "ID" },
+        { "migrated-to", 'M', 0, G_OPTION_ARG_NONE, &opt_migrated_to, "Set the M-bit (VSI migrated to this port)", NULL },
+        { "suspended", 'S', 0, G_OPTION_ARG_NONE, &opt_suspended, "Set the S-bit (VSI suspended, migrating away)", NULL },
+        { NULL },
+};
+
+static const char summary[] =
+        "Commands:\n"
+        "  status                         daemon, uplinks, bridge EVB parameters, counters\n"
+        "  vdp list                       every VSI with its state and last response\n"
+        "  vdp pre-associate|pre-associate-rr|associate|de-associate\n"
+        "      --uplink IF --mac MAC [--vlan VID] --type-id N [--type-version N]\n"
+        "      --instance UUID [--manager ID] [--migrated-to|--suspended]\n"
+        "                                 send one VDP request, wait for the bridge's answer\n"
+        "\n"
+        "Exit status: 0 ok, 1 request failed (bridge error, timeout, daemon error),\n"
+        "2 usage error, 3 daemon not reachable.";
+
+static int die_usage(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static int die_usage(const char *fmt, ...) {
+        va_list ap;
+
+        fputs("vsimigctl: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputs(" (try --help)\n", stderr);
+        return VSIMIG_EXIT_USAGE;
+}
+
+/* Sends one request, returns the parsed reply object or NULL (and prints why). */
+static JsonObject *call(const char *method, JsonNode *params, int *ret_exit) {
+        const char *path = opt_socket ? opt_socket : VSIMIG_DEFAULT_SOCKET;
+        g_autoptr(GSocket) sock = NULL;
+        g_autoptr(GSocketAddress) addr = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_autoptr(GString) reply = g_string_new(NULL);
+        g_autofree char *line = NULL;
+        gsize off = 0, len;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "id");
+        json_builder_add_int_value(b, 1);
+        json_builder_set_member_name(b, "method");
+        json_builder_add_string_value(b, method);
+        if (params) {
+                json_builder_set_member_name(b, "params");
+                json_builder_add_value(b, params);
+        }
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
+        json_generator_set_root(gen, root);
+        line = json_generator_to_data(gen, &len);
+        line = g_realloc(line, len + 2);
+        line[len++] = '\n';
+        line[len] = '\0';
+
+        sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
+        if (!sock)
+                goto unreachable;
+        g_socket_set_timeout(sock, (guint) MAX(opt_timeout, 1));
+        addr = g_unix_socket_address_new(path);
+        if (!g_socket_connect(sock, addr, NULL, &error))
+                goto unreachable;
+        while (off < len) {
+                gssize n = g_socket_send(sock, line + off, len - off, NULL, &error);
+
+                if (n < 0)
+                        goto unreachable;
+                off += (gsize) n;
+        }
+        for (;;) {
+                char buf[65536];
+                gssize n = g_socket_receive(sock, buf, sizeof(buf), NULL, &error);
+                char *nl;
+
+                if (n < 0)
+                        goto unreachable;
+                if (n == 0) {
+                        g_set_error(&error, G_IO_ERROR, G_IO_ERROR_CLOSED, "daemon closed the connection");
+                        goto unreachable;
+                }
+                g_string_append_len(reply, buf, n);
+                nl = memchr(reply->str, '\n', reply->len);
+                if (nl) {
+                        g_string_truncate(reply, (gsize) (nl - reply->str));
+                        break;
+                }
+                if (reply->len > REPLY_MAX) {
+                        g_set_error(&error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE, "reply too large");
+                        goto unreachable;
+                }
+        }
+        if (!json_parser_load_from_data(parser, reply->str, (gssize) reply->len, &error) ||
+            !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+                fprintf(stderr, "vsimigctl: bad reply from the daemon: %s\n", error ? error->message : "not an object");
+                *ret_exit = VSIMIG_EXIT_FAILED;
+                return NULL;
+        }
+        return json_object_ref(json_node_get_object(json_parser_get_root(parser)));
+
+unreachable:
+        fprintf(stderr, "vsimigctl: cannot talk to vsimigd at %s: %s\n", path, error ? error->message : "?");
+        *ret_exit = VSIMIG_EXIT_UNREACHABLE;
+        return NULL;
+}
+
+static void print_json(JsonNode *node) {
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autofree char *s = NULL;
+
+        json_generator_set_pretty(gen, TRUE);
+        json_generator_set_root(gen, node);
+        s = json_generator_to_data(gen, NULL);
+        printf("%s\n", s);
+}
+
+/* Unwraps "result"; prints daemon errors.  NULL on error. */
+static JsonObject *result_of(JsonObject *reply, int *ret_exit) {
+        JsonObject *err;
+
+        if (json_object_has_member(reply, "error") &&
+            JSON_NODE_HOLDS_OBJECT(json_object_get_member(reply, "error"))) {
+                err = json_object_get_object_member(reply, "error");
+                if (opt_json)
+                        print_json(json_object_get_member(reply, "error") ? json_node_copy(json_object_get_member(reply, "error")) : NULL);
+                else
+                        fprintf(stderr, "vsimigctl: %s: %s\n",
+                                json_object_get_string_member_with_default(err, "code", "error"),
+                                json_object_get_string_member_with_default(err, "message", ""));
+                *ret_exit = VSIMIG_EXIT_FAILED;
+                return NULL;
+        }
+        if (!json_object_has_member(reply, "result") ||
+            !JSON_NODE_HOLDS_OBJECT(json_object_get_member(reply, "result"))) {
+                fprintf(stderr, "vsimigctl: reply without a result\n");
+                *ret_exit = VSIMIG_EXIT_FAILED;
+                return NULL;
+        }
+        return json_object_get_object_member(reply, "result");
+}
+
+static const char *str_or(JsonObject *o, const char *m, const char *dflt) {
+        JsonNode *n = json_object_get_member(o, m);
+
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+                return dflt;
+        return json_node_get_string(n);
+}
+
+static gint64 int_or(JsonObject *o, const char *m, gint64 dflt) {
+        JsonNode *n = json_object_get_member(o, m);
+
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+                return dflt;
+        return json_node_get_int(n);
+}
+
+static char *flags_text(JsonObject *o) {
+        JsonNode *n = json_object_get_member(o, "flags");
+        g_autoptr(GString) s = g_string_new(NULL);
+
+        if (n && JSON_NODE_HOLDS_ARRAY(n)) {
+                JsonArray *a = json_node_get_array(n);
+
+                for (guint i = 0; i < json_array_get_length(a); i++) {
+                        JsonNode *e = json_array_get_element(a, i);
+
+                        if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
+                                g_string_append_printf(s, "%s%s", s->len ? "," : "", json_node_get_string(e));
+                }
+        }
+        return s->len ? g_strdup_printf(" (%s)", s->str) : g_strdup("");
+}
+
+static int cmd_status(void) {
+        g_autoptr(JsonObject) reply = NULL;
+        JsonObject *r;
+        JsonArray *ups;
+        int ex = VSIMIG_EXIT_OK;
+
+        reply = call(VSIMIG_METHOD_STATUS, NULL, &ex);
+        if (!reply)
+                return ex;
+        r = result_of(reply, &ex);
+        if (!r)
+                return ex;
+        if (opt_json) {
+                print_json(json_object_get_member(reply, "result"));
+                return VSIMIG_EXIT_OK;
+        }
+        printf("vsimigd %s (pid %" G_GINT64_FORMAT "), up %" G_GINT64_FORMAT " s, manager-id %s\n",
+               str_or(r, "version", "?"), int_or(r, "pid", 0), int_or(r, "uptime_s", 0),
+               str_or(r, "manager_id", "?"));
+        ups = json_object_get_array_member(r, "uplinks");
+        for (guint i = 0; ups && i < json_array_get_length(ups); i++) {
+                JsonObject *u = json_array_get_object_element(ups, i);
+                JsonObject *br = NULL, *n = json_object_get_object_member(u, "counters");
+
+                if (json_object_has_member(u, "bridge") &&
+                    JSON_NODE_HOLDS_OBJECT(json_object_get_member(u, "bridge")))
+                        br = json_object_get_object_member(u, "bridge");
+                printf("uplink %s: %s", str_or(u, "name", "?"),
+                       json_object_get_boolean_member_with_default(u, "up", FALSE) ? "up" : "DOWN");
+                if (!json_object_get_boolean_member_with_default(u, "up", FALSE))
+                        printf(" (%s)", str_or(u, "down_reason", "?"));
+                printf(", mac %s, %" G_GINT64_FORMAT " VSI(s)\n", str_or(u, "mac", "?"), int_or(u, "vsis", 0));
+                if (br)
+                        printf("  bridge %s: R=%" G_GINT64_FORMAT " RTE=%" G_GINT64_FORMAT " RWD=%" G_GINT64_FORMAT
+                               " RKA=%" G_GINT64_FORMAT ", last LLDP %" G_GINT64_FORMAT " ms ago\n",
+                               str_or(br, "mac", "?"), int_or(br, "r", 0), int_or(br, "rte", 0),
+                               int_or(br, "rwd", 0), int_or(br, "rka", 0), int_or(br, "last_lldp_ms_ago", 0));
+                else
+                        printf("  bridge: no EVB LLDP seen yet\n");
+                if (n)
+                        printf("  ecp: %" G_GINT64_FORMAT " requests sent (%" G_GINT64_FORMAT " retries, %" G_GINT64_FORMAT
+                               " unacked), %" G_GINT64_FORMAT " acks in; %" G_GINT64_FORMAT " requests in (%" G_GINT64_FORMAT
+                               " duplicates); %" G_GINT64_FORMAT " bad frames\n",
+                               int_or(n, "tx_ecp_requests", 0), int_or(n, "tx_ecp_retries", 0),
+                               int_or(n, "tx_ecp_failures", 0), int_or(n, "rx_ecp_acks", 0),
+                               int_or(n, "rx_ecp_requests", 0), int_or(n, "rx_ecp_duplicates", 0),
+                               int_or(n, "rx_bad", 0));
+        }
+        return VSIMIG_EXIT_OK;
+}
+
+static int cmd_vdp_list(void) {
+        g_autoptr(JsonObject) reply = NULL;
+        JsonObject *r;
+        JsonArray *vsis;
+        int ex = VSIMIG_EXIT_OK;
+
+        reply = call(VSIMIG_METHOD_VDP_LIST, NULL, &ex);
+        if (!reply)
+                return ex;
+        r = result_of(reply, &ex);
+        if (!r)
+                return ex;
+        if (opt_json) {
+                print_json(json_object_get_member(reply, "result"));
+                return VSIMIG_EXIT_OK;
+        }
+        vsis = json_object_get_array_member(r, "vsis");
+        printf("%-8s %-36s %-17s %4s %-17s %s\n", "UPLINK", "INSTANCE", "MAC", "VLAN", "STATE", "LAST RESPONSE");
+        for (guint i = 0; vsis && i < json_array_get_length(vsis); i++) {
+                JsonObject *v = json_array_get_object_element(vsis, i);
+                g_autofree char *last = NULL;
+
+                if (json_object_has_member(v, "last") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(v, "last"))) {
+                        JsonObject *l = json_object_get_object_member(v, "last");
+                        g_autofree char *fl = flags_text(l);
+
+                        last = g_strdup_printf("%s%s %s, %" G_GINT64_FORMAT " s ago", str_or(l, "request", "?"), fl,
+                                               str_or(l, "result", "?"), int_or(l, "age_ms", 0) / 1000);
+                } else {
+                        last = g_strdup("-");
+                }
+                printf("%-8s %-36s %-17s %4" G_GINT64_FORMAT " %-17s %s%s%s\n", str_or(v, "uplink", "?"),
+                       str_or(v, "instance", "?"), str_or(v, "mac", "?"), int_or(v, "vlan", 0),
+                       str_or(v, "state", "?"), last,
+                       str_or(v, "pending", NULL) ? "; pending " : "", str_or(v, "pending", ""));
+        }
+        return VSIMIG_EXIT_OK;
+}
+
+static int cmd_vdp_request(const char *request) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonObject) reply = NULL;
+        g_autofree char *fl = NULL;
+        JsonObject *r;
+        int ex = VSIMIG_EXIT_OK;
+        const char *result;
+
+        if (!opt_uplink || !opt_mac || !opt_instance || opt_type_id < 0)
+                return die_usage("vdp %s needs --uplink, --mac, --type-id and --instance", request);
+        if (opt_type_id > 0xffffff || opt_vlan > 4094 || opt_type_version < 0 || opt_type_version > 255)
+                return die_usage("--type-id, --type-version or --vlan out of range");
+        if (opt_migrated_to && opt_suspended)
+                return die_usage("--migrated-to and --suspended exclude each other");
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "request");
+        json_builder_add_string_value(b, request);
+        json_builder_set_member_name(b, "uplink");
+        json_builder_add_string_value(b, opt_uplink);
+        json_builder_set_member_name(b, "mac");
+        json_builder_add_string_value(b, opt_mac);
+        if (opt_vlan >= 0) {
+                json_builder_set_member_name(b, "vlan");
+                json_builder_add_int_value(b, opt_vlan);
+        }
+        json_builder_set_member_name(b, "type_id");
+        json_builder_add_int_value(b, opt_type_id);
+        json_builder_set_member_name(b, "type_version");
+        json_builder_add_int_value(b, opt_type_version);
+        json_builder_set_member_name(b, "instance");
+        json_builder_add_string_value(b, opt_instance);
+        if (opt_manager) {
+                json_builder_set_member_name(b, "manager");
+                json_builder_add_string_value(b, opt_manager);
+        }
+        json_builder_set_member_name(b, "flags");
+        json_builder_begin_array(b);
+        if (opt_migrated_to)
+                json_builder_add_string_value(b, "migrated-to");
+        if (opt_suspended)
+                json_builder_add_string_value(b, "suspended");
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+
+        reply = call(VSIMIG_METHOD_VDP_REQUEST, json_builder_get_root(b), &ex);
+        if (!reply)
+                return ex;
+        r = result_of(reply, &ex);
+        if (!r)
+                return ex;
+        result = str_or(r, "result", "?");
+        if (opt_json) {
+                print_json(json_object_get_member(reply, "result"));
+        } else {
+                fl = flags_text(r);
+                if (g_str_equal(result, "ok"))
+                        printf("%s%s VSI %s on %s: ok in %.2f ms, state %s\n", request, fl, str_or(r, "instance", "?"),
+                               str_or(r, "uplink", "?"), (double) int_or(r, "rtt_us", 0) / 1000.0,
+                               str_or(r, "state", "?"));
+                else if (int_or(r, "error", -1) >= 0)
+                        printf("%s%s VSI %s on %s: %s (bridge error %" G_GINT64_FORMAT ", status 0x%02" G_GINT64_MODIFIER
+                               "x%s), state %s\n", request, fl, str_or(r, "instance", "?"), str_or(r, "uplink", "?"),
+                               result, int_or(r, "error", 0), int_or(r, "status", 0),
+                               json_object_get_boolean_member_with_default(r, "hard_error", FALSE) ? ", hard error" : "",
+                               str_or(r, "state", "?"));
+                else
+                        printf("%s%s VSI %s on %s: %s (no answer from the bridge), state %s\n", request, fl,
+                               str_or(r, "instance", "?"), str_or(r, "uplink", "?"), result, str_or(r, "state", "?"));
+        }
+        return g_str_equal(result, "ok") ? VSIMIG_EXIT_OK : VSIMIG_EXIT_FAILED;
+}
+
+int main(int argc, char **argv) {
+        g_autoptr(GOptionContext) ctx = g_option_context_new("COMMAND [ARGS...]");
+        GOptionGroup *vdp_group;
+        g_autoptr(GError) error = NULL;
+        gboolean version = FALSE;
+        const GOptionEntry version_entry[] = {
+                { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+                { NULL },
+        };
+
+        setlocale(LC_ALL, "");
+        g_option_context_set_summary(ctx, "Control and inspect vsimigd, the vsimig daemon.");
+        g_option_context_set_description(ctx, summary);
+        g_option_context_add_main_entries(ctx, global_entries, NULL);
+        g_option_context_add_main_entries(ctx, version_entry, NULL);
+        vdp_group = g_option_group_new("vdp", "Options of 'vdp' requests:", "Show the options of vdp requests",
+                                       NULL, NULL);
+        g_option_group_add_entries(vdp_group, vdp_entries);
+        g_option_context_add_group(ctx, vdp_group);
+
+        if (!g_option_context_parse(ctx, &argc, &argv, &error))
+                return die_usage("%s", error->message);
+        if (version) {
+                printf("vsimigctl %s\n", VSIMIG_VERSION);
+                return VSIMIG_EXIT_OK;
+        }
+        if (argc < 2)
+                return die_usage("no command given");
+        if (g_str_equal(argv[1], "status")) {
+                if (argc != 2)
+                        return die_usage("status takes no arguments");
+                return cmd_status();
+        }
+        if (g_str_equal(argv[1], "vdp")) {
+                static const char *const requests[] = {
+                        "pre-associate", "pre-associate-rr", "associate", "de-associate", NULL,
+                };
+
+                if (argc != 3)
+                        return die_usage("vdp needs one of: list, pre-associate, pre-associate-rr, associate, de-associate");
+                if (g_str_equal(argv[2], "list"))
+                        return cmd_vdp_list();
+                if (g_strv_contains(requests, argv[2]))
+                        return cmd_vdp_request(argv[2]);
+                return die_usage("unknown vdp command '%s'", argv[2]);
+        }
+        return die_usage("unknown command '%s'", argv[1]);
+}

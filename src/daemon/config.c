@@ -1,0 +1,222 @@
+/* vsimigd configuration loader (GKeyFile -> VsmConfig). */
+#include "build-config.h"
+#include "daemon/config.h"
+
+#include <string.h>
+
+#include "proto/vdp.h"
+
+G_DEFINE_QUARK(vsimig-error-quark, vsm_error)
+
+VsmConfig *vsm_config_new_default(void) {
+        VsmConfig *c = g_new0(VsmConfig, 1);
+
+        c->uplinks = g_new0(char *, 1);
+        c->manager_id = g_strdup("vsimig");
+        /* Same values lldpad's station advertises: R=3, RTE=8 (2.56 ms),
+         * RWD=20 and RKA=20 (10.49 s). */
+        c->ecp_retries = 3;
+        c->ecp_rte = 8;
+        c->rwd = 20;
+        c->rka = 20;
+        c->max_vsis = 1024;
+        c->lldp_interval_sec = 30;
+        c->control_socket = g_strdup(VSIMIG_DEFAULT_SOCKET);
+        c->control_group = NULL;
+        c->control_max_clients = 64;
+        return c;
+}
+
+VsmConfig *vsm_config_free(VsmConfig *c) {
+        if (!c)
+                return NULL;
+        g_strfreev(c->uplinks);
+        g_free(c->manager_id);
+        g_free(c->control_socket);
+        g_free(c->control_group);
+        g_free(c);
+        return NULL;
+}
+
+typedef enum KeyKind {
+        KEY_STRV,
+        KEY_STRING,
+        KEY_UINT,
+} KeyKind;
+
+typedef struct KeySpec {
+        const char *group;
+        const char *key;
+        KeyKind kind;
+        gsize offset;
+        unsigned min, max;          /* KEY_UINT */
+} KeySpec;
+
+static const KeySpec key_specs[] = {
+        { "vdp", "uplinks", KEY_STRV, G_STRUCT_OFFSET(VsmConfig, uplinks), 0, 0 },
+        { "vdp", "manager-id", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, manager_id), 0, 0 },
+        { "vdp", "ecp-retries", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, ecp_retries), 0, 7 },
+        { "vdp", "ecp-rte", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, ecp_rte), 0, 31 },
+        { "vdp", "resource-wait-exp", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, rwd), 0, 31 },
+        { "vdp", "keep-alive-exp", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, rka), 0, 31 },
+        { "vdp", "max-vsis", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, max_vsis), 1, 65536 },
+        { "lldp", "interval", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, lldp_interval_sec), 1, 3600 },
+        { "control", "socket", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_socket), 0, 0 },
+        { "control", "group", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_group), 0, 0 },
+        { "control", "max-clients", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, control_max_clients), 1, 4096 },
+};
+
+static const KeySpec *key_spec_find(const char *group, const char *key) {
+        for (size_t i = 0; i < G_N_ELEMENTS(key_specs); i++)
+                if (g_str_equal(key_specs[i].group, group) && g_str_equal(key_specs[i].key, key))
+                        return &key_specs[i];
+        return NULL;
+}
+
+static gboolean group_known(const char *group) {
+        for (size_t i = 0; i < G_N_ELEMENTS(key_specs); i++)
+                if (g_str_equal(key_specs[i].group, group))
+                        return TRUE;
+        return FALSE;
+}
+
+static gboolean load_key(GKeyFile *kf, const KeySpec *spec, VsmConfig *c, GError **error) {
+        void *field = (char *) c + spec->offset;
+        g_autoptr(GError) local = NULL;
+
+        switch (spec->kind) {
+        case KEY_STRV: {
+                g_auto(GStrv) v = g_key_file_get_string_list(kf, spec->group, spec->key, NULL, &local);
+
+                if (!v)
+                        break;
+                /* Drop empty items so that "uplinks=" means none. */
+                g_autoptr(GPtrArray) list = g_ptr_array_new();
+                for (char **p = v; *p; p++) {
+                        g_strstrip(*p);
+                        if (**p)
+                                g_ptr_array_add(list, g_strdup(*p));
+                }
+                g_ptr_array_add(list, NULL);
+                g_strfreev(*(char ***) field);
+                *(char ***) field = (char **) g_ptr_array_free(g_steal_pointer(&list), FALSE);
+                return TRUE;
+        }
+        case KEY_STRING: {
+                g_autofree char *v = g_key_file_get_string(kf, spec->group, spec->key, &local);
+
+                if (!v)
+                        break;
+                g_strstrip(v);
+                g_free(*(char **) field);
+                *(char **) field = *v ? g_steal_pointer(&v) : NULL;
+                return TRUE;
+        }
+        case KEY_UINT: {
+                g_autofree char *v = g_key_file_get_value(kf, spec->group, spec->key, &local);
+                guint64 n;
+
+                if (!v)
+                        break;
+                g_strstrip(v);
+                if (!g_ascii_string_to_unsigned(v, 10, spec->min, spec->max, &n, &local))
+                        break;
+                *(unsigned *) field = (unsigned) n;
+                return TRUE;
+        }
+        }
+        g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[%s] %s: %s",
+                    spec->group, spec->key, local ? local->message : "invalid value");
+        return FALSE;
+}
+
+static gboolean config_validate(const VsmConfig *c, GError **error) {
+        uint8_t id[VSM_VDP_MANAGER_ID_LEN];
+        guint n = g_strv_length(c->uplinks);
+
+        if (n > VSM_CONFIG_UPLINKS_MAX) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[vdp] uplinks: %u interfaces, at most %d", n, VSM_CONFIG_UPLINKS_MAX);
+                return FALSE;
+        }
+        for (guint i = 0; i < n; i++) {
+                if (strlen(c->uplinks[i]) >= 16 || strchr(c->uplinks[i], '/')) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                                    "[vdp] uplinks: '%s' is not an interface name", c->uplinks[i]);
+                        return FALSE;
+                }
+                for (guint j = 0; j < i; j++)
+                        if (g_str_equal(c->uplinks[i], c->uplinks[j])) {
+                                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                                            "[vdp] uplinks: '%s' listed twice", c->uplinks[i]);
+                                return FALSE;
+                        }
+        }
+        if (!c->manager_id || vsm_vdp_manager_id_from_string(c->manager_id, id) < 0) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[vdp] manager-id: must be a UUID or at most 16 octets");
+                return FALSE;
+        }
+        if (!c->control_socket || !g_path_is_absolute(c->control_socket) ||
+            strlen(c->control_socket) >= 108) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[control] socket: must be an absolute path shorter than 108 octets");
+                return FALSE;
+        }
+        return TRUE;
+}
+
+gboolean vsm_config_load_data(const char *data, gsize len, VsmConfig **ret, GError **error) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(VsmConfig) c = vsm_config_new_default();
+        g_auto(GStrv) groups = NULL;
+        g_autoptr(GError) local = NULL;
+
+        g_return_val_if_fail(ret, FALSE);
+
+        if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &local)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "%s", local->message);
+                return FALSE;
+        }
+        groups = g_key_file_get_groups(kf, NULL);
+        for (char **g = groups; *g; g++) {
+                g_auto(GStrv) keys = NULL;
+
+                if (!group_known(*g)) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "unknown section [%s]", *g);
+                        return FALSE;
+                }
+                keys = g_key_file_get_keys(kf, *g, NULL, NULL);
+                for (char **k = keys; k && *k; k++) {
+                        const KeySpec *spec = key_spec_find(*g, *k);
+
+                        if (!spec) {
+                                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                                            "unknown key '%s' in section [%s]", *k, *g);
+                                return FALSE;
+                        }
+                        if (!load_key(kf, spec, c, error))
+                                return FALSE;
+                }
+        }
+        if (!config_validate(c, error))
+                return FALSE;
+        *ret = g_steal_pointer(&c);
+        return TRUE;
+}
+
+gboolean vsm_config_load_file(const char *path, VsmConfig **ret, GError **error) {
+        g_autofree char *data = NULL;
+        gsize len;
+        g_autoptr(GError) local = NULL;
+
+        if (!g_file_get_contents(path, &data, &len, &local)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "%s", local->message);
+                return FALSE;
+        }
+        if (!vsm_config_load_data(data, len, ret, &local)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "%s: %s", path, local->message);
+                return FALSE;
+        }
+        return TRUE;
+}

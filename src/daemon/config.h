@@ -1,0 +1,47 @@
+/* vsimigd configuration: a GKeyFile loaded into a plain struct.
+ * The keys are documented in vsimigd.conf(5). */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+#define VSM_CONFIG_UPLINKS_MAX 64
+
+typedef struct VsmConfig {
+        /* [vdp] */
+        char **uplinks;                 /* NULL-terminated; may be empty */
+        char *manager_id;               /* VSI Manager ID, <= 16 octets or a UUID */
+        unsigned ecp_retries;           /* R we advertise (0-7) */
+        unsigned ecp_rte;               /* RTE exponent we advertise (0-31) */
+        unsigned rwd;                   /* RWD exponent we advertise (0-31) */
+        unsigned rka;                   /* RKA exponent we advertise (0-31) */
+        unsigned max_vsis;              /* per uplink */
+        /* [lldp] */
+        unsigned lldp_interval_sec;     /* msgTxInterval */
+        /* [control] */
+        char *control_socket;
+        char *control_group;            /* NULL: root only */
+        unsigned control_max_clients;
+} VsmConfig;
+
+VsmConfig *vsm_config_new_default(void);
+VsmConfig *vsm_config_free(VsmConfig *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmConfig, vsm_config_free)
+
+/* Parse config text.  Unknown groups and keys are errors (typos must not be
+ * silently ignored); missing keys keep their defaults. */
+gboolean vsm_config_load_data(const char *data, gsize len, VsmConfig **ret, GError **error);
+gboolean vsm_config_load_file(const char *path, VsmConfig **ret, GError **error);
+
+/* The daemon's error quark, used by all daemon-level GErrors. */
+#define VSM_ERROR (vsm_error_quark())
+GQuark vsm_error_quark(void);
+
+typedef enum VsmErrorCode {
+        VSM_ERROR_CONFIG,
+        VSM_ERROR_IO,
+        VSM_ERROR_INVALID,
+        VSM_ERROR_NOT_FOUND,
+        VSM_ERROR_BUSY,
+        _VSM_ERROR_MAX,
+} VsmErrorCode;

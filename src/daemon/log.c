@@ -1,0 +1,71 @@
+/* vsimigd log writer and rate limiting. */
+#include "daemon/log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static gboolean log_verbose;
+
+static const char *level_name(GLogLevelFlags level) {
+        if (level & G_LOG_LEVEL_ERROR)
+                return "error";
+        if (level & G_LOG_LEVEL_CRITICAL)
+                return "critical";
+        if (level & G_LOG_LEVEL_WARNING)
+                return "warning";
+        if (level & G_LOG_LEVEL_MESSAGE)
+                return "notice";
+        if (level & G_LOG_LEVEL_INFO)
+                return "info";
+        return "debug";
+}
+
+static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields,
+                                   gpointer user_data) {
+        g_autoptr(GString) line = g_string_new("vsimigd: ");
+        g_autoptr(GString) extra = g_string_new(NULL);
+        const char *message = NULL;
+
+        if ((level & (G_LOG_LEVEL_DEBUG)) && !log_verbose)
+                return G_LOG_WRITER_HANDLED;
+        if (g_log_writer_is_journald(fileno(stderr)))
+                return g_log_writer_journald(level, fields, n_fields, user_data);
+
+        for (gsize i = 0; i < n_fields; i++) {
+                if (g_str_equal(fields[i].key, "MESSAGE"))
+                        message = fields[i].value;
+                else if (g_str_has_prefix(fields[i].key, "VSIMIG_") && fields[i].length < 0) {
+                        g_autofree char *key = g_ascii_strdown(fields[i].key + 7, -1);
+
+                        g_string_append_printf(extra, " %s=%s", key, (const char *) fields[i].value);
+                }
+        }
+        g_string_append_printf(line, "%s: %s", level_name(level), message ? message : "");
+        if (extra->len)
+                g_string_append_printf(line, " [%s]", extra->str + 1);
+        g_string_append_c(line, '\n');
+        fputs(line->str, stderr);
+        fflush(stderr);
+        return G_LOG_WRITER_HANDLED;
+}
+
+void vsm_log_setup(gboolean verbose) {
+        log_verbose = verbose;
+        g_log_set_writer_func(log_writer, NULL, NULL);
+}
+
+gboolean vsm_ratelimit_test(VsmRateLimit *rl) {
+        gint64 now = g_get_monotonic_time();
+
+        if (rl->begin == 0 || now - rl->begin >= rl->interval_usec) {
+                rl->begin = now;
+                rl->n = 0;
+        }
+        if (rl->n < rl->burst) {
+                rl->n++;
+                return TRUE;
+        }
+        rl->suppressed++;
+        return FALSE;
+}

@@ -1,0 +1,16 @@
+/* The daemon's top object: config, uplinks and the control socket. */
+#pragma once
+
+#include <glib.h>
+
+#include "daemon/config.h"
+
+typedef struct VsmManager VsmManager;
+
+/* Takes ownership of config. Opens the control socket and the uplinks. */
+VsmManager *vsm_manager_new(VsmConfig *config, GError **error);
+VsmManager *vsm_manager_free(VsmManager *m);
+/* SIGHUP: retry uplinks that are down and resend LLDP. */
+void vsm_manager_kick(VsmManager *m);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmManager, vsm_manager_free)

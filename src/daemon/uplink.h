@@ -1,0 +1,47 @@
+/* An uplink: the physical port (or bond) facing the EVB bridge.  Owns the
+ * packet socket, the ECP22 machines, LLDP transmission with the EVB TLV,
+ * what it learned of the bridge (its EVB TLV), and the VSIs on it. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "daemon/config.h"
+#include "daemon/vsi.h"
+#include "proto/lldp.h"
+
+typedef struct VsmUplink VsmUplink;
+
+/* Creates the uplink and starts it: opens the socket and sends LLDP now.
+ * If the interface is missing or the socket cannot be opened it logs,
+ * stays "down" and retries every few seconds. */
+VsmUplink *vsm_uplink_new(const char *ifname, const VsmConfig *config);
+VsmUplink *vsm_uplink_free(VsmUplink *u);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmUplink, vsm_uplink_free)
+
+const char *vsm_uplink_get_name(const VsmUplink *u);
+gboolean vsm_uplink_is_up(const VsmUplink *u);
+/* Retry opening if down, and send LLDP now (SIGHUP). */
+void vsm_uplink_kick(VsmUplink *u);
+
+/* Finds the VSI with params->instance, creating it when missing (then
+ * params are taken as they are); an existing VSI gets the new params.
+ * FALSE when the uplink holds max-vsis already. */
+VsmVsi *vsm_uplink_ensure_vsi(VsmUplink *u, const VsmVsiParams *params, GError **error);
+VsmVsi *vsm_uplink_find_vsi(VsmUplink *u, const uint8_t instance[VSM_VDP_VSIID_LEN]);
+/* VSIs sorted by instance. Container only. */
+GPtrArray *vsm_uplink_list_vsis(VsmUplink *u);
+
+/* Used by VSIs: queue one VDP ULPDU (Manager ID TLV + VSI TLV) on ECP.
+ * Returns 0 and the ECP cookie, or -errno (-ENETDOWN when down, -ENOBUFS
+ * when the ECP queue is full). */
+int vsm_uplink_send_vdp(VsmUplink *u, const VsmVsiParams *params, VsmVdpRequest req,
+                        uint8_t status, uint64_t *ret_cookie);
+const VsmVdpTimers *vsm_uplink_get_vdp_timers(const VsmUplink *u);
+
+JsonNode *vsm_uplink_to_json(const VsmUplink *u);
+
+/* Test seam: frames come from and go to this fd instead of a packet socket
+ * (e.g. one end of a socketpair), with this MAC. */
+VsmUplink *vsm_uplink_new_with_fd(const char *ifname, const VsmConfig *config, int fd,
+                                  const uint8_t mac[VSM_ETH_ALEN]);

@@ -1,0 +1,345 @@
+/* A VSI on an uplink: drives the pure VDP station machine (sm/vdp.c) and
+ * performs the actions it returns. */
+#include "daemon/vsi.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "daemon/config.h"
+#include "daemon/control-request.h"
+#include "daemon/log.h"
+#include "daemon/uplink.h"
+#include "io/timer.h"
+
+struct VsmVsi {
+        VsmUplink *uplink;
+        uint64_t serial;
+        char id[37];
+        VsmVsiParams params;
+        VsmVdpVsiMachine sm;
+        VsmTimer *timer;
+        uint64_t cookie;               /* ECP cookie of the latest send */
+
+        VsmVsiDoneFunc done;
+        gpointer done_data;
+
+        gboolean have_last;
+        VsmVdpAction last;
+        gint64 last_usec;
+};
+
+static void vsi_apply(VsmVsi *vsi, const VsmVdpAction *a);
+
+static void vsi_on_timer(gpointer user_data) {
+        VsmVsi *vsi = user_data;
+        VsmVdpAction a = {};
+
+        vsm_vdp_vsi_on_timer(&vsi->sm, (uint64_t) g_get_monotonic_time(), &a);
+        vsi_apply(vsi, &a);
+}
+
+VsmVsi *vsm_vsi_new(VsmUplink *uplink, const VsmVsiParams *params, uint64_t serial) {
+        VsmVsi *vsi = g_new0(VsmVsi, 1);
+
+        vsi->uplink = uplink;
+        vsi->serial = serial;
+        vsi->params = *params;
+        vsm_uuid_format(params->instance, vsi->id);
+        vsm_vdp_vsi_init(&vsi->sm, vsm_uplink_get_vdp_timers(uplink));
+        vsi->timer = vsm_timer_new(vsi_on_timer, vsi);
+        return vsi;
+}
+
+static void vsi_finish_waiter(VsmVsi *vsi, const VsmVdpAction *report) {
+        VsmVsiDoneFunc done = vsi->done;
+        gpointer data = vsi->done_data;
+
+        vsi->done = NULL;
+        vsi->done_data = NULL;
+        if (done)
+                done(vsi, report, data);
+}
+
+VsmVsi *vsm_vsi_free(VsmVsi *vsi) {
+        if (!vsi)
+                return NULL;
+        if (vsi->done) {
+                VsmVdpAction a = {
+                        .report = true,
+                        .outcome = VSM_VDP_OUTCOME_CANCELLED,
+                        .request = vsi->sm.pending_request,
+                        .flags = vsi->sm.pending_flags,
+                };
+                vsi_finish_waiter(vsi, &a);
+        }
+        vsm_timer_free(vsi->timer);
+        g_free(vsi);
+        return NULL;
+}
+
+void vsm_vsi_set_params(VsmVsi *vsi, const VsmVsiParams *params) {
+        g_return_if_fail(memcmp(params->instance, vsi->params.instance, VSM_VDP_VSIID_LEN) == 0);
+        vsi->params = *params;
+}
+
+const VsmVsiParams *vsm_vsi_get_params(const VsmVsi *vsi) {
+        return &vsi->params;
+}
+
+const char *vsm_vsi_get_id(const VsmVsi *vsi) {
+        return vsi->id;
+}
+
+const VsmVdpVsiMachine *vsm_vsi_get_machine(const VsmVsi *vsi) {
+        return &vsi->sm;
+}
+
+gboolean vsm_vsi_get_last(const VsmVsi *vsi, VsmVdpAction *ret, gint64 *ret_usec) {
+        if (!vsi->have_last)
+                return FALSE;
+        *ret = vsi->last;
+        *ret_usec = vsi->last_usec;
+        return TRUE;
+}
+
+gboolean vsm_vsi_is_idle(const VsmVsi *vsi) {
+        return vsi->sm.state == VSM_VSI_STATE_NONE && !vsi->sm.pending && !vsi->done;
+}
+
+static const char *vsi_result_name(const VsmVdpAction *a, char *buf, size_t size) {
+        const char *s;
+
+        switch (a->outcome) {
+        case VSM_VDP_OUTCOME_OK:
+        case VSM_VDP_OUTCOME_REFRESHED:
+                return "ok";
+        case VSM_VDP_OUTCOME_ERROR:
+                s = vsm_vdp_error_to_string(a->error);
+                if (s)
+                        return s;
+                g_snprintf(buf, size, "error-%u", a->error);
+                return buf;
+        default:
+                return vsm_vdp_outcome_to_string(a->outcome);
+        }
+}
+
+static void vsi_log_report(VsmVsi *vsi, const VsmVdpAction *a) {
+        const char *ifname = vsm_uplink_get_name(vsi->uplink);
+        char buf[16];
+        const char *result = vsi_result_name(a, buf, sizeof(buf));
+        const char *flags = (a->flags & VSM_VDP_STATUS_M) ? " (migrated-to)" :
+                            (a->flags & VSM_VDP_STATUS_S) ? " (suspended)" : "";
+
+        switch (a->outcome) {
+        case VSM_VDP_OUTCOME_OK:
+                vsm_log_vsi(G_LOG_LEVEL_INFO, ifname, vsi->id, "%s%s of VSI %s: ok, %.2f ms",
+                            vsm_vdp_request_to_string(a->request), flags, vsi->id,
+                            (double) a->rtt_usec / 1000.0);
+                break;
+        case VSM_VDP_OUTCOME_REFRESHED:
+                vsm_log_vsi(G_LOG_LEVEL_DEBUG, ifname, vsi->id, "keep-alive %s of VSI %s: ok",
+                            vsm_vdp_request_to_string(a->request), vsi->id);
+                break;
+        case VSM_VDP_OUTCOME_BRIDGE_DEASSOC:
+                vsm_log_vsi(G_LOG_LEVEL_WARNING, ifname, vsi->id,
+                            "bridge de-associated VSI %s (status 0x%02x)", vsi->id, a->status);
+                break;
+        case VSM_VDP_OUTCOME_CANCELLED:
+                vsm_log_vsi(G_LOG_LEVEL_INFO, ifname, vsi->id, "%s of VSI %s superseded by a newer request",
+                            vsm_vdp_request_to_string(a->request), vsi->id);
+                break;
+        default:
+                vsm_log_vsi(G_LOG_LEVEL_WARNING, ifname, vsi->id, "%s%s of VSI %s failed: %s (status 0x%02x)",
+                            vsm_vdp_request_to_string(a->request), flags, vsi->id, result, a->status);
+                break;
+        }
+}
+
+static void vsi_apply(VsmVsi *vsi, const VsmVdpAction *a) {
+        if (a->report) {
+                vsi->have_last = TRUE;
+                vsi->last = *a;
+                vsi->last_usec = g_get_monotonic_time();
+                vsi_log_report(vsi, a);
+                if (a->outcome != VSM_VDP_OUTCOME_REFRESHED && a->outcome != VSM_VDP_OUTCOME_BRIDGE_DEASSOC)
+                        vsi_finish_waiter(vsi, a);
+        }
+        if (a->send) {
+                uint64_t cookie = 0;
+                int r = vsm_uplink_send_vdp(vsi->uplink, &vsi->params, a->send_request,
+                                            a->send_flags, &cookie);
+
+                if (r < 0) {
+                        VsmVdpAction fail = {};
+
+                        vsm_log_vsi(G_LOG_LEVEL_WARNING, vsm_uplink_get_name(vsi->uplink), vsi->id,
+                                    "cannot send %s for VSI %s: %s",
+                                    vsm_vdp_request_to_string(a->send_request), vsi->id, g_strerror(-r));
+                        vsi->cookie = 0;
+                        vsm_vdp_vsi_on_tx_failed(&vsi->sm, (uint64_t) g_get_monotonic_time(), &fail);
+                        vsm_timer_arm(vsi->timer, (gint64) a->deadline_usec);
+                        vsi_apply(vsi, &fail);
+                        return;
+                }
+                vsi->cookie = cookie;
+        }
+        vsm_timer_arm(vsi->timer, (gint64) a->deadline_usec);
+}
+
+gboolean vsm_vsi_request(VsmVsi *vsi, VsmVdpRequest req, uint8_t flags, VsmVsiDoneFunc done,
+                         gpointer user_data, GError **error) {
+        VsmVdpAction a = {};
+        int r;
+
+        r = vsm_vdp_vsi_request(&vsi->sm, req, flags, (uint64_t) g_get_monotonic_time(), &a);
+        if (r < 0) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "cannot request %s: %s",
+                            vsm_vdp_request_to_string(req), g_strerror(-r));
+                return FALSE;
+        }
+        /* A superseded request is reported (and its waiter finished) before
+         * the new waiter is installed. */
+        if (a.report) {
+                VsmVdpAction report = a;
+
+                report.send = false;
+                report.deadline_usec = vsi->sm.deadline_usec;
+                vsi->have_last = TRUE;
+                vsi->last = report;
+                vsi->last_usec = g_get_monotonic_time();
+                vsi_log_report(vsi, &report);
+                vsi_finish_waiter(vsi, &report);
+                a.report = false;
+        }
+        vsi->done = done;
+        vsi->done_data = user_data;
+        vsi_apply(vsi, &a);
+        return TRUE;
+}
+
+void vsm_vsi_on_response(VsmVsi *vsi, VsmVdpRequest req, uint8_t status) {
+        VsmVdpAction a = {};
+
+        if (vsm_vdp_vsi_on_response(&vsi->sm, req, status, (uint64_t) g_get_monotonic_time(), &a) < 0) {
+                vsm_log_vsi(G_LOG_LEVEL_DEBUG, vsm_uplink_get_name(vsi->uplink), vsi->id,
+                            "ignoring unexpected %s response for VSI %s (status 0x%02x)",
+                            vsm_vdp_request_to_string(req), vsi->id, status);
+                return;
+        }
+        vsi_apply(vsi, &a);
+}
+
+void vsm_vsi_on_bridge_request(VsmVsi *vsi, VsmVdpRequest req, uint8_t status) {
+        VsmVdpAction a = {};
+
+        if (vsm_vdp_vsi_on_bridge_request(&vsi->sm, req, status, (uint64_t) g_get_monotonic_time(), &a) < 0) {
+                vsm_log_vsi(G_LOG_LEVEL_INFO, vsm_uplink_get_name(vsi->uplink), vsi->id,
+                            "ignoring bridge-initiated %s for VSI %s",
+                            vsm_vdp_request_to_string(req), vsi->id);
+                return;
+        }
+        if (!a.report)
+                vsm_log_vsi(G_LOG_LEVEL_DEBUG, vsm_uplink_get_name(vsi->uplink), vsi->id,
+                            "bridge de-associated VSI %s, which was not associated (tolerated)", vsi->id);
+        vsi_apply(vsi, &a);
+}
+
+void vsm_vsi_on_tx_failed(VsmVsi *vsi, uint64_t cookie) {
+        VsmVdpAction a = {};
+
+        if (cookie != vsi->cookie || !vsi->sm.pending)
+                return;
+        vsi->cookie = 0;
+        vsm_vdp_vsi_on_tx_failed(&vsi->sm, (uint64_t) g_get_monotonic_time(), &a);
+        vsi_apply(vsi, &a);
+}
+
+void vsm_vsi_set_timers(VsmVsi *vsi, const VsmVdpTimers *timers) {
+        vsm_vdp_vsi_set_timers(&vsi->sm, timers);
+}
+
+static void json_add_report(JsonBuilder *b, const VsmVdpAction *a) {
+        char buf[16];
+
+        json_builder_set_member_name(b, "request");
+        json_builder_add_string_value(b, vsm_vdp_request_to_string(a->request));
+        json_builder_set_member_name(b, "flags");
+        json_builder_add_value(b, vsm_vdp_flags_to_json(a->flags));
+        json_builder_set_member_name(b, "result");
+        json_builder_add_string_value(b, vsi_result_name(a, buf, sizeof(buf)));
+        json_builder_set_member_name(b, "outcome");
+        json_builder_add_string_value(b, vsm_vdp_outcome_to_string(a->outcome));
+        json_builder_set_member_name(b, "error");
+        if (a->outcome == VSM_VDP_OUTCOME_OK || a->outcome == VSM_VDP_OUTCOME_ERROR ||
+            a->outcome == VSM_VDP_OUTCOME_REFRESHED || a->outcome == VSM_VDP_OUTCOME_BRIDGE_DEASSOC)
+                json_builder_add_int_value(b, a->error);
+        else
+                json_builder_add_null_value(b);
+        json_builder_set_member_name(b, "status");
+        json_builder_add_int_value(b, a->status);
+        json_builder_set_member_name(b, "keep");
+        json_builder_add_boolean_value(b, (a->status & VSM_VDP_STATUS_KEEP) != 0);
+        json_builder_set_member_name(b, "hard_error");
+        json_builder_add_boolean_value(b, a->outcome == VSM_VDP_OUTCOME_ERROR &&
+                                              (a->status & VSM_VDP_STATUS_HARD_ERROR) != 0);
+        json_builder_set_member_name(b, "rtt_us");
+        if (a->outcome == VSM_VDP_OUTCOME_OK || a->outcome == VSM_VDP_OUTCOME_ERROR ||
+            a->outcome == VSM_VDP_OUTCOME_REFRESHED)
+                json_builder_add_int_value(b, (gint64) a->rtt_usec);
+        else
+                json_builder_add_null_value(b);
+}
+
+static void json_add_identity(JsonBuilder *b, const VsmVsi *vsi, const char *uplink_name) {
+        char mac[18];
+
+        json_builder_set_member_name(b, "uplink");
+        json_builder_add_string_value(b, uplink_name);
+        json_builder_set_member_name(b, "instance");
+        json_builder_add_string_value(b, vsi->id);
+        json_builder_set_member_name(b, "mac");
+        json_builder_add_string_value(b, vsm_mac_format(vsi->params.mac, mac));
+        json_builder_set_member_name(b, "vlan");
+        json_builder_add_int_value(b, vsi->params.vlan);
+        json_builder_set_member_name(b, "type_id");
+        json_builder_add_int_value(b, vsi->params.type_id);
+        json_builder_set_member_name(b, "type_version");
+        json_builder_add_int_value(b, vsi->params.type_version);
+        json_builder_set_member_name(b, "state");
+        json_builder_add_string_value(b, vsm_vsi_state_to_string(vsi->sm.state));
+}
+
+JsonNode *vsm_vsi_report_to_json(const VsmVsi *vsi, const char *uplink_name, const VsmVdpAction *report) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_add_identity(b, vsi, uplink_name);
+        json_add_report(b, report);
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
+}
+
+JsonNode *vsm_vsi_to_json(const VsmVsi *vsi, const char *uplink_name) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_add_identity(b, vsi, uplink_name);
+        json_builder_set_member_name(b, "pending");
+        if (vsi->sm.pending)
+                json_builder_add_string_value(b, vsm_vdp_request_to_string(vsi->sm.pending_request));
+        else
+                json_builder_add_null_value(b);
+        json_builder_set_member_name(b, "last");
+        if (vsi->have_last) {
+                json_builder_begin_object(b);
+                json_add_report(b, &vsi->last);
+                json_builder_set_member_name(b, "age_ms");
+                json_builder_add_int_value(b, (g_get_monotonic_time() - vsi->last_usec) / 1000);
+                json_builder_end_object(b);
+        } else {
+                json_builder_add_null_value(b);
+        }
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
+}

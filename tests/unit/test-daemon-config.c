@@ -1,0 +1,137 @@
+/* Unit tests for the GKeyFile config loader (daemon/config.c). */
+#include <glib.h>
+#include <string.h>
+
+#include "daemon/config.h"
+#include "test-util.h"
+
+static void test_defaults(void) {
+        g_autoptr(VsmConfig) c = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(vsm_config_load_data("", 0, &c, &error));
+        g_assert_no_error(error);
+        g_assert_cmpuint(g_strv_length(c->uplinks), ==, 0);
+        g_assert_cmpstr(c->manager_id, ==, "vsimig");
+        g_assert_cmpuint(c->ecp_retries, ==, 3);
+        g_assert_cmpuint(c->ecp_rte, ==, 8);
+        g_assert_cmpuint(c->rwd, ==, 20);
+        g_assert_cmpuint(c->rka, ==, 20);
+        g_assert_cmpuint(c->lldp_interval_sec, ==, 30);
+        g_assert_true(g_str_has_suffix(c->control_socket, "/vsimig/vsimigd.sock"));
+        g_assert_null(c->control_group);
+}
+
+static void test_full(void) {
+        static const char text[] =
+                "# comment\n"
+                "[vdp]\n"
+                "uplinks = eth0; bond0 ;\n"
+                "manager-id = 6d1f3a9e-0c1b-4f7a-9e53-2a4b8c6d0e1f\n"
+                "ecp-retries = 5\n"
+                "ecp-rte = 10\n"
+                "resource-wait-exp = 21\n"
+                "keep-alive-exp = 19\n"
+                "max-vsis = 100\n"
+                "[lldp]\n"
+                "interval = 5\n"
+                "[control]\n"
+                "socket = /tmp/x/vsimigd.sock\n"
+                "group = libvirt\n"
+                "max-clients = 8\n";
+        g_autoptr(VsmConfig) c = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(vsm_config_load_data(text, strlen(text), &c, &error));
+        g_assert_no_error(error);
+        g_assert_cmpuint(g_strv_length(c->uplinks), ==, 2);
+        g_assert_cmpstr(c->uplinks[0], ==, "eth0");
+        g_assert_cmpstr(c->uplinks[1], ==, "bond0");
+        g_assert_cmpstr(c->manager_id, ==, "6d1f3a9e-0c1b-4f7a-9e53-2a4b8c6d0e1f");
+        g_assert_cmpuint(c->ecp_retries, ==, 5);
+        g_assert_cmpuint(c->ecp_rte, ==, 10);
+        g_assert_cmpuint(c->rwd, ==, 21);
+        g_assert_cmpuint(c->rka, ==, 19);
+        g_assert_cmpuint(c->max_vsis, ==, 100);
+        g_assert_cmpuint(c->lldp_interval_sec, ==, 5);
+        g_assert_cmpstr(c->control_socket, ==, "/tmp/x/vsimigd.sock");
+        g_assert_cmpstr(c->control_group, ==, "libvirt");
+        g_assert_cmpuint(c->control_max_clients, ==, 8);
+}
+
+typedef struct BadCase {
+        const char *text;
+        const char *needle;     /* expected in the error message */
+} BadCase;
+
+static const BadCase bad_cases[] = {
+        { "[vdp]\nuplink = eth0\n", "unknown key 'uplink'" },
+        { "[vpd]\nuplinks = eth0\n", "unknown section [vpd]" },
+        { "[vdp]\necp-retries = 8\n", "ecp-retries" },
+        { "[vdp]\necp-retries = -1\n", "ecp-retries" },
+        { "[vdp]\necp-rte = x\n", "ecp-rte" },
+        { "[vdp]\nmanager-id = this-is-longer-than-16\n", "manager-id" },
+        { "[vdp]\nuplinks = averyveryverylongname0\n", "not an interface name" },
+        { "[vdp]\nuplinks = eth0;eth0\n", "listed twice" },
+        { "[vdp]\nuplinks = ../x\n", "not an interface name" },
+        { "[control]\nsocket = relative.sock\n", "absolute path" },
+        { "[lldp]\ninterval = 0\n", "interval" },
+        { "[vdp]\nmax-vsis = 999999999\n", "max-vsis" },
+        { "not a key file", NULL },
+        { "[vdp]\n\xff\xfe = 1\n", NULL },
+};
+
+static void test_bad(gconstpointer data) {
+        const BadCase *bc = data;
+        g_autoptr(VsmConfig) c = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_false(vsm_config_load_data(bc->text, strlen(bc->text), &c, &error));
+        g_assert_null(c);
+        g_assert_error(error, VSM_ERROR, VSM_ERROR_CONFIG);
+        if (bc->needle && !strstr(error->message, bc->needle))
+                g_error("error '%s' does not mention '%s'", error->message, bc->needle);
+}
+
+static void test_too_many_uplinks(void) {
+        g_autoptr(GString) s = g_string_new("[vdp]\nuplinks = ");
+        g_autoptr(VsmConfig) c = NULL;
+        g_autoptr(GError) error = NULL;
+
+        for (int i = 0; i <= VSM_CONFIG_UPLINKS_MAX; i++)
+                g_string_append_printf(s, "eth%d;", i);
+        g_string_append_c(s, '\n');
+        g_assert_false(vsm_config_load_data(s->str, s->len, &c, &error));
+        g_assert_nonnull(strstr(error->message, "at most"));
+}
+
+static void test_missing_file(void) {
+        g_autoptr(VsmConfig) c = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_false(vsm_config_load_file("/nonexistent/vsimigd.conf", &c, &error));
+        g_assert_error(error, VSM_ERROR, VSM_ERROR_CONFIG);
+}
+
+static void test_shipped_example(void) {
+        g_autofree char *path = g_build_filename(g_getenv("VSM_SOURCE_ROOT"), "data", "vsimigd.conf", NULL);
+        g_autoptr(VsmConfig) c = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(vsm_config_load_file(path, &c, &error));
+        g_assert_no_error(error);
+}
+
+int main(int argc, char **argv) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/config/defaults", test_defaults);
+        g_test_add_func("/config/full", test_full);
+        for (size_t i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
+                g_autofree char *name = g_strdup_printf("/config/bad/%zu", i);
+                g_test_add_data_func(name, &bad_cases[i], test_bad);
+        }
+        g_test_add_func("/config/too-many-uplinks", test_too_many_uplinks);
+        g_test_add_func("/config/missing-file", test_missing_file);
+        g_test_add_func("/config/shipped-example", test_shipped_example);
+        return g_test_run();
+}
