@@ -257,6 +257,9 @@ void vsm_vsi_on_tx_failed(VsmVsi *vsi, uint64_t cookie) {
 
 void vsm_vsi_set_timers(VsmVsi *vsi, const VsmVdpTimers *timers) {
         vsm_vdp_vsi_set_timers(&vsi->sm, timers);
+        /* The machine recomputed its deadline; it may already be past, in
+         * which case the timer fires at once. */
+        vsm_timer_arm(vsi->timer, (gint64) vsi->sm.deadline_usec);
 }
 
 static void json_add_report(JsonBuilder *b, const VsmVdpAction *a) {

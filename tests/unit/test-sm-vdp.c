@@ -1,0 +1,1076 @@
+/* Unit tests for the VDP22 station state machine (src/sm/vdp.c), IEEE
+ * 802.1Qbg-2012 clause 41.5, on a fake clock.  The soak test also runs the
+ * ECP22 machines (src/sm/ecp.c) on both ends of a simulated link. */
+#include <errno.h>
+#include <glib.h>
+#include <string.h>
+
+#include "sm/ecp.h"
+#include "sm/vdp.h"
+#include "test-util.h"
+
+#define T0 UINT64_C(1000000)
+#define RTT UINT64_C(2500)              /* lldpad's bridge answers in ~2.5 ms */
+#define RESP_TIMEOUT UINT64_C(15728640) /* RWD 20: 10.49 s * 1.5 */
+#define KEEPALIVE UINT64_C(6291456)     /* RKA 20: 10.49 s * 0.6 */
+#define LLDPAD_BRIDGE_KA UINT64_C(15760000) /* lldpad's bridge drops after ~15.76 s */
+
+#define M VSM_VDP_STATUS_M
+#define S VSM_VDP_STATUS_S
+#define RESP VSM_VDP_STATUS_RESPONSE
+#define HARD VSM_VDP_STATUS_HARD_ERROR
+#define KEEP VSM_VDP_STATUS_KEEP
+
+static const VsmVdpTimers lldpad_timers = {
+        .response_timeout_usec = RESP_TIMEOUT,
+        .keepalive_usec = KEEPALIVE,
+};
+
+static const VsmVdpRequest all_requests[] = {
+        VSM_VDP_REQ_PRE_ASSOCIATE,
+        VSM_VDP_REQ_PRE_ASSOCIATE_RR,
+        VSM_VDP_REQ_ASSOCIATE,
+        VSM_VDP_REQ_DE_ASSOCIATE,
+};
+
+static const uint8_t all_flags[] = { 0, M, S, M | S };
+
+static const VsmVsiState settled_states[] = {
+        VSM_VSI_STATE_PRE_ASSOCIATED,
+        VSM_VSI_STATE_PRE_ASSOCIATED_RR,
+        VSM_VSI_STATE_ASSOCIATED,
+};
+
+static VsmVsiState target_of(VsmVdpRequest req) {
+        switch (req) {
+        case VSM_VDP_REQ_PRE_ASSOCIATE:
+                return VSM_VSI_STATE_PRE_ASSOCIATED;
+        case VSM_VDP_REQ_PRE_ASSOCIATE_RR:
+                return VSM_VSI_STATE_PRE_ASSOCIATED_RR;
+        case VSM_VDP_REQ_ASSOCIATE:
+                return VSM_VSI_STATE_ASSOCIATED;
+        default:
+                return VSM_VSI_STATE_NONE;
+        }
+}
+
+static VsmVdpRequest request_of(VsmVsiState s) {
+        switch (s) {
+        case VSM_VSI_STATE_PRE_ASSOCIATED:
+                return VSM_VDP_REQ_PRE_ASSOCIATE;
+        case VSM_VSI_STATE_PRE_ASSOCIATED_RR:
+                return VSM_VDP_REQ_PRE_ASSOCIATE_RR;
+        case VSM_VSI_STATE_ASSOCIATED:
+                return VSM_VDP_REQ_ASSOCIATE;
+        default:
+                g_assert_not_reached();
+        }
+}
+
+static void assert_idle_action(const VsmVdpAction *a) {
+        g_assert_false(a->send);
+        g_assert_false(a->report);
+}
+
+static void assert_send(const VsmVdpAction *a, VsmVdpRequest req, uint8_t flags, bool keepalive) {
+        g_assert_true(a->send);
+        g_assert_cmpint(a->send_request, ==, req);
+        g_assert_cmphex(a->send_flags, ==, flags);
+        g_assert_cmpint(a->send_is_keepalive, ==, keepalive);
+}
+
+static void assert_report(const VsmVdpAction *a, VsmVdpOutcome o, VsmVdpRequest req, uint8_t flags) {
+        g_assert_true(a->report);
+        g_assert_cmpstr(vsm_vdp_outcome_to_string(a->outcome), ==, vsm_vdp_outcome_to_string(o));
+        g_assert_cmpint(a->request, ==, req);
+        g_assert_cmphex(a->flags, ==, flags);
+}
+
+static void assert_machine_eq(const VsmVdpVsiMachine *a, const VsmVdpVsiMachine *b) {
+        g_assert_cmpint(a->state, ==, b->state);
+        g_assert_cmpuint(a->timers.response_timeout_usec, ==, b->timers.response_timeout_usec);
+        g_assert_cmpuint(a->timers.keepalive_usec, ==, b->timers.keepalive_usec);
+        g_assert_cmpint(a->pending, ==, b->pending);
+        g_assert_cmpint(a->pending_keepalive, ==, b->pending_keepalive);
+        g_assert_cmpint(a->pending_request, ==, b->pending_request);
+        g_assert_cmphex(a->pending_flags, ==, b->pending_flags);
+        g_assert_cmpuint(a->pending_sent_usec, ==, b->pending_sent_usec);
+        g_assert_cmpuint(a->deadline_usec, ==, b->deadline_usec);
+        g_assert_cmpint(a->current_request, ==, b->current_request);
+        g_assert_cmpint(a->have_last, ==, b->have_last);
+        g_assert_cmphex(a->last_status, ==, b->last_status);
+        g_assert_cmpuint(a->last_rtt_usec, ==, b->last_rtt_usec);
+        g_assert_cmpuint(a->last_change_usec, ==, b->last_change_usec);
+}
+
+/* Request req/flags at *now and answer OK RTT later; *now ends at the
+ * response time.  Returns the send time. */
+static uint64_t settle(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t flags, uint64_t *now) {
+        VsmVdpAction a;
+        uint64_t sent = *now;
+
+        g_assert_cmpint(vsm_vdp_vsi_request(m, req, flags, *now, &a), ==, 0);
+        assert_send(&a, req, flags, false);
+        *now += RTT;
+        g_assert_cmpint(vsm_vdp_vsi_on_response(m, req, RESP, *now, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_OK, req, flags);
+        g_assert_false(a.send);
+        g_assert_cmpint(m->state, ==, target_of(req));
+        return sent;
+}
+
+static void test_to_string(void) {
+        static const struct {
+                int v;
+                const char *s;
+        } states[] = {
+                { VSM_VSI_STATE_NONE, "none" },
+                { VSM_VSI_STATE_PRE_ASSOCIATED, "pre-associated" },
+                { VSM_VSI_STATE_PRE_ASSOCIATED_RR, "pre-associated-rr" },
+                { VSM_VSI_STATE_ASSOCIATED, "associated" },
+                { _VSM_VSI_STATE_MAX, NULL },
+                { -1, NULL },
+        }, outcomes[] = {
+                { VSM_VDP_OUTCOME_OK, "ok" },
+                { VSM_VDP_OUTCOME_ERROR, "error" },
+                { VSM_VDP_OUTCOME_TIMEOUT, "timeout" },
+                { VSM_VDP_OUTCOME_CANCELLED, "cancelled" },
+                { VSM_VDP_OUTCOME_REFRESHED, "refreshed" },
+                { VSM_VDP_OUTCOME_BRIDGE_DEASSOC, "bridge-deassoc" },
+                { _VSM_VDP_OUTCOME_MAX, NULL },
+                { 1000, NULL },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(states); i++)
+                g_assert_cmpstr(vsm_vsi_state_to_string((VsmVsiState) states[i].v), ==, states[i].s);
+        for (size_t i = 0; i < G_N_ELEMENTS(outcomes); i++)
+                g_assert_cmpstr(vsm_vdp_outcome_to_string((VsmVdpOutcome) outcomes[i].v), ==, outcomes[i].s);
+}
+
+static void test_init(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+
+        memset(&m, 0xa5, sizeof(m));
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+        g_assert_false(m.pending);
+        g_assert_false(m.have_last);
+        g_assert_cmpuint(m.deadline_usec, ==, 0);
+        g_assert_cmpuint(m.timers.keepalive_usec, ==, KEEPALIVE);
+
+        /* Nothing to do on a timer when idle in none. */
+        vsm_vdp_vsi_on_timer(&m, T0, &a);
+        assert_idle_action(&a);
+        g_assert_cmpuint(a.deadline_usec, ==, 0);
+        vsm_vdp_vsi_on_tx_failed(&m, T0, &a);
+        assert_idle_action(&a);
+        g_assert_cmpuint(a.deadline_usec, ==, 0);
+}
+
+/* Every request type with every flag combination, from every state: it is
+ * sent as asked, settles in its target state on OK, and arms the
+ * keep-alive (not for DE-ASSOCIATE). */
+static void test_request_ok(void) {
+        VsmVsiState from[] = {
+                VSM_VSI_STATE_NONE,
+                VSM_VSI_STATE_PRE_ASSOCIATED,
+                VSM_VSI_STATE_PRE_ASSOCIATED_RR,
+                VSM_VSI_STATE_ASSOCIATED,
+        };
+
+        for (size_t s = 0; s < G_N_ELEMENTS(from); s++)
+        for (size_t r = 0; r < G_N_ELEMENTS(all_requests); r++)
+        for (size_t f = 0; f < G_N_ELEMENTS(all_flags); f++) {
+                VsmVdpRequest req = all_requests[r];
+                uint8_t flags = all_flags[f];
+                VsmVdpVsiMachine m;
+                VsmVdpAction a;
+                uint64_t now = T0;
+
+                vsm_vdp_vsi_init(&m, &lldpad_timers);
+                if (from[s] != VSM_VSI_STATE_NONE)
+                        settle(&m, request_of(from[s]), 0, &now);
+                now += 1000;
+
+                g_assert_cmpint(vsm_vdp_vsi_request(&m, req, flags, now, &a), ==, 0);
+                assert_send(&a, req, flags, false);
+                g_assert_false(a.report);
+                g_assert_cmpuint(a.deadline_usec, ==, now + RESP_TIMEOUT);
+                g_assert_true(m.pending);
+                /* Still the old state until the bridge answers. */
+                g_assert_cmpint(m.state, ==, from[s]);
+
+                g_assert_cmpint(vsm_vdp_vsi_on_response(&m, req, RESP, now + 2400, &a), ==, 0);
+                assert_report(&a, VSM_VDP_OUTCOME_OK, req, flags);
+                g_assert_false(a.send);
+                g_assert_cmpuint(a.error, ==, 0);
+                g_assert_cmphex(a.status, ==, RESP);
+                g_assert_cmpuint(a.rtt_usec, ==, 2400);
+                g_assert_cmpint(m.state, ==, target_of(req));
+                g_assert_false(m.pending);
+                g_assert_true(m.have_last);
+                g_assert_cmphex(m.last_status, ==, RESP);
+                g_assert_cmpuint(m.last_rtt_usec, ==, 2400);
+                if (req == VSM_VDP_REQ_DE_ASSOCIATE)
+                        g_assert_cmpuint(a.deadline_usec, ==, 0);
+                else
+                        g_assert_cmpuint(a.deadline_usec, ==, now + KEEPALIVE);
+                if (target_of(req) != from[s])
+                        g_assert_cmpuint(m.last_change_usec, ==, now + 2400);
+        }
+}
+
+/* A response with the KEEP bit and error 0 is still OK. */
+static void test_response_keep_bit_ok(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, T0, &a);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP | KEEP, T0 + RTT, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_OK, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_cmphex(a.status, ==, RESP | KEEP);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+}
+
+/* Error codes: reported with the low nibble, the previous state stays.
+ * From none: nothing more.  From a settled state: the old state is
+ * re-confirmed at once with a keep-alive. */
+static void test_error_mapping(void) {
+        static const struct {
+                uint8_t status;
+                uint8_t error;
+                const char *name;
+        } errors[] = {
+                { RESP | 1, VSM_VDP_ERR_INVALID_FORMAT, "invalid-format" },
+                { RESP | 2, VSM_VDP_ERR_INSUFFICIENT_RESOURCES, "insufficient-resources" },
+                { RESP | 3, VSM_VDP_ERR_NO_VSI_MANAGER, "no-vsi-manager" },
+                { RESP | 4, VSM_VDP_ERR_OTHER, "other" },
+                { RESP | 5, VSM_VDP_ERR_INVALID_VID_GROUP_MAC, "invalid-vid-group-mac" },
+                { RESP | KEEP | 4, VSM_VDP_ERR_OTHER, "other+keep" },
+                { RESP | 0x0c, 0x0c, "reserved-12" },
+                { RESP | 0x0f, 0x0f, "reserved-15" },
+        };
+
+        for (size_t e = 0; e < G_N_ELEMENTS(errors); e++)
+        for (size_t r = 0; r < G_N_ELEMENTS(all_requests); r++) {
+                VsmVdpRequest req = all_requests[r];
+                VsmVdpVsiMachine m;
+                VsmVdpAction a;
+                uint64_t now = T0;
+
+                /* From none. */
+                vsm_vdp_vsi_init(&m, &lldpad_timers);
+                vsm_vdp_vsi_request(&m, req, M, now, &a);
+                g_assert_cmpint(vsm_vdp_vsi_on_response(&m, req, errors[e].status, now + RTT, &a), ==, 0);
+                assert_report(&a, VSM_VDP_OUTCOME_ERROR, req, M);
+                g_assert_cmpuint(a.error, ==, errors[e].error);
+                g_assert_cmphex(a.status, ==, errors[e].status);
+                g_assert_cmpuint(a.rtt_usec, ==, RTT);
+                g_assert_false(a.send);
+                g_assert_cmpuint(a.deadline_usec, ==, 0);
+                g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+                g_assert_false(m.pending);
+
+                /* From associated. */
+                vsm_vdp_vsi_init(&m, &lldpad_timers);
+                settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+                now += 1000000;
+                vsm_vdp_vsi_request(&m, req, S, now, &a);
+                g_assert_cmpint(vsm_vdp_vsi_on_response(&m, req, errors[e].status, now + RTT, &a), ==, 0);
+                assert_report(&a, VSM_VDP_OUTCOME_ERROR, req, S);
+                g_assert_cmpuint(a.error, ==, errors[e].error);
+                g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+                assert_send(&a, VSM_VDP_REQ_ASSOCIATE, 0, true);
+                g_assert_cmpuint(a.deadline_usec, ==, now + RTT + RESP_TIMEOUT);
+                g_assert_cmpuint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now + 2 * RTT, &a), ==, 0);
+                assert_report(&a, VSM_VDP_OUTCOME_REFRESHED, VSM_VDP_REQ_ASSOCIATE, 0);
+                g_assert_cmpuint(a.deadline_usec, ==, now + RTT + KEEPALIVE);
+        }
+}
+
+/* The hard-error bit drops to none from every state, for every request. */
+static void test_hard_error(void) {
+        static const uint8_t statuses[] = { RESP | HARD | 2, RESP | HARD | 4, RESP | HARD | KEEP | 1, RESP | HARD };
+
+        for (size_t st = 0; st < G_N_ELEMENTS(statuses); st++)
+        for (size_t s = 0; s < G_N_ELEMENTS(settled_states); s++)
+        for (size_t r = 0; r < G_N_ELEMENTS(all_requests); r++) {
+                VsmVdpVsiMachine m;
+                VsmVdpAction a;
+                uint64_t now = T0;
+
+                vsm_vdp_vsi_init(&m, &lldpad_timers);
+                settle(&m, request_of(settled_states[s]), 0, &now);
+                vsm_vdp_vsi_request(&m, all_requests[r], S, now, &a);
+                g_assert_cmpint(vsm_vdp_vsi_on_response(&m, all_requests[r], statuses[st], now + RTT, &a), ==, 0);
+                assert_report(&a, VSM_VDP_OUTCOME_ERROR, all_requests[r], S);
+                g_assert_cmpuint(a.error, ==, statuses[st] & 0x0f);
+                g_assert_false(a.send);
+                g_assert_cmpuint(a.deadline_usec, ==, 0);
+                g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+                g_assert_cmpuint(m.last_change_usec, ==, now + RTT);
+        }
+}
+
+typedef enum {
+        FAIL_TIMER,
+        FAIL_ECP,
+} FailKind;
+
+static void fail_pending(VsmVdpVsiMachine *m, FailKind kind, uint64_t now, VsmVdpAction *a) {
+        if (kind == FAIL_TIMER)
+                vsm_vdp_vsi_on_timer(m, now, a);
+        else
+                vsm_vdp_vsi_on_tx_failed(m, now, a);
+}
+
+/* No response (response timer or ECP gave up): TIMEOUT, previous state. */
+static void test_timeout(void) {
+        for (int kind = FAIL_TIMER; kind <= FAIL_ECP; kind++)
+        for (size_t r = 0; r < G_N_ELEMENTS(all_requests); r++) {
+                VsmVdpRequest req = all_requests[r];
+                VsmVdpVsiMachine m;
+                VsmVdpAction a;
+                uint64_t now = T0, fail_at;
+
+                /* From none: back to none, no timer. */
+                vsm_vdp_vsi_init(&m, &lldpad_timers);
+                vsm_vdp_vsi_request(&m, req, M, now, &a);
+                fail_at = kind == FAIL_TIMER ? now + RESP_TIMEOUT : now + 10240;
+                if (kind == FAIL_TIMER) {
+                        vsm_vdp_vsi_on_timer(&m, fail_at - 1, &a);
+                        assert_idle_action(&a);
+                        g_assert_cmpuint(a.deadline_usec, ==, fail_at);
+                }
+                fail_pending(&m, kind, fail_at, &a);
+                assert_report(&a, VSM_VDP_OUTCOME_TIMEOUT, req, M);
+                g_assert_cmpuint(a.rtt_usec, ==, 0);
+                g_assert_false(a.send);
+                g_assert_cmpuint(a.deadline_usec, ==, 0);
+                g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+                g_assert_false(m.pending);
+                /* A late response is now stale. */
+                g_assert_cmpint(vsm_vdp_vsi_on_response(&m, req, RESP, fail_at + 1, &a), ==, -ESTALE);
+                assert_idle_action(&a);
+
+                /* From each settled state: state kept, keep-alive at once. */
+                for (size_t s = 0; s < G_N_ELEMENTS(settled_states); s++) {
+                        vsm_vdp_vsi_init(&m, &lldpad_timers);
+                        now = T0;
+                        settle(&m, request_of(settled_states[s]), 0, &now);
+                        now += 1000;
+                        vsm_vdp_vsi_request(&m, req, S, now, &a);
+                        fail_at = kind == FAIL_TIMER ? now + RESP_TIMEOUT : now + 10240;
+                        fail_pending(&m, kind, fail_at, &a);
+                        assert_report(&a, VSM_VDP_OUTCOME_TIMEOUT, req, S);
+                        assert_send(&a, request_of(settled_states[s]), 0, true);
+                        g_assert_cmpuint(a.deadline_usec, ==, fail_at + RESP_TIMEOUT);
+                        g_assert_cmpint(m.state, ==, settled_states[s]);
+                }
+        }
+}
+
+/* Keep-alive: resent every keepalive_usec from the last confirmed send,
+ * without M/S, reported REFRESHED. */
+static void test_keepalive(void) {
+        for (size_t s = 0; s < G_N_ELEMENTS(settled_states); s++)
+        for (size_t f = 0; f < G_N_ELEMENTS(all_flags); f++) {
+                VsmVsiState st = settled_states[s];
+                VsmVdpVsiMachine m;
+                VsmVdpAction a;
+                uint64_t now = T0, sent;
+
+                vsm_vdp_vsi_init(&m, &lldpad_timers);
+                sent = settle(&m, request_of(st), all_flags[f], &now);
+                g_assert_cmpuint(m.deadline_usec, ==, sent + KEEPALIVE);
+
+                for (int k = 0; k < 5; k++) {
+                        uint64_t due = sent + KEEPALIVE;
+
+                        vsm_vdp_vsi_on_timer(&m, due - 1, &a);
+                        assert_idle_action(&a);
+                        g_assert_cmpuint(a.deadline_usec, ==, due);
+
+                        now = due;
+                        vsm_vdp_vsi_on_timer(&m, now, &a);
+                        assert_send(&a, request_of(st), 0, true);
+                        g_assert_false(a.report);
+                        g_assert_cmpuint(a.deadline_usec, ==, now + RESP_TIMEOUT);
+                        sent = now;
+
+                        now += RTT + (uint64_t) k * 1000;
+                        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, request_of(st), RESP, now, &a), ==, 0);
+                        assert_report(&a, VSM_VDP_OUTCOME_REFRESHED, request_of(st), 0);
+                        g_assert_cmpuint(a.rtt_usec, ==, RTT + (uint64_t) k * 1000);
+                        g_assert_false(a.send);
+                        g_assert_cmpuint(a.deadline_usec, ==, sent + KEEPALIVE);
+                        g_assert_cmpint(m.state, ==, st);
+                }
+        }
+}
+
+/* A keep-alive answered later than a keep-alive interval: the next one is
+ * already due and goes out in the same action. */
+static void test_keepalive_slow_answer(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0, sent;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        sent = settle(&m, VSM_VDP_REQ_ASSOCIATE, 0, &now);
+        now = sent + KEEPALIVE;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        now += KEEPALIVE + 5;
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_REFRESHED, VSM_VDP_REQ_ASSOCIATE, 0);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, 0, true);
+        g_assert_cmpuint(a.deadline_usec, ==, now + RESP_TIMEOUT);
+}
+
+/* A keep-alive that fails means the bridge dropped the VSI: none. */
+static void test_keepalive_failure(void) {
+        static const struct {
+                const char *name;
+                int kind;          /* 0 error response, 1 timer, 2 ECP */
+                uint8_t status;
+                VsmVdpOutcome outcome;
+        } cases[] = {
+                { "error-other", 0, RESP | 4, VSM_VDP_OUTCOME_ERROR },
+                { "error-resources", 0, RESP | 2, VSM_VDP_OUTCOME_ERROR },
+                { "error-keep", 0, RESP | KEEP | 4, VSM_VDP_OUTCOME_ERROR },
+                { "hard-error", 0, RESP | HARD | 4, VSM_VDP_OUTCOME_ERROR },
+                { "timeout", 1, 0, VSM_VDP_OUTCOME_TIMEOUT },
+                { "ecp-failed", 2, 0, VSM_VDP_OUTCOME_TIMEOUT },
+        };
+
+        for (size_t c = 0; c < G_N_ELEMENTS(cases); c++)
+        for (size_t s = 0; s < G_N_ELEMENTS(settled_states); s++) {
+                VsmVsiState st = settled_states[s];
+                VsmVdpVsiMachine m;
+                VsmVdpAction a;
+                uint64_t now = T0, sent;
+
+                vsm_vdp_vsi_init(&m, &lldpad_timers);
+                sent = settle(&m, request_of(st), M, &now);
+                now = sent + KEEPALIVE;
+                vsm_vdp_vsi_on_timer(&m, now, &a);
+                assert_send(&a, request_of(st), 0, true);
+
+                switch (cases[c].kind) {
+                case 0:
+                        now += RTT;
+                        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, request_of(st), cases[c].status, now, &a), ==, 0);
+                        g_assert_cmpuint(a.error, ==, cases[c].status & 0x0f);
+                        break;
+                case 1:
+                        now += RESP_TIMEOUT;
+                        vsm_vdp_vsi_on_timer(&m, now, &a);
+                        break;
+                default:
+                        now += 10240;
+                        vsm_vdp_vsi_on_tx_failed(&m, now, &a);
+                        break;
+                }
+                assert_report(&a, cases[c].outcome, request_of(st), 0);
+                g_assert_false(a.send);
+                g_assert_cmpuint(a.deadline_usec, ==, 0);
+                g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+                g_assert_cmpuint(m.last_change_usec, ==, now);
+                g_assert_false(m.pending);
+
+                /* No keep-alives in none. */
+                vsm_vdp_vsi_on_timer(&m, now + 100 * KEEPALIVE, &a);
+                assert_idle_action(&a);
+        }
+}
+
+/* Bridge-initiated DE-ASSOCIATE in each state. */
+static void test_bridge_deassoc(void) {
+        for (size_t s = 0; s < G_N_ELEMENTS(settled_states); s++) {
+                VsmVsiState st = settled_states[s];
+                VsmVdpVsiMachine m;
+                VsmVdpAction a;
+                uint64_t now = T0;
+
+                vsm_vdp_vsi_init(&m, &lldpad_timers);
+                settle(&m, request_of(st), 0, &now);
+                now += 3000000;
+                g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now, &a), ==, 0);
+                assert_report(&a, VSM_VDP_OUTCOME_BRIDGE_DEASSOC, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+                g_assert_cmphex(a.status, ==, 0);
+                g_assert_false(a.send);
+                g_assert_cmpuint(a.deadline_usec, ==, 0);
+                g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+                g_assert_cmpuint(m.last_change_usec, ==, now);
+
+                /* A second one is tolerated silently. */
+                g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now + 1, &a), ==, 0);
+                assert_idle_action(&a);
+                g_assert_cmpuint(a.deadline_usec, ==, 0);
+        }
+}
+
+/* lldpad's bridge: it acks a station DE-ASSOCIATE, keeps the VSI, and
+ * ~15.8 s later sends its own DE-ASSOCIATE (status 0x00).  Tolerated. */
+static void test_bridge_deassoc_lldpad_late(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        now += 20000000;
+        settle(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, &now);
+        g_assert_cmpuint(m.deadline_usec, ==, 0);
+
+        now += 15800000;
+        g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now, &a), ==, 0);
+        assert_idle_action(&a);
+        g_assert_cmpuint(a.deadline_usec, ==, 0);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+
+        /* Same while a new ASSOCIATE is in flight: it goes on. */
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, now, &a);
+        g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now + 1, &a), ==, 0);
+        assert_idle_action(&a);
+        g_assert_cmpuint(a.deadline_usec, ==, now + RESP_TIMEOUT);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now + RTT, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_OK, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+}
+
+/* A bridge DE-ASSOCIATE while something is in flight. */
+static void test_bridge_deassoc_pending(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0, sent;
+
+        /* Keep-alive in flight: abandoned, its answer is stale. */
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        sent = settle(&m, VSM_VDP_REQ_ASSOCIATE, 0, &now);
+        now = sent + KEEPALIVE;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        g_assert_true(a.send_is_keepalive);
+        g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, now + 10, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_BRIDGE_DEASSOC, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+        g_assert_cmpuint(a.deadline_usec, ==, 0);
+        g_assert_false(m.pending);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now + RTT, &a), ==, -ESTALE);
+        assert_idle_action(&a);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+
+        /* Request in flight: state none now, the request goes on and its
+         * answer decides. */
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        now = T0;
+        settle(&m, VSM_VDP_REQ_PRE_ASSOCIATE, 0, &now);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, now, &a);
+        g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, now + 10, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_BRIDGE_DEASSOC, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+        g_assert_false(a.send);
+        g_assert_cmpuint(a.deadline_usec, ==, now + RESP_TIMEOUT);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+        g_assert_true(m.pending);
+        /* If it then fails, there is nothing to re-confirm. */
+        vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP | 4, now + RTT, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_ERROR, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_false(a.send);
+        g_assert_cmpuint(a.deadline_usec, ==, 0);
+}
+
+static void test_bridge_request_other(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, 0, &now);
+        for (size_t r = 0; r < G_N_ELEMENTS(all_requests) - 1; r++) {
+                g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, all_requests[r], 0, now, &a), ==, -EOPNOTSUPP);
+                assert_idle_action(&a);
+                g_assert_cmpuint(a.deadline_usec, ==, m.deadline_usec);
+        }
+        /* A response is not a bridge request. */
+        g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, RESP, now, &a), ==, -EINVAL);
+        assert_idle_action(&a);
+        g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, _VSM_VDP_REQ_MAX, 0, now, &a), ==, -EINVAL);
+        g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, (VsmVdpRequest) 77, 0, now, &a), ==, -EINVAL);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+        g_assert_cmpuint(m.deadline_usec, ==, now - RTT + KEEPALIVE);
+}
+
+/* A new request supersedes the one in flight: CANCELLED for the old one,
+ * the new one is sent in the same action. */
+static void test_supersede(void) {
+        for (size_t r1 = 0; r1 < G_N_ELEMENTS(all_requests); r1++)
+        for (size_t r2 = 0; r2 < G_N_ELEMENTS(all_requests); r2++) {
+                VsmVdpVsiMachine m;
+                VsmVdpAction a;
+
+                vsm_vdp_vsi_init(&m, &lldpad_timers);
+                vsm_vdp_vsi_request(&m, all_requests[r1], M, T0, &a);
+                g_assert_cmpint(vsm_vdp_vsi_request(&m, all_requests[r2], S, T0 + 500, &a), ==, 0);
+                assert_report(&a, VSM_VDP_OUTCOME_CANCELLED, all_requests[r1], M);
+                g_assert_cmpuint(a.rtt_usec, ==, 0);
+                assert_send(&a, all_requests[r2], S, false);
+                g_assert_cmpuint(a.deadline_usec, ==, T0 + 500 + RESP_TIMEOUT);
+
+                /* An answer to the old type (if different) is stale. */
+                if (r1 != r2) {
+                        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, all_requests[r1], RESP, T0 + 600, &a), ==, -ESTALE);
+                        assert_idle_action(&a);
+                }
+                g_assert_cmpint(vsm_vdp_vsi_on_response(&m, all_requests[r2], RESP, T0 + 3000, &a), ==, 0);
+                assert_report(&a, VSM_VDP_OUTCOME_OK, all_requests[r2], S);
+                /* rtt counts from the last send. */
+                g_assert_cmpuint(a.rtt_usec, ==, 2500);
+                g_assert_cmpint(m.state, ==, target_of(all_requests[r2]));
+        }
+}
+
+/* A request while a keep-alive is in flight replaces it without a report. */
+static void test_supersede_keepalive(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0, sent;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        sent = settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        now = sent + KEEPALIVE;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        g_assert_true(a.send_is_keepalive);
+        g_assert_cmpint(vsm_vdp_vsi_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, now + 100, &a), ==, 0);
+        g_assert_false(a.report);
+        assert_send(&a, VSM_VDP_REQ_DE_ASSOCIATE, 0, false);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now + RTT, &a), ==, -ESTALE);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_DE_ASSOCIATE, RESP, now + 100 + RTT, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_OK, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+        g_assert_cmpuint(a.deadline_usec, ==, 0);
+}
+
+/* Responses that do not fit are ignored and change nothing. */
+static void test_stale_responses(void) {
+        VsmVdpVsiMachine m, copy;
+        VsmVdpAction a;
+        uint64_t now = T0;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        /* Nothing in flight. */
+        for (size_t r = 0; r < G_N_ELEMENTS(all_requests); r++) {
+                g_assert_cmpint(vsm_vdp_vsi_on_response(&m, all_requests[r], RESP, now, &a), ==, -ESTALE);
+                assert_idle_action(&a);
+                g_assert_cmpuint(a.deadline_usec, ==, 0);
+        }
+        g_assert_false(m.have_last);
+
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, now, &a);
+        copy = m;
+        /* Another type. */
+        for (size_t r = 0; r < G_N_ELEMENTS(all_requests); r++) {
+                if (all_requests[r] == VSM_VDP_REQ_ASSOCIATE)
+                        continue;
+                g_assert_cmpint(vsm_vdp_vsi_on_response(&m, all_requests[r], RESP, now + 1, &a), ==, -ESTALE);
+                assert_idle_action(&a);
+                g_assert_cmpuint(a.deadline_usec, ==, now + RESP_TIMEOUT);
+        }
+        /* Missing response bit, unknown types. */
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, 0x00, now + 1, &a), ==, -EINVAL);
+        assert_idle_action(&a);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, _VSM_VDP_REQ_MAX, RESP, now + 1, &a), ==, -EINVAL);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, (VsmVdpRequest) -1, RESP, now + 1, &a), ==, -EINVAL);
+        assert_machine_eq(&m, &copy);
+
+        /* The real one, then a duplicate of it. */
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now + RTT, &a), ==, 0);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP | 4, now + RTT + 1, &a), ==, -ESTALE);
+        assert_idle_action(&a);
+        g_assert_cmpuint(a.deadline_usec, ==, now + KEEPALIVE);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+        g_assert_cmphex(m.last_status, ==, RESP);
+
+        /* A response that arrives "before" the send (clock skew) has rtt 0. */
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_PRE_ASSOCIATE, 0, now + 100, &a);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_PRE_ASSOCIATE, RESP, now + 50, &a), ==, 0);
+        g_assert_cmpuint(a.rtt_usec, ==, 0);
+}
+
+static void test_flags_validation(void) {
+        static const uint8_t bad[] = { 0x01, 0x0f, RESP, 0x80, M | 0x40, S | 0x08, 0xff };
+        VsmVdpVsiMachine m, copy;
+        VsmVdpAction a;
+        uint64_t now = T0;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, 0, &now);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, S, now, &a);
+        copy = m;
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+        for (size_t r = 0; r < G_N_ELEMENTS(all_requests); r++) {
+                g_assert_cmpint(vsm_vdp_vsi_request(&m, all_requests[r], bad[i], now + 1, &a), ==, -EINVAL);
+                assert_idle_action(&a);
+                g_assert_cmpuint(a.deadline_usec, ==, now + RESP_TIMEOUT);
+        }
+        g_assert_cmpint(vsm_vdp_vsi_request(&m, _VSM_VDP_REQ_MAX, 0, now + 1, &a), ==, -EINVAL);
+        g_assert_cmpint(vsm_vdp_vsi_request(&m, (VsmVdpRequest) 1234, M, now + 1, &a), ==, -EINVAL);
+        assert_idle_action(&a);
+        assert_machine_eq(&m, &copy);
+}
+
+static void test_timers_from_evb(void) {
+        static const struct {
+                uint8_t rwd, rka;
+                uint64_t resp, ka;
+        } cases[] = {
+                /* lldpad's bridge: both exponents 20 = 10.49 s. */
+                { 20, 20, 15728640, 6291456 },
+                { 0, 0, 1000000, 1000000 },          /* floors */
+                { 16, 17, 1000000, 1000000 },        /* 0.98 s and 0.79 s: floors */
+                { 17, 18, 1966080, 1572864 },
+                { 22, 22, 62914560, 25165824 },
+                { 23, 23, 125829120, 50331648 },
+                { 24, 24, 251658240, 60000000 },     /* keep-alive ceiling */
+                { 25, 25, 503316480, 60000000 },
+                { 26, 31, 503316480, 60000000 },     /* exponents capped at 25 */
+                { 255, 255, 503316480, 60000000 },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                VsmVdpTimers t;
+
+                vsm_vdp_timers_from_evb(cases[i].rwd, cases[i].rka, &t);
+                g_assert_cmpuint(t.response_timeout_usec, ==, cases[i].resp);
+                g_assert_cmpuint(t.keepalive_usec, ==, cases[i].ka);
+        }
+        /* With lldpad's values the keep-alive beats its 15.76 s expiry. */
+        g_assert_cmpuint(KEEPALIVE, <, LLDPAD_BRIDGE_KA);
+}
+
+/* New timers re-derive the running deadline. */
+static void test_set_timers(void) {
+        VsmVdpTimers fast = { .response_timeout_usec = 2000000, .keepalive_usec = 1000000 };
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0, sent;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        vsm_vdp_vsi_set_timers(&m, &fast);
+        g_assert_cmpuint(m.deadline_usec, ==, 0);
+
+        sent = settle(&m, VSM_VDP_REQ_ASSOCIATE, 0, &now);
+        vsm_vdp_vsi_set_timers(&m, &lldpad_timers);
+        g_assert_cmpuint(m.deadline_usec, ==, sent + KEEPALIVE);
+        vsm_vdp_vsi_set_timers(&m, &fast);
+        g_assert_cmpuint(m.deadline_usec, ==, sent + 1000000);
+
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, S, now, &a);
+        g_assert_cmpuint(a.deadline_usec, ==, now + 2000000);
+        vsm_vdp_vsi_set_timers(&m, &lldpad_timers);
+        g_assert_cmpuint(m.deadline_usec, ==, now + RESP_TIMEOUT);
+}
+
+/* --- Soak: one hour of keep-alives through ECP on a simulated link. ---
+ *
+ * Station: VDP machine + ECP tx/rx.  Bridge: an lldpad-like model with
+ * ECP tx/rx that answers every VDP request OK after RTT, tracks when it
+ * last saw a (new) request for the VSI and drops it after
+ * LLDPAD_BRIDGE_KA without one.  ULPDUs are two octets {request, status}:
+ * the codec is not under test here.  ACKs are lost with probability
+ * ack_loss (fixed seed), so ECP retransmits and the receivers see
+ * duplicates. */
+
+#define LINK_DELAY UINT64_C(40)
+#define SIM_FRAMES_MAX 64
+
+typedef struct SimFrame {
+        uint64_t at;
+        bool to_bridge;
+        bool ack;
+        uint16_t seq;
+        uint8_t pdu[2];
+} SimFrame;
+
+typedef struct Sim {
+        uint64_t now;
+        GRand *rand;
+        double ack_loss;
+
+        VsmVdpVsiMachine vsi;
+        VsmEcpTx *st_tx;
+        VsmEcpRx st_rx;
+        uint64_t st_tx_deadline;
+        uint64_t vdp_cookie;         /* ULPDU carrying the VSI's latest send */
+        uint64_t next_cookie;
+
+        VsmEcpTx *br_tx;
+        VsmEcpRx br_rx;
+        uint64_t br_tx_deadline;
+        bool br_has_vsi;
+        uint64_t br_last_seen;
+        uint64_t br_max_gap;
+        unsigned br_requests;
+        uint64_t br_answer_at[8];
+        uint8_t br_answer_req[8];
+        size_t n_br_answers;
+
+        SimFrame frames[SIM_FRAMES_MAX];
+        size_t n_frames;
+
+        unsigned n_outcome[_VSM_VDP_OUTCOME_MAX];
+} Sim;
+
+static void sim_put_frame(Sim *sim, bool to_bridge, bool ack, uint16_t seq, const uint8_t *pdu) {
+        SimFrame *f;
+
+        if (ack && g_rand_double(sim->rand) < sim->ack_loss)
+                return;
+        g_assert_cmpuint(sim->n_frames, <, SIM_FRAMES_MAX);
+        f = &sim->frames[sim->n_frames++];
+        f->at = sim->now + LINK_DELAY;
+        f->to_bridge = to_bridge;
+        f->ack = ack;
+        f->seq = seq;
+        if (pdu)
+                memcpy(f->pdu, pdu, 2);
+}
+
+static void sim_vdp_apply(Sim *sim, const VsmVdpAction *a);
+
+static void sim_st_ecp_apply(Sim *sim, const VsmEcpTxResult *res) {
+        if (res->completed && !res->acked && res->cookie == sim->vdp_cookie) {
+                VsmVdpAction a;
+
+                /* Only the ULPDU with the VSI's latest send counts. */
+                vsm_vdp_vsi_on_tx_failed(&sim->vsi, sim->now, &a);
+                sim_vdp_apply(sim, &a);
+        }
+        if (res->send) {
+                g_assert_cmpuint(res->pdu_len, ==, 2);
+                sim_put_frame(sim, true, false, res->seq, res->pdu);
+        }
+        sim->st_tx_deadline = res->deadline_usec;
+}
+
+static void sim_vdp_apply(Sim *sim, const VsmVdpAction *a) {
+        if (a->report)
+                sim->n_outcome[a->outcome]++;
+        if (a->send) {
+                uint8_t pdu[2] = { (uint8_t) a->send_request, a->send_flags };
+                VsmEcpTxResult res;
+
+                sim->vdp_cookie = ++sim->next_cookie;
+                g_assert_cmpint(vsm_ecp_tx_submit(sim->st_tx, sim->vdp_cookie, pdu, 2, sim->now, &res), ==, 0);
+                sim_st_ecp_apply(sim, &res);
+        }
+}
+
+static void sim_br_ecp_apply(Sim *sim, const VsmEcpTxResult *res) {
+        if (res->send)
+                sim_put_frame(sim, false, false, res->seq, res->pdu);
+        sim->br_tx_deadline = res->deadline_usec;
+}
+
+static void sim_deliver(Sim *sim, const SimFrame *f) {
+        VsmEcpTxResult res;
+        VsmVdpAction a;
+
+        if (f->ack) {
+                if (f->to_bridge) {
+                        (void) vsm_ecp_tx_on_ack(sim->br_tx, f->seq, sim->now, &res);
+                        sim_br_ecp_apply(sim, &res);
+                } else {
+                        (void) vsm_ecp_tx_on_ack(sim->st_tx, f->seq, sim->now, &res);
+                        sim_st_ecp_apply(sim, &res);
+                }
+                return;
+        }
+
+        /* A request: always acked, processed only when new. */
+        sim_put_frame(sim, !f->to_bridge, true, f->seq, NULL);
+        if (f->to_bridge) {
+                if (!vsm_ecp_rx_accept(&sim->br_rx, f->seq))
+                        return;
+                if (sim->br_has_vsi) {
+                        uint64_t gap = sim->now - sim->br_last_seen;
+
+                        if (gap > sim->br_max_gap)
+                                sim->br_max_gap = gap;
+                }
+                sim->br_has_vsi = f->pdu[0] != VSM_VDP_REQ_DE_ASSOCIATE;
+                sim->br_last_seen = sim->now;
+                sim->br_requests++;
+                g_assert_cmpuint(sim->n_br_answers, <, G_N_ELEMENTS(sim->br_answer_at));
+                sim->br_answer_at[sim->n_br_answers] = sim->now + RTT;
+                sim->br_answer_req[sim->n_br_answers] = f->pdu[0];
+                sim->n_br_answers++;
+        } else {
+                if (!vsm_ecp_rx_accept(&sim->st_rx, f->seq))
+                        return;
+                if (f->pdu[1] & RESP)
+                        g_assert_cmpint(vsm_vdp_vsi_on_response(&sim->vsi, f->pdu[0], f->pdu[1], sim->now, &a), ==, 0);
+                else
+                        vsm_vdp_vsi_on_bridge_request(&sim->vsi, f->pdu[0], f->pdu[1], sim->now, &a);
+                sim_vdp_apply(sim, &a);
+        }
+}
+
+static uint64_t sim_min(uint64_t best, uint64_t t) {
+        return t != 0 && (best == 0 || t < best) ? t : best;
+}
+
+/* Runs events until `until`; returns false if nothing is left to do. */
+static void sim_run(Sim *sim, uint64_t until) {
+        for (;;) {
+                uint64_t next = 0;
+                VsmEcpTxResult res;
+                VsmVdpAction a;
+
+                for (size_t i = 0; i < sim->n_frames; i++)
+                        next = sim_min(next, sim->frames[i].at);
+                for (size_t i = 0; i < sim->n_br_answers; i++)
+                        next = sim_min(next, sim->br_answer_at[i]);
+                next = sim_min(next, sim->st_tx_deadline);
+                next = sim_min(next, sim->br_tx_deadline);
+                next = sim_min(next, sim->vsi.deadline_usec);
+                if (next == 0 || next > until)
+                        break;
+                g_assert_cmpuint(next, >=, sim->now);
+                sim->now = next;
+
+                /* The bridge's keep-alive must never run out. */
+                if (sim->br_has_vsi)
+                        g_assert_cmpuint(sim->now - sim->br_last_seen, <=, LLDPAD_BRIDGE_KA);
+
+                for (size_t i = 0; i < sim->n_frames; i++) {
+                        if (sim->frames[i].at == sim->now) {
+                                SimFrame f = sim->frames[i];
+
+                                sim->frames[i] = sim->frames[--sim->n_frames];
+                                sim_deliver(sim, &f);
+                                goto next_event;
+                        }
+                }
+                for (size_t i = 0; i < sim->n_br_answers; i++) {
+                        if (sim->br_answer_at[i] == sim->now) {
+                                uint8_t pdu[2] = { sim->br_answer_req[i], RESP };
+
+                                sim->br_answer_at[i] = sim->br_answer_at[sim->n_br_answers - 1];
+                                sim->br_answer_req[i] = sim->br_answer_req[sim->n_br_answers - 1];
+                                sim->n_br_answers--;
+                                g_assert_cmpint(vsm_ecp_tx_submit(sim->br_tx, 0, pdu, 2, sim->now, &res), ==, 0);
+                                sim_br_ecp_apply(sim, &res);
+                                goto next_event;
+                        }
+                }
+                if (sim->st_tx_deadline == sim->now) {
+                        vsm_ecp_tx_on_timer(sim->st_tx, sim->now, &res);
+                        sim_st_ecp_apply(sim, &res);
+                } else if (sim->br_tx_deadline == sim->now) {
+                        vsm_ecp_tx_on_timer(sim->br_tx, sim->now, &res);
+                        sim_br_ecp_apply(sim, &res);
+                } else if (sim->vsi.deadline_usec == sim->now) {
+                        vsm_vdp_vsi_on_timer(&sim->vsi, sim->now, &a);
+                        sim_vdp_apply(sim, &a);
+                }
+next_event:
+                ;
+        }
+        sim->now = until;
+}
+
+static void test_soak(gconstpointer data) {
+        const double ack_loss = *(const double *) data;
+        const VsmEcpTxConfig ecp_cfg = { .max_retries = 3, .ack_timeout_usec = 2560 };
+        const uint64_t hour = UINT64_C(3600) * 1000000;
+        Sim sim = { .now = T0, .ack_loss = ack_loss };
+        VsmVdpAction a;
+        unsigned expected_refreshes;
+
+        sim.rand = g_rand_new_with_seed(0x5eed);
+        sim.st_tx = vsm_ecp_tx_new(&ecp_cfg, 0xfff0);
+        sim.br_tx = vsm_ecp_tx_new(&ecp_cfg, 0x1234);
+        vsm_ecp_rx_init(&sim.st_rx);
+        vsm_ecp_rx_init(&sim.br_rx);
+        vsm_vdp_vsi_init(&sim.vsi, &lldpad_timers);
+
+        /* Migration in: PRE-ASSOCIATE with M, then ASSOCIATE with M. */
+        vsm_vdp_vsi_request(&sim.vsi, VSM_VDP_REQ_PRE_ASSOCIATE, M, sim.now, &a);
+        sim_vdp_apply(&sim, &a);
+        sim_run(&sim, sim.now + 100000);
+        g_assert_cmpint(sim.vsi.state, ==, VSM_VSI_STATE_PRE_ASSOCIATED);
+        vsm_vdp_vsi_request(&sim.vsi, VSM_VDP_REQ_ASSOCIATE, M, sim.now, &a);
+        sim_vdp_apply(&sim, &a);
+        sim_run(&sim, sim.now + 100000);
+        g_assert_cmpint(sim.vsi.state, ==, VSM_VSI_STATE_ASSOCIATED);
+        g_assert_cmpuint(sim.n_outcome[VSM_VDP_OUTCOME_OK], ==, 2);
+
+        sim_run(&sim, sim.now + hour);
+
+        g_assert_cmpint(sim.vsi.state, ==, VSM_VSI_STATE_ASSOCIATED);
+        g_assert_true(sim.br_has_vsi);
+        g_assert_cmpuint(sim.br_max_gap, <=, KEEPALIVE);
+        g_assert_cmpuint(sim.br_max_gap, >=, KEEPALIVE - 1000);
+        g_assert_cmpuint(sim.n_outcome[VSM_VDP_OUTCOME_ERROR], ==, 0);
+        g_assert_cmpuint(sim.n_outcome[VSM_VDP_OUTCOME_TIMEOUT], ==, 0);
+        g_assert_cmpuint(sim.n_outcome[VSM_VDP_OUTCOME_BRIDGE_DEASSOC], ==, 0);
+        expected_refreshes = (unsigned) (hour / KEEPALIVE);
+        g_assert_cmpuint(sim.n_outcome[VSM_VDP_OUTCOME_REFRESHED], >=, expected_refreshes - 1);
+        g_assert_cmpuint(sim.n_outcome[VSM_VDP_OUTCOME_REFRESHED], <=, expected_refreshes + 1);
+        g_assert_cmpuint(sim.br_requests, ==, sim.n_outcome[VSM_VDP_OUTCOME_REFRESHED] + 2);
+        if (ack_loss > 0) {
+                g_assert_cmpuint(sim.br_rx.n_duplicates, >, 0);
+                g_assert_cmpuint(sim.st_rx.n_duplicates, >, 0);
+        } else {
+                g_assert_cmpuint(sim.br_rx.n_duplicates, ==, 0);
+        }
+
+        /* Migration out: DE-ASSOCIATE; the bridge forgets it. */
+        vsm_vdp_vsi_request(&sim.vsi, VSM_VDP_REQ_DE_ASSOCIATE, 0, sim.now, &a);
+        sim_vdp_apply(&sim, &a);
+        sim_run(&sim, sim.now + 100000);
+        g_assert_cmpint(sim.vsi.state, ==, VSM_VSI_STATE_NONE);
+        g_assert_false(sim.br_has_vsi);
+        g_assert_cmpuint(sim.vsi.deadline_usec, ==, 0);
+
+        g_test_message("soak ack_loss=%.2f: %u refreshes, max gap %" G_GUINT64_FORMAT " us, "
+                       "duplicates bridge %" G_GUINT64_FORMAT " station %" G_GUINT64_FORMAT,
+                       ack_loss, sim.n_outcome[VSM_VDP_OUTCOME_REFRESHED], sim.br_max_gap,
+                       sim.br_rx.n_duplicates, sim.st_rx.n_duplicates);
+
+        vsm_ecp_tx_free(sim.st_tx);
+        vsm_ecp_tx_free(sim.br_tx);
+        g_rand_free(sim.rand);
+}
+
+int main(int argc, char **argv) {
+        static const double no_loss = 0.0, ack_loss = 0.2;
+
+        g_test_init(&argc, &argv, NULL);
+
+        g_test_add_func("/sm/vdp/to-string", test_to_string);
+        g_test_add_func("/sm/vdp/init", test_init);
+        g_test_add_func("/sm/vdp/request-ok", test_request_ok);
+        g_test_add_func("/sm/vdp/response-keep-bit-ok", test_response_keep_bit_ok);
+        g_test_add_func("/sm/vdp/error-mapping", test_error_mapping);
+        g_test_add_func("/sm/vdp/hard-error", test_hard_error);
+        g_test_add_func("/sm/vdp/timeout", test_timeout);
+        g_test_add_func("/sm/vdp/keepalive", test_keepalive);
+        g_test_add_func("/sm/vdp/keepalive-slow-answer", test_keepalive_slow_answer);
+        g_test_add_func("/sm/vdp/keepalive-failure", test_keepalive_failure);
+        g_test_add_func("/sm/vdp/bridge-deassoc", test_bridge_deassoc);
+        g_test_add_func("/sm/vdp/bridge-deassoc-lldpad-late", test_bridge_deassoc_lldpad_late);
+        g_test_add_func("/sm/vdp/bridge-deassoc-pending", test_bridge_deassoc_pending);
+        g_test_add_func("/sm/vdp/bridge-request-other", test_bridge_request_other);
+        g_test_add_func("/sm/vdp/supersede", test_supersede);
+        g_test_add_func("/sm/vdp/supersede-keepalive", test_supersede_keepalive);
+        g_test_add_func("/sm/vdp/stale-responses", test_stale_responses);
+        g_test_add_func("/sm/vdp/flags-validation", test_flags_validation);
+        g_test_add_func("/sm/vdp/timers-from-evb", test_timers_from_evb);
+        g_test_add_func("/sm/vdp/set-timers", test_set_timers);
+        g_test_add_data_func("/sm/vdp/soak-1h", &no_loss, test_soak);
+        g_test_add_data_func("/sm/vdp/soak-1h-ack-loss", &ack_loss, test_soak);
+
+        return g_test_run();
+}
