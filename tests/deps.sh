@@ -1,0 +1,35 @@
+#!/bin/bash
+# Installs what vsimig needs to build and to run its tests and demo on
+# Debian 12 (as root), then builds into ./build.  Idempotent: apt is only
+# asked when a package is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+  # build
+  build-essential meson ninja-build pkg-config
+  libglib2.0-dev libjson-glib-dev libnl-3-dev libnl-route-3-dev
+  # real peers and tools for the tests and the demo
+  lldpad tshark tcpdump iproute2 util-linux procps
+  # sanitizers and fuzzers
+  clang
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # tshark asks whether non-root users may capture; the answer does not matter here.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+BUILD=${VSM_BUILD_DIR:-build}
+if [ ! -f "$BUILD/build.ninja" ]; then
+  meson setup "$BUILD" >/dev/null
+fi
+ninja -C "$BUILD" >/dev/null

@@ -1,0 +1,404 @@
+/* The daemon's uplink driven through the I/O seam: a socketpair() stands in
+ * for the packet socket (systemd's test-lldp-rx pattern) and the test plays
+ * the bridge.  Covers the request/ACK/response exchange, bridge-initiated
+ * DE-ASSOCIATE, duplicate sequence numbers and malformed frames. */
+#include <errno.h>
+#include <glib.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/uplink.h"
+#include "proto/ecp.h"
+#include "proto/eth.h"
+#include "proto/lldp.h"
+#include "proto/vdp.h"
+#include "test-util.h"
+
+static const uint8_t station_mac[6] = { 0x02, 0x77, 0x00, 0x00, 0x00, 0x01 };
+static const uint8_t bridge_mac[6] = { 0x02, 0x77, 0x00, 0x00, 0x00, 0x02 };
+static const uint8_t instance[16] = { 0x2f, 0x1a, 0x0d, 0x3c, 0x9b, 0x8e, 0x4e, 0x59,
+                                      0xa1, 0xf2, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab };
+
+typedef struct Fixture {
+        int fds[2];
+        VsmConfig *config;
+        VsmUplink *uplink;
+        uint16_t bridge_seq;
+        /* outcome of the last request */
+        gboolean done;
+        VsmVdpAction report;
+} Fixture;
+
+/* Wait (driving the main loop) for the next frame the daemon sends. */
+static gssize bridge_recv(Fixture *f, uint8_t *buf, size_t cap, int timeout_ms) {
+        gint64 end = g_get_monotonic_time() + (gint64) timeout_ms * 1000;
+
+        while (g_get_monotonic_time() < end) {
+                struct pollfd p = { .fd = f->fds[1], .events = POLLIN };
+
+                while (g_main_context_iteration(NULL, FALSE))
+                        ;
+                if (poll(&p, 1, 1) == 1)
+                        return recv(f->fds[1], buf, cap, 0);
+        }
+        return -ETIMEDOUT;
+}
+
+/* Next ECP frame from the daemon (LLDP frames are skipped). */
+static gssize bridge_recv_ecp(Fixture *f, uint8_t *buf, size_t cap, VsmEcpHeader *ret_hdr,
+                              VsmReader *ret_payload) {
+        for (;;) {
+                gssize n = bridge_recv(f, buf, cap, 2000);
+                VsmReader r;
+                VsmEthHeader eh;
+
+                g_assert_cmpint(n, >, 0);
+                vsm_reader_init(&r, buf, (size_t) n);
+                g_assert_cmpint(vsm_eth_header_parse(&r, &eh), ==, 0);
+                g_assert_cmpmem(eh.src, 6, station_mac, 6);
+                if (eh.ethertype == VSM_ETH_P_LLDP)
+                        continue;
+                g_assert_cmpuint(eh.ethertype, ==, VSM_ETH_P_ECP);
+                g_assert_cmpmem(eh.dst, 6, vsm_eth_addr_nearest_bridge, 6);
+                g_assert_cmpint(vsm_ecp_header_parse(&r, ret_hdr), ==, 0);
+                *ret_payload = r;
+                return n;
+        }
+}
+
+static void bridge_send_raw(Fixture *f, const void *frame, size_t len) {
+        g_assert_cmpint(send(f->fds[1], frame, len, 0), ==, (gssize) len);
+        while (g_main_context_iteration(NULL, FALSE))
+                ;
+}
+
+static size_t build_ecp(uint8_t *frame, size_t cap, uint8_t op, uint16_t seq, const uint8_t *pdu, size_t len) {
+        VsmWriter w;
+        VsmEthHeader eh = { .ethertype = VSM_ETH_P_ECP };
+        VsmEcpHeader h = { .version = 1, .op = op, .subtype = VSM_ECP_SUBTYPE_VDP, .seq = seq };
+
+        memcpy(eh.dst, vsm_eth_addr_nearest_bridge, 6);
+        memcpy(eh.src, bridge_mac, 6);
+        vsm_writer_init(&w, frame, cap);
+        g_assert_cmpint(vsm_eth_header_write(&w, &eh), ==, 0);
+        g_assert_cmpint(vsm_ecp_header_write(&w, &h), ==, 0);
+        g_assert_cmpint(vsm_writer_bytes(&w, pdu, len), ==, 0);
+        g_assert_cmpint(vsm_eth_pad(&w), ==, 0);
+        return w.len;
+}
+
+/* The bridge sends a VDP ULPDU (Manager ID + one VSI TLV) and checks that
+ * the daemon acknowledges it. */
+static void bridge_send_vsi(Fixture *f, VsmVdpRequest req, uint8_t status, uint16_t seq) {
+        uint8_t pdu[256], frame[512], ack[128];
+        VsmWriter w;
+        VsmVdpVsi *vsi = g_new0(VsmVdpVsi, 1);
+        uint8_t mgr[16] = "vsimig";
+        VsmEcpHeader h;
+        VsmReader payload;
+
+        vsi->request = req;
+        vsi->status = status;
+        vsi->type_id = 1;
+        vsi->vsiid_format = VSM_VDP_VSIID_UUID;
+        memcpy(vsi->vsiid, instance, 16);
+        vsi->filter_format = VSM_VDP_FILTER_MAC_VID;
+        vsi->n_filters = 1;
+        memcpy(vsi->filters[0].mac, "\x52\x54\x00\x12\x34\x56", 6);
+        vsm_writer_init(&w, pdu, sizeof(pdu));
+        g_assert_cmpint(vsm_vdp_write_manager_id(&w, mgr), ==, 0);
+        g_assert_cmpint(vsm_vdp_write_vsi(&w, vsi), ==, 0);
+        g_free(vsi);
+        bridge_send_raw(f, frame, build_ecp(frame, sizeof(frame), VSM_ECP_OP_REQUEST, seq, pdu, w.len));
+        bridge_recv_ecp(f, ack, sizeof(ack), &h, &payload);
+        g_assert_cmpuint(h.op, ==, VSM_ECP_OP_ACK);
+        g_assert_cmpuint(h.seq, ==, seq);
+}
+
+static void on_done(VsmVsi *vsi, const VsmVdpAction *report, gpointer user_data) {
+        Fixture *f = user_data;
+
+        f->done = TRUE;
+        f->report = *report;
+}
+
+static void fixture_setup(Fixture *f, gconstpointer data) {
+        memset(f, 0, sizeof(*f));
+        g_assert_cmpint(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, f->fds), ==, 0);
+        f->config = vsm_config_new_default();
+        f->uplink = vsm_uplink_new_with_fd("up0", f->config, f->fds[0], station_mac);
+        f->bridge_seq = 100;
+}
+
+static void fixture_teardown(Fixture *f, gconstpointer data) {
+        vsm_uplink_free(f->uplink);     /* closes fds[0] */
+        vsm_config_free(f->config);
+        close(f->fds[1]);
+}
+
+/* Station asks; test checks the frame, ACKs it and returns the VSI TLV. */
+static VsmVsi *station_request(Fixture *f, VsmVdpRequest req, uint8_t flags, uint16_t *ret_seq,
+                               VsmVdpVsi *ret_tlv) {
+        VsmVsiParams p = { .type_id = 1, .mac = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 } };
+        uint8_t frame[1600], ack[128];
+        VsmEcpHeader h;
+        VsmReader payload;
+        VsmVdpTlv *tlv = g_new0(VsmVdpTlv, 1);
+        VsmVsi *vsi;
+
+        memcpy(p.instance, instance, 16);
+        memcpy(p.manager_id, "vsimig", 6);
+        vsi = vsm_uplink_ensure_vsi(f->uplink, &p, NULL);
+        g_assert_nonnull(vsi);
+        f->done = FALSE;
+        g_assert_true(vsm_vsi_request(vsi, req, flags, on_done, f, NULL));
+
+        bridge_recv_ecp(f, frame, sizeof(frame), &h, &payload);
+        g_assert_cmpuint(h.op, ==, VSM_ECP_OP_REQUEST);
+        g_assert_cmpint(vsm_vdp_tlv_next(&payload, tlv), ==, 0);
+        g_assert_cmpuint(tlv->type, ==, VSM_VDP_TLV_MANAGER_ID);
+        g_assert_cmpint(vsm_vdp_tlv_next(&payload, tlv), ==, 0);
+        g_assert_cmpuint(tlv->type, ==, vsm_vdp_request_to_tlv(req));
+        g_assert_cmpuint(tlv->vsi.status, ==, flags);
+        g_assert_cmpmem(tlv->vsi.vsiid, 16, instance, 16);
+        *ret_tlv = tlv->vsi;
+        *ret_seq = h.seq;
+        g_free(tlv);
+
+        build_ecp(ack, sizeof(ack), VSM_ECP_OP_ACK, h.seq, NULL, 0);
+        bridge_send_raw(f, ack, VSM_ETH_ZLEN);
+        return vsi;
+}
+
+static void wait_done(Fixture *f) {
+        gint64 end = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+
+        while (!f->done && g_get_monotonic_time() < end)
+                g_main_context_iteration(NULL, TRUE);
+        g_assert_true(f->done);
+}
+
+static gint64 counter(Fixture *f, const char *name) {
+        g_autoptr(JsonNode) n = vsm_uplink_to_json(f->uplink);
+
+        return json_object_get_int_member(json_object_get_object_member(json_node_get_object(n), "counters"), name);
+}
+
+static void test_lldp_first(Fixture *f, gconstpointer data) {
+        uint8_t frame[1600];
+        gssize n = bridge_recv(f, frame, sizeof(frame), 1000);
+        VsmReader r;
+        VsmEthHeader eh;
+        VsmLldpdu *pdu = g_new0(VsmLldpdu, 1);
+
+        g_assert_cmpint(n, >=, VSM_ETH_ZLEN);
+        vsm_reader_init(&r, frame, (size_t) n);
+        g_assert_cmpint(vsm_eth_header_parse(&r, &eh), ==, 0);
+        g_assert_cmpuint(eh.ethertype, ==, VSM_ETH_P_LLDP);
+        g_assert_cmpint(vsm_lldp_parse(&r, pdu), ==, 0);
+        g_assert_true(pdu->has_evb);
+        g_assert_cmpuint(pdu->evb.mode, ==, VSM_EVB_MODE_STATION);
+        g_assert_cmpuint(pdu->evb.r, ==, 3);
+        g_assert_cmpuint(pdu->evb.rte, ==, 8);
+        g_assert_cmpuint(pdu->evb.rwd, ==, 20);
+        g_assert_cmpuint(pdu->evb.rka, ==, 20);
+        g_free(pdu);
+}
+
+typedef struct FlowCase {
+        VsmVdpRequest req;
+        uint8_t flags;
+        uint8_t response_status;
+        VsmVdpOutcome outcome;
+        const char *state;
+} FlowCase;
+
+static const FlowCase flow_cases[] = {
+        { VSM_VDP_REQ_PRE_ASSOCIATE, VSM_VDP_STATUS_M, 0x40, VSM_VDP_OUTCOME_OK, "pre-associated" },
+        { VSM_VDP_REQ_PRE_ASSOCIATE_RR, 0, 0x40, VSM_VDP_OUTCOME_OK, "pre-associated-rr" },
+        { VSM_VDP_REQ_ASSOCIATE, VSM_VDP_STATUS_M, 0x40, VSM_VDP_OUTCOME_OK, "associated" },
+        { VSM_VDP_REQ_ASSOCIATE, VSM_VDP_STATUS_S, 0x60, VSM_VDP_OUTCOME_OK, "associated" },
+        { VSM_VDP_REQ_DE_ASSOCIATE, 0, 0x40, VSM_VDP_OUTCOME_OK, "none" },
+        { VSM_VDP_REQ_ASSOCIATE, 0, 0x42, VSM_VDP_OUTCOME_ERROR, "none" },
+        { VSM_VDP_REQ_ASSOCIATE, 0, 0x53, VSM_VDP_OUTCOME_ERROR, "none" },
+};
+
+static void test_flow(Fixture *f, gconstpointer data) {
+        const FlowCase *fc = data;
+        VsmVdpVsi tlv;
+        uint16_t seq;
+        VsmVsi *vsi = station_request(f, fc->req, fc->flags, &seq, &tlv);
+        g_autoptr(JsonNode) j = NULL;
+
+        g_assert_false(f->done);
+        bridge_send_vsi(f, fc->req, fc->response_status, f->bridge_seq++);
+        wait_done(f);
+        g_assert_cmpint(f->report.outcome, ==, fc->outcome);
+        g_assert_cmpuint(f->report.status, ==, fc->response_status);
+        g_assert_cmpuint(f->report.error, ==, fc->response_status & 0x0f);
+        j = vsm_vsi_to_json(vsi, "up0");
+        g_assert_cmpstr(json_object_get_string_member(json_node_get_object(j), "state"), ==, fc->state);
+}
+
+static void test_bridge_deassoc(Fixture *f, gconstpointer data) {
+        VsmVdpVsi tlv;
+        uint16_t seq;
+        VsmVsi *vsi = station_request(f, VSM_VDP_REQ_ASSOCIATE, 0, &seq, &tlv);
+
+        bridge_send_vsi(f, VSM_VDP_REQ_ASSOCIATE, 0x40, f->bridge_seq++);
+        wait_done(f);
+        g_assert_cmpint(vsm_vsi_get_machine(vsi)->state, ==, VSM_VSI_STATE_ASSOCIATED);
+        /* bridge-initiated DE-ASSOCIATE (no response bit) */
+        bridge_send_vsi(f, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, f->bridge_seq++);
+        g_assert_cmpint(vsm_vsi_get_machine(vsi)->state, ==, VSM_VSI_STATE_NONE);
+        /* lldpad sends another ~15.8 s after our DE-ASSOCIATE: tolerated */
+        bridge_send_vsi(f, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, f->bridge_seq++);
+        g_assert_cmpint(vsm_vsi_get_machine(vsi)->state, ==, VSM_VSI_STATE_NONE);
+        g_assert_cmpint(counter(f, "rx_bad"), ==, 0);
+}
+
+static void test_unknown_vsi(Fixture *f, gconstpointer data) {
+        /* a DE-ASSOCIATE for a VSI never seen: acked, counted, ignored */
+        bridge_send_vsi(f, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, f->bridge_seq++);
+        g_assert_cmpint(counter(f, "vdp_unknown_vsi"), ==, 1);
+        g_assert_cmpint(counter(f, "rx_bad"), ==, 0);
+}
+
+static void test_duplicate_seq(Fixture *f, gconstpointer data) {
+        VsmVdpVsi tlv;
+        uint16_t seq;
+        VsmVsi *vsi = station_request(f, VSM_VDP_REQ_ASSOCIATE, 0, &seq, &tlv);
+        uint16_t bseq = f->bridge_seq++;
+
+        bridge_send_vsi(f, VSM_VDP_REQ_ASSOCIATE, 0x40, bseq);
+        wait_done(f);
+        /* a new request is in flight; the same bridge seq again must be
+         * acked but not processed, so the request stays pending */
+        station_request(f, VSM_VDP_REQ_DE_ASSOCIATE, 0, &seq, &tlv);
+        bridge_send_vsi(f, VSM_VDP_REQ_DE_ASSOCIATE, 0x40, bseq);
+        g_assert_false(f->done);
+        g_assert_true(vsm_vsi_get_machine(vsi)->pending);
+        g_assert_cmpint(counter(f, "rx_ecp_duplicates"), ==, 1);
+        /* the next fresh seq is processed */
+        bridge_send_vsi(f, VSM_VDP_REQ_DE_ASSOCIATE, 0x40, f->bridge_seq++);
+        wait_done(f);
+        g_assert_cmpint(f->report.outcome, ==, VSM_VDP_OUTCOME_OK);
+}
+
+typedef struct BadFrame {
+        const char *name;
+        const char *hex;             /* full frame; "" = special */
+        gboolean acked;              /* the daemon must still ACK it */
+} BadFrame;
+
+#define ETH_ECP "0180c2000000" "027700000002" "8940"
+#define MGR "0a10" "7673696d6967000000000000000000" "00"
+static const BadFrame bad_frames[] = {
+        { "runt", "0180c2000000027700", FALSE },
+        { "ecp-truncated", ETH_ECP "10", FALSE },
+        { "ecp-version-2", ETH_ECP "2001" "0005", FALSE },
+        { "ecp-reserved-op", ETH_ECP "1801" "0006", FALSE },
+        { "ecp-subtype-2", ETH_ECP "1002" "0007", FALSE },
+        { "tlv-past-frame", ETH_ECP "1001" "0008" "06ff" "4000000101", TRUE },
+        { "tlv-header-cut", ETH_ECP "1001" "0009" "06", TRUE },
+        { "unknown-tlv-type", ETH_ECP "1001" "000a" "1404" "deadbeef", TRUE },
+        { "wrong-vsiid-format", ETH_ECP "1001" "000b" MGR
+          "0621" "40" "000001" "00" "03" "2f1a0d3c9b8e4e59a1f20123456789ab" "02" "0001" "525400123456" "0000", TRUE },
+        { "filter-count-too-large", ETH_ECP "1001" "000c" MGR
+          "0621" "40" "000001" "00" "05" "2f1a0d3c9b8e4e59a1f20123456789ab" "02" "ffff" "525400123456" "0000", TRUE },
+        { "filter-format-unknown", ETH_ECP "1001" "000d" MGR
+          "0621" "40" "000001" "00" "05" "2f1a0d3c9b8e4e59a1f20123456789ab" "09" "0001" "525400123456" "0000", TRUE },
+        { "lldp-garbage", "0180c200000e" "027700000002" "88cc" "0207040102030405", FALSE },
+};
+
+static void test_bad_frames(Fixture *f, gconstpointer data) {
+        VsmVdpVsi tlv;
+        uint16_t seq;
+        gint64 bad_before = counter(f, "rx_bad");
+
+        for (size_t i = 0; i < G_N_ELEMENTS(bad_frames); i++) {
+                g_autoptr(GBytes) b = vsm_test_hex(bad_frames[i].hex);
+                gsize len;
+                const uint8_t *p = g_bytes_get_data(b, &len);
+
+                g_test_message("bad frame: %s", bad_frames[i].name);
+                bridge_send_raw(f, p, len);
+                if (bad_frames[i].acked) {
+                        uint8_t ack[128];
+                        VsmEcpHeader h;
+                        VsmReader payload;
+
+                        bridge_recv_ecp(f, ack, sizeof(ack), &h, &payload);
+                        g_assert_cmpuint(h.op, ==, VSM_ECP_OP_ACK);
+                }
+        }
+        /* every one was counted as bad (the unknown TLV type too), none crashed */
+        g_assert_cmpint(counter(f, "rx_bad"), >=, bad_before + 10);
+        /* an oversized datagram is dropped as well */
+        {
+                g_autofree uint8_t *big = g_malloc0(4000);
+
+                memcpy(big, "\x01\x80\xc2\x00\x00\x00\x02\x77\x00\x00\x00\x02\x89\x40\x10\x01", 16);
+                bridge_send_raw(f, big, 4000);
+        }
+        /* and the uplink still works */
+        station_request(f, VSM_VDP_REQ_ASSOCIATE, VSM_VDP_STATUS_M, &seq, &tlv);
+        bridge_send_vsi(f, VSM_VDP_REQ_ASSOCIATE, 0x40, f->bridge_seq++);
+        wait_done(f);
+        g_assert_cmpint(f->report.outcome, ==, VSM_VDP_OUTCOME_OK);
+}
+
+static void test_unacked_timeout(Fixture *f, gconstpointer data) {
+        VsmVsiParams p = { .type_id = 1 };
+        uint8_t frame[1600];
+        VsmEcpHeader h;
+        VsmReader payload;
+        VsmVsi *vsi;
+        uint16_t seq = 0;
+        int sends = 0;
+
+        memcpy(p.instance, instance, 16);
+        vsi = vsm_uplink_ensure_vsi(f->uplink, &p, NULL);
+        g_assert_true(vsm_vsi_request(vsi, VSM_VDP_REQ_ASSOCIATE, 0, on_done, f, NULL));
+        /* R=3: four transmissions with the same seq, then timeout */
+        while (!f->done) {
+                gssize n = bridge_recv(f, frame, sizeof(frame), 50);
+                VsmEthHeader eh;
+
+                if (n <= 0)
+                        continue;
+                vsm_reader_init(&payload, frame, (size_t) n);
+                g_assert_cmpint(vsm_eth_header_parse(&payload, &eh), ==, 0);
+                if (eh.ethertype != VSM_ETH_P_ECP)
+                        continue;
+                g_assert_cmpint(vsm_ecp_header_parse(&payload, &h), ==, 0);
+                if (sends > 0)
+                        g_assert_cmpuint(h.seq, ==, seq);
+                seq = h.seq;
+                sends++;
+        }
+        g_assert_cmpint(sends, ==, 4);
+        g_assert_cmpint(f->report.outcome, ==, VSM_VDP_OUTCOME_TIMEOUT);
+        g_assert_cmpint(counter(f, "tx_ecp_failures"), ==, 1);
+        g_assert_cmpint(counter(f, "tx_ecp_retries"), ==, 3);
+}
+
+int main(int argc, char **argv) {
+        g_test_init(&argc, &argv, NULL);
+        vsm_log_setup(FALSE);
+        g_test_add("/uplink/lldp-first", Fixture, NULL, fixture_setup, test_lldp_first, fixture_teardown);
+        for (size_t i = 0; i < G_N_ELEMENTS(flow_cases); i++) {
+                g_autofree char *name = g_strdup_printf("/uplink/flow/%zu", i);
+                g_test_add(name, Fixture, &flow_cases[i], fixture_setup, test_flow, fixture_teardown);
+        }
+        g_test_add("/uplink/bridge-deassoc", Fixture, NULL, fixture_setup, test_bridge_deassoc, fixture_teardown);
+        g_test_add("/uplink/unknown-vsi", Fixture, NULL, fixture_setup, test_unknown_vsi, fixture_teardown);
+        g_test_add("/uplink/duplicate-seq", Fixture, NULL, fixture_setup, test_duplicate_seq, fixture_teardown);
+        g_test_add("/uplink/bad-frames", Fixture, NULL, fixture_setup, test_bad_frames, fixture_teardown);
+        g_test_add("/uplink/unacked-timeout", Fixture, NULL, fixture_setup, test_unacked_timeout, fixture_teardown);
+        return g_test_run();
+}
