@@ -1,0 +1,72 @@
+#!/bin/bash
+# Integration: the bridge is unreachable (no lldpad on the other end).
+# A request is sent 1 + R times with the same ECP sequence number, RTE apart,
+# then fails with result "timeout" and exit status 1; the daemon stays
+# healthy, and once lldpad's bridge comes up the same VSI associates.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib/testbed.sh"
+. "$HERE/lib/vsimigd.sh"
+
+tb_init
+tb_netns_pair
+PCAP=$TB_DIR/bridge.pcap
+tb_capture_start "$TB_NS_BR" "$TB_IF_BR" "$PCAP"
+vsm_daemon_start "$TB_NS_ST" "$TB_IF_ST"
+
+U=3e1d5c7b-2a4f-4e6d-8c0b-9a8f7e6d5c4b
+args=(--uplink "$TB_IF_ST" --mac 52:54:00:77:00:02 --type-id 7 --instance "$U")
+
+set +e
+out=$(vsm_ctl --json vdp associate "${args[@]}" --migrated-to)
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || { echo "$out"; tb_fail "exit status $rc, want 1"; }
+got=$(echo "$out" | vsm_json '(d["result"], d["error"], d["rtt_us"], d["flags"], d["state"])')
+[ "$got" = "('timeout', None, None, ['migrated-to'], 'none')" ] || tb_fail "unexpected result $got"
+echo "ok: associate without a bridge -> timeout"
+
+set +e
+vsm_ctl vdp de-associate "${args[@]}" > "$TB_DIR/human.txt"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || tb_fail "de-associate exit status $rc, want 1"
+grep -q "timeout (no answer from the bridge)" "$TB_DIR/human.txt" || { cat "$TB_DIR/human.txt"; tb_fail "human output"; }
+
+vsm_alive
+[ "$(vsm_counter tx_ecp_failures)" = 2 ] || tb_fail "tx_ecp_failures != 2"
+[ "$(vsm_counter tx_ecp_retries)" = 6 ] || tb_fail "tx_ecp_retries != 6"
+grep -q "ECP request not acknowledged after 4 tries" "$VSM_LOG" || tb_fail "no log line for the give-up"
+
+# Now the bridge appears: the daemon recovers without a restart.
+tb_lldpad_start "$TB_NS_BR" "$TB_IF_BR" bridge
+vsm_wait_bridge 30
+out=$(vsm_ctl --json vdp associate "${args[@]}" --migrated-to) || { echo "$out"; tb_fail "associate after recovery"; }
+[ "$(echo "$out" | vsm_json 'd["result"]')" = ok ] || tb_fail "associate after recovery not ok"
+echo "ok: associate once lldpad's bridge is up"
+tb_capture_stop
+
+python3 "$VSMTEST" frames "$PCAP" > "$TB_DIR/frames.jsonl"
+python3 - "$TB_DIR/frames.jsonl" "$TB_MAC_ST" <<'PY'
+import json, sys
+frames = [json.loads(l) for l in open(sys.argv[1])]
+st = [f for f in frames if f["src"] == sys.argv[2] and f["proto"] == "ecp" and f["op"] == "request"]
+by_seq = {}
+for f in st:
+    by_seq.setdefault(f["seq"], []).append(f["t"])
+seqs = sorted(by_seq, key=lambda s: by_seq[s][0])
+if len(seqs) < 3:
+    print("FAIL: want 3 distinct requests, got", seqs); sys.exit(1)
+for s in seqs[:2]:
+    ts = by_seq[s]
+    if len(ts) != 4:
+        print(f"FAIL: seq {s} sent {len(ts)} times, want 4 (1 + R=3)"); sys.exit(1)
+    gaps = [(b - a) * 1000 for a, b in zip(ts, ts[1:])]
+    # RTE 8 = 2.56 ms; a retry never comes earlier than that
+    if min(gaps) < 2.4:
+        print(f"FAIL: seq {s} retried after {min(gaps):.2f} ms"); sys.exit(1)
+    print(f"seq {s}: 4 transmissions, gaps " + ", ".join(f"{g:.2f}" for g in gaps) + " ms")
+if len(by_seq[seqs[2]]) != 1:
+    print("FAIL: the request after recovery needed retries"); sys.exit(1)
+PY
+echo "PASS: unreachable bridge -> timeout after ECP retries; daemon healthy; recovers"
