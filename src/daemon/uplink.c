@@ -261,7 +261,12 @@ static void uplink_send_lldp(VsmUplink *u) {
                 pdu.evb.rka = (uint8_t) u->our_rka;
         }
 
-        memcpy(eh.dst, vsm_eth_addr_lldp_multicast, VSM_ETH_ALEN);
+        /* The EVB TLV belongs to the nearest-customer-bridge LLDP agent
+         * (01:80:c2:00:00:00), the same address ECP uses.  lldpad's bridge
+         * role runs its EVB agent there and ignores an EVB TLV sent to the
+         * nearest-bridge address 01:80:c2:00:00:0e: its VDP timers then
+         * stay zero and it de-associates every VSI ~3 ms after answering. */
+        memcpy(eh.dst, vsm_eth_addr_nearest_bridge, VSM_ETH_ALEN);
         memcpy(eh.src, u->mac, VSM_ETH_ALEN);
         vsm_writer_init(&w, frame, sizeof(frame));
         r = vsm_eth_header_write(&w, &eh);

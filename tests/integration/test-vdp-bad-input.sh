@@ -12,8 +12,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 tb_init
 tb_netns_pair
-tb_lldpad_start "$TB_NS_BR" "$TB_IF_BR" bridge
+# The daemon first: lldpad's bridge sends its first LLDPDU ~1.2 s after it
+# starts and then only every 30 s.
 vsm_daemon_start "$TB_NS_ST" "$TB_IF_ST"
+tb_lldpad_start "$TB_NS_BR" "$TB_IF_BR" bridge
 vsm_wait_bridge 30
 
 V=5b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d

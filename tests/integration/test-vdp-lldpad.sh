@@ -17,8 +17,10 @@ tb_init
 tb_netns_pair
 PCAP=$TB_DIR/bridge.pcap
 tb_capture_start "$TB_NS_BR" "$TB_IF_BR" "$PCAP"
-tb_lldpad_start "$TB_NS_BR" "$TB_IF_BR" bridge
+# The daemon first: lldpad's bridge sends its first LLDPDU ~1.2 s after it
+# starts and then only every 30 s.
 vsm_daemon_start "$TB_NS_ST" "$TB_IF_ST"
+tb_lldpad_start "$TB_NS_BR" "$TB_IF_BR" bridge
 vsm_wait_bridge 30
 
 MAC=52:54:00:77:00:01
@@ -133,6 +135,16 @@ gaps = [b[0] - a[0] for a, b in zip(ka, ka[1:])]
 for t in answers:
     if t["vsiid"] == B and t["tlv"] == "de-associate" and not t["response"]:
         fail("bridge de-associated B")
+# An unsolicited DE-ASSOCIATE within seconds of an answer means the bridge's
+# VDP timers are zero, i.e. it never took our EVB TLV.  lldpad's normal one
+# comes ~15.8 s after it acknowledged a DE-ASSOCIATE.
+unsol = [(f["t"], t["vsiid"]) for f in resp for t in f["tlvs"]
+         if t.get("tlv") == "de-associate" and not t.get("response")]
+for t_un, v in unsol:
+    before = [r[0] for r in uniq if r[3] == v and r[0] < t_un]
+    if before and t_un - max(before) < 5.0:
+        fail(f"bridge de-associated {v} {t_un - max(before):.3f} s after our last request: "
+             "its VDP timers are zero (EVB TLV not taken)")
 late = [t for t in answers if t["vsiid"] == A and t["tlv"] == "de-associate" and not t["response"]]
 print(f"wire: {len(uniq)} requests, {len(ok_answers)} ok answers, {len(ka)} keep-alives "
       f"(gaps {', '.join(f'{g:.2f}' for g in gaps)} s), lldpad's late DE-ASSOCIATE of A seen: {bool(late)}")

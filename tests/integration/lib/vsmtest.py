@@ -6,6 +6,7 @@ check our C codecs against a second reading of IEEE 802.1Qbg-2012 rather
 than against themselves:
 
   vsmtest.py frames PCAP            one JSON object per ECP/LLDP frame
+  vsmtest.py table PCAP STATION_MAC the same as a table for people
   vsmtest.py inject IFACE HEX...    send raw Ethernet frames (AF_PACKET)
   vsmtest.py control SOCKET LINE... send raw lines to a control socket and
                                     print each reply line (one per input)
@@ -136,7 +137,7 @@ def decode_lldp(payload):
     return d
 
 
-def cmd_frames(path):
+def frames(path):
     for ts, fr in read_pcap(path):
         if len(fr) < 14:
             continue
@@ -152,7 +153,42 @@ def cmd_frames(path):
             out.update(proto="lldp", **decode_lldp(fr[14:]))
         else:
             continue
-        print(json.dumps(out))
+        yield out
+
+
+def cmd_frames(path):
+    for f in frames(path):
+        print(json.dumps(f))
+
+
+def cmd_table(path, station):
+    rows = list(frames(path))
+    t0 = rows[0]["t"] if rows else 0
+    print(f"{'ms':>9}  {'from':7}  {'frame':26}  details")
+    for f in rows:
+        who = "station" if f["src"] == station else "bridge"
+        ms = (f["t"] - t0) * 1000
+        if f["proto"] == "lldp":
+            e = f.get("evb")
+            d = (f"EVB mode={e['mode']} R={e['r']} RTE={e['rte']} RWD={e['rwd']} RKA={e['rka']}"
+                 if e else "no EVB TLV")
+            print(f"{ms:9.2f}  {who:7}  {'LLDP':26}  {d}")
+            continue
+        if f["op"] != "request":
+            print(f"{ms:9.2f}  {who:7}  {'ECP ' + f['op'] + ' seq ' + str(f['seq']):26}")
+            continue
+        for t in f["tlvs"]:
+            if t["tlv"] == "manager-id":
+                continue
+            if not isinstance(t["tlv"], str) or "status" not in t:
+                print(f"{ms:9.2f}  {who:7}  TLV {t['tlv']}")
+                continue
+            kind = t["tlv"] + (" response" if t["response"] else "")
+            flags = " ".join(n for n, b in (("M", t.get("m")), ("S", t.get("s"))) if b) or "-"
+            status = f"status 0x{t['status']:02x}" + (f" error {t['reason']}" if t["response"] else "")
+            flt = (t.get("filters") or [{}])[0]
+            print(f"{ms:9.2f}  {who:7}  {kind:26}  seq {f['seq']:<5} flags {flags:3} {status:20} "
+                  f"vsi {t['vsiid'][:8]} mac {flt.get('mac')} vid {flt.get('vid')}")
 
 
 def cmd_inject(iface, frames):
@@ -187,6 +223,8 @@ def main():
     cmd = sys.argv[1]
     if cmd == "frames":
         cmd_frames(sys.argv[2])
+    elif cmd == "table":
+        cmd_table(sys.argv[2], sys.argv[3])
     elif cmd == "inject":
         cmd_inject(sys.argv[2], sys.argv[3:])
     elif cmd == "control":
