@@ -31,7 +31,7 @@
 /* The EVB TLV body (5 octets).  Timer exponents: time = 10 us * 2^exp. */
 typedef struct VsmEvbTlv {
         uint8_t bridge_status;   /* raw: BGID 0x04, RRCAP 0x02, RRCTR 0x01 */
-        uint8_t station_status;  /* raw: SGID 0x04, RRREQ 0x02, RRSTAT 0x03 mask on low bits */
+        uint8_t station_status;  /* raw: SGID 0x08, RRREQ 0x04, RRSTAT 0x03 mask on low bits */
         uint8_t r;               /* max retries, 3 bits */
         uint8_t rte;             /* retransmission exponent, 5 bits */
         uint8_t mode;            /* 2 bits */
