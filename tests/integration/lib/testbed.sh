@@ -32,8 +32,11 @@
 #   TB_VERBOSE=1            log library actions to stderr
 #   TB_LLDPAD_LOGLEVEL=N    lldpad -V level (default 6; 7 = debug, which
 #                           hexdumps every frame and slows lldpad down)
+#   TB_EVB_RETRIES, TB_EVB_RTE, TB_EVB_RWD, TB_EVB_RKA
+#                           EVB TLV values in the lldpad configs (default
+#                           3, 8, 20, 20 = lldpad's defaults)
 #   TB_LLDPAD_EVB_EXTRA     extra libconfig lines for the tlvid0080c20d
-#                           section, e.g. 'vdprka = 16; ecpretries = 7;'
+#                           section (keys not set above, e.g. evbgpid)
 
 # Guard against double sourcing.
 if [[ -n ${TB__SOURCED:-} ]]; then
@@ -42,6 +45,7 @@ fi
 TB__SOURCED=1
 
 TB_LIB_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+export TB_LIB_DIR
 
 # Fixed, distinct, locally administered unicast MACs ("vsm" = 76:73:6d).
 # Each lives in its own private netns, so concurrent runs do not clash.
@@ -51,7 +55,7 @@ TB_MAC_BR_DEFAULT=02:76:73:6d:00:02
 # ECP22 / LLDP ethertypes and the nearest-customer-bridge group address.
 TB_ETH_ECP=0x8940
 TB_ETH_LLDP=0x88cc
-TB_MAC_NCB=01:80:c2:00:00:00
+export TB_MAC_NCB=01:80:c2:00:00:00
 
 # --------------------------------------------------------------------------
 # logging / errors
@@ -90,9 +94,11 @@ tb_skip_or_fail() {
 
 # tb_init: check prerequisites, create the run id $TB_ID (unique per
 # process), the work dir $TB_DIR, and install the EXIT/INT/TERM traps that
-# call tb_cleanup.  Idempotent within one shell.
+# call tb_cleanup.  Idempotent within one shell (a child script that
+# sources testbed.sh gets its own test bed, even though TB_ID and TB_DIR
+# are exported).
 tb_init() {
-	if [[ -n ${TB_ID:-} && -d ${TB_DIR:-/nonexistent} ]]; then
+	if [[ ${TB__INITED:-} == 1 ]]; then
 		return 0
 	fi
 	if [[ $(id -u) != 0 ]]; then
@@ -122,6 +128,13 @@ tb_init() {
 	TB__LLDPADS=()      # instance names
 	TB__DEFER=()        # commands for tb_cleanup, run LIFO
 	TB__CLEANED=0
+	TB__INITED=1
+	# Per-instance variables exported by a parent test bed are not ours.
+	local v
+	for v in "${!TB_LLDPAD_@}"; do
+		[[ $v == TB_LLDPAD_LOGLEVEL || $v == TB_LLDPAD_EVB_EXTRA ]] || unset "$v"
+	done
+	unset TB_NS_BR TB_NS_ST
 
 	trap 'tb__on_exit' EXIT
 	trap 'exit 130' INT
@@ -188,12 +201,14 @@ tb__pid_gone() {
 # remove $TB_DIR (unless TB_KEEP=1).  Idempotent; safe after a failure at
 # any point.
 tb_cleanup() {
-	[[ -n ${TB_ID:-} ]] || return 0
+	[[ ${TB__INITED:-} == 1 ]] || return 0
 	[[ ${TB__CLEANED:-0} == 1 ]] && return 0
 	TB__CLEANED=1
+	local e i pid ns had_e=0
+	[[ $- == *e* ]] && had_e=1
 	set +e
-	local e i pid ns
 
+	# shellcheck disable=SC2119
 	tb_capture_stop >/dev/null 2>&1
 
 	for ((i = ${#TB__DEFER[@]} - 1; i >= 0; i--)); do
@@ -223,7 +238,7 @@ tb_cleanup() {
 			rm -rf -- "$TB_DIR"
 		fi
 	fi
-	set -e
+	if ((had_e)); then set -e; fi
 	return 0
 }
 
@@ -300,7 +315,9 @@ tb__check_name() {
 # has enableTx = true.  The bridge sets the reflective-relay control bit
 # (rrctr) only if the station asks (evbrrreq) and the bridge can
 # (evbrrcap); the values below are lldpad's defaults written out
-# (RTE 8 = 2.56 ms, 3 retries, RWD/RKA 20 = 10.49 s).
+# (RTE 8 = 2.56 ms, 3 retries, RWD/RKA 20 = 10.49 s); TB_EVB_RETRIES,
+# TB_EVB_RTE, TB_EVB_RWD, TB_EVB_RKA override them (lldpad uses the larger
+# of its own and its peer's value).
 tb_lldpad_conf() {
 	local ifn=$1 role=$2 rr
 	case $role in
@@ -319,11 +336,10 @@ nearest_customer_bridge :
       enableTx = true;
       evbmode = "$role";
       $rr
-      evbgpid = false;
-      ecpretries = 3;
-      ecprte = 8;
-      vdprwd = 20;
-      vdprka = 20;
+      ecpretries = ${TB_EVB_RETRIES:-3};
+      ecprte = ${TB_EVB_RTE:-8};
+      vdprwd = ${TB_EVB_RWD:-20};
+      vdprka = ${TB_EVB_RKA:-20};
       ${TB_LLDPAD_EVB_EXTRA:-}
     };
   };
@@ -448,24 +464,20 @@ tb_lldpad_exec() {
 }
 
 # tb_lldpad_wait_evb NAME [TIMEOUT_S]: wait until instance NAME has
-# received its peer's EVB TLV (the peer's LLDPDU on the nearest customer
-# bridge agent).  Station side: lldptool shows rrstat set by the bridge's
-# rrctr; bridge side: the station status octet is non-zero.  lldpad sends
-# LLDPDUs every 1 s at start (fast tx), so this takes 1-2 s from start of
-# the later of the two peers.
+# received its peer's EVB TLV (an LLDPDU to the nearest customer bridge
+# address carrying OUI 00-80-C2 subtype 0x0D): `lldptool -t -n -g ncb -V
+# evb` (the neighbour's TLV) is empty until then.  Works for any peer,
+# lldpad or not, whatever status bits it sends.  lldpad sends LLDPDUs every
+# 1 s while the exchange settles (30 s after that), so with two lldpads
+# this takes ~1 s after the later one started.
 tb_lldpad_wait_evb() {
-	local name=$1 tmo=${2:-15} i out ifn role
-	local iv="TB_LLDPAD_IF_$name" rv="TB_LLDPAD_ROLE_$name"
+	local name=$1 tmo=${2:-15} i out='' ifn
+	local iv="TB_LLDPAD_IF_$name"
 	ifn=${!iv:-}
-	role=${!rv:-}
 	[[ -n $ifn ]] || tb_fail "no lldpad instance '$name'"
 	for ((i = 0; i < tmo * 10; i++)); do
-		out=$(tb_lldpad_exec "$name" lldptool -t -i "$ifn" -g ncb -V evb 2>&1) || true
-		if [[ $role == station ]]; then
-			[[ $out == *"bridge:rrcap"* || $out =~ bridge:[a-z,]*\(0x[1-9a-f] ]] && return 0
-		else
-			[[ $out =~ station:[a-z,]*\(0x[1-9a-f] ]] && return 0
-		fi
+		out=$(tb_lldpad_exec "$name" lldptool -t -n -i "$ifn" -g ncb -V evb 2>&1) || true
+		[[ $out == *"EVB Configuration TLV"* ]] && return 0
 		sleep 0.1
 	done
 	tb_fail "lldpad '$name': no EVB TLV from the peer after ${tmo} s: $out"
@@ -541,6 +553,7 @@ tb_capture_start() {
 
 # tb_capture_stop [FILE]: stop the capture writing FILE, or all captures;
 # SIGINT by pid, then wait: tcpdump flushes and closes the file.
+# shellcheck disable=SC2120
 tb_capture_stop() {
 	local want=${1:-} e pid file keep=()
 	for e in "${TB__CAPS[@]}"; do
@@ -591,16 +604,20 @@ tb_capture_wait() {
 # tb__tshark_hex FILE DISPLAY_FILTER FIELD...: print "FIELD... HEX" per
 # frame, HEX = the whole frame from the destination MAC.
 tb__tshark_hex() {
-	local file=$1 filter=$2 err rc=0
+	local file=$1 filter=$2 err snap rc=0
 	shift 2
 	local -a ef=()
 	local f
 	for f in "$@"; do ef+=(-e "$f"); done
 	err=$(mktemp)
+	# Both passes must see the same frames: read a snapshot, the capture may
+	# still be running.
+	snap=$(mktemp)
+	cp -- "$file" "$snap"
 	{
-		tshark -r "$file" -Y "$filter" -T fields -E separator='|' "${ef[@]}" 2>"$err"
+		tshark -r "$snap" -Y "$filter" -T fields -E separator='|' "${ef[@]}" 2>"$err"
 		echo '--HEX--'
-		tshark -r "$file" -Y "$filter" -x 2>>"$err"
+		tshark -r "$snap" -Y "$filter" -x 2>>"$err"
 	} | awk -v nfields="$#" '
 		$0 == "--HEX--" { hex = 1; n = 0; cur = ""; next }
 		!hex {
@@ -632,7 +649,7 @@ tb__tshark_hex() {
 			for (i = 1; i <= n; i++) print pre[i] h[i]
 		}' || rc=$?
 	if [[ $rc != 0 ]]; then grep -v 'Running as user' "$err" >&2 || true; fi
-	rm -f "$err"
+	rm -f "$err" "$snap"
 	return "$rc"
 }
 
