@@ -9,8 +9,10 @@ PKGS=(
   # build
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libjson-glib-dev libnl-3-dev libnl-route-3-dev
+  libvirt-dev libvirt-glib-1.0-dev libxml2-dev
   # real peers and tools for the tests and the demo
   lldpad tshark tcpdump iproute2 util-linux procps
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
   # sanitizers and fuzzers
   clang
 )

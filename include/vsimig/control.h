@@ -15,11 +15,18 @@
  */
 #pragma once
 
-#define VSIMIG_CONTROL_LINE_MAX (64 * 1024)
+/* Large enough for a hook call carrying a domain XML (hooks cap their
+ * stdin at VSIMIG_HOOK_XML_MAX; JSON escaping grows it somewhat). */
+#define VSIMIG_CONTROL_LINE_MAX (4 * 1024 * 1024)
+#define VSIMIG_HOOK_XML_MAX (2 * 1024 * 1024)
 
 #define VSIMIG_METHOD_STATUS      "status"
 #define VSIMIG_METHOD_VDP_REQUEST "vdp.request"
 #define VSIMIG_METHOD_VDP_LIST    "vdp.list"
+#define VSIMIG_METHOD_HOOK        "hook"
+#define VSIMIG_METHOD_DOMAINS     "domains"
+#define VSIMIG_METHOD_SHOW        "show"
+#define VSIMIG_METHOD_MONITOR     "monitor"
 
 /* Error codes in a reply's error.code. */
 #define VSIMIG_ERR_PARSE           "parse-error"       /* not JSON, or not an object */
@@ -31,6 +38,7 @@
 #define VSIMIG_ERR_BUSY            "busy"              /* too many requests queued */
 #define VSIMIG_ERR_PERMISSION      "permission-denied"
 #define VSIMIG_ERR_INTERNAL        "internal-error"
+#define VSIMIG_ERR_NOT_FOUND       "not-found"
 
 /* vsimigctl exit statuses. */
 #define VSIMIG_EXIT_OK            0

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vsimig/control.h"
 
@@ -45,7 +46,14 @@ static const GOptionEntry vdp_entries[] = {
 
 static const char summary[] =
         "Commands:\n"
-        "  status                         daemon, uplinks, bridge EVB parameters, counters\n"
+        "  status                         daemon, libvirt connection, uplinks, bridge EVB parameters\n"
+        "  domains                        followed domains, their role, phase and vNICs\n"
+        "  show DOMAIN                    the timelines of DOMAIN's last migrations (ms offsets)\n"
+        "  monitor                        stream events and actions as they happen (Ctrl-C ends)\n"
+        "  [--config FILE] hook DOMAIN OP SUBOP [EXTRA]\n"
+        "                                 (the libvirt qemu hook) forward one hook call, domain XML\n"
+        "                                 on stdin; socket, timeout and veto from FILE\n"
+        "                                 (default " VSIMIG_DEFAULT_CONFIG ")\n"
         "  vdp list                       every VSI with its state and last response\n"
         "  vdp pre-associate|pre-associate-rr|associate|de-associate\n"
         "      --uplink IF --mac MAC [--vlan VID] --type-id N [--type-version N]\n"
@@ -53,7 +61,8 @@ static const char summary[] =
         "                                 send one VDP request, wait for the bridge's answer\n"
         "\n"
         "Exit status: 0 ok, 1 request failed (bridge error, timeout, daemon error),\n"
-        "2 usage error, 3 daemon not reachable.";
+        "2 usage error, 3 daemon not reachable.  'hook' exits 0 unless it vetoes\n"
+        "(daemon unreachable at 'migrate begin' with [hook] veto = true): then 1.";
 
 static int die_usage(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static int die_usage(const char *fmt, ...) {
@@ -67,8 +76,13 @@ static int die_usage(const char *fmt, ...) {
         return VSIMIG_EXIT_USAGE;
 }
 
-/* Sends one request, returns the parsed reply object or NULL (and prints why). */
-static JsonObject *call(const char *method, JsonNode *params, int *ret_exit) {
+static JsonObject *read_reply(GSocket *sock, GString *buf, int *ret_exit, GError **error);
+static gboolean wait_deadline(GSocket *sock, GIOCondition cond, GError **error);
+
+/* Sends one request, returns the parsed reply object or NULL (and prints
+ * why).  With ret_sock the connection stays open for further lines. */
+static JsonObject *call_full(const char *method, JsonNode *params, guint timeout_ms, GSocket **ret_sock,
+                             GString **ret_buf, int *ret_exit, gboolean quiet) {
         const char *path = opt_socket ? opt_socket : VSIMIG_DEFAULT_SOCKET;
         g_autoptr(GSocket) sock = NULL;
         g_autoptr(GSocketAddress) addr = NULL;
@@ -76,9 +90,9 @@ static JsonObject *call(const char *method, JsonNode *params, int *ret_exit) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonGenerator) gen = json_generator_new();
         g_autoptr(JsonNode) root = NULL;
-        g_autoptr(JsonParser) parser = json_parser_new();
         g_autoptr(GString) reply = g_string_new(NULL);
         g_autofree char *line = NULL;
+        JsonObject *obj;
         gsize off = 0, len;
 
         json_builder_begin_object(b);
@@ -101,51 +115,123 @@ static JsonObject *call(const char *method, JsonNode *params, int *ret_exit) {
         sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
         if (!sock)
                 goto unreachable;
-        g_socket_set_timeout(sock, (guint) MAX(opt_timeout, 1));
+        if (timeout_ms > 0) {
+                /* GSocket timeouts are whole seconds: use a deadline on
+                 * the blocking calls through non-blocking polls instead. */
+                g_socket_set_blocking(sock, FALSE);
+        } else {
+                g_socket_set_timeout(sock, (guint) MAX(opt_timeout, 1));
+        }
         addr = g_unix_socket_address_new(path);
-        if (!g_socket_connect(sock, addr, NULL, &error))
-                goto unreachable;
-        while (off < len) {
-                gssize n = g_socket_send(sock, line + off, len - off, NULL, &error);
-
-                if (n < 0)
+        if (!g_socket_connect(sock, addr, NULL, &error)) {
+                if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_PENDING))
                         goto unreachable;
+                g_clear_error(&error);
+                if (!g_socket_condition_timed_wait(sock, G_IO_OUT, (gint64) timeout_ms * 1000, NULL, &error) ||
+                    !g_socket_check_connect_result(sock, &error))
+                        goto unreachable;
+        }
+        if (timeout_ms > 0)
+                g_object_set_data(G_OBJECT(sock), "deadline",
+                                  GSIZE_TO_POINTER((gsize) (g_get_monotonic_time() / 1000 + timeout_ms)));
+        while (off < len) {
+                gssize n;
+
+                if (timeout_ms > 0 && !wait_deadline(sock, G_IO_OUT, &error))
+                        goto unreachable;
+                n = g_socket_send(sock, line + off, len - off, NULL, &error);
+                if (n < 0) {
+                        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+                                g_clear_error(&error);
+                                continue;
+                        }
+                        goto unreachable;
+                }
                 off += (gsize) n;
         }
-        for (;;) {
-                char buf[65536];
-                gssize n = g_socket_receive(sock, buf, sizeof(buf), NULL, &error);
-                char *nl;
+        obj = read_reply(sock, reply, ret_exit, &error);
+        if (!obj) {
+                if (*ret_exit == VSIMIG_EXIT_UNREACHABLE)
+                        goto unreachable;
+                if (!quiet)
+                        fprintf(stderr, "vsimigctl: bad reply from the daemon: %s\n", error->message);
+                return NULL;
+        }
+        if (ret_sock)
+                *ret_sock = g_steal_pointer(&sock);
+        if (ret_buf)
+                *ret_buf = g_steal_pointer(&reply);
+        return obj;
 
-                if (n < 0)
-                        goto unreachable;
+unreachable:
+        if (!quiet)
+                fprintf(stderr, "vsimigctl: cannot talk to vsimigd at %s: %s\n", path, error ? error->message : "?");
+        *ret_exit = VSIMIG_EXIT_UNREACHABLE;
+        return NULL;
+}
+
+static JsonObject *call(const char *method, JsonNode *params, int *ret_exit) {
+        return call_full(method, params, 0, NULL, NULL, ret_exit, FALSE);
+}
+
+static gboolean wait_deadline(GSocket *sock, GIOCondition cond, GError **error) {
+        gint64 deadline_ms = (gint64) GPOINTER_TO_SIZE(g_object_get_data(G_OBJECT(sock), "deadline"));
+        gint64 left = deadline_ms - g_get_monotonic_time() / 1000;
+
+        if (deadline_ms == 0)
+                return TRUE;
+        if (left <= 0) {
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "timed out");
+                return FALSE;
+        }
+        return g_socket_condition_timed_wait(sock, cond, left * 1000, NULL, error);
+}
+
+/* Reads one reply line (buf keeps what follows it). */
+static JsonObject *read_reply(GSocket *sock, GString *buf, int *ret_exit, GError **error) {
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_autofree char *line = NULL;
+        char *nl;
+
+        while (!(nl = memchr(buf->str, '\n', buf->len))) {
+                char chunk[65536];
+                gssize n;
+
+                if (!wait_deadline(sock, G_IO_IN, error)) {
+                        *ret_exit = VSIMIG_EXIT_UNREACHABLE;
+                        return NULL;
+                }
+                n = g_socket_receive(sock, chunk, sizeof(chunk), NULL, error);
+                if (n < 0) {
+                        if (g_error_matches(*error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+                                g_clear_error(error);
+                                continue;
+                        }
+                        *ret_exit = VSIMIG_EXIT_UNREACHABLE;
+                        return NULL;
+                }
                 if (n == 0) {
-                        g_set_error(&error, G_IO_ERROR, G_IO_ERROR_CLOSED, "daemon closed the connection");
-                        goto unreachable;
+                        g_set_error(error, G_IO_ERROR, G_IO_ERROR_CLOSED, "daemon closed the connection");
+                        *ret_exit = VSIMIG_EXIT_UNREACHABLE;
+                        return NULL;
                 }
-                g_string_append_len(reply, buf, n);
-                nl = memchr(reply->str, '\n', reply->len);
-                if (nl) {
-                        g_string_truncate(reply, (gsize) (nl - reply->str));
-                        break;
-                }
-                if (reply->len > REPLY_MAX) {
-                        g_set_error(&error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE, "reply too large");
-                        goto unreachable;
+                g_string_append_len(buf, chunk, n);
+                if (buf->len > REPLY_MAX) {
+                        g_set_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE, "reply too large");
+                        *ret_exit = VSIMIG_EXIT_FAILED;
+                        return NULL;
                 }
         }
-        if (!json_parser_load_from_data(parser, reply->str, (gssize) reply->len, &error) ||
+        line = g_strndup(buf->str, (gsize) (nl - buf->str));
+        g_string_erase(buf, 0, (gssize) (nl - buf->str) + 1);
+        if (!json_parser_load_from_data(parser, line, -1, error) ||
             !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
-                fprintf(stderr, "vsimigctl: bad reply from the daemon: %s\n", error ? error->message : "not an object");
+                if (!*error)
+                        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not a JSON object");
                 *ret_exit = VSIMIG_EXIT_FAILED;
                 return NULL;
         }
         return json_object_ref(json_node_get_object(json_parser_get_root(parser)));
-
-unreachable:
-        fprintf(stderr, "vsimigctl: cannot talk to vsimigd at %s: %s\n", path, error ? error->message : "?");
-        *ret_exit = VSIMIG_EXIT_UNREACHABLE;
-        return NULL;
 }
 
 static void print_json(JsonNode *node) {
@@ -379,6 +465,208 @@ static int cmd_vdp_request(const char *request) {
         return g_str_equal(result, "ok") ? VSIMIG_EXIT_OK : VSIMIG_EXIT_FAILED;
 }
 
+static int cmd_domains(void) {
+        g_autoptr(JsonObject) reply = NULL;
+        JsonObject *r;
+        JsonArray *doms;
+        int ex = VSIMIG_EXIT_OK;
+
+        reply = call(VSIMIG_METHOD_DOMAINS, NULL, &ex);
+        if (!reply || !(r = result_of(reply, &ex)))
+                return ex;
+        if (opt_json) {
+                print_json(json_object_get_member(reply, "result"));
+                return VSIMIG_EXIT_OK;
+        }
+        doms = json_object_get_array_member(r, "domains");
+        printf("%-20s %-36s %-7s %-12s %-15s %s\n", "DOMAIN", "UUID", "ACTIVE", "ROLE", "PHASE", "VNICS");
+        for (guint i = 0; doms && i < json_array_get_length(doms); i++) {
+                JsonObject *d = json_array_get_object_element(doms, i);
+                JsonArray *nics = json_object_get_array_member(d, "nics");
+                g_autoptr(GString) ns = g_string_new(NULL);
+
+                for (guint j = 0; nics && j < json_array_get_length(nics); j++) {
+                        JsonObject *n = json_array_get_object_element(nics, j);
+
+                        g_string_append_printf(ns, "%s%s@%s", j ? " " : "", str_or(n, "mac", "?"),
+                                               str_or(n, "bridge", str_or(n, "network", "?")));
+                }
+                printf("%-20s %-36s %-7s %-12s %-15s %s\n", str_or(d, "name", "?"), str_or(d, "uuid", "?"),
+                       json_object_get_boolean_member_with_default(d, "active", FALSE) ? "yes" : "no",
+                       str_or(d, "role", "?"), str_or(d, "phase", "?"), ns->len ? ns->str : "-");
+        }
+        return VSIMIG_EXIT_OK;
+}
+
+static int cmd_show(const char *domain) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonObject) reply = NULL;
+        JsonObject *r;
+        JsonArray *tls;
+        int ex = VSIMIG_EXIT_OK;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "domain");
+        json_builder_add_string_value(b, domain);
+        json_builder_end_object(b);
+        reply = call(VSIMIG_METHOD_SHOW, json_builder_get_root(b), &ex);
+        if (!reply || !(r = result_of(reply, &ex)))
+                return ex;
+        if (opt_json) {
+                print_json(json_object_get_member(reply, "result"));
+                return VSIMIG_EXIT_OK;
+        }
+        printf("%s (%s): %s, role %s, phase %s\n", str_or(r, "name", "?"), str_or(r, "uuid", "?"),
+               json_object_get_boolean_member_with_default(r, "active", FALSE) ? "active" : "not active here",
+               str_or(r, "role", "?"), str_or(r, "phase", "?"));
+        tls = json_object_get_array_member(r, "timelines");
+        for (guint i = 0; tls && i < json_array_get_length(tls); i++) {
+                JsonObject *t = json_array_get_object_element(tls, i);
+                JsonArray *es = json_object_get_array_member(t, "entries");
+                g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(
+                        (gint64) json_object_get_double_member_with_default(t, "start", 0));
+                g_autofree char *when = dt ? g_date_time_format(dt, "%F %T") : g_strdup("?");
+
+                printf("\ntimeline %u (%s), started %s:\n", i + 1, str_or(t, "role", "?"), when);
+                for (guint j = 0; es && j < json_array_get_length(es); j++) {
+                        JsonObject *e = json_array_get_object_element(es, j);
+
+                        printf("  %+10.1f ms  %s\n", json_object_get_double_member_with_default(e, "ms", 0),
+                               str_or(e, "text", ""));
+                }
+        }
+        return VSIMIG_EXIT_OK;
+}
+
+static int cmd_monitor(void) {
+        g_autoptr(JsonObject) reply = NULL;
+        g_autoptr(GSocket) sock = NULL;
+        g_autoptr(GString) buf = NULL;
+        int ex = VSIMIG_EXIT_OK;
+
+        reply = call_full(VSIMIG_METHOD_MONITOR, NULL, 0, &sock, &buf, &ex, FALSE);
+        if (!reply || !result_of(reply, &ex))
+                return ex;
+        g_socket_set_timeout(sock, 0);
+        if (!opt_json)
+                fprintf(stderr, "monitoring vsimigd (Ctrl-C to stop)\n");
+        for (;;) {
+                g_autoptr(GError) error = NULL;
+                g_autoptr(JsonObject) msg = read_reply(sock, buf, &ex, &error);
+                JsonObject *e;
+
+                if (!msg) {
+                        fprintf(stderr, "vsimigctl: monitor ended: %s\n", error ? error->message : "?");
+                        return ex;
+                }
+                if (!json_object_has_member(msg, "event") ||
+                    !JSON_NODE_HOLDS_OBJECT(json_object_get_member(msg, "event")))
+                        continue;
+                e = json_object_get_object_member(msg, "event");
+                if (opt_json) {
+                        g_autoptr(JsonGenerator) gen = json_generator_new();
+                        g_autofree char *s = NULL;
+
+                        json_generator_set_root(gen, json_object_get_member(msg, "event"));
+                        s = json_generator_to_data(gen, NULL);
+                        printf("%s\n", s);
+                } else {
+                        gint64 us = (gint64) (json_object_get_double_member_with_default(e, "time", 0) * 1e6);
+                        g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(us / G_USEC_PER_SEC);
+                        g_autofree char *when = dt ? g_date_time_format(dt, "%T") : g_strdup("?");
+
+                        printf("%s.%03d %s [%s/%s] %s\n", when, (int) ((us / 1000) % 1000), str_or(e, "domain", "?"),
+                               str_or(e, "role", "?"), str_or(e, "phase", "?"), str_or(e, "text", ""));
+                }
+                fflush(stdout);
+        }
+}
+
+/* The libvirt hook: forward (domain, op, subop, extra) and the XML on
+ * stdin.  Never calls libvirt, never blocks longer than the timeout, and
+ * exits 0 unless it vetoes ([hook] veto = true and the daemon is not
+ * reachable at "migrate begin"). */
+static int cmd_hook(int argc, char **argv, const char *config_path) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonObject) reply = NULL;
+        g_autoptr(GString) xml = g_string_new(NULL);
+        gboolean veto = FALSE, too_big = FALSE;
+        guint timeout_ms = 2000;
+        int ex = VSIMIG_EXIT_OK;
+        JsonObject *r;
+
+        if (argc < 3 || argc > 4)
+                return die_usage("hook needs DOMAIN OP SUBOP [EXTRA]");
+        if (strlen(argv[0]) > 255 || strlen(argv[1]) > 64 || strlen(argv[2]) > 64 ||
+            (argc == 4 && strlen(argv[3]) > 4096)) {
+                fprintf(stderr, "vsimigctl hook: argument too long, ignored\n");
+                return VSIMIG_EXIT_OK;
+        }
+        if (g_key_file_load_from_file(kf, config_path, G_KEY_FILE_NONE, NULL)) {
+                g_autoptr(GError) e = NULL;
+                gint t;
+
+                veto = g_key_file_get_boolean(kf, "hook", "veto", NULL);
+                t = g_key_file_get_integer(kf, "hook", "timeout-ms", &e);
+                if (!e && t >= 100 && t <= 30000)
+                        timeout_ms = (guint) t;
+                if (!opt_socket)
+                        opt_socket = g_key_file_get_string(kf, "control", "socket", NULL);
+        }
+        /* stdin: the domain XML, capped; the rest is drained and dropped. */
+        if (!isatty(0)) {
+                char chunk[65536];
+                size_t n;
+
+                while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
+                        if (xml->len + n > VSIMIG_HOOK_XML_MAX)
+                                too_big = TRUE;
+                        if (!too_big)
+                                g_string_append_len(xml, chunk, (gssize) n);
+                }
+        }
+        if (too_big) {
+                fprintf(stderr, "vsimigctl hook: domain XML over %d octets, not forwarded\n", VSIMIG_HOOK_XML_MAX);
+                g_string_truncate(xml, 0);
+        }
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "domain");
+        json_builder_add_string_value(b, argv[0]);
+        json_builder_set_member_name(b, "op");
+        json_builder_add_string_value(b, argv[1]);
+        json_builder_set_member_name(b, "subop");
+        json_builder_add_string_value(b, argv[2]);
+        json_builder_set_member_name(b, "extra");
+        json_builder_add_string_value(b, argc == 4 ? argv[3] : "-");
+        if (xml->len > 0 && g_utf8_validate(xml->str, (gssize) xml->len, NULL)) {
+                json_builder_set_member_name(b, "xml");
+                json_builder_add_string_value(b, xml->str);
+        }
+        json_builder_end_object(b);
+
+        reply = call_full(VSIMIG_METHOD_HOOK, json_builder_get_root(b), timeout_ms, NULL, NULL, &ex, TRUE);
+        if (!reply) {
+                if (veto && g_str_equal(argv[1], "migrate") && g_str_equal(argv[2], "begin")) {
+                        fprintf(stderr, "vsimig: vsimigd is not reachable; refusing the migration of %s "
+                                        "([hook] veto = true)\n", argv[0]);
+                        return 1;
+                }
+                fprintf(stderr, "vsimig: warning: vsimigd is not reachable (%s %s %s); continuing\n",
+                        argv[0], argv[1], argv[2]);
+                return VSIMIG_EXIT_OK;
+        }
+        r = json_object_has_member(reply, "result") ? json_object_get_object_member(reply, "result") : NULL;
+        if (!r) {
+                JsonObject *err = json_object_has_member(reply, "error") ?
+                        json_object_get_object_member(reply, "error") : NULL;
+
+                fprintf(stderr, "vsimig: warning: vsimigd refused the hook call: %s\n",
+                        err ? json_object_get_string_member_with_default(err, "message", "?") : "?");
+        }
+        return VSIMIG_EXIT_OK;
+}
+
 int main(int argc, char **argv) {
         g_autoptr(GOptionContext) ctx = g_option_context_new("COMMAND [ARGS...]");
         GOptionGroup *vdp_group;
@@ -399,6 +687,13 @@ int main(int argc, char **argv) {
         g_option_group_add_entries(vdp_group, vdp_entries);
         g_option_context_add_group(ctx, vdp_group);
 
+        /* The hook passes libvirt's arguments through untouched: do not let
+         * GOption interpret them. */
+        if (argc >= 2 && g_str_equal(argv[1], "hook"))
+                return cmd_hook(argc - 2, argv + 2, VSIMIG_DEFAULT_CONFIG);
+        if (argc >= 4 && (g_str_equal(argv[1], "--config") || g_str_equal(argv[1], "-c")) &&
+            g_str_equal(argv[3], "hook"))
+                return cmd_hook(argc - 4, argv + 4, argv[2]);
         if (!g_option_context_parse(ctx, &argc, &argv, &error))
                 return die_usage("%s", error->message);
         if (version) {
@@ -412,6 +707,23 @@ int main(int argc, char **argv) {
                         return die_usage("status takes no arguments");
                 return cmd_status();
         }
+        if (g_str_equal(argv[1], "domains")) {
+                if (argc != 2)
+                        return die_usage("domains takes no arguments");
+                return cmd_domains();
+        }
+        if (g_str_equal(argv[1], "show")) {
+                if (argc != 3)
+                        return die_usage("show needs one DOMAIN (name or UUID)");
+                return cmd_show(argv[2]);
+        }
+        if (g_str_equal(argv[1], "monitor")) {
+                if (argc != 2)
+                        return die_usage("monitor takes no arguments");
+                return cmd_monitor();
+        }
+        if (g_str_equal(argv[1], "hook"))
+                return die_usage("hook takes no options before it but --config FILE");
         if (g_str_equal(argv[1], "vdp")) {
                 static const char *const requests[] = {
                         "pre-associate", "pre-associate-rr", "associate", "de-associate", NULL,

@@ -20,6 +20,17 @@ VsmConfig *vsm_config_new_default(void) {
         c->rwd = 20;
         c->rka = 20;
         c->max_vsis = 1024;
+        c->type_id = 0;
+        c->type_version = 0;
+        c->pre_assoc_rr = FALSE;
+        c->bridge_names = g_new0(char *, 1);
+        c->bridge_uplinks = g_new0(char *, 1);
+        c->libvirt_enabled = TRUE;
+        c->libvirt_uri = g_strdup("qemu:///system");
+        c->max_domains = 1024;
+        c->timelines_per_domain = 8;
+        c->hook_veto = FALSE;
+        c->hook_timeout_ms = 2000;
         c->lldp_interval_sec = 30;
         c->control_socket = g_strdup(VSIMIG_DEFAULT_SOCKET);
         c->control_group = NULL;
@@ -32,6 +43,9 @@ VsmConfig *vsm_config_free(VsmConfig *c) {
                 return NULL;
         g_strfreev(c->uplinks);
         g_free(c->manager_id);
+        g_strfreev(c->bridge_names);
+        g_strfreev(c->bridge_uplinks);
+        g_free(c->libvirt_uri);
         g_free(c->control_socket);
         g_free(c->control_group);
         g_free(c);
@@ -42,6 +56,7 @@ typedef enum KeyKind {
         KEY_STRV,
         KEY_STRING,
         KEY_UINT,
+        KEY_BOOL,
 } KeyKind;
 
 typedef struct KeySpec {
@@ -60,6 +75,15 @@ static const KeySpec key_specs[] = {
         { "vdp", "resource-wait-exp", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, rwd), 0, 31 },
         { "vdp", "keep-alive-exp", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, rka), 0, 31 },
         { "vdp", "max-vsis", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, max_vsis), 1, 65536 },
+        { "vdp", "type-id", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, type_id), 0, 0xffffff },
+        { "vdp", "type-version", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, type_version), 0, 255 },
+        { "vdp", "pre-associate-rr", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, pre_assoc_rr), 0, 0 },
+        { "libvirt", "enabled", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, libvirt_enabled), 0, 0 },
+        { "libvirt", "uri", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, libvirt_uri), 0, 0 },
+        { "libvirt", "max-domains", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, max_domains), 1, 65536 },
+        { "libvirt", "timelines-per-domain", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, timelines_per_domain), 1, 64 },
+        { "hook", "veto", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, hook_veto), 0, 0 },
+        { "hook", "timeout-ms", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, hook_timeout_ms), 100, 30000 },
         { "lldp", "interval", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, lldp_interval_sec), 1, 3600 },
         { "control", "socket", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_socket), 0, 0 },
         { "control", "group", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_group), 0, 0 },
@@ -71,6 +95,37 @@ static const KeySpec *key_spec_find(const char *group, const char *key) {
                 if (g_str_equal(key_specs[i].group, group) && g_str_equal(key_specs[i].key, key))
                         return &key_specs[i];
         return NULL;
+}
+
+/* [bridges] maps bridge names (free keys) to uplinks. */
+static gboolean load_bridges(GKeyFile *kf, VsmConfig *c, GError **error) {
+        g_auto(GStrv) keys = g_key_file_get_keys(kf, "bridges", NULL, NULL);
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) uplinks = g_ptr_array_new_with_free_func(g_free);
+
+        for (char **k = keys; k && *k; k++) {
+                g_autofree char *v = g_key_file_get_string(kf, "bridges", *k, NULL);
+
+                if (!v || strlen(*k) >= 16 || strchr(*k, '/')) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[bridges] %s: not a bridge name", *k);
+                        return FALSE;
+                }
+                g_strstrip(v);
+                if (!g_strv_contains((const char *const *) c->uplinks, v)) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                                    "[bridges] %s = %s: not one of [vdp] uplinks", *k, v);
+                        return FALSE;
+                }
+                g_ptr_array_add(names, g_strdup(*k));
+                g_ptr_array_add(uplinks, g_steal_pointer(&v));
+        }
+        g_ptr_array_add(names, NULL);
+        g_ptr_array_add(uplinks, NULL);
+        g_strfreev(c->bridge_names);
+        g_strfreev(c->bridge_uplinks);
+        c->bridge_names = (char **) g_ptr_array_free(g_steal_pointer(&names), FALSE);
+        c->bridge_uplinks = (char **) g_ptr_array_free(g_steal_pointer(&uplinks), FALSE);
+        return TRUE;
 }
 
 static gboolean group_known(const char *group) {
@@ -124,6 +179,14 @@ static gboolean load_key(GKeyFile *kf, const KeySpec *spec, VsmConfig *c, GError
                 *(unsigned *) field = (unsigned) n;
                 return TRUE;
         }
+        case KEY_BOOL: {
+                gboolean v = g_key_file_get_boolean(kf, spec->group, spec->key, &local);
+
+                if (local)
+                        break;
+                *(gboolean *) field = v;
+                return TRUE;
+        }
         }
         g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[%s] %s: %s",
                     spec->group, spec->key, local ? local->message : "invalid value");
@@ -157,6 +220,10 @@ static gboolean config_validate(const VsmConfig *c, GError **error) {
                             "[vdp] manager-id: must be a UUID or at most 16 octets");
                 return FALSE;
         }
+        if (c->libvirt_enabled && (!c->libvirt_uri || !*c->libvirt_uri)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[libvirt] uri: must not be empty");
+                return FALSE;
+        }
         if (!c->control_socket || !g_path_is_absolute(c->control_socket) ||
             strlen(c->control_socket) >= 108) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
@@ -182,6 +249,8 @@ gboolean vsm_config_load_data(const char *data, gsize len, VsmConfig **ret, GErr
         for (char **g = groups; *g; g++) {
                 g_auto(GStrv) keys = NULL;
 
+                if (g_str_equal(*g, "bridges"))
+                        continue;       /* free keys, loaded after [vdp] */
                 if (!group_known(*g)) {
                         g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "unknown section [%s]", *g);
                         return FALSE;
@@ -199,6 +268,8 @@ gboolean vsm_config_load_data(const char *data, gsize len, VsmConfig **ret, GErr
                                 return FALSE;
                 }
         }
+        if (g_key_file_has_group(kf, "bridges") && !load_bridges(kf, c, error))
+                return FALSE;
         if (!config_validate(c, error))
                 return FALSE;
         *ret = g_steal_pointer(&c);

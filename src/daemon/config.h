@@ -16,6 +16,20 @@ typedef struct VsmConfig {
         unsigned rwd;                   /* RWD exponent we advertise (0-31) */
         unsigned rka;                   /* RKA exponent we advertise (0-31) */
         unsigned max_vsis;              /* per uplink */
+        unsigned type_id;               /* VSI type for NICs without 802.1Qbg parameters */
+        unsigned type_version;
+        gboolean pre_assoc_rr;          /* PRE-ASSOCIATE-RR at the destination */
+        /* [bridges]: bridge name -> uplink, both NULL-terminated, same length */
+        char **bridge_names;
+        char **bridge_uplinks;
+        /* [libvirt] */
+        gboolean libvirt_enabled;
+        char *libvirt_uri;
+        unsigned max_domains;           /* domains (with their timelines) remembered */
+        unsigned timelines_per_domain;
+        /* [hook] */
+        gboolean hook_veto;             /* refuse "migrate begin" when vsimigd is unreachable */
+        unsigned hook_timeout_ms;
         /* [lldp] */
         unsigned lldp_interval_sec;     /* msgTxInterval */
         /* [control] */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon/control-request.h"
+#include "daemon/follower.h"
 #include "daemon/log.h"
 #include "daemon/uplink.h"
 #include "io/control-server.h"
@@ -17,6 +18,8 @@ struct VsmManager {
         VsmConfig *config;
         GPtrArray *uplinks;            /* VsmUplink, owned */
         VsmControlServer *control;
+        VsmFollower *follower;
+        GPtrArray *monitors;           /* VsmControlClient refs */
         gint64 start_usec;
         uint8_t manager_id[VSM_VDP_MANAGER_ID_LEN];
 };
@@ -61,6 +64,10 @@ static JsonNode *manager_status_json(VsmManager *m) {
         json_builder_add_string_value(b, m->config->manager_id);
         json_builder_set_member_name(b, "control_clients");
         json_builder_add_int_value(b, vsm_control_server_n_clients(m->control));
+        json_builder_set_member_name(b, "libvirt");
+        json_builder_add_value(b, vsm_follower_status_json(m->follower));
+        json_builder_set_member_name(b, "monitors");
+        json_builder_add_int_value(b, m->monitors->len);
         json_builder_set_member_name(b, "uplinks");
         json_builder_begin_array(b);
         for (guint i = 0; i < m->uplinks->len; i++)
@@ -146,6 +153,115 @@ static void manager_vdp_request(VsmManager *m, VsmControlClient *c, VsmControlRe
         }
 }
 
+static gboolean param_string(VsmControlRequest *req, const char *name, gboolean required, const char **ret,
+                             GError **error) {
+        JsonNode *n = json_object_get_member(req->params, name);
+
+        *ret = NULL;
+        if (!n || JSON_NODE_HOLDS_NULL(n)) {
+                if (required)
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "missing \"%s\"", name);
+                return !required;
+        }
+        if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"%s\" must be a string", name);
+                return FALSE;
+        }
+        *ret = json_node_get_string(n);
+        return TRUE;
+}
+
+static void manager_hook(VsmManager *m, VsmControlClient *c, VsmControlRequest *req) {
+        const char *domain, *op, *subop, *extra, *xml;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) r = NULL;
+
+        if (!param_string(req, "domain", TRUE, &domain, &error) || !param_string(req, "op", TRUE, &op, &error) ||
+            !param_string(req, "subop", FALSE, &subop, &error) || !param_string(req, "extra", FALSE, &extra, &error) ||
+            !param_string(req, "xml", FALSE, &xml, &error)) {
+                reply_error(c, req->has_id, req->id, VSIMIG_ERR_INVALID_PARAMS, error->message);
+                return;
+        }
+        if (strlen(domain) == 0 || strlen(domain) > 255 || strlen(op) > 64 || (subop && strlen(subop) > 64) ||
+            (extra && strlen(extra) > 4096) || (xml && strlen(xml) > VSIMIG_HOOK_XML_MAX)) {
+                reply_error(c, req->has_id, req->id, VSIMIG_ERR_INVALID_PARAMS, "hook argument out of bounds");
+                return;
+        }
+        r = vsm_follower_hook(m->follower, domain, op, subop ? subop : "-", extra ? extra : "-", xml,
+                              xml ? strlen(xml) : 0, &error);
+        if (!r) {
+                vsm_log(G_LOG_LEVEL_WARNING, "hook %s %s %s: %s", domain, op, subop ? subop : "-", error->message);
+                reply_error(c, req->has_id, req->id,
+                            g_error_matches(error, VSM_ERROR, VSM_ERROR_NOT_FOUND) ? VSIMIG_ERR_NOT_FOUND
+                                                                                   : VSIMIG_ERR_INVALID_PARAMS,
+                            error->message);
+                return;
+        }
+        reply_result(c, req->has_id, req->id, r);
+}
+
+static void manager_show(VsmManager *m, VsmControlClient *c, VsmControlRequest *req) {
+        const char *domain;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) r = NULL;
+
+        if (!param_string(req, "domain", TRUE, &domain, &error)) {
+                reply_error(c, req->has_id, req->id, VSIMIG_ERR_INVALID_PARAMS, error->message);
+                return;
+        }
+        r = vsm_follower_show_json(m->follower, domain, &error);
+        if (!r) {
+                reply_error(c, req->has_id, req->id, VSIMIG_ERR_NOT_FOUND, error->message);
+                return;
+        }
+        reply_result(c, req->has_id, req->id, r);
+}
+
+/* Events for `vsimigctl monitor`: one {"event": {...}} line per client. */
+static void manager_emit(JsonNode *event, gpointer user_data) {
+        VsmManager *m = user_data;
+        g_autoptr(JsonGenerator) gen = NULL;
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *line = NULL;
+        JsonObject *o;
+
+        if (m->monitors->len == 0)
+                return;
+        o = json_object_new();
+        json_object_set_member(o, "event", json_node_copy(event));
+        root = json_node_init_object(json_node_alloc(), o);
+        json_object_unref(o);
+        gen = json_generator_new();
+        json_generator_set_root(gen, root);
+        line = json_generator_to_data(gen, NULL);
+        for (guint i = 0; i < m->monitors->len;) {
+                VsmControlClient *c = m->monitors->pdata[i];
+
+                if (vsm_control_client_is_closed(c)) {
+                        g_ptr_array_remove_index_fast(m->monitors, i);
+                        continue;
+                }
+                vsm_control_client_send(c, line);
+                i++;
+        }
+}
+
+static void manager_monitor(VsmManager *m, VsmControlClient *c, VsmControlRequest *req) {
+        g_autoptr(JsonNode) r = json_from_string("{\"subscribed\":true}", NULL);
+
+        for (guint i = 0; i < m->monitors->len;)
+                if (vsm_control_client_is_closed(m->monitors->pdata[i]))
+                        g_ptr_array_remove_index_fast(m->monitors, i);
+                else
+                        i++;
+        if (m->monitors->len >= 16) {
+                reply_error(c, req->has_id, req->id, VSIMIG_ERR_BUSY, "too many monitors");
+                return;
+        }
+        reply_result(c, req->has_id, req->id, r);
+        g_ptr_array_add(m->monitors, vsm_control_client_ref(c));
+}
+
 static void manager_on_line(VsmControlClient *c, const char *line, gsize len, gpointer user_data) {
         VsmManager *m = user_data;
         g_autoptr(VsmControlRequest) req = NULL;
@@ -168,6 +284,15 @@ static void manager_on_line(VsmControlClient *c, const char *line, gsize len, gp
                 reply_result(c, req->has_id, req->id, r);
         } else if (g_str_equal(req->method, VSIMIG_METHOD_VDP_REQUEST)) {
                 manager_vdp_request(m, c, req);
+        } else if (g_str_equal(req->method, VSIMIG_METHOD_HOOK)) {
+                manager_hook(m, c, req);
+        } else if (g_str_equal(req->method, VSIMIG_METHOD_DOMAINS)) {
+                g_autoptr(JsonNode) r = vsm_follower_domains_json(m->follower);
+                reply_result(c, req->has_id, req->id, r);
+        } else if (g_str_equal(req->method, VSIMIG_METHOD_SHOW)) {
+                manager_show(m, c, req);
+        } else if (g_str_equal(req->method, VSIMIG_METHOD_MONITOR)) {
+                manager_monitor(m, c, req);
         } else {
                 g_autofree char *msg = g_strdup_printf("unknown method \"%s\"", req->method);
                 vsm_log(G_LOG_LEVEL_WARNING, "control (pid %d): %s", (int) vsm_control_client_pid(c), msg);
@@ -186,6 +311,7 @@ VsmManager *vsm_manager_new(VsmConfig *config, GError **error) {
         m->config = config;
         m->start_usec = g_get_monotonic_time();
         m->uplinks = g_ptr_array_new_with_free_func(uplink_destroy);
+        m->monitors = g_ptr_array_new_with_free_func((GDestroyNotify) vsm_control_client_unref);
         (void) vsm_vdp_manager_id_from_string(config->manager_id, m->manager_id);
 
         if (config->control_group) {
@@ -208,15 +334,19 @@ VsmManager *vsm_manager_new(VsmConfig *config, GError **error) {
                 g_ptr_array_add(m->uplinks, vsm_uplink_new(*p, config));
         if (m->uplinks->len == 0)
                 vsm_log(G_LOG_LEVEL_WARNING, "no uplinks configured ([vdp] uplinks): VDP is idle");
+        m->follower = vsm_follower_new(config, m->uplinks, manager_emit, m);
         return g_steal_pointer(&m);
 }
 
 VsmManager *vsm_manager_free(VsmManager *m) {
         if (!m)
                 return NULL;
-        /* Uplinks first: pending control requests get their "cancelled"
-         * replies while the control socket still exists. */
+        /* The follower first (it borrows the uplinks), then the uplinks:
+         * pending control requests get their "cancelled" replies while
+         * the control socket still exists. */
+        g_clear_pointer(&m->follower, vsm_follower_free);
         g_clear_pointer(&m->uplinks, g_ptr_array_unref);
+        g_clear_pointer(&m->monitors, g_ptr_array_unref);
         vsm_control_server_free(m->control);
         vsm_config_free(m->config);
         g_free(m);

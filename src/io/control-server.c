@@ -163,7 +163,7 @@ static void client_process_lines(VsmControlClient *c) {
                 /* Over the cap without a newline: answer once, then skip the
                  * rest of this line without buffering it. */
                 if (!c->discarding)
-                        client_send_error(c, VSIMIG_ERR_TOO_LARGE, "request line exceeds 65536 octets");
+                        client_send_error(c, VSIMIG_ERR_TOO_LARGE, "request line too long");
                 c->discarding = TRUE;
                 g_byte_array_set_size(c->in, 0);
         }

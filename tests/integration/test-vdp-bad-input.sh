@@ -62,13 +62,12 @@ echo "rx_bad: $before -> $after"
 grep -q "dropped frame" "$VSM_LOG" || tb_fail "no log line for bad frames"
 
 # --- garbage on the control socket -------------------------------------------
-huge=$(head -c 70000 /dev/zero | tr '\0' 'x')
 deep=$(printf '%.0s[' $(seq 1 40))
 python3 "$VSMTEST" control "$VSM_SOCK" \
   'not json' '{' '[]' '{"id":1,"method":"nope"}' \
   '{"id":2,"method":"vdp.request","params":{"uplink":"x"}}' \
   '{"id":3,"method":"vdp.request","params":{"uplink":"nosuch0","request":"associate","mac":"52:54:00:00:00:01","type_id":1,"instance":"'"$V"'"}}' \
-  "$deep" '{"id":"x","method":"status"}' "$huge" '{"id":4,"method":"status"}' > "$TB_DIR/replies.txt"
+  "$deep" '{"id":"x","method":"status"}' '@repeat:x:5000000' '{"id":4,"method":"status"}' > "$TB_DIR/replies.txt"
 codes=$(python3 -c '
 import json, sys
 for line in open(sys.argv[1]):

@@ -8,7 +8,7 @@ VSIMIGD=$VSM_BUILD_ROOT/src/daemon/vsimigd
 VSIMIGCTL=$VSM_BUILD_ROOT/src/ctl/vsimigctl
 VSMTEST=$VSM_SOURCE_ROOT/tests/integration/lib/vsmtest.py
 
-# vsm_daemon_start NS UPLINK [EXTRA_CONF_LINES]: write a config into $TB_DIR,
+# vsm_daemon_start NS UPLINK [EXTRA_CONF_SECTIONS]: write a config into $TB_DIR,
 # start vsimigd in netns NS (verbose, log in $VSM_LOG) and wait for its
 # control socket.  Exports VSM_PID, VSM_SOCK, VSM_LOG, VSM_CONF.
 vsm_daemon_start() {
@@ -21,9 +21,10 @@ vsm_daemon_start() {
 [vdp]
 uplinks = $uplink
 manager-id = vsimig
-$extra
 [control]
 socket = $VSM_SOCK
+${extra:-[libvirt]
+enabled = false}
 CONF
   ip netns exec "$ns" "$VSIMIGD" --config "$VSM_CONF" --verbose >"$VSM_LOG" 2>&1 &
   VSM_PID=$!

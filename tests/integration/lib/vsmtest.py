@@ -9,7 +9,8 @@ than against themselves:
   vsmtest.py table PCAP STATION_MAC the same as a table for people
   vsmtest.py inject IFACE HEX...    send raw Ethernet frames (AF_PACKET)
   vsmtest.py control SOCKET LINE... send raw lines to a control socket and
-                                    print each reply line (one per input)
+                                    print each reply line (one per input);
+                                    a LINE "@repeat:C:N" is C repeated N times
 """
 import json
 import socket
@@ -205,6 +206,9 @@ def cmd_control(path, lines):
     s.connect(path)
     buf = b""
     for line in lines:
+        if line.startswith("@repeat:"):
+            _, ch, n = line.split(":", 2)
+            line = ch * int(n)
         s.sendall(line.encode("latin-1", "replace") + b"\n")
         while b"\n" not in buf:
             chunk = s.recv(65536)

@@ -1,0 +1,573 @@
+/* The libvirt follower: domains, migration machines, VDP actions. */
+#include "daemon/follower.h"
+
+#include <string.h>
+
+#include "daemon/domain-xml.h"
+#include "daemon/domain.h"
+#include "daemon/log.h"
+#include "daemon/uplink.h"
+#include "io/libvirt.h"
+#include "io/netlink.h"
+#include "sm/migration.h"
+
+/* virDomainState values (libvirt-domain.h), kept local so only io/ needs
+ * the libvirt headers. */
+#define VIR_STATE_RUNNING 1
+#define VIR_STATE_PAUSED 3
+#define VIR_PAUSED_USER 1
+#define VIR_PAUSED_MIGRATION 2
+
+struct VsmFollower {
+        const VsmConfig *config;
+        GPtrArray *uplinks;
+        VsmFollowerEmitFunc emit;
+        gpointer emit_data;
+        VsmMigConfig mig;
+        VsmLibvirt *libvirt;
+        GHashTable *domains;           /* uuid string -> VsmDomain (owned) */
+        guint64 hooks;
+        guint64 hook_errors;
+        guint64 events;
+};
+
+typedef struct VdpWait {
+        VsmFollower *f;
+        char uuid[37];
+        char *what;
+        gint64 sent_usec;
+} VdpWait;
+
+static void follower_emit(VsmFollower *f, VsmDomain *d, const char *text) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) n = NULL;
+        VsmMigration *m = vsm_domain_get_machine(d);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "time");
+        json_builder_add_double_value(b, (double) g_get_real_time() / 1e6);
+        json_builder_set_member_name(b, "domain");
+        json_builder_add_string_value(b, vsm_domain_get_name(d));
+        json_builder_set_member_name(b, "uuid");
+        json_builder_add_string_value(b, vsm_domain_get_uuid_string(d));
+        json_builder_set_member_name(b, "role");
+        json_builder_add_string_value(b, vsm_mig_role_to_string(m->role));
+        json_builder_set_member_name(b, "phase");
+        json_builder_add_string_value(b, vsm_mig_phase_to_string(m->phase));
+        json_builder_set_member_name(b, "text");
+        json_builder_add_string_value(b, text);
+        json_builder_end_object(b);
+        n = json_builder_get_root(b);
+        if (f->emit)
+                f->emit(n, f->emit_data);
+}
+
+static void follower_note(VsmFollower *f, VsmDomain *d, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void follower_note(VsmFollower *f, VsmDomain *d, const char *fmt, ...) {
+        g_autofree char *text = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        text = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        vsm_domain_timeline_add(d, "%s", text);
+        follower_emit(f, d, text);
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "VSIMIG_DOMAIN", vsm_domain_get_name(d),
+                         "MESSAGE", "%s: %s", vsm_domain_get_name(d), text);
+}
+
+static VsmUplink *follower_find_uplink(VsmFollower *f, const char *name) {
+        for (guint i = 0; i < f->uplinks->len; i++)
+                if (g_str_equal(vsm_uplink_get_name(f->uplinks->pdata[i]), name))
+                        return f->uplinks->pdata[i];
+        return NULL;
+}
+
+/* The uplink under the NIC's bridge: [bridges] in the config, else the
+ * configured uplink enslaved to that bridge (rtnetlink). */
+static VsmUplink *follower_uplink_for_nic(VsmFollower *f, const VsmNicInfo *n, char **ret_why) {
+        char master[16];
+        const char *bridge = n->source_bridge;
+
+        if (!bridge && n->target_dev && vsm_link_get_master(n->target_dev, master) == 0)
+                bridge = master;
+        if (!bridge) {
+                *ret_why = g_strdup("no bridge known for it");
+                return NULL;
+        }
+        for (guint i = 0; f->config->bridge_names[i]; i++)
+                if (g_str_equal(f->config->bridge_names[i], bridge))
+                        return follower_find_uplink(f, f->config->bridge_uplinks[i]);
+        for (guint i = 0; i < f->uplinks->len; i++) {
+                VsmUplink *u = f->uplinks->pdata[i];
+                char um[16];
+
+                if (vsm_link_get_master(vsm_uplink_get_name(u), um) == 0 && g_str_equal(um, bridge))
+                        return u;
+        }
+        *ret_why = g_strdup_printf("no configured uplink under bridge %s", bridge);
+        return NULL;
+}
+
+static void nic_params(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, VsmVsiParams *p) {
+        memset(p, 0, sizeof(*p));
+        memcpy(p->mac, n->mac, VSM_ETH_ALEN);
+        p->vlan = n->has_vlan ? n->vlan : 0;
+        if (n->has_qbg) {
+                p->type_id = n->qbg_type_id;
+                p->type_version = n->qbg_type_version;
+        } else {
+                p->type_id = f->config->type_id;
+                p->type_version = (uint8_t) f->config->type_version;
+        }
+        if (n->has_qbg && n->qbg_manager_id &&
+            vsm_vdp_manager_id_from_string(n->qbg_manager_id, p->manager_id) == 0)
+                ;
+        else
+                (void) vsm_vdp_manager_id_from_string(f->config->manager_id, p->manager_id);
+        if (n->has_qbg && n->has_qbg_instance)
+                memcpy(p->instance, n->qbg_instance, VSM_VDP_VSIID_LEN);
+        else
+                vsm_nic_derive_instance(vsm_domain_get_uuid(d), n->mac, p->instance);
+}
+
+static void vdp_done(VsmVsi *vsi, const VsmVdpAction *report, gpointer user_data) {
+        VdpWait *w = user_data;
+        VsmDomain *d = g_hash_table_lookup(w->f->domains, w->uuid);
+
+        if (d) {
+                if (report->outcome == VSM_VDP_OUTCOME_OK)
+                        follower_note(w->f, d, "%s: ok in %.2f ms", w->what, (double) report->rtt_usec / 1000.0);
+                else if (report->outcome == VSM_VDP_OUTCOME_ERROR)
+                        follower_note(w->f, d, "%s: bridge error %u (status 0x%02x)", w->what, report->error,
+                                      report->status);
+                else
+                        follower_note(w->f, d, "%s: %s", w->what, vsm_vdp_outcome_to_string(report->outcome));
+        }
+        g_free(w->what);
+        g_free(w);
+}
+
+static void follower_vdp(VsmFollower *f, VsmDomain *d, VsmVdpRequest req, uint8_t flags) {
+        const VsmDomainInfo *info = vsm_domain_get_info(d);
+
+        if (!info || info->nics->len == 0) {
+                follower_note(f, d, "no vNICs known: no VDP %s", vsm_vdp_request_to_string(req));
+                return;
+        }
+        for (guint i = 0; i < info->nics->len; i++) {
+                const VsmNicInfo *n = info->nics->pdata[i];
+                g_autofree char *why = NULL;
+                g_autoptr(GError) error = NULL;
+                VsmUplink *u = follower_uplink_for_nic(f, n, &why);
+                VsmVsiParams p;
+                VsmVsi *vsi;
+                VdpWait *w;
+                char mac[18];
+
+                vsm_mac_format(n->mac, mac);
+                if (!u) {
+                        follower_note(f, d, "vNIC %s: %s, no VDP", mac, why);
+                        continue;
+                }
+                nic_params(f, d, n, &p);
+                vsi = vsm_uplink_ensure_vsi(u, &p, &error);
+                if (!vsi) {
+                        follower_note(f, d, "vNIC %s: %s", mac, error->message);
+                        continue;
+                }
+                w = g_new0(VdpWait, 1);
+                w->f = f;
+                memcpy(w->uuid, vsm_domain_get_uuid_string(d), sizeof(w->uuid));
+                w->what = g_strdup_printf("vdp %s%s%s %s on %s", vsm_vdp_request_to_string(req),
+                                          (flags & VSM_VDP_STATUS_M) ? " M" : "",
+                                          (flags & VSM_VDP_STATUS_S) ? " S" : "", mac, vsm_uplink_get_name(u));
+                follower_note(f, d, "%s: sent", w->what);
+                if (!vsm_vsi_request(vsi, req, flags, vdp_done, w, &error)) {
+                        follower_note(f, d, "%s: %s", w->what, error->message);
+                        g_free(w->what);
+                        g_free(w);
+                }
+        }
+}
+
+static void follower_feed(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const char *source) {
+        VsmMigration *m = vsm_domain_get_machine(d);
+        VsmMigAction a;
+        VsmMigRole old_role = m->role;
+
+        if (vsm_migration_handle(m, ev, (uint64_t) g_get_monotonic_time(), &a) < 0)
+                return;
+        if (a.role_changed && m->role != VSM_MIG_ROLE_LOCAL && m->role != old_role)
+                vsm_domain_timeline_begin(d, m->role);
+        follower_note(f, d, "%s %s: %s", source, vsm_mig_event_to_string(ev), a.note);
+        if (a.vdp)
+                follower_vdp(f, d, a.request, a.flags);
+        if (a.forget) {
+                vsm_domain_set_active(d, FALSE);
+                vsm_migration_init(m, &f->mig);
+        }
+}
+
+static void follower_evict(VsmFollower *f) {
+        GHashTableIter it;
+        gpointer k, v;
+        const char *oldest = NULL;
+        gint64 oldest_usec = G_MAXINT64;
+
+        if (g_hash_table_size(f->domains) < f->config->max_domains)
+                return;
+        g_hash_table_iter_init(&it, f->domains);
+        while (g_hash_table_iter_next(&it, &k, &v))
+                if (!vsm_domain_is_active(v) && vsm_domain_get_last_usec(v) < oldest_usec) {
+                        oldest = k;
+                        oldest_usec = vsm_domain_get_last_usec(v);
+                }
+        if (oldest)
+                g_hash_table_remove(f->domains, oldest);
+}
+
+static VsmDomain *follower_lookup(VsmFollower *f, const uint8_t uuid[16]) {
+        char s[37];
+
+        return g_hash_table_lookup(f->domains, vsm_uuid_format(uuid, s));
+}
+
+static VsmDomain *follower_lookup_name(VsmFollower *f, const char *name) {
+        GHashTableIter it;
+        gpointer v;
+        VsmDomain *best = NULL;
+
+        g_hash_table_iter_init(&it, f->domains);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                if (g_str_equal(vsm_domain_get_name(v), name) &&
+                    (!best || vsm_domain_is_active(v) || vsm_domain_get_last_usec(v) > vsm_domain_get_last_usec(best)))
+                        best = v;
+        return best;
+}
+
+static VsmDomain *follower_ensure(VsmFollower *f, const char *name, const uint8_t uuid[16]) {
+        VsmDomain *d = follower_lookup(f, uuid);
+
+        if (d)
+                return d;
+        follower_evict(f);
+        d = vsm_domain_new(name, uuid, &f->mig, f->config->timelines_per_domain);
+        g_hash_table_insert(f->domains, (gpointer) vsm_domain_get_uuid_string(d), d);
+        return d;
+}
+
+/* ---- hook path: never calls libvirt ---- */
+
+JsonNode *vsm_follower_hook(VsmFollower *f, const char *domain, const char *op, const char *subop,
+                            const char *extra, const char *xml, gsize xml_len, GError **error) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(VsmDomainInfo) info = NULL;
+        g_autoptr(GError) xml_error = NULL;
+        VsmMigEvent ev;
+        VsmDomain *d = NULL;
+        gboolean followed;
+
+        f->hooks++;
+        followed = vsm_mig_event_from_hook(op, subop, &ev) == 0;
+        if (followed && xml && xml_len > 0 && !vsm_domain_xml_parse(xml, xml_len, &info, &xml_error)) {
+                f->hook_errors++;
+                vsm_log(G_LOG_LEVEL_WARNING, "hook %s %s %s: bad domain XML: %s", domain, op, subop,
+                        xml_error->message);
+        }
+        if (followed) {
+                if (info && !g_str_equal(info->name, domain)) {
+                        f->hook_errors++;
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID,
+                                    "hook for domain '%s' carries the XML of '%s'", domain, info->name);
+                        return NULL;
+                }
+                d = info ? follower_ensure(f, info->name, info->uuid) : follower_lookup_name(f, domain);
+                if (!d) {
+                        f->hook_errors++;
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_NOT_FOUND,
+                                    "unknown domain '%s' and no usable domain XML", domain);
+                        return NULL;
+                }
+                if (info)
+                        vsm_domain_set_info(d, g_steal_pointer(&info));
+                vsm_domain_set_active(d, TRUE);
+                follower_feed(f, d, ev, "hook");
+        }
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "followed");
+        json_builder_add_boolean_value(b, followed);
+        json_builder_set_member_name(b, "event");
+        if (followed)
+                json_builder_add_string_value(b, vsm_mig_event_to_string(ev));
+        else
+                json_builder_add_null_value(b);
+        if (d) {
+                json_builder_set_member_name(b, "role");
+                json_builder_add_string_value(b, vsm_mig_role_to_string(vsm_domain_get_machine(d)->role));
+                json_builder_set_member_name(b, "phase");
+                json_builder_add_string_value(b, vsm_mig_phase_to_string(vsm_domain_get_machine(d)->phase));
+        }
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
+}
+
+/* ---- libvirt events ---- */
+
+static VsmDomain *follower_fetch(VsmFollower *f, const uint8_t uuid[16], const char *why) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(VsmLibvirtDomain) ld = vsm_libvirt_get_domain(f->libvirt, uuid, &error);
+        g_autoptr(VsmDomainInfo) info = NULL;
+        VsmDomain *d;
+
+        if (!ld) {
+                vsm_log(G_LOG_LEVEL_INFO, "cannot read domain XML (%s): %s", why, error->message);
+                return NULL;
+        }
+        if (!vsm_domain_xml_parse(ld->xml, strlen(ld->xml), &info, &error)) {
+                vsm_log(G_LOG_LEVEL_WARNING, "domain %s: bad XML: %s", ld->name, error->message);
+                return NULL;
+        }
+        d = follower_ensure(f, ld->name, ld->uuid);
+        vsm_domain_set_info(d, g_steal_pointer(&info));
+        return d;
+}
+
+static void follower_nics_changed(VsmFollower *f, VsmDomain *d, gboolean added) {
+        g_autoptr(GPtrArray) before = g_ptr_array_new_with_free_func(g_free);
+        const VsmDomainInfo *info = vsm_domain_get_info(d);
+        VsmMigration *m = vsm_domain_get_machine(d);
+        VsmDomainInfo *now;
+
+        for (guint i = 0; info && i < info->nics->len; i++)
+                g_ptr_array_add(before, g_memdup2(((VsmNicInfo *) info->nics->pdata[i])->mac, VSM_ETH_ALEN));
+        if (!follower_fetch(f, vsm_domain_get_uuid(d), "device change"))
+                return;
+        now = (VsmDomainInfo *) vsm_domain_get_info(d);
+        if (m->phase != VSM_MIG_PHASE_RUNNING)
+                return;
+        /* Hotplug: associate new vNICs; unplug: de-associate the gone ones. */
+        if (added) {
+                for (guint i = 0; i < now->nics->len; i++) {
+                        VsmNicInfo *n = now->nics->pdata[i];
+                        gboolean known = FALSE;
+
+                        for (guint j = 0; j < before->len; j++)
+                                known |= memcmp(before->pdata[j], n->mac, VSM_ETH_ALEN) == 0;
+                        if (!known) {
+                                g_autoptr(VsmDomainInfo) one = g_new0(VsmDomainInfo, 1);
+                                char mac[18];
+
+                                follower_note(f, d, "vNIC %s hot-plugged", vsm_mac_format(n->mac, mac));
+                                (void) one;
+                        }
+                }
+                follower_vdp(f, d, VSM_VDP_REQ_ASSOCIATE, 0);
+        } else {
+                follower_note(f, d, "vNIC removed; remaining vNICs refreshed");
+                follower_vdp(f, d, VSM_VDP_REQ_ASSOCIATE, 0);
+        }
+}
+
+static void on_libvirt_event(VsmLibvirt *lv, const VsmLibvirtEvent *e, gpointer user_data) {
+        VsmFollower *f = user_data;
+        VsmDomain *d = follower_lookup(f, e->uuid);
+        VsmMigEvent ev;
+
+        f->events++;
+        switch (e->kind) {
+        case VSM_LIBVIRT_EV_LIFECYCLE:
+                if (vsm_mig_event_from_lifecycle(e->event, e->detail, &ev) < 0)
+                        return;
+                if (!d && (ev == VSM_MIG_EV_STARTED_BOOTED || ev == VSM_MIG_EV_STARTED_RESTORED ||
+                           ev == VSM_MIG_EV_STARTED_FROM_SNAPSHOT || ev == VSM_MIG_EV_STARTED_WAKEUP ||
+                           ev == VSM_MIG_EV_STARTED_MIGRATED || ev == VSM_MIG_EV_SUSPENDED_MIGRATED))
+                        d = follower_fetch(f, e->uuid, vsm_mig_event_to_string(ev));
+                if (!d)
+                        return;
+                if (ev == VSM_MIG_EV_STARTED_BOOTED || ev == VSM_MIG_EV_STARTED_RESTORED ||
+                    ev == VSM_MIG_EV_STARTED_FROM_SNAPSHOT)
+                        vsm_domain_set_active(d, TRUE);
+                break;
+        case VSM_LIBVIRT_EV_MIGRATION_ITERATION:
+                if (!d)
+                        d = follower_fetch(f, e->uuid, "migration iteration");
+                if (!d)
+                        return;
+                ev = VSM_MIG_EV_MIGRATION_ITERATION;
+                break;
+        case VSM_LIBVIRT_EV_JOB_COMPLETED:
+                if (!d)
+                        return;
+                ev = VSM_MIG_EV_JOB_COMPLETED;
+                break;
+        case VSM_LIBVIRT_EV_DEVICE_ADDED:
+        case VSM_LIBVIRT_EV_DEVICE_REMOVED:
+                if (d)
+                        follower_nics_changed(f, d, e->kind == VSM_LIBVIRT_EV_DEVICE_ADDED);
+                return;
+        case VSM_LIBVIRT_EV_METADATA_CHANGE:
+                if (d)
+                        follower_note(f, d, "metadata changed");
+                return;
+        default:
+                return;
+        }
+        follower_feed(f, d, ev, "event");
+}
+
+static void on_libvirt_connected(VsmLibvirt *lv, gpointer user_data) {
+        VsmFollower *f = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) list = vsm_libvirt_list_active(lv, &error);
+        g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+        g_autoptr(GPtrArray) gone = g_ptr_array_new();
+        GHashTableIter it;
+        gpointer k, v;
+
+        if (!list) {
+                vsm_log(G_LOG_LEVEL_WARNING, "reconcile: %s", error->message);
+                return;
+        }
+        for (guint i = 0; i < list->len; i++) {
+                VsmLibvirtDomain *ld = list->pdata[i];
+                g_autoptr(VsmDomainInfo) info = NULL;
+                g_autoptr(GError) e2 = NULL;
+                VsmDomain *d;
+
+                if (!vsm_domain_xml_parse(ld->xml, strlen(ld->xml), &info, &e2)) {
+                        vsm_log(G_LOG_LEVEL_WARNING, "reconcile: domain %s: %s", ld->name, e2->message);
+                        continue;
+                }
+                d = follower_ensure(f, ld->name, ld->uuid);
+                vsm_domain_set_info(d, g_steal_pointer(&info));
+                vsm_domain_set_active(d, TRUE);
+                g_hash_table_add(seen, (gpointer) vsm_domain_get_uuid_string(d));
+                if (ld->state == VIR_STATE_RUNNING ||
+                    (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_USER))
+                        follower_feed(f, d, VSM_MIG_EV_RECONCILE_RUNNING, "reconcile");
+                else if (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_MIGRATION &&
+                         vsm_domain_get_machine(d)->role == VSM_MIG_ROLE_LOCAL &&
+                         vsm_domain_get_machine(d)->phase == VSM_MIG_PHASE_IDLE)
+                        follower_feed(f, d, VSM_MIG_EV_RECONCILE_INCOMING, "reconcile");
+                else
+                        follower_note(f, d, "reconcile: state %d reason %d, left as it is", ld->state, ld->reason);
+        }
+        /* Domains that stopped while we were not connected. */
+        g_hash_table_iter_init(&it, f->domains);
+        while (g_hash_table_iter_next(&it, &k, &v))
+                if (vsm_domain_is_active(v) && !g_hash_table_contains(seen, k))
+                        g_ptr_array_add(gone, v);
+        for (guint i = 0; i < gone->len; i++)
+                follower_feed(f, gone->pdata[i], VSM_MIG_EV_STOPPED_SHUTDOWN, "reconcile (gone)");
+        vsm_log(G_LOG_LEVEL_MESSAGE, "reconciled %u active domain(s) from libvirt", list->len);
+}
+
+static void on_libvirt_disconnected(VsmLibvirt *lv, const char *reason, gpointer user_data) {
+}
+
+static void domain_destroy(gpointer p) {
+        vsm_domain_free(p);
+}
+
+VsmFollower *vsm_follower_new(const VsmConfig *config, GPtrArray *uplinks, VsmFollowerEmitFunc emit,
+                              gpointer user_data) {
+        VsmFollower *f = g_new0(VsmFollower, 1);
+        static const VsmLibvirtCallbacks cb = {
+                .connected = on_libvirt_connected,
+                .disconnected = on_libvirt_disconnected,
+                .event = on_libvirt_event,
+        };
+
+        f->config = config;
+        f->uplinks = uplinks;
+        f->emit = emit;
+        f->emit_data = user_data;
+        f->mig.pre_assoc_rr = config->pre_assoc_rr;
+        f->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, domain_destroy);
+        if (config->libvirt_enabled)
+                f->libvirt = vsm_libvirt_new(config->libvirt_uri, &cb, f);
+        else
+                vsm_log(G_LOG_LEVEL_MESSAGE, "libvirt disabled ([libvirt] enabled = false): hooks only");
+        return f;
+}
+
+VsmFollower *vsm_follower_free(VsmFollower *f) {
+        if (!f)
+                return NULL;
+        vsm_libvirt_free(f->libvirt);
+        g_hash_table_unref(f->domains);
+        g_free(f);
+        return NULL;
+}
+
+JsonNode *vsm_follower_status_json(VsmFollower *f) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        GHashTableIter it;
+        gpointer v;
+        guint active = 0;
+
+        g_hash_table_iter_init(&it, f->domains);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                active += vsm_domain_is_active(v);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "enabled");
+        json_builder_add_boolean_value(b, f->libvirt != NULL);
+        json_builder_set_member_name(b, "uri");
+        json_builder_add_string_value(b, f->config->libvirt_uri ? f->config->libvirt_uri : "");
+        json_builder_set_member_name(b, "connected");
+        json_builder_add_boolean_value(b, f->libvirt && vsm_libvirt_is_connected(f->libvirt));
+        json_builder_set_member_name(b, "reconnects");
+        json_builder_add_int_value(b, f->libvirt ? vsm_libvirt_get_reconnects(f->libvirt) : 0);
+        json_builder_set_member_name(b, "domains_active");
+        json_builder_add_int_value(b, active);
+        json_builder_set_member_name(b, "domains_known");
+        json_builder_add_int_value(b, g_hash_table_size(f->domains));
+        json_builder_set_member_name(b, "hooks");
+        json_builder_add_int_value(b, (gint64) f->hooks);
+        json_builder_set_member_name(b, "hook_errors");
+        json_builder_add_int_value(b, (gint64) f->hook_errors);
+        json_builder_set_member_name(b, "events");
+        json_builder_add_int_value(b, (gint64) f->events);
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
+}
+
+static gint domain_cmp(gconstpointer a, gconstpointer b) {
+        return g_strcmp0(vsm_domain_get_name(*(VsmDomain *const *) a), vsm_domain_get_name(*(VsmDomain *const *) b));
+}
+
+JsonNode *vsm_follower_domains_json(VsmFollower *f) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(GPtrArray) list = g_ptr_array_new();
+        GHashTableIter it;
+        gpointer v;
+
+        g_hash_table_iter_init(&it, f->domains);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                g_ptr_array_add(list, v);
+        g_ptr_array_sort(list, domain_cmp);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "domains");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < list->len; i++)
+                json_builder_add_value(b, vsm_domain_to_json(list->pdata[i], FALSE));
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
+}
+
+JsonNode *vsm_follower_show_json(VsmFollower *f, const char *domain, GError **error) {
+        uint8_t uuid[16];
+        VsmDomain *d = NULL;
+
+        if (vsm_uuid_parse(domain, uuid) == 0)
+                d = follower_lookup(f, uuid);
+        if (!d)
+                d = follower_lookup_name(f, domain);
+        if (!d) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_NOT_FOUND, "no domain '%s' known", domain);
+                return NULL;
+        }
+        return vsm_domain_to_json(d, TRUE);
+}

@@ -1,0 +1,62 @@
+/* The libvirt connection: events on the GLib loop (libvirt-glib's
+ * gvir_event_register()), keepalive, reconnect with backoff, and the few
+ * blocking calls the daemon needs.  Never used from the hook path. */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+typedef struct VsmLibvirt VsmLibvirt;
+
+typedef enum VsmLibvirtEventKind {
+        VSM_LIBVIRT_EV_LIFECYCLE,
+        VSM_LIBVIRT_EV_MIGRATION_ITERATION,
+        VSM_LIBVIRT_EV_JOB_COMPLETED,
+        VSM_LIBVIRT_EV_DEVICE_ADDED,
+        VSM_LIBVIRT_EV_DEVICE_REMOVED,
+        VSM_LIBVIRT_EV_METADATA_CHANGE,
+        _VSM_LIBVIRT_EV_MAX,
+} VsmLibvirtEventKind;
+
+typedef struct VsmLibvirtEvent {
+        VsmLibvirtEventKind kind;
+        const char *name;              /* domain name */
+        uint8_t uuid[16];
+        int event, detail;             /* lifecycle */
+        int iteration;                 /* migration iteration */
+        const char *alias;             /* device added/removed */
+} VsmLibvirtEvent;
+
+typedef struct VsmLibvirtDomain {
+        char *name;
+        uint8_t uuid[16];
+        int state;                     /* virDomainState */
+        int reason;
+        char *xml;                     /* live XML */
+} VsmLibvirtDomain;
+
+typedef struct VsmLibvirtCallbacks {
+        /* After every (re)connect, before any event of that connection. */
+        void (*connected)(VsmLibvirt *lv, gpointer user_data);
+        void (*disconnected)(VsmLibvirt *lv, const char *reason, gpointer user_data);
+        void (*event)(VsmLibvirt *lv, const VsmLibvirtEvent *ev, gpointer user_data);
+} VsmLibvirtCallbacks;
+
+/* Registers libvirt-glib's event implementation (once per process) and
+ * connects to uri (retrying with backoff 1 s .. 30 s until it works). */
+VsmLibvirt *vsm_libvirt_new(const char *uri, const VsmLibvirtCallbacks *cb, gpointer user_data);
+VsmLibvirt *vsm_libvirt_free(VsmLibvirt *lv);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmLibvirt, vsm_libvirt_free)
+
+gboolean vsm_libvirt_is_connected(const VsmLibvirt *lv);
+const char *vsm_libvirt_get_uri(const VsmLibvirt *lv);
+guint vsm_libvirt_get_reconnects(const VsmLibvirt *lv);
+
+/* Blocking: the active domains with their live XML. */
+GPtrArray *vsm_libvirt_list_active(VsmLibvirt *lv, GError **error);
+/* Blocking: one domain's live XML; NULL if gone. */
+VsmLibvirtDomain *vsm_libvirt_get_domain(VsmLibvirt *lv, const uint8_t uuid[16], GError **error);
+void vsm_libvirt_domain_free(VsmLibvirtDomain *d);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmLibvirtDomain, vsm_libvirt_domain_free)
+
+const char *vsm_libvirt_event_kind_to_string(VsmLibvirtEventKind k);
