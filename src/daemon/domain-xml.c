@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include <libxml/SAX2.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/tree.h>
@@ -181,7 +180,7 @@ static void on_doctype(void *user_data, const xmlChar *name, const xmlChar *exte
         ParseState *st = ctxt->_private;
 
         if (!st->doctype_line)
-                st->doctype_line = MAX(xmlSAX2GetLineNumber(ctxt), 1);
+                st->doctype_line = ctxt->input ? MAX(ctxt->input->line, 1) : 1;
         ctxt->wellFormed = 0;
         xmlStopParser(ctxt);
 }
@@ -389,13 +388,14 @@ static gboolean nic_parse_qbg(xmlXPathContext *xp, xmlNode *iface, guint idx, Vs
                 g_autofree char *q = err_value(instance);
 
                 g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID,
-                            "/domain/devices/interface[%u]: virtualport/parameters/@instanceid '%s' is not a UUID", idx, q);
+                            "/domain/devices/interface[%u]: virtualport/parameters/@instanceid '%s' is not a UUID",
+                            idx, q);
                 return FALSE;
         }
         nic->has_qbg_instance = instance != NULL;
 
         if (!(has_mgr && has_type && has_ver)) {
-                if (nic->type && g_str_equal(nic->type, "network"))
+                if (g_str_equal(nic->type, "network"))
                         return TRUE;
                 g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID,
                             "/domain/devices/interface[%u]: 802.1Qbg virtualport/parameters lacks @%s", idx,

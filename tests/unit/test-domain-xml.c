@@ -350,10 +350,12 @@ static const BadCase bad_cases[] = {
         { "vlan-hex", IFACE("bridge", "<vlan><tag id='0x2a'/></vlan>"), "'0x2a' is not a number" },
         { "vlan-trailing", IFACE("bridge", "<vlan><tag id='42 '/></vlan>"), "'42 ' is not a number" },
         { "vlan-huge", IFACE("bridge", "<vlan><tag id='18446744073709551617'/></vlan>"), "is not a number" },
-        { "typeid-too-big", QBG3("1", "16777216", "1"), "virtualport/parameters/@typeid '16777216' is not a number in 0-16777215" },
+        { "typeid-too-big", QBG3("1", "16777216", "1"),
+          "virtualport/parameters/@typeid '16777216' is not a number in 0-16777215" },
         { "typeid-hex-too-big", QBG3("1", "0x1000000", "1"), "@typeid '0x1000000'" },
         { "typeid-negative", QBG3("1", "-1", "1"), "@typeid '-1'" },
-        { "typeidversion-256", QBG3("1", "1", "256"), "virtualport/parameters/@typeidversion '256' is not a number in 0-255" },
+        { "typeidversion-256", QBG3("1", "1", "256"),
+          "virtualport/parameters/@typeidversion '256' is not a number in 0-255" },
         { "managerid-256", QBG3("256", "1", "1"), "virtualport/parameters/@managerid '256' is not a number in 0-255" },
         { "managerid-text", QBG3("mgr", "1", "1"), "@managerid 'mgr'" },
         { "qbg-incomplete", QBG("managerid='1' typeid='2'"),
@@ -389,7 +391,8 @@ static const BadFile bad_files[] = {
         { "external-dtd.xml", "(<!DOCTYPE>) are not accepted" },
         { "deep-nesting.xml", "not well-formed" },
         { "bad-mac.xml", "/domain/devices/interface[2]: mac/@address '52:54:00:6b:3c:5g' is not a MAC address" },
-        { "bad-qbg.xml", "/domain/devices/interface[1]: virtualport/parameters/@typeid '16777216' is not a number in 0-16777215" },
+        { "bad-qbg.xml",
+          "/domain/devices/interface[1]: virtualport/parameters/@typeid '16777216' is not a number in 0-16777215" },
 };
 
 static void test_bad_file(gconstpointer data) {
@@ -478,6 +481,29 @@ static void test_nic_cap(void) {
         parse_bad(over_bad->str, over_bad->len, "65 interfaces");
 }
 
+static void test_misc_bad(void) {
+        g_autofree char *long_mac = g_strnfill(300, 'x');
+        g_autofree char *doc = g_strdup_printf(DEVS_HEAD "<interface type='bridge'><mac address='%s\xc3\xa9'/>"
+                                               "</interface>" DEVS_TAIL, long_mac);
+        g_autofree char *want = g_strdup_printf("mac/@address '%.64s...' is not a MAC address", long_mac);
+
+        /* Quoted values are cut short in messages. */
+        parse_bad(doc, strlen(doc), want);
+        g_assert_null(vsm_nic_info_free(NULL));
+        g_assert_null(vsm_domain_info_free(NULL));
+}
+
+static void test_warning_only(void) {
+        /* libxml2 warns about these; a warning is no error. */
+        static const char rel[] = HEAD "<metadata><x xmlns='relative'/></metadata></domain>";
+        static const char ver[] = "<?xml version='1.5'?>" HEAD "</domain>";
+        g_autoptr(VsmDomainInfo) a = parse_ok(rel, strlen(rel));
+        g_autoptr(VsmDomainInfo) b = parse_ok(ver, strlen(ver));
+
+        g_assert_cmpstr(a->name, ==, "t");
+        g_assert_cmpstr(b->name, ==, "t");
+}
+
 /* A document whose <metadata> holds prefix + n attributes + suffix. */
 static char *attrs_doc(const char *prefix, guint n, const char *suffix) {
         g_autoptr(GString) s = g_string_new(HEAD "<metadata>");
@@ -516,6 +542,9 @@ static void test_markup_caps(void) {
         g_autoptr(VsmDomainInfo) i2 = parse_ok(eq_text, strlen(eq_text));
         g_autoptr(VsmDomainInfo) i3 = parse_ok(ns128, strlen(ns128));
 
+        g_assert_cmpstr(i1->name, ==, "t");
+        g_assert_cmpstr(i2->name, ==, "t");
+        g_assert_null(i3->metadata);       /* 128 foreign namespaces */
         parse_bad(a257, strlen(a257), "more than 256 attributes in the tag at offset 92");
         parse_bad(gt, strlen(gt), "more than 256 attributes");
         parse_bad(comment, strlen(comment), "more than 256 attributes");
@@ -575,6 +604,8 @@ int main(int argc, char **argv) {
                 g_test_add_data_func(name, &bad_files[i], test_bad_file);
         }
         g_test_add_func("/domain-xml/binary", test_binary);
+        g_test_add_func("/domain-xml/misc-bad", test_misc_bad);
+        g_test_add_func("/domain-xml/warning-only", test_warning_only);
         g_test_add_func("/domain-xml/size", test_size);
         g_test_add_func("/domain-xml/nic-cap", test_nic_cap);
         g_test_add_func("/domain-xml/markup-caps", test_markup_caps);

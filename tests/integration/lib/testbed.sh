@@ -319,15 +319,18 @@ tb__check_name() {
 # TB_EVB_RTE, TB_EVB_RWD, TB_EVB_RKA override them (lldpad uses the larger
 # of its own and its peer's value).
 tb_lldpad_conf() {
-	local ifn=$1 role=$2 rr
+	local ifns=$1 role=$2 rr ifn
 	case $role in
 	bridge) rr='evbrrcap = true;' ;;
 	station) rr='evbrrreq = true;' ;;
 	*) tb_fail "tb_lldpad_conf: role must be bridge or station, not '$role'" ;;
 	esac
-	cat <<EOF
-nearest_customer_bridge :
-{
+	echo "nearest_customer_bridge :"
+	echo "{"
+	# IF may be a comma-separated list: one lldpad serving several ports
+	# (a switch with one port per host).
+	for ifn in ${ifns//,/ }; do
+		cat <<EOF
   $ifn :
   {
     adminStatus = 3;
@@ -343,12 +346,14 @@ nearest_customer_bridge :
       ${TB_LLDPAD_EVB_EXTRA:-}
     };
   };
-};
 EOF
+	done
+	echo "};"
 }
 
 # tb_lldpad_start NS IF ROLE [NAME]: start lldpad in netns NS on IF in
-# ROLE (bridge|station).  NAME (default: ROLE) names the instance for
+# ROLE (bridge|station).  IF may be a comma-separated list of ports; its
+# first one is used for the readiness check.  NAME (default: ROLE) names the instance for
 # tb_lldpad_exec / tb_lldpad_stop, so a test can run e.g. two bridges.
 #
 # lldpad runs in a private mount namespace (unshare -m, / made rprivate)
@@ -430,7 +435,7 @@ tb_lldpad_start() {
 			sed 's/^/  lldpad: /' "$log" >&2
 			tb_fail "lldpad ($name) died during start"
 		fi
-		if out=$(tb_lldpad_exec "$name" vdptool -i "$ifn" -t -V assoc 2>&1); then
+		if out=$(tb_lldpad_exec "$name" vdptool -i "${ifn%%,*}" -t -V assoc 2>&1); then
 			ok=1
 			break
 		fi
