@@ -270,27 +270,30 @@ JsonNode *vsm_follower_hook(VsmFollower *f, const char *domain, const char *op, 
 
         f->hooks++;
         followed = vsm_mig_event_from_hook(op, subop, &ev) == 0;
-        if (followed && xml && xml_len > 0 && !vsm_domain_xml_parse(xml, xml_len, &info, &xml_error)) {
-                f->hook_errors++;
-                vsm_log(G_LOG_LEVEL_WARNING, "hook %s %s %s: bad domain XML: %s", domain, op, subop,
-                        xml_error->message);
-        }
         if (followed) {
-                if (info && !g_str_equal(info->name, domain)) {
+                /* libvirt always passes the domain XML; a call without a
+                 * usable one did not come from libvirt and must not move
+                 * the state machine (a stray "migrate begin" would drop a
+                 * running domain's association). */
+                if (!xml || xml_len == 0) {
+                        f->hook_errors++;
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "hook %s %s without domain XML", op, subop);
+                        return NULL;
+                }
+                if (!vsm_domain_xml_parse(xml, xml_len, &info, &xml_error)) {
+                        f->hook_errors++;
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "hook %s %s: bad domain XML: %s", op, subop,
+                                    xml_error->message);
+                        return NULL;
+                }
+                if (!g_str_equal(info->name, domain)) {
                         f->hook_errors++;
                         g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID,
                                     "hook for domain '%s' carries the XML of '%s'", domain, info->name);
                         return NULL;
                 }
-                d = info ? follower_ensure(f, info->name, info->uuid) : follower_lookup_name(f, domain);
-                if (!d) {
-                        f->hook_errors++;
-                        g_set_error(error, VSM_ERROR, VSM_ERROR_NOT_FOUND,
-                                    "unknown domain '%s' and no usable domain XML", domain);
-                        return NULL;
-                }
-                if (info)
-                        vsm_domain_set_info(d, g_steal_pointer(&info));
+                d = follower_ensure(f, info->name, info->uuid);
+                vsm_domain_set_info(d, g_steal_pointer(&info));
                 vsm_domain_set_active(d, TRUE);
                 follower_feed(f, d, ev, "hook");
         }

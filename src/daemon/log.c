@@ -27,8 +27,22 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
         g_autoptr(GString) extra = g_string_new(NULL);
         const char *message = NULL;
 
-        if ((level & (G_LOG_LEVEL_DEBUG)) && !log_verbose)
-                return G_LOG_WRITER_HANDLED;
+        if (level & G_LOG_LEVEL_DEBUG) {
+                if (!log_verbose)
+                        return G_LOG_WRITER_HANDLED;
+                /* Libraries' debug output (libvirt-glib traces every
+                 * event-loop handle) only with G_MESSAGES_DEBUG naming them. */
+                for (gsize i = 0; i < n_fields; i++)
+                        if (g_str_equal(fields[i].key, "GLIB_DOMAIN") && fields[i].length < 0 &&
+                            !g_str_equal(fields[i].value, "vsimigd") &&
+                            !g_log_writer_default_would_drop(level, fields[i].value))
+                                goto keep;
+                for (gsize i = 0; i < n_fields; i++)
+                        if (g_str_equal(fields[i].key, "GLIB_DOMAIN") && fields[i].length < 0 &&
+                            !g_str_equal(fields[i].value, "vsimigd"))
+                                return G_LOG_WRITER_HANDLED;
+        }
+keep:
         if (g_log_writer_is_journald(fileno(stderr)))
                 return g_log_writer_journald(level, fields, n_fields, user_data);
 

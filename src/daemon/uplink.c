@@ -32,6 +32,7 @@ typedef struct UplinkCounters {
         guint64 tx_ecp_failures;
         guint64 tx_lldp;
         guint64 vdp_unknown_vsi;
+        guint64 rx_foreign;
 } UplinkCounters;
 
 struct VsmUplink {
@@ -455,6 +456,16 @@ static void uplink_on_frame(VsmUplink *u, const uint8_t *frame, size_t len) {
         if (memcmp(eh.dst, vsm_eth_addr_nearest_bridge, VSM_ETH_ALEN) != 0 &&
             memcmp(eh.dst, u->mac, VSM_ETH_ALEN) != 0)
                 return;
+        /* Once the bridge is known from its EVB TLV, ECP from anyone else
+         * is ignored: a bridge without STP floods 01:80:c2:00:00:00, so
+         * another station's requests (a DE-ASSOCIATE!) can reach us. */
+        if (u->peer_seen && memcmp(eh.src, u->peer_mac, VSM_ETH_ALEN) != 0) {
+                u->n.rx_foreign++;
+                vsm_log_if(G_LOG_LEVEL_DEBUG, u->ifname,
+                           "%s: ECP from %02x:%02x:%02x:%02x:%02x:%02x, not our bridge, ignored", u->ifname,
+                           eh.src[0], eh.src[1], eh.src[2], eh.src[3], eh.src[4], eh.src[5]);
+                return;
+        }
         uplink_on_ecp(u, &eh, &r);
 }
 
@@ -721,6 +732,7 @@ JsonNode *vsm_uplink_to_json(const VsmUplink *u) {
         COUNTER(tx_ecp_failures)
         COUNTER(tx_lldp)
         COUNTER(vdp_unknown_vsi)
+        COUNTER(rx_foreign)
 #undef COUNTER
         json_builder_end_object(b);
         json_builder_end_object(b);

@@ -203,7 +203,7 @@ for c in "garbage.xml $MT_GUEST migrate begin -" "empty.xml unknown-domain migra
   in=$TB_DIR/$1
   shift
   read -r rc ms < <(hook "$in" "$@")
-  echo "hook ${*:0:4}... -> exit $rc in $ms ms"
+  echo "hook $(printf "%.40s" "$*") -> exit $rc in $ms ms"
   [ "$rc" = 0 ] || tb_fail "hook $* exited $rc"
   [ "$ms" -lt 3500 ] || tb_fail "hook $* took $ms ms"
 done

@@ -24,7 +24,7 @@ vsm_ctl vdp associate "${args[@]}" >/dev/null || tb_fail "initial associate"
 
 # --- malformed frames on the wire --------------------------------------------
 DST=${TB_MAC_ST//:/}
-SRC=0276736d0099
+SRC=${TB_MAC_BR//:/}                    # as if from the bridge: foreign sources are ignored
 E="$DST$SRC"8940                       # unicast to the station, ECP
 L="0180c200000e$SRC"88cc               # LLDP
 MGR=0a107673696d696700000000000000000000

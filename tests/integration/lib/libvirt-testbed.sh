@@ -17,15 +17,17 @@
 # open by a long-lived holder process ($LT_HOLDER_A / $LT_HOLDER_B); every
 # later command enters exactly those three namespaces (lt_exec).  In the
 # host's mount namespace, private bind mounts cover /run, /etc/libvirt,
-# /etc/hosts, /var/lib/libvirt, /var/log/libvirt and /var/cache/libvirt:
+# /etc/hosts, /etc/passwd, /etc/group (plus the libvirt-qemu user libvirtd
+# insists on), /var/lib/libvirt, /var/log/libvirt and /var/cache/libvirt:
 # the machine's own copies are never touched.  The bind sources live under
 # $LT_DIR_A / $LT_DIR_B (inside $TB_DIR), so the test can read pid files,
 # hook logs and QEMU logs from outside (lt_host_path).
 #
 # libvirtd (Debian 12: libvirt 9.0, monolithic daemon only) runs under the
 # child-subreaper wrapper subreaper.c, which reaps the daemonized QEMU
-# processes at once (this machine's PID 1 reaps slowly, so without it
-# `virsh destroy` and the source side of every migration take ~2 s longer).
+# processes at once (this machine's PID 1 reaps slowly: without it
+# `virsh destroy` takes 1.6-1.8 s instead of 0.35 s, and so does the
+# source side of every migration).
 # Guests are TCG QEMU guests without disk or kernel: SeaBIOS idles.
 #
 # Usage (bash, works under `set -euo pipefail`):
@@ -77,8 +79,13 @@
 #                       ROM, so the idle guest sends nothing on the wire)
 #   LT_GUEST_METADATA   XML put inside the guest's <metadata> element
 #   LT_GUEST_TRANSIENT=1  `virsh create` instead of define + start
+#   LT_HOST_IPV6=1      keep IPv6 (link-local, ND, MLD) on the hosts' br0
+#                       and up0 and the switch ports (default: disabled,
+#                       so only guest and test frames cross the uplink;
+#                       br-sw keeps IPv6: its MLD querier needs an address)
 #   LT_QEMU_CAPS_CACHE  a directory: QEMU capabilities XML cached across
-#                       runs (saves libvirtd's ~1-2 s QEMU probe per host)
+#                       runs (libvirtd start ~0.3 s instead of ~1.5 s; it
+#                       re-probes by itself when the cache is stale)
 #   VSM_BUILD_ROOT      meson build dir; its tests/integration/lib/subreaper
 #                       is used when present, else subreaper.c is compiled
 #                       into $LT_DIR
@@ -108,7 +115,8 @@ LT_MAC_SW_B=02:76:73:6d:10:12
 LT_MAC_MIG_A=02:76:73:6d:10:21
 LT_MAC_MIG_B=02:76:73:6d:10:22
 LT_MAC_GUEST_DEFAULT=02:76:73:6d:20:01
-export LT_IP_A LT_IP_B LT_HOSTNAME_A LT_HOSTNAME_B LT_HOOK_LOG
+export LT_IP_A LT_IP_B LT_HOSTNAME_A LT_HOSTNAME_B LT_HOOK_LOG \
+	LT_MAC_UP_A LT_MAC_UP_B LT_MAC_SW_A LT_MAC_SW_B LT_MAC_MIG_A LT_MAC_MIG_B
 
 # --------------------------------------------------------------------------
 # helpers
@@ -135,7 +143,8 @@ lt_exec() {
 	nsenter -t "${!hv}" -n -m -u -- "$@"
 }
 
-# lt__env HOST: the clean environment every libvirt process runs with.
+# lt__env HOST: the clean environment every libvirt process (libvirtd,
+# virsh) runs with, as words for the command line: env -i PATH HOME LC_ALL.
 lt__env() {
 	local dv="LT_DIR_$1"
 	printf '%s\n' env -i "PATH=$LT_PATH" "HOME=${!dv}/home" LC_ALL=C
@@ -162,13 +171,13 @@ lt_host_path() {
 }
 
 # lt_host_write HOST PATH CONTENT: write CONTENT (plus a newline) to PATH
-# inside HOST's mount namespace (parents created, mode 0644; a path under
-# /etc/libvirt/hooks/ that is a script, i.e. CONTENT starts with "#!", gets
-# 0755).  E.g. lt_host_write A /etc/libvirt/hooks/vsimig.env "VSM_X=1".
+# inside HOST's mount namespace (parents created; mode 0755 if CONTENT
+# starts with "#!", else 0644).  E.g. lt_host_write A /etc/libvirt/hooks/vsimig.env "VSM_X=1".
 # Write hook scripts before lt_libvirtd_start: libvirtd scans hooks at start.
 lt_host_write() {
 	local h=$1 p=$2 content=$3 mode=0644
 	[[ $content == '#!'* ]] && mode=0755
+	# shellcheck disable=SC2016
 	lt_exec "$h" /bin/sh -c 'mkdir -p -- "$(dirname -- "$1")" && cat >"$1" && chmod "$2" "$1"' \
 		lt-write "$p" "$mode" <<<"$content"
 }
@@ -193,7 +202,7 @@ host_uuid = "${!uv}"
 log_level = $lvl
 log_filters = "${LT_LIBVIRTD_LOG_FILTERS:-3:object 3:json 3:event 3:util.threadjob 3:rpc.keepalive}"
 log_outputs = "$lvl:file:/var/log/libvirt/libvirtd.log"
-# no systemd here: nothing asks libvirtd to exit when idle
+# client connections (virsh, the p2p source) are probed every 5 s
 keepalive_interval = 5
 keepalive_count = 5
 EOF
@@ -228,9 +237,6 @@ vnc_auto_unix_socket = 0
 spice_listen = "127.0.0.1"
 # no virtlockd
 lock_manager = "nop"
-# Do not suspend/save guests when libvirtd stops: a restart must leave
-# QEMU running, as on a real host.
-auto_start_bypass_cache = 0
 max_processes = 0
 max_files = 0
 set_process_name = 1
@@ -249,6 +255,9 @@ lt__link_setup() {
 
 	# The switch: snooping + querier, so `bridge mdb show` is meaningful.
 	ip -n "$LT_NS_SW" link add br-sw type bridge mcast_snooping 1 mcast_querier 1
+	# br-sw keeps its IPv6 link-local (the MLD querier's source address) but
+	# sends no router solicitations.
+	ip netns exec "$LT_NS_SW" sh -c 'echo 0 >/proc/sys/net/ipv6/conf/br-sw/router_solicitations'
 	ip -n "$LT_NS_SW" link set br-sw up
 
 	local h sw mac_up mac_sw
@@ -264,6 +273,14 @@ lt__link_setup() {
 		# br0 is the bridge the guests' taps are enslaved to (the "uplink
 		# bridge" of a compute node); up0 is its uplink.
 		ip -n "$ns" link add br0 type bridge
+		# Quiet uplink: no IPv6 link-local (hence no ND/MLD/RS from the
+		# host stack) on br0 and up0 unless LT_HOST_IPV6=1, so the frames
+		# on the switch port are the guests' and the test's own.
+		if [[ ${LT_HOST_IPV6:-0} != 1 ]]; then
+			ip netns exec "$ns" sh -c 'echo 1 >/proc/sys/net/ipv6/conf/up0/disable_ipv6 &&
+				echo 1 >/proc/sys/net/ipv6/conf/br0/disable_ipv6'
+			ip netns exec "$LT_NS_SW" sh -c "echo 1 >/proc/sys/net/ipv6/conf/$sw/disable_ipv6"
+		fi
 		ip -n "$ns" link set up0 master br0 up
 		ip -n "$ns" link set br0 up
 	done
@@ -359,9 +376,12 @@ EOF
 
 	# Private mounts.  /var/{lib,log,cache}/libvirt need a mount point: if
 	# the machine has none (no libvirt-daemon-system), an overlay over
-	# /var/X (upper dir in $d/ovl) provides it without touching the real
-	# /var/X.  /run/netns is unmounted first so this mount namespace does not
-	# pin other tests' network namespaces.
+	# /var/X provides it without touching the real /var/X; its upper and
+	# work dirs are on a tmpfs that exists only in this mount namespace
+	# (over $d/ovl), which works whatever filesystem $TB_DIR is on.
+	# /run/netns is unmounted first so this mount namespace does not pin
+	# other tests' network namespaces.
+	# shellcheck disable=SC2016
 	lt_exec "$h" /bin/sh -ec '
 		h=$1 hn=$2 d=$3
 		hostname "$hn"
@@ -371,6 +391,7 @@ EOF
 		mount --bind "$d/hosts" /etc/hosts
 		mount --bind "$d/passwd" /etc/passwd
 		mount --bind "$d/group" /etc/group
+		mount -t tmpfs -o mode=0755 lt-ovl "$d/ovl"
 		for x in lib log cache; do
 			if [ ! -d "/var/$x/libvirt" ]; then
 				mkdir -p "$d/ovl/$x/up" "$d/ovl/$x/work"
@@ -400,10 +421,15 @@ lt_setup() {
 		command -v "$tool" >/dev/null 2>&1 || tb_skip_or_fail "missing tool: $tool"
 	done
 	[[ -c /dev/net/tun ]] || tb_skip_or_fail "no /dev/net/tun"
+	# The hosts' private mounts would hide a $TB_DIR below one of them.
+	case $TB_DIR/ in
+	/run/* | /var/run/* | /etc/* | /var/lib/* | /var/log/* | /var/cache/*)
+		tb_fail "lt_setup: TB_DIR=$TB_DIR is below a path the hosts mount over (set TMPDIR)" ;;
+	esac
 	LT__SETUP=1
 	LT__NETNS=()
 	LT__EVENTS=()     # "pid:file" of running `virsh event` processes
-	LT__DAEMONS=()    # "host:subreaper-pid:daemon-pid" of every libvirtd started
+	LT__DAEMONS=()    # "host:subreaper-pid" of every libvirtd started
 	tb_defer lt_cleanup
 
 	LT_DIR="$TB_DIR/lt"
@@ -455,13 +481,15 @@ lt__daemon_pid() {
 	return 0
 }
 
-# lt_libvirtd_start HOST...: start `libvirtd --listen` in each HOST (they
-# start in parallel), each under the subreaper, with `env -i` (PATH, HOME,
-# LC_ALL only), stdout/stderr in $LT_DIR_H/libvirtd.out, its log in
+# lt_libvirtd_start HOST...: start `libvirtd --listen` in each HOST, each
+# under the subreaper, with `env -i` (PATH, HOME, LC_ALL only),
+# stdout/stderr in $LT_DIR_H/libvirtd.out, its log in
 # /var/log/libvirt/libvirtd.log of the host.  Returns when `virsh version`
 # answers in every HOST.  Exports LT_LIBVIRTD_PID_H (libvirtd itself) and
-# LT_SUBREAPER_PID_H.  QEMUs left running by a previous libvirtd of that
-# host are reconnected to by libvirtd itself.
+# LT_SUBREAPER_PID_H.  With several HOSTs and no QEMU capabilities cache
+# yet, the first HOST starts alone and seeds the others' caches; otherwise
+# they start in parallel.  QEMUs left running by a previous libvirtd of
+# that host are reconnected to by libvirtd itself (hook "reconnect begin").
 lt_libvirtd_start() {
 	# libvirtd probes every qemu-system-* binary at start (x86_64 and i386
 	# here, ~1.5 s each under TCG, 2 cores) unless its capabilities cache in
@@ -469,10 +497,10 @@ lt_libvirtd_start() {
 	# same binaries, so when the first HOST has no cache yet, start it
 	# alone and seed the others' caches from it (~0.3 s per later start).
 	if (($# > 1)) && ! lt__caps_cached "$1"; then
-		lt__libvirtd_start_now "$1"
-		local h
+		local first=$1 h
+		lt__libvirtd_start_now "$first"
 		shift
-		for h in "$@"; do lt__caps_copy "$LT_PREV_CAPS_HOST" "$h"; done
+		for h in "$@"; do lt__caps_copy "$first" "$h"; done
 	fi
 	lt__libvirtd_start_now "$@"
 }
@@ -493,9 +521,8 @@ lt__caps_copy() {
 }
 
 lt__libvirtd_start_now() {
-	local h d sr pid dpid i t0 out hv
+	local h d sr pid dpid i t0 vout='' hv
 	sr=$(lt__subreaper_bin)
-	LT_PREV_CAPS_HOST=$1
 	for h in "$@"; do
 		lt__host_check "$h"
 		[[ -z $(lt__daemon_pid "$h") ]] || tb_fail "libvirtd already runs in host $h"
@@ -510,6 +537,7 @@ lt__libvirtd_start_now() {
 			libvirtd --listen </dev/null >>"$d/libvirtd.out" 2>&1 &
 		pid=$!
 		tb_track_pid "$pid" "lt-subreaper-$h"
+		LT__DAEMONS+=("$h:$pid")
 		printf -v "LT_SUBREAPER_PID_$h" %s "$pid"
 		export "LT_SUBREAPER_PID_$h"
 	done
@@ -527,23 +555,23 @@ lt__libvirtd_start_now() {
 				tb_fail "libvirtd in host $h exited during start"
 			fi
 			[[ -z $dpid && -s $d/libvirtd.pid ]] && dpid=$(cat "$d/libvirtd.pid")
-			if [[ -n $dpid ]] && out=$(lt_virsh "$h" version 2>&1); then
+			if [[ -n $dpid ]] && vout=$(lt_virsh "$h" version 2>&1); then
 				break
 			fi
 			sleep 0.05
 		done
-		[[ -n $dpid && $out == *"Running hypervisor"* ]] ||
-			tb_fail "libvirtd in host $h not answering after $((SECONDS - t0)) s: $out"
+		[[ -n $dpid && $vout == *"Running hypervisor"* ]] ||
+			tb_fail "libvirtd in host $h not answering after $((SECONDS - t0)) s: $vout"
 		printf -v "LT_LIBVIRTD_PID_$h" %s "$dpid"
 		export "LT_LIBVIRTD_PID_$h"
-		LT__DAEMONS+=("$h:$pid:$dpid")
 		tb_log "libvirtd host $h pid $dpid (subreaper $pid) ready"
 	done
 	if [[ -n ${LT_QEMU_CAPS_CACHE:-} ]]; then
 		d="LT_DIR_$1"
-		mkdir -p "$LT_QEMU_CAPS_CACHE" 2>/dev/null &&
+		if mkdir -p "$LT_QEMU_CAPS_CACHE" 2>/dev/null; then
 			cp -a "${!d}/var-cache-libvirt/qemu/capabilities/." \
 				"$LT_QEMU_CAPS_CACHE/" 2>/dev/null || true
+		fi
 	fi
 }
 
@@ -727,6 +755,7 @@ lt_migrate() {
 	LT_MIGRATE_T0_NS=$t0
 	LT_MIGRATE_T1_NS=$t1
 	LT_MIGRATE_MS=$(((t1 - t0) / 1000000))
+	export LT_MIGRATE_RC LT_MIGRATE_T0_NS LT_MIGRATE_T1_NS LT_MIGRATE_MS
 	printf '%s %s %s %s %s %s %s %s\n' "$t0" "$t1" "$LT_MIGRATE_MS" "$rc" "$src" "$dst" "$name" "$*" \
 		>>"$LT_DIR/migrations.log"
 	printf '%s\n' "$LT_MIGRATE_MS"
@@ -734,9 +763,10 @@ lt_migrate() {
 }
 
 # lt_events_start HOST FILE: run `virsh event --all --loop --timestamp` in
-# HOST in the background, line-buffered into FILE; returns once virsh has
-# registered its callbacks (a first `virsh version` round trip after a
-# short settle).  Lines look like
+# HOST in the background, line-buffered into FILE; returns once virsh is
+# connected (it holds a socket) plus 0.2 s, by when it has registered its
+# callbacks (virsh prints nothing until the first event).  The timestamps
+# are virsh's (the client's) time of receipt.  Lines look like
 #   2026-11-25 14:40:01.123+0000: event 'lifecycle' for domain 'g1': Started Migrated
 lt_events_start() {
 	local h=$1 file=$2 pid i
@@ -750,18 +780,21 @@ lt_events_start() {
 	pid=$!
 	tb_track_pid "$pid" "lt-events-$h"
 	LT__EVENTS+=("$pid:$file")
-	# virsh has no "ready" output; its callbacks are in place once it is
-	# blocked in its event loop with the connection open.
-	for ((i = 0; i < 100; i++)); do
+	local ok=0 fd
+	for ((i = 0; i < 200 && !ok; i++)); do
 		tb__pid_gone "$pid" && { cat "$file" >&2; tb_fail "virsh event in host $h died"; }
-		[[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) == S ]] &&
-			[[ -n $(ls "/proc/$pid/fd" 2>/dev/null | head -20) ]] && ((i >= 6)) && break
-		sleep 0.05
+		for fd in "/proc/$pid/fd/"*; do
+			[[ $(readlink "$fd" 2>/dev/null) == socket:* ]] && { ok=1; break; }
+		done
+		((ok)) || sleep 0.025
 	done
+	((ok)) || tb_fail "virsh event in host $h did not connect"
+	sleep 0.2
 	tb_log "virsh event host $h -> $file (pid $pid)"
 }
 
 # lt_events_stop [FILE]: stop the `virsh event` writing FILE, or all.
+# shellcheck disable=SC2120
 lt_events_stop() {
 	local want=${1:-} e pid file keep=()
 	for e in "${LT__EVENTS[@]}"; do
@@ -804,6 +837,7 @@ lt_cleanup() {
 	[[ ${LT__CLEANED:-0} == 1 ]] && return 0
 	LT__CLEANED=1
 	local h e p hv
+	# shellcheck disable=SC2119
 	lt_events_stop 2>/dev/null
 	for h in A B; do
 		hv="LT_HOLDER_$h"
@@ -814,10 +848,11 @@ lt_cleanup() {
 			tb__kill_pid "$p" TERM 3
 		done
 	done
-	# Subreapers exit once their daemon and QEMUs are gone; make sure.
+	# Subreapers exit once their daemon and QEMUs are gone; SIGTERM ends a
+	# lingering one, and is forwarded to a daemon that is still starting.
 	for e in "${LT__DAEMONS[@]}"; do
-		IFS=: read -r h p _ <<<"$e"
-		tb__kill_pid "$p" TERM 3
+		p=${e#*:}
+		tb__kill_pid "$p" TERM 10
 		tb__untrack_pid "$p"
 	done
 	for h in A B; do

@@ -20,6 +20,10 @@ mt_setup() {
       "$VSM_SOURCE_ROOT/hooks/qemu.d/vsimig" >"$MT_HOOK"
   chmod 0755 "$MT_HOOK"
   lt_setup "$MT_HOOK"
+  # The switch runs STP, as a real one does: a Linux bridge without STP
+  # floods 01:80:c2:00:00:00, so each host's VDP would reach the other
+  # host's port (and confuse lldpad there).  Forward delay 2 s.
+  ip -n "$LT_NS_SW" link set br-sw type bridge forward_delay 200 stp_state 1
   local h
   for h in A B; do
     lt_host_write "$h" /run/vsimig/vsimigd.conf "[vdp]
@@ -42,6 +46,11 @@ ${MT_EXTRA_CONF:-}"
   tb_capture_start "$LT_NS_SW" sw-b "$MT_PCAP_B"
   tb_lldpad_start "$LT_NS_SW" sw-a,sw-b bridge tor
   lt_libvirtd_start A B
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ $(bridge -n "$LT_NS_SW" link show | grep -c "state forwarding") -ge 2 ]] && break
+    sleep 0.1
+  done
   for h in A B; do
     mt_wait "$h" 'd["libvirt"]["connected"] and d["uplinks"][0]["bridge"] is not None' 40 status
   done

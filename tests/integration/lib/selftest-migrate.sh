@@ -348,7 +348,7 @@ grep -h "event 'lifecycle'" "$EV_B.1" "$EV_B" | sed 's/^/     /'
 
 say "timings:"
 say "  setup (netns, mounts, configs)  ${T_SETUP} ms"
-say "  libvirtd A+B start (parallel)   ${T_LIBVIRTD} ms"
+say "  libvirtd A+B start             ${T_LIBVIRTD} ms"
 say "  define + start guest            ${T_START} ms"
 say "  libvirtd B stop (guest running)  ${T_STOP} ms"
 say "  libvirtd B start (reconnect)    ${T_RESTART} ms"

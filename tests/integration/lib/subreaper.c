@@ -30,7 +30,9 @@
  *     killed by a signal; 127 if PROGRAM could not be executed.
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
