@@ -1,50 +1,57 @@
 #!/bin/bash
-# vsimig demo: the VDP exchange of a live migration, played by vsimigd (the
-# station, in one network namespace) against lldpad in the IEEE 802.1Qbg
-# bridge role (the real peer, in another), then torn down.
+# vsimig demo: one live migration between two self-made libvirt hosts, with
+# vsimigd on both following it and speaking VDP to the top-of-rack switch.
 #
-#   destination: PRE-ASSOCIATE with the M-bit  (before the switchover)
-#   source:      ASSOCIATE with the S-bit      (VM suspended, leaving)
-#   destination: ASSOCIATE with the M-bit      (switchover)
-#   source:      DE-ASSOCIATE                  (migration done)
+#   switch netns: kernel bridge (STP, IGMP snooping) + lldpad in the
+#                 IEEE 802.1Qbg bridge role on both host ports
+#   host A, host B: netns + mount + UTS namespaces, each with its own
+#                 libvirtd 9.0 (TCG QEMU), vsimig's hook, and vsimigd
 #
-# One uplink plays both hosts here; the follow-up work drives the same
-# requests from real libvirt migrations on two hosts.  Run as root on
-# Debian 12; installs its own dependencies and builds first.
+# A guest boots on A, then `virsh migrate --live` moves it to B.  Printed:
+# both hosts' `vsimigctl show` timelines (hooks, events, VDP requests and
+# answers, ms offsets) and every LLDP/ECP/VDP frame the switch saw on each
+# port.  Everything is torn down at the end.  Run as root on Debian 12; it
+# installs its own dependencies and builds first (tests/deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== installing dependencies and building (tests/deps.sh)"
 bash tests/deps.sh
 export VSM_BUILD_ROOT=$PWD/build VSM_SOURCE_ROOT=$PWD
+export LT_QEMU_CAPS_CACHE=$VSM_BUILD_ROOT/lt-qemu-caps
 . tests/integration/lib/testbed.sh
+. tests/integration/lib/libvirt-testbed.sh
 . tests/integration/lib/vsimigd.sh
+. tests/integration/lib/migrate.sh
 
 tb_init
-tb_netns_pair
-PCAP=$TB_DIR/bridge.pcap
-tb_capture_start "$TB_NS_BR" "$TB_IF_BR" "$PCAP"
-echo "== vsimigd (station) on $TB_IF_ST in netns $TB_NS_ST"
-vsm_daemon_start "$TB_NS_ST" "$TB_IF_ST"
-echo "== lldpad (bridge role) on $TB_IF_BR in netns $TB_NS_BR"
-tb_lldpad_start "$TB_NS_BR" "$TB_IF_BR" bridge
-vsm_wait_bridge 30
-vsm_ctl status
+echo "== building the testbed: switch + lldpad bridge, hosts A and B with libvirtd and vsimigd"
+mt_setup
+echo "== booting guest $MT_GUEST (TCG, no disk) on host A"
+lt_define_guest A "$MT_GUEST" "$MT_GUEST_MAC" >/dev/null
+mt_wait A "any(v['mac'] == '$MT_GUEST_MAC' and v['state'] == 'associated' for v in d['vsis'])" 20
+hctl A domains
 echo
-
-VM=(--uplink "$TB_IF_ST" --mac 52:54:00:77:10:01 --type-id 4711 --type-version 1
-    --instance 9a7c1e2d-3b4f-4a5e-8d6c-7b8a9c0d1e2f)
-step() { echo "-- $1"; shift; vsm_ctl vdp "$@" "${VM[@]}"; }
-step "destination, before the switchover" pre-associate --migrated-to
-step "source, VM suspended"                associate --suspended
-step "destination, switchover"             associate --migrated-to
-echo "-- the VSI is kept associated by keep-alives; waiting 7 s for one"
-sleep 7
-vsm_ctl vdp list
-step "source, after the migration"         de-associate
+echo "== virsh migrate --live $MT_GUEST qemu+tcp://hostb/system"
+lt_migrate A B "$MT_GUEST" >/dev/null
+echo "   took $LT_MIGRATE_MS ms"
+mt_wait B "any(v['mac'] == '$MT_GUEST_MAC' and v['state'] == 'associated' for v in d['vsis'])" 20
+mt_wait A "all(v['state'] == 'none' for v in d['vsis'] if v['mac'] == '$MT_GUEST_MAC')" 20
+sleep 0.5
 echo
+echo "== host A (source): vsimigctl show $MT_GUEST"
+hctl A show "$MT_GUEST"
+echo
+echo "== host B (destination): vsimigctl show $MT_GUEST"
+hctl B show "$MT_GUEST"
+echo
+echo "== host B: vsimigctl vdp list"
+hctl B vdp list
 tb_capture_stop
-
-echo "== what lldpad's bridge port saw (decoded by tests/integration/lib/vsmtest.py)"
-python3 "$VSMTEST" table "$PCAP" "$TB_MAC_ST"
+echo
+echo "== what the switch saw on host A's port (sw-a)"
+python3 "$VSMTEST" table "$MT_PCAP_A" "$LT_MAC_UP_A"
+echo
+echo "== what the switch saw on host B's port (sw-b)"
+python3 "$VSMTEST" table "$MT_PCAP_B" "$LT_MAC_UP_B"
 echo
 echo "== done; tearing the testbed down"
