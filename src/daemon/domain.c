@@ -73,6 +73,10 @@ const VsmDomainInfo *vsm_domain_get_info(const VsmDomain *d) {
         return d->info;
 }
 
+VsmDomainInfo *vsm_domain_steal_info(VsmDomain *d) {
+        return g_steal_pointer(&d->info);
+}
+
 void vsm_domain_set_info(VsmDomain *d, VsmDomainInfo *info) {
         vsm_domain_info_free(d->info);
         d->info = info;

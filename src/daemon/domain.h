@@ -38,6 +38,8 @@ const uint8_t *vsm_domain_get_uuid(const VsmDomain *d);
 VsmMigration *vsm_domain_get_machine(VsmDomain *d);
 /* Latest parsed XML (may be NULL). */
 const VsmDomainInfo *vsm_domain_get_info(const VsmDomain *d);
+/* Hands the current info to the caller (the domain keeps none). */
+VsmDomainInfo *vsm_domain_steal_info(VsmDomain *d);
 /* Takes ownership; also updates the name. */
 void vsm_domain_set_info(VsmDomain *d, VsmDomainInfo *info);
 gboolean vsm_domain_is_active(const VsmDomain *d);

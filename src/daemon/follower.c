@@ -120,10 +120,9 @@ static void nic_params(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, VsmVsi
                 p->type_id = f->config->type_id;
                 p->type_version = (uint8_t) f->config->type_version;
         }
-        if (n->has_qbg && n->qbg_manager_id &&
-            vsm_vdp_manager_id_from_string(n->qbg_manager_id, p->manager_id) == 0)
-                ;
-        else
+        /* The virtualport's managerid when it has a usable one, else ours. */
+        if (!n->has_qbg || !n->qbg_manager_id ||
+            vsm_vdp_manager_id_from_string(n->qbg_manager_id, p->manager_id) < 0)
                 (void) vsm_vdp_manager_id_from_string(f->config->manager_id, p->manager_id);
         if (n->has_qbg && n->has_qbg_instance)
                 memcpy(p->instance, n->qbg_instance, VSM_VDP_VSIID_LEN);
@@ -148,6 +147,41 @@ static void vdp_done(VsmVsi *vsi, const VsmVdpAction *report, gpointer user_data
         g_free(w);
 }
 
+/* One VDP request for one vNIC, with its outcome noted in the timeline. */
+static void follower_vdp_nic(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, VsmVdpRequest req, uint8_t flags) {
+        g_autofree char *why = NULL;
+        g_autoptr(GError) error = NULL;
+        VsmUplink *u = follower_uplink_for_nic(f, n, &why);
+        VsmVsiParams p;
+        VsmVsi *vsi;
+        VdpWait *w;
+        char mac[18];
+
+        vsm_mac_format(n->mac, mac);
+        if (!u) {
+                follower_note(f, d, "vNIC %s: %s, no VDP", mac, why);
+                return;
+        }
+        nic_params(f, d, n, &p);
+        vsi = vsm_uplink_ensure_vsi(u, &p, &error);
+        if (!vsi) {
+                follower_note(f, d, "vNIC %s: %s", mac, error->message);
+                return;
+        }
+        w = g_new0(VdpWait, 1);
+        w->f = f;
+        memcpy(w->uuid, vsm_domain_get_uuid_string(d), sizeof(w->uuid));
+        w->what = g_strdup_printf("vdp %s%s%s %s on %s", vsm_vdp_request_to_string(req),
+                                  (flags & VSM_VDP_STATUS_M) ? " M" : "", (flags & VSM_VDP_STATUS_S) ? " S" : "",
+                                  mac, vsm_uplink_get_name(u));
+        follower_note(f, d, "%s: sent", w->what);
+        if (!vsm_vsi_request(vsi, req, flags, vdp_done, w, &error)) {
+                follower_note(f, d, "%s: %s", w->what, error->message);
+                g_free(w->what);
+                g_free(w);
+        }
+}
+
 static void follower_vdp(VsmFollower *f, VsmDomain *d, VsmVdpRequest req, uint8_t flags) {
         const VsmDomainInfo *info = vsm_domain_get_info(d);
 
@@ -155,40 +189,8 @@ static void follower_vdp(VsmFollower *f, VsmDomain *d, VsmVdpRequest req, uint8_
                 follower_note(f, d, "no vNICs known: no VDP %s", vsm_vdp_request_to_string(req));
                 return;
         }
-        for (guint i = 0; i < info->nics->len; i++) {
-                const VsmNicInfo *n = info->nics->pdata[i];
-                g_autofree char *why = NULL;
-                g_autoptr(GError) error = NULL;
-                VsmUplink *u = follower_uplink_for_nic(f, n, &why);
-                VsmVsiParams p;
-                VsmVsi *vsi;
-                VdpWait *w;
-                char mac[18];
-
-                vsm_mac_format(n->mac, mac);
-                if (!u) {
-                        follower_note(f, d, "vNIC %s: %s, no VDP", mac, why);
-                        continue;
-                }
-                nic_params(f, d, n, &p);
-                vsi = vsm_uplink_ensure_vsi(u, &p, &error);
-                if (!vsi) {
-                        follower_note(f, d, "vNIC %s: %s", mac, error->message);
-                        continue;
-                }
-                w = g_new0(VdpWait, 1);
-                w->f = f;
-                memcpy(w->uuid, vsm_domain_get_uuid_string(d), sizeof(w->uuid));
-                w->what = g_strdup_printf("vdp %s%s%s %s on %s", vsm_vdp_request_to_string(req),
-                                          (flags & VSM_VDP_STATUS_M) ? " M" : "",
-                                          (flags & VSM_VDP_STATUS_S) ? " S" : "", mac, vsm_uplink_get_name(u));
-                follower_note(f, d, "%s: sent", w->what);
-                if (!vsm_vsi_request(vsi, req, flags, vdp_done, w, &error)) {
-                        follower_note(f, d, "%s: %s", w->what, error->message);
-                        g_free(w->what);
-                        g_free(w);
-                }
-        }
+        for (guint i = 0; i < info->nics->len; i++)
+                follower_vdp_nic(f, d, info->nics->pdata[i], req, flags);
 }
 
 static void follower_feed(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const char *source) {
@@ -336,39 +338,43 @@ static VsmDomain *follower_fetch(VsmFollower *f, const uint8_t uuid[16], const c
         return d;
 }
 
-static void follower_nics_changed(VsmFollower *f, VsmDomain *d, gboolean added) {
-        g_autoptr(GPtrArray) before = g_ptr_array_new_with_free_func(g_free);
-        const VsmDomainInfo *info = vsm_domain_get_info(d);
-        VsmMigration *m = vsm_domain_get_machine(d);
-        VsmDomainInfo *now;
-
+static gboolean nics_have_mac(const VsmDomainInfo *info, const uint8_t mac[VSM_ETH_ALEN]) {
         for (guint i = 0; info && i < info->nics->len; i++)
-                g_ptr_array_add(before, g_memdup2(((VsmNicInfo *) info->nics->pdata[i])->mac, VSM_ETH_ALEN));
-        if (!follower_fetch(f, vsm_domain_get_uuid(d), "device change"))
-                return;
-        now = (VsmDomainInfo *) vsm_domain_get_info(d);
-        if (m->phase != VSM_MIG_PHASE_RUNNING)
-                return;
-        /* Hotplug: associate new vNICs; unplug: de-associate the gone ones. */
-        if (added) {
-                for (guint i = 0; i < now->nics->len; i++) {
-                        VsmNicInfo *n = now->nics->pdata[i];
-                        gboolean known = FALSE;
+                if (memcmp(((const VsmNicInfo *) info->nics->pdata[i])->mac, mac, VSM_ETH_ALEN) == 0)
+                        return TRUE;
+        return FALSE;
+}
 
-                        for (guint j = 0; j < before->len; j++)
-                                known |= memcmp(before->pdata[j], n->mac, VSM_ETH_ALEN) == 0;
-                        if (!known) {
-                                g_autoptr(VsmDomainInfo) one = g_new0(VsmDomainInfo, 1);
-                                char mac[18];
+/* Hotplug or unplug: re-read the XML; for a running domain associate a new
+ * vNIC and de-associate a removed one. */
+static void follower_nics_changed(VsmFollower *f, VsmDomain *d) {
+        g_autoptr(VsmDomainInfo) before = vsm_domain_steal_info(d);
+        const VsmDomainInfo *after;
+        gboolean running = vsm_domain_get_machine(d)->phase == VSM_MIG_PHASE_RUNNING;
+        char mac[18];
 
-                                follower_note(f, d, "vNIC %s hot-plugged", vsm_mac_format(n->mac, mac));
-                                (void) one;
-                        }
-                }
-                follower_vdp(f, d, VSM_VDP_REQ_ASSOCIATE, 0);
-        } else {
-                follower_note(f, d, "vNIC removed; remaining vNICs refreshed");
-                follower_vdp(f, d, VSM_VDP_REQ_ASSOCIATE, 0);
+        if (!follower_fetch(f, vsm_domain_get_uuid(d), "device change")) {
+                vsm_domain_set_info(d, g_steal_pointer(&before));
+                return;
+        }
+        after = vsm_domain_get_info(d);
+        for (guint i = 0; i < after->nics->len; i++) {
+                const VsmNicInfo *n = after->nics->pdata[i];
+
+                if (nics_have_mac(before, n->mac))
+                        continue;
+                follower_note(f, d, "vNIC %s hot-plugged", vsm_mac_format(n->mac, mac));
+                if (running)
+                        follower_vdp_nic(f, d, n, VSM_VDP_REQ_ASSOCIATE, 0);
+        }
+        for (guint i = 0; before && i < before->nics->len; i++) {
+                const VsmNicInfo *n = before->nics->pdata[i];
+
+                if (nics_have_mac(after, n->mac))
+                        continue;
+                follower_note(f, d, "vNIC %s unplugged", vsm_mac_format(n->mac, mac));
+                if (running)
+                        follower_vdp_nic(f, d, n, VSM_VDP_REQ_DE_ASSOCIATE, 0);
         }
 }
 
@@ -407,7 +413,7 @@ static void on_libvirt_event(VsmLibvirt *lv, const VsmLibvirtEvent *e, gpointer 
         case VSM_LIBVIRT_EV_DEVICE_ADDED:
         case VSM_LIBVIRT_EV_DEVICE_REMOVED:
                 if (d)
-                        follower_nics_changed(f, d, e->kind == VSM_LIBVIRT_EV_DEVICE_ADDED);
+                        follower_nics_changed(f, d);
                 return;
         case VSM_LIBVIRT_EV_METADATA_CHANGE:
                 if (d)

@@ -11,6 +11,13 @@
 #include "daemon/uplink.h"
 #include "io/timer.h"
 
+/* When ECP gives up on a request (no ACK after 1 + R tries, ~10 ms with
+ * lldpad's R=3, RTE=8), the VDP request is sent again after these pauses
+ * before it is reported as a timeout.  A bridge that stalls for a few
+ * tens of milliseconds (lldpad on a loaded host: seen 28 and 92 ms) then
+ * costs a delay instead of a failed association. */
+static const gint64 vsi_resend_delay_usec[] = { 50 * 1000, 250 * 1000 };
+
 struct VsmVsi {
         VsmUplink *uplink;
         uint64_t serial;
@@ -19,6 +26,12 @@ struct VsmVsi {
         VsmVdpVsiMachine sm;
         VsmTimer *timer;
         uint64_t cookie;               /* ECP cookie of the latest send */
+        /* What the latest send carried, for a VDP-level resend when ECP
+         * gives up (see vsm_vsi_on_tx_failed). */
+        VsmVdpRequest sent_request;
+        uint8_t sent_flags;
+        guint tx_rounds;               /* ECP give-ups for the request in flight */
+        VsmTimer *resend_timer;
 
         VsmVsiDoneFunc done;
         gpointer done_data;
@@ -29,6 +42,18 @@ struct VsmVsi {
 };
 
 static void vsi_apply(VsmVsi *vsi, const VsmVdpAction *a);
+static void vsi_send(VsmVsi *vsi, VsmVdpRequest req, uint8_t flags, gint64 deadline_usec);
+
+static void vsi_on_resend(gpointer user_data) {
+        VsmVsi *vsi = user_data;
+
+        if (!vsi->sm.pending)
+                return;
+        vsm_log_vsi(G_LOG_LEVEL_INFO, vsm_uplink_get_name(vsi->uplink), vsi->id,
+                    "resending %s for VSI %s after ECP gave up (round %u)",
+                    vsm_vdp_request_to_string(vsi->sent_request), vsi->id, vsi->tx_rounds + 1);
+        vsi_send(vsi, vsi->sent_request, vsi->sent_flags, (gint64) vsi->sm.deadline_usec);
+}
 
 static void vsi_on_timer(gpointer user_data) {
         VsmVsi *vsi = user_data;
@@ -47,6 +72,7 @@ VsmVsi *vsm_vsi_new(VsmUplink *uplink, const VsmVsiParams *params, uint64_t seri
         vsm_uuid_format(params->instance, vsi->id);
         vsm_vdp_vsi_init(&vsi->sm, vsm_uplink_get_vdp_timers(uplink));
         vsi->timer = vsm_timer_new(vsi_on_timer, vsi);
+        vsi->resend_timer = vsm_timer_new(vsi_on_resend, vsi);
         return vsi;
 }
 
@@ -73,6 +99,7 @@ VsmVsi *vsm_vsi_free(VsmVsi *vsi) {
                 vsi_finish_waiter(vsi, &a);
         }
         vsm_timer_free(vsi->timer);
+        vsm_timer_free(vsi->resend_timer);
         g_free(vsi);
         return NULL;
 }
@@ -164,27 +191,37 @@ static void vsi_apply(VsmVsi *vsi, const VsmVdpAction *a) {
                 vsi_log_report(vsi, a);
                 if (a->outcome != VSM_VDP_OUTCOME_REFRESHED && a->outcome != VSM_VDP_OUTCOME_BRIDGE_DEASSOC)
                         vsi_finish_waiter(vsi, a);
+                if (!vsi->sm.pending)
+                        vsm_timer_arm(vsi->resend_timer, 0);
         }
         if (a->send) {
-                uint64_t cookie = 0;
-                int r = vsm_uplink_send_vdp(vsi->uplink, &vsi->params, a->send_request,
-                                            a->send_flags, &cookie);
-
-                if (r < 0) {
-                        VsmVdpAction fail = {};
-
-                        vsm_log_vsi(G_LOG_LEVEL_WARNING, vsm_uplink_get_name(vsi->uplink), vsi->id,
-                                    "cannot send %s for VSI %s: %s",
-                                    vsm_vdp_request_to_string(a->send_request), vsi->id, g_strerror(-r));
-                        vsi->cookie = 0;
-                        vsm_vdp_vsi_on_tx_failed(&vsi->sm, (uint64_t) g_get_monotonic_time(), &fail);
-                        vsm_timer_arm(vsi->timer, (gint64) a->deadline_usec);
-                        vsi_apply(vsi, &fail);
-                        return;
-                }
-                vsi->cookie = cookie;
+                vsi->tx_rounds = 0;
+                vsm_timer_arm(vsi->resend_timer, 0);
+                vsi_send(vsi, a->send_request, a->send_flags, (gint64) a->deadline_usec);
+                return;
         }
         vsm_timer_arm(vsi->timer, (gint64) a->deadline_usec);
+}
+
+static void vsi_send(VsmVsi *vsi, VsmVdpRequest req, uint8_t flags, gint64 deadline_usec) {
+        uint64_t cookie = 0;
+        int r = vsm_uplink_send_vdp(vsi->uplink, &vsi->params, req, flags, &cookie);
+
+        vsi->sent_request = req;
+        vsi->sent_flags = flags;
+        if (r < 0) {
+                VsmVdpAction fail = {};
+
+                vsm_log_vsi(G_LOG_LEVEL_WARNING, vsm_uplink_get_name(vsi->uplink), vsi->id,
+                            "cannot send %s for VSI %s: %s", vsm_vdp_request_to_string(req), vsi->id,
+                            g_strerror(-r));
+                vsi->cookie = 0;
+                vsm_vdp_vsi_on_tx_failed(&vsi->sm, (uint64_t) g_get_monotonic_time(), &fail);
+                vsi_apply(vsi, &fail);
+                return;
+        }
+        vsi->cookie = cookie;
+        vsm_timer_arm(vsi->timer, deadline_usec);
 }
 
 gboolean vsm_vsi_request(VsmVsi *vsi, VsmVdpRequest req, uint8_t flags, VsmVsiDoneFunc done,
@@ -251,6 +288,11 @@ void vsm_vsi_on_tx_failed(VsmVsi *vsi, uint64_t cookie) {
         if (cookie != vsi->cookie || !vsi->sm.pending)
                 return;
         vsi->cookie = 0;
+        if (vsi->tx_rounds < G_N_ELEMENTS(vsi_resend_delay_usec)) {
+                vsm_timer_arm(vsi->resend_timer, g_get_monotonic_time() + vsi_resend_delay_usec[vsi->tx_rounds]);
+                vsi->tx_rounds++;
+                return;
+        }
         vsm_vdp_vsi_on_tx_failed(&vsi->sm, (uint64_t) g_get_monotonic_time(), &a);
         vsi_apply(vsi, &a);
 }

@@ -16,7 +16,9 @@
 #      reconciles, and follows the next migration;
 #   5. vsimigd restarted: it rebuilds its state from libvirt and follows the
 #      next migration;
-#   6. hostile hook calls: each answered at once, exit 0, daemon intact.
+#   6. a hot-plugged vNIC is associated (DEVICE_ADDED);
+#   7. hostile hook calls: each answered at once, exit 0, daemon intact;
+#      and a migration into a host whose vsimigd is down still works.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/testbed.sh"
@@ -176,7 +178,13 @@ hctl A --json domains | vsm_json "[x['name'] for x in d['domains'] if x['active'
 migrate_and_check A B
 echo "ok: restarted vsimigd rebuilt its state from libvirt"
 
-# --- 6. hostile hook calls ----------------------------------------------------------------
+# --- 6. NIC hotplug: DEVICE_ADDED associates the new vNIC ---------------------------
+lt_virsh B attach-interface "$MT_GUEST" bridge br0 --mac 52:54:00:77:20:02 --model virtio --live >/dev/null ||
+  tb_fail "attach-interface failed"
+mt_wait B "any(v['mac'] == '52:54:00:77:20:02' and v['state'] == 'associated' for v in d['vsis'])" 20
+echo "ok: hot-plugged vNIC associated on B"
+
+# --- 7. hostile hook calls ----------------------------------------------------------------
 hook() { # hook STDIN_FILE ARGS...: run the installed hook in host B, print "rc seconds"
   local in=$1 t0 rc=0
   shift

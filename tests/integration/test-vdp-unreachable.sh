@@ -1,8 +1,9 @@
 #!/bin/bash
 # Integration: the bridge is unreachable (no lldpad on the other end).
-# A request is sent 1 + R times with the same ECP sequence number, RTE apart,
-# then fails with result "timeout" and exit status 1; the daemon stays
-# healthy, and once lldpad's bridge comes up the same VSI associates.
+# A request is sent 1 + R times with the same ECP sequence number, RTE apart;
+# when ECP gives up the VDP request is sent twice more (new sequence
+# numbers), then it fails with result "timeout" and exit status 1; the
+# daemon stays healthy, and once lldpad's bridge comes up the VSI associates.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/testbed.sh"
@@ -34,8 +35,8 @@ set -e
 grep -q "timeout (no answer from the bridge)" "$TB_DIR/human.txt" || { cat "$TB_DIR/human.txt"; tb_fail "human output"; }
 
 vsm_alive
-[ "$(vsm_counter tx_ecp_failures)" = 2 ] || tb_fail "tx_ecp_failures != 2"
-[ "$(vsm_counter tx_ecp_retries)" = 6 ] || tb_fail "tx_ecp_retries != 6"
+[ "$(vsm_counter tx_ecp_failures)" = 6 ] || tb_fail "tx_ecp_failures != 6 (2 requests x 3 rounds)"
+[ "$(vsm_counter tx_ecp_retries)" = 18 ] || tb_fail "tx_ecp_retries != 18"
 grep -q "ECP request not acknowledged after 4 tries" "$VSM_LOG" || tb_fail "no log line for the give-up"
 
 # Now the bridge appears: the daemon recovers without a restart.
@@ -55,9 +56,10 @@ by_seq = {}
 for f in st:
     by_seq.setdefault(f["seq"], []).append(f["t"])
 seqs = sorted(by_seq, key=lambda s: by_seq[s][0])
-if len(seqs) < 3:
-    print("FAIL: want 3 distinct requests, got", seqs); sys.exit(1)
-for s in seqs[:2]:
+# 2 requests x 3 rounds unanswered, then the one after recovery
+if len(seqs) != 7:
+    print("FAIL: want 7 distinct ECP sequence numbers, got", seqs); sys.exit(1)
+for s in seqs[:6]:
     ts = by_seq[s]
     if len(ts) != 4:
         print(f"FAIL: seq {s} sent {len(ts)} times, want 4 (1 + R=3)"); sys.exit(1)
@@ -66,7 +68,7 @@ for s in seqs[:2]:
     if min(gaps) < 2.4:
         print(f"FAIL: seq {s} retried after {min(gaps):.2f} ms"); sys.exit(1)
     print(f"seq {s}: 4 transmissions, gaps " + ", ".join(f"{g:.2f}" for g in gaps) + " ms")
-if len(by_seq[seqs[2]]) != 1:
+if len(by_seq[seqs[6]]) != 1:
     print("FAIL: the request after recovery needed retries"); sys.exit(1)
 PY
 echo "PASS: unreachable bridge -> timeout after ECP retries; daemon healthy; recovers"

@@ -63,6 +63,8 @@ mt_vsimigd_start() {
   pid=$!
   tb_track_pid "$pid" "vsimigd-$h"
   printf -v "MT_VSIMIGD_PID_$h" %s "$pid"
+  # Stopped with SIGTERM (a clean shutdown) before the testbed goes.
+  tb_defer "mt_vsimigd_stop $h"
   local i
   for ((i = 0; i < 100; i++)); do
     [[ -S $(lt_host_path "$h" /run/vsimig/vsimigd.sock) ]] && return 0
@@ -72,11 +74,14 @@ mt_vsimigd_start() {
   tb_fail "vsimigd on host $h did not start"
 }
 
-# mt_vsimigd_stop HOST: SIGTERM by PID, wait.
+# mt_vsimigd_stop HOST: SIGTERM by PID, wait (no-op if already stopped).
 mt_vsimigd_stop() {
   local pv="MT_VSIMIGD_PID_$1"
+  [[ -n ${!pv:-} ]] || return 0
   kill -TERM "${!pv}" 2>/dev/null || true
   wait "${!pv}" 2>/dev/null || true
+  tb__untrack_pid "${!pv}"
+  unset "MT_VSIMIGD_PID_$1"
 }
 
 # hctl HOST ARGS...: vsimigctl against HOST's vsimigd.
