@@ -20,6 +20,7 @@ VsmConfig *vsm_config_new_default(void) {
         c->rwd = 20;
         c->rka = 20;
         c->max_vsis = 1024;
+        c->ecp_pacing_usec = 3000;
         c->type_id = 0;
         c->type_version = 0;
         c->pre_assoc_rr = FALSE;
@@ -74,6 +75,7 @@ static const KeySpec key_specs[] = {
         { "vdp", "ecp-rte", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, ecp_rte), 0, 31 },
         { "vdp", "resource-wait-exp", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, rwd), 0, 31 },
         { "vdp", "keep-alive-exp", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, rka), 0, 31 },
+        { "vdp", "ecp-pacing-us", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, ecp_pacing_usec), 0, 100000 },
         { "vdp", "max-vsis", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, max_vsis), 1, 65536 },
         { "vdp", "type-id", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, type_id), 0, 0xffffff },
         { "vdp", "type-version", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, type_version), 0, 255 },

@@ -16,6 +16,7 @@ typedef struct VsmConfig {
         unsigned rwd;                   /* RWD exponent we advertise (0-31) */
         unsigned rka;                   /* RKA exponent we advertise (0-31) */
         unsigned max_vsis;              /* per uplink */
+        unsigned ecp_pacing_usec;       /* min gap between ECP ULPDUs */
         unsigned type_id;               /* VSI type for NICs without 802.1Qbg parameters */
         unsigned type_version;
         gboolean pre_assoc_rr;          /* PRE-ASSOCIATE-RR at the destination */

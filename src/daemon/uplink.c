@@ -46,6 +46,7 @@ struct VsmUplink {
 
         /* what we advertise */
         unsigned our_r, our_rte, our_rwd, our_rka;
+        unsigned pacing_usec;
         unsigned lldp_interval_sec;
         unsigned max_vsis;
 
@@ -131,6 +132,7 @@ static void uplink_ecp_config(VsmUplink *u, VsmEcpTxConfig *ret) {
         }
         ret->max_retries = r;
         ret->ack_timeout_usec = vsm_evb_exp_to_usec((uint8_t) MIN(rte, 25u));
+        ret->min_gap_usec = u->pacing_usec;
 }
 
 static void uplink_on_ecp_timer(gpointer user_data) {
@@ -557,6 +559,7 @@ static VsmUplink *uplink_alloc(const char *ifname, const VsmConfig *c) {
         u->our_rte = c->ecp_rte;
         u->our_rwd = c->rwd;
         u->our_rka = c->rka;
+        u->pacing_usec = c->ecp_pacing_usec;
         u->lldp_interval_sec = c->lldp_interval_sec;
         u->max_vsis = c->max_vsis;
         u->bad_rl = (VsmRateLimit) VSM_RATELIMIT_INIT(10 * G_USEC_PER_SEC, 10);

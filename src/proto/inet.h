@@ -41,6 +41,7 @@
 #define VSM_IP6_EXT_MAX 8            /* hard cap on extension headers walked */
 #define VSM_IP_OPTIONS_MAX 40        /* hard cap on options walked per header */
 #define VSM_UDP_HLEN 8
+#define VSM_ICMP6_HLEN 4             /* type, code, checksum */
 
 /* RFC 2711 Router Alert values. */
 #define VSM_IP6_RA_MLD 0
@@ -125,6 +126,15 @@ int vsm_udp_header_begin(VsmWriter *w, uint16_t sport, uint16_t dport, size_t *r
  * the UDP header begun at off.  -EMSGSIZE if over 65535. */
 int vsm_udp4_header_finish(VsmWriter *w, const uint8_t src[VSM_IP4_ALEN], const uint8_t dst[VSM_IP4_ALEN],
                            size_t off);
+
+/* Patch the checksum of the ICMPv6 message written from off to the end of
+ * w (RFC 4443 section 2.3, over the IPv6 pseudo header). */
+void vsm_icmp6_checksum_finish(VsmWriter *w, const uint8_t src[VSM_IP6_ALEN], const uint8_t dst[VSM_IP6_ALEN],
+                               size_t off);
+/* True if the ICMPv6 message data[0..len) carries a correct checksum for
+ * src and dst. */
+bool vsm_icmp6_checksum_ok(const uint8_t src[VSM_IP6_ALEN], const uint8_t dst[VSM_IP6_ALEN],
+                           const uint8_t *data, size_t len);
 
 /* One's-complement sum of data (RFC 1071), added to sum, not folded.  An
  * odd length is padded with a zero octet. */

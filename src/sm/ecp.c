@@ -30,6 +30,7 @@
 typedef enum EcpTxState {
         ECP_TX_IDLE,
         ECP_TX_WAIT_ACK,
+        ECP_TX_PACING,               /* queued, waiting out min_gap_usec */
 } EcpTxState;
 
 typedef struct EcpTxSlot {
@@ -52,6 +53,10 @@ struct VsmEcpTx {
         uint16_t seq;
         unsigned tries;
         uint64_t deadline_usec;
+
+        /* First transmission of the latest ULPDU (pacing). */
+        bool have_last_tx;
+        uint64_t last_first_tx_usec;
 };
 
 /* now + delta, saturating, and never 0 (0 means "no timer"). */
@@ -68,7 +73,7 @@ static void ecp_tx_result_clear(VsmEcpTxResult *ret) {
 /* Every result carries the machine's current deadline, so the caller can
  * always re-arm (or cancel) its timer from the last result it got. */
 static void ecp_tx_result_finish(const VsmEcpTx *tx, VsmEcpTxResult *ret) {
-        ret->deadline_usec = tx->state == ECP_TX_WAIT_ACK ? tx->deadline_usec : 0;
+        ret->deadline_usec = tx->state != ECP_TX_IDLE ? tx->deadline_usec : 0;
 }
 
 /* Entry action of WAIT_ACK: (re)transmit the FIFO head and arm the timer. */
@@ -80,6 +85,8 @@ static void ecp_tx_enter_wait_ack(VsmEcpTx *tx, bool retry, uint64_t now_usec, V
         if (!retry) {
                 tx->seq = tx->next_seq++;
                 tx->tries = 0;
+                tx->last_first_tx_usec = now_usec;
+                tx->have_last_tx = true;
         }
         tx->tries++;
         tx->state = ECP_TX_WAIT_ACK;
@@ -90,6 +97,27 @@ static void ecp_tx_enter_wait_ack(VsmEcpTx *tx, bool retry, uint64_t now_usec, V
         ret->pdu = slot->data;
         ret->pdu_len = slot->len;
         ret->is_retry = retry;
+}
+
+/* Entry action of PACING: the timer is the end of the gap. */
+static void ecp_tx_enter_pacing(VsmEcpTx *tx, uint64_t until_usec) {
+        tx->state = ECP_TX_PACING;
+        tx->tries = 0;
+        tx->deadline_usec = until_usec == 0 ? 1 : until_usec;
+}
+
+/* The head of a non-empty FIFO goes out now, or after the pacing gap. */
+static void ecp_tx_start_next(VsmEcpTx *tx, uint64_t now_usec, VsmEcpTxResult *ret) {
+        uint64_t until;
+
+        if (tx->cfg.min_gap_usec > 0 && tx->have_last_tx) {
+                until = deadline_after(tx->last_first_tx_usec, tx->cfg.min_gap_usec);
+                if (now_usec < until) {
+                        ecp_tx_enter_pacing(tx, until);
+                        return;
+                }
+        }
+        ecp_tx_enter_wait_ack(tx, false, now_usec, ret);
 }
 
 /* Entry action of IDLE: no timer. */
@@ -113,7 +141,7 @@ static void ecp_tx_complete_head(VsmEcpTx *tx, bool acked, uint64_t now_usec, Vs
         tx->count--;
 
         if (tx->count > 0)
-                ecp_tx_enter_wait_ack(tx, false, now_usec, ret);
+                ecp_tx_start_next(tx, now_usec, ret);
         else
                 ecp_tx_enter_idle(tx);
 }
@@ -186,9 +214,10 @@ int vsm_ecp_tx_submit(VsmEcpTx *tx, uint64_t cookie, const uint8_t *pdu, size_t 
 
         switch (tx->state) {
         case ECP_TX_IDLE:
-                ecp_tx_enter_wait_ack(tx, false, now_usec, ret);
+                ecp_tx_start_next(tx, now_usec, ret);
                 break;
         case ECP_TX_WAIT_ACK:
+        case ECP_TX_PACING:
                 break;   /* waits its turn */
         }
 
@@ -210,6 +239,7 @@ int vsm_ecp_tx_on_ack(VsmEcpTx *tx, uint16_t seq, uint64_t now_usec, VsmEcpTxRes
 
         switch (tx->state) {
         case ECP_TX_IDLE:
+        case ECP_TX_PACING:
                 r = -ESTALE;
                 break;
         case ECP_TX_WAIT_ACK:
@@ -236,6 +266,10 @@ void vsm_ecp_tx_on_timer(VsmEcpTx *tx, uint64_t now_usec, VsmEcpTxResult *ret) {
 
         switch (tx->state) {
         case ECP_TX_IDLE:
+                break;
+        case ECP_TX_PACING:
+                if (now_usec >= tx->deadline_usec)
+                        ecp_tx_enter_wait_ack(tx, false, now_usec, ret);
                 break;
         case ECP_TX_WAIT_ACK:
                 if (now_usec < tx->deadline_usec)

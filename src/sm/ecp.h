@@ -5,7 +5,8 @@
  *
  * Transmit is stop-and-wait: one ULPDU in flight, resent after
  * ack_timeout_usec up to max_retries times, then reported failed.  Further
- * ULPDUs wait in a bounded FIFO (VSM_ECP_TX_QUEUE_MAX).
+ * ULPDUs wait in a bounded FIFO (VSM_ECP_TX_QUEUE_MAX), and the next one
+ * goes out no earlier than min_gap_usec after the previous one first did.
  * Receive acknowledges everything and delivers a ULPDU only when its
  * sequence number differs from the last one delivered (duplicate detection,
  * 43.3.7).
@@ -23,6 +24,11 @@
 typedef struct VsmEcpTxConfig {
         unsigned max_retries;        /* resends after the first try (R from EVB TLV) */
         uint64_t ack_timeout_usec;   /* from RTE: 10 us * 2^RTE */
+        /* At least this long between the first transmissions of two
+         * ULPDUs (0: none).  lldpad's bridge ACKs at once but reads ECP
+         * input from a single slot 2 ms later, so a second ULPDU arriving
+         * in that window overwrites the first: it is ACKed, never answered. */
+        uint64_t min_gap_usec;
 } VsmEcpTxConfig;
 
 typedef struct VsmEcpTxResult {

@@ -443,6 +443,51 @@ static void test_tx_rx_cycle(void) {
         vsm_ecp_tx_free(tx);
 }
 
+/* Pacing: a second ULPDU acked at once still waits out min_gap_usec after
+ * the first one's first transmission; an idle machine past the gap sends
+ * at once.  lldpad's bridge loses a ULPDU that arrives within ~2 ms of the
+ * previous one (it reads ECP input from one slot on a 2 ms timer). */
+static void test_tx_pacing(void) {
+        VsmEcpTxConfig cfg = { .max_retries = 3, .ack_timeout_usec = 2560, .min_gap_usec = 3000 };
+        VsmEcpTx *tx = vsm_ecp_tx_new(&cfg, 100);
+        VsmEcpTxResult r;
+        uint8_t pdu[4] = { 1, 2, 3, 4 };
+
+        g_assert_cmpint(vsm_ecp_tx_submit(tx, 1, pdu, sizeof(pdu), 1000, &r), ==, 0);
+        g_assert_true(r.send);
+        g_assert_cmpuint(r.seq, ==, 100);
+        g_assert_cmpint(vsm_ecp_tx_submit(tx, 2, pdu, sizeof(pdu), 1100, &r), ==, 0);
+        g_assert_false(r.send);
+        /* ACK at 1300: the next may not go before 4000 */
+        g_assert_cmpint(vsm_ecp_tx_on_ack(tx, 100, 1300, &r), ==, 0);
+        g_assert_true(r.completed && r.acked);
+        g_assert_cmpuint(r.cookie, ==, 1);
+        g_assert_false(r.send);
+        g_assert_cmpuint(r.deadline_usec, ==, 4000);
+        /* an ACK while pacing is stale */
+        g_assert_cmpint(vsm_ecp_tx_on_ack(tx, 101, 2000, &r), ==, -ESTALE);
+        vsm_ecp_tx_on_timer(tx, 3999, &r);
+        g_assert_false(r.send);
+        g_assert_cmpuint(r.deadline_usec, ==, 4000);
+        vsm_ecp_tx_on_timer(tx, 4000, &r);
+        g_assert_true(r.send);
+        g_assert_false(r.is_retry);
+        g_assert_cmpuint(r.seq, ==, 101);
+        g_assert_cmpuint(r.deadline_usec, ==, 4000 + 2560);
+        g_assert_cmpint(vsm_ecp_tx_on_ack(tx, 101, 4200, &r), ==, 0);
+        g_assert_cmpuint(r.deadline_usec, ==, 0);
+        /* idle and past the gap: at once */
+        g_assert_cmpint(vsm_ecp_tx_submit(tx, 3, pdu, sizeof(pdu), 7001, &r), ==, 0);
+        g_assert_true(r.send);
+        g_assert_cmpuint(r.seq, ==, 102);
+        /* idle but within the gap: paced */
+        g_assert_cmpint(vsm_ecp_tx_on_ack(tx, 102, 7100, &r), ==, 0);
+        g_assert_cmpint(vsm_ecp_tx_submit(tx, 4, pdu, sizeof(pdu), 8000, &r), ==, 0);
+        g_assert_false(r.send);
+        g_assert_cmpuint(r.deadline_usec, ==, 10001);
+        vsm_ecp_tx_free(tx);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
 
@@ -459,6 +504,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/ecp/tx/set-config", test_set_config);
         g_test_add_func("/sm/ecp/rx/duplicates", test_rx_duplicates);
         g_test_add_func("/sm/ecp/tx-rx-cycle", test_tx_rx_cycle);
+        g_test_add_func("/ecp/tx/pacing", test_tx_pacing);
 
         return g_test_run();
 }
