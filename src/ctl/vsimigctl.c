@@ -302,22 +302,32 @@ static char *flags_text(JsonObject *o) {
         return s->len ? g_strdup_printf(" (%s)", s->str) : g_strdup("");
 }
 
+/* Calls METHOD.  On success *ret_result points into *ret_reply; with
+ * --json the result has been printed already and *ret_result is NULL.
+ * Returns the exit status. */
+static int query(const char *method, JsonNode *params, JsonObject **ret_reply, JsonObject **ret_result) {
+        int ex = VSIMIG_EXIT_OK;
+        JsonObject *r;
+
+        *ret_result = NULL;
+        *ret_reply = call(method, params, &ex);
+        if (!*ret_reply || !(r = result_of(*ret_reply, &ex)))
+                return ex;
+        if (opt_json)
+                print_json(json_object_get_member(*ret_reply, "result"));
+        else
+                *ret_result = r;
+        return VSIMIG_EXIT_OK;
+}
+
 static int cmd_status(void) {
         g_autoptr(JsonObject) reply = NULL;
         JsonObject *r;
         JsonArray *ups;
-        int ex = VSIMIG_EXIT_OK;
+        int ex = query(VSIMIG_METHOD_STATUS, NULL, &reply, &r);
 
-        reply = call(VSIMIG_METHOD_STATUS, NULL, &ex);
-        if (!reply)
-                return ex;
-        r = result_of(reply, &ex);
         if (!r)
                 return ex;
-        if (opt_json) {
-                print_json(json_object_get_member(reply, "result"));
-                return VSIMIG_EXIT_OK;
-        }
         printf("vsimigd %s (pid %" G_GINT64_FORMAT "), up %" G_GINT64_FORMAT " s, manager-id %s\n",
                str_or(r, "version", "?"), int_or(r, "pid", 0), int_or(r, "uptime_s", 0),
                str_or(r, "manager_id", "?"));
@@ -357,18 +367,10 @@ static int cmd_vdp_list(void) {
         g_autoptr(JsonObject) reply = NULL;
         JsonObject *r;
         JsonArray *vsis;
-        int ex = VSIMIG_EXIT_OK;
+        int ex = query(VSIMIG_METHOD_VDP_LIST, NULL, &reply, &r);
 
-        reply = call(VSIMIG_METHOD_VDP_LIST, NULL, &ex);
-        if (!reply)
-                return ex;
-        r = result_of(reply, &ex);
         if (!r)
                 return ex;
-        if (opt_json) {
-                print_json(json_object_get_member(reply, "result"));
-                return VSIMIG_EXIT_OK;
-        }
         vsis = json_object_get_array_member(r, "vsis");
         printf("%-8s %-36s %-17s %4s %-17s %s\n", "UPLINK", "INSTANCE", "MAC", "VLAN", "STATE", "LAST RESPONSE");
         for (guint i = 0; vsis && i < json_array_get_length(vsis); i++) {
@@ -469,15 +471,10 @@ static int cmd_domains(void) {
         g_autoptr(JsonObject) reply = NULL;
         JsonObject *r;
         JsonArray *doms;
-        int ex = VSIMIG_EXIT_OK;
+        int ex = query(VSIMIG_METHOD_DOMAINS, NULL, &reply, &r);
 
-        reply = call(VSIMIG_METHOD_DOMAINS, NULL, &ex);
-        if (!reply || !(r = result_of(reply, &ex)))
+        if (!r)
                 return ex;
-        if (opt_json) {
-                print_json(json_object_get_member(reply, "result"));
-                return VSIMIG_EXIT_OK;
-        }
         doms = json_object_get_array_member(r, "domains");
         printf("%-20s %-36s %-7s %-12s %-15s %s\n", "DOMAIN", "UUID", "ACTIVE", "ROLE", "PHASE", "VNICS");
         for (guint i = 0; doms && i < json_array_get_length(doms); i++) {
@@ -503,19 +500,15 @@ static int cmd_show(const char *domain) {
         g_autoptr(JsonObject) reply = NULL;
         JsonObject *r;
         JsonArray *tls;
-        int ex = VSIMIG_EXIT_OK;
+        int ex;
 
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "domain");
         json_builder_add_string_value(b, domain);
         json_builder_end_object(b);
-        reply = call(VSIMIG_METHOD_SHOW, json_builder_get_root(b), &ex);
-        if (!reply || !(r = result_of(reply, &ex)))
+        ex = query(VSIMIG_METHOD_SHOW, json_builder_get_root(b), &reply, &r);
+        if (!r)
                 return ex;
-        if (opt_json) {
-                print_json(json_object_get_member(reply, "result"));
-                return VSIMIG_EXIT_OK;
-        }
         printf("%s (%s): %s, role %s, phase %s\n", str_or(r, "name", "?"), str_or(r, "uuid", "?"),
                json_object_get_boolean_member_with_default(r, "active", FALSE) ? "active" : "not active here",
                str_or(r, "role", "?"), str_or(r, "phase", "?"));

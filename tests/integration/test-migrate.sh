@@ -169,7 +169,10 @@ migrate_and_check B A
 echo "ok: vsimigd on A reconnected after libvirtd's restart and followed the next migration"
 
 # --- 5. vsimigd restarted between migrations -------------------------------------------
+old_pid=$MT_VSIMIGD_PID_A
 mt_vsimigd_stop A
+! kill -0 "$old_pid" 2>/dev/null || tb_fail "vsimigd on A did not stop on SIGTERM"
+grep -q "stopped" "$TB_DIR/vsimigd-A.log" || tb_fail "vsimigd on A did not log a clean stop"
 mt_vsimigd_start A
 mt_wait A 'd["libvirt"]["connected"] and d["uplinks"][0]["bridge"] is not None' 40 status
 mt_wait A "any(v['mac'] == '$MT_GUEST_MAC' and v['state'] == 'associated' for v in d['vsis'])" 20

@@ -631,7 +631,7 @@ lt_libvirtd_restart() {
 # guests
 
 # lt_guest_xml NAME MAC: print the domain XML lt_define_guest uses: a TCG
-# ("qemu" type) x86_64 guest, LT_GUEST_MEM_MIB (64) MiB, no disk, no
+# ("qemu" type) x86_64 guest with ACPI (PCI hotplug needs it), LT_GUEST_MEM_MIB (64) MiB, no disk, no
 # kernel (SeaBIOS finds nothing to boot and idles), one virtio NIC on br0
 # (no option ROM unless LT_GUEST_ROM=1), serial to
 # /var/log/libvirt/qemu/NAME-serial.log, no graphics, no balloon.
@@ -648,6 +648,9 @@ lt_guest_xml() {
     <type arch='x86_64' machine='pc'>hvm</type>
     <bios rebootTimeout='-1'/>
   </os>
+  <features>
+    <acpi/>
+  </features>
   <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>

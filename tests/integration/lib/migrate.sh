@@ -59,7 +59,11 @@ ${MT_EXTRA_CONF:-}"
 # mt_vsimigd_start HOST: start vsimigd inside HOST's namespaces.
 mt_vsimigd_start() {
   local h=$1 pid
-  lt_exec "$h" "$VSIMIGD" --config /run/vsimig/vsimigd.conf --verbose >>"$TB_DIR/vsimigd-$h.log" 2>&1 &
+  local hv="LT_HOLDER_$h"
+  # A plain command, not the lt_exec function: a backgrounded function is a
+  # subshell and $! would not be vsimigd.  nsenter execs it.
+  nsenter -t "${!hv}" -n -m -u -- "$VSIMIGD" --config /run/vsimig/vsimigd.conf --verbose \
+    >>"$TB_DIR/vsimigd-$h.log" 2>&1 </dev/null &
   pid=$!
   tb_track_pid "$pid" "vsimigd-$h"
   printf -v "MT_VSIMIGD_PID_$h" %s "$pid"
@@ -67,7 +71,8 @@ mt_vsimigd_start() {
   tb_defer "mt_vsimigd_stop $h"
   local i
   for ((i = 0; i < 100; i++)); do
-    [[ -S $(lt_host_path "$h" /run/vsimig/vsimigd.sock) ]] && return 0
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == vsimigd ]] &&
+      [[ -S $(lt_host_path "$h" /run/vsimig/vsimigd.sock) ]] && return 0
     sleep 0.05
   done
   cat "$TB_DIR/vsimigd-$h.log" >&2
