@@ -64,6 +64,17 @@ struct VsmUplink {
         char peer_chassis[64];
         VsmVdpTimers vdp_timers;
 
+        /* VSI TLVs requested in the same main-loop iteration go out in one
+         * ULPDU (one Manager ID TLV, then the VSI TLVs; lldpad answers each
+         * separately): a switchover of several vNICs is not spread over
+         * several ECP pacing gaps. */
+        uint8_t staged_pdu[VSM_ECP_ULPDU_MAX];
+        size_t staged_len;
+        guint staged_n;
+        uint8_t staged_mgr[VSM_VDP_MANAGER_ID_LEN];
+        uint64_t staged_cookie;
+        VsmTimer *flush_timer;
+
         GHashTable *vsis;              /* instance text -> VsmVsi (owned) */
         uint64_t next_serial;
         uint64_t next_cookie;
@@ -73,6 +84,7 @@ struct VsmUplink {
 };
 
 static void uplink_ecp_apply(VsmUplink *u, const VsmEcpTxResult *res);
+static void uplink_fail_cookie(VsmUplink *u, uint64_t cookie);
 
 const char *vsm_uplink_get_name(const VsmUplink *u) {
         return u->ifname;
@@ -174,26 +186,53 @@ static void uplink_ecp_apply(VsmUplink *u, const VsmEcpTxResult *res) {
         vsm_timer_arm(u->ecp_timer, (gint64) res->deadline_usec);
 
         if (res->completed && !res->acked) {
-                g_autoptr(GPtrArray) vsis = NULL;
-
                 u->n.tx_ecp_failures++;
                 vsm_log_if(G_LOG_LEVEL_WARNING, u->ifname,
                            "%s: ECP request not acknowledged after %u tries, giving up", u->ifname, res->tries);
-                /* Snapshot first: a failed VSI may submit again. Each VSI
-                 * ignores cookies that are not its latest. */
-                vsis = vsm_uplink_list_vsis(u);
-                for (guint i = 0; i < vsis->len; i++)
-                        vsm_vsi_on_tx_failed(vsis->pdata[i], res->cookie);
+                /* Each VSI ignores cookies that are not its latest. */
+                uplink_fail_cookie(u, res->cookie);
         }
+}
+
+#define UPLINK_BATCH_MAX 16
+
+static void uplink_fail_cookie(VsmUplink *u, uint64_t cookie) {
+        g_autoptr(GPtrArray) vsis = vsm_uplink_list_vsis(u);
+
+        for (guint i = 0; i < vsis->len; i++)
+                vsm_vsi_on_tx_failed(vsis->pdata[i], cookie);
+}
+
+/* Hand the staged ULPDU to ECP. */
+static void uplink_flush(VsmUplink *u) {
+        VsmEcpTxResult res = {};
+        uint64_t cookie = u->staged_cookie;
+        int r;
+
+        vsm_timer_arm(u->flush_timer, 0);
+        if (u->staged_n == 0)
+                return;
+        r = vsm_ecp_tx_submit(u->ecp_tx, cookie, u->staged_pdu, u->staged_len, (uint64_t) now_usec(), &res);
+        u->staged_n = 0;
+        u->staged_len = 0;
+        if (r < 0) {
+                vsm_log_if(G_LOG_LEVEL_WARNING, u->ifname, "%s: cannot queue a VDP ULPDU: %s", u->ifname,
+                           g_strerror(-r));
+                uplink_fail_cookie(u, cookie);
+                return;
+        }
+        uplink_ecp_apply(u, &res);
+}
+
+static void uplink_on_flush(gpointer user_data) {
+        uplink_flush(user_data);
 }
 
 int vsm_uplink_send_vdp(VsmUplink *u, const VsmVsiParams *p, VsmVdpRequest req, uint8_t status,
                         uint64_t *ret_cookie) {
-        uint8_t pdu[VSM_ECP_ULPDU_MAX];
+        uint8_t tlv[256];
         VsmWriter w;
-        VsmVdpVsi *vsi;
-        VsmEcpTxResult res = {};
-        uint64_t cookie;
+        g_autofree VsmVdpVsi *vsi = NULL;
         int r;
 
         if (u->fd < 0)
@@ -209,21 +248,32 @@ int vsm_uplink_send_vdp(VsmUplink *u, const VsmVsiParams *p, VsmVdpRequest req, 
         vsi->n_filters = 1;
         memcpy(vsi->filters[0].mac, p->mac, VSM_ETH_ALEN);
         vsi->filters[0].vid = p->vlan;
-
-        vsm_writer_init(&w, pdu, sizeof(pdu));
-        r = vsm_vdp_write_manager_id(&w, p->manager_id);
-        if (r >= 0)
-                r = vsm_vdp_write_vsi(&w, vsi);
-        g_free(vsi);
+        vsm_writer_init(&w, tlv, sizeof(tlv));
+        r = vsm_vdp_write_vsi(&w, vsi);
         if (r < 0)
                 return r;
 
-        cookie = ++u->next_cookie;
-        r = vsm_ecp_tx_submit(u->ecp_tx, cookie, pdu, w.len, (uint64_t) now_usec(), &res);
-        if (r < 0)
-                return r;
-        *ret_cookie = cookie;
-        uplink_ecp_apply(u, &res);
+        if (u->staged_n > 0 &&
+            (u->staged_n >= UPLINK_BATCH_MAX || w.len > sizeof(u->staged_pdu) - u->staged_len ||
+             memcmp(u->staged_mgr, p->manager_id, VSM_VDP_MANAGER_ID_LEN) != 0))
+                uplink_flush(u);
+        if (u->staged_n == 0) {
+                VsmWriter mw;
+
+                vsm_writer_init(&mw, u->staged_pdu, sizeof(u->staged_pdu));
+                r = vsm_vdp_write_manager_id(&mw, p->manager_id);
+                if (r < 0)
+                        return r;
+                u->staged_len = mw.len;
+                memcpy(u->staged_mgr, p->manager_id, VSM_VDP_MANAGER_ID_LEN);
+                u->staged_cookie = ++u->next_cookie;
+                /* Flush at the next main-loop iteration. */
+                vsm_timer_arm(u->flush_timer, now_usec());
+        }
+        memcpy(u->staged_pdu + u->staged_len, tlv, w.len);
+        u->staged_len += w.len;
+        u->staged_n++;
+        *ret_cookie = u->staged_cookie;
         return 0;
 }
 
@@ -570,6 +620,7 @@ static VsmUplink *uplink_alloc(const char *ifname, const VsmConfig *c) {
         u->ecp_timer = vsm_timer_new(uplink_on_ecp_timer, u);
         u->lldp_timer = vsm_timer_new(uplink_on_lldp_timer, u);
         u->retry_timer = vsm_timer_new(uplink_on_retry, u);
+        u->flush_timer = vsm_timer_new(uplink_on_flush, u);
         u->vsis = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, vsi_destroy);
         return u;
 }
@@ -609,6 +660,7 @@ VsmUplink *vsm_uplink_free(VsmUplink *u) {
         vsm_timer_free(u->ecp_timer);
         vsm_timer_free(u->lldp_timer);
         vsm_timer_free(u->retry_timer);
+        vsm_timer_free(u->flush_timer);
         vsm_ecp_tx_free(u->ecp_tx);
         g_free(u->down_reason);
         g_free(u->ifname);

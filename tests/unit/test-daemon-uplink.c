@@ -130,6 +130,9 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
         memset(f, 0, sizeof(*f));
         g_assert_cmpint(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, f->fds), ==, 0);
         f->config = vsm_config_new_default();
+        /* No ECP pacing here: the exchanges below expect the daemon's next
+         * frame at once (pacing has its own test in test-sm-ecp.c). */
+        f->config->ecp_pacing_usec = 0;
         f->uplink = vsm_uplink_new_with_fd("up0", f->config, f->fds[0], station_mac);
         f->bridge_seq = 100;
 }
@@ -391,6 +394,43 @@ static void test_unacked_timeout(Fixture *f, gconstpointer data) {
         g_assert_cmpint(counter(f, "tx_ecp_retries"), ==, 9);
 }
 
+/* Requests made in one main-loop iteration share one ULPDU: one Manager ID
+ * TLV, then one VSI TLV each (a multi-vNIC switchover is one ECP PDU). */
+static void test_batch(Fixture *f, gconstpointer data) {
+        uint8_t frame[1600];
+        VsmEcpHeader h;
+        VsmReader payload;
+        VsmVdpTlv *tlv = g_new0(VsmVdpTlv, 1);
+        int n_vsi = 0, n_mgr = 0;
+
+        for (int i = 0; i < 3; i++) {
+                VsmVsiParams p = { .type_id = 1, .mac = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t) i } };
+                VsmVsi *vsi;
+
+                memcpy(p.instance, instance, 16);
+                p.instance[15] = (uint8_t) i;
+                memcpy(p.manager_id, "vsimig", 6);
+                vsi = vsm_uplink_ensure_vsi(f->uplink, &p, NULL);
+                g_assert_true(vsm_vsi_request(vsi, VSM_VDP_REQ_ASSOCIATE, VSM_VDP_STATUS_M, NULL, NULL, NULL));
+        }
+        bridge_recv_ecp(f, frame, sizeof(frame), &h, &payload);
+        g_assert_cmpuint(h.op, ==, VSM_ECP_OP_REQUEST);
+        while (vsm_vdp_tlv_next(&payload, tlv) == 0) {
+                if (tlv->type == VSM_VDP_TLV_MANAGER_ID) {
+                        g_assert_cmpint(n_vsi, ==, 0);
+                        n_mgr++;
+                } else {
+                        g_assert_cmpuint(tlv->type, ==, VSM_VDP_TLV_ASSOCIATE);
+                        g_assert_cmpuint(tlv->vsi.vsiid[15], ==, n_vsi);
+                        n_vsi++;
+                }
+        }
+        g_assert_cmpint(n_mgr, ==, 1);
+        g_assert_cmpint(n_vsi, ==, 3);
+        g_assert_cmpint(counter(f, "tx_ecp_requests"), ==, 1);
+        g_free(tlv);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         vsm_log_setup(FALSE);
@@ -403,6 +443,7 @@ int main(int argc, char **argv) {
         g_test_add("/uplink/unknown-vsi", Fixture, NULL, fixture_setup, test_unknown_vsi, fixture_teardown);
         g_test_add("/uplink/duplicate-seq", Fixture, NULL, fixture_setup, test_duplicate_seq, fixture_teardown);
         g_test_add("/uplink/bad-frames", Fixture, NULL, fixture_setup, test_bad_frames, fixture_teardown);
+        g_test_add("/uplink/batch", Fixture, NULL, fixture_setup, test_batch, fixture_teardown);
         g_test_add("/uplink/unacked-timeout", Fixture, NULL, fixture_setup, test_unacked_timeout, fixture_teardown);
         return g_test_run();
 }
