@@ -141,7 +141,6 @@ int vsm_dhcp_message_parse(VsmReader *r, VsmDhcpMessage *ret) {
                 .t2.size = 4,
         };
         VsmReader hr = *r, sname, file, opts;
-        bool has;
         uint32_t magic;
         int k;
 
