@@ -115,7 +115,25 @@ migrate_and_check() {
 }
 
 # --- 1. live, client-driven and p2p ----------------------------------------------
+# `vsimigctl --json monitor` on the destination streams the same steps.
+nsenter -t "$LT_HOLDER_B" -n -m -u -- "$VSIMIGCTL" --socket /run/vsimig/vsimigd.sock --json monitor \
+  >"$TB_DIR/monitor-B.jsonl" 2>&1 </dev/null &
+mon_pid=$!
+tb_track_pid "$mon_pid" monitor-B
+sleep 0.3
 migrate_and_check A B
+kill -TERM "$mon_pid"
+wait "$mon_pid" 2>/dev/null || true
+python3 - "$TB_DIR/monitor-B.jsonl" "$MT_GUEST" <<'PY2' || tb_fail "monitor stream"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+texts = [e["text"] for e in ev if e["domain"] == sys.argv[2]]
+need = ["hook hook-migrate-begin", "vdp pre-associate M", "event resumed-migrated", "vdp associate M"]
+missing = [n for n in need if not any(n in t for t in texts)]
+if missing or any(e["role"] not in ("local", "destination", "source") for e in ev):
+    print("monitor lacks", missing, texts); sys.exit(1)
+print(f"monitor: {len(ev)} events streamed")
+PY2
 hctl B show "$MT_GUEST" | tee "$TB_DIR/show-B.txt" | head -30
 grep -q "vdp pre-associate M" "$TB_DIR/show-B.txt" || tb_fail "B's timeline lacks the PRE-ASSOCIATE"
 grep -q "vdp associate M .*: ok" "$TB_DIR/show-B.txt" || tb_fail "B's timeline lacks the answered ASSOCIATE M"
