@@ -10,6 +10,7 @@
  * 224.0.0.2).
  */
 #include "proto/igmp.h"
+#include "proto/mcast.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -30,20 +31,12 @@ static void copy_message(VsmIgmpMessage *dst, const VsmIgmpMessage *src) {
         memcpy(dst->sources, src->sources, src->n_sources * sizeof(src->sources[0]));
 }
 
-/* n sources into m->sources after the ones already there. */
-static int parse_sources(VsmReader *r, uint16_t n, VsmIgmpMessage *m) {
-        if (n > VSM_IGMP_RECORD_SOURCES_MAX)
-                return -EMSGSIZE;
-        if (n > VSM_IGMP_SOURCES_MAX - m->n_sources)
-                return -EMSGSIZE;
-        /* n <= 64, so n * 4 cannot overflow. */
-        if ((size_t) n * VSM_IP4_ALEN > vsm_reader_remaining(r))
-                return -EBADMSG;
-        for (uint16_t i = 0; i < n; i++)
-                (void) vsm_reader_bytes(r, m->sources[m->n_sources + i], VSM_IP4_ALEN);
-        m->n_sources = (uint16_t) (m->n_sources + n);
-        return 0;
-}
+static const VsmMcastFamily igmp_family = {
+        .alen = VSM_IP4_ALEN,
+        .record_hlen = VSM_IGMP_RECORD_HLEN,
+        .record_sources_max = VSM_IGMP_RECORD_SOURCES_MAX,
+        .sources_max = VSM_IGMP_SOURCES_MAX,
+};
 
 /* v3 report body after the 8-octet header. */
 static int parse_v3_report(VsmReader *r, uint16_t n_records, VsmIgmpMessage *m) {
@@ -51,28 +44,20 @@ static int parse_v3_report(VsmReader *r, uint16_t n_records, VsmIgmpMessage *m) 
                 return -EMSGSIZE;
 
         for (uint16_t i = 0; i < n_records; i++) {
-                VsmIgmpRecord rec = { .first_source = m->n_sources };
-                uint8_t aux_len;
+                VsmIgmpRecord *rec = &m->records[m->n_records];
+                VsmMcastRecord mr;
                 int k;
 
-                if (vsm_reader_remaining(r) < VSM_IGMP_RECORD_HLEN)
-                        return -EBADMSG;
-                (void) vsm_reader_u8(r, &rec.type);
-                (void) vsm_reader_u8(r, &aux_len);
-                (void) vsm_reader_be16(r, &rec.n_sources);
-                (void) vsm_reader_bytes(r, rec.group, VSM_IP4_ALEN);
-                k = parse_sources(r, rec.n_sources, m);
+                k = vsm_mcast_record_parse(r, &igmp_family, m->sources[0], &m->n_sources, &mr);
                 if (k < 0)
                         return k;
-                if (vsm_reader_skip(r, (size_t) aux_len * 4) < 0)
-                        return -EBADMSG;
-                if (rec.type == 0 || rec.type >= _VSM_MCAST_RECORD_MAX) {
-                        /* Unknown record type: silently ignored, and its
-                         * sources dropped from the pool again. */
-                        m->n_sources = rec.first_source;
-                        continue;
-                }
-                m->records[m->n_records++] = rec;
+                if (k == 0)
+                        continue;       /* RFC 3376 4.2.12: unknown type, ignored */
+                rec->type = mr.type;
+                memcpy(rec->group, mr.group, VSM_IP4_ALEN);
+                rec->n_sources = mr.n_sources;
+                rec->first_source = mr.first_source;
+                m->n_records++;
         }
         return 0;
 }
@@ -114,7 +99,7 @@ int vsm_igmp_message_parse(VsmReader *r, VsmIgmpMessage *ret) {
                 (void) vsm_reader_be16(&mr, &n);
                 m.suppress = flags & IGMP_S_FLAG;
                 m.qrv = flags & IGMP_QRV_MASK;
-                k = parse_sources(&mr, n, &m);
+                k = vsm_mcast_sources_parse(&mr, &igmp_family, n, m.sources[0], &m.n_sources);
                 if (k < 0)
                         return k;
                 break;
@@ -180,18 +165,15 @@ int vsm_igmp_frame_parse(VsmReader *r, VsmIgmpFrame *ret) {
         return 0;
 }
 
-/* Sources [first, first + n) of m's pool. */
-static int write_sources(VsmWriter *w, const VsmIgmpMessage *m, uint16_t first, uint16_t n) {
-        if (n > VSM_IGMP_RECORD_SOURCES_MAX)
+static int write_record(VsmWriter *w, const VsmIgmpMessage *m, const VsmIgmpRecord *rec) {
+        VsmMcastRecord mr = { .type = rec->type, .n_sources = rec->n_sources, .first_source = rec->first_source };
+
+        /* Checked before anything is written: over the cap is -EMSGSIZE
+         * even when w is full too. */
+        if (rec->n_sources > VSM_IGMP_RECORD_SOURCES_MAX)
                 return -EMSGSIZE;
-        if (m->n_sources > VSM_IGMP_SOURCES_MAX || first > m->n_sources || n > m->n_sources - first)
-                return -EINVAL;
-        for (uint16_t i = 0; i < n; i++) {
-                int k = vsm_writer_bytes(w, m->sources[first + i], VSM_IP4_ALEN);
-                if (k < 0)
-                        return k;
-        }
-        return 0;
+        memcpy(mr.group, rec->group, VSM_IP4_ALEN);
+        return vsm_mcast_record_write(w, &igmp_family, m->sources[0], m->n_sources, &mr);
 }
 
 static int message_write(VsmWriter *w, const VsmIgmpMessage *m) {
@@ -210,7 +192,7 @@ static int message_write(VsmWriter *w, const VsmIgmpMessage *m) {
                 if ((k = vsm_writer_u8(w, (uint8_t) ((m->suppress ? IGMP_S_FLAG : 0) | (m->qrv & IGMP_QRV_MASK)))) < 0 ||
                     (k = vsm_writer_u8(w, m->qqic)) < 0 ||
                     (k = vsm_writer_be16(w, m->n_sources)) < 0 ||
-                    (k = write_sources(w, m, 0, m->n_sources)) < 0)
+                    (k = vsm_mcast_sources_write(w, &igmp_family, m->sources[0], m->n_sources, 0, m->n_sources)) < 0)
                         return k;
                 break;
 
@@ -233,18 +215,9 @@ static int message_write(VsmWriter *w, const VsmIgmpMessage *m) {
                     (k = vsm_writer_be16(w, 0)) < 0 ||
                     (k = vsm_writer_be16(w, m->n_records)) < 0)
                         return k;
-                for (uint16_t i = 0; i < m->n_records; i++) {
-                        const VsmIgmpRecord *rec = &m->records[i];
-
-                        if (rec->n_sources > VSM_IGMP_RECORD_SOURCES_MAX)
-                                return -EMSGSIZE;
-                        if ((k = vsm_writer_u8(w, rec->type)) < 0 ||
-                            (k = vsm_writer_u8(w, 0)) < 0 ||          /* aux data len */
-                            (k = vsm_writer_be16(w, rec->n_sources)) < 0 ||
-                            (k = vsm_writer_bytes(w, rec->group, VSM_IP4_ALEN)) < 0 ||
-                            (k = write_sources(w, m, rec->first_source, rec->n_sources)) < 0)
+                for (uint16_t i = 0; i < m->n_records; i++)
+                        if ((k = write_record(w, m, &m->records[i])) < 0)
                                 return k;
-                }
                 break;
 
         default:

@@ -10,6 +10,7 @@
  * (done to ff02::2), RFC 4443 section 2.3 (checksum).
  */
 #include "proto/mld.h"
+#include "proto/mcast.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -26,46 +27,32 @@ static void copy_message(VsmMldMessage *dst, const VsmMldMessage *src) {
         memcpy(dst->sources, src->sources, src->n_sources * sizeof(src->sources[0]));
 }
 
-static int parse_sources(VsmReader *r, uint16_t n, VsmMldMessage *m) {
-        if (n > VSM_MLD_RECORD_SOURCES_MAX)
-                return -EMSGSIZE;
-        if (n > VSM_MLD_SOURCES_MAX - m->n_sources)
-                return -EMSGSIZE;
-        /* n <= 64, so n * 16 cannot overflow. */
-        if ((size_t) n * VSM_IP6_ALEN > vsm_reader_remaining(r))
-                return -EBADMSG;
-        for (uint16_t i = 0; i < n; i++)
-                (void) vsm_reader_bytes(r, m->sources[m->n_sources + i], VSM_IP6_ALEN);
-        m->n_sources = (uint16_t) (m->n_sources + n);
-        return 0;
-}
+static const VsmMcastFamily mld_family = {
+        .alen = VSM_IP6_ALEN,
+        .record_hlen = VSM_MLD_RECORD_HLEN,
+        .record_sources_max = VSM_MLD_RECORD_SOURCES_MAX,
+        .sources_max = VSM_MLD_SOURCES_MAX,
+};
 
 static int parse_v2_report(VsmReader *r, uint16_t n_records, VsmMldMessage *m) {
         if (n_records > VSM_MLD_RECORDS_MAX)
                 return -EMSGSIZE;
 
         for (uint16_t i = 0; i < n_records; i++) {
-                VsmMldRecord rec = { .first_source = m->n_sources };
-                uint8_t aux_len;
+                VsmMldRecord *rec = &m->records[m->n_records];
+                VsmMcastRecord mr;
                 int k;
 
-                if (vsm_reader_remaining(r) < VSM_MLD_RECORD_HLEN)
-                        return -EBADMSG;
-                (void) vsm_reader_u8(r, &rec.type);
-                (void) vsm_reader_u8(r, &aux_len);
-                (void) vsm_reader_be16(r, &rec.n_sources);
-                (void) vsm_reader_bytes(r, rec.group, VSM_IP6_ALEN);
-                k = parse_sources(r, rec.n_sources, m);
+                k = vsm_mcast_record_parse(r, &mld_family, m->sources[0], &m->n_sources, &mr);
                 if (k < 0)
                         return k;
-                if (vsm_reader_skip(r, (size_t) aux_len * 4) < 0)
-                        return -EBADMSG;
-                if (rec.type == 0 || rec.type >= _VSM_MCAST_RECORD_MAX) {
-                        /* RFC 3810 5.2.12: unknown record types are ignored. */
-                        m->n_sources = rec.first_source;
-                        continue;
-                }
-                m->records[m->n_records++] = rec;
+                if (k == 0)
+                        continue;       /* RFC 3810 5.2.12: unknown type, ignored */
+                rec->type = mr.type;
+                memcpy(rec->group, mr.group, VSM_IP6_ALEN);
+                rec->n_sources = mr.n_sources;
+                rec->first_source = mr.first_source;
+                m->n_records++;
         }
         return 0;
 }
@@ -107,7 +94,7 @@ int vsm_mld_message_parse(VsmReader *r, VsmMldMessage *ret) {
                 (void) vsm_reader_be16(&mr, &n);
                 m.suppress = flags & MLD_S_FLAG;
                 m.qrv = flags & MLD_QRV_MASK;
-                k = parse_sources(&mr, n, &m);
+                k = vsm_mcast_sources_parse(&mr, &mld_family, n, m.sources[0], &m.n_sources);
                 if (k < 0)
                         return k;
                 break;
@@ -176,17 +163,11 @@ int vsm_mld_frame_parse(VsmReader *r, VsmMldFrame *ret) {
         return 0;
 }
 
-static int write_sources(VsmWriter *w, const VsmMldMessage *m, uint16_t first, uint16_t n) {
-        if (n > VSM_MLD_RECORD_SOURCES_MAX)
-                return -EMSGSIZE;
-        if (m->n_sources > VSM_MLD_SOURCES_MAX || first > m->n_sources || n > m->n_sources - first)
-                return -EINVAL;
-        for (uint16_t i = 0; i < n; i++) {
-                int k = vsm_writer_bytes(w, m->sources[first + i], VSM_IP6_ALEN);
-                if (k < 0)
-                        return k;
-        }
-        return 0;
+static int write_record(VsmWriter *w, const VsmMldMessage *m, const VsmMldRecord *rec) {
+        VsmMcastRecord mr = { .type = rec->type, .n_sources = rec->n_sources, .first_source = rec->first_source };
+
+        memcpy(mr.group, rec->group, VSM_IP6_ALEN);
+        return vsm_mcast_record_write(w, &mld_family, m->sources[0], m->n_sources, &mr);
 }
 
 static int message_write(VsmWriter *w, const VsmMldMessage *m) {
@@ -208,7 +189,7 @@ static int message_write(VsmWriter *w, const VsmMldMessage *m) {
                 if ((k = vsm_writer_u8(w, (uint8_t) ((m->suppress ? MLD_S_FLAG : 0) | (m->qrv & MLD_QRV_MASK)))) < 0 ||
                     (k = vsm_writer_u8(w, m->qqic)) < 0 ||
                     (k = vsm_writer_be16(w, m->n_sources)) < 0 ||
-                    (k = write_sources(w, m, 0, m->n_sources)) < 0)
+                    (k = vsm_mcast_sources_write(w, &mld_family, m->sources[0], m->n_sources, 0, m->n_sources)) < 0)
                         return k;
                 break;
 
@@ -221,16 +202,9 @@ static int message_write(VsmWriter *w, const VsmMldMessage *m) {
                     (k = vsm_writer_be16(w, 0)) < 0 ||
                     (k = vsm_writer_be16(w, m->n_records)) < 0)
                         return k;
-                for (uint16_t i = 0; i < m->n_records; i++) {
-                        const VsmMldRecord *rec = &m->records[i];
-
-                        if ((k = vsm_writer_u8(w, rec->type)) < 0 ||
-                            (k = vsm_writer_u8(w, 0)) < 0 ||
-                            (k = vsm_writer_be16(w, rec->n_sources)) < 0 ||
-                            (k = vsm_writer_bytes(w, rec->group, VSM_IP6_ALEN)) < 0 ||
-                            (k = write_sources(w, m, rec->first_source, rec->n_sources)) < 0)
+                for (uint16_t i = 0; i < m->n_records; i++)
+                        if ((k = write_record(w, m, &m->records[i])) < 0)
                                 return k;
-                }
                 break;
 
         default:
