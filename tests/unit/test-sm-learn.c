@@ -1,0 +1,992 @@
+/* Unit tests for the per-vNIC learner (src/sm/learn.c), DESIGN.md
+ * section 4 "Learning on the source": DHCP (RFC 2131/2132), IGMPv1/v2/v3
+ * (RFC 1112, 2236, 3376), MLDv1/v2 (RFC 2710, 3810), ARP and ND addresses,
+ * on a fake clock.  Frames are built with the proto/ encoders or taken from
+ * tests/data/vectors/. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <glib.h>
+#include <string.h>
+
+#include "proto/arp.h"
+#include "proto/dhcp.h"
+#include "proto/igmp.h"
+#include "proto/mld.h"
+#include "proto/ndisc.h"
+#include "sm/learn.h"
+#include "test-util.h"
+
+#define T0 (UINT64_C(1000) * VSM_LEARN_USEC_PER_SEC)
+#define SEC(s) ((uint64_t) (s) * VSM_LEARN_USEC_PER_SEC)
+
+static const uint8_t VM_MAC[VSM_ETH_ALEN] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+static const uint8_t OTHER_MAC[VSM_ETH_ALEN] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc };
+static const uint8_t SERVER_MAC[VSM_ETH_ALEN] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x99 };
+static const uint8_t VM_IP[4] = { 192, 0, 2, 10 };
+static const uint8_t SERVER_IP[4] = { 192, 0, 2, 1 };
+
+typedef struct Frame {
+        uint8_t buf[VSM_ETH_FRAME_MAX];
+        size_t len;
+} Frame;
+
+static VsmLearnStats stats(const VsmLearner *l) {
+        VsmLearnStats s;
+
+        vsm_learner_get_stats(l, &s);
+        return s;
+}
+
+/* ---- frame builders ---- */
+
+static void dhcp_frame(Frame *f, const uint8_t eth_src[6], const uint8_t eth_dst[6], bool from_client,
+                       const VsmDhcpMessage *m) {
+        VsmWriter w;
+        VsmEthHeader eth = { .ethertype = VSM_ETH_P_IPV4 };
+        VsmIp4Header ip = { .ttl = 64, .protocol = VSM_IP_PROTO_UDP };
+        size_t ip_off, udp_off;
+
+        memcpy(eth.src, eth_src, 6);
+        memcpy(eth.dst, eth_dst, 6);
+        if (from_client) {
+                memset(ip.dst, 0xff, 4);
+        } else {
+                memcpy(ip.src, SERVER_IP, 4);
+                memcpy(ip.dst, VM_IP, 4);
+        }
+        vsm_writer_init(&w, f->buf, sizeof(f->buf));
+        g_assert_cmpint(vsm_eth_header_write(&w, &eth), ==, 0);
+        g_assert_cmpint(vsm_ip4_header_begin(&w, &ip, &ip_off), ==, 0);
+        g_assert_cmpint(vsm_udp_header_begin(&w, from_client ? 68 : 67, from_client ? 67 : 68, &udp_off), ==, 0);
+        g_assert_cmpint(vsm_dhcp_message_write(&w, m), ==, 0);
+        g_assert_cmpint(vsm_udp4_header_finish(&w, ip.src, ip.dst, udp_off), ==, 0);
+        g_assert_cmpint(vsm_ip4_header_finish(&w, ip_off), ==, 0);
+        f->len = w.len;
+}
+
+static void dhcp_msg_init(VsmDhcpMessage *m, uint8_t op, uint8_t type, const uint8_t chaddr[6]) {
+        memset(m, 0, sizeof(*m));
+        m->op = op;
+        m->htype = VSM_DHCP_HTYPE_ETHER;
+        m->hlen = 6;
+        m->xid = 0x12345678;
+        memcpy(m->chaddr, chaddr, 6);
+        m->message_type = type;
+}
+
+/* A client message from the VM (chaddr and source = VM_MAC). */
+static void client_frame(Frame *f, uint8_t type, const char *cid_hex, const char *hostname, const uint8_t *req_ip) {
+        VsmDhcpMessage m;
+
+        dhcp_msg_init(&m, VSM_DHCP_OP_REQUEST, type, VM_MAC);
+        if (cid_hex) {
+                g_autoptr(GBytes) b = vsm_test_hex(cid_hex);
+                gsize n;
+                const uint8_t *p = g_bytes_get_data(b, &n);
+
+                m.has_client_id = true;
+                m.client_id_len = (uint8_t) n;
+                if (n)
+                        memcpy(m.client_id, p, n);
+        }
+        if (hostname) {
+                m.has_hostname = true;
+                m.hostname_len = (uint8_t) strlen(hostname);
+                memcpy(m.hostname, hostname, m.hostname_len);
+        }
+        if (req_ip) {
+                m.has_requested_ip = true;
+                memcpy(m.requested_ip, req_ip, 4);
+        }
+        dhcp_frame(f, VM_MAC, vsm_eth_addr_broadcast, true, &m);
+}
+
+/* A server reply to chaddr, sent to the VM's MAC. */
+static void server_frame(Frame *f, uint8_t type, const uint8_t chaddr[6], uint32_t lease, uint32_t t1, uint32_t t2) {
+        VsmDhcpMessage m;
+
+        dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, type, chaddr);
+        if (type == VSM_DHCP_ACK) {
+                memcpy(m.yiaddr, VM_IP, 4);
+                m.has_lease_time = true;
+                m.lease_time = lease;
+                m.has_t1 = t1 != 0;
+                m.t1 = t1;
+                m.has_t2 = t2 != 0;
+                m.t2 = t2;
+        }
+        m.has_server_id = true;
+        memcpy(m.server_id, SERVER_IP, 4);
+        dhcp_frame(f, SERVER_MAC, chaddr, false, &m);
+}
+
+static int feed(VsmLearner *l, const Frame *f, VsmLearnDirection d, uint64_t now) {
+        return vsm_learner_feed(l, f->buf, f->len, d, now);
+}
+
+static VsmIgmpMessage *igmp_msg(uint8_t type, const char *group) {
+        VsmIgmpMessage *m = g_new0(VsmIgmpMessage, 1);
+
+        m->type = type;
+        m->version = type == VSM_IGMP_V1_REPORT ? 1 : type == VSM_IGMP_V3_REPORT ? 3 : 2;
+        if (group)
+                g_assert_cmpint(inet_pton(AF_INET, group, m->group), ==, 1);
+        return m;
+}
+
+static void igmp_frame(Frame *f, const VsmIgmpMessage *m) {
+        VsmWriter w;
+
+        vsm_writer_init(&w, f->buf, sizeof(f->buf));
+        g_assert_cmpint(vsm_igmp_frame_write(&w, VM_MAC, VM_IP, m), ==, 0);
+        f->len = w.len;
+}
+
+static void mld_frame(Frame *f, const VsmMldMessage *m) {
+        VsmWriter w;
+        uint8_t ll[16];
+
+        vsm_ip6_link_local_from_mac(VM_MAC, ll);
+        vsm_writer_init(&w, f->buf, sizeof(f->buf));
+        g_assert_cmpint(vsm_mld_frame_write(&w, VM_MAC, ll, m), ==, 0);
+        f->len = w.len;
+}
+
+/* Source number k (a digit) of a record: 198.51.100.k or 2001:db8::k,
+ * stored zero-padded to 16 octets. */
+static void source_addr(bool ip6, char k, uint8_t ret[16]) {
+        memset(ret, 0, 16);
+        if (ip6) {
+                g_assert_cmpint(inet_pton(AF_INET6, "2001:db8::", ret), ==, 1);
+                ret[15] = (uint8_t) (k - '0');
+        } else {
+                ret[0] = 198;
+                ret[1] = 51;
+                ret[2] = 100;
+                ret[3] = (uint8_t) (k - '0');
+        }
+}
+
+#define GROUP4 "232.1.1.1"
+#define GROUP6 "ff3e::1234"
+
+/* A v3 report / MLDv2 report with one record for the group, sources given
+ * as digits ("12" = sources 1 and 2). */
+static void record_frame(Frame *f, bool ip6, const char *group, uint8_t type, const char *srcs) {
+        size_t n = strlen(srcs);
+
+        if (ip6) {
+                g_autofree VsmMldMessage *m = g_new0(VsmMldMessage, 1);
+
+                m->type = VSM_MLD_V2_REPORT;
+                m->version = 2;
+                m->n_records = 1;
+                m->records[0].type = type;
+                g_assert_cmpint(inet_pton(AF_INET6, group, m->records[0].group), ==, 1);
+                m->records[0].n_sources = (uint16_t) n;
+                m->n_sources = (uint16_t) n;
+                for (size_t i = 0; i < n; i++)
+                        source_addr(true, srcs[i], m->sources[i]);
+                mld_frame(f, m);
+        } else {
+                g_autofree VsmIgmpMessage *m = igmp_msg(VSM_IGMP_V3_REPORT, NULL);
+                uint8_t s[16];
+
+                m->n_records = 1;
+                m->records[0].type = type;
+                g_assert_cmpint(inet_pton(AF_INET, group, m->records[0].group), ==, 1);
+                m->records[0].n_sources = (uint16_t) n;
+                m->n_sources = (uint16_t) n;
+                for (size_t i = 0; i < n; i++) {
+                        source_addr(false, srcs[i], s);
+                        memcpy(m->sources[i], s, 4);
+                }
+                igmp_frame(f, m);
+        }
+}
+
+static void assert_sources(const VsmLearnGroup *g, bool ip6, const char *want) {
+        size_t n = strlen(want);
+
+        g_assert_cmpuint(g->n_sources, ==, n);
+        for (size_t i = 0; i < n; i++) {
+                uint8_t s[16];
+                bool found = false;
+
+                source_addr(ip6, want[i], s);
+                for (size_t k = 0; k < g->n_sources; k++)
+                        found = found || memcmp(g->sources[k], s, 16) == 0;
+                g_assert_true(found);
+        }
+}
+
+/* ---- DHCP ---- */
+
+/* DISCOVER, REQUEST, ACK: the client-id exactly as sent, or its absence. */
+static void test_dhcp_learn(void) {
+        static const struct {
+                const char *cid_hex;         /* NULL: no option 61 */
+                const char *hostname;
+                VsmLearnClientId want_state;
+                uint8_t want_cid_len;
+        } cases[] = {
+                { "01525400123456", "vm1", VSM_LEARN_CLIENT_ID_SENT, 7 },
+                { "ff00000001000100", NULL, VSM_LEARN_CLIENT_ID_SENT, 8 },
+                { "", "empty-cid", VSM_LEARN_CLIENT_ID_SENT, 0 },
+                { NULL, "nocid", VSM_LEARN_CLIENT_ID_NONE, 0 },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                VsmLearner *l = vsm_learner_new(VM_MAC);
+                VsmLearnClient c;
+                VsmLearnLease lease;
+                Frame f;
+
+                g_assert_cmpint(vsm_learner_get_client(l, &c), ==, -ENOENT);
+                g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, -ENOENT);
+
+                client_frame(&f, VSM_DHCP_DISCOVER, cases[i].cid_hex, cases[i].hostname, NULL);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+                client_frame(&f, VSM_DHCP_REQUEST, cases[i].cid_hex, cases[i].hostname, VM_IP);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 1), ==, 1);
+                g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, -ENOENT);   /* no ACK yet */
+
+                g_assert_cmpint(vsm_learner_get_client(l, &c), ==, 0);
+                g_assert_cmpint(c.client_id_state, ==, cases[i].want_state);
+                g_assert_cmpuint(c.client_id_len, ==, cases[i].want_cid_len);
+                if (cases[i].cid_hex)
+                        vsm_assert_hex(c.client_id, c.client_id_len, cases[i].cid_hex);
+                g_assert_cmpint(c.has_hostname, ==, cases[i].hostname != NULL);
+                if (cases[i].hostname)
+                        g_assert_cmpstr(c.hostname, ==, cases[i].hostname);
+                g_assert_true(c.has_requested_ip);
+                g_assert_cmpmem(c.requested_ip, 4, VM_IP, 4);
+                g_assert_cmpuint(c.last_message_type, ==, VSM_DHCP_REQUEST);
+
+                server_frame(&f, VSM_DHCP_ACK, VM_MAC, 3600, 1800, 3150);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0 + 2), ==, 1);
+                g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, 0);
+                g_assert_cmpmem(lease.address, 4, VM_IP, 4);
+                g_assert_true(lease.has_server_id);
+                g_assert_cmpmem(lease.server_id, 4, SERVER_IP, 4);
+                g_assert_cmpuint(lease.lease_time, ==, 3600);
+                g_assert_true(lease.has_t1);
+                g_assert_cmpuint(lease.t1, ==, 1800);
+                g_assert_true(lease.has_t2);
+                g_assert_cmpuint(lease.t2, ==, 3150);
+                g_assert_cmpuint(lease.ack_time_usec, ==, T0 + 2);
+                vsm_learner_free(l);
+        }
+}
+
+/* A guest that never sent option 61 is "none", never confused with a
+ * learner that saw no client message ("unknown"). */
+static void test_dhcp_cid_absence(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        VsmLearnClient c = { .client_id_state = VSM_LEARN_CLIENT_ID_UNKNOWN };
+        Frame f;
+
+        /* A server ACK alone says nothing about the client-id. */
+        server_frame(&f, VSM_DHCP_ACK, VM_MAC, 600, 0, 0);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 1);
+        g_assert_cmpint(vsm_learner_get_client(l, &c), ==, -ENOENT);
+        g_assert_cmpint(c.client_id_state, ==, VSM_LEARN_CLIENT_ID_UNKNOWN);   /* untouched */
+
+        client_frame(&f, VSM_DHCP_REQUEST, "0102", NULL, VM_IP);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        g_assert_cmpint(vsm_learner_get_client(l, &c), ==, 0);
+        g_assert_cmpint(c.client_id_state, ==, VSM_LEARN_CLIENT_ID_SENT);
+        /* The guest stops sending one: the absence replaces it. */
+        client_frame(&f, VSM_DHCP_REQUEST, NULL, NULL, VM_IP);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 1), ==, 1);
+        g_assert_cmpint(vsm_learner_get_client(l, &c), ==, 0);
+        g_assert_cmpint(c.client_id_state, ==, VSM_LEARN_CLIENT_ID_NONE);
+        g_assert_cmpuint(c.client_id_len, ==, 0);
+        vsm_learner_free(l);
+}
+
+/* NAK from the server, RELEASE or DECLINE from the guest drop the lease;
+ * the client-id stays. */
+static void test_dhcp_drop(void) {
+        static const struct {
+                uint8_t type;
+                VsmLearnDirection dir;
+        } cases[] = {
+                { VSM_DHCP_NAK, VSM_LEARN_TO_GUEST },
+                { VSM_DHCP_RELEASE, VSM_LEARN_FROM_GUEST },
+                { VSM_DHCP_DECLINE, VSM_LEARN_FROM_GUEST },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                VsmLearner *l = vsm_learner_new(VM_MAC);
+                VsmLearnLease lease;
+                VsmLearnClient c;
+                Frame f;
+                uint64_t gen;
+
+                client_frame(&f, VSM_DHCP_REQUEST, "01525400123456", NULL, VM_IP);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+                server_frame(&f, VSM_DHCP_ACK, VM_MAC, 600, 0, 0);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 1);
+                g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, 0);
+                gen = vsm_learner_generation(l);
+
+                if (cases[i].dir == VSM_LEARN_TO_GUEST)
+                        server_frame(&f, cases[i].type, VM_MAC, 0, 0, 0);
+                else
+                        client_frame(&f, cases[i].type, "01525400123456", NULL, NULL);
+                g_assert_cmpint(feed(l, &f, cases[i].dir, T0 + 1), ==, 1);
+                g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, -ENOENT);
+                g_assert_true(vsm_learner_changed(l, gen));
+                g_assert_cmpint(vsm_learner_get_client(l, &c), ==, 0);
+                g_assert_cmpint(c.client_id_state, ==, VSM_LEARN_CLIENT_ID_SENT);
+                /* Again: nothing left to drop. */
+                gen = vsm_learner_generation(l);
+                g_assert_cmpint(feed(l, &f, cases[i].dir, T0 + 2), ==, 0);
+                g_assert_false(vsm_learner_changed(l, gen));
+                vsm_learner_free(l);
+        }
+}
+
+/* Messages for another client, or in the wrong direction, teach nothing. */
+static void test_dhcp_foreign(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        VsmLearnLease lease;
+        VsmLearnClient c;
+        VsmLearnStats s;
+        VsmDhcpMessage m;
+        Frame f;
+
+        /* ACK for another chaddr, broadcast on the segment. */
+        dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, VSM_DHCP_ACK, OTHER_MAC);
+        memcpy(m.yiaddr, VM_IP, 4);
+        dhcp_frame(&f, SERVER_MAC, vsm_eth_addr_broadcast, false, &m);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
+        /* ACK unicast to another MAC. */
+        server_frame(&f, VSM_DHCP_ACK, OTHER_MAC, 600, 0, 0);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
+        /* Our ACK seen leaving the guest (a DHCP server in the VM?): ignored. */
+        dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, VSM_DHCP_ACK, VM_MAC);
+        memcpy(m.yiaddr, VM_IP, 4);
+        dhcp_frame(&f, VM_MAC, OTHER_MAC, false, &m);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        /* An ACK to DHCPINFORM (yiaddr 0) carries no lease. */
+        dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, VSM_DHCP_ACK, VM_MAC);
+        dhcp_frame(&f, SERVER_MAC, VM_MAC, false, &m);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
+        /* REQUEST from another client bridged through the guest. */
+        dhcp_msg_init(&m, VSM_DHCP_OP_REQUEST, VSM_DHCP_REQUEST, OTHER_MAC);
+        dhcp_frame(&f, VM_MAC, vsm_eth_addr_broadcast, true, &m);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        dhcp_frame(&f, OTHER_MAC, vsm_eth_addr_broadcast, true, &m);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+
+        g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, -ENOENT);
+        g_assert_cmpint(vsm_learner_get_client(l, &c), ==, -ENOENT);
+        g_assert_cmpuint(vsm_learner_generation(l), ==, 0);
+        s = stats(l);
+        g_assert_cmpuint(s.n_frames, ==, 6);
+        g_assert_cmpuint(s.n_foreign, ==, 4);
+        g_assert_cmpuint(s.n_ignored, ==, 2);
+        g_assert_cmpuint(s.n_malformed, ==, 0);
+        vsm_learner_free(l);
+}
+
+/* The lease is dropped once ack_time + lease_time has passed. */
+static void test_dhcp_expiry(void) {
+        static const struct {
+                uint32_t lease;
+                uint64_t at;
+                bool kept;
+        } cases[] = {
+                { 600, SEC(599), true },
+                { 600, SEC(600), true },
+                { 600, SEC(600) + 1, false },
+                { 60, SEC(3600), false },
+                { VSM_LEARN_LEASE_INFINITE, SEC(100000000), true },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                VsmLearner *l = vsm_learner_new(VM_MAC);
+                VsmLearnLease lease;
+                Frame f;
+
+                server_frame(&f, VSM_DHCP_ACK, VM_MAC, cases[i].lease, 0, 0);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 1);
+                if (cases[i].lease == VSM_LEARN_LEASE_INFINITE)
+                        g_assert_cmpuint(vsm_learner_next_expiry(l), ==, UINT64_MAX);
+                else
+                        g_assert_cmpuint(vsm_learner_next_expiry(l), ==, T0 + SEC(cases[i].lease) + 1);
+                g_assert_cmpuint(vsm_learner_expire(l, T0 + cases[i].at), ==, cases[i].kept ? 0 : 1);
+                g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, cases[i].kept ? 0 : -ENOENT);
+                vsm_learner_free(l);
+        }
+}
+
+/* ---- IGMP / MLD ---- */
+
+/* IGMPv1/v2 reports join with their version, a v2 leave removes. */
+static void test_igmp_v1v2(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        const VsmLearnGroup *g;
+        Frame f;
+        g_autofree VsmIgmpMessage *v2 = igmp_msg(VSM_IGMP_V2_REPORT, "239.1.2.3");
+        g_autofree VsmIgmpMessage *v1 = igmp_msg(VSM_IGMP_V1_REPORT, "239.1.2.4");
+        g_autofree VsmIgmpMessage *leave = igmp_msg(VSM_IGMP_V2_LEAVE, "239.1.2.3");
+        g_autofree VsmIgmpMessage *query = igmp_msg(VSM_IGMP_QUERY, NULL);
+        static const uint8_t g1[4] = { 239, 1, 2, 3 };
+
+        igmp_frame(&f, v2);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        igmp_frame(&f, v1);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 5), ==, 1);
+        g_assert_cmpuint(vsm_learner_n_groups(l), ==, 2);
+        g = vsm_learner_get_group(l, 0);
+        g_assert_false(g->is_ip6);
+        g_assert_cmpmem(g->address, 4, g1, 4);
+        g_assert_cmpint(g->version, ==, VSM_LEARN_IGMP_V2);
+        g_assert_cmpint(g->mode, ==, VSM_LEARN_FILTER_EXCLUDE);
+        g_assert_cmpuint(g->n_sources, ==, 0);
+        g_assert_cmpuint(g->last_report_usec, ==, T0);
+        g_assert_cmpint(vsm_learner_get_group(l, 1)->version, ==, VSM_LEARN_IGMP_V1);
+        g_assert_null(vsm_learner_get_group(l, 2));
+
+        /* Refresh: time moves, generation does not. */
+        {
+                uint64_t gen = vsm_learner_generation(l);
+
+                igmp_frame(&f, v2);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 100), ==, 0);
+                g_assert_false(vsm_learner_changed(l, gen));
+                g_assert_cmpuint(vsm_learner_get_group(l, 0)->last_report_usec, ==, T0 + 100);
+        }
+
+        /* A query the guest sends (it may be a querier) teaches nothing. */
+        query->max_resp_code = 100;
+        igmp_frame(&f, query);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+
+        igmp_frame(&f, leave);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 200), ==, 1);
+        g_assert_cmpuint(vsm_learner_n_groups(l), ==, 1);
+        g_assert_cmpint(vsm_learner_get_group(l, 0)->version, ==, VSM_LEARN_IGMP_V1);
+        /* Reports delivered to the guest are other hosts'. */
+        igmp_frame(&f, v2);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
+        g_assert_cmpuint(vsm_learner_n_groups(l), ==, 1);
+        vsm_learner_free(l);
+}
+
+/* MLDv1 report joins, done removes. */
+static void test_mld_v1(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        g_autofree VsmMldMessage *m = g_new0(VsmMldMessage, 1);
+        const VsmLearnGroup *g;
+        uint8_t grp[16];
+        Frame f;
+
+        g_assert_cmpint(inet_pton(AF_INET6, "ff05::1:3", grp), ==, 1);
+        m->type = VSM_MLD_V1_REPORT;
+        m->version = 1;
+        memcpy(m->group, grp, 16);
+        mld_frame(&f, m);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        g_assert_cmpuint(vsm_learner_n_groups(l), ==, 1);
+        g = vsm_learner_get_group(l, 0);
+        g_assert_true(g->is_ip6);
+        g_assert_cmpmem(g->address, 16, grp, 16);
+        g_assert_cmpint(g->version, ==, VSM_LEARN_MLD_V1);
+        g_assert_cmpint(g->mode, ==, VSM_LEARN_FILTER_EXCLUDE);
+
+        m->type = VSM_MLD_V1_DONE;
+        mld_frame(&f, m);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 1), ==, 1);
+        g_assert_cmpuint(vsm_learner_n_groups(l), ==, 0);
+        vsm_learner_free(l);
+}
+
+/* IGMPv3 and MLDv2 records applied in sequence to one group. */
+static void test_records(void) {
+        typedef struct {
+                uint8_t type;
+                const char *srcs;
+        } Step;
+        static const struct {
+                Step steps[3];
+                bool present;
+                VsmLearnFilterMode mode;
+                const char *want;
+        } cases[] = {
+                { { { VSM_MCAST_CHANGE_TO_EXCLUDE, "" } }, true, VSM_LEARN_FILTER_EXCLUDE, "" },
+                { { { VSM_MCAST_CHANGE_TO_INCLUDE, "12" } }, true, VSM_LEARN_FILTER_INCLUDE, "12" },
+                { { { VSM_MCAST_MODE_IS_INCLUDE, "1" }, { VSM_MCAST_ALLOW_NEW_SOURCES, "23" } },
+                  true, VSM_LEARN_FILTER_INCLUDE, "123" },
+                { { { VSM_MCAST_CHANGE_TO_INCLUDE, "12" }, { VSM_MCAST_BLOCK_OLD_SOURCES, "1" } },
+                  true, VSM_LEARN_FILTER_INCLUDE, "2" },
+                { { { VSM_MCAST_CHANGE_TO_INCLUDE, "1" }, { VSM_MCAST_BLOCK_OLD_SOURCES, "1" } },
+                  false, 0, "" },
+                { { { VSM_MCAST_MODE_IS_EXCLUDE, "12" }, { VSM_MCAST_ALLOW_NEW_SOURCES, "1" } },
+                  true, VSM_LEARN_FILTER_EXCLUDE, "2" },
+                { { { VSM_MCAST_CHANGE_TO_EXCLUDE, "1" }, { VSM_MCAST_BLOCK_OLD_SOURCES, "2" } },
+                  true, VSM_LEARN_FILTER_EXCLUDE, "12" },
+                { { { VSM_MCAST_CHANGE_TO_EXCLUDE, "" }, { VSM_MCAST_CHANGE_TO_INCLUDE, "" } },
+                  false, 0, "" },
+                { { { VSM_MCAST_ALLOW_NEW_SOURCES, "1" } }, true, VSM_LEARN_FILTER_INCLUDE, "1" },
+                { { { VSM_MCAST_BLOCK_OLD_SOURCES, "1" } }, false, 0, "" },
+                { { { VSM_MCAST_MODE_IS_INCLUDE, "1" }, { VSM_MCAST_MODE_IS_EXCLUDE, "" } },
+                  true, VSM_LEARN_FILTER_EXCLUDE, "" },
+                { { { VSM_MCAST_CHANGE_TO_EXCLUDE, "12" }, { VSM_MCAST_CHANGE_TO_INCLUDE, "3" },
+                    { VSM_MCAST_ALLOW_NEW_SOURCES, "3" } },
+                  true, VSM_LEARN_FILTER_INCLUDE, "3" },
+        };
+
+        for (int ip6 = 0; ip6 <= 1; ip6++) {
+                for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                        VsmLearner *l = vsm_learner_new(VM_MAC);
+                        Frame f;
+
+                        for (size_t k = 0; k < G_N_ELEMENTS(cases[i].steps) && cases[i].steps[k].type; k++) {
+                                record_frame(&f, ip6, ip6 ? GROUP6 : GROUP4, cases[i].steps[k].type,
+                                             cases[i].steps[k].srcs);
+                                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + k), >=, 0);
+                        }
+                        g_assert_cmpuint(vsm_learner_n_groups(l), ==, cases[i].present ? 1 : 0);
+                        if (cases[i].present) {
+                                const VsmLearnGroup *g = vsm_learner_get_group(l, 0);
+
+                                g_assert_cmpint(g->is_ip6, ==, ip6);
+                                g_assert_cmpint(g->version, ==, ip6 ? VSM_LEARN_MLD_V2 : VSM_LEARN_IGMP_V3);
+                                g_assert_cmpint(g->mode, ==, cases[i].mode);
+                                assert_sources(g, ip6, cases[i].want);
+                        }
+                        vsm_learner_free(l);
+                }
+        }
+}
+
+/* A v3 join after a v2 one records v3; the vectors decode as joins. */
+static void test_version_change(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        g_autofree VsmIgmpMessage *v2 = igmp_msg(VSM_IGMP_V2_REPORT, GROUP4);
+        uint64_t gen;
+        Frame f;
+
+        igmp_frame(&f, v2);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        gen = vsm_learner_generation(l);
+        record_frame(&f, false, GROUP4, VSM_MCAST_MODE_IS_EXCLUDE, "");
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        g_assert_true(vsm_learner_changed(l, gen));
+        g_assert_cmpint(vsm_learner_get_group(l, 0)->version, ==, VSM_LEARN_IGMP_V3);
+        g_assert_cmpuint(vsm_learner_n_groups(l), ==, 1);
+        vsm_learner_free(l);
+}
+
+/* Groups not reported for the membership interval go; the interval is
+ * settable. */
+static void test_group_expiry(void) {
+        static const struct {
+                uint64_t interval;           /* 0: default 260 s */
+                uint64_t at;                 /* after the last report */
+                bool kept;
+        } cases[] = {
+                { 0, SEC(260), true },
+                { 0, SEC(260) + 1, false },
+                { SEC(30), SEC(30), true },
+                { SEC(30), SEC(31), false },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                VsmLearner *l = vsm_learner_new(VM_MAC);
+                g_autofree VsmIgmpMessage *v2 = igmp_msg(VSM_IGMP_V2_REPORT, GROUP4);
+                Frame f;
+                uint64_t gen;
+
+                vsm_learner_set_membership_interval(l, cases[i].interval);
+                igmp_frame(&f, v2);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + SEC(10)), ==, 0);   /* refresh */
+                g_assert_cmpuint(vsm_learner_expire(l, T0 + SEC(20)), ==, 0);
+                gen = vsm_learner_generation(l);
+                g_assert_cmpuint(vsm_learner_expire(l, T0 + SEC(10) + cases[i].at), ==, cases[i].kept ? 0 : 1);
+                g_assert_cmpuint(vsm_learner_n_groups(l), ==, cases[i].kept ? 1 : 0);
+                g_assert_cmpint(vsm_learner_changed(l, gen), ==, !cases[i].kept);
+                vsm_learner_free(l);
+        }
+}
+
+/* ---- addresses ---- */
+
+static void arp_frame(Frame *f, const uint8_t mac[6], const uint8_t ip[4]) {
+        VsmWriter w;
+
+        vsm_writer_init(&w, f->buf, sizeof(f->buf));
+        g_assert_cmpint(vsm_arp_gratuitous_write(&w, mac, ip), ==, 0);
+        f->len = w.len;
+}
+
+static void na_frame(Frame *f, const char *ip) {
+        VsmWriter w;
+        uint8_t a[16];
+
+        g_assert_cmpint(inet_pton(AF_INET6, ip, a), ==, 1);
+        vsm_writer_init(&w, f->buf, sizeof(f->buf));
+        g_assert_cmpint(vsm_ndisc_unsolicited_na_write(&w, VM_MAC, a, false), ==, 0);
+        f->len = w.len;
+}
+
+/* An NS from src ("::" for DAD) for target. */
+static void ns_frame(Frame *f, const char *src, const char *target) {
+        VsmWriter w;
+        VsmEthHeader eth = { .ethertype = VSM_ETH_P_IPV6 };
+        VsmIp6Header ip = { .next_header = VSM_IP_PROTO_ICMPV6, .hop_limit = 255 };
+        VsmNdiscMessage m = { .type = VSM_NDISC_NS };
+        size_t ip_off, icmp_off;
+
+        memcpy(eth.src, VM_MAC, 6);
+        memcpy(eth.dst, (uint8_t[]) { 0x33, 0x33, 0xff, 0, 0, 1 }, 6);
+        g_assert_cmpint(inet_pton(AF_INET6, src, ip.src), ==, 1);
+        g_assert_cmpint(inet_pton(AF_INET6, "ff02::1:ff00:1", ip.dst), ==, 1);
+        g_assert_cmpint(inet_pton(AF_INET6, target, m.target), ==, 1);
+        vsm_writer_init(&w, f->buf, sizeof(f->buf));
+        g_assert_cmpint(vsm_eth_header_write(&w, &eth), ==, 0);
+        g_assert_cmpint(vsm_ip6_header_begin(&w, &ip, &ip_off), ==, 0);
+        icmp_off = w.len;
+        g_assert_cmpint(vsm_ndisc_message_write(&w, &m), ==, 0);
+        vsm_icmp6_checksum_finish(&w, ip.src, ip.dst, icmp_off);
+        g_assert_cmpint(vsm_ip6_header_finish(&w, ip_off), ==, 0);
+        f->len = w.len;
+}
+
+static void test_addresses(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        static const uint8_t zero[4], other_ip[4] = { 192, 0, 2, 77 };
+        const VsmLearnAddress *a;
+        uint8_t want6[16];
+        Frame f;
+
+        arp_frame(&f, VM_MAC, VM_IP);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + SEC(100)), ==, 0);   /* refresh */
+        arp_frame(&f, VM_MAC, zero);                                  /* probe */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        arp_frame(&f, OTHER_MAC, other_ip);                           /* not ours */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        arp_frame(&f, VM_MAC, other_ip);                              /* to the guest */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, 1);
+        a = vsm_learner_get_address(l, false, 0);
+        g_assert_false(a->is_ip6);
+        g_assert_cmpmem(a->address, 4, VM_IP, 4);
+        g_assert_cmpuint(a->last_seen_usec, ==, T0 + SEC(100));
+        g_assert_null(vsm_learner_get_address(l, false, 1));
+
+        na_frame(&f, "2001:db8::10");
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        ns_frame(&f, "fe80::5054:ff:fe12:3456", "fe80::1");
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        ns_frame(&f, "::", "2001:db8::99");                           /* DAD */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, true), ==, 2);
+        g_assert_cmpint(inet_pton(AF_INET6, "2001:db8::10", want6), ==, 1);
+        g_assert_cmpmem(vsm_learner_get_address(l, true, 0)->address, 16, want6, 16);
+        g_assert_cmpint(inet_pton(AF_INET6, "fe80::5054:ff:fe12:3456", want6), ==, 1);
+        g_assert_cmpmem(vsm_learner_get_address(l, true, 1)->address, 16, want6, 16);
+        g_assert_true(vsm_learner_get_address(l, true, 1)->is_ip6);
+
+        /* Expiry: IPv6 last seen at T0, IPv4 at T0 + 100 s; age 3600 s. */
+        g_assert_cmpuint(vsm_learner_expire(l, T0 + SEC(3600)), ==, 0);
+        g_assert_cmpuint(vsm_learner_expire(l, T0 + SEC(3601)), ==, 2);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, true), ==, 0);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, 1);
+        vsm_learner_set_address_max_age(l, SEC(60));
+        g_assert_cmpuint(vsm_learner_expire(l, T0 + SEC(161)), ==, 1);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, 0);
+        g_assert_cmpuint(vsm_learner_next_expiry(l), ==, UINT64_MAX);
+        vsm_learner_free(l);
+}
+
+/* ---- caps ---- */
+
+static void test_caps(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        VsmLearnStats s;
+        Frame f;
+
+        for (unsigned i = 0; i < VSM_LEARN_GROUPS_MAX + 1; i++) {
+                g_autofree char *grp = g_strdup_printf("239.9.0.%u", i + 1);
+                g_autofree VsmIgmpMessage *m = igmp_msg(VSM_IGMP_V2_REPORT, grp);
+
+                igmp_frame(&f, m);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, i < VSM_LEARN_GROUPS_MAX ? 1 : 0);
+        }
+        g_assert_cmpuint(vsm_learner_n_groups(l), ==, VSM_LEARN_GROUPS_MAX);
+        s = stats(l);
+        g_assert_cmpuint(s.n_dropped_groups, ==, 1);
+        /* Existing groups still refresh and leave at the cap. */
+        {
+                g_autofree VsmIgmpMessage *m = igmp_msg(VSM_IGMP_V2_LEAVE, "239.9.0.1");
+
+                igmp_frame(&f, m);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+                g_assert_cmpuint(vsm_learner_n_groups(l), ==, VSM_LEARN_GROUPS_MAX - 1);
+        }
+        vsm_learner_free(l);
+
+        /* 40 sources in one record: 32 kept, 8 counted. */
+        l = vsm_learner_new(VM_MAC);
+        {
+                g_autofree VsmIgmpMessage *m = igmp_msg(VSM_IGMP_V3_REPORT, NULL);
+
+                m->n_records = 1;
+                m->records[0].type = VSM_MCAST_MODE_IS_INCLUDE;
+                g_assert_cmpint(inet_pton(AF_INET, GROUP4, m->records[0].group), ==, 1);
+                m->records[0].n_sources = 40;
+                m->n_sources = 40;
+                for (unsigned i = 0; i < 40; i++) {
+                        m->sources[i][0] = 10;
+                        m->sources[i][3] = (uint8_t) (i + 1);
+                }
+                igmp_frame(&f, m);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+                g_assert_cmpuint(vsm_learner_get_group(l, 0)->n_sources, ==, VSM_LEARN_GROUP_SOURCES_MAX);
+                s = stats(l);
+                g_assert_cmpuint(s.n_dropped_sources, ==, 40 - VSM_LEARN_GROUP_SOURCES_MAX);
+        }
+        vsm_learner_free(l);
+
+        /* 17 IPv4 and 17 IPv6 addresses. */
+        l = vsm_learner_new(VM_MAC);
+        for (unsigned i = 0; i < 17; i++) {
+                uint8_t ip[4] = { 10, 0, 0, (uint8_t) (i + 1) };
+                g_autofree char *ip6 = g_strdup_printf("2001:db8::%x", i + 1);
+
+                arp_frame(&f, VM_MAC, ip);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, i < VSM_LEARN_IP4_MAX ? 1 : 0);
+                na_frame(&f, ip6);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, i < VSM_LEARN_IP6_MAX ? 1 : 0);
+        }
+        g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, VSM_LEARN_IP4_MAX);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, true), ==, VSM_LEARN_IP6_MAX);
+        s = stats(l);
+        g_assert_cmpuint(s.n_dropped_ip4, ==, 1);
+        g_assert_cmpuint(s.n_dropped_ip6, ==, 1);
+        vsm_learner_free(l);
+}
+
+/* ---- robustness ---- */
+
+/* Every truncation and single-octet corruption of good frames, plus
+ * garbage: never a crash, every frame counted. */
+static void test_garbage(void) {
+        static const char *const vectors[] = {
+                "vectors/dhcp-discover.hex",   "vectors/dhcp-ack.hex",        "vectors/igmp-v2-report.hex",
+                "vectors/igmp-v3-report.hex",  "vectors/igmp-v3-report-aux.hex", "vectors/mld-v1-report.hex",
+                "vectors/mld-v2-report.hex",   "vectors/mld-v2-report-ext.hex", "vectors/arp-gratuitous.hex",
+                "vectors/ndisc-na-solicited.hex", "vectors/ndisc-ns.hex",
+        };
+        uint64_t fed = 0;
+        VsmLearnStats s;
+        VsmLearner *l;
+
+        for (size_t v = 0; v < G_N_ELEMENTS(vectors); v++) {
+                g_autoptr(GBytes) b = vsm_test_hex_file(vectors[v]);
+                gsize len;
+                const uint8_t *p = g_bytes_get_data(b, &len);
+                g_autofree uint8_t *copy = g_memdup2(p, len);
+
+                g_assert_cmpuint(len, >=, 14);
+                l = vsm_learner_new(p + 6);   /* the frame's source */
+                for (size_t n = 0; n <= len; n++) {
+                        int r1 = vsm_learner_feed(l, p, n, VSM_LEARN_FROM_GUEST, T0);
+                        int r2 = vsm_learner_feed(l, p, n, VSM_LEARN_TO_GUEST, T0);
+
+                        g_assert_cmpint(r1, >=, -EMSGSIZE);
+                        g_assert_cmpint(r2, >=, -EMSGSIZE);
+                        fed += 2;
+                }
+                for (size_t i = 12; i < len; i++) {
+                        for (unsigned bit = 0; bit < 8; bit++) {
+                                copy[i] ^= (uint8_t) (1u << bit);
+                                vsm_learner_feed(l, copy, len, VSM_LEARN_FROM_GUEST, T0 + i);
+                                copy[i] ^= (uint8_t) (1u << bit);
+                                fed++;
+                        }
+                }
+                s = stats(l);
+                g_assert_cmpuint(s.n_frames, ==, fed);
+                g_assert_cmpuint(s.n_foreign + s.n_malformed + s.n_ignored, <=, s.n_frames);
+                g_assert_cmpuint(s.n_malformed, >, 0);
+                vsm_learner_free(l);
+                fed = 0;
+        }
+
+        /* Pseudo-random garbage with the VM's MAC as source. */
+        l = vsm_learner_new(VM_MAC);
+        {
+                GRand *rand = g_rand_new_with_seed(42);
+                static const uint16_t types[] = { VSM_ETH_P_IPV4, VSM_ETH_P_IPV6, VSM_ETH_P_ARP, 0x8100 };
+                uint8_t buf[200];
+
+                for (unsigned i = 0; i < 4000; i++) {
+                        size_t n = (size_t) g_rand_int_range(rand, 0, sizeof(buf) + 1);
+
+                        for (size_t k = 0; k < sizeof(buf); k++)
+                                buf[k] = (uint8_t) g_rand_int(rand);
+                        memcpy(buf + 6, VM_MAC, 6);
+                        buf[12] = (uint8_t) (types[i % 4] >> 8);
+                        buf[13] = (uint8_t) types[i % 4];
+                        if (i % 3 == 0 && n > 24) {
+                                buf[14] = 0x45;   /* a plausible IPv4 header */
+                                buf[23] = (i & 1) ? VSM_IP_PROTO_IGMP : VSM_IP_PROTO_UDP;
+                        }
+                        g_assert_cmpint(vsm_learner_feed(l, buf, n, i & 4 ? VSM_LEARN_TO_GUEST : VSM_LEARN_FROM_GUEST,
+                                                         T0),
+                                        <=, 1);
+                }
+                g_rand_free(rand);
+        }
+        s = stats(l);
+        g_assert_cmpuint(s.n_frames, ==, 4000);
+        g_assert_cmpuint(s.n_malformed, >, 0);
+        g_assert_cmpint(vsm_learner_feed(l, NULL, 0, VSM_LEARN_FROM_GUEST, T0), ==, -EBADMSG);
+        g_assert_cmpint(vsm_learner_feed(l, NULL, 5, VSM_LEARN_FROM_GUEST, T0), ==, -EINVAL);
+        g_assert_cmpint(vsm_learner_feed(l, (const uint8_t *) "x", 1, _VSM_LEARN_DIRECTION_MAX, T0), ==, -EINVAL);
+        s = stats(l);
+        g_assert_cmpuint(s.n_malformed + s.n_foreign + s.n_ignored, <=, s.n_frames);
+        vsm_learner_free(l);
+}
+
+/* The vectors learn as the frames they are, with the frame's MAC. */
+static void test_vectors(void) {
+        static const struct {
+                const char *file;
+                VsmLearnDirection dir;
+                size_t mac_off;              /* where the vNIC's MAC sits */
+                size_t groups, ip4, ip6;
+                bool client, lease;
+        } cases[] = {
+                { "vectors/dhcp-discover.hex", VSM_LEARN_FROM_GUEST, 70, 0, 0, 0, true, false },
+                { "vectors/dhcp-init-reboot.hex", VSM_LEARN_FROM_GUEST, 70, 0, 0, 0, true, false },
+                { "vectors/dhcp-init-reboot-no-cid.hex", VSM_LEARN_FROM_GUEST, 70, 0, 0, 0, true, false },
+                { "vectors/dhcp-ack.hex", VSM_LEARN_TO_GUEST, 70, 0, 0, 0, false, true },
+                { "vectors/igmp-v1-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 0, 0, false, false },
+                { "vectors/igmp-v2-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 0, 0, false, false },
+                { "vectors/igmp-v3-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 0, 0, false, false },
+                { "vectors/mld-v1-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 0, 0, false, false },
+                { "vectors/mld-v2-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 0, 0, false, false },
+                { "vectors/arp-gratuitous.hex", VSM_LEARN_FROM_GUEST, 6, 0, 1, 0, false, false },
+                { "vectors/ndisc-unsolicited-na.hex", VSM_LEARN_FROM_GUEST, 6, 0, 0, 1, false, false },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autoptr(GBytes) b = vsm_test_hex_file(cases[i].file);
+                gsize len;
+                const uint8_t *p = g_bytes_get_data(b, &len);
+                VsmLearner *l;
+                VsmLearnClient c;
+                VsmLearnLease lease;
+
+                g_test_message("%s", cases[i].file);
+                g_assert_cmpuint(len, >=, cases[i].mac_off + 6);
+                l = vsm_learner_new(p + cases[i].mac_off);
+                vsm_learner_feed(l, p, len, cases[i].dir, T0);
+                g_assert_cmpuint(stats(l).n_malformed, ==, 0);
+                g_assert_cmpuint(vsm_learner_n_groups(l), >=, cases[i].groups);
+                if (cases[i].groups == 0)
+                        g_assert_cmpuint(vsm_learner_n_groups(l), ==, 0);
+                g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, cases[i].ip4);
+                g_assert_cmpuint(vsm_learner_n_addresses(l, true), ==, cases[i].ip6);
+                g_assert_cmpint(vsm_learner_get_client(l, &c), ==, cases[i].client ? 0 : -ENOENT);
+                g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, cases[i].lease ? 0 : -ENOENT);
+                if (g_str_has_suffix(cases[i].file, "no-cid.hex"))
+                        g_assert_cmpint(c.client_id_state, ==, VSM_LEARN_CLIENT_ID_NONE);
+                else if (cases[i].client)
+                        g_assert_cmpint(c.client_id_state, ==, VSM_LEARN_CLIENT_ID_SENT);
+                vsm_learner_free(l);
+        }
+}
+
+/* The generation moves on content changes only. */
+static void test_generation(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        g_autofree VsmIgmpMessage *v2 = igmp_msg(VSM_IGMP_V2_REPORT, GROUP4);
+        uint64_t gen;
+        Frame f;
+
+        g_assert_cmpuint(vsm_learner_generation(l), ==, 0);
+        g_assert_false(vsm_learner_changed(l, 0));
+        igmp_frame(&f, v2);
+        feed(l, &f, VSM_LEARN_FROM_GUEST, T0);
+        g_assert_true(vsm_learner_changed(l, 0));
+
+        /* Same content again, at later times: no change. */
+        gen = vsm_learner_generation(l);
+        feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 1);
+        client_frame(&f, VSM_DHCP_DISCOVER, "01525400123456", "vm", NULL);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        gen = vsm_learner_generation(l);
+        client_frame(&f, VSM_DHCP_REQUEST, "01525400123456", "vm", NULL);   /* same content */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 1), ==, 0);
+        server_frame(&f, VSM_DHCP_ACK, VM_MAC, 600, 0, 0);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0 + 2), ==, 1);
+        g_assert_cmpuint(vsm_learner_generation(l), ==, gen + 1);
+        gen = vsm_learner_generation(l);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0 + SEC(300)), ==, 0);   /* renewal: same lease */
+        g_assert_false(vsm_learner_changed(l, gen));
+        server_frame(&f, VSM_DHCP_ACK, VM_MAC, 900, 0, 0);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0 + SEC(301)), ==, 1);
+        g_assert_true(vsm_learner_changed(l, gen));
+
+        /* Garbage and expire with nothing due change nothing. */
+        gen = vsm_learner_generation(l);
+        g_assert_cmpint(vsm_learner_feed(l, (const uint8_t *) "garbage", 7, VSM_LEARN_FROM_GUEST, T0), ==, -EBADMSG);
+        g_assert_cmpuint(vsm_learner_expire(l, T0 + SEC(200)), ==, 0);
+        g_assert_false(vsm_learner_changed(l, gen));
+        vsm_learner_free(l);
+}
+
+static void test_misc(void) {
+        g_assert_null(vsm_learner_free(NULL));
+        g_assert_null(vsm_learner_new(NULL));
+        g_assert_cmpstr(vsm_learn_direction_to_string(VSM_LEARN_FROM_GUEST), ==, "from-guest");
+        g_assert_cmpstr(vsm_learn_direction_to_string(VSM_LEARN_TO_GUEST), ==, "to-guest");
+        g_assert_null(vsm_learn_direction_to_string(_VSM_LEARN_DIRECTION_MAX));
+        g_assert_cmpstr(vsm_learn_client_id_to_string(VSM_LEARN_CLIENT_ID_UNKNOWN), ==, "unknown");
+        g_assert_cmpstr(vsm_learn_client_id_to_string(VSM_LEARN_CLIENT_ID_NONE), ==, "none");
+        g_assert_cmpstr(vsm_learn_client_id_to_string(VSM_LEARN_CLIENT_ID_SENT), ==, "sent");
+        g_assert_null(vsm_learn_client_id_to_string(_VSM_LEARN_CLIENT_ID_MAX));
+        g_assert_cmpstr(vsm_learn_mcast_version_to_string(VSM_LEARN_IGMP_V1), ==, "igmpv1");
+        g_assert_cmpstr(vsm_learn_mcast_version_to_string(VSM_LEARN_MLD_V2), ==, "mldv2");
+        g_assert_null(vsm_learn_mcast_version_to_string(_VSM_LEARN_MCAST_VERSION_MAX));
+        g_assert_cmpstr(vsm_learn_filter_mode_to_string(VSM_LEARN_FILTER_INCLUDE), ==, "include");
+        g_assert_cmpstr(vsm_learn_filter_mode_to_string(VSM_LEARN_FILTER_EXCLUDE), ==, "exclude");
+        g_assert_null(vsm_learn_filter_mode_to_string(_VSM_LEARN_FILTER_MODE_MAX));
+        {
+                VsmLearner *l = vsm_learner_new(VM_MAC);
+
+                g_assert_cmpmem(vsm_learner_get_mac(l), 6, VM_MAC, 6);
+                vsm_learner_free(l);
+        }
+}
+
+int main(int argc, char **argv) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/sm/learn/dhcp-learn", test_dhcp_learn);
+        g_test_add_func("/sm/learn/dhcp-cid-absence", test_dhcp_cid_absence);
+        g_test_add_func("/sm/learn/dhcp-drop", test_dhcp_drop);
+        g_test_add_func("/sm/learn/dhcp-foreign", test_dhcp_foreign);
+        g_test_add_func("/sm/learn/dhcp-expiry", test_dhcp_expiry);
+        g_test_add_func("/sm/learn/igmp-v1v2", test_igmp_v1v2);
+        g_test_add_func("/sm/learn/mld-v1", test_mld_v1);
+        g_test_add_func("/sm/learn/records", test_records);
+        g_test_add_func("/sm/learn/version-change", test_version_change);
+        g_test_add_func("/sm/learn/group-expiry", test_group_expiry);
+        g_test_add_func("/sm/learn/addresses", test_addresses);
+        g_test_add_func("/sm/learn/caps", test_caps);
+        g_test_add_func("/sm/learn/garbage", test_garbage);
+        g_test_add_func("/sm/learn/vectors", test_vectors);
+        g_test_add_func("/sm/learn/generation", test_generation);
+        g_test_add_func("/sm/learn/misc", test_misc);
+        return g_test_run();
+}
