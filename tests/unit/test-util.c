@@ -65,7 +65,8 @@ void vsm_test_assert_hex_impl(const char *file, int line, const void *data, size
         gsize want_len;
         const void *want_data = g_bytes_get_data(want, &want_len);
 
-        if (want_len != len || memcmp(want_data, data, len) != 0) {
+        /* An empty vector decodes to a NULL buffer: memcmp must not see it. */
+        if (want_len != len || (len > 0 && memcmp(want_data, data, len) != 0)) {
                 g_autofree char *got = vsm_test_to_hex(data, len);
                 g_autofree char *exp = vsm_test_to_hex(want_data, want_len);
                 g_error("%s:%d: bytes differ\n  got:  %s\n  want: %s", file, line, got, exp);
