@@ -364,6 +364,31 @@ static bool group_apply(VsmLearner *l, bool is_ip6, const uint8_t addr[VSM_IP6_A
         return changed;
 }
 
+/* Copy a v3/v2 record's sources (a slice of the message's flat pool of
+ * alen-octet addresses) into src[] as 16-octet slots, zero-padded.  Up to
+ * one past the cap so source_add() counts the excess; beyond that they are
+ * counted here.  Returns how many were copied. */
+static size_t record_sources(VsmLearner *l, const uint8_t *pool, size_t n_pool, size_t pool_max, size_t alen,
+                             size_t first, uint16_t count,
+                             uint8_t src[VSM_LEARN_GROUP_SOURCES_MAX + 1][VSM_IP6_ALEN]) {
+        size_t n = 0;
+
+        for (uint16_t k = 0; k < count; k++) {
+                size_t idx = first + k;
+
+                if (idx >= n_pool || idx >= pool_max)
+                        break;
+                if (n >= VSM_LEARN_GROUP_SOURCES_MAX + 1) {
+                        l->stats.n_dropped_sources++;
+                        continue;
+                }
+                memset(src[n], 0, VSM_IP6_ALEN);
+                memcpy(src[n], pool + idx * alen, alen);
+                n++;
+        }
+        return n;
+}
+
 static int learn_igmp(VsmLearner *l, const uint8_t *frame, size_t len, uint64_t now) {
         VsmIgmpFrame f;
         VsmReader r;
@@ -395,26 +420,14 @@ static int learn_igmp(VsmLearner *l, const uint8_t *frame, size_t len, uint64_t 
         case VSM_IGMP_V3_REPORT:
                 for (uint16_t i = 0; i < f.msg.n_records; i++) {
                         const VsmIgmpRecord *rec = &f.msg.records[i];
-                        size_t n = 0;
+                        size_t n;
 
                         if (!vsm_ip4_is_multicast(rec->group))
                                 continue;
                         memset(addr, 0, sizeof(addr));
                         memcpy(addr, rec->group, VSM_IP4_ALEN);
-                        /* One past the cap so source_add() counts the excess. */
-                        for (uint16_t k = 0; k < rec->n_sources; k++) {
-                                size_t idx = (size_t) rec->first_source + k;
-
-                                if (idx >= f.msg.n_sources || idx >= VSM_IGMP_SOURCES_MAX)
-                                        break;
-                                if (n >= VSM_LEARN_GROUP_SOURCES_MAX + 1) {
-                                        l->stats.n_dropped_sources++;
-                                        continue;
-                                }
-                                memset(src[n], 0, VSM_IP6_ALEN);
-                                memcpy(src[n], f.msg.sources[idx], VSM_IP4_ALEN);
-                                n++;
-                        }
+                        n = record_sources(l, &f.msg.sources[0][0], f.msg.n_sources, VSM_IGMP_SOURCES_MAX,
+                                           VSM_IP4_ALEN, rec->first_source, rec->n_sources, src);
                         if (group_apply(l, false, addr, VSM_LEARN_IGMP_V3, rec->type, (const uint8_t(*)[VSM_IP6_ALEN]) src, n,
                                         now))
                                 changed = true;
@@ -454,22 +467,12 @@ static int learn_mld(VsmLearner *l, const uint8_t *frame, size_t len, uint64_t n
         case VSM_MLD_V2_REPORT:
                 for (uint16_t i = 0; i < f.msg.n_records; i++) {
                         const VsmMldRecord *rec = &f.msg.records[i];
-                        size_t n = 0;
+                        size_t n;
 
                         if (!vsm_ip6_is_multicast(rec->group))
                                 continue;
-                        for (uint16_t k = 0; k < rec->n_sources; k++) {
-                                size_t idx = (size_t) rec->first_source + k;
-
-                                if (idx >= f.msg.n_sources || idx >= VSM_MLD_SOURCES_MAX)
-                                        break;
-                                if (n >= VSM_LEARN_GROUP_SOURCES_MAX + 1) {
-                                        l->stats.n_dropped_sources++;
-                                        continue;
-                                }
-                                memcpy(src[n], f.msg.sources[idx], VSM_IP6_ALEN);
-                                n++;
-                        }
+                        n = record_sources(l, &f.msg.sources[0][0], f.msg.n_sources, VSM_MLD_SOURCES_MAX,
+                                           VSM_IP6_ALEN, rec->first_source, rec->n_sources, src);
                         if (group_apply(l, true, rec->group, VSM_LEARN_MLD_V2, rec->type,
                                         (const uint8_t(*)[VSM_IP6_ALEN]) src, n, now))
                                 changed = true;
