@@ -183,14 +183,19 @@ static void vsi_log_report(VsmVsi *vsi, const VsmVdpAction *a) {
         }
 }
 
+/* Record, log and hand a reported outcome to the waiter of its request. */
+static void vsi_report(VsmVsi *vsi, const VsmVdpAction *a) {
+        vsi->have_last = TRUE;
+        vsi->last = *a;
+        vsi->last_usec = g_get_monotonic_time();
+        vsi_log_report(vsi, a);
+        if (a->outcome != VSM_VDP_OUTCOME_REFRESHED && a->outcome != VSM_VDP_OUTCOME_BRIDGE_DEASSOC)
+                vsi_finish_waiter(vsi, a);
+}
+
 static void vsi_apply(VsmVsi *vsi, const VsmVdpAction *a) {
         if (a->report) {
-                vsi->have_last = TRUE;
-                vsi->last = *a;
-                vsi->last_usec = g_get_monotonic_time();
-                vsi_log_report(vsi, a);
-                if (a->outcome != VSM_VDP_OUTCOME_REFRESHED && a->outcome != VSM_VDP_OUTCOME_BRIDGE_DEASSOC)
-                        vsi_finish_waiter(vsi, a);
+                vsi_report(vsi, a);
                 if (!vsi->sm.pending)
                         vsm_timer_arm(vsi->resend_timer, 0);
         }
@@ -242,11 +247,7 @@ gboolean vsm_vsi_request(VsmVsi *vsi, VsmVdpRequest req, uint8_t flags, VsmVsiDo
 
                 report.send = false;
                 report.deadline_usec = vsi->sm.deadline_usec;
-                vsi->have_last = TRUE;
-                vsi->last = report;
-                vsi->last_usec = g_get_monotonic_time();
-                vsi_log_report(vsi, &report);
-                vsi_finish_waiter(vsi, &report);
+                vsi_report(vsi, &report);
                 a.report = false;
         }
         vsi->done = done;
