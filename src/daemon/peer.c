@@ -1,0 +1,1478 @@
+/* The peer channel between the source's and the destination's vsimigd
+ * (DESIGN.md section 2, "Two channels"): a strict codec for the
+ * length-prefixed JSON messages, the source's TCP listener and the
+ * destination's connector.  The wire format is described in peer.h.
+ *
+ * Everything read from the socket is untrusted: lengths are checked before
+ * anything is buffered, the source never buffers more than one hello, JSON
+ * nesting is bounded before json-glib sees it, and every rejection is
+ * counted, logged (rate limited) and closes only the offending connection.
+ * All I/O is non-blocking on the caller's GMainContext; no threads. */
+#include "daemon/peer.h"
+
+#include <string.h>
+
+#include "daemon/config.h"
+#include "daemon/log.h"
+
+#define PEER_JSON_DEPTH_MAX 16
+#define PEER_HELLO_MAX 4096            /* all the source ever reads is one hello */
+#define PEER_REASON_MAX 1024           /* characters of an error's reason */
+#define PEER_OUTBUF_MAX (4 * (gsize) VSM_PEER_MESSAGE_MAX)
+#define PEER_READ_CHUNK 65536
+#define PEER_LINGER_MS 5000            /* drop_domain: time left to flush before closing */
+#define PEER_LISTEN_BACKLOG 128
+#define PEER_FRAME_HDR 4
+
+#define peer_log(level, peer, domain, ...) \
+        g_log_structured(G_LOG_DOMAIN, (level), "VSIMIG_PEER", (peer), "VSIMIG_DOMAIN", (domain), \
+                         "MESSAGE", __VA_ARGS__)
+
+/* ---- codec ---- */
+
+static const char *const msg_type_names[_VSM_PEER_MSG_MAX] = {
+        [VSM_PEER_MSG_HELLO] = "hello",
+        [VSM_PEER_MSG_STATE] = "state",
+        [VSM_PEER_MSG_SWITCHOVER] = "switchover",
+        [VSM_PEER_MSG_ERROR] = "error",
+};
+
+/* The members each type allows ("type" included); everything else is refused. */
+static const char *const hello_members[] = { "type", "version", "domain", "token", NULL };
+static const char *const state_members[] = { "type", "domain", "generation", "nics", NULL };
+static const char *const switchover_members[] = { "type", "domain", "generation", "nics", "suspended_at", NULL };
+static const char *const error_members[] = { "type", "reason", NULL };
+
+/**
+ * vsm_peer_message_type_to_string: the wire name of a message type.
+ */
+const char *vsm_peer_message_type_to_string(VsmPeerMessageType t) {
+        if ((unsigned) t >= _VSM_PEER_MSG_MAX)
+                return "invalid";
+        return msg_type_names[t];
+}
+
+/**
+ * vsm_peer_message_free: frees a message and its NICs.  Accepts NULL.
+ */
+VsmPeerMessage *vsm_peer_message_free(VsmPeerMessage *m) {
+        if (!m)
+                return NULL;
+        if (m->nics)
+                g_ptr_array_unref(m->nics);
+        g_free(m->reason);
+        g_free(m);
+        return NULL;
+}
+
+/**
+ * vsm_peer_message_encode: the framed octets of m (4-octet big-endian
+ * length, then the JSON body).  NULL if the body would pass
+ * VSM_PEER_MESSAGE_MAX.
+ */
+GBytes *vsm_peer_message_encode(const VsmPeerMessage *m) {
+        g_autoptr(JsonBuilder) b = NULL;
+        g_autoptr(JsonGenerator) gen = NULL;
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *json = NULL;
+        guint8 *frame;
+        gsize len = 0;
+
+        g_return_val_if_fail(m != NULL, NULL);
+        g_return_val_if_fail((unsigned) m->type < _VSM_PEER_MSG_MAX, NULL);
+        g_return_val_if_fail(m->generation <= G_MAXINT64, NULL);
+
+        b = json_builder_new_immutable();
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "type");
+        json_builder_add_string_value(b, vsm_peer_message_type_to_string(m->type));
+        switch (m->type) {
+        case VSM_PEER_MSG_HELLO:
+                json_builder_set_member_name(b, "version");
+                json_builder_add_int_value(b, VSM_PEER_PROTOCOL_VERSION);
+                json_builder_set_member_name(b, "domain");
+                json_builder_add_string_value(b, m->domain);
+                json_builder_set_member_name(b, "token");
+                json_builder_add_string_value(b, m->token);
+                break;
+        case VSM_PEER_MSG_STATE:
+        case VSM_PEER_MSG_SWITCHOVER:
+                json_builder_set_member_name(b, "domain");
+                json_builder_add_string_value(b, m->domain);
+                json_builder_set_member_name(b, "generation");
+                json_builder_add_int_value(b, (gint64) m->generation);
+                json_builder_set_member_name(b, "nics");
+                json_builder_begin_array(b);
+                for (guint i = 0; m->nics && i < m->nics->len; i++)
+                        json_builder_add_value(b, vsm_nic_state_to_json(g_ptr_array_index(m->nics, i)));
+                json_builder_end_array(b);
+                if (m->type == VSM_PEER_MSG_SWITCHOVER) {
+                        json_builder_set_member_name(b, "suspended_at");
+                        json_builder_add_int_value(b, m->suspended_at_real_usec);
+                }
+                break;
+        case VSM_PEER_MSG_ERROR:
+                json_builder_set_member_name(b, "reason");
+                json_builder_add_string_value(b, m->reason ? m->reason : "");
+                break;
+        default:
+                g_assert_not_reached();
+        }
+        json_builder_end_object(b);
+
+        root = json_builder_get_root(b);
+        gen = json_generator_new();
+        json_generator_set_root(gen, root);
+        json = json_generator_to_data(gen, &len);
+        if (len == 0 || len > VSM_PEER_MESSAGE_MAX)
+                return NULL;
+        frame = g_malloc(PEER_FRAME_HDR + len);
+        frame[0] = (guint8) (len >> 24);
+        frame[1] = (guint8) (len >> 16);
+        frame[2] = (guint8) (len >> 8);
+        frame[3] = (guint8) len;
+        memcpy(frame + PEER_FRAME_HDR, json, len);
+        return g_bytes_new_take(frame, PEER_FRAME_HDR + len);
+}
+
+/* Before json-glib sees the text: it must be one JSON object and nothing
+ * after it (json-glib would take the last of "{..}{..}"), nested at most
+ * PEER_JSON_DEPTH_MAX deep (its parser recurses per level).  Counts
+ * brackets outside strings; the parser checks the rest. */
+static gboolean json_shape_ok(const char *s, gsize len, GError **error) {
+        gboolean in_str = FALSE, esc = FALSE, ended = FALSE;
+        int depth = 0;
+
+        for (gsize i = 0; i < len; i++) {
+                char ch = s[i];
+
+                if (in_str) {
+                        if (esc)
+                                esc = FALSE;
+                        else if (ch == '\\')
+                                esc = TRUE;
+                        else if (ch == '"')
+                                in_str = FALSE;
+                        continue;
+                }
+                if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r')
+                        continue;
+                if (ended || (depth == 0 && ch != '{')) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "message is not one JSON object");
+                        return FALSE;
+                }
+                if (ch == '"')
+                        in_str = TRUE;
+                else if (ch == '{' || ch == '[') {
+                        if (++depth > PEER_JSON_DEPTH_MAX) {
+                                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "JSON nested deeper than %d",
+                                            PEER_JSON_DEPTH_MAX);
+                                return FALSE;
+                        }
+                } else if (ch == '}' || ch == ']') {
+                        if (--depth == 0)
+                                ended = TRUE;
+                }
+        }
+        return TRUE;
+}
+
+/* Untrusted text for an error message: escaped and shortened. */
+static char *escape_short(const char *s) {
+        g_autofree char *cut = g_utf8_substring(s, 0, MIN(g_utf8_strlen(s, -1), 48));
+
+        return g_strescape(cut, NULL);
+}
+
+static gboolean members_ok(JsonObject *obj, const char *const *allowed, const char *type, GError **error) {
+        JsonObjectIter it;
+        const char *name;
+        JsonNode *node;
+
+        json_object_iter_init(&it, obj);
+        while (json_object_iter_next(&it, &name, &node)) {
+                if (!g_strv_contains(allowed, name)) {
+                        g_autofree char *esc = escape_short(name);
+
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "unknown member \"%s\" in a \"%s\" message",
+                                    esc, type);
+                        return FALSE;
+                }
+        }
+        return TRUE;
+}
+
+static const char *member_string(JsonObject *obj, const char *name, GError **error) {
+        JsonNode *node = json_object_get_member(obj, name);
+
+        if (!node) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"%s\" is missing", name);
+                return NULL;
+        }
+        if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"%s\" must be a string", name);
+                return NULL;
+        }
+        return json_node_get_string(node);
+}
+
+/* A non-negative integer member.  Absent: FALSE with no error when optional. */
+static gboolean member_uint(JsonObject *obj, const char *name, gboolean optional, gint64 *ret, GError **error) {
+        JsonNode *node = json_object_get_member(obj, name);
+        gint64 v;
+
+        if (!node) {
+                if (!optional)
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"%s\" is missing", name);
+                return FALSE;
+        }
+        if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"%s\" must be an integer", name);
+                return FALSE;
+        }
+        v = json_node_get_int(node);
+        if (v < 0) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"%s\" must not be negative", name);
+                return FALSE;
+        }
+        *ret = v;
+        return TRUE;
+}
+
+static gboolean parse_domain(JsonObject *obj, char ret[37], GError **error) {
+        const char *s = member_string(obj, "domain", error);
+        g_autofree char *lower = NULL;
+
+        if (!s)
+                return FALSE;
+        if (!g_uuid_string_is_valid(s)) {
+                g_autofree char *esc = escape_short(s);
+
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"domain\" is not a UUID: \"%s\"", esc);
+                return FALSE;
+        }
+        lower = g_ascii_strdown(s, -1);
+        g_strlcpy(ret, lower, 37);
+        return TRUE;
+}
+
+/* Lower-case hex, like the token netstate.c keeps in <metadata>. */
+static gboolean is_hex_token(const char *s) {
+        gsize len = strlen(s);
+
+        for (gsize i = 0; i < len; i++)
+                if (!g_ascii_isdigit(s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
+                        return FALSE;
+        return len == VSM_NETSTATE_TOKEN_LEN;
+}
+
+static gboolean parse_token(JsonObject *obj, char ret[VSM_NETSTATE_TOKEN_LEN + 1], GError **error) {
+        const char *s = member_string(obj, "token", error);
+
+        if (!s)
+                return FALSE;
+        if (!is_hex_token(s)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"token\" must be %d lower-case hex characters",
+                            VSM_NETSTATE_TOKEN_LEN);
+                return FALSE;
+        }
+        g_strlcpy(ret, s, VSM_NETSTATE_TOKEN_LEN + 1);
+        return TRUE;
+}
+
+static void nic_free(gpointer p) {
+        vsm_nic_state_free(p);
+}
+
+static gboolean parse_nics(JsonObject *obj, GPtrArray **ret, GError **error) {
+        g_autoptr(GPtrArray) nics = NULL;
+        JsonNode *node = json_object_get_member(obj, "nics");
+        JsonArray *arr;
+        guint n;
+
+        if (!node) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"nics\" is missing");
+                return FALSE;
+        }
+        if (!JSON_NODE_HOLDS_ARRAY(node)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"nics\" must be an array");
+                return FALSE;
+        }
+        arr = json_node_get_array(node);
+        n = json_array_get_length(arr);
+        if (n > VSM_NETSTATE_NICS_MAX) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "more than %d NICs", VSM_NETSTATE_NICS_MAX);
+                return FALSE;
+        }
+        nics = g_ptr_array_new_full(n, nic_free);
+        for (guint i = 0; i < n; i++) {
+                g_autoptr(GError) local = NULL;
+                VsmNicState *nic = NULL;
+
+                if (!vsm_nic_state_from_json(json_array_get_element(arr, i), &nic, &local)) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "nics[%u]: %s", i,
+                                    local ? local->message : "invalid");
+                        return FALSE;
+                }
+                for (guint j = 0; j < nics->len; j++) {
+                        const VsmNicState *other = g_ptr_array_index(nics, j);
+
+                        if (memcmp(other->mac, nic->mac, VSM_ETH_ALEN) == 0) {
+                                vsm_nic_state_free(nic);
+                                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "nics[%u]: duplicate MAC", i);
+                                return FALSE;
+                        }
+                }
+                g_ptr_array_add(nics, nic);
+        }
+        *ret = g_steal_pointer(&nics);
+        return TRUE;
+}
+
+/**
+ * vsm_peer_message_decode: parses and validates one message body (without
+ * its length prefix).  Strict: unknown types and members, wrong types, a
+ * domain that is not a UUID, a token that is not 32 hex characters, a
+ * version other than VSM_PEER_PROTOCOL_VERSION and negative integers are
+ * refused.  The domain is returned in lower case; the token must be.
+ */
+gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage **ret, GError **error) {
+        g_autoptr(JsonParser) parser = NULL;
+        g_autoptr(GError) local = NULL;
+        g_autoptr(VsmPeerMessage) m = NULL;
+        g_autofree char *text = NULL;
+        const char *type, *const *allowed;
+        JsonNode *root;
+        JsonObject *obj;
+        gint64 v;
+
+        g_return_val_if_fail(ret != NULL, FALSE);
+        g_return_val_if_fail(body != NULL || len == 0, FALSE);
+
+        if (len == 0) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "empty message");
+                return FALSE;
+        }
+        if (len > VSM_PEER_MESSAGE_MAX) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "message exceeds %u octets", VSM_PEER_MESSAGE_MAX);
+                return FALSE;
+        }
+        if (memchr(body, '\0', len) || !g_utf8_validate((const char *) body, (gssize) len, NULL)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "message is not valid UTF-8 text");
+                return FALSE;
+        }
+        if (!json_shape_ok((const char *) body, len, error))
+                return FALSE;
+        /* A terminated copy: the parser never looks past the end. */
+        text = g_malloc(len + 1);
+        memcpy(text, body, len);
+        text[len] = '\0';
+        parser = json_parser_new_immutable();
+        if (!json_parser_load_from_data(parser, text, (gssize) len, &local)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "invalid JSON: %s", local->message);
+                return FALSE;
+        }
+        root = json_parser_get_root(parser);
+        if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "message is not a JSON object");
+                return FALSE;
+        }
+        obj = json_node_get_object(root);
+        type = member_string(obj, "type", error);
+        if (!type)
+                return FALSE;
+
+        m = g_new0(VsmPeerMessage, 1);
+        if (g_str_equal(type, "hello")) {
+                m->type = VSM_PEER_MSG_HELLO;
+                allowed = hello_members;
+        } else if (g_str_equal(type, "state")) {
+                m->type = VSM_PEER_MSG_STATE;
+                allowed = state_members;
+        } else if (g_str_equal(type, "switchover")) {
+                m->type = VSM_PEER_MSG_SWITCHOVER;
+                allowed = switchover_members;
+        } else if (g_str_equal(type, "error")) {
+                m->type = VSM_PEER_MSG_ERROR;
+                allowed = error_members;
+        } else {
+                g_autofree char *esc = escape_short(type);
+
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "unknown message type \"%s\"", esc);
+                return FALSE;
+        }
+        if (!members_ok(obj, allowed, type, error))
+                return FALSE;
+
+        switch (m->type) {
+        case VSM_PEER_MSG_HELLO:
+                if (!member_uint(obj, "version", FALSE, &v, error))
+                        return FALSE;
+                if (v != VSM_PEER_PROTOCOL_VERSION) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "unsupported protocol version %" G_GINT64_FORMAT,
+                                    v);
+                        return FALSE;
+                }
+                if (!parse_domain(obj, m->domain, error) || !parse_token(obj, m->token, error))
+                        return FALSE;
+                break;
+        case VSM_PEER_MSG_STATE:
+        case VSM_PEER_MSG_SWITCHOVER:
+                if (!parse_domain(obj, m->domain, error))
+                        return FALSE;
+                if (!member_uint(obj, "generation", FALSE, &v, error))
+                        return FALSE;
+                m->generation = (guint64) v;
+                if (m->type == VSM_PEER_MSG_SWITCHOVER) {
+                        if (member_uint(obj, "suspended_at", TRUE, &v, &local))
+                                m->suspended_at_real_usec = v;
+                        else if (local) {
+                                g_propagate_error(error, g_steal_pointer(&local));
+                                return FALSE;
+                        }
+                }
+                if (!parse_nics(obj, &m->nics, error))
+                        return FALSE;
+                break;
+        case VSM_PEER_MSG_ERROR: {
+                const char *reason = member_string(obj, "reason", error);
+
+                if (!reason)
+                        return FALSE;
+                if (g_utf8_strlen(reason, -1) > PEER_REASON_MAX) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"reason\" longer than %d characters",
+                                    PEER_REASON_MAX);
+                        return FALSE;
+                }
+                m->reason = g_strdup(reason);
+                break;
+        }
+        default:
+                g_assert_not_reached();
+        }
+        *ret = g_steal_pointer(&m);
+        return TRUE;
+}
+
+/* ---- framed, non-blocking socket I/O shared by both sides ---- */
+
+typedef struct PeerIo {
+        GMainContext *ctx;
+        GSocketConnection *conn;       /* NULL when not (or no longer) connected */
+        GSocket *sock;                 /* borrowed from conn */
+        GSource *in_src;
+        GSource *out_src;
+        GSocketSourceFunc out_func;
+        gpointer owner;
+        GByteArray *in;
+        GQueue out;                    /* GBytes, framed */
+        gsize out_off;                 /* sent octets of the head */
+        gsize out_len;                 /* unsent octets queued */
+        guint32 frame_max;
+} PeerIo;
+
+static void clear_source(GSource **src) {
+        if (!*src)
+                return;
+        g_source_destroy(*src);
+        g_source_unref(*src);
+        *src = NULL;
+}
+
+static GSource *attach_timeout(GMainContext *ctx, guint ms, GSourceFunc func, gpointer data) {
+        GSource *src = g_timeout_source_new(ms);
+
+        g_source_set_callback(src, func, data, NULL);
+        g_source_attach(src, ctx);
+        return src;
+}
+
+static GSource *peer_io_watch(PeerIo *io, GIOCondition cond, GSocketSourceFunc func, gpointer data) {
+        GSource *src = g_socket_create_source(io->sock, cond, NULL);
+
+        g_source_set_callback(src, G_SOURCE_FUNC(func), data, NULL);
+        g_source_attach(src, io->ctx);
+        return src;
+}
+
+static void peer_io_init(PeerIo *io, GMainContext *ctx, GSocketConnection *conn, guint32 frame_max,
+                         GSocketSourceFunc in_func, GSocketSourceFunc out_func, gpointer owner) {
+        io->ctx = g_main_context_ref(ctx);
+        io->conn = conn;
+        io->sock = g_socket_connection_get_socket(conn);
+        io->in = g_byte_array_new();
+        g_queue_init(&io->out);
+        io->frame_max = frame_max;
+        io->out_func = out_func;
+        io->owner = owner;
+        g_socket_set_keepalive(io->sock, TRUE);
+        io->in_src = peer_io_watch(io, G_IO_IN, in_func, owner);
+}
+
+/* Idempotent. */
+static void peer_io_clear(PeerIo *io) {
+        clear_source(&io->in_src);
+        clear_source(&io->out_src);
+        if (io->conn) {
+                (void) g_io_stream_close(G_IO_STREAM(io->conn), NULL, NULL);
+                g_clear_object(&io->conn);
+        }
+        io->sock = NULL;
+        g_clear_pointer(&io->in, g_byte_array_unref);
+        g_queue_clear_full(&io->out, (GDestroyNotify) g_bytes_unref);
+        io->out_off = 0;
+        io->out_len = 0;
+        g_clear_pointer(&io->ctx, g_main_context_unref);
+}
+
+/* Writes what the socket takes now.  FALSE on a socket error. */
+static gboolean peer_io_flush(PeerIo *io, GError **error) {
+        while (!g_queue_is_empty(&io->out)) {
+                GBytes *head = g_queue_peek_head(&io->out);
+                g_autoptr(GError) local = NULL;
+                gsize size;
+                const guint8 *data = g_bytes_get_data(head, &size);
+                gssize n;
+
+                n = g_socket_send_with_blocking(io->sock, (const char *) data + io->out_off, size - io->out_off,
+                                                FALSE, NULL, &local);
+                if (n < 0) {
+                        if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+                                break;
+                        g_propagate_error(error, g_steal_pointer(&local));
+                        return FALSE;
+                }
+                io->out_off += (gsize) n;
+                io->out_len -= (gsize) n;
+                if (io->out_off == size) {
+                        g_bytes_unref(g_queue_pop_head(&io->out));
+                        io->out_off = 0;
+                }
+        }
+        if (io->out_len > 0 && !io->out_src)
+                io->out_src = peer_io_watch(io, G_IO_OUT, io->out_func, io->owner);
+        else if (io->out_len == 0)
+                clear_source(&io->out_src);
+        return TRUE;
+}
+
+/* Queues a frame and writes what fits.  FALSE when the buffer would pass
+ * PEER_OUTBUF_MAX (nothing queued) or on a socket error. */
+static gboolean peer_io_send(PeerIo *io, GBytes *frame, GError **error) {
+        gsize size = g_bytes_get_size(frame);
+
+        if (size > PEER_OUTBUF_MAX - io->out_len) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_BUSY, "more than %" G_GSIZE_FORMAT " octets unsent",
+                            PEER_OUTBUF_MAX);
+                return FALSE;
+        }
+        g_queue_push_tail(&io->out, g_bytes_ref(frame));
+        io->out_len += size;
+        return peer_io_flush(io, error);
+}
+
+/* > 0: octets read; 0: end of stream; < 0: error (G_IO_ERROR_WOULD_BLOCK
+ * when there is nothing to read). */
+static gssize peer_io_read(PeerIo *io, GError **error) {
+        guint old = io->in->len;
+        gssize n;
+
+        g_byte_array_set_size(io->in, old + PEER_READ_CHUNK);
+        n = g_socket_receive_with_blocking(io->sock, (char *) io->in->data + old, PEER_READ_CHUNK, FALSE, NULL,
+                                           error);
+        g_byte_array_set_size(io->in, old + (guint) MAX(n, 0));
+        return n;
+}
+
+/* 1: a whole frame is buffered (*ret_body, *ret_len); 0: more is needed;
+ * -1: the length prefix is 0 or above the cap (*ret_len says which). */
+static int peer_io_frame(const PeerIo *io, const guint8 **ret_body, guint32 *ret_len) {
+        const guint8 *p = io->in->data;
+        guint32 len;
+
+        if (io->in->len < PEER_FRAME_HDR)
+                return 0;
+        len = (guint32) p[0] << 24 | (guint32) p[1] << 16 | (guint32) p[2] << 8 | p[3];
+        *ret_len = len;
+        if (len == 0 || len > io->frame_max)
+                return -1;
+        if (len > io->in->len - PEER_FRAME_HDR)
+                return 0;
+        *ret_body = p + PEER_FRAME_HDR;
+        return 1;
+}
+
+static void peer_io_consume(PeerIo *io, guint32 len) {
+        g_byte_array_remove_range(io->in, 0, PEER_FRAME_HDR + len);
+}
+
+static char *address_to_string(GSocketAddress *sa) {
+        g_autofree char *ip = NULL;
+        GInetAddress *addr;
+
+        if (!G_IS_INET_SOCKET_ADDRESS(sa))
+                return g_strdup("?");
+        addr = g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(sa));
+        ip = g_inet_address_to_string(addr);
+        if (g_inet_address_get_family(addr) == G_SOCKET_FAMILY_IPV6)
+                return g_strdup_printf("[%s]:%u", ip, g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(sa)));
+        return g_strdup_printf("%s:%u", ip, g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(sa)));
+}
+
+static GBytes *encode_error(const char *reason) {
+        VsmPeerMessage m = { .type = VSM_PEER_MSG_ERROR, .reason = (char *) reason };
+
+        return vsm_peer_message_encode(&m);
+}
+
+/* ---- source side ---- */
+
+struct VsmPeerServer {
+        char *listen;
+        guint16 port;
+        GMainContext *ctx;
+        GSocketService *service;
+        VsmPeerServerCallbacks cb;
+        gpointer user_data;
+        GList *conns;                  /* VsmPeerConn, one reference each */
+        guint n_conns;
+        guint hello_timeout_ms;
+        VsmRateLimit rl;
+        /* counters */
+        guint64 accepted;              /* TCP connections taken (under the cap) */
+        guint64 authorized;            /* hellos accepted */
+        guint64 rejected;              /* every rejection below, summed */
+        guint64 rejected_auth;         /* authorize() said no */
+        guint64 rejected_protocol;     /* bad framing/JSON, unexpected type, truncated, no hello */
+        guint64 hello_timeouts;
+        guint64 over_capacity;
+        guint64 dropped_slow;          /* output buffer passed the cap */
+        guint64 messages_sent;
+};
+
+struct VsmPeerConn {
+        gint ref;
+        VsmPeerServer *server;         /* NULL once closed */
+        PeerIo io;
+        char *peer;                    /* "address:port", for logs */
+        gboolean authorized;
+        gboolean closing;              /* dropped: flushing, then closed */
+        char domain[37];
+        GSource *timer;                /* the hello timeout, then the linger */
+};
+
+static void conn_unref(VsmPeerConn *c) {
+        if (!c || !g_atomic_int_dec_and_test(&c->ref))
+                return;
+        peer_io_clear(&c->io);
+        g_free(c->peer);
+        g_free(c);
+}
+
+static VsmPeerConn *conn_ref(VsmPeerConn *c) {
+        g_atomic_int_inc(&c->ref);
+        return c;
+}
+
+/* Closes quietly (no callback) and drops the server's reference. */
+static void conn_close(VsmPeerConn *c) {
+        VsmPeerServer *s = c->server;
+
+        if (!s)
+                return;
+        s->conns = g_list_remove(s->conns, c);
+        s->n_conns--;
+        c->server = NULL;
+        clear_source(&c->timer);
+        peer_io_clear(&c->io);
+        conn_unref(c);
+}
+
+static const char *conn_domain(const VsmPeerConn *c) {
+        return c->domain[0] ? c->domain : "-";
+}
+
+/* Counts, logs (rate limited), tells the peer why (when reason is not
+ * NULL: best effort, one non-blocking write) and closes. */
+G_GNUC_PRINTF(4, 5)
+static void conn_reject(VsmPeerConn *c, guint64 *counter, const char *reason, const char *fmt, ...) {
+        VsmPeerServer *s = c->server;
+        va_list ap;
+
+        if (!s)
+                return;
+        s->rejected++;
+        (*counter)++;
+        if (vsm_ratelimit_test(&s->rl)) {
+                g_autofree char *msg = NULL;
+
+                va_start(ap, fmt);
+                msg = g_strdup_vprintf(fmt, ap);
+                va_end(ap);
+                peer_log(G_LOG_LEVEL_WARNING, c->peer, conn_domain(c),
+                         "peer %s: rejected: %s (%" G_GUINT64_FORMAT " rejected, %" G_GUINT64_FORMAT
+                         " log lines suppressed)", c->peer, msg, s->rejected, s->rl.suppressed);
+        }
+        if (reason) {
+                g_autoptr(GBytes) frame = encode_error(reason);
+
+                if (frame)
+                        (void) peer_io_send(&c->io, frame, NULL);
+        }
+        conn_close(c);
+}
+
+static gboolean conn_on_hello_timeout(gpointer user_data) {
+        VsmPeerConn *c = user_data;
+
+        conn_reject(c, &c->server->hello_timeouts, "no hello in time", "no hello within %u ms",
+                    c->server->hello_timeout_ms);
+        return G_SOURCE_REMOVE;
+}
+
+static gboolean conn_on_linger_timeout(gpointer user_data) {
+        VsmPeerConn *c = user_data;
+
+        peer_log(G_LOG_LEVEL_INFO, c->peer, conn_domain(c), "peer %s: %" G_GSIZE_FORMAT " octets left unsent, closing",
+                 c->peer, c->io.out_len);
+        conn_close(c);
+        return G_SOURCE_REMOVE;
+}
+
+static gboolean conn_on_writable(GSocket *sock, GIOCondition cond, gpointer user_data) {
+        VsmPeerConn *c = user_data;
+        g_autoptr(GError) error = NULL;
+
+        if (!peer_io_flush(&c->io, &error)) {
+                peer_log(G_LOG_LEVEL_INFO, c->peer, conn_domain(c), "peer %s: %s", c->peer, error->message);
+                conn_close(c);
+                return G_SOURCE_REMOVE;
+        }
+        if (c->io.out_len == 0 && c->closing)
+                conn_close(c);
+        return G_SOURCE_CONTINUE;       /* peer_io_flush() removed the source when done */
+}
+
+/* A hello from an unauthenticated connection. */
+static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
+        VsmPeerServer *s = c->server;
+        g_autofree char *reason = NULL;
+        gboolean ok = FALSE;
+
+        if (s->cb.authorize)
+                ok = s->cb.authorize(m->domain, m->token, s->user_data, &reason);
+        if (!c->server)                /* the callback freed the server */
+                return;
+        if (!ok) {
+                g_strlcpy(c->domain, m->domain, sizeof(c->domain));
+                conn_reject(c, &s->rejected_auth, reason ? reason : "refused", "hello refused: %s",
+                            reason ? reason : "refused");
+                return;
+        }
+        c->authorized = TRUE;
+        g_strlcpy(c->domain, m->domain, sizeof(c->domain));
+        clear_source(&c->timer);
+        s->authorized++;
+        peer_log(G_LOG_LEVEL_INFO, c->peer, c->domain, "peer %s: destination connected for domain %s", c->peer,
+                 c->domain);
+        if (s->cb.connected)
+                s->cb.connected(c, c->domain, s->user_data);
+}
+
+static void conn_process(VsmPeerConn *c) {
+        while (c->server) {
+                g_autoptr(VsmPeerMessage) m = NULL;
+                g_autoptr(GError) error = NULL;
+                const guint8 *body = NULL;
+                guint32 len = 0;
+                int r;
+
+                r = peer_io_frame(&c->io, &body, &len);
+                if (r == 0)
+                        return;
+                if (r < 0) {
+                        conn_reject(c, &c->server->rejected_protocol, "bad length", "bad length prefix %u", len);
+                        return;
+                }
+                if (!vsm_peer_message_decode(body, len, &m, &error)) {
+                        conn_reject(c, &c->server->rejected_protocol, "bad message", "bad message: %s",
+                                    error->message);
+                        return;
+                }
+                peer_io_consume(&c->io, len);
+                /* The destination only ever sends one hello. */
+                if (c->authorized || m->type != VSM_PEER_MSG_HELLO) {
+                        conn_reject(c, &c->server->rejected_protocol, "unexpected message",
+                                    "unexpected %s message from the destination",
+                                    vsm_peer_message_type_to_string(m->type));
+                        return;
+                }
+                conn_on_hello(c, m);
+        }
+}
+
+static gboolean conn_on_readable(GSocket *sock, GIOCondition cond, gpointer user_data) {
+        VsmPeerConn *c = user_data;
+        g_autoptr(GError) error = NULL;
+        gssize n;
+
+        n = peer_io_read(&c->io, &error);
+        if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+                return G_SOURCE_CONTINUE;
+        if (n < 0) {
+                if (c->authorized)
+                        conn_close(c);
+                else
+                        conn_reject(c, &c->server->rejected_protocol, NULL, "before the hello: %s",
+                                    error->message);
+                return G_SOURCE_REMOVE;
+        }
+        conn_ref(c);
+        conn_process(c);
+        if (n == 0 && c->server) {
+                if (c->io.in->len > 0)
+                        conn_reject(c, &c->server->rejected_protocol, NULL, "truncated message (%u octets) at end of stream",
+                                    c->io.in->len);
+                else if (!c->authorized)
+                        conn_reject(c, &c->server->rejected_protocol, NULL, "closed without a hello");
+                else {
+                        peer_log(G_LOG_LEVEL_INFO, c->peer, conn_domain(c), "peer %s: destination closed the connection",
+                                 c->peer);
+                        conn_close(c);
+                }
+        }
+        conn_unref(c);
+        return G_SOURCE_CONTINUE;      /* a closed connection's source is already destroyed */
+}
+
+static gboolean server_on_incoming(GSocketService *service, GSocketConnection *connection, GObject *source_object,
+                                   gpointer user_data) {
+        VsmPeerServer *s = user_data;
+        g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address(connection, NULL);
+        g_autofree char *peer = remote ? address_to_string(remote) : g_strdup("?");
+        VsmPeerConn *c;
+
+        if (s->n_conns >= VSM_PEER_CONNS_MAX) {
+                g_autoptr(GBytes) frame = encode_error("too many connections");
+                gsize size;
+                const char *data = g_bytes_get_data(frame, &size);
+
+                s->over_capacity++;
+                s->rejected++;
+                if (vsm_ratelimit_test(&s->rl))
+                        peer_log(G_LOG_LEVEL_WARNING, peer, "-",
+                                 "peer %s: rejected: more than %d connections (%" G_GUINT64_FORMAT " refused so far)",
+                                 peer, VSM_PEER_CONNS_MAX, s->over_capacity);
+                (void) g_socket_send_with_blocking(g_socket_connection_get_socket(connection), data, size, FALSE,
+                                                   NULL, NULL);
+                (void) g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
+                return TRUE;
+        }
+        c = g_new0(VsmPeerConn, 1);
+        c->ref = 1;
+        c->server = s;
+        c->peer = g_steal_pointer(&peer);
+        peer_io_init(&c->io, s->ctx, g_object_ref(connection), PEER_HELLO_MAX, conn_on_readable, conn_on_writable,
+                     c);
+        c->timer = attach_timeout(s->ctx, s->hello_timeout_ms, conn_on_hello_timeout, c);
+        s->conns = g_list_prepend(s->conns, c);
+        s->n_conns++;
+        s->accepted++;
+        peer_log(G_LOG_LEVEL_DEBUG, c->peer, "-", "peer %s: connection accepted", c->peer);
+        return TRUE;
+}
+
+/* "ADDR:PORT" or "[V6ADDR]:PORT", numeric only. */
+static gboolean parse_listen(const char *listen, GInetAddress **ret_addr, guint16 *ret_port, GError **error) {
+        g_autoptr(GInetAddress) addr = NULL;
+        g_autofree char *host = NULL;
+        const char *port_str;
+        guint64 port;
+        gboolean v6;
+
+        if (listen[0] == '[') {
+                const char *end = strchr(listen, ']');
+
+                if (!end || end[1] != ':')
+                        goto bad;
+                host = g_strndup(listen + 1, (gsize) (end - listen - 1));
+                port_str = end + 2;
+                v6 = TRUE;
+        } else {
+                const char *colon = strrchr(listen, ':');
+
+                if (!colon)
+                        goto bad;
+                host = g_strndup(listen, (gsize) (colon - listen));
+                port_str = colon + 1;
+                v6 = FALSE;
+        }
+        if (!g_ascii_string_to_unsigned(port_str, 10, 0, 65535, &port, NULL))
+                goto bad;
+        addr = g_inet_address_new_from_string(host);
+        if (!addr || (g_inet_address_get_family(addr) == G_SOCKET_FAMILY_IPV6) != v6)
+                goto bad;
+        *ret_addr = g_steal_pointer(&addr);
+        *ret_port = (guint16) port;
+        return TRUE;
+bad:
+        g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                    "peer listen address \"%s\" is not ADDR:PORT or [V6ADDR]:PORT", listen);
+        return FALSE;
+}
+
+/**
+ * vsm_peer_server_new: listens on "ADDR:PORT" / "[V6ADDR]:PORT" (port 0
+ * picks one) in the thread-default main context.
+ */
+VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerServerCallbacks *cb, gpointer user_data,
+                                   GError **error) {
+        g_autoptr(GInetAddress) addr = NULL;
+        g_autoptr(GSocketAddress) sa = NULL;
+        g_autoptr(GSocketAddress) effective = NULL;
+        g_autoptr(GSocketService) service = NULL;
+        g_autoptr(GError) local = NULL;
+        VsmPeerServer *s;
+        guint16 port;
+
+        g_return_val_if_fail(listen != NULL, NULL);
+        g_return_val_if_fail(cb != NULL, NULL);
+
+        if (!parse_listen(listen, &addr, &port, error))
+                return NULL;
+        service = g_socket_service_new();
+        g_socket_listener_set_backlog(G_SOCKET_LISTENER(service), PEER_LISTEN_BACKLOG);
+        sa = g_inet_socket_address_new(addr, port);
+        if (!g_socket_listener_add_address(G_SOCKET_LISTENER(service), sa, G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_TCP, NULL, &effective, &local)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_IO, "cannot listen on %s: %s", listen, local->message);
+                return NULL;
+        }
+        s = g_new0(VsmPeerServer, 1);
+        s->listen = g_strdup(listen);
+        s->port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
+        s->ctx = g_main_context_ref_thread_default();
+        s->cb = *cb;
+        s->user_data = user_data;
+        s->hello_timeout_ms = VSM_PEER_HELLO_TIMEOUT_MS;
+        s->rl = (VsmRateLimit) VSM_RATELIMIT_INIT(G_USEC_PER_SEC, 5);
+        s->service = g_steal_pointer(&service);
+        g_signal_connect(s->service, "incoming", G_CALLBACK(server_on_incoming), s);
+        g_socket_service_start(s->service);
+        return s;
+}
+
+/**
+ * vsm_peer_server_free: stops listening and closes every connection, with
+ * no callback.  Accepts NULL.
+ */
+VsmPeerServer *vsm_peer_server_free(VsmPeerServer *s) {
+        if (!s)
+                return NULL;
+        g_signal_handlers_disconnect_by_data(s->service, s);
+        g_socket_service_stop(s->service);
+        g_socket_listener_close(G_SOCKET_LISTENER(s->service));
+        g_clear_object(&s->service);
+        while (s->conns)
+                conn_close(s->conns->data);
+        g_main_context_unref(s->ctx);
+        g_free(s->listen);
+        g_free(s);
+        return NULL;
+}
+
+/**
+ * vsm_peer_server_set_hello_timeout_ms: how long a new connection may take
+ * to send its hello (default VSM_PEER_HELLO_TIMEOUT_MS); applies to
+ * connections accepted afterwards.
+ */
+void vsm_peer_server_set_hello_timeout_ms(VsmPeerServer *s, guint ms) {
+        g_return_if_fail(s != NULL);
+        g_return_if_fail(ms > 0);
+        s->hello_timeout_ms = ms;
+}
+
+/**
+ * vsm_peer_server_get_port: the port actually bound.
+ */
+guint16 vsm_peer_server_get_port(const VsmPeerServer *s) {
+        return s->port;
+}
+
+/**
+ * vsm_peer_conn_send: queues m to one accepted connection and writes what
+ * the socket takes now.  A connection with more than 4 *
+ * VSM_PEER_MESSAGE_MAX octets unsent is closed.
+ */
+void vsm_peer_conn_send(VsmPeerConn *c, const VsmPeerMessage *m) {
+        g_autoptr(GBytes) frame = NULL;
+        g_autoptr(GError) error = NULL;
+        VsmPeerServer *s;
+
+        g_return_if_fail(c != NULL);
+        g_return_if_fail(m != NULL);
+
+        s = c->server;
+        if (!s || c->closing)
+                return;
+        frame = vsm_peer_message_encode(m);
+        if (!frame) {
+                peer_log(G_LOG_LEVEL_WARNING, c->peer, conn_domain(c),
+                         "peer %s: cannot send a %s message: larger than %u octets", c->peer,
+                         vsm_peer_message_type_to_string(m->type), VSM_PEER_MESSAGE_MAX);
+                return;
+        }
+        if (!peer_io_send(&c->io, frame, &error)) {
+                if (g_error_matches(error, VSM_ERROR, VSM_ERROR_BUSY)) {
+                        s->dropped_slow++;
+                        if (vsm_ratelimit_test(&s->rl))
+                                peer_log(G_LOG_LEVEL_WARNING, c->peer, conn_domain(c),
+                                         "peer %s reads too slowly (%s), dropping it", c->peer, error->message);
+                } else {
+                        peer_log(G_LOG_LEVEL_INFO, c->peer, conn_domain(c), "peer %s: %s", c->peer, error->message);
+                }
+                conn_close(c);
+                return;
+        }
+        s->messages_sent++;
+}
+
+/**
+ * vsm_peer_server_send: queues m to every accepted connection for
+ * m->domain; returns to how many.
+ */
+guint vsm_peer_server_send(VsmPeerServer *s, const VsmPeerMessage *m) {
+        guint n = 0;
+
+        g_return_val_if_fail(s != NULL, 0);
+        g_return_val_if_fail(m != NULL, 0);
+
+        for (GList *l = s->conns, *next; l; l = next) {
+                VsmPeerConn *c = l->data;
+
+                next = l->next;        /* vsm_peer_conn_send() may close c */
+                if (!c->authorized || c->closing || !g_str_equal(c->domain, m->domain))
+                        continue;
+                vsm_peer_conn_send(c, m);
+                n++;
+        }
+        return n;
+}
+
+/**
+ * vsm_peer_server_drop_domain: closes every connection for domain, after
+ * what is queued has been written (at most PEER_LINGER_MS).
+ */
+void vsm_peer_server_drop_domain(VsmPeerServer *s, const char *domain) {
+        g_autofree char *lower = NULL;
+
+        g_return_if_fail(s != NULL);
+        g_return_if_fail(domain != NULL);
+
+        lower = g_ascii_strdown(domain, -1);
+        for (GList *l = s->conns, *next; l; l = next) {
+                VsmPeerConn *c = l->data;
+
+                next = l->next;
+                if (!c->authorized || c->closing || !g_str_equal(c->domain, lower))
+                        continue;
+                c->closing = TRUE;
+                if (c->io.out_len == 0) {
+                        conn_close(c);
+                        continue;
+                }
+                clear_source(&c->timer);
+                c->timer = attach_timeout(s->ctx, PEER_LINGER_MS, conn_on_linger_timeout, c);
+        }
+}
+
+/**
+ * vsm_peer_server_to_json: the listener's state and counters.
+ */
+JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s) {
+        g_autoptr(JsonBuilder) b = json_builder_new_immutable();
+        guint n_authorized = 0;
+
+        for (GList *l = s->conns; l; l = l->next)
+                n_authorized += ((VsmPeerConn *) l->data)->authorized;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "listen");
+        json_builder_add_string_value(b, s->listen);
+        json_builder_set_member_name(b, "port");
+        json_builder_add_int_value(b, s->port);
+        json_builder_set_member_name(b, "connections");
+        json_builder_add_int_value(b, s->n_conns);
+        json_builder_set_member_name(b, "authorized_connections");
+        json_builder_add_int_value(b, n_authorized);
+#define COUNTER(name) \
+        json_builder_set_member_name(b, #name); \
+        json_builder_add_int_value(b, (gint64) s->name)
+        COUNTER(accepted);
+        COUNTER(authorized);
+        COUNTER(rejected);
+        COUNTER(rejected_auth);
+        COUNTER(rejected_protocol);
+        COUNTER(hello_timeouts);
+        COUNTER(over_capacity);
+        COUNTER(dropped_slow);
+        COUNTER(messages_sent);
+#undef COUNTER
+        json_builder_set_member_name(b, "log_suppressed");
+        json_builder_add_int_value(b, (gint64) s->rl.suppressed);
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
+}
+
+/* ---- destination side ---- */
+
+struct VsmPeerClient {
+        gint ref;
+        gboolean freed;                /* vsm_peer_client_free() was called: no more callbacks */
+        gboolean done;                 /* closed() was reported */
+        gboolean connected;
+        gboolean timed_out;
+        gboolean got_switchover;
+        char *origin;
+        char domain[37];
+        char token[VSM_NETSTATE_TOKEN_LEN + 1];
+        VsmPeerClientCallbacks cb;
+        gpointer user_data;
+        GMainContext *ctx;
+        GSocketClient *sc;
+        GCancellable *cancellable;
+        GSource *timer;                /* connect timeout, or the deferred failure */
+        GError *deferred;              /* reported from the timer */
+        PeerIo io;
+        guint64 messages_received;
+        guint64 rejected;              /* protocol errors from the source */
+        guint64 refused;               /* error messages from the source */
+};
+
+/* One for every client (their number is bounded by the migrations). */
+static VsmRateLimit client_rl = VSM_RATELIMIT_INIT(G_USEC_PER_SEC, 5);
+
+static VsmPeerClient *client_ref(VsmPeerClient *c) {
+        g_atomic_int_inc(&c->ref);
+        return c;
+}
+
+static void client_unref(VsmPeerClient *c) {
+        if (!c || !g_atomic_int_dec_and_test(&c->ref))
+                return;
+        peer_io_clear(&c->io);
+        clear_source(&c->timer);
+        g_clear_error(&c->deferred);
+        g_clear_object(&c->sc);
+        g_clear_object(&c->cancellable);
+        g_main_context_unref(c->ctx);
+        g_free(c->origin);
+        g_free(c);
+}
+
+/* Tears down and reports closed() once; the callee may free c. */
+static void client_fail(VsmPeerClient *c, const GError *error) {
+        if (c->done || c->freed)
+                return;
+        c->done = TRUE;
+        c->connected = FALSE;
+        clear_source(&c->timer);
+        g_cancellable_cancel(c->cancellable);
+        peer_io_clear(&c->io);
+        if (error)
+                peer_log(G_LOG_LEVEL_INFO, c->origin, c->domain, "peer %s: %s", c->origin, error->message);
+        if (c->cb.closed) {
+                client_ref(c);
+                c->cb.closed(c, error, c->user_data);
+                client_unref(c);
+        }
+}
+
+G_GNUC_PRINTF(2, 3)
+static void client_reject(VsmPeerClient *c, const char *fmt, ...) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        msg = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        c->rejected++;
+        if (vsm_ratelimit_test(&client_rl))
+                peer_log(G_LOG_LEVEL_WARNING, c->origin, c->domain, "peer %s: rejected: %s (%" G_GUINT64_FORMAT
+                         " log lines suppressed)", c->origin, msg, client_rl.suppressed);
+        error = g_error_new(VSM_ERROR, VSM_ERROR_INVALID, "protocol error from %s: %s", c->origin, msg);
+        client_fail(c, error);
+}
+
+static gboolean client_on_deferred(gpointer user_data) {
+        VsmPeerClient *c = user_data;
+        g_autoptr(GError) error = g_steal_pointer(&c->deferred);
+
+        client_fail(c, error);
+        return G_SOURCE_REMOVE;
+}
+
+static gboolean client_on_connect_timeout(gpointer user_data) {
+        VsmPeerClient *c = user_data;
+
+        c->timed_out = TRUE;
+        g_cancellable_cancel(c->cancellable);
+        return G_SOURCE_REMOVE;
+}
+
+static gboolean client_on_writable(GSocket *sock, GIOCondition cond, gpointer user_data) {
+        VsmPeerClient *c = user_data;
+        g_autoptr(GError) error = NULL;
+
+        if (!peer_io_flush(&c->io, &error)) {
+                client_fail(c, error);
+                return G_SOURCE_REMOVE;
+        }
+        return G_SOURCE_CONTINUE;      /* peer_io_flush() removed the source when done */
+}
+
+/* One decoded message from the source; FALSE when c is closed or freed. */
+static gboolean client_on_message(VsmPeerClient *c, VsmPeerMessage *msg) {
+        g_autoptr(VsmPeerMessage) m = msg;
+
+        switch (m->type) {
+        case VSM_PEER_MSG_STATE:
+        case VSM_PEER_MSG_SWITCHOVER:
+                if (!g_str_equal(m->domain, c->domain)) {
+                        client_reject(c, "%s message for another domain (%s)", vsm_peer_message_type_to_string(m->type),
+                                      m->domain);
+                        return FALSE;
+                }
+                if (m->type == VSM_PEER_MSG_SWITCHOVER)
+                        c->got_switchover = TRUE;
+                c->messages_received++;
+                if (c->cb.message) {
+                        gboolean alive;
+
+                        client_ref(c);
+                        c->cb.message(c, g_steal_pointer(&m), c->user_data);
+                        alive = !c->freed && !c->done;
+                        client_unref(c);
+                        return alive;
+                }
+                return TRUE;
+        case VSM_PEER_MSG_ERROR: {
+                g_autoptr(GError) error = NULL;
+
+                c->refused++;
+                if (vsm_ratelimit_test(&client_rl))
+                        peer_log(G_LOG_LEVEL_WARNING, c->origin, c->domain, "peer %s refused us: %s", c->origin,
+                                 m->reason);
+                error = g_error_new(VSM_ERROR, VSM_ERROR_IO, "refused by %s: %s", c->origin, m->reason);
+                client_fail(c, error);
+                return FALSE;
+        }
+        default:
+                /* The source never gets a hello from us to echo. */
+                client_reject(c, "unexpected %s message from the source", vsm_peer_message_type_to_string(m->type));
+                return FALSE;
+        }
+}
+
+static gboolean client_on_readable(GSocket *sock, GIOCondition cond, gpointer user_data) {
+        VsmPeerClient *c = user_data;
+        g_autoptr(GError) error = NULL;
+        gssize n;
+
+        n = peer_io_read(&c->io, &error);
+        if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+                return G_SOURCE_CONTINUE;
+        if (n < 0) {
+                g_autoptr(GError) e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "connection to %s: %s", c->origin,
+                                                  error->message);
+
+                client_fail(c, e);
+                return G_SOURCE_REMOVE;
+        }
+        client_ref(c);
+        for (;;) {
+                g_autoptr(GError) local = NULL;
+                VsmPeerMessage *m = NULL;
+                const guint8 *body = NULL;
+                guint32 len = 0;
+                int r = peer_io_frame(&c->io, &body, &len);
+
+                if (r == 0)
+                        break;
+                if (r < 0) {
+                        client_reject(c, "bad length prefix %u", len);
+                        goto out;
+                }
+                if (!vsm_peer_message_decode(body, len, &m, &local)) {
+                        client_reject(c, "bad message: %s", local->message);
+                        goto out;
+                }
+                peer_io_consume(&c->io, len);
+                if (!client_on_message(c, m))
+                        goto out;
+        }
+        if (n == 0) {
+                g_autoptr(GError) e = NULL;
+
+                if (c->io.in->len > 0) {
+                        client_reject(c, "truncated message (%u octets) at end of stream", c->io.in->len);
+                        goto out;
+                }
+                if (!c->got_switchover)
+                        e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "%s closed the connection before the switchover",
+                                        c->origin);
+                client_fail(c, e);
+        }
+out:
+        client_unref(c);
+        return G_SOURCE_CONTINUE;      /* a failed client's source is already destroyed */
+}
+
+static void client_on_connected(GObject *source, GAsyncResult *res, gpointer user_data) {
+        VsmPeerClient *c = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) hello = NULL;
+        GSocketConnection *conn;
+        VsmPeerMessage m = { .type = VSM_PEER_MSG_HELLO };
+
+        conn = g_socket_client_connect_finish(G_SOCKET_CLIENT(source), res, &error);
+        if (c->freed || c->done) {
+                if (conn) {
+                        (void) g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+                        g_object_unref(conn);
+                }
+                client_unref(c);
+                return;
+        }
+        clear_source(&c->timer);
+        if (!conn) {
+                g_autoptr(GError) e = NULL;
+
+                if (c->timed_out)
+                        e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "connecting to %s timed out after %d ms", c->origin,
+                                        VSM_PEER_CONNECT_TIMEOUT_MS);
+                else
+                        e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "cannot connect to %s: %s", c->origin,
+                                        error->message);
+                client_fail(c, e);
+                client_unref(c);
+                return;
+        }
+        peer_io_init(&c->io, c->ctx, conn, VSM_PEER_MESSAGE_MAX, client_on_readable, client_on_writable, c);
+        c->connected = TRUE;
+        peer_log(G_LOG_LEVEL_INFO, c->origin, c->domain, "peer %s: connected for domain %s", c->origin, c->domain);
+        g_strlcpy(m.domain, c->domain, sizeof(m.domain));
+        g_strlcpy(m.token, c->token, sizeof(m.token));
+        hello = vsm_peer_message_encode(&m);
+        if (!peer_io_send(&c->io, hello, &error)) {
+                g_autoptr(GError) e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "connection to %s: %s", c->origin,
+                                                  error->message);
+
+                client_fail(c, e);
+        }
+        client_unref(c);
+}
+
+/**
+ * vsm_peer_client_new: connects to the source's listener at origin
+ * ("ADDR:PORT", "[V6ADDR]:PORT" or "HOST:PORT") for domain, in the
+ * thread-default main context, and sends the hello with token.  Bad
+ * arguments and every failure are reported through closed(), never from
+ * inside this call.
+ */
+VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const char *token,
+                                   const VsmPeerClientCallbacks *cb, gpointer user_data) {
+        g_autoptr(GSocketConnectable) addr = NULL;
+        g_autoptr(GError) error = NULL;
+        VsmPeerClient *c;
+
+        g_return_val_if_fail(origin != NULL, NULL);
+        g_return_val_if_fail(domain != NULL, NULL);
+        g_return_val_if_fail(token != NULL, NULL);
+        g_return_val_if_fail(cb != NULL, NULL);
+
+        c = g_new0(VsmPeerClient, 1);
+        c->ref = 1;
+        c->origin = g_strdup(origin);
+        c->cb = *cb;
+        c->user_data = user_data;
+        c->ctx = g_main_context_ref_thread_default();
+        c->cancellable = g_cancellable_new();
+        if (g_uuid_string_is_valid(domain)) {
+                g_autofree char *lower = g_ascii_strdown(domain, -1);
+
+                g_strlcpy(c->domain, lower, sizeof(c->domain));
+        }
+        if (is_hex_token(token))
+                g_strlcpy(c->token, token, sizeof(c->token));
+
+        if (!c->domain[0])
+                c->deferred = g_error_new(VSM_ERROR, VSM_ERROR_INVALID, "domain is not a UUID");
+        else if (!c->token[0])
+                c->deferred = g_error_new(VSM_ERROR, VSM_ERROR_INVALID, "token is not %d lower-case hex characters",
+                                          VSM_NETSTATE_TOKEN_LEN);
+        else if (strlen(origin) > VSM_NETSTATE_ORIGIN_MAX ||
+                 !(addr = g_network_address_parse(origin, 0, &error)) ||
+                 g_network_address_get_port(G_NETWORK_ADDRESS(addr)) == 0)
+                c->deferred = g_error_new(VSM_ERROR, VSM_ERROR_INVALID, "origin \"%s\" is not HOST:PORT", origin);
+        if (c->deferred) {
+                c->timer = attach_timeout(c->ctx, 0, client_on_deferred, c);
+                return c;
+        }
+
+        c->sc = g_socket_client_new();
+        c->timer = attach_timeout(c->ctx, VSM_PEER_CONNECT_TIMEOUT_MS, client_on_connect_timeout, c);
+        g_socket_client_connect_async(c->sc, addr, c->cancellable, client_on_connected, client_ref(c));
+        return c;
+}
+
+/**
+ * vsm_peer_client_free: cancels the connection attempt or closes the
+ * connection; no callback after this.  Accepts NULL, and may be called
+ * from the client's own callbacks.
+ */
+VsmPeerClient *vsm_peer_client_free(VsmPeerClient *c) {
+        if (!c)
+                return NULL;
+        c->freed = TRUE;
+        c->connected = FALSE;
+        clear_source(&c->timer);
+        g_cancellable_cancel(c->cancellable);
+        peer_io_clear(&c->io);
+        client_unref(c);       /* a pending connect holds its own reference */
+        return NULL;
+}
+
+/**
+ * vsm_peer_client_is_connected: TRUE once the TCP connection is up and the
+ * hello queued, until it closes.
+ */
+gboolean vsm_peer_client_is_connected(const VsmPeerClient *c) {
+        return c->connected && !c->done && !c->freed;
+}
+
+/**
+ * vsm_peer_client_to_json: the client's state and counters.
+ */
+JsonNode *vsm_peer_client_to_json(const VsmPeerClient *c) {
+        g_autoptr(JsonBuilder) b = json_builder_new_immutable();
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "origin");
+        json_builder_add_string_value(b, c->origin);
+        json_builder_set_member_name(b, "domain");
+        json_builder_add_string_value(b, c->domain);
+        json_builder_set_member_name(b, "connected");
+        json_builder_add_boolean_value(b, vsm_peer_client_is_connected(c));
+        json_builder_set_member_name(b, "switchover_received");
+        json_builder_add_boolean_value(b, c->got_switchover);
+        json_builder_set_member_name(b, "messages_received");
+        json_builder_add_int_value(b, (gint64) c->messages_received);
+        json_builder_set_member_name(b, "rejected");
+        json_builder_add_int_value(b, (gint64) c->rejected);
+        json_builder_set_member_name(b, "refused");
+        json_builder_add_int_value(b, (gint64) c->refused);
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
+}

@@ -1,0 +1,62 @@
+/* The frames a destination sends on the VM's behalf in the paused window
+ * (DESIGN.md section 4, "Replay facts"), built from the carried state.
+ *
+ * Pure: no I/O.  The caller sends each frame on the uplink (AF_PACKET,
+ * never the bridge device) in the order given and records it in the
+ * timeline.  Order: DHCP INIT-REBOOT REQUEST (only with a known, unexpired
+ * lease and a known client-id, exactly as learned: vsm_nic_state_can_replay_dhcp),
+ * then one IGMP report per IPv4 group in the version the guest used, one
+ * MLD report per IPv6 group likewise (TTL/hop limit 1, Router Alert),
+ * then a gratuitous ARP per IPv4 address (the lease address included) and
+ * an unsolicited NA per IPv6 address.  Source MAC = the VM's MAC. */
+#pragma once
+
+#include <glib.h>
+
+#include "daemon/netstate.h"
+
+typedef enum VsmReplayKind {
+        VSM_REPLAY_DHCP_REQUEST,
+        VSM_REPLAY_IGMP_REPORT,
+        VSM_REPLAY_MLD_REPORT,
+        VSM_REPLAY_GARP,
+        VSM_REPLAY_UNSOLICITED_NA,
+        VSM_REPLAY_IGMP_QUERY,         /* post-resume, into the tap */
+        VSM_REPLAY_MLD_QUERY,          /* post-resume, into the tap */
+        _VSM_REPLAY_KIND_MAX,
+} VsmReplayKind;
+
+typedef struct VsmReplayFrame {
+        VsmReplayKind kind;
+        GBytes *frame;                 /* a whole Ethernet frame */
+        char *what;                    /* "dhcp-request 10.77.0.5", "igmpv3-report 239.1.1.1", ... */
+} VsmReplayFrame;
+
+VsmReplayFrame *vsm_replay_frame_free(VsmReplayFrame *f);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmReplayFrame, vsm_replay_frame_free)
+
+/* The replay for one vNIC, as VsmReplayFrame (the array frees them).
+ * real_now_usec decides whether the lease is still valid.  The DHCP
+ * transaction id is random.  An IPv4 source for IGMP is the lease address,
+ * else the first learned IPv4, else 0.0.0.0; for MLD a link-local of the
+ * VM (learned, else derived from its MAC by EUI-64).  Never fails: what
+ * cannot be built is skipped and said in *ret_skipped (may be NULL;
+ * "dhcp: no lease", "dhcp: client-id unknown", "dhcp: lease expired",
+ * "group 239.1.1.1: ...", "garp 0.0.0.0: ..."; reasons joined by "; ";
+ * set to NULL when nothing was skipped).  Each group gets its own report,
+ * one group record (MODE_IS_INCLUDE/EXCLUDE) in v3/MLDv2; every frame fits
+ * a 1500-octet MTU: a record with more sources than one report holds (at
+ * most 64, the codec's cap) is split over several reports if INCLUDE and
+ * truncated if EXCLUDE (RFC 3376 4.2.16, RFC 3810 5.2.15; "what" then ends
+ * in " (i/n)").  The learner's caps (32 sources) never need either. */
+GPtrArray *vsm_replay_build(const VsmNicState *s, gint64 real_now_usec, char **ret_skipped);
+
+/* The general queries sent into the VM's tap after resume so the guest
+ * re-reports its real memberships: an IGMPv3 general query (when the state
+ * has IPv4 groups, or always when want_ip4) and an MLDv2 general query
+ * (IPv6 likewise), from src_mac with source 0.0.0.0 / the link-local
+ * derived from src_mac (Linux ignores MLD queries from non-link-local). */
+GPtrArray *vsm_replay_build_queries(const VsmNicState *s, const uint8_t src_mac[VSM_ETH_ALEN],
+                                    gboolean want_ip4, gboolean want_ip6);
+
+const char *vsm_replay_kind_to_string(VsmReplayKind k);

@@ -1,0 +1,300 @@
+/* Learning taps: an AF_PACKET socket per VM tap, with a classic BPF
+ * program that passes only what sm/learn.c learns from ("Learning on the
+ * source", DESIGN.md section 4):
+ *   ARP (RFC 826);
+ *   IPv4 UDP from or to port 67/68 (RFC 2131), IP options skipped by the
+ *   IHL, non-first fragments dropped (they carry no UDP header);
+ *   IPv4 IGMP (protocol 2; RFC 1112, 2236, 3376);
+ *   IPv6 ICMPv6 MLD 130/131/132/143 (RFC 2710, 3810) and ND NS/NA 135/136
+ *   (RFC 4861), directly after the fixed header or behind one hop-by-hop
+ *   header (MLD always carries the RFC 2711 Router Alert there).
+ * Taps carry untagged frames only, so no 802.1Q handling.
+ *
+ * Frames the host sends into the tap (PACKET_OUTGOING) go to the guest;
+ * every other packet type came from it.
+ */
+#include "io/sniffer.h"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proto/dhcp.h"
+#include "proto/igmp.h"
+#include "proto/inet.h"
+#include "proto/mld.h"
+#include "proto/ndisc.h"
+
+#define SNIFFER_BUF_SIZE (64 * 1024)
+#define SNIFFER_FRAMES_PER_WAKEUP 256  /* then yield to the loop; the fd stays readable */
+#define SNIFFER_SNAPLEN 0x40000u       /* BPF accept: the whole frame (tcpdump's snaplen) */
+
+/* Offsets in an untagged Ethernet frame. */
+#define OFF_ETHERTYPE 12
+#define OFF_IP4 VSM_ETH_HLEN
+#define OFF_IP4_FRAG (OFF_IP4 + 6)
+#define OFF_IP4_PROTO (OFF_IP4 + 9)
+#define OFF_IP6 VSM_ETH_HLEN
+#define OFF_IP6_NEXT (OFF_IP6 + 6)
+#define OFF_IP6_PAYLOAD (OFF_IP6 + VSM_IP6_HLEN)
+#define IP4_FRAG_OFFSET_MASK 0x1fff
+
+/* The program, instruction by instruction.  Jump offsets are relative to
+ * the next instruction; TO() computes them from the absolute indices
+ * below so the numbering stays checkable. */
+enum {
+        L_IP4 = 4,
+        L_IP6 = 16,
+        L_IP6_HBH = 20,
+        L_IP6_TAX = 26,
+        L_ACCEPT = 34,
+        L_DROP = 35,
+};
+#define TO(here, label) ((label) - (here) - 1)
+
+static const struct sock_filter sniffer_filter[] = {
+        /*  0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, OFF_ETHERTYPE),
+        /*  1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_ETH_P_ARP, TO(1, L_ACCEPT), 0),
+        /*  2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_ETH_P_IPV4, TO(2, L_IP4), 0),
+        /*  3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_ETH_P_IPV6, TO(3, L_IP6), TO(3, L_DROP)),
+
+        /* IPv4: IGMP, or UDP (first fragments only) with port 67/68 on
+         * either side; X = 4 * IHL skips the options. */
+        /*  4 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP4_PROTO),
+        /*  5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_IGMP, TO(5, L_ACCEPT), 0),
+        /*  6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_UDP, 0, TO(6, L_DROP)),
+        /*  7 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, OFF_IP4_FRAG),
+        /*  8 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, IP4_FRAG_OFFSET_MASK, TO(8, L_DROP), 0),
+        /*  9 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, OFF_IP4),
+        /* 10 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, OFF_IP4),                       /* UDP source port */
+        /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_DHCP_SERVER_PORT, TO(11, L_ACCEPT), 0),
+        /* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_DHCP_CLIENT_PORT, TO(12, L_ACCEPT), 0),
+        /* 13 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, OFF_IP4 + 2),                   /* UDP destination port */
+        /* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_DHCP_SERVER_PORT, TO(14, L_ACCEPT), 0),
+        /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_DHCP_CLIENT_PORT, TO(15, L_ACCEPT), TO(15, L_DROP)),
+
+        /* IPv6: ICMPv6 right after the fixed header (X = 0) or behind one
+         * hop-by-hop header (X = its length, (Hdr Ext Len + 1) * 8, RFC
+         * 8200 section 4.3). */
+        /* 16 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP6_NEXT),
+        /* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_ICMPV6, 0, TO(17, L_IP6_HBH)),
+        /* 18 */ BPF_STMT(BPF_LD | BPF_IMM, 0),
+        /* 19 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(19, L_IP6_TAX), 0, 0),
+        /* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_HOPOPTS, 0, TO(20, L_DROP)),
+        /* 21 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP6_PAYLOAD),               /* HBH next header */
+        /* 22 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_ICMPV6, 0, TO(22, L_DROP)),
+        /* 23 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP6_PAYLOAD + 1),           /* HBH Hdr Ext Len */
+        /* 24 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, 1),
+        /* 25 */ BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 3),
+        /* 26 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+        /* 27 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, OFF_IP6_PAYLOAD),               /* ICMPv6 type */
+        /* 28 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_MLD_QUERY, TO(28, L_ACCEPT), 0),
+        /* 29 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_MLD_V1_REPORT, TO(29, L_ACCEPT), 0),
+        /* 30 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_MLD_V1_DONE, TO(30, L_ACCEPT), 0),
+        /* 31 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_MLD_V2_REPORT, TO(31, L_ACCEPT), 0),
+        /* 32 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_NDISC_NS, TO(32, L_ACCEPT), 0),
+        /* 33 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_NDISC_NA, TO(33, L_ACCEPT), TO(33, L_DROP)),
+
+        /* 34 */ BPF_STMT(BPF_RET | BPF_K, SNIFFER_SNAPLEN),                        /* accept, whole frame */
+        /* 35 */ BPF_STMT(BPF_RET | BPF_K, 0),                                      /* drop */
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(sniffer_filter) == L_DROP + 1);
+
+typedef struct SnifferTap {
+        VsmSniffer *owner;
+        int ifindex;
+        int fd;
+        guint source_id;
+        gboolean removed;              /* removed from its own callback */
+} SnifferTap;
+
+struct VsmSniffer {
+        VsmSnifferFunc func;
+        gpointer user_data;
+        GHashTable *taps;              /* ifindex -> SnifferTap, owned */
+        SnifferTap *dispatching;       /* the tap whose frames are being handed out */
+        uint8_t *buf;                  /* SNIFFER_BUF_SIZE */
+        guint64 n_frames;
+        guint64 n_truncated;
+        guint64 n_errors;
+};
+
+static void tap_close(SnifferTap *t) {
+        g_clear_handle_id(&t->source_id, g_source_remove);
+        if (t->fd >= 0) {
+                close(t->fd);
+                t->fd = -1;
+        }
+}
+
+static void tap_free(gpointer p) {
+        SnifferTap *t = p;
+
+        if (!t)
+                return;
+        tap_close(t);
+        g_free(t);
+}
+
+static int sniffer_socket_open(int ifindex) {
+        const struct sock_fprog fprog = {
+                .len = G_N_ELEMENTS(sniffer_filter),
+                .filter = (struct sock_filter *) sniffer_filter,
+        };
+        struct sockaddr_ll sll = {
+                .sll_family = AF_PACKET,
+                .sll_protocol = htons(ETH_P_ALL),
+                .sll_ifindex = ifindex,
+        };
+        int fd, r;
+
+        /* Protocol 0: nothing is queued before the filter is attached;
+         * bind() starts delivery. */
+        fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0 ||
+            bind(fd, (struct sockaddr *) &sll, sizeof(sll)) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* Hand out what the socket holds, at most SNIFFER_FRAMES_PER_WAKEUP. */
+static gboolean tap_dispatch(gint fd, GIOCondition cond, gpointer user_data) {
+        SnifferTap *t = user_data;
+        VsmSniffer *s = t->owner;
+
+        s->dispatching = t;
+        for (guint i = 0; i < SNIFFER_FRAMES_PER_WAKEUP && !t->removed; i++) {
+                struct sockaddr_ll sll = {};
+                struct iovec iov = { .iov_base = s->buf, .iov_len = SNIFFER_BUF_SIZE };
+                struct msghdr msg = {
+                        .msg_name = &sll,
+                        .msg_namelen = sizeof(sll),
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                };
+                ssize_t n;
+
+                n = recvmsg(fd, &msg, MSG_TRUNC);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN && errno != EWOULDBLOCK)
+                                s->n_errors++;  /* e.g. ENETDOWN, reported once */
+                        break;
+                }
+                if ((size_t) n > SNIFFER_BUF_SIZE || (msg.msg_flags & MSG_TRUNC)) {
+                        s->n_truncated++;
+                        continue;
+                }
+                s->n_frames++;
+                s->func(t->ifindex, s->buf, (size_t) n,
+                        sll.sll_pkttype == PACKET_OUTGOING ? VSM_LEARN_TO_GUEST : VSM_LEARN_FROM_GUEST,
+                        s->user_data);
+        }
+        s->dispatching = NULL;
+
+        if (t->removed) {
+                /* vsm_sniffer_remove() from the callback closed it already;
+                 * the source is gone, returning REMOVE is harmless. */
+                tap_free(t);
+                return G_SOURCE_REMOVE;
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+/* A sniffer with no taps; func gets every accepted frame (valid only
+ * during the call). */
+VsmSniffer *vsm_sniffer_new(VsmSnifferFunc func, gpointer user_data) {
+        VsmSniffer *s;
+
+        g_return_val_if_fail(func, NULL);
+
+        s = g_new0(VsmSniffer, 1);
+        s->func = func;
+        s->user_data = user_data;
+        s->taps = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, tap_free);
+        s->buf = g_malloc(SNIFFER_BUF_SIZE);
+        return s;
+}
+
+/* Closes every tap socket and removes its source.  Not from inside the
+ * sniffer's own callback. */
+VsmSniffer *vsm_sniffer_free(VsmSniffer *s) {
+        if (!s)
+                return NULL;
+        g_return_val_if_fail(!s->dispatching, NULL);
+        g_clear_pointer(&s->taps, g_hash_table_unref);
+        g_free(s->buf);
+        g_free(s);
+        return NULL;
+}
+
+/* Opens the tap's socket and watches it in the default main context. */
+int vsm_sniffer_add(VsmSniffer *s, int ifindex) {
+        SnifferTap *t;
+        int fd;
+
+        g_return_val_if_fail(s, -EINVAL);
+        g_return_val_if_fail(ifindex > 0, -EINVAL);
+
+        if (g_hash_table_contains(s->taps, GINT_TO_POINTER(ifindex)))
+                return 0;
+        fd = sniffer_socket_open(ifindex);
+        if (fd < 0)
+                return fd;
+        t = g_new0(SnifferTap, 1);
+        t->owner = s;
+        t->ifindex = ifindex;
+        t->fd = fd;
+        t->source_id = g_unix_fd_add_full(G_PRIORITY_DEFAULT, fd, G_IO_IN | G_IO_ERR | G_IO_HUP, tap_dispatch, t,
+                                          NULL);
+        g_hash_table_insert(s->taps, GINT_TO_POINTER(ifindex), t);
+        return 0;
+}
+
+/* Closes the tap's socket; safe from the sniffer's own callback. */
+void vsm_sniffer_remove(VsmSniffer *s, int ifindex) {
+        SnifferTap *t;
+
+        g_return_if_fail(s);
+
+        t = g_hash_table_lookup(s->taps, GINT_TO_POINTER(ifindex));
+        if (!t)
+                return;
+        if (t == s->dispatching) {
+                /* Inside its own callback: tap_dispatch() frees it. */
+                g_hash_table_steal(s->taps, GINT_TO_POINTER(ifindex));
+                tap_close(t);
+                t->removed = TRUE;
+                return;
+        }
+        g_hash_table_remove(s->taps, GINT_TO_POINTER(ifindex));
+}
+
+/* Number of taps being sniffed. */
+guint vsm_sniffer_n_taps(const VsmSniffer *s) {
+        g_return_val_if_fail(s, 0);
+        return g_hash_table_size(s->taps);
+}
+
+/* Counters, see sniffer.h. */
+void vsm_sniffer_get_stats(const VsmSniffer *s, guint64 *ret_frames, guint64 *ret_truncated, guint64 *ret_errors) {
+        g_return_if_fail(s);
+        if (ret_frames)
+                *ret_frames = s->n_frames;
+        if (ret_truncated)
+                *ret_truncated = s->n_truncated;
+        if (ret_errors)
+                *ret_errors = s->n_errors;
+}

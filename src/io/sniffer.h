@@ -1,0 +1,28 @@
+/* Learning taps: one AF_PACKET socket per VM tap, bound to its ifindex,
+ * BPF-filtered to what sm/learn.h learns from (ARP; IPv4 UDP 67/68; IGMP;
+ * ICMPv6 MLD 130/131/132/143 and ND 135/136, also behind one 802.1Q tag
+ * is NOT needed: taps carry untagged frames).  Frames the host sends into
+ * the tap (PACKET_OUTGOING) are "to guest", all others "from guest". */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+#include "sm/learn.h"
+
+typedef struct VsmSniffer VsmSniffer;
+
+typedef void (*VsmSnifferFunc)(int ifindex, const uint8_t *frame, size_t len, VsmLearnDirection dir,
+                               gpointer user_data);
+
+VsmSniffer *vsm_sniffer_new(VsmSnifferFunc func, gpointer user_data);
+VsmSniffer *vsm_sniffer_free(VsmSniffer *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmSniffer, vsm_sniffer_free)
+/* Start sniffing ifindex (idempotent).  0 or -errno. */
+int vsm_sniffer_add(VsmSniffer *s, int ifindex);
+void vsm_sniffer_remove(VsmSniffer *s, int ifindex);
+guint vsm_sniffer_n_taps(const VsmSniffer *s);
+/* Counters over all taps: frames handed to the callback, frames dropped
+ * because they did not fit the 64 KiB receive buffer (MSG_TRUNC), and
+ * receive errors (e.g. ENETDOWN when a tap goes away).  Each may be NULL. */
+void vsm_sniffer_get_stats(const VsmSniffer *s, guint64 *ret_frames, guint64 *ret_truncated, guint64 *ret_errors);
