@@ -322,7 +322,7 @@ static int query(const char *method, JsonNode *params, JsonObject **ret_reply, J
 
 static int cmd_status(void) {
         g_autoptr(JsonObject) reply = NULL;
-        JsonObject *r;
+        JsonObject *r, *lv, *carry;
         JsonArray *ups;
         int ex = query(VSIMIG_METHOD_STATUS, NULL, &reply, &r);
 
@@ -359,6 +359,28 @@ static int cmd_status(void) {
                                int_or(n, "tx_ecp_failures", 0), int_or(n, "rx_ecp_acks", 0),
                                int_or(n, "rx_ecp_requests", 0), int_or(n, "rx_ecp_duplicates", 0),
                                int_or(n, "rx_bad", 0));
+        }
+        lv = json_object_has_member(r, "libvirt") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(r, "libvirt"))
+                     ? json_object_get_object_member(r, "libvirt")
+                     : NULL;
+        carry = lv && json_object_has_member(lv, "carry") ? json_object_get_object_member(lv, "carry") : NULL;
+        if (carry) {
+                JsonObject *peer = json_object_has_member(carry, "peer") &&
+                                                   JSON_NODE_HOLDS_OBJECT(json_object_get_member(carry, "peer"))
+                                           ? json_object_get_object_member(carry, "peer")
+                                           : NULL;
+
+                printf("state carry: learning %s on %" G_GINT64_FORMAT " tap(s), replay %s; peer listener %s\n",
+                       json_object_get_boolean_member_with_default(carry, "learning", FALSE) ? "on" : "off",
+                       int_or(carry, "taps", 0),
+                       json_object_get_boolean_member_with_default(carry, "replay", FALSE) ? "on" : "off",
+                       peer ? str_or(peer, "listen", "?") : "none");
+                printf("  %" G_GINT64_FORMAT " switchover(s) sent, %" G_GINT64_FORMAT " received; %" G_GINT64_FORMAT
+                       " replay(s) (%" G_GINT64_FORMAT " late), %" G_GINT64_FORMAT " frame(s); %" G_GINT64_FORMAT
+                       " peer(s) refused\n",
+                       int_or(carry, "switchovers_sent", 0), int_or(carry, "switchovers_received", 0),
+                       int_or(carry, "replays", 0), int_or(carry, "replays_late", 0), int_or(carry, "replay_frames", 0),
+                       int_or(carry, "peer_rejects", 0));
         }
         return VSIMIG_EXIT_OK;
 }
@@ -495,6 +517,68 @@ static int cmd_domains(void) {
         return VSIMIG_EXIT_OK;
 }
 
+/* One carried/learned vNIC state (daemon/netstate.h JSON) on a line. */
+static void print_nic_state(const char *indent, JsonObject *n) {
+        JsonObject *cid = json_object_has_member(n, "client_id") ? json_object_get_object_member(n, "client_id") : NULL;
+        JsonObject *lease = json_object_has_member(n, "lease") &&
+                                            JSON_NODE_HOLDS_OBJECT(json_object_get_member(n, "lease"))
+                                    ? json_object_get_object_member(n, "lease")
+                                    : NULL;
+        JsonArray *groups = json_object_has_member(n, "groups") ? json_object_get_array_member(n, "groups") : NULL;
+        const char *fams[] = { "ip4", "ip6" };
+
+        printf("%svNIC %s%s%s: ", indent, str_or(n, "mac", "?"), json_object_has_member(n, "tap") ? " on " : "",
+               str_or(n, "tap", ""));
+        if (lease)
+                printf("lease %s (%" G_GINT64_FORMAT " s)", str_or(lease, "address", "?"), int_or(lease, "lease_time", 0));
+        else
+                printf("no lease");
+        printf(", client-id %s%s%s", cid ? str_or(cid, "state", "?") : "?", cid && json_object_has_member(cid, "value") ? " " : "",
+               cid ? str_or(cid, "value", "") : "");
+        printf("\n%s  groups:", indent);
+        if (!groups || json_array_get_length(groups) == 0)
+                printf(" none");
+        for (guint i = 0; groups && i < json_array_get_length(groups); i++) {
+                JsonObject *g = json_array_get_object_element(groups, i);
+
+                printf(" %s (%s %s)", str_or(g, "address", "?"), str_or(g, "version", "?"), str_or(g, "mode", "?"));
+        }
+        printf("\n%s  addresses:", indent);
+        for (guint f = 0; f < G_N_ELEMENTS(fams); f++) {
+                JsonArray *a = json_object_has_member(n, fams[f]) ? json_object_get_array_member(n, fams[f]) : NULL;
+
+                for (guint i = 0; a && i < json_array_get_length(a); i++)
+                        printf(" %s", json_array_get_string_element(a, i));
+        }
+        printf("\n");
+}
+
+static void print_carry(JsonObject *c) {
+        JsonArray *learned = json_object_get_array_member(c, "learned");
+        JsonObject *in = json_object_has_member(c, "incoming") &&
+                                         JSON_NODE_HOLDS_OBJECT(json_object_get_member(c, "incoming"))
+                                 ? json_object_get_object_member(c, "incoming")
+                                 : NULL;
+
+        printf("\nnetwork state (generation %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT " <metadata> write(s)):\n",
+               int_or(c, "generation", 0), int_or(c, "metadata_writes", 0));
+        for (guint i = 0; learned && i < json_array_get_length(learned); i++)
+                print_nic_state("  ", json_array_get_object_element(learned, i));
+        if (in) {
+                JsonArray *nics = json_object_get_array_member(in, "nics");
+
+                printf("  incoming from %s: peer %s, switchover %s, replay %s (%" G_GINT64_FORMAT " frame(s)%s)\n",
+                       str_or(in, "origin", "no origin"), str_or(c, "peer", "?"),
+                       json_object_get_boolean_member_with_default(c, "switchover_received", FALSE) ? "received"
+                                                                                                   : "not received",
+                       json_object_get_boolean_member_with_default(c, "replayed", FALSE) ? "done" : "not done",
+                       int_or(c, "replay_frames", 0),
+                       json_object_get_boolean_member_with_default(c, "replay_late", FALSE) ? ", late" : "");
+                for (guint i = 0; nics && i < json_array_get_length(nics); i++)
+                        print_nic_state("    ", json_array_get_object_element(nics, i));
+        }
+}
+
 static int cmd_show(const char *domain) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonObject) reply = NULL;
@@ -528,6 +612,8 @@ static int cmd_show(const char *domain) {
                                str_or(e, "text", ""));
                 }
         }
+        if (json_object_has_member(r, "carry") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(r, "carry")))
+                print_carry(json_object_get_object_member(r, "carry"));
         return VSIMIG_EXIT_OK;
 }
 

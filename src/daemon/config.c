@@ -2,6 +2,8 @@
 #include "build-config.h"
 #include "daemon/config.h"
 
+#include <gio/gio.h>
+
 #include <string.h>
 
 #include "proto/vdp.h"
@@ -33,6 +35,13 @@ VsmConfig *vsm_config_new_default(void) {
         c->hook_veto = FALSE;
         c->hook_timeout_ms = 2000;
         c->lldp_interval_sec = 30;
+        c->peer_listen = NULL;
+        c->peer_advertise = NULL;
+        c->learn_enabled = TRUE;
+        c->metadata_interval_ms = 1000;
+        c->replay_enabled = TRUE;
+        c->replay_mdb = TRUE;
+        c->replay_query = TRUE;
         c->control_socket = g_strdup(VSIMIG_DEFAULT_SOCKET);
         c->control_group = NULL;
         c->control_max_clients = 64;
@@ -47,6 +56,8 @@ VsmConfig *vsm_config_free(VsmConfig *c) {
         g_strfreev(c->bridge_names);
         g_strfreev(c->bridge_uplinks);
         g_free(c->libvirt_uri);
+        g_free(c->peer_listen);
+        g_free(c->peer_advertise);
         g_free(c->control_socket);
         g_free(c->control_group);
         g_free(c);
@@ -87,6 +98,13 @@ static const KeySpec key_specs[] = {
         { "hook", "veto", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, hook_veto), 0, 0 },
         { "hook", "timeout-ms", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, hook_timeout_ms), 100, 30000 },
         { "lldp", "interval", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, lldp_interval_sec), 1, 3600 },
+        { "peer", "listen", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_listen), 0, 0 },
+        { "peer", "advertise", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_advertise), 0, 0 },
+        { "learn", "enabled", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, learn_enabled), 0, 0 },
+        { "learn", "metadata-interval-ms", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, metadata_interval_ms), 0, 600000 },
+        { "replay", "enabled", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_enabled), 0, 0 },
+        { "replay", "mdb", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_mdb), 0, 0 },
+        { "replay", "query-after-resume", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_query), 0, 0 },
         { "control", "socket", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_socket), 0, 0 },
         { "control", "group", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_group), 0, 0 },
         { "control", "max-clients", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, control_max_clients), 1, 4096 },
@@ -195,6 +213,41 @@ static gboolean load_key(GKeyFile *kf, const KeySpec *spec, VsmConfig *c, GError
         return FALSE;
 }
 
+/* "ADDR:PORT" / "[v6]:PORT" with an IP address (or, for advertise, a
+ * host name) and a port 1-65535. */
+static gboolean endpoint_valid(const char *s, gboolean allow_name) {
+        g_autofree char *host = NULL;
+        const char *colon;
+        guint64 port;
+
+        if (strlen(s) > 255)
+                return FALSE;
+        colon = strrchr(s, ':');
+        if (!colon || !g_ascii_string_to_unsigned(colon + 1, 10, 1, 65535, &port, NULL))
+                return FALSE;
+        if (s[0] == '[') {
+                if (colon == s || colon[-1] != ']')
+                        return FALSE;
+                host = g_strndup(s + 1, (gsize) (colon - s - 2));
+        } else {
+                host = g_strndup(s, (gsize) (colon - s));
+                if (strchr(host, ':'))
+                        return FALSE;   /* IPv6 needs brackets */
+        }
+        if (g_hostname_is_ip_address(host))
+                return TRUE;
+        if (!allow_name || !*host || strlen(host) > 253)
+                return FALSE;
+        for (const char *p = host; *p; p++)
+                if (!g_ascii_isalnum(*p) && *p != '-' && *p != '.')
+                        return FALSE;
+        return TRUE;
+}
+
+static gboolean listen_is_wildcard(const char *s) {
+        return g_str_has_prefix(s, "0.0.0.0:") || g_str_has_prefix(s, "[::]:");
+}
+
 static gboolean config_validate(const VsmConfig *c, GError **error) {
         uint8_t id[VSM_VDP_MANAGER_ID_LEN];
         guint n = g_strv_length(c->uplinks);
@@ -224,6 +277,22 @@ static gboolean config_validate(const VsmConfig *c, GError **error) {
         }
         if (c->libvirt_enabled && (!c->libvirt_uri || !*c->libvirt_uri)) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[libvirt] uri: must not be empty");
+                return FALSE;
+        }
+        if (c->peer_listen && !endpoint_valid(c->peer_listen, FALSE)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[peer] listen: '%s' is not ADDRESS:PORT (an IP address, [v6]:PORT, port 1-65535)",
+                            c->peer_listen);
+                return FALSE;
+        }
+        if (c->peer_advertise && !endpoint_valid(c->peer_advertise, TRUE)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[peer] advertise: '%s' is not HOST:PORT (port 1-65535)", c->peer_advertise);
+                return FALSE;
+        }
+        if (c->peer_listen && !c->peer_advertise && listen_is_wildcard(c->peer_listen)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[peer] listen is a wildcard address: set [peer] advertise to the address peers reach");
                 return FALSE;
         }
         if (!c->control_socket || !g_path_is_absolute(c->control_socket) ||

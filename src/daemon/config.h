@@ -33,6 +33,16 @@ typedef struct VsmConfig {
         unsigned hook_timeout_ms;
         /* [lldp] */
         unsigned lldp_interval_sec;     /* msgTxInterval */
+        /* [peer] */
+        char *peer_listen;              /* "ADDR:PORT" of our peer listener; NULL: none */
+        char *peer_advertise;           /* origin written into <metadata>; NULL: peer_listen */
+        /* [learn] */
+        gboolean learn_enabled;         /* sniff the VMs' taps */
+        unsigned metadata_interval_ms;  /* debounce of <metadata> snapshot writes */
+        /* [replay] */
+        gboolean replay_enabled;        /* replay at the destination */
+        gboolean replay_mdb;            /* RTM_NEWMDB on the new tap */
+        gboolean replay_query;          /* general query into the tap after resume */
         /* [control] */
         char *control_socket;
         char *control_group;            /* NULL: root only */

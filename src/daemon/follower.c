@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "daemon/carry.h"
 #include "daemon/domain-xml.h"
 #include "daemon/domain.h"
 #include "daemon/log.h"
@@ -29,6 +30,7 @@ struct VsmFollower {
         guint64 hooks;
         guint64 hook_errors;
         guint64 events;
+        VsmCarry *carry;
 };
 
 typedef struct VdpWait {
@@ -62,6 +64,13 @@ static void follower_emit(VsmFollower *f, VsmDomain *d, const char *text) {
                 f->emit(n, f->emit_data);
 }
 
+static void follower_record(VsmFollower *f, VsmDomain *d, gboolean quiet, const char *text) {
+        vsm_domain_timeline_add(d, "%s", text);
+        follower_emit(f, d, text);
+        g_log_structured(G_LOG_DOMAIN, quiet ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_INFO, "VSIMIG_DOMAIN",
+                         vsm_domain_get_name(d), "MESSAGE", "%s: %s", vsm_domain_get_name(d), text);
+}
+
 static void follower_note(VsmFollower *f, VsmDomain *d, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 static void follower_note(VsmFollower *f, VsmDomain *d, const char *fmt, ...) {
         g_autofree char *text = NULL;
@@ -70,10 +79,7 @@ static void follower_note(VsmFollower *f, VsmDomain *d, const char *fmt, ...) {
         va_start(ap, fmt);
         text = g_strdup_vprintf(fmt, ap);
         va_end(ap);
-        vsm_domain_timeline_add(d, "%s", text);
-        follower_emit(f, d, text);
-        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "VSIMIG_DOMAIN", vsm_domain_get_name(d),
-                         "MESSAGE", "%s: %s", vsm_domain_get_name(d), text);
+        follower_record(f, d, FALSE, text);
 }
 
 static VsmUplink *follower_find_uplink(VsmFollower *f, const char *name) {
@@ -193,10 +199,44 @@ static void follower_vdp(VsmFollower *f, VsmDomain *d, VsmVdpRequest req, uint8_
                 follower_vdp_nic(f, d, info->nics->pdata[i], req, flags);
 }
 
+static gboolean event_is_resumed(VsmMigEvent ev) {
+        return ev == VSM_MIG_EV_RESUMED_MIGRATED || ev == VSM_MIG_EV_RESUMED_POSTCOPY ||
+               ev == VSM_MIG_EV_RESUMED_UNPAUSED || ev == VSM_MIG_EV_RESUMED_OTHER;
+}
+
+/* What the state carry does around one event (daemon/carry.h). */
+static void follower_carry(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const VsmMigAction *a, VsmMigRole old_role,
+                           VsmMigPhase old_phase) {
+        VsmMigration *m = vsm_domain_get_machine(d);
+        const char *uuid = vsm_domain_get_uuid_string(d);
+        const VsmDomainInfo *info = vsm_domain_get_info(d);
+
+        if (a->forget) {
+                vsm_carry_forget(f->carry, uuid);
+                return;
+        }
+        if (m->role == VSM_MIG_ROLE_DESTINATION && info &&
+            (ev == VSM_MIG_EV_HOOK_MIGRATE_BEGIN || ev == VSM_MIG_EV_HOOK_PREPARE_BEGIN ||
+             ev == VSM_MIG_EV_HOOK_START_BEGIN))
+                vsm_carry_incoming(f->carry, uuid, vsm_domain_get_name(d), info);
+        if (a->vdp && a->request == VSM_VDP_REQ_ASSOCIATE && (a->flags & VSM_VDP_STATUS_M))
+                vsm_carry_replay(f->carry, uuid, info, m->late);
+        if (m->role == VSM_MIG_ROLE_SOURCE && (ev == VSM_MIG_EV_SUSPENDED_MIGRATED ||
+                                                ev == VSM_MIG_EV_SUSPENDED_POSTCOPY))
+                vsm_carry_suspended(f->carry, uuid);
+        if (old_role == VSM_MIG_ROLE_DESTINATION && event_is_resumed(ev))
+                vsm_carry_resumed(f->carry, uuid, info);
+        if (old_role == VSM_MIG_ROLE_SOURCE && old_phase == VSM_MIG_PHASE_SUSPENDED && event_is_resumed(ev) &&
+            m->role == VSM_MIG_ROLE_LOCAL)
+                vsm_carry_failed_back(f->carry, uuid);
+        vsm_carry_update(f->carry, uuid, vsm_domain_get_name(d), info, m);
+}
+
 static void follower_feed(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const char *source) {
         VsmMigration *m = vsm_domain_get_machine(d);
         VsmMigAction a;
         VsmMigRole old_role = m->role;
+        VsmMigPhase old_phase = m->phase;
 
         if (vsm_migration_handle(m, ev, (uint64_t) g_get_monotonic_time(), &a) < 0)
                 return;
@@ -205,6 +245,8 @@ static void follower_feed(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const ch
         follower_note(f, d, "%s %s: %s", source, vsm_mig_event_to_string(ev), a.note);
         if (a.vdp)
                 follower_vdp(f, d, a.request, a.flags);
+        if (f->carry)
+                follower_carry(f, d, ev, &a, old_role, old_phase);
         if (a.forget) {
                 vsm_domain_set_active(d, FALSE);
                 vsm_migration_init(m, &f->mig);
@@ -416,8 +458,9 @@ static void on_libvirt_event(VsmLibvirt *lv, const VsmLibvirtEvent *e, gpointer 
                         follower_nics_changed(f, d);
                 return;
         case VSM_LIBVIRT_EV_METADATA_CHANGE:
+                /* Mostly our own snapshot writes: not timeline material. */
                 if (d)
-                        follower_note(f, d, "metadata changed");
+                        vsm_log(G_LOG_LEVEL_DEBUG, "domain %s: metadata changed", vsm_domain_get_name(d));
                 return;
         default:
                 return;
@@ -475,13 +518,40 @@ static void on_libvirt_connected(VsmLibvirt *lv, gpointer user_data) {
 static void on_libvirt_disconnected(VsmLibvirt *lv, const char *reason, gpointer user_data) {
 }
 
+/* ---- the state carry's view of us ---- */
+
+static void carry_on_note(const char *uuid, gboolean quiet, const char *text, gpointer user_data) {
+        VsmFollower *f = user_data;
+        VsmDomain *d = g_hash_table_lookup(f->domains, uuid);
+
+        if (d)
+                follower_record(f, d, quiet, text);
+}
+
+static VsmUplink *carry_on_uplink(const VsmNicInfo *n, char **ret_why, gpointer user_data) {
+        return follower_uplink_for_nic(user_data, n, ret_why);
+}
+
+static void carry_on_switchover(const char *uuid, gpointer user_data) {
+        VsmFollower *f = user_data;
+        VsmDomain *d = g_hash_table_lookup(f->domains, uuid);
+
+        if (d)
+                follower_feed(f, d, VSM_MIG_EV_SWITCHOVER, "peer");
+}
+
 static void domain_destroy(gpointer p) {
         vsm_domain_free(p);
 }
 
 VsmFollower *vsm_follower_new(const VsmConfig *config, GPtrArray *uplinks, VsmFollowerEmitFunc emit,
-                              gpointer user_data) {
-        VsmFollower *f = g_new0(VsmFollower, 1);
+                              gpointer user_data, GError **error) {
+        g_autoptr(VsmFollower) f = g_new0(VsmFollower, 1);
+        static const VsmCarryHost host = {
+                .note = carry_on_note,
+                .uplink_for_nic = carry_on_uplink,
+                .switchover = carry_on_switchover,
+        };
         static const VsmLibvirtCallbacks cb = {
                 .connected = on_libvirt_connected,
                 .disconnected = on_libvirt_disconnected,
@@ -494,18 +564,24 @@ VsmFollower *vsm_follower_new(const VsmConfig *config, GPtrArray *uplinks, VsmFo
         f->emit_data = user_data;
         f->mig.pre_assoc_rr = config->pre_assoc_rr;
         f->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, domain_destroy);
+        f->carry = vsm_carry_new(config, &host, f, error);
+        if (!f->carry)
+                return NULL;
         if (config->libvirt_enabled)
                 f->libvirt = vsm_libvirt_new(config->libvirt_uri, &cb, f);
         else
                 vsm_log(G_LOG_LEVEL_MESSAGE, "libvirt disabled ([libvirt] enabled = false): hooks only");
-        return f;
+        vsm_carry_set_libvirt(f->carry, f->libvirt);
+        return g_steal_pointer(&f);
 }
 
 VsmFollower *vsm_follower_free(VsmFollower *f) {
         if (!f)
                 return NULL;
+        /* The carry calls back into the domains table: it goes first. */
+        g_clear_pointer(&f->carry, vsm_carry_free);
         vsm_libvirt_free(f->libvirt);
-        g_hash_table_unref(f->domains);
+        g_clear_pointer(&f->domains, g_hash_table_unref);
         g_free(f);
         return NULL;
 }
@@ -538,6 +614,8 @@ JsonNode *vsm_follower_status_json(VsmFollower *f) {
         json_builder_add_int_value(b, (gint64) f->hook_errors);
         json_builder_set_member_name(b, "events");
         json_builder_add_int_value(b, (gint64) f->events);
+        json_builder_set_member_name(b, "carry");
+        json_builder_add_value(b, vsm_carry_status_json(f->carry));
         json_builder_end_object(b);
         return json_builder_get_root(b);
 }
@@ -567,6 +645,7 @@ JsonNode *vsm_follower_domains_json(VsmFollower *f) {
 }
 
 JsonNode *vsm_follower_show_json(VsmFollower *f, const char *domain, GError **error) {
+        JsonNode *node, *carry;
         uint8_t uuid[16];
         VsmDomain *d = NULL;
 
@@ -578,5 +657,11 @@ JsonNode *vsm_follower_show_json(VsmFollower *f, const char *domain, GError **er
                 g_set_error(error, VSM_ERROR, VSM_ERROR_NOT_FOUND, "no domain '%s' known", domain);
                 return NULL;
         }
-        return vsm_domain_to_json(d, TRUE);
+        node = vsm_domain_to_json(d, TRUE);
+        carry = vsm_carry_domain_json(f->carry, vsm_domain_get_uuid_string(d));
+        if (carry)
+                json_object_set_member(json_node_get_object(node), "carry", carry);
+        else
+                json_object_set_null_member(json_node_get_object(node), "carry");
+        return node;
 }

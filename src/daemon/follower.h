@@ -17,7 +17,7 @@ typedef void (*VsmFollowerEmitFunc)(JsonNode *event, gpointer user_data);
 /* uplinks: the manager's GPtrArray of VsmUplink (borrowed, outlives us).
  * Connects to libvirt when config->libvirt_enabled. */
 VsmFollower *vsm_follower_new(const VsmConfig *config, GPtrArray *uplinks, VsmFollowerEmitFunc emit,
-                              gpointer user_data);
+                              gpointer user_data, GError **error);
 VsmFollower *vsm_follower_free(VsmFollower *f);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmFollower, vsm_follower_free)
 

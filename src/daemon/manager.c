@@ -334,7 +334,9 @@ VsmManager *vsm_manager_new(VsmConfig *config, GError **error) {
                 g_ptr_array_add(m->uplinks, vsm_uplink_new(*p, config));
         if (m->uplinks->len == 0)
                 vsm_log(G_LOG_LEVEL_WARNING, "no uplinks configured ([vdp] uplinks): VDP is idle");
-        m->follower = vsm_follower_new(config, m->uplinks, manager_emit, m);
+        m->follower = vsm_follower_new(config, m->uplinks, manager_emit, m, error);
+        if (!m->follower)
+                return NULL;
         return g_steal_pointer(&m);
 }
 

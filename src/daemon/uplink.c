@@ -26,6 +26,7 @@ typedef struct UplinkCounters {
         guint64 rx_ecp_acks;
         guint64 rx_lldp;
         guint64 tx_frames;
+        guint64 tx_replay;             /* frames replayed on a VM's behalf */
         guint64 tx_errors;
         guint64 tx_ecp_requests;
         guint64 tx_ecp_retries;
@@ -226,6 +227,18 @@ static void uplink_flush(VsmUplink *u) {
 
 static void uplink_on_flush(gpointer user_data) {
         uplink_flush(user_data);
+}
+
+void vsm_uplink_flush_vdp(VsmUplink *u) {
+        uplink_flush(u);
+}
+
+int vsm_uplink_send_raw(VsmUplink *u, const uint8_t *frame, size_t len) {
+        int r = uplink_send_frame(u, frame, len);
+
+        if (r == 0)
+                u->n.tx_replay++;
+        return r;
 }
 
 int vsm_uplink_send_vdp(VsmUplink *u, const VsmVsiParams *p, VsmVdpRequest req, uint8_t status,
@@ -781,6 +794,7 @@ JsonNode *vsm_uplink_to_json(const VsmUplink *u) {
         COUNTER(rx_ecp_acks)
         COUNTER(rx_lldp)
         COUNTER(tx_frames)
+        COUNTER(tx_replay)
         COUNTER(tx_errors)
         COUNTER(tx_ecp_requests)
         COUNTER(tx_ecp_retries)

@@ -37,6 +37,12 @@ GPtrArray *vsm_uplink_list_vsis(VsmUplink *u);
  * when the ECP queue is full). */
 int vsm_uplink_send_vdp(VsmUplink *u, const VsmVsiParams *params, VsmVdpRequest req,
                         uint8_t status, uint64_t *ret_cookie);
+/* Hand VDP TLVs staged in this loop iteration to ECP now (they go on the
+ * wire at once unless ECP waits for an ACK or the pacing gap). */
+void vsm_uplink_flush_vdp(VsmUplink *u);
+/* Send one whole Ethernet frame as it is (a replayed frame on the VM's
+ * behalf); 0 or -errno (-ENETDOWN while the uplink is down). */
+int vsm_uplink_send_raw(VsmUplink *u, const uint8_t *frame, size_t len);
 const VsmVdpTimers *vsm_uplink_get_vdp_timers(const VsmUplink *u);
 
 JsonNode *vsm_uplink_to_json(const VsmUplink *u);

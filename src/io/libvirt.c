@@ -315,3 +315,67 @@ const char *vsm_libvirt_event_kind_to_string(VsmLibvirtEventKind k) {
 
         return k < _VSM_LIBVIRT_EV_MAX ? names[k] : NULL;
 }
+
+/* ---- metadata writes, off the main loop ---- */
+
+typedef struct MetadataJob {
+        virConnectPtr conn;            /* a reference of its own */
+        uint8_t uuid[16];
+        char *xml;
+        char *key;
+        char *uri;
+} MetadataJob;
+
+static void metadata_job_free(gpointer p) {
+        MetadataJob *j = p;
+
+        if (j->conn)
+                virConnectClose(j->conn);
+        g_free(j->xml);
+        g_free(j->key);
+        g_free(j->uri);
+        g_free(j);
+}
+
+static void metadata_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable) {
+        MetadataJob *j = task_data;
+        virDomainPtr dom = virDomainLookupByUUID(j->conn, j->uuid);
+        int r;
+
+        if (!dom) {
+                g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "domain gone: %s",
+                                        virGetLastErrorMessage());
+                return;
+        }
+        r = virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, j->xml, j->key, j->uri, VIR_DOMAIN_AFFECT_LIVE);
+        if (r < 0)
+                g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", virGetLastErrorMessage());
+        else
+                g_task_return_boolean(task, TRUE);
+        virDomainFree(dom);
+}
+
+gboolean vsm_libvirt_set_metadata_async(VsmLibvirt *lv, const uint8_t uuid[16], const char *xml, const char *key,
+                                        const char *uri, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                        gpointer user_data) {
+        g_autoptr(GTask) task = NULL;
+        MetadataJob *j;
+
+        if (!lv || !lv->conn)
+                return FALSE;
+        j = g_new0(MetadataJob, 1);
+        j->conn = lv->conn;
+        virConnectRef(j->conn);
+        memcpy(j->uuid, uuid, 16);
+        j->xml = g_strdup(xml);
+        j->key = g_strdup(key);
+        j->uri = g_strdup(uri);
+        task = g_task_new(NULL, cancellable, callback, user_data);
+        g_task_set_task_data(task, j, metadata_job_free);
+        g_task_run_in_thread(task, metadata_thread);
+        return TRUE;
+}
+
+gboolean vsm_libvirt_set_metadata_finish(GAsyncResult *result, GError **error) {
+        return g_task_propagate_boolean(G_TASK(result), error);
+}

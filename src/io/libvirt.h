@@ -3,6 +3,7 @@
  * blocking calls the daemon needs.  Never used from the hook path. */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <stdint.h>
 
@@ -59,4 +60,12 @@ VsmLibvirtDomain *vsm_libvirt_get_domain(VsmLibvirt *lv, const uint8_t uuid[16],
 void vsm_libvirt_domain_free(VsmLibvirtDomain *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmLibvirtDomain, vsm_libvirt_domain_free)
 
+/* virDomainSetMetadata(ELEMENT, key, uri, AFFECT_LIVE) in a worker
+ * thread (a blocking RPC that libvirt may hold while a job runs); the
+ * callback runs in the caller's main context and calls _finish().  FALSE
+ * (and no callback) when not connected. */
+gboolean vsm_libvirt_set_metadata_async(VsmLibvirt *lv, const uint8_t uuid[16], const char *xml, const char *key,
+                                        const char *uri, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                        gpointer user_data);
+gboolean vsm_libvirt_set_metadata_finish(GAsyncResult *result, GError **error);
 const char *vsm_libvirt_event_kind_to_string(VsmLibvirtEventKind k);

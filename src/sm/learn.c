@@ -637,6 +637,51 @@ int vsm_learner_feed(VsmLearner *l, const uint8_t *frame, size_t len, VsmLearnDi
         return 0;
 }
 
+/* ---- seeding with carried state ---- */
+
+int vsm_learner_seed(VsmLearner *l, const VsmLearnClient *client, const VsmLearnLease *lease,
+                     const VsmLearnGroup *groups, size_t n_groups, const VsmLearnAddress *addresses,
+                     size_t n_addresses, uint64_t now_usec) {
+        uint64_t before;
+
+        if (!l)
+                return 0;
+        before = l->generation;
+        if (client && !l->has_client && client->client_id_state < _VSM_LEARN_CLIENT_ID_MAX) {
+                l->client = *client;
+                l->client.last_seen_usec = now_usec;
+                l->has_client = true;
+                bump(l);
+        }
+        if (lease && !l->has_lease) {
+                l->lease = *lease;
+                l->has_lease = true;
+                bump(l);
+        }
+        for (size_t i = 0; groups && i < n_groups; i++) {
+                const VsmLearnGroup *g = &groups[i];
+                VsmLearnGroup *n;
+
+                if (group_find(l, g->is_ip6, g->address))
+                        continue;
+                if (l->n_groups >= VSM_LEARN_GROUPS_MAX) {
+                        l->stats.n_dropped_groups++;
+                        continue;
+                }
+                n = &l->groups[l->n_groups++];
+                *n = *g;
+                if (n->n_sources > VSM_LEARN_GROUP_SOURCES_MAX) {
+                        l->stats.n_dropped_sources += n->n_sources - VSM_LEARN_GROUP_SOURCES_MAX;
+                        n->n_sources = VSM_LEARN_GROUP_SOURCES_MAX;
+                }
+                n->last_report_usec = now_usec;
+                bump(l);
+        }
+        for (size_t i = 0; addresses && i < n_addresses; i++)
+                (void) address_seen(l, addresses[i].is_ip6, addresses[i].address, now_usec);
+        return l->generation != before;
+}
+
 /* ---- expiry ---- */
 
 static uint64_t lease_deadline(const VsmLearner *l) {

@@ -147,6 +147,18 @@ unsigned vsm_learner_expire(VsmLearner *l, uint64_t now_usec);
  * UINT64_MAX if nothing can expire. */
 uint64_t vsm_learner_next_expiry(const VsmLearner *l);
 
+/* Seed a (new) learner with state carried from the host the VM migrated
+ * from, so what the guest did there is not forgotten here: the client side
+ * (unless one was seen here already), the lease (ack_time_usec already on
+ * this learner's clock; unless one was learned here), and groups and
+ * addresses not known yet (their last-report/last-seen set to now_usec, so
+ * they live one membership interval / address age unless refreshed).
+ * Caps apply as for learned content and are counted.  Returns 1 if the
+ * content changed, 0 if not. */
+int vsm_learner_seed(VsmLearner *l, const VsmLearnClient *client, const VsmLearnLease *lease,
+                     const VsmLearnGroup *groups, size_t n_groups, const VsmLearnAddress *addresses,
+                     size_t n_addresses, uint64_t now_usec);
+
 /* The vNIC's MAC. */
 const uint8_t *vsm_learner_get_mac(const VsmLearner *l);
 /* Copy the client side into *ret_client; -ENOENT (ret untouched) if no

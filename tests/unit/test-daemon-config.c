@@ -20,6 +20,13 @@ static void test_defaults(void) {
         g_assert_cmpuint(c->lldp_interval_sec, ==, 30);
         g_assert_true(g_str_has_suffix(c->control_socket, "/vsimig/vsimigd.sock"));
         g_assert_null(c->control_group);
+        g_assert_null(c->peer_listen);
+        g_assert_null(c->peer_advertise);
+        g_assert_true(c->learn_enabled);
+        g_assert_cmpuint(c->metadata_interval_ms, ==, 1000);
+        g_assert_true(c->replay_enabled);
+        g_assert_true(c->replay_mdb);
+        g_assert_true(c->replay_query);
 }
 
 static void test_full(void) {
@@ -38,7 +45,17 @@ static void test_full(void) {
                 "[control]\n"
                 "socket = /tmp/x/vsimigd.sock\n"
                 "group = libvirt\n"
-                "max-clients = 8\n";
+                "max-clients = 8\n"
+                "[peer]\n"
+                "listen = [::]:7788\n"
+                "advertise = host-a.example:7788\n"
+                "[learn]\n"
+                "enabled = false\n"
+                "metadata-interval-ms = 250\n"
+                "[replay]\n"
+                "enabled = false\n"
+                "mdb = false\n"
+                "query-after-resume = false\n";
         g_autoptr(VsmConfig) c = NULL;
         g_autoptr(GError) error = NULL;
 
@@ -57,6 +74,29 @@ static void test_full(void) {
         g_assert_cmpstr(c->control_socket, ==, "/tmp/x/vsimigd.sock");
         g_assert_cmpstr(c->control_group, ==, "libvirt");
         g_assert_cmpuint(c->control_max_clients, ==, 8);
+        g_assert_cmpstr(c->peer_listen, ==, "[::]:7788");
+        g_assert_cmpstr(c->peer_advertise, ==, "host-a.example:7788");
+        g_assert_false(c->learn_enabled);
+        g_assert_cmpuint(c->metadata_interval_ms, ==, 250);
+        g_assert_false(c->replay_enabled);
+        g_assert_false(c->replay_mdb);
+        g_assert_false(c->replay_query);
+}
+
+static void test_peer_listen_ok(void) {
+        static const char *const good[] = {
+                "[peer]\nlisten = 10.77.9.1:7788\n",
+                "[peer]\nlisten = [fd00::1]:1\n",
+                "[peer]\nlisten = 0.0.0.0:65535\nadvertise = 10.77.9.1:65535\n",
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+                g_autoptr(VsmConfig) c = NULL;
+                g_autoptr(GError) error = NULL;
+
+                g_assert_true(vsm_config_load_data(good[i], strlen(good[i]), &c, &error));
+                g_assert_no_error(error);
+        }
 }
 
 typedef struct BadCase {
@@ -77,6 +117,17 @@ static const BadCase bad_cases[] = {
         { "[control]\nsocket = relative.sock\n", "absolute path" },
         { "[lldp]\ninterval = 0\n", "interval" },
         { "[vdp]\nmax-vsis = 999999999\n", "max-vsis" },
+        { "[peer]\nlisten = 10.77.9.1\n", "[peer] listen" },
+        { "[peer]\nlisten = 10.77.9.1:0\n", "[peer] listen" },
+        { "[peer]\nlisten = 10.77.9.1:65536\n", "[peer] listen" },
+        { "[peer]\nlisten = host-a:7788\n", "[peer] listen" },
+        { "[peer]\nlisten = fd00::1:7788\n", "[peer] listen" },
+        { "[peer]\nlisten = [fd00::1:7788\n", "[peer] listen" },
+        { "[peer]\nlisten = 0.0.0.0:7788\n", "advertise" },
+        { "[peer]\nlisten = 10.77.9.1:7788\nadvertise = a b:1\n", "[peer] advertise" },
+        { "[peer]\nport = 7788\n", "unknown key 'port'" },
+        { "[replay]\nenabled = maybe\n", "enabled" },
+        { "[learn]\nmetadata-interval-ms = 600001\n", "metadata-interval-ms" },
         { "not a key file", NULL },
         { "[vdp]\n\xff\xfe = 1\n", NULL },
 };
@@ -130,6 +181,7 @@ int main(int argc, char **argv) {
                 g_autofree char *name = g_strdup_printf("/config/bad/%zu", i);
                 g_test_add_data_func(name, &bad_cases[i], test_bad);
         }
+        g_test_add_func("/config/peer-listen", test_peer_listen_ok);
         g_test_add_func("/config/too-many-uplinks", test_too_many_uplinks);
         g_test_add_func("/config/missing-file", test_missing_file);
         g_test_add_func("/config/shipped-example", test_shipped_example);

@@ -946,6 +946,70 @@ static void test_generation(void) {
         vsm_learner_free(l);
 }
 
+/* State carried from the previous host seeds a new learner: what it holds
+ * is taken, what was learned here already wins, caps apply. */
+static void test_seed(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        VsmLearnClient client = { .client_id_state = VSM_LEARN_CLIENT_ID_SENT, .client_id_len = 3,
+                                  .client_id = { 0xff, 0x01, 0x02 } };
+        VsmLearnLease lease = { .lease_time = 600, .ack_time_usec = 5 };
+        VsmLearnClient got_client;
+        VsmLearnLease got_lease;
+        g_autofree VsmLearnGroup *groups = g_new0(VsmLearnGroup, VSM_LEARN_GROUPS_MAX + 2);
+        VsmLearnAddress addrs[2] = {};
+        uint64_t gen;
+
+        memcpy(lease.address, VM_IP, 4);
+        for (size_t i = 0; i < VSM_LEARN_GROUPS_MAX + 2; i++) {
+                groups[i].address[0] = 239;
+                groups[i].address[3] = (uint8_t) i;
+                groups[i].version = VSM_LEARN_IGMP_V3;
+                groups[i].mode = VSM_LEARN_FILTER_EXCLUDE;
+        }
+        groups[1].n_sources = VSM_LEARN_GROUP_SOURCES_MAX + 5;   /* clamped, counted */
+        memcpy(addrs[0].address, VM_IP, 4);
+        addrs[1].is_ip6 = true;
+        addrs[1].address[0] = 0xfe;
+        addrs[1].address[1] = 0x80;
+        addrs[1].address[15] = 1;
+
+        g_assert_cmpint(vsm_learner_seed(l, &client, &lease, groups, VSM_LEARN_GROUPS_MAX + 2, addrs, 2, 1000), ==, 1);
+        g_assert_cmpint(vsm_learner_get_client(l, &got_client), ==, 0);
+        g_assert_cmpint(got_client.client_id_state, ==, VSM_LEARN_CLIENT_ID_SENT);
+        g_assert_cmpmem(got_client.client_id, got_client.client_id_len, client.client_id, 3);
+        g_assert_cmpint(vsm_learner_get_lease(l, &got_lease), ==, 0);
+        g_assert_cmpmem(got_lease.address, 4, VM_IP, 4);
+        g_assert_cmpuint(got_lease.ack_time_usec, ==, 5);
+        g_assert_cmpuint(vsm_learner_n_groups(l), ==, VSM_LEARN_GROUPS_MAX);
+        g_assert_cmpuint(vsm_learner_get_group(l, 1)->n_sources, ==, VSM_LEARN_GROUP_SOURCES_MAX);
+        g_assert_cmpuint(vsm_learner_get_group(l, 0)->last_report_usec, ==, 1000);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, 1);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, true), ==, 1);
+        {
+                VsmLearnStats st;
+
+                vsm_learner_get_stats(l, &st);
+                g_assert_cmpuint(st.n_dropped_groups, ==, 2);
+                g_assert_cmpuint(st.n_dropped_sources, ==, 5);
+        }
+
+        /* Seeding again changes nothing: the learner's content wins. */
+        gen = vsm_learner_generation(l);
+        client.client_id_state = VSM_LEARN_CLIENT_ID_NONE;
+        lease.lease_time = 1;
+        g_assert_cmpint(vsm_learner_seed(l, &client, &lease, groups, 3, addrs, 2, 2000), ==, 0);
+        g_assert_cmpuint(vsm_learner_generation(l), ==, gen);
+        g_assert_cmpint(vsm_learner_get_client(l, &got_client), ==, 0);
+        g_assert_cmpint(got_client.client_id_state, ==, VSM_LEARN_CLIENT_ID_SENT);
+
+        /* Seeded groups expire one membership interval after the seed. */
+        g_assert_cmpuint(vsm_learner_expire(l, 1000 + VSM_LEARN_MEMBERSHIP_INTERVAL_USEC + 1), >=,
+                         VSM_LEARN_GROUPS_MAX);
+        g_assert_cmpuint(vsm_learner_n_groups(l), ==, 0);
+        g_assert_cmpint(vsm_learner_seed(NULL, &client, NULL, NULL, 0, NULL, 0, 0), ==, 0);
+        vsm_learner_free(l);
+}
+
 static void test_misc(void) {
         g_assert_null(vsm_learner_free(NULL));
         g_assert_null(vsm_learner_new(NULL));
@@ -987,6 +1051,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/learn/garbage", test_garbage);
         g_test_add_func("/sm/learn/vectors", test_vectors);
         g_test_add_func("/sm/learn/generation", test_generation);
+        g_test_add_func("/sm/learn/seed", test_seed);
         g_test_add_func("/sm/learn/misc", test_misc);
         return g_test_run();
 }

@@ -1,0 +1,1068 @@
+/* Carrying a VM's network state across a live migration: learners on the
+ * taps, the <metadata> snapshot, the peer channel, and the replay. */
+#include "daemon/carry.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "daemon/netstate.h"
+#include "daemon/peer.h"
+#include "daemon/replay.h"
+#include "io/mdb.h"
+#include "io/netlink.h"
+#include "io/packet.h"
+#include "io/sniffer.h"
+
+#define CARRY_EXPIRE_INTERVAL_SEC 5
+#define CARRY_METADATA_RETRY_MS 5000
+#define CARRY_MDB_RETRY_MS 20
+#define CARRY_MDB_RETRY_FOR_MS 3000
+
+typedef struct CarryDomain CarryDomain;
+
+typedef struct CarryNic {
+        CarryDomain *dom;
+        uint8_t mac[VSM_ETH_ALEN];
+        int ifindex;
+        char ifname[IF_NAMESIZE];
+        VsmLearner *learner;
+        guint64 seen_generation;
+} CarryNic;
+
+struct CarryDomain {
+        VsmCarry *c;
+        char uuid[37];
+        uint8_t uuid_bin[16];
+        char *name;
+        char token[VSM_NETSTATE_TOKEN_LEN + 1];
+        guint64 generation;
+        GPtrArray *nics;               /* CarryNic: the learners */
+        /* the <metadata> snapshot */
+        gboolean writes_allowed;
+        gboolean written_once;
+        guint64 written_generation;
+        guint write_timer;
+        gboolean write_inflight;
+        GCancellable *write_cancel;
+        guint64 metadata_writes, metadata_errors;
+        /* destination: what came with the migration */
+        VsmDomainState *incoming;
+        VsmDomainState *adopted;       /* our own snapshot, while seeding */
+        VsmPeerClient *client;
+        char *peer_state;              /* "connecting", "connected", "closed: ..." */
+        guint peer_messages;
+        gboolean switchover_received;
+        gint64 suspended_real_usec;    /* the source's clock, from SWITCHOVER */
+        gboolean replayed, replay_late;
+        gint64 replay_first_real_usec, replay_last_real_usec;
+        guint replay_frames, replay_errors;
+        gboolean resumed;
+        gint64 resumed_real_usec;
+        /* mdb entries waiting for the tap's carrier */
+        GArray *mdb_pending;           /* VsmMdbEntry */
+        guint mdb_timer;
+        gint64 mdb_deadline_usec;
+};
+
+struct VsmCarry {
+        const VsmConfig *config;
+        VsmCarryHost host;
+        gpointer host_data;
+        VsmLibvirt *libvirt;
+        VsmSniffer *sniffer;
+        VsmPeerServer *server;
+        GHashTable *domains;           /* uuid -> CarryDomain (owned) */
+        GHashTable *by_ifindex;        /* ifindex -> CarryNic (borrowed) */
+        guint expire_timer;
+        guint64 n_learned_frames, n_changes, n_replays, n_replays_late, n_replay_frames;
+        guint64 n_switchovers_sent, n_switchovers_received, n_peer_rejects;
+        guint64 n_metadata_writes, n_metadata_errors, n_mdb_added, n_mdb_failed, n_queries;
+};
+
+/* ---- helpers ---- */
+
+static void nic_state_destroy(gpointer p) {
+        vsm_nic_state_free(p);
+}
+
+static void carry_note(CarryDomain *d, gboolean quiet, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void carry_note(CarryDomain *d, gboolean quiet, const char *fmt, ...) {
+        g_autofree char *text = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        text = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        if (d->c->host.note)
+                d->c->host.note(d->uuid, quiet, text, d->c->host_data);
+}
+
+static const char *carry_origin(const VsmCarry *c) {
+        return c->config->peer_advertise ? c->config->peer_advertise : c->config->peer_listen;
+}
+
+static void carry_new_token(CarryDomain *d) {
+        for (int i = 0; i < VSM_NETSTATE_TOKEN_LEN / 8; i++)
+                g_snprintf(d->token + i * 8, 9, "%08x", g_random_int());
+}
+
+/* Same length, constant time. */
+static gboolean token_equal(const char *a, const char *b) {
+        size_t la = strlen(a), lb = strlen(b);
+        unsigned char diff = la != lb;
+
+        for (size_t i = 0; i < la && i < lb; i++)
+                diff |= (unsigned char) (a[i] ^ b[i]);
+        return diff == 0 && la == VSM_NETSTATE_TOKEN_LEN;
+}
+
+static void nic_free(gpointer p) {
+        CarryNic *n = p;
+
+        if (n->dom && n->dom->c->sniffer && n->ifindex > 0) {
+                g_hash_table_remove(n->dom->c->by_ifindex, GINT_TO_POINTER(n->ifindex));
+                vsm_sniffer_remove(n->dom->c->sniffer, n->ifindex);
+        }
+        vsm_learner_free(n->learner);
+        g_free(n);
+}
+
+static void domain_free(gpointer p) {
+        CarryDomain *d = p;
+
+        if (d->write_cancel) {
+                g_cancellable_cancel(d->write_cancel);
+                g_object_unref(d->write_cancel);
+        }
+        g_clear_handle_id(&d->write_timer, g_source_remove);
+        g_clear_handle_id(&d->mdb_timer, g_source_remove);
+        if (d->c->server)
+                vsm_peer_server_drop_domain(d->c->server, d->uuid);
+        vsm_peer_client_free(d->client);
+        vsm_domain_state_free(d->incoming);
+        g_ptr_array_unref(d->nics);
+        if (d->mdb_pending)
+                g_array_unref(d->mdb_pending);
+        g_free(d->peer_state);
+        g_free(d->name);
+        g_free(d);
+}
+
+static CarryDomain *carry_lookup(VsmCarry *c, const char *uuid) {
+        return g_hash_table_lookup(c->domains, uuid);
+}
+
+static CarryDomain *carry_ensure(VsmCarry *c, const char *uuid, const char *name) {
+        CarryDomain *d = carry_lookup(c, uuid);
+
+        if (d) {
+                if (name && g_strcmp0(d->name, name) != 0) {
+                        g_free(d->name);
+                        d->name = g_strdup(name);
+                }
+                return d;
+        }
+        d = g_new0(CarryDomain, 1);
+        d->c = c;
+        g_strlcpy(d->uuid, uuid, sizeof(d->uuid));
+        (void) vsm_uuid_parse(uuid, d->uuid_bin);
+        d->name = g_strdup(name ? name : uuid);
+        d->nics = g_ptr_array_new_with_free_func(nic_free);
+        carry_new_token(d);
+        g_hash_table_insert(c->domains, d->uuid, d);
+        return d;
+}
+
+static CarryNic *domain_find_nic(CarryDomain *d, const uint8_t mac[VSM_ETH_ALEN]) {
+        for (guint i = 0; i < d->nics->len; i++) {
+                CarryNic *n = d->nics->pdata[i];
+
+                if (memcmp(n->mac, mac, VSM_ETH_ALEN) == 0)
+                        return n;
+        }
+        return NULL;
+}
+
+/* The groups the bridge's mdb holds for the tap but the learner does not
+ * (a guest that joined before we watched, DESIGN.md section 4): added as
+ * IGMPv3/MLDv2 EXCLUDE{} joins, which snooping treats like any report. */
+static void state_add_mdb_groups(VsmNicState *s, const CarryNic *n) {
+        char master[IF_NAMESIZE];
+        g_autoptr(GArray) list = NULL;
+        int bridge, err = 0;
+
+        if (n->ifindex <= 0 || vsm_link_get_master(n->ifname, master) < 0)
+                return;
+        bridge = (int) if_nametoindex(master);
+        if (bridge <= 0)
+                return;
+        list = vsm_mdb_list_port(bridge, n->ifindex, VSM_LEARN_GROUPS_MAX, NULL, &err);
+        for (guint i = 0; list && i < list->len && s->groups->len < VSM_LEARN_GROUPS_MAX; i++) {
+                const VsmMdbEntry *e = &g_array_index(list, VsmMdbEntry, i);
+                VsmStateGroup g = {};
+                gboolean known = FALSE;
+
+                for (guint j = 0; j < s->groups->len && !known; j++) {
+                        const VsmStateGroup *k = &g_array_index(s->groups, VsmStateGroup, j);
+                        known = k->is_ip6 == e->is_ip6 && memcmp(k->address, e->group, VSM_IP6_ALEN) == 0;
+                }
+                if (known)
+                        continue;
+                g.is_ip6 = e->is_ip6;
+                memcpy(g.address, e->group, VSM_IP6_ALEN);
+                g.version = e->is_ip6 ? VSM_LEARN_MLD_V2 : VSM_LEARN_IGMP_V3;
+                g.mode = VSM_LEARN_FILTER_EXCLUDE;
+                g_array_append_val(s->groups, g);
+        }
+}
+
+/* The state of every vNIC learned here. */
+static GPtrArray *domain_snapshot(CarryDomain *d, gboolean with_mdb) {
+        GPtrArray *nics = g_ptr_array_new_with_free_func(nic_state_destroy);
+        gint64 mono = g_get_monotonic_time(), real = g_get_real_time();
+
+        for (guint i = 0; i < d->nics->len; i++) {
+                CarryNic *n = d->nics->pdata[i];
+                VsmNicState *s = vsm_nic_state_from_learner(n->learner, mono, real);
+
+                if (with_mdb)
+                        state_add_mdb_groups(s, n);
+                g_ptr_array_add(nics, s);
+        }
+        return nics;
+}
+
+/* ---- the <metadata> snapshot ---- */
+
+static void domain_schedule_write(CarryDomain *d);
+
+static void on_metadata_written(GObject *source, GAsyncResult *result, gpointer user_data) {
+        g_autoptr(GError) error = NULL;
+        CarryDomain *d;
+        gboolean ok = vsm_libvirt_set_metadata_finish(result, &error);
+
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return;                 /* the domain is gone; d with it */
+        d = user_data;
+        d->write_inflight = FALSE;
+        if (ok) {
+                d->metadata_writes++;
+                d->c->n_metadata_writes++;
+                return;
+        }
+        /* libvirt refuses while a job (the migration) holds the domain:
+         * expected, not an error; try again later if still wanted. */
+        d->metadata_errors++;
+        d->c->n_metadata_errors++;
+        d->written_once = d->written_once && d->written_generation == d->generation;
+        d->written_generation = G_MAXUINT64;
+        vsm_log(G_LOG_LEVEL_DEBUG, "domain %s: <metadata> write not taken: %s", d->name, error->message);
+        domain_schedule_write(d);
+}
+
+static gboolean on_write_timer(gpointer user_data) {
+        CarryDomain *d = user_data;
+        g_autoptr(VsmDomainState) st = NULL;
+        g_autofree char *xml = NULL;
+
+        d->write_timer = 0;
+        if (!d->writes_allowed || d->write_inflight || !d->c->libvirt)
+                return G_SOURCE_REMOVE;
+        st = vsm_domain_state_new(d->uuid_bin);
+        st->origin = g_strdup(carry_origin(d->c));
+        memcpy(st->token, d->token, sizeof(st->token));
+        st->generation = d->generation;
+        g_ptr_array_unref(st->nics);
+        st->nics = domain_snapshot(d, FALSE);
+        xml = vsm_domain_state_to_xml(st);
+        if (!d->write_cancel)
+                d->write_cancel = g_cancellable_new();
+        if (!vsm_libvirt_set_metadata_async(d->c->libvirt, d->uuid_bin, xml, VSIMIG_METADATA_PREFIX,
+                                            VSIMIG_METADATA_NS, d->write_cancel, on_metadata_written, d)) {
+                d->written_generation = G_MAXUINT64;
+                domain_schedule_write(d);
+                return G_SOURCE_REMOVE;
+        }
+        d->write_inflight = TRUE;
+        d->written_once = TRUE;
+        d->written_generation = d->generation;
+        return G_SOURCE_REMOVE;
+}
+
+static void domain_schedule_write(CarryDomain *d) {
+        guint delay;
+
+        if (!d->writes_allowed || !d->c->libvirt || d->write_timer || d->write_inflight)
+                return;
+        if (d->written_once && d->written_generation == d->generation)
+                return;
+        delay = d->written_generation == G_MAXUINT64 ? CARRY_METADATA_RETRY_MS : d->c->config->metadata_interval_ms;
+        d->write_timer = g_timeout_add(delay, on_write_timer, d);
+}
+
+/* ---- learning ---- */
+
+static void peer_send_nics(CarryDomain *d, VsmPeerMessageType type, GPtrArray *nics) {
+        VsmPeerMessage m = {
+                .type = type,
+                .generation = d->generation,
+                .nics = nics,
+        };
+
+        if (!d->c->server)
+                return;
+        g_strlcpy(m.domain, d->uuid, sizeof(m.domain));
+        if (type == VSM_PEER_MSG_SWITCHOVER)
+                m.suspended_at_real_usec = g_get_real_time();
+        if (vsm_peer_server_send(d->c->server, &m) > 0 && type == VSM_PEER_MSG_SWITCHOVER)
+                d->c->n_switchovers_sent++;
+}
+
+static void domain_changed(CarryDomain *d, CarryNic *n) {
+        d->generation++;
+        d->c->n_changes++;
+        domain_schedule_write(d);
+        if (d->c->server && n) {
+                g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func(nic_state_destroy);
+
+                g_ptr_array_add(one, vsm_nic_state_from_learner(n->learner, g_get_monotonic_time(), g_get_real_time()));
+                peer_send_nics(d, VSM_PEER_MSG_STATE, one);
+        }
+}
+
+static void on_sniffed(int ifindex, const uint8_t *frame, size_t len, VsmLearnDirection dir, gpointer user_data) {
+        VsmCarry *c = user_data;
+        CarryNic *n = g_hash_table_lookup(c->by_ifindex, GINT_TO_POINTER(ifindex));
+
+        if (!n)
+                return;
+        c->n_learned_frames++;
+        if (vsm_learner_feed(n->learner, frame, len, dir, (uint64_t) g_get_monotonic_time()) == 1)
+                domain_changed(n->dom, n);
+}
+
+static gboolean on_expire_timer(gpointer user_data) {
+        VsmCarry *c = user_data;
+        GHashTableIter it;
+        gpointer v;
+        uint64_t now = (uint64_t) g_get_monotonic_time();
+
+        g_hash_table_iter_init(&it, c->domains);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                CarryDomain *d = v;
+
+                for (guint i = 0; i < d->nics->len; i++) {
+                        CarryNic *n = d->nics->pdata[i];
+
+                        if (vsm_learner_expire(n->learner, now) > 0)
+                                domain_changed(d, n);
+                }
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+/* A carried vNIC state into a learner here (after the migration). */
+static void nic_seed(CarryNic *n, const VsmNicState *s) {
+        VsmLearnClient client = {};
+        VsmLearnLease lease = {};
+        g_autofree VsmLearnGroup *groups = NULL;
+        g_autofree VsmLearnAddress *addrs = NULL;
+        gint64 mono = g_get_monotonic_time(), real = g_get_real_time();
+        guint n_addrs = 0;
+
+        client.client_id_state = s->client_id_state;
+        client.client_id_len = s->client_id_len;
+        memcpy(client.client_id, s->client_id, s->client_id_len);
+        if (s->hostname) {
+                client.has_hostname = TRUE;
+                client.hostname_len = (uint8_t) MIN(strlen(s->hostname), sizeof(client.hostname) - 1);
+                memcpy(client.hostname, s->hostname, client.hostname_len);
+        }
+        if (s->has_lease) {
+                gint64 age = real - s->lease_ack_real_usec;
+
+                memcpy(lease.address, s->lease_address, VSM_IP4_ALEN);
+                lease.has_server_id = s->has_server_id;
+                memcpy(lease.server_id, s->server_id, VSM_IP4_ALEN);
+                lease.lease_time = s->lease_time;
+                lease.ack_time_usec = (uint64_t) MAX(0, mono - MAX(0, age));
+        }
+        groups = g_new0(VsmLearnGroup, MAX(s->groups->len, 1));
+        for (guint i = 0; i < s->groups->len; i++) {
+                const VsmStateGroup *g = &g_array_index(s->groups, VsmStateGroup, i);
+
+                groups[i].is_ip6 = g->is_ip6;
+                memcpy(groups[i].address, g->address, VSM_IP6_ALEN);
+                groups[i].version = g->version;
+                groups[i].mode = g->mode;
+                groups[i].n_sources = (uint16_t) MIN(g->n_sources, VSM_LEARN_GROUP_SOURCES_MAX);
+                for (guint k = 0; k < groups[i].n_sources; k++)
+                        memcpy(groups[i].sources[k], g->sources[k], VSM_IP6_ALEN);
+        }
+        addrs = g_new0(VsmLearnAddress, s->ip4->len + s->ip6->len + 1);
+        for (guint i = 0; i < s->ip4->len; i++) {
+                memcpy(addrs[n_addrs].address, &g_array_index(s->ip4, uint8_t, i * VSM_IP4_ALEN), VSM_IP4_ALEN);
+                n_addrs++;
+        }
+        for (guint i = 0; i < s->ip6->len; i++) {
+                addrs[n_addrs].is_ip6 = TRUE;
+                memcpy(addrs[n_addrs].address, &g_array_index(s->ip6, uint8_t, i * VSM_IP6_ALEN), VSM_IP6_ALEN);
+                n_addrs++;
+        }
+        (void) vsm_learner_seed(n->learner, s->client_id_state == VSM_LEARN_CLIENT_ID_UNKNOWN ? NULL : &client,
+                                s->has_lease ? &lease : NULL, groups, s->groups->len, addrs, n_addrs,
+                                (uint64_t) mono);
+}
+
+/* Learners for the vNICs with a tap, seeded from seed (may be NULL);
+ * drop the ones that went away. */
+static void domain_sync_nics(CarryDomain *d, const VsmDomainInfo *info, const VsmDomainState *seed) {
+        VsmCarry *c = d->c;
+
+        for (guint i = d->nics->len; i > 0; i--) {
+                CarryNic *n = d->nics->pdata[i - 1];
+                gboolean keep = FALSE;
+
+                for (guint j = 0; info && j < info->nics->len && !keep; j++) {
+                        const VsmNicInfo *ni = info->nics->pdata[j];
+                        keep = memcmp(ni->mac, n->mac, VSM_ETH_ALEN) == 0 && ni->target_dev &&
+                               g_str_equal(ni->target_dev, n->ifname);
+                }
+                if (!keep)
+                        g_ptr_array_remove_index(d->nics, i - 1);
+        }
+        for (guint j = 0; info && j < info->nics->len; j++) {
+                const VsmNicInfo *ni = info->nics->pdata[j];
+                CarryNic *n;
+                int ifindex, r;
+
+                if (!ni->target_dev || domain_find_nic(d, ni->mac))
+                        continue;
+                ifindex = (int) if_nametoindex(ni->target_dev);
+                if (ifindex <= 0 || g_hash_table_contains(c->by_ifindex, GINT_TO_POINTER(ifindex)))
+                        continue;
+                n = g_new0(CarryNic, 1);
+                n->dom = d;
+                memcpy(n->mac, ni->mac, VSM_ETH_ALEN);
+                g_strlcpy(n->ifname, ni->target_dev, sizeof(n->ifname));
+                n->learner = vsm_learner_new(ni->mac);
+                r = vsm_sniffer_add(c->sniffer, ifindex);
+                if (r < 0) {
+                        char mac[18];
+
+                        carry_note(d, FALSE, "vNIC %s: cannot watch %s: %s", vsm_mac_format(ni->mac, mac),
+                                   ni->target_dev, g_strerror(-r));
+                } else {
+                        n->ifindex = ifindex;
+                        g_hash_table_insert(c->by_ifindex, GINT_TO_POINTER(ifindex), n);
+                }
+                g_ptr_array_add(d->nics, n);
+                if (seed) {
+                        const VsmNicState *s = vsm_domain_state_find_nic(seed, ni->mac);
+
+                        if (s) {
+                                nic_seed(n, s);
+                                d->generation++;
+                        }
+                }
+        }
+}
+
+/* A domain found running (vsimigd restarted, or libvirt reconnected): if
+ * its live snapshot is our own, take its token back (destinations may
+ * hold it) and seed the learners with what it says. */
+static void domain_adopt_snapshot(CarryDomain *d, const VsmDomainInfo *info) {
+        g_autoptr(VsmDomainState) st = NULL;
+        g_autoptr(GError) error = NULL;
+        const char *origin = carry_origin(d->c);
+
+        if (!vsm_domain_state_from_xml(info->metadata, strlen(info->metadata), &st, &error)) {
+                carry_note(d, FALSE, "own snapshot refused: %s", error->message);
+                return;
+        }
+        if (!origin || !st->origin || !g_str_equal(origin, st->origin) || !st->token[0])
+                return;                 /* someone else's: a migration in */
+        memcpy(d->token, st->token, sizeof(d->token));
+        d->generation = st->generation;
+        d->written_once = TRUE;
+        d->written_generation = d->generation;
+        carry_note(d, FALSE, "snapshot of generation %" G_GUINT64_FORMAT " taken back: token kept, %u vNIC state(s)",
+                   st->generation, st->nics->len);
+        d->adopted = g_steal_pointer(&st);
+}
+
+void vsm_carry_update(VsmCarry *c, const char *uuid, const char *name, const VsmDomainInfo *info,
+                      const VsmMigration *m) {
+        gboolean learn, writes;
+        CarryDomain *d;
+
+        learn = (m->role == VSM_MIG_ROLE_LOCAL && m->phase == VSM_MIG_PHASE_RUNNING) ||
+                (m->role == VSM_MIG_ROLE_SOURCE &&
+                 (m->phase == VSM_MIG_PHASE_MIGRATING || m->phase == VSM_MIG_PHASE_SUSPENDED)) ||
+                (m->role == VSM_MIG_ROLE_DESTINATION && m->phase == VSM_MIG_PHASE_SWITCHED && carry_lookup(c, uuid) &&
+                 carry_lookup(c, uuid)->resumed);
+        writes = m->role == VSM_MIG_ROLE_LOCAL && m->phase == VSM_MIG_PHASE_RUNNING;
+        if (!c->config->learn_enabled)
+                learn = writes = FALSE;
+        d = carry_lookup(c, uuid);
+        if (!learn && !d)
+                return;
+        if (!d) {
+                d = carry_ensure(c, uuid, name);
+                if (learn && info && info->metadata)
+                        domain_adopt_snapshot(d, info);
+        }
+        if (learn)
+                domain_sync_nics(d, info, d->incoming ? d->incoming : d->adopted);
+        g_clear_pointer(&d->adopted, vsm_domain_state_free);
+        d->writes_allowed = writes;
+        if (writes && d->incoming) {
+                /* The migration into here is over: this host owns the VM
+                 * now, with a token of its own. */
+                carry_note(d, FALSE, "carried state taken over: learning here now");
+                g_clear_pointer(&d->client, vsm_peer_client_free);
+                g_clear_pointer(&d->incoming, vsm_domain_state_free);
+                carry_new_token(d);
+                d->written_once = FALSE;
+        }
+        if (writes)
+                domain_schedule_write(d);
+        else
+                g_clear_handle_id(&d->write_timer, g_source_remove);
+}
+
+/* ---- destination: the peer client ---- */
+
+static void domain_merge_incoming(CarryDomain *d, GPtrArray *nics) {
+        for (guint i = 0; i < nics->len; i++) {
+                VsmNicState *s = nics->pdata[i];
+                gboolean replaced = FALSE;
+
+                for (guint j = 0; j < d->incoming->nics->len && !replaced; j++) {
+                        VsmNicState *old = d->incoming->nics->pdata[j];
+
+                        if (memcmp(old->mac, s->mac, VSM_ETH_ALEN) == 0) {
+                                vsm_nic_state_free(old);
+                                d->incoming->nics->pdata[j] = vsm_nic_state_copy(s);
+                                replaced = TRUE;
+                        }
+                }
+                if (!replaced && d->incoming->nics->len < VSM_NETSTATE_NICS_MAX)
+                        g_ptr_array_add(d->incoming->nics, vsm_nic_state_copy(s));
+        }
+}
+
+static void on_peer_message(VsmPeerClient *client, VsmPeerMessage *m, gpointer user_data) {
+        CarryDomain *d = user_data;
+        g_autoptr(VsmPeerMessage) msg = m;
+
+        d->peer_messages++;
+        if (g_strcmp0(d->peer_state, "connected") != 0) {
+                g_free(d->peer_state);
+                d->peer_state = g_strdup("connected");
+                carry_note(d, FALSE, "peer channel to %s: connected", d->incoming ? d->incoming->origin : "?");
+        }
+        if (!d->incoming)
+                return;
+        domain_merge_incoming(d, msg->nics);
+        if (msg->type == VSM_PEER_MSG_SWITCHOVER && !d->switchover_received) {
+                d->switchover_received = TRUE;
+                d->suspended_real_usec = msg->suspended_at_real_usec;
+                d->c->n_switchovers_received++;
+                carry_note(d, FALSE, "peer: SWITCHOVER with %u vNIC state(s)", msg->nics->len);
+                if (d->c->host.switchover)
+                        d->c->host.switchover(d->uuid, d->c->host_data);
+        } else if (msg->type == VSM_PEER_MSG_STATE) {
+                carry_note(d, TRUE, "peer: state of %u vNIC(s), generation %" G_GUINT64_FORMAT, msg->nics->len,
+                           msg->generation);
+        }
+}
+
+static gboolean on_peer_closed_idle(gpointer user_data) {
+        VsmPeerClient *client = user_data;
+
+        vsm_peer_client_free(client);
+        return G_SOURCE_REMOVE;
+}
+
+static void on_peer_closed(VsmPeerClient *client, const GError *error, gpointer user_data) {
+        CarryDomain *d = user_data;
+
+        g_free(d->peer_state);
+        d->peer_state = g_strdup_printf("closed: %s", error ? error->message : "by the peer");
+        if (!d->switchover_received)
+                carry_note(d, FALSE, "peer channel %s%s", d->peer_state,
+                           d->replayed ? "" : "; the replay waits for RESUMED (late)");
+        else
+                carry_note(d, TRUE, "peer channel %s", d->peer_state);
+        if (d->client == client) {
+                d->client = NULL;
+                g_idle_add(on_peer_closed_idle, client);
+        }
+}
+
+void vsm_carry_incoming(VsmCarry *c, const char *uuid, const char *name, const VsmDomainInfo *info) {
+        static const VsmPeerClientCallbacks cb = {
+                .message = on_peer_message,
+                .closed = on_peer_closed,
+        };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(VsmDomainState) st = NULL;
+        CarryDomain *d;
+
+        if (!c->config->replay_enabled)
+                return;
+        d = carry_ensure(c, uuid, name);
+        if (d->incoming || d->nics->len > 0)
+                return;                 /* already incoming, or it runs here */
+        d->switchover_received = d->replayed = d->replay_late = d->resumed = FALSE;
+        d->replay_frames = d->replay_errors = 0;
+        if (!info->metadata) {
+                carry_note(d, FALSE, "no vsimig snapshot in the domain XML: nothing to replay");
+                d->incoming = vsm_domain_state_new(d->uuid_bin);
+                return;
+        }
+        if (!vsm_domain_state_from_xml(info->metadata, strlen(info->metadata), &st, &error)) {
+                carry_note(d, FALSE, "vsimig snapshot refused: %s", error->message);
+                d->incoming = vsm_domain_state_new(d->uuid_bin);
+                return;
+        }
+        memcpy(st->uuid, d->uuid_bin, 16);
+        d->incoming = g_steal_pointer(&st);
+        carry_note(d, FALSE, "snapshot: %u vNIC state(s), generation %" G_GUINT64_FORMAT ", origin %s",
+                   d->incoming->nics->len, d->incoming->generation,
+                   d->incoming->origin ? d->incoming->origin : "none");
+        if (!d->incoming->origin || !d->incoming->token[0]) {
+                carry_note(d, FALSE, "snapshot has no origin/token: no peer channel, replay at RESUMED (late)");
+                return;
+        }
+        if (carry_origin(c) && g_str_equal(d->incoming->origin, carry_origin(c))) {
+                carry_note(d, FALSE, "snapshot origin is this host: no peer channel");
+                return;
+        }
+        g_free(d->peer_state);
+        d->peer_state = g_strdup("connecting");
+        d->client = vsm_peer_client_new(d->incoming->origin, d->uuid, d->incoming->token, &cb, d);
+        carry_note(d, TRUE, "peer channel to %s: connecting", d->incoming->origin);
+}
+
+/* ---- source: the peer server ---- */
+
+static gboolean on_peer_authorize(const char *domain, const char *token, gpointer user_data, char **ret_reason) {
+        VsmCarry *c = user_data;
+        CarryDomain *d = carry_lookup(c, domain);
+
+        if (!d || d->nics->len == 0 || d->incoming) {
+                c->n_peer_rejects++;
+                *ret_reason = g_strdup("unknown domain");
+                return FALSE;
+        }
+        if (!token_equal(token, d->token)) {
+                c->n_peer_rejects++;
+                *ret_reason = g_strdup("bad token");
+                carry_note(d, FALSE, "peer: a hello with a wrong token was refused");
+                return FALSE;
+        }
+        return TRUE;
+}
+
+static void on_peer_connected(VsmPeerConn *conn, const char *domain, gpointer user_data) {
+        VsmCarry *c = user_data;
+        CarryDomain *d = carry_lookup(c, domain);
+        g_autoptr(GPtrArray) nics = NULL;
+        VsmPeerMessage m = { .type = VSM_PEER_MSG_STATE };
+
+        if (!d)
+                return;
+        nics = domain_snapshot(d, FALSE);
+        g_strlcpy(m.domain, d->uuid, sizeof(m.domain));
+        m.generation = d->generation;
+        m.nics = nics;
+        vsm_peer_conn_send(conn, &m);
+        carry_note(d, FALSE, "peer: destination connected, sent the state of %u vNIC(s)", nics->len);
+}
+
+void vsm_carry_suspended(VsmCarry *c, const char *uuid) {
+        CarryDomain *d = carry_lookup(c, uuid);
+        g_autoptr(GPtrArray) nics = NULL;
+        guint64 before;
+
+        if (!d || d->nics->len == 0 || !c->server)
+                return;
+        before = c->n_switchovers_sent;
+        nics = domain_snapshot(d, TRUE);
+        peer_send_nics(d, VSM_PEER_MSG_SWITCHOVER, nics);
+        if (c->n_switchovers_sent > before)
+                carry_note(d, FALSE, "peer: SWITCHOVER sent with %u vNIC state(s)", nics->len);
+        else
+                carry_note(d, FALSE, "peer: no destination connected: no SWITCHOVER sent");
+}
+
+void vsm_carry_failed_back(VsmCarry *c, const char *uuid) {
+        CarryDomain *d = carry_lookup(c, uuid);
+
+        if (!d)
+                return;
+        if (c->server)
+                vsm_peer_server_drop_domain(c->server, d->uuid);
+        carry_new_token(d);
+        d->written_once = FALSE;
+        carry_note(d, FALSE, "migration failed: new token, the old destination's channel closed");
+}
+
+/* ---- destination: the replay ---- */
+
+/* Add what is pending; entries refused for a reason other than the tap's
+ * missing carrier ("Port is in disabled state") are dropped and said. */
+static gboolean mdb_try(CarryDomain *d) {
+        guint i = 0;
+
+        while (i < d->mdb_pending->len) {
+                const VsmMdbEntry *e = &g_array_index(d->mdb_pending, VsmMdbEntry, i);
+                g_autofree char *reason = NULL;
+                int r = vsm_mdb_add_full(e, &reason);
+
+                if (r == 0) {
+                        d->c->n_mdb_added++;
+                        g_array_remove_index(d->mdb_pending, i);
+                } else if (r == -EINVAL && reason && strstr(reason, "disabled state")) {
+                        i++;            /* no carrier yet: retry */
+                } else {
+                        d->c->n_mdb_failed++;
+                        carry_note(d, FALSE, "mdb: entry refused: %s", reason ? reason : g_strerror(-r));
+                        g_array_remove_index(d->mdb_pending, i);
+                }
+        }
+        return d->mdb_pending->len == 0;
+}
+
+static gboolean on_mdb_retry(gpointer user_data) {
+        CarryDomain *d = user_data;
+
+        if (mdb_try(d)) {
+                d->mdb_timer = 0;
+                carry_note(d, FALSE, "mdb: all groups added on the new tap");
+                return G_SOURCE_REMOVE;
+        }
+        if (g_get_monotonic_time() < d->mdb_deadline_usec)
+                return G_SOURCE_CONTINUE;
+        d->mdb_timer = 0;
+        d->c->n_mdb_failed += d->mdb_pending->len;
+        carry_note(d, FALSE, "mdb: gave up on %u group(s): the tap got no carrier within 3 s",
+                   d->mdb_pending->len);
+        g_array_set_size(d->mdb_pending, 0);
+        return G_SOURCE_REMOVE;
+}
+
+static void replay_mdb(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState *s) {
+        char master[IF_NAMESIZE];
+        int port, bridge;
+
+        if (!d->c->config->replay_mdb || s->groups->len == 0 || !ni->target_dev)
+                return;
+        port = (int) if_nametoindex(ni->target_dev);
+        if (port <= 0 || vsm_link_get_master(ni->target_dev, master) < 0 ||
+            (bridge = (int) if_nametoindex(master)) <= 0) {
+                carry_note(d, FALSE, "mdb: %s is not a bridge port: no entries", ni->target_dev);
+                return;
+        }
+        if (!d->mdb_pending)
+                d->mdb_pending = g_array_new(FALSE, TRUE, sizeof(VsmMdbEntry));
+        for (guint i = 0; i < s->groups->len; i++) {
+                const VsmStateGroup *g = &g_array_index(s->groups, VsmStateGroup, i);
+                VsmMdbEntry e = {
+                        .bridge_ifindex = bridge,
+                        .port_ifindex = port,
+                        .is_ip6 = g->is_ip6,
+                        .vid = ni->has_vlan ? ni->vlan : 0,
+                };
+
+                memcpy(e.group, g->address, VSM_IP6_ALEN);
+                g_array_append_val(d->mdb_pending, e);
+        }
+        if (mdb_try(d)) {
+                carry_note(d, TRUE, "mdb: %u group(s) on %s (%s)", s->groups->len, ni->target_dev, master);
+                return;
+        }
+        if (!d->mdb_timer) {
+                d->mdb_deadline_usec = g_get_monotonic_time() + CARRY_MDB_RETRY_FOR_MS * 1000;
+                d->mdb_timer = g_timeout_add(CARRY_MDB_RETRY_MS, on_mdb_retry, d);
+                carry_note(d, FALSE, "mdb: %u group(s) wait for %s's carrier", d->mdb_pending->len, ni->target_dev);
+        }
+}
+
+static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, gint64 real_now) {
+        VsmCarry *c = d->c;
+        const VsmNicState *s = vsm_domain_state_find_nic(d->incoming, ni->mac);
+        g_autofree char *why = NULL, *skipped = NULL;
+        g_autoptr(GPtrArray) frames = NULL;
+        VsmUplink *u;
+        char mac[18];
+
+        vsm_mac_format(ni->mac, mac);
+        if (!s) {
+                carry_note(d, FALSE, "replay vNIC %s: no carried state", mac);
+                return;
+        }
+        u = c->host.uplink_for_nic ? c->host.uplink_for_nic(ni, &why, c->host_data) : NULL;
+        if (!u) {
+                carry_note(d, FALSE, "replay vNIC %s: %s", mac, why ? why : "no uplink");
+                return;
+        }
+        /* The ASSOCIATE (M) staged just before goes out first. */
+        vsm_uplink_flush_vdp(u);
+        frames = vsm_replay_build(s, real_now, &skipped);
+        for (guint i = 0; i < frames->len; i++) {
+                VsmReplayFrame *f = frames->pdata[i];
+                gsize len;
+                const uint8_t *data = g_bytes_get_data(f->frame, &len);
+                int r = vsm_uplink_send_raw(u, data, len);
+
+                if (r < 0) {
+                        d->replay_errors++;
+                        carry_note(d, FALSE, "replay %s on %s: %s", f->what, vsm_uplink_get_name(u), g_strerror(-r));
+                        continue;
+                }
+                d->replay_frames++;
+                c->n_replay_frames++;
+                d->replay_last_real_usec = g_get_real_time();
+                if (!d->replay_first_real_usec)
+                        d->replay_first_real_usec = d->replay_last_real_usec;
+                carry_note(d, TRUE, "replay %s on %s", f->what, vsm_uplink_get_name(u));
+        }
+        carry_note(d, TRUE, "replay vNIC %s: %u frame(s) on %s%s%s", mac, frames->len, vsm_uplink_get_name(u),
+                   skipped ? "; skipped: " : "", skipped ? skipped : "");
+        replay_mdb(d, ni, s);
+}
+
+void vsm_carry_replay(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, gboolean late) {
+        CarryDomain *d = carry_lookup(c, uuid);
+        gint64 real_now = g_get_real_time();
+
+        if (!d || !d->incoming || d->replayed || !c->config->replay_enabled || !info)
+                return;
+        d->replayed = TRUE;
+        d->replay_late = late;
+        d->replay_first_real_usec = d->replay_last_real_usec = 0;
+        c->n_replays++;
+        if (late)
+                c->n_replays_late++;
+        g_clear_handle_id(&d->mdb_timer, g_source_remove);
+        if (d->mdb_pending)
+                g_array_set_size(d->mdb_pending, 0);
+        for (guint i = 0; i < info->nics->len; i++)
+                replay_nic(d, info->nics->pdata[i], real_now);
+        if (d->suspended_real_usec && d->replay_last_real_usec)
+                carry_note(d, FALSE, "replay%s: %u frame(s), last %.2f ms after the source's SUSPENDED",
+                           late ? " (late)" : "", d->replay_frames,
+                           (double) (d->replay_last_real_usec - d->suspended_real_usec) / 1000.0);
+        else
+                carry_note(d, FALSE, "replay%s: %u frame(s)%s", late ? " (late, at RESUMED)" : "", d->replay_frames,
+                           d->replay_errors ? ", some failed" : "");
+}
+
+static void send_queries(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState *s) {
+        char master[IF_NAMESIZE];
+        uint8_t mac[VSM_ETH_ALEN];
+        g_autoptr(GPtrArray) frames = NULL;
+        gboolean want4 = FALSE, want6 = FALSE;
+        int tap, bridge_index, fd;
+
+        for (guint i = 0; s && i < s->groups->len; i++) {
+                const VsmStateGroup *g = &g_array_index(s->groups, VsmStateGroup, i);
+
+                if (g->is_ip6)
+                        want6 = TRUE;
+                else
+                        want4 = TRUE;
+        }
+        if (!want4 && !want6)
+                return;
+        if (!ni->target_dev || (tap = (int) if_nametoindex(ni->target_dev)) <= 0 ||
+            vsm_link_get_master(ni->target_dev, master) < 0 || vsm_link_lookup(master, &bridge_index, mac) < 0)
+                return;
+        fd = vsm_packet_open(tap);
+        if (fd < 0) {
+                carry_note(d, FALSE, "post-resume query into %s: %s", ni->target_dev, g_strerror(-fd));
+                return;
+        }
+        frames = vsm_replay_build_queries(s, mac, want4, want6);
+        for (guint i = 0; i < frames->len; i++) {
+                VsmReplayFrame *f = frames->pdata[i];
+                gsize len;
+                const uint8_t *data = g_bytes_get_data(f->frame, &len);
+                int r = vsm_packet_send(fd, data, len);
+
+                if (r == 0)
+                        d->c->n_queries++;
+                carry_note(d, TRUE, "post-resume %s into %s: %s", f->what, ni->target_dev,
+                           r == 0 ? "sent" : g_strerror(-r));
+        }
+        close(fd);
+}
+
+void vsm_carry_resumed(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
+        CarryDomain *d = carry_lookup(c, uuid);
+
+        if (!d || !d->incoming || d->resumed)
+                return;
+        d->resumed = TRUE;
+        d->resumed_real_usec = g_get_real_time();
+        if (!d->replayed)
+                carry_note(d, FALSE, "RESUMED: no replay was done");
+        else if (d->replay_late)
+                carry_note(d, FALSE, "RESUMED: the replay was late (no SWITCHOVER from the source before RESUMED)");
+        else if (d->replay_frames == 0)
+                carry_note(d, FALSE, "RESUMED: the replay had nothing to send");
+        else
+                carry_note(d, FALSE, "RESUMED: all %u replayed frame(s) left before it (last %.2f ms earlier)",
+                           d->replay_frames, (double) (d->resumed_real_usec - d->replay_last_real_usec) / 1000.0);
+        if (c->config->replay_query && info)
+                for (guint i = 0; i < info->nics->len; i++) {
+                        const VsmNicInfo *ni = info->nics->pdata[i];
+
+                        send_queries(d, ni, vsm_domain_state_find_nic(d->incoming, ni->mac));
+                }
+}
+
+void vsm_carry_forget(VsmCarry *c, const char *uuid) {
+        g_hash_table_remove(c->domains, uuid);
+}
+
+/* ---- JSON ---- */
+
+JsonNode *vsm_carry_domain_json(VsmCarry *c, const char *uuid) {
+        CarryDomain *d = carry_lookup(c, uuid);
+        g_autoptr(JsonBuilder) b = NULL;
+
+        if (!d)
+                return NULL;
+        b = json_builder_new();
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "generation");
+        json_builder_add_int_value(b, (gint64) d->generation);
+        json_builder_set_member_name(b, "metadata_writes");
+        json_builder_add_int_value(b, (gint64) d->metadata_writes);
+        json_builder_set_member_name(b, "metadata_refused");
+        json_builder_add_int_value(b, (gint64) d->metadata_errors);
+        json_builder_set_member_name(b, "learned");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < d->nics->len; i++) {
+                CarryNic *n = d->nics->pdata[i];
+                g_autoptr(VsmNicState) s =
+                        vsm_nic_state_from_learner(n->learner, g_get_monotonic_time(), g_get_real_time());
+                JsonNode *node = vsm_nic_state_to_json(s);
+
+                json_object_set_string_member(json_node_get_object(node), "tap", n->ifname);
+                json_builder_add_value(b, node);
+        }
+        json_builder_end_array(b);
+        if (d->incoming) {
+                json_builder_set_member_name(b, "incoming");
+                json_builder_add_value(b, vsm_domain_state_to_json_public(d->incoming));
+                json_builder_set_member_name(b, "peer");
+                json_builder_add_string_value(b, d->peer_state ? d->peer_state : "none");
+                json_builder_set_member_name(b, "switchover_received");
+                json_builder_add_boolean_value(b, d->switchover_received);
+                json_builder_set_member_name(b, "replayed");
+                json_builder_add_boolean_value(b, d->replayed);
+                json_builder_set_member_name(b, "replay_late");
+                json_builder_add_boolean_value(b, d->replay_late);
+                json_builder_set_member_name(b, "replay_frames");
+                json_builder_add_int_value(b, d->replay_frames);
+                if (d->suspended_real_usec && d->replay_last_real_usec) {
+                        json_builder_set_member_name(b, "suspended_to_last_frame_ms");
+                        json_builder_add_double_value(b, (double) (d->replay_last_real_usec - d->suspended_real_usec) /
+                                                                 1000.0);
+                }
+                if (d->resumed && d->replay_last_real_usec) {
+                        json_builder_set_member_name(b, "last_frame_before_resumed_ms");
+                        json_builder_add_double_value(b, (double) (d->resumed_real_usec - d->replay_last_real_usec) /
+                                                                 1000.0);
+                }
+        }
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
+}
+
+#define COUNTER(name)                                             \
+        json_builder_set_member_name(b, #name);                   \
+        json_builder_add_int_value(b, (gint64) c->n_##name)
+
+JsonNode *vsm_carry_status_json(VsmCarry *c) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "learning");
+        json_builder_add_boolean_value(b, c->config->learn_enabled);
+        json_builder_set_member_name(b, "replay");
+        json_builder_add_boolean_value(b, c->config->replay_enabled);
+        json_builder_set_member_name(b, "taps");
+        json_builder_add_int_value(b, c->sniffer ? vsm_sniffer_n_taps(c->sniffer) : 0);
+        COUNTER(learned_frames);
+        COUNTER(changes);
+        COUNTER(metadata_writes);
+        COUNTER(metadata_errors);
+        COUNTER(switchovers_sent);
+        COUNTER(switchovers_received);
+        COUNTER(peer_rejects);
+        COUNTER(replays);
+        COUNTER(replays_late);
+        COUNTER(replay_frames);
+        COUNTER(mdb_added);
+        COUNTER(mdb_failed);
+        COUNTER(queries);
+        json_builder_set_member_name(b, "peer");
+        if (c->server)
+                json_builder_add_value(b, vsm_peer_server_to_json(c->server));
+        else
+                json_builder_add_null_value(b);
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
+}
+
+/* ---- lifetime ---- */
+
+VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpointer user_data, GError **error) {
+        static const VsmPeerServerCallbacks scb = {
+                .authorize = on_peer_authorize,
+                .connected = on_peer_connected,
+        };
+        g_autoptr(VsmCarry) c = g_new0(VsmCarry, 1);
+
+        c->config = config;
+        c->host = *host;
+        c->host_data = user_data;
+        c->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, domain_free);
+        c->by_ifindex = g_hash_table_new(g_direct_hash, g_direct_equal);
+        c->sniffer = vsm_sniffer_new(on_sniffed, c);
+        c->expire_timer = g_timeout_add_seconds(CARRY_EXPIRE_INTERVAL_SEC, on_expire_timer, c);
+        if (config->peer_listen) {
+                c->server = vsm_peer_server_new(config->peer_listen, &scb, c, error);
+                if (!c->server)
+                        return NULL;
+                vsm_log(G_LOG_LEVEL_MESSAGE, "peer listener on %s (origin %s)", config->peer_listen, carry_origin(c));
+        }
+        return g_steal_pointer(&c);
+}
+
+void vsm_carry_set_libvirt(VsmCarry *c, VsmLibvirt *lv) {
+        c->libvirt = lv;
+}
+
+VsmCarry *vsm_carry_free(VsmCarry *c) {
+        if (!c)
+                return NULL;
+        g_clear_handle_id(&c->expire_timer, g_source_remove);
+        /* Domains first: their NICs unregister from the sniffer, their
+         * connections from the server. */
+        g_clear_pointer(&c->domains, g_hash_table_unref);
+        g_clear_pointer(&c->by_ifindex, g_hash_table_unref);
+        vsm_peer_server_free(c->server);
+        vsm_sniffer_free(c->sniffer);
+        g_free(c);
+        return NULL;
+}
