@@ -13,6 +13,9 @@ PKGS=(
   # real peers and tools for the tests and the demo
   lldpad tshark tcpdump iproute2 util-linux procps
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
+  # the state-carry test (test-carry.sh): DHCP servers, the guest's busybox,
+  # nft to cut the peer channel, python3 for the pcap checks
+  dnsmasq-base isc-dhcp-server busybox-static nftables python3
   # sanitizers and fuzzers
   clang
 )
@@ -27,7 +30,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   # tshark asks whether non-root users may capture; the answer does not matter here.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Start no service while installing (isc-dhcp-server's postinst would
+  # start dhcpd on a machine with an init system): a temporary
+  # policy-rc.d that denies every start, unless the machine has its own.
+  own_policy=1
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    own_policy=0
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+  fi
+  rc=0
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+  [ "$own_policy" = 1 ] || rm -f /usr/sbin/policy-rc.d
+  [ "$rc" = 0 ] || exit "$rc"
 fi
 
 BUILD=${VSM_BUILD_DIR:-build}

@@ -37,7 +37,8 @@ uri = qemu:///system
 socket = /run/vsimig/vsimigd.sock
 [hook]
 timeout-ms = 2000
-${MT_EXTRA_CONF:-}"
+${MT_EXTRA_CONF:-}
+$(mt__extra_conf_host "$h")"
     mt_vsimigd_start "$h"
   done
   MT_PCAP_A=$TB_DIR/sw-a.pcap
@@ -54,6 +55,13 @@ ${MT_EXTRA_CONF:-}"
   for h in A B; do
     mt_wait "$h" 'd["libvirt"]["connected"] and d["uplinks"][0]["bridge"] is not None' 40 status
   done
+}
+
+# mt__extra_conf_host HOST: $MT_EXTRA_CONF_<HOST> (per-host config text,
+# e.g. a [peer] listen address on that host's mig0), if set.
+mt__extra_conf_host() {
+  local v="MT_EXTRA_CONF_$1"
+  printf '%s\n' "${!v:-}"
 }
 
 # mt_vsimigd_start HOST: start vsimigd inside HOST's namespaces.

@@ -36,6 +36,8 @@ here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 . "$here/libvirt-testbed.sh"
 # shellcheck source-path=SCRIPTDIR source=guest/guest.sh
 . "$here/guest/guest.sh"
+# shellcheck source-path=SCRIPTDIR source=carry.sh
+. "$here/carry.sh"
 
 force=0
 for a in "$@"; do
@@ -82,39 +84,12 @@ lt_libvirtd_start A B
 say "testbed + libvirtd A, B ready in $(ms_since "$t") ms"
 
 SW=$LT_NS_SW
-ip -n "$SW" addr add 10.77.1.1/24 dev br-sw
-# A querier that asks in the versions the guest speaks (the bridge's
-# defaults are IGMPv2 / MLDv1; the guest is forced to v3 / v2 anyway).
-ip -n "$SW" link set br-sw type bridge mcast_igmp_version 3 mcast_mld_version 2
-# The MLD querier: br-sw sent its first query when it came up, before its
-# link-local address had passed DAD, so it had no source address; the
-# kernel then treats the IPv6 querier as absent and FLOODS IPv6 multicast
-# to every port (host B's tap too) until its next startup query ~31 s
-# later.  Restart the querier once the address is usable: it queries at
-# once, with a source, and MLD snooping works from then on.
-for ((i = 0; i < 50; i++)); do
-	ip -n "$SW" -6 addr show dev br-sw scope link | grep -v tentative | grep -q inet6 && break
-	sleep 0.1
-done
-ip -n "$SW" link set br-sw type bridge mcast_querier 0
-ip -n "$SW" link set br-sw type bridge mcast_querier 1
-
-LEASES=$TB_DIR/dnsmasq.leases
-: >"$LEASES"
-ip netns exec "$SW" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
-	--user=root --group=root --interface=br-sw --bind-interfaces --except-interface=lo \
-	--dhcp-range=10.77.1.100,10.77.1.199,255.255.255.0,1h --dhcp-authoritative --no-ping \
-	--dhcp-leasefile="$LEASES" --pid-file="$TB_DIR/dnsmasq.pid" \
-	--log-dhcp --log-facility="$TB_DIR/dnsmasq.log" </dev/null >"$TB_DIR/dnsmasq.out" 2>&1 &
-DNSMASQ_PID=$!
-tb_track_pid "$DNSMASQ_PID" dnsmasq
-for ((i = 0; i < 100; i++)); do
-	[[ -s $TB_DIR/dnsmasq.pid ]] && break
-	tb__pid_gone "$DNSMASQ_PID" && { cat "$TB_DIR/dnsmasq.out" >&2; tb_fail "dnsmasq died"; }
-	sleep 0.05
-done
-[[ $(cat "$TB_DIR/dnsmasq.pid" 2>/dev/null) == "$DNSMASQ_PID" ]] ||
-	tb_fail "dnsmasq pid file says '$(cat "$TB_DIR/dnsmasq.pid" 2>/dev/null)', not $DNSMASQ_PID"
+# br-sw 10.77.1.1/24 with an IGMPv3/MLDv2 querier (restarted once its
+# link-local address is usable) and dnsmasq: carry.sh.
+ct_switch_setup
+ct_dnsmasq_start
+LEASES=$CT_DNSMASQ_LEASES
+DNSMASQ_PID=$CT_DNSMASQ_PID
 say "dnsmasq pid $DNSMASQ_PID on $SW:br-sw 10.77.1.1/24"
 
 # ---- 3. boot, lease
@@ -159,13 +134,8 @@ bridge -n "$SW" mdb show | sed 's/^/    /'
 [[ $(mdb_ports "$G6") == *sw-a* ]] || tb_fail "switch mdb has no $G6 on sw-a"
 
 # ---- 5. stream
-SENDERS=()
-for g in "$G4" "$G6"; do
-	ip netns exec "$SW" "$LG_MCJOIN" send -i br-sw "$g" "$LG_PORT" "$RATE" 0 \
-		</dev/null >>"$TB_DIR/send.log" 2>&1 &
-	tb_track_pid "$!" "mcjoin-send-$g"
-	SENDERS+=("$!")
-done
+CT_RATE=$RATE
+ct_sender_start "$G4" "$G6"
 lg_wait_console A g1 "VSMGUEST: rx $G4 " 30 >/dev/null
 lg_wait_console A g1 "VSMGUEST: rx ${G6//./\\.} " 30 >/dev/null
 sleep 2
@@ -269,10 +239,7 @@ read -r c6 _ lost6 gap6 <<<"$(stats "$r6")"
 [[ $c4 =~ ^[0-9]+$ && $c6 =~ ^[0-9]+$ ]] || tb_fail "cannot parse the rx lines"
 ((c4 > 0 && c6 > 0)) || tb_fail "guest received nothing on B"
 
-for p in "${SENDERS[@]}"; do
-	tb__kill_pid "$p" TERM 3
-	tb__untrack_pid "$p"
-done
+ct_senders_stop
 tb__kill_pid "$MON_PID" TERM 3
 tb__untrack_pid "$MON_PID"
 say "senders: $(tr '\n' ';' <"$TB_DIR/send.log")"

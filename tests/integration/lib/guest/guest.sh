@@ -35,7 +35,7 @@
 #   lg_ctl NS ADDR COMMAND...         talk to the guest's mcjoin control port
 #
 # Guest kernel parameters (see init.sh): vsm.name vsm.cid vsm.groups
-# vsm.port vsm.ctl vsm.igmp vsm.mld vsm.dhcpwait; pass them as
+# vsm.port vsm.ctl vsm.igmp vsm.mld vsm.dhcpwait vsm.dhcp vsm.ip; pass them as
 # CMDLINE_EXTRA or in LG_GUEST_CMDLINE.
 #
 # Environment knobs:

@@ -24,6 +24,10 @@
 #   vsm.mld=N           force_mld_version on eth0 (0 = kernel default)  [2]
 #   vsm.dhcpwait=S      how long to wait for the lease before starting
 #                       mcjoin anyway                         [120]
+#   vsm.dhcp=1|0        0: no DHCP client at all (no lease ever; the
+#                       guest never sends a DHCP message)       [1]
+#   vsm.ip=A.B.C.D/N    a static IPv4 address on eth0 (with vsm.dhcp=0:
+#                       a guest that has an address but no lease) [none]
 
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /run /tmp
 /bin/busybox --install -s
@@ -41,7 +45,7 @@ say "init kernel $(uname -r)"
 
 # ---- parameters
 name=vsmguest cid=duid groups=239.77.1.1,ff15::77:1 port=5000 ctl=5001
-igmp=3 mld=2 dhcpwait=120
+igmp=3 mld=2 dhcpwait=120 dhcp=1 sip=
 # shellcheck disable=SC2013 # words, not lines
 for arg in $(cat /proc/cmdline); do
 	case $arg in
@@ -53,6 +57,8 @@ for arg in $(cat /proc/cmdline); do
 	vsm.igmp=*) igmp=${arg#*=} ;;
 	vsm.mld=*) mld=${arg#*=} ;;
 	vsm.dhcpwait=*) dhcpwait=${arg#*=} ;;
+	vsm.dhcp=*) dhcp=${arg#*=} ;;
+	vsm.ip=*) sip=${arg#*=} ;;
 	esac
 done
 hostname "$name"
@@ -98,17 +104,25 @@ mac) cidopt= ;;
 none) cidopt=-C ;;
 *) cidopt="-x 0x3d:$(echo "$cid" | tr -d ':')" ;;
 esac
-say "dhcp start cid $cid hostname $name"
-# shellcheck disable=SC2086
-udhcpc -f -i eth0 -s /etc/udhcpc.script -x "hostname:$name" $cidopt -t 1000000 -T 2 -A 2 \
-	>/dev/console 2>&1 &
+if [ -n "$sip" ]; then
+	ip addr add "$sip" dev eth0
+	say "static ip $sip"
+fi
+if [ "$dhcp" = 0 ]; then
+	say "dhcp off"
+else
+	say "dhcp start cid $cid hostname $name"
+	# shellcheck disable=SC2086
+	udhcpc -f -i eth0 -s /etc/udhcpc.script -x "hostname:$name" $cidopt -t 1000000 -T 2 -A 2 \
+		>/dev/console 2>&1 &
 
-i=0
-while [ ! -s /run/vsm-lease ] && [ $i -lt $((dhcpwait * 10)) ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-[ -s /run/vsm-lease ] || say "no lease after ${dhcpwait}s, going on"
+	i=0
+	while [ ! -s /run/vsm-lease ] && [ $i -lt $((dhcpwait * 10)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -s /run/vsm-lease ] || say "no lease after ${dhcpwait}s, going on"
+fi
 
 # ---- IPv6 link-local (DAD done)
 i=0

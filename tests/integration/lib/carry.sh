@@ -1,0 +1,188 @@
+# shellcheck shell=bash
+# carry.sh - the real peers of the state-carry tests (issue 4, DESIGN.md §4,
+# §6) on the two-host libvirt testbed: the top-of-rack switch br-sw as a
+# snooping bridge with a working IGMPv3/MLDv2 querier, a DHCP server for
+# the guests' subnet (dnsmasq, or isc-dhcpd as the alternative), and a
+# multicast sender.  Source after testbed.sh, libvirt-testbed.sh and
+# guest/guest.sh; call after lt_setup (or mt_setup).
+#
+#   ct_switch_setup                 br-sw 10.77.1.1/24, IGMPv3/MLDv2 querier
+#                                   (restarted once br-sw's link-local is
+#                                   usable: see the function)
+#   ct_dnsmasq_start / ct_dnsmasq_stop
+#                                   dnsmasq, range 10.77.1.100-199, leases in
+#                                   $CT_DNSMASQ_LEASES
+#   ct_dhcpd_start [LEASE_DECL...] / ct_dhcpd_stop
+#                                   isc-dhcpd (-f, private conf/leases/pid in
+#                                   $TB_DIR), optionally seeded with leases
+#   ct_dhcpd_lease IP MAC CID_COLON_HEX [HOSTNAME]
+#                                   print a dhcpd.leases declaration
+#   ct_sender_start GROUP... / ct_senders_stop
+#                                   `mcjoin send` on br-sw to each group
+#   ct_mdb_ports NS BRIDGE GROUP    ports whose mdb has GROUP ("sw-a sw-b")
+#   ct_mdb_list NS BRIDGE           "port group" per mdb entry
+#   ct_mdb_monitor_start NS FILE    bridge -timestamp monitor mdb -> FILE
+#
+# Variables: CT_SW_IP (10.77.1.1), CT_RATE (datagrams/s per group, 100),
+# CT_DNSMASQ_PID, CT_DHCPD_PID, CT_DNSMASQ_LEASES, CT_DHCPD_LEASES.
+
+CT_SW_IP=${CT_SW_IP:-10.77.1.1}
+CT_RATE=${CT_RATE:-100}
+CT_SENDERS=()
+
+# ct_switch_setup: the switch's address on the guests' subnet and a querier
+# that asks in the versions the guest speaks (the bridge's defaults are
+# IGMPv2 / MLDv1).  The MLD querier: br-sw sent its first query when it came
+# up, before its link-local address had passed DAD, so it had no source
+# address; the kernel then treats the IPv6 querier as absent and FLOODS
+# IPv6 multicast to every port until its next startup query ~31 s later.
+# Restart the querier once the address is usable: it queries at once, with
+# a source, and MLD snooping works from then on.
+ct_switch_setup() {
+	local sw=$LT_NS_SW i
+	ip -n "$sw" addr add "$CT_SW_IP/24" dev br-sw
+	ip -n "$sw" link set br-sw type bridge mcast_snooping 1 mcast_igmp_version 3 mcast_mld_version 2
+	for ((i = 0; i < 50; i++)); do
+		ip -n "$sw" -6 addr show dev br-sw scope link | grep -v tentative | grep -q inet6 && break
+		sleep 0.1
+	done
+	ip -n "$sw" -6 addr show dev br-sw scope link | grep -v tentative | grep -q inet6 ||
+		tb_fail "br-sw has no usable IPv6 link-local address (the MLD querier needs one)"
+	ip -n "$sw" link set br-sw type bridge mcast_querier 0
+	ip -n "$sw" link set br-sw type bridge mcast_querier 1
+}
+
+# ct__wait_pidfile PID FILE NAME LOG: wait until FILE holds PID.
+ct__wait_pidfile() {
+	local pid=$1 file=$2 name=$3 log=$4 i
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $file && $(cat "$file" 2>/dev/null) == "$pid" ]] && return 0
+		tb__pid_gone "$pid" && { cat "$log" >&2; tb_fail "$name died"; }
+		sleep 0.05
+	done
+	cat "$log" >&2
+	tb_fail "$name: pid file $file says '$(cat "$file" 2>/dev/null)', not $pid"
+}
+
+# ct_dnsmasq_start: dnsmasq as the DHCP server on br-sw (no DNS, no ping
+# check, authoritative, 1 h leases).  The leases file survives a restart,
+# so a stopped and restarted dnsmasq keeps its bindings.
+ct_dnsmasq_start() {
+	command -v dnsmasq >/dev/null || tb_skip_or_fail "missing tool: dnsmasq (apt-get install dnsmasq-base)"
+	CT_DNSMASQ_LEASES=$TB_DIR/dnsmasq.leases
+	[[ -e $CT_DNSMASQ_LEASES ]] || : >"$CT_DNSMASQ_LEASES"
+	rm -f "$TB_DIR/dnsmasq.pid"
+	ip netns exec "$LT_NS_SW" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
+		--user=root --group=root --interface=br-sw --bind-interfaces --except-interface=lo \
+		--dhcp-range=10.77.1.100,10.77.1.199,255.255.255.0,1h --dhcp-authoritative --no-ping \
+		--dhcp-leasefile="$CT_DNSMASQ_LEASES" --pid-file="$TB_DIR/dnsmasq.pid" \
+		--log-dhcp --log-facility="$TB_DIR/dnsmasq.log" </dev/null >>"$TB_DIR/dnsmasq.out" 2>&1 &
+	CT_DNSMASQ_PID=$!
+	tb_track_pid "$CT_DNSMASQ_PID" dnsmasq
+	ct__wait_pidfile "$CT_DNSMASQ_PID" "$TB_DIR/dnsmasq.pid" dnsmasq "$TB_DIR/dnsmasq.out"
+	tb_log "dnsmasq pid $CT_DNSMASQ_PID on $LT_NS_SW:br-sw"
+}
+
+ct_dnsmasq_stop() {
+	[[ -n ${CT_DNSMASQ_PID:-} ]] || return 0
+	tb__kill_pid "$CT_DNSMASQ_PID" TERM 3
+	tb__untrack_pid "$CT_DNSMASQ_PID"
+	CT_DNSMASQ_PID=
+}
+
+# ct_dhcpd_lease IP MAC CID [HOSTNAME]: a dhcpd.leases declaration of an
+# active 1 h lease (CID: colon hex, e.g. lg_client_id's output; "" = none).
+ct_dhcpd_lease() {
+	local ip=$1 mac=$2 cid=$3 hn=${4:-} now end
+	now=$(date -u +'%w %Y/%m/%d %H:%M:%S')
+	end=$(date -u -d '+1 hour' +'%w %Y/%m/%d %H:%M:%S')
+	printf 'lease %s {\n  starts %s;\n  ends %s;\n  cltt %s;\n  binding state active;\n  next binding state free;\n  hardware ethernet %s;\n' \
+		"$ip" "$now" "$end" "$now" "$mac"
+	[[ -n $cid ]] && printf '  uid %s;\n' "$cid"
+	[[ -n $hn ]] && printf '  client-hostname "%s";\n' "$hn"
+	printf '}\n'
+}
+
+# ct_dhcpd_start [LEASE_DECL...]: isc-dhcpd in the switch namespace,
+# foreground (-f), private config, leases file and pid file in $TB_DIR,
+# serving br-sw only; the leases file starts with LEASE_DECLs (e.g. the
+# bindings dnsmasq handed out, so the guests' leases exist there too).
+# Authoritative: it NAKs what it does not like (a wrong client-id).
+ct_dhcpd_start() {
+	local d
+	d=$(command -v dhcpd || true)
+	[[ -n $d ]] || d=/usr/sbin/dhcpd
+	[[ -x $d ]] || tb_skip_or_fail "missing tool: dhcpd (apt-get install isc-dhcp-server)"
+	CT_DHCPD_CONF=$TB_DIR/dhcpd.conf
+	CT_DHCPD_LEASES=$TB_DIR/dhcpd.leases
+	cat >"$CT_DHCPD_CONF" <<EOF
+authoritative;
+ping-check false;
+default-lease-time 3600;
+max-lease-time 7200;
+log-facility local7;
+subnet 10.77.1.0 netmask 255.255.255.0 {
+  range 10.77.1.100 10.77.1.199;
+}
+EOF
+	: >"$CT_DHCPD_LEASES"
+	local l
+	for l in "$@"; do
+		printf '%s\n' "$l" >>"$CT_DHCPD_LEASES"
+	done
+	rm -f "$TB_DIR/dhcpd.pid"
+	# -d: log to stderr (no syslog here); -f alone keeps it in the foreground.
+	ip netns exec "$LT_NS_SW" "$d" -4 -f -d -cf "$CT_DHCPD_CONF" -lf "$CT_DHCPD_LEASES" \
+		-pf "$TB_DIR/dhcpd.pid" br-sw </dev/null >>"$TB_DIR/dhcpd.log" 2>&1 &
+	CT_DHCPD_PID=$!
+	tb_track_pid "$CT_DHCPD_PID" dhcpd
+	ct__wait_pidfile "$CT_DHCPD_PID" "$TB_DIR/dhcpd.pid" dhcpd "$TB_DIR/dhcpd.log"
+	tb_log "dhcpd pid $CT_DHCPD_PID on $LT_NS_SW:br-sw"
+}
+
+ct_dhcpd_stop() {
+	[[ -n ${CT_DHCPD_PID:-} ]] || return 0
+	tb__kill_pid "$CT_DHCPD_PID" TERM 3
+	tb__untrack_pid "$CT_DHCPD_PID"
+	CT_DHCPD_PID=
+}
+
+# ct_sender_start GROUP...: one `mcjoin send` per group from br-sw at
+# $CT_RATE datagrams/s to the guest's data port, forever (ct_senders_stop).
+ct_sender_start() {
+	local g
+	[[ -n ${LG_MCJOIN:-} ]] || tb_fail "ct_sender_start: lg_build first"
+	for g in "$@"; do
+		ip netns exec "$LT_NS_SW" "$LG_MCJOIN" send -i br-sw "$g" "$LG_PORT" "$CT_RATE" 0 \
+			</dev/null >>"$TB_DIR/send.log" 2>&1 &
+		tb_track_pid "$!" "mcjoin-send-$g"
+		CT_SENDERS+=("$!")
+	done
+}
+
+ct_senders_stop() {
+	local p
+	for p in "${CT_SENDERS[@]}"; do
+		tb__kill_pid "$p" TERM 3
+		tb__untrack_pid "$p"
+	done
+	CT_SENDERS=()
+}
+
+# ct_mdb_list NS BRIDGE: "port group" per mdb entry of BRIDGE.
+ct_mdb_list() {
+	bridge -n "$1" mdb show dev "$2" 2>/dev/null |
+		awk '$1 == "dev" && $3 == "port" && $5 == "grp" { print $4, $6 }' | sort -u
+}
+
+# ct_mdb_ports NS BRIDGE GROUP: the ports whose mdb has GROUP, one line.
+ct_mdb_ports() {
+	ct_mdb_list "$1" "$2" | awk -v g="$3" '$2 == g { print $1 }' | xargs
+}
+
+# ct_mdb_monitor_start NS FILE: `bridge -timestamp monitor mdb` in NS into
+# FILE, line-buffered, until tb_cleanup.
+ct_mdb_monitor_start() {
+	ip netns exec "$1" stdbuf -oL bridge -timestamp monitor mdb </dev/null >"$2" 2>&1 &
+	tb_track_pid "$!" "mdb-monitor-$1"
+}

@@ -1,0 +1,345 @@
+#!/bin/bash
+# Integration: the VM's network state carried across a real live migration
+# and replayed upstream in the paused window (issue 4, DESIGN.md §2, §4, §6).
+# Real peers only: two libvirtd 9.0 hosts, a real Linux guest (TCG, Debian
+# kernel + busybox initramfs, udhcpc lease with a client-id, IGMPv3/MLDv2
+# joins by mcjoin), the switch br-sw with snooping and a querier, dnsmasq
+# (and once isc-dhcpd) as the DHCP server, a multicast sender on the switch,
+# vsimigd on both hosts with [peer] and [replay] configured.
+#
+# One guest g1 is booted once and migrated back and forth:
+#   0. g2, a guest WITHOUT a lease (vsm.dhcp=0, static 10.77.1.50), migrates
+#      A -> B: no DHCP message from its MAC appears.
+#   1. g1 A -> B (dnsmasq): before the destination's RESUMED the switch port
+#      sw-b sees the replayed INIT-REBOOT REQUEST (VM MAC, ciaddr 0, opt 50 =
+#      its IP, its client-id) and dnsmasq's ACK crossing to sw-b; the switch
+#      mdb has every group on sw-b; GARP and unsolicited NA for its
+#      addresses.  B's br0 mdb has the groups on the new tap.  The stream
+#      still reaches the guest; datagrams lost are counted.
+#   2. a client with a wrong token on B's peer listener: error or close; B
+#      is fine and the next migration works.
+#   3. g1 B -> A with isc-dhcpd instead of dnsmasq (seeded with the same
+#      binding): the replay is ACKed; no DHCPNAK anywhere, ever.
+#   4. g1 A -> B with TCP 7788 dropped on host A (the source): the replay
+#      still happens, at RESUMED, and B's timeline marks it late.
+#   5. g1 B -> A with vsimigd stopped on both hosts: the loss without
+#      vsimigd, compared with step 1's (not worse than off + slack).
+# Every assertion is evaluated; failures are collected and listed at the
+# end (exit 1), each with its evidence (times relative to RESUMED).
+#
+# RESUMED = the earliest of: the destination's `virsh event` time, the
+# destination vsimigd's timeline entry, QEMU's first RARP on the switch
+# port (QEMU announces before it starts the vCPUs).  All namespaces share
+# CLOCK_REALTIME: pcap times, bridge monitor times and date(1) compare.
+#
+# Env: CT_RATE (datagrams/s per group, 100), CT_LOSS_SLACK (datagrams, 20
+# summed over both groups), CT_SETTLE (s to watch after each migration, 3).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib/testbed.sh"
+. "$HERE/lib/libvirt-testbed.sh"
+. "$HERE/lib/vsimigd.sh"
+. "$HERE/lib/migrate.sh"
+. "$HERE/lib/guest/guest.sh"
+. "$HERE/lib/carry.sh"
+CARRY_PY=$HERE/lib/carry.py
+
+T_ALL=$(date +%s%N)
+say() { printf '[carry %4ss] %s\n' "$(( ($(date +%s%N) - T_ALL) / 1000000000 ))" "$*"; }
+FAILS=()
+nfail() { # nfail MSG: record a failed assertion and go on
+  FAILS+=("$*")
+  say "FAIL: $*"
+}
+SLACK=${CT_LOSS_SLACK:-20}
+SETTLE=${CT_SETTLE:-3}
+G1=g1 MAC1=02:76:73:6d:20:01
+G2=g2 MAC2=02:76:73:6d:20:02 IP2=10.77.1.50
+G2_GROUPS=(239.77.2.1 ff15::77:2)
+MGROUPS=("$LG_GROUP4" "$LG_GROUP6")
+PEER_PORT=7788
+
+tb_init
+for tool in dnsmasq bridge python3 nft; do
+  command -v "$tool" >/dev/null || tb_skip_or_fail "missing tool: $tool (tests/deps.sh)"
+done
+[[ -x /usr/sbin/dhcpd ]] || tb_skip_or_fail "missing tool: dhcpd (isc-dhcp-server, tests/deps.sh)"
+[[ -x $VSIMIGD && -x $VSIMIGCTL ]] || tb_fail "vsimigd/vsimigctl not built in $VSM_BUILD_ROOT"
+lg_build ""
+say "guest: $LG_GUEST_DIR ($( ((LG_BUILD_CACHED)) && echo cached || echo built) in $LG_BUILD_MS ms)"
+
+# ---- does this vsimigd know [peer] / [replay]?
+peer_conf() { # peer_conf IP
+  printf '[peer]\nlisten = %s:%s\n[replay]\nenabled = true\nquery-after-resume = true\n' "$1" "$PEER_PORT"
+}
+cat >"$TB_DIR/probe.conf" <<EOF
+[vdp]
+uplinks = up0
+[libvirt]
+uri = qemu:///system
+$(peer_conf 10.77.9.1)
+EOF
+if "$VSIMIGD" --check-config -c "$TB_DIR/probe.conf" >"$TB_DIR/probe.out" 2>&1; then
+  # Read by mt_setup (migrate.sh): each host listens on its own mig0.
+  MT_EXTRA_CONF_A=$(peer_conf 10.77.9.1)
+  MT_EXTRA_CONF_B=$(peer_conf 10.77.9.2)
+  export MT_EXTRA_CONF_A MT_EXTRA_CONF_B
+  say "vsimigd accepts [peer]/[replay]: configured on both hosts (listen 10.77.9.1/2:$PEER_PORT)"
+else
+  nfail "this vsimigd does not accept the [peer]/[replay] config ($(tr '\n' ' ' <"$TB_DIR/probe.out")); running without them, the replay assertions below will fail"
+fi
+
+# ---- the world
+mt_setup
+SW=$LT_NS_SW
+ct_switch_setup
+ct_dnsmasq_start
+CAPF='igmp or arp or rarp or (ip6 and not udp) or (udp and (port 67 or port 68))'
+tb_capture_start "$SW" sw-a "$TB_DIR/c-sw-a.pcap" "$CAPF"
+tb_capture_start "$SW" sw-b "$TB_DIR/c-sw-b.pcap" "$CAPF"
+ct_mdb_monitor_start "$SW" "$TB_DIR/mdb-sw.log"
+ct_mdb_monitor_start "$LT_NS_A" "$TB_DIR/mdb-A.log"
+ct_mdb_monitor_start "$LT_NS_B" "$TB_DIR/mdb-B.log"
+lt_events_start A "$TB_DIR/events-A.log"
+lt_events_start B "$TB_DIR/events-B.log"
+say "testbed, vsimigd A+B, lldpad, dnsmasq, captures ready"
+
+# ---- boot g1 (lease, groups) and g2 (no lease) together on A
+lg_define_linux_guest A "$G1" "$MAC1" >/dev/null
+UUID1=$(lt_virsh A domuuid "$G1" | sed '/^$/d')
+lg_define_linux_guest A "$G2" "$MAC2" "vsm.dhcp=0 vsm.ip=$IP2/24 vsm.groups=$(IFS=,; echo "${G2_GROUPS[*]}")" >/dev/null
+line=$(lg_wait_console A "$G1" 'VSMGUEST: lease ' 120)
+IP1=$(awk '{print $3}' <<<"$line")
+CID1=$(lg_client_id "$MAC1")
+say "g1 ($UUID1) lease $IP1 after $(( ($(date +%s%N) - $(lg_start_ns "$G1")) / 1000000 )) ms, client-id $CID1"
+[[ $IP1 == 10.77.1.1[0-9][0-9] ]] || tb_fail "g1's lease $IP1 not in 10.77.1.100-199"
+for ((i = 0; i < 20; i++)); do grep -q " $MAC1 $IP1 " "$CT_DNSMASQ_LEASES" && break; sleep 0.1; done
+lease=$(grep " $MAC1 " "$CT_DNSMASQ_LEASES" || true)
+[[ $(awk '{print $5}' <<<"$lease") == "$CID1" ]] || tb_fail "dnsmasq's lease for g1 '$lease' lacks client-id $CID1"
+lg_wait_console A "$G1" 'VSMGUEST: mcjoin ready' 60 >/dev/null
+LL1=$(lg_wait_console A "$G1" 'VSMGUEST: ipv6 fe80' 10 | awk '{print $3}')
+LL1=${LL1%/*}
+lg_wait_console A "$G2" 'VSMGUEST: mcjoin ready' 60 >/dev/null
+lg_wait_console A "$G2" 'VSMGUEST: dhcp off' 1 >/dev/null
+say "g1 joined ${MGROUPS[*]}, ipv6 $LL1; g2 (no DHCP, $IP2) joined ${G2_GROUPS[*]}"
+for ((i = 0; i < 50; i++)); do
+  [[ $(ct_mdb_ports "$SW" br-sw "$LG_GROUP4") == *sw-a* && $(ct_mdb_ports "$SW" br-sw "$LG_GROUP6") == *sw-a* ]] && break
+  sleep 0.1
+done
+[[ $(ct_mdb_ports "$SW" br-sw "$LG_GROUP6") == *sw-a* ]] || tb_fail "switch mdb lacks $LG_GROUP6 on sw-a before any migration"
+# Unicast traffic so both addresses are seen in ARP / NA (the learner's
+# address sources): the switch pings the guest over IPv4 and IPv6.
+# (busybox's ping: busybox-static is a dependency anyway, iputils-ping is not.)
+ip netns exec "$SW" busybox ping -c 2 -W 2 "$IP1" >/dev/null || tb_fail "switch cannot ping g1 ($IP1)"
+ip netns exec "$SW" busybox ping6 -c 2 -W 2 -I br-sw "$LL1" >/dev/null || tb_fail "switch cannot ping g1 ($LL1)"
+ct_sender_start "${MGROUPS[@]}"
+lg_wait_console A "$G1" "VSMGUEST: rx $LG_GROUP4 " 30 >/dev/null
+lg_wait_console A "$G1" "VSMGUEST: rx ${LG_GROUP6//./\\.} " 30 >/dev/null
+say "stream $CT_RATE/s per group flowing to g1"
+
+# ---- helpers -------------------------------------------------------------------
+# lost_total: g1's datagrams lost so far (both groups), via its control port.
+lost_total() {
+  local out
+  out=$(lg_ctl "$SW" "$IP1" stats 2>/dev/null) || { echo -1; return; }
+  awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^lost=/) { sub(/lost=/, "", $i); s += $i } } END { print s + 0 }' <<<"$out"
+}
+# grp_stats: "GROUP COUNT LOST" per group of g1.
+grp_stats() {
+  lg_ctl "$SW" "$IP1" stats 2>/dev/null | awk 'NR > 1 { c = l = 0
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "count") c = kv[2]; if (kv[1] == "lost") l = kv[2] }
+    print $1, c, l }'
+}
+rx_total() {
+  lg_ctl "$SW" "$IP1" stats 2>/dev/null |
+    awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^count=/) { sub(/count=/, "", $i); s += $i } } END { print s + 0 }'
+}
+# ev_time FILE DOMAIN TEXT T0: epoch s of the first `virsh event` line for
+# DOMAIN ending in TEXT at or after T0 (empty if none).
+ev_time() {
+  python3 - "$@" <<'PY'
+import sys, datetime
+f, dom, text, t0 = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+for l in open(f, errors="replace"):
+    if f"domain '{dom}'" in l and l.rstrip().endswith(text):
+        ts = l.split(": event", 1)[0]
+        try:
+            t = datetime.datetime.strptime(ts, "%Y-%m-%d %H:%M:%S.%f%z").timestamp()
+        except ValueError:
+            continue
+        if t >= t0 - 0.05:
+            print(f"{t:.6f}"); break
+PY
+}
+# tl_time HOST DOMAIN REGEX T0: time of the first entry of HOST's vsimigd
+# timeline matching REGEX at or after T0; also saves the timeline.
+tl_time() {
+  local h=$1 dom=$2 re=$3 t0=$4
+  hctl "$h" --json show "$dom" >"$TB_DIR/tl.json" 2>/dev/null || return 0
+  python3 - "$TB_DIR/tl.json" "$re" "$t0" <<'PY'
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+for t in d.get("timelines", []):
+    for e in t["entries"]:
+        if e["time"] >= float(sys.argv[3]) - 0.05 and re.search(sys.argv[2], e["text"]):
+            print(f"{e['time']:.6f}"); sys.exit(0)
+PY
+}
+# timeline_dump HOST DOMAIN T0 [REGEX]: HOST's timeline entries since T0,
+# "+ms text" (only those matching REGEX; then rc 1 if none).
+timeline_dump() {
+  hctl "$1" --json show "$2" 2>/dev/null | python3 "$CARRY_PY" timeline "$3" ${4:+"$4"}
+}
+tap_of() { # tap_of HOST DOMAIN MAC
+  lt_virsh "$1" domiflist "$2" | awk -v m="$3" 'tolower($5) == m { print $1 }'
+}
+json_list() { python3 -c 'import json, sys; print(json.dumps([l.strip() for l in sys.stdin if l.strip()]))'; }
+
+# migrate DOM SRC DST TAG CHECKS: migrate, settle, then run carry.py check
+# with CHECKS (comma list, see carry.py); prints the evidence; failed
+# assertions are collected.  Sets T0 (migration start) and LOST_DELTA.
+migrate() {
+  local dom=$1 src=$2 dst=$3 tag=$4 checks=$5 mac ip4 ip6 cid groups
+  local t0 t_ev t_tl t_susp t_end lost0 lost1 rx0 rx1 tap rc=0 g c0 c1
+  if [[ $dom == "$G1" ]]; then
+    mac=$MAC1 ip4=$IP1 ip6=$LL1 cid=${CID1//:/} groups=("${MGROUPS[@]}")
+  else
+    mac=$MAC2 ip4=$IP2 ip6='' cid='' groups=("${G2_GROUPS[@]}")
+  fi
+  [[ $dom == "$G1" ]] && { lost0=$(lost_total); rx0=$(rx_total); grp_stats >"$TB_DIR/stats0"; }
+  t0=$(date +%s.%N)
+  lt_migrate "$src" "$dst" "$dom" >/dev/null || tb_fail "[$tag] virsh migrate --live $src -> $dst failed (rc $LT_MIGRATE_RC)"
+  lt_wait_domstate "$dst" "$dom" running 10
+  sleep "$SETTLE"
+  t_end=$(date +%s.%N)
+  t_ev=$(ev_time "$TB_DIR/events-$dst.log" "$dom" "Resumed Migrated" "$t0")
+  t_susp=$(ev_time "$TB_DIR/events-$src.log" "$dom" "Suspended Migrated" "$t0")
+  t_tl=$(tl_time "$dst" "$dom" 'resumed' "$t0")
+  tap=$(tap_of "$dst" "$dom" "$mac")
+  say "[$tag] $dom $src -> $dst in $LT_MIGRATE_MS ms; RESUMED: virsh event ${t_ev:-none}, vsimigd timeline ${t_tl:-none}; source SUSPENDED ${t_susp:-none}; new tap $tap"
+  if [[ -n $t_ev && -n $t_susp ]]; then
+    say "[$tag] paused window (src SUSPENDED event -> dst RESUMED event): $(python3 -c "print(round(($t_ev - $t_susp) * 1000, 1))") ms"
+  fi
+  say "[$tag] destination $dst vsimigd timeline (ms after virsh migrate started):"
+  timeline_dump "$dst" "$dom" "$t0" || true
+  ct_mdb_list "$SW" br-sw | json_list >"$TB_DIR/mdb-final.json"
+  local nsv="LT_NS_$dst"
+  ct_mdb_list "${!nsv}" br0 | json_list >"$TB_DIR/host-mdb.json"
+  python3 - "$TB_DIR/spec.json" <<PY
+import json, sys
+tr = [float(x) for x in "${t_ev} ${t_tl}".split()]
+json.dump({"pcap_dst": "$TB_DIR/c-sw-${dst,,}.pcap", "port_dst": "sw-${dst,,}", "mac": "$mac",
+           "ip4": "$ip4", "ip6": [x for x in "$ip6".split() if x], "cid": "$cid",
+           "groups": "${groups[*]}".split(), "t0": $t0, "t_resumed": tr, "t_end": $t_end,
+           "mdb_log": "$TB_DIR/mdb-sw.log", "mdb_final": json.load(open("$TB_DIR/mdb-final.json")),
+           "host_mdb": json.load(open("$TB_DIR/host-mdb.json")), "host_mdb_log": "$TB_DIR/mdb-$dst.log",
+           "tap": "$tap", "checks": "$checks".split(",")}, open(sys.argv[1], "w"))
+PY
+  cp "$TB_DIR/spec.json" "$TB_DIR/spec-$tag.json"
+  python3 "$CARRY_PY" check "$TB_DIR/spec.json" >"$TB_DIR/check-$tag.txt" 2>&1 || rc=$?
+  sed "s/^/[$tag] /" "$TB_DIR/check-$tag.txt"
+  while IFS= read -r l; do FAILS+=("[$tag] ${l#FAIL: }"); done < <(grep '^FAIL: ' "$TB_DIR/check-$tag.txt" || true)
+  grep -q '^Traceback' "$TB_DIR/check-$tag.txt" && nfail "[$tag] carry.py check crashed"
+  T0=$t0
+  if [[ $dom == "$G1" ]]; then
+    sleep 1
+    lost1=$(lost_total)
+    rx1=$(rx_total)
+    LOST_DELTA=$((lost1 - lost0))
+    say "[$tag] multicast: guest received $((rx1 - rx0)) datagrams across the migration, lost $LOST_DELTA (both groups, $CT_RATE/s each)"
+    ((rx1 > rx0)) || nfail "[$tag] the stream did not reach g1 on $dst after resume (rx $rx0 -> $rx1)"
+    grp_stats >"$TB_DIR/stats1"
+    for g in "${groups[@]}"; do
+      c0=$(awk -v g="$g" '$1 == g { print $2 }' "$TB_DIR/stats0")
+      c1=$(awk -v g="$g" '$1 == g { print $2 }' "$TB_DIR/stats1")
+      say "[$tag]   $g: received $((${c1:-0} - ${c0:-0})), lost $(( $(awk -v g="$g" '$1 == g { print $3 }' "$TB_DIR/stats1") - $(awk -v g="$g" '$1 == g { print $3 }' "$TB_DIR/stats0") ))"
+      ((${c1:-0} > ${c0:-0})) || nfail "[$tag] g1 on $dst received nothing for $g after resume (count ${c0:-?} -> ${c1:-?})"
+    done
+  fi
+}
+
+# ---- 0. the lease-less guest g2 ----------------------------------------------------
+migrate "$G2" A B nolease nodhcp
+lt_virsh B destroy "$G2" >/dev/null || true
+say "[nolease] g2 destroyed"
+
+# ---- 1. g1 A -> B, dnsmasq ---------------------------------------------------------
+migrate "$G1" A B dnsmasq dhcp,mdb,host_mdb,garp,na
+LOSS_ON=$LOST_DELTA
+# The destination's timeline records the replay, at SWITCHOVER (not late).
+if lt=$(timeline_dump B "$G1" "$T0" 'replay|switchover'); then
+  printf '%s\n' "$lt" | sed 's/^/[dnsmasq] timeline: /'
+  if grep -qiE 'replay.*late|late.*replay' <<<"$lt"; then
+    nfail "[dnsmasq] B's timeline marks the replay late although the peer channel was up"
+  fi
+else
+  nfail "[dnsmasq] B's timeline has no replay/switchover entry"
+fi
+
+# ---- 2. a wrong token on B's peer listener ---------------------------------------
+tok=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+ans=$(lt_exec A python3 "$CARRY_PY" peer-hello 10.77.9.2 "$PEER_PORT" "$UUID1" "$tok" 2>&1) || true
+say "[token] hello with a bogus token for $UUID1 -> $(tr '\n' ' ' <<<"$ans")"
+case $ans in
+  reply*'"error"'*) say "[token] ok: rejected with an error message" ;;
+  closed*) say "[token] ok: connection closed without a reply" ;;
+  *) nfail "[token] a bogus token was not rejected by B's peer listener: $ans" ;;
+esac
+if [[ $ans == *still-open* ]]; then nfail "[token] B kept the connection open after rejecting the token"; fi
+hctl B --json status >"$TB_DIR/status-B.json" 2>&1 || nfail "[token] vsimigd B does not answer status after the bogus hello"
+grep -iE 'token|reject|peer' "$TB_DIR/vsimigd-B.log" | tail -n 3 | sed 's/^/[token] B log: /' || true
+[[ $(lt_domstate B "$G1") == running* ]] || nfail "[token] g1 not running on B after the bogus hello"
+
+# ---- 3. g1 B -> A, isc-dhcpd ------------------------------------------------------
+ct_dnsmasq_stop
+ct_dhcpd_start "$(ct_dhcpd_lease "$IP1" "$MAC1" "$CID1" "$G1")"
+say "[dhcpd] dnsmasq stopped; isc-dhcpd pid $CT_DHCPD_PID seeded with g1's binding ($IP1, uid $CID1)"
+migrate "$G1" B A dhcpd dhcp,garp,na
+grep -E 'DHCP(REQUEST|ACK|NAK)' "$TB_DIR/dhcpd.log" | sed 's/^/[dhcpd] log: /' || true
+grep -q DHCPNAK "$TB_DIR/dhcpd.log" && nfail "[dhcpd] isc-dhcpd logged a DHCPNAK: $(grep DHCPNAK "$TB_DIR/dhcpd.log" | head -n 2 | tr '\n' ' ')"
+ct_dhcpd_stop
+ct_dnsmasq_start
+
+# ---- 4. peer channel unreachable: TCP 7788 dropped on the source host A ----------
+lt_exec A nft -f - <<EOF
+table inet vsmtest {
+  chain input { type filter hook input priority 0; tcp dport $PEER_PORT drop; }
+}
+EOF
+tb_defer "lt_exec A nft delete table inet vsmtest 2>/dev/null || true"
+say "[late] nft on A drops TCP $PEER_PORT"
+migrate "$G1" A B late dhcp_any
+lt_exec A nft delete table inet vsmtest || true
+if lt=$(timeline_dump B "$G1" "$T0" 'replay.*late|late.*replay'); then
+  printf '%s\n' "$lt" | sed 's/^/[late] timeline: /'
+  say "[late] ok: B's timeline marks the replay late"
+else
+  nfail "[late] B's timeline has no entry marking the replay late (/replay.*late|late.*replay/; see the timeline above)"
+fi
+
+# ---- 5. g1 B -> A with vsimigd off on both hosts ------------------------------------
+mt_vsimigd_stop A
+mt_vsimigd_stop B
+migrate "$G1" B A off none
+LOSS_OFF=$LOST_DELTA
+say "[loss] datagrams lost across the migration: with vsimigd $LOSS_ON, without $LOSS_OFF (slack $SLACK)"
+((LOSS_ON >= 0 && LOSS_OFF >= 0)) || nfail "[loss] could not read the guest's counters ($LOSS_ON / $LOSS_OFF)"
+((LOSS_ON <= LOSS_OFF + SLACK)) || nfail "[loss] with vsimigd g1 lost $LOSS_ON datagrams, more than without it ($LOSS_OFF) + $SLACK"
+
+# ---- never a NAK -------------------------------------------------------------------
+tb_capture_stop "$TB_DIR/c-sw-a.pcap"
+tb_capture_stop "$TB_DIR/c-sw-b.pcap"
+if naks=$(python3 "$CARRY_PY" naks "$TB_DIR/c-sw-a.pcap" "$TB_DIR/c-sw-b.pcap"); then
+  say "[nak] ok: no DHCPNAK in the switch captures ($(python3 "$CARRY_PY" frames "$TB_DIR/c-sw-b.pcap" | grep -c '"kind": "dhcp"') DHCP frames on sw-b, $(python3 "$CARRY_PY" frames "$TB_DIR/c-sw-a.pcap" | grep -c '"kind": "dhcp"') on sw-a)"
+else
+  nfail "[nak] DHCPNAK in the captures: $naks"
+fi
+
+ct_senders_stop
+say "total $(( ($(date +%s%N) - T_ALL) / 1000000 )) ms"
+if ((${#FAILS[@]})); then
+  say "${#FAILS[@]} assertion(s) failed:"
+  for f in "${FAILS[@]}"; do printf '  - %s\n' "$f"; done
+  exit 1
+fi
+say "PASS"
