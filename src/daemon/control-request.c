@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "daemon/config.h"
+#include "daemon/json-util.h"
 #include "vsimig/control.h"
 
 VsmControlRequest *vsm_control_request_free(VsmControlRequest *r) {
@@ -14,35 +15,6 @@ VsmControlRequest *vsm_control_request_free(VsmControlRequest *r) {
                 json_object_unref(r->params);
         g_free(r);
         return NULL;
-}
-
-/* json-glib's parser recurses per nesting level; refuse deep input before
- * handing it over.  Counts brackets outside strings. */
-static gboolean json_depth_ok(const char *s, gsize len) {
-        gboolean in_str = FALSE, esc = FALSE;
-        int depth = 0;
-
-        for (gsize i = 0; i < len; i++) {
-                char ch = s[i];
-
-                if (in_str) {
-                        if (esc)
-                                esc = FALSE;
-                        else if (ch == '\\')
-                                esc = TRUE;
-                        else if (ch == '"')
-                                in_str = FALSE;
-                        continue;
-                }
-                if (ch == '"')
-                        in_str = TRUE;
-                else if (ch == '{' || ch == '[') {
-                        if (++depth > VSM_CONTROL_JSON_DEPTH_MAX)
-                                return FALSE;
-                } else if (ch == '}' || ch == ']')
-                        depth--;
-        }
-        return TRUE;
 }
 
 gboolean vsm_control_request_parse(const char *line, gsize len, VsmControlRequest **ret,
@@ -66,10 +38,8 @@ gboolean vsm_control_request_parse(const char *line, gsize len, VsmControlReques
                 g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "request is not valid UTF-8 text");
                 return FALSE;
         }
-        if (!json_depth_ok(line, len)) {
+        if (!vsm_json_precheck(line, len, VSM_CONTROL_JSON_DEPTH_MAX, FALSE, error)) {
                 *ret_code = VSIMIG_ERR_PARSE;
-                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "JSON nested deeper than %d",
-                            VSM_CONTROL_JSON_DEPTH_MAX);
                 return FALSE;
         }
         parser = json_parser_new_immutable();

@@ -10,9 +10,11 @@
  * All I/O is non-blocking on the caller's GMainContext; no threads. */
 #include "daemon/peer.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "daemon/config.h"
+#include "daemon/json-util.h"
 #include "daemon/log.h"
 
 #define PEER_JSON_DEPTH_MAX 16
@@ -133,48 +135,6 @@ GBytes *vsm_peer_message_encode(const VsmPeerMessage *m) {
         frame[3] = (guint8) len;
         memcpy(frame + PEER_FRAME_HDR, json, len);
         return g_bytes_new_take(frame, PEER_FRAME_HDR + len);
-}
-
-/* Before json-glib sees the text: it must be one JSON object and nothing
- * after it (json-glib would take the last of "{..}{..}"), nested at most
- * PEER_JSON_DEPTH_MAX deep (its parser recurses per level).  Counts
- * brackets outside strings; the parser checks the rest. */
-static gboolean json_shape_ok(const char *s, gsize len, GError **error) {
-        gboolean in_str = FALSE, esc = FALSE, ended = FALSE;
-        int depth = 0;
-
-        for (gsize i = 0; i < len; i++) {
-                char ch = s[i];
-
-                if (in_str) {
-                        if (esc)
-                                esc = FALSE;
-                        else if (ch == '\\')
-                                esc = TRUE;
-                        else if (ch == '"')
-                                in_str = FALSE;
-                        continue;
-                }
-                if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r')
-                        continue;
-                if (ended || (depth == 0 && ch != '{')) {
-                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "message is not one JSON object");
-                        return FALSE;
-                }
-                if (ch == '"')
-                        in_str = TRUE;
-                else if (ch == '{' || ch == '[') {
-                        if (++depth > PEER_JSON_DEPTH_MAX) {
-                                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "JSON nested deeper than %d",
-                                            PEER_JSON_DEPTH_MAX);
-                                return FALSE;
-                        }
-                } else if (ch == '}' || ch == ']') {
-                        if (--depth == 0)
-                                ended = TRUE;
-                }
-        }
-        return TRUE;
 }
 
 /* Untrusted text for an error message: escaped and shortened. */
@@ -361,7 +321,9 @@ gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage 
                 g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "message is not valid UTF-8 text");
                 return FALSE;
         }
-        if (!json_shape_ok((const char *) body, len, error))
+        /* One JSON object and nothing after it, nested at most
+         * PEER_JSON_DEPTH_MAX deep. */
+        if (!vsm_json_precheck((const char *) body, len, PEER_JSON_DEPTH_MAX, TRUE, error))
                 return FALSE;
         /* A terminated copy: the parser never looks past the end. */
         text = g_malloc(len + 1);
@@ -606,6 +568,31 @@ static void peer_io_consume(PeerIo *io, guint32 len) {
         g_byte_array_remove_range(io->in, 0, PEER_FRAME_HDR + len);
 }
 
+/* The next whole message in io's buffer, decoded; its frame is then
+ * consumed.  1: *ret_m set; 0: more is needed; -EMSGSIZE: the length
+ * prefix is 0 or above the cap; -EBADMSG: the body does not decode.  On
+ * failure error says why and the buffer is left as it was. */
+static int peer_io_next(PeerIo *io, VsmPeerMessage **ret_m, GError **error) {
+        g_autoptr(GError) local = NULL;
+        const guint8 *body = NULL;
+        guint32 len = 0;
+        int r;
+
+        r = peer_io_frame(io, &body, &len);
+        if (r == 0)
+                return 0;
+        if (r < 0) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "bad length prefix %u", len);
+                return -EMSGSIZE;
+        }
+        if (!vsm_peer_message_decode(body, len, ret_m, &local)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "bad message: %s", local->message);
+                return -EBADMSG;
+        }
+        peer_io_consume(io, len);
+        return 1;
+}
+
 static char *address_to_string(GSocketAddress *sa) {
         g_autofree char *ip = NULL;
         GInetAddress *addr;
@@ -783,23 +770,16 @@ static void conn_process(VsmPeerConn *c) {
         while (c->server) {
                 g_autoptr(VsmPeerMessage) m = NULL;
                 g_autoptr(GError) error = NULL;
-                const guint8 *body = NULL;
-                guint32 len = 0;
                 int r;
 
-                r = peer_io_frame(&c->io, &body, &len);
+                r = peer_io_next(&c->io, &m, &error);
                 if (r == 0)
                         return;
                 if (r < 0) {
-                        conn_reject(c, &c->server->rejected_protocol, "bad length", "bad length prefix %u", len);
+                        conn_reject(c, &c->server->rejected_protocol, r == -EMSGSIZE ? "bad length" : "bad message",
+                                    "%s", error->message);
                         return;
                 }
-                if (!vsm_peer_message_decode(body, len, &m, &error)) {
-                        conn_reject(c, &c->server->rejected_protocol, "bad message", "bad message: %s",
-                                    error->message);
-                        return;
-                }
-                peer_io_consume(&c->io, len);
                 /* The destination only ever sends one hello. */
                 if (c->authorized || m->type != VSM_PEER_MSG_HELLO) {
                         conn_reject(c, &c->server->rejected_protocol, "unexpected message",
@@ -1294,21 +1274,14 @@ static gboolean client_on_readable(GSocket *sock, GIOCondition cond, gpointer us
         for (;;) {
                 g_autoptr(GError) local = NULL;
                 VsmPeerMessage *m = NULL;
-                const guint8 *body = NULL;
-                guint32 len = 0;
-                int r = peer_io_frame(&c->io, &body, &len);
+                int r = peer_io_next(&c->io, &m, &local);
 
                 if (r == 0)
                         break;
                 if (r < 0) {
-                        client_reject(c, "bad length prefix %u", len);
+                        client_reject(c, "%s", local->message);
                         goto out;
                 }
-                if (!vsm_peer_message_decode(body, len, &m, &local)) {
-                        client_reject(c, "bad message: %s", local->message);
-                        goto out;
-                }
-                peer_io_consume(&c->io, len);
                 if (!client_on_message(c, m))
                         goto out;
         }

@@ -227,72 +227,75 @@ static char *report_what(const VsmStateGroup *g, const char *addr, guint part, g
         return g_strdup_printf("%s-report %s", version_str(g->version), addr);
 }
 
-static void build_igmp(GPtrArray *out, const VsmNicState *s, const VsmStateGroup *g, const uint8_t src_ip[VSM_IP4_ALEN],
-                       GString *skipped) {
-        g_autofree VsmIgmpMessage *m = g_new0(VsmIgmpMessage, 1);
-        uint8_t buf[REPLAY_FRAME_MAX];
-        char a[INET6_ADDRSTRLEN];
-        guint parts = 1, sent = 0;
-        VsmWriter w;
-        int k;
-
-        if (g->is_ip6)
-                ip6_str(g->address, a);
-        else
-                ip4_str(g->address, a);
-        if (!group_check(g, a, skipped))
-                return;
-
-        if (g->version == VSM_LEARN_IGMP_V3)
-                record_parts(g, REPLAY_IGMP_SOURCES_PER_REPORT, &parts, &sent);
-
-        for (guint part = 0; part < parts; part++) {
-                memset(m, 0, sizeof(*m));
-                switch (g->version) {
-                case VSM_LEARN_IGMP_V1:
-                        m->type = VSM_IGMP_V1_REPORT;
-                        m->version = 1;
-                        memcpy(m->group, g->address, VSM_IP4_ALEN);
-                        break;
-                case VSM_LEARN_IGMP_V2:
-                        m->type = VSM_IGMP_V2_REPORT;
-                        m->version = 2;
-                        memcpy(m->group, g->address, VSM_IP4_ALEN);
-                        break;
-                default: {
-                        guint first = part * REPLAY_IGMP_SOURCES_PER_REPORT;
-                        guint n = MIN(sent - first, (guint) REPLAY_IGMP_SOURCES_PER_REPORT);
-
-                        m->type = VSM_IGMP_V3_REPORT;
-                        m->version = 3;
-                        m->n_records = 1;
-                        m->records[0].type = g->mode == VSM_LEARN_FILTER_INCLUDE ? VSM_MCAST_MODE_IS_INCLUDE
-                                                                                 : VSM_MCAST_MODE_IS_EXCLUDE;
-                        memcpy(m->records[0].group, g->address, VSM_IP4_ALEN);
-                        m->records[0].n_sources = (uint16_t) n;
-                        m->records[0].first_source = 0;
-                        m->n_sources = (uint16_t) n;
-                        for (guint i = 0; i < n; i++)
-                                memcpy(m->sources[i], g->sources[first + i], VSM_IP4_ALEN);
-                        break;
-                }
-                }
-
-                vsm_writer_init(&w, buf, sizeof(buf));
-                k = vsm_igmp_frame_write(&w, s->mac, src_ip, m);
-                if (k < 0) {
-                        skip_add(skipped, "group %s: %s", a, g_strerror(-k));
-                        return;
-                }
-                frame_add(out, VSM_REPLAY_IGMP_REPORT, &w, report_what(g, a, part, parts));
-        }
-        if (sent < g->n_sources)
-                skip_add(skipped, "group %s: %u excluded sources not reported", a, g->n_sources - sent);
+static uint8_t record_type(const VsmStateGroup *g) {
+        return g->mode == VSM_LEARN_FILTER_INCLUDE ? VSM_MCAST_MODE_IS_INCLUDE : VSM_MCAST_MODE_IS_EXCLUDE;
 }
 
-static void build_mld(GPtrArray *out, const VsmNicState *s, const VsmStateGroup *g, const uint8_t *src_ip,
-                      GString *skipped) {
+/* One IGMP report for g: v1/v2 to the group, or a v3 report of one record
+ * with n of its sources from the first-th on. */
+static int write_igmp(VsmWriter *w, const VsmNicState *s, const VsmStateGroup *g, const uint8_t *src_ip, guint first,
+                      guint n) {
+        g_autofree VsmIgmpMessage *m = g_new0(VsmIgmpMessage, 1);
+
+        switch (g->version) {
+        case VSM_LEARN_IGMP_V1:
+                m->type = VSM_IGMP_V1_REPORT;
+                m->version = 1;
+                memcpy(m->group, g->address, VSM_IP4_ALEN);
+                break;
+        case VSM_LEARN_IGMP_V2:
+                m->type = VSM_IGMP_V2_REPORT;
+                m->version = 2;
+                memcpy(m->group, g->address, VSM_IP4_ALEN);
+                break;
+        default:
+                m->type = VSM_IGMP_V3_REPORT;
+                m->version = 3;
+                m->n_records = 1;
+                m->records[0].type = record_type(g);
+                memcpy(m->records[0].group, g->address, VSM_IP4_ALEN);
+                m->records[0].n_sources = (uint16_t) n;
+                m->records[0].first_source = 0;
+                m->n_sources = (uint16_t) n;
+                for (guint i = 0; i < n; i++)
+                        memcpy(m->sources[i], g->sources[first + i], VSM_IP4_ALEN);
+                break;
+        }
+        return vsm_igmp_frame_write(w, s->mac, src_ip, m);
+}
+
+/* One MLD report for g: v1 to the group, or a v2 report of one record
+ * with n of its sources from the first-th on. */
+static int write_mld(VsmWriter *w, const VsmNicState *s, const VsmStateGroup *g, const uint8_t *src_ip, guint first,
+                     guint n) {
         g_autofree VsmMldMessage *m = g_new0(VsmMldMessage, 1);
+
+        if (g->version == VSM_LEARN_MLD_V1) {
+                m->type = VSM_MLD_V1_REPORT;
+                m->version = 1;
+                memcpy(m->group, g->address, VSM_IP6_ALEN);
+        } else {
+                m->type = VSM_MLD_V2_REPORT;
+                m->version = 2;
+                m->n_records = 1;
+                m->records[0].type = record_type(g);
+                memcpy(m->records[0].group, g->address, VSM_IP6_ALEN);
+                m->records[0].n_sources = (uint16_t) n;
+                m->records[0].first_source = 0;
+                m->n_sources = (uint16_t) n;
+                for (guint i = 0; i < n; i++)
+                        memcpy(m->sources[i], g->sources[first + i], VSM_IP6_ALEN);
+        }
+        return vsm_mld_frame_write(w, s->mac, src_ip, m);
+}
+
+/* The reports for g, IGMP or MLD by its family, from src_ip (MLD: NULL
+ * for the link-local derived from the MAC); v3/v2 records cut into parts
+ * as record_parts() says. */
+static void build_report(GPtrArray *out, const VsmNicState *s, const VsmStateGroup *g, const uint8_t *src_ip,
+                         GString *skipped) {
+        const guint per_report = g->is_ip6 ? REPLAY_MLD_SOURCES_PER_REPORT : REPLAY_IGMP_SOURCES_PER_REPORT;
+        const VsmLearnMcastVersion with_records = g->is_ip6 ? VSM_LEARN_MLD_V2 : VSM_LEARN_IGMP_V3;
         uint8_t buf[REPLAY_FRAME_MAX];
         char a[INET6_ADDRSTRLEN];
         guint parts = 1, sent = 0;
@@ -306,39 +309,21 @@ static void build_mld(GPtrArray *out, const VsmNicState *s, const VsmStateGroup 
         if (!group_check(g, a, skipped))
                 return;
 
-        if (g->version == VSM_LEARN_MLD_V2)
-                record_parts(g, REPLAY_MLD_SOURCES_PER_REPORT, &parts, &sent);
+        if (g->version == with_records)
+                record_parts(g, per_report, &parts, &sent);
 
         for (guint part = 0; part < parts; part++) {
-                memset(m, 0, sizeof(*m));
-                if (g->version == VSM_LEARN_MLD_V1) {
-                        m->type = VSM_MLD_V1_REPORT;
-                        m->version = 1;
-                        memcpy(m->group, g->address, VSM_IP6_ALEN);
-                } else {
-                        guint first = part * REPLAY_MLD_SOURCES_PER_REPORT;
-                        guint n = MIN(sent - first, (guint) REPLAY_MLD_SOURCES_PER_REPORT);
-
-                        m->type = VSM_MLD_V2_REPORT;
-                        m->version = 2;
-                        m->n_records = 1;
-                        m->records[0].type = g->mode == VSM_LEARN_FILTER_INCLUDE ? VSM_MCAST_MODE_IS_INCLUDE
-                                                                                 : VSM_MCAST_MODE_IS_EXCLUDE;
-                        memcpy(m->records[0].group, g->address, VSM_IP6_ALEN);
-                        m->records[0].n_sources = (uint16_t) n;
-                        m->records[0].first_source = 0;
-                        m->n_sources = (uint16_t) n;
-                        for (guint i = 0; i < n; i++)
-                                memcpy(m->sources[i], g->sources[first + i], VSM_IP6_ALEN);
-                }
+                guint first = part * per_report;
+                guint n = MIN(sent - first, per_report);
 
                 vsm_writer_init(&w, buf, sizeof(buf));
-                k = vsm_mld_frame_write(&w, s->mac, src_ip, m);
+                k = g->is_ip6 ? write_mld(&w, s, g, src_ip, first, n) : write_igmp(&w, s, g, src_ip, first, n);
                 if (k < 0) {
                         skip_add(skipped, "group %s: %s", a, g_strerror(-k));
                         return;
                 }
-                frame_add(out, VSM_REPLAY_MLD_REPORT, &w, report_what(g, a, part, parts));
+                frame_add(out, g->is_ip6 ? VSM_REPLAY_MLD_REPORT : VSM_REPLAY_IGMP_REPORT, &w,
+                          report_what(g, a, part, parts));
         }
         if (sent < g->n_sources)
                 skip_add(skipped, "group %s: %u excluded sources not reported", a, g->n_sources - sent);
@@ -434,13 +419,13 @@ GPtrArray *vsm_replay_build(const VsmNicState *s, gint64 real_now_usec, char **r
                 const VsmStateGroup *g = &g_array_index(s->groups, VsmStateGroup, i);
 
                 if (!g->is_ip6)
-                        build_igmp(out, s, g, src4, skipped);
+                        build_report(out, s, g, src4, skipped);
         }
         for (guint i = 0; s->groups && i < s->groups->len; i++) {
                 const VsmStateGroup *g = &g_array_index(s->groups, VsmStateGroup, i);
 
                 if (g->is_ip6)
-                        build_mld(out, s, g, src6, skipped);
+                        build_report(out, s, g, src6, skipped);
         }
 
         if (s->has_lease)

@@ -31,16 +31,9 @@ static int packet_add_membership(int fd, int ifindex, const uint8_t addr[VSM_ETH
         return 0;
 }
 
-int vsm_packet_open(int ifindex) {
-        static const struct sock_filter filter[] = {
-                BPF_STMT(BPF_LD + BPF_H + BPF_ABS, 12),                     /* ethertype */
-                BPF_JUMP(BPF_JMP + BPF_JEQ + BPF_K, VSM_ETH_P_ECP, 1, 0),
-                BPF_JUMP(BPF_JMP + BPF_JEQ + BPF_K, VSM_ETH_P_LLDP, 0, 1),
-                BPF_STMT(BPF_RET + BPF_K, VSM_ETH_FRAME_MAX),               /* accept */
-                BPF_STMT(BPF_RET + BPF_K, 0),                               /* drop */
-        };
+int vsm_packet_open_filtered(int ifindex, const struct sock_filter *filter, size_t n_filter) {
         const struct sock_fprog fprog = {
-                .len = G_N_ELEMENTS(filter),
+                .len = (unsigned short) n_filter,
                 .filter = (struct sock_filter *) filter,
         };
         struct sockaddr_ll sll = {
@@ -50,32 +43,45 @@ int vsm_packet_open(int ifindex) {
         };
         int fd, r;
 
+        g_return_val_if_fail(filter && n_filter > 0 && n_filter <= BPF_MAXINSNS, -EINVAL);
+
         /* Created with protocol 0 so no frame is queued before the filter
          * is attached; bind() then starts delivery. */
         fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
-        if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0)
-                goto fail;
-        if (bind(fd, (struct sockaddr *) &sll, sizeof(sll)) < 0)
-                goto fail;
+        if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0 ||
+            bind(fd, (struct sockaddr *) &sll, sizeof(sll)) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+int vsm_packet_open(int ifindex) {
+        static const struct sock_filter filter[] = {
+                BPF_STMT(BPF_LD + BPF_H + BPF_ABS, 12),                     /* ethertype */
+                BPF_JUMP(BPF_JMP + BPF_JEQ + BPF_K, VSM_ETH_P_ECP, 1, 0),
+                BPF_JUMP(BPF_JMP + BPF_JEQ + BPF_K, VSM_ETH_P_LLDP, 0, 1),
+                BPF_STMT(BPF_RET + BPF_K, VSM_ETH_FRAME_MAX),               /* accept */
+                BPF_STMT(BPF_RET + BPF_K, 0),                               /* drop */
+        };
+        int fd, r;
+
+        fd = vsm_packet_open_filtered(ifindex, filter, G_N_ELEMENTS(filter));
+        if (fd < 0)
+                return fd;
         /* Our own transmissions are of no interest (kernel >= 4.20). */
         (void) setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &(int) { 1 }, sizeof(int));
         r = packet_add_membership(fd, ifindex, vsm_eth_addr_nearest_bridge);
+        if (r >= 0)
+                r = packet_add_membership(fd, ifindex, vsm_eth_addr_lldp_multicast);
         if (r < 0) {
-                errno = -r;
-                goto fail;
-        }
-        r = packet_add_membership(fd, ifindex, vsm_eth_addr_lldp_multicast);
-        if (r < 0) {
-                errno = -r;
-                goto fail;
+                close(fd);
+                return r;
         }
         return fd;
-fail:
-        r = -errno;
-        close(fd);
-        return r;
 }
 
 int vsm_packet_send(int fd, const void *frame, size_t len) {
@@ -91,28 +97,41 @@ int vsm_packet_send(int fd, const void *frame, size_t len) {
         return 0;
 }
 
-ssize_t vsm_packet_recv(int fd, void *buf, size_t cap, gboolean *ret_outgoing) {
-        struct sockaddr_ll sll = {};
+ssize_t vsm_packet_recv_from(int fd, void *buf, size_t cap, struct sockaddr_ll *ret_sll, socklen_t *ret_sll_len) {
         struct iovec iov = { .iov_base = buf, .iov_len = cap };
         struct msghdr msg = {
-                .msg_name = &sll,
-                .msg_namelen = sizeof(sll),
+                .msg_name = ret_sll,
+                .msg_namelen = sizeof(*ret_sll),
                 .msg_iov = &iov,
                 .msg_iovlen = 1,
         };
         ssize_t n;
 
-        *ret_outgoing = FALSE;
+        memset(ret_sll, 0, sizeof(*ret_sll));
         do
                 n = recvmsg(fd, &msg, MSG_TRUNC);
         while (n < 0 && errno == EINTR);
+        *ret_sll_len = msg.msg_namelen;
         if (n < 0)
-                return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+                return (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : -errno;
         if ((size_t) n > cap || (msg.msg_flags & MSG_TRUNC))
                 return -EMSGSIZE;
+        return n;
+}
+
+ssize_t vsm_packet_recv(int fd, void *buf, size_t cap, gboolean *ret_outgoing) {
+        struct sockaddr_ll sll;
+        socklen_t sll_len;
+        ssize_t n;
+
+        *ret_outgoing = FALSE;
+        n = vsm_packet_recv_from(fd, buf, cap, &sll, &sll_len);
+        if (n == -EAGAIN)
+                return 0;
+        if (n < 0)
+                return n;
         /* A socketpair() seam has no sockaddr_ll. */
-        if (msg.msg_namelen >= sizeof(sll) && sll.sll_family == AF_PACKET &&
-            sll.sll_pkttype == PACKET_OUTGOING)
+        if (sll_len >= sizeof(sll) && sll.sll_family == AF_PACKET && sll.sll_pkttype == PACKET_OUTGOING)
                 *ret_outgoing = TRUE;
         return n;
 }

@@ -2,9 +2,21 @@
 #pragma once
 
 #include <glib.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include "proto/eth.h"
+
+struct sock_filter;
+struct sockaddr_ll;
+
+/* Opens an AF_PACKET socket (non-blocking, close-on-exec) that receives
+ * what the classic BPF program filter[0..n_filter) accepts on ifindex and
+ * nothing else: the program is attached before bind() starts delivery.
+ * Returns the fd or -errno. */
+int vsm_packet_open_filtered(int ifindex, const struct sock_filter *filter, size_t n_filter);
 
 /* Opens a packet socket for ifindex: bound to it, BPF-filtered to ECP and
  * LLDP ethertypes, non-blocking, close-on-exec, with memberships for
@@ -19,6 +31,13 @@ extern VsmPacketOpenFunc vsm_packet_open_func;
 
 /* Sends one frame; returns 0 or -errno. */
 int vsm_packet_send(int fd, const void *frame, size_t len);
+
+/* Reads one frame into buf and where it came from: *ret_sll (zeroed first)
+ * and *ret_sll_len, the address length the socket gave (0 from a
+ * socketpair()).  Returns its length or -errno: -EAGAIN when nothing is
+ * left, -EMSGSIZE for a frame larger than cap (consumed).  Retries after
+ * EINTR. */
+ssize_t vsm_packet_recv_from(int fd, void *buf, size_t cap, struct sockaddr_ll *ret_sll, socklen_t *ret_sll_len);
 
 /* Reads one frame into buf.  Returns its length, 0 when nothing is left
  * (EAGAIN), or -errno.  Truncated frames (larger than cap) are reported as

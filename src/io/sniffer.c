@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "io/packet.h"
 #include "proto/dhcp.h"
 #include "proto/igmp.h"
 #include "proto/inet.h"
@@ -142,32 +143,6 @@ static void tap_free(gpointer p) {
         g_free(t);
 }
 
-static int sniffer_socket_open(int ifindex) {
-        const struct sock_fprog fprog = {
-                .len = G_N_ELEMENTS(sniffer_filter),
-                .filter = (struct sock_filter *) sniffer_filter,
-        };
-        struct sockaddr_ll sll = {
-                .sll_family = AF_PACKET,
-                .sll_protocol = htons(ETH_P_ALL),
-                .sll_ifindex = ifindex,
-        };
-        int fd, r;
-
-        /* Protocol 0: nothing is queued before the filter is attached;
-         * bind() starts delivery. */
-        fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0 ||
-            bind(fd, (struct sockaddr *) &sll, sizeof(sll)) < 0) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
-        return fd;
-}
-
 /* Hand out what the socket holds, at most SNIFFER_FRAMES_PER_WAKEUP. */
 static gboolean tap_dispatch(gint fd, GIOCondition cond, gpointer user_data) {
         SnifferTap *t = user_data;
@@ -175,27 +150,19 @@ static gboolean tap_dispatch(gint fd, GIOCondition cond, gpointer user_data) {
 
         s->dispatching = t;
         for (guint i = 0; i < SNIFFER_FRAMES_PER_WAKEUP && !t->removed; i++) {
-                struct sockaddr_ll sll = {};
-                struct iovec iov = { .iov_base = s->buf, .iov_len = SNIFFER_BUF_SIZE };
-                struct msghdr msg = {
-                        .msg_name = &sll,
-                        .msg_namelen = sizeof(sll),
-                        .msg_iov = &iov,
-                        .msg_iovlen = 1,
-                };
+                struct sockaddr_ll sll;
+                socklen_t sll_len;
                 ssize_t n;
 
-                n = recvmsg(fd, &msg, MSG_TRUNC);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN && errno != EWOULDBLOCK)
-                                s->n_errors++;  /* e.g. ENETDOWN, reported once */
-                        break;
-                }
-                if ((size_t) n > SNIFFER_BUF_SIZE || (msg.msg_flags & MSG_TRUNC)) {
+                n = vsm_packet_recv_from(fd, s->buf, SNIFFER_BUF_SIZE, &sll, &sll_len);
+                if (n == -EMSGSIZE) {
                         s->n_truncated++;
                         continue;
+                }
+                if (n < 0) {
+                        if (n != -EAGAIN)
+                                s->n_errors++;  /* e.g. ENETDOWN, reported once */
+                        break;
                 }
                 s->n_frames++;
                 s->func(t->ifindex, s->buf, (size_t) n,
@@ -250,7 +217,7 @@ int vsm_sniffer_add(VsmSniffer *s, int ifindex) {
 
         if (g_hash_table_contains(s->taps, GINT_TO_POINTER(ifindex)))
                 return 0;
-        fd = sniffer_socket_open(ifindex);
+        fd = vsm_packet_open_filtered(ifindex, sniffer_filter, G_N_ELEMENTS(sniffer_filter));
         if (fd < 0)
                 return fd;
         t = g_new0(SnifferTap, 1);

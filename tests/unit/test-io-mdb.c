@@ -12,25 +12,16 @@
 #include <errno.h>
 #include <glib.h>
 #include <net/if.h>
-#include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "io/mdb.h"
+#include "test-netns.h"
 #include "test-util.h"
 
 #define BRIDGE "vsmbr0"
 #define PORT "vsmbp0"                  /* the "tap": a bridge port */
 #define PEER "vsmbp1"                  /* its veth peer: gives PORT carrier */
-
-static void run(const char *cmd) {
-        int status = system(cmd);
-
-        if (status != 0)
-                g_error("'%s' failed: %d", cmd, status);
-}
 
 static char *mdb_show(void) {
         g_autoptr(GError) error = NULL;
@@ -173,7 +164,7 @@ static void test_refusals(void) {
 
         /* The port loses carrier when its peer goes down (a tap whose
          * QEMU is gone, DESIGN.md section 4). */
-        run("ip link set " PEER " down");
+        vsm_test_run("ip link set " PEER " down");
         for (int i = 0; i < 300; i++) {
                 g_autofree char *out = NULL;
 
@@ -188,16 +179,16 @@ static void test_refusals(void) {
         g_free(reason);
         g_free(add_refused("port without carrier, temp, IPv6", &e6, -EINVAL));
         g_assert_cmpint(vsm_mdb_del(&e4), ==, -EINVAL);       /* nothing was added */
-        run("ip link set " PEER " up");
+        vsm_test_run("ip link set " PEER " up");
         wait_port_ready();
         g_assert_cmpint(vsm_mdb_add(&e4), ==, 0);
         g_assert_cmpint(vsm_mdb_del(&e4), ==, 0);
 
-        run("ip link set " BRIDGE " type bridge mcast_snooping 0");
+        vsm_test_run("ip link set " BRIDGE " type bridge mcast_snooping 0");
         reason = add_refused("snooping off", &e4, -EINVAL);
         g_assert_nonnull(reason);
         g_free(reason);
-        run("ip link set " BRIDGE " type bridge mcast_snooping 1");
+        vsm_test_run("ip link set " BRIDGE " type bridge mcast_snooping 1");
 }
 
 static void test_list_errors(void) {
@@ -214,35 +205,19 @@ static void test_list_errors(void) {
         g_assert_cmpint(err, ==, 0);
 }
 
-static gboolean write_file(const char *path, const char *value) {
-        FILE *fp = fopen(path, "we");
-
-        if (!fp)
-                return FALSE;
-        fputs(value, fp);
-        return fclose(fp) == 0;
-}
-
 int main(int argc, char **argv) {
+        int ret;
+
         g_test_init(&argc, &argv, NULL);
 
-        if (unshare(CLONE_NEWNET) < 0) {
-                int e = errno;
-
-                if (g_strcmp0(g_getenv("CI"), "true") == 0) {
-                        g_printerr("unshare(CLONE_NEWNET): %s (CI must run this test)\n", g_strerror(e));
-                        return 1;
-                }
-                printf("1..0 # SKIP unshare(CLONE_NEWNET): %s\n", g_strerror(e));
-                return 0;
-        }
         /* No IPv6 autoconfiguration on the links: the kernel's own MLD
          * reports would add entries of their own to the port. */
-        (void) write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
-        run("ip link add " BRIDGE " type bridge mcast_snooping 1");
-        run("ip link add " PORT " type veth peer name " PEER);
-        run("ip link set " PORT " master " BRIDGE);
-        run("ip link set " BRIDGE " up && ip link set " PORT " up && ip link set " PEER " up");
+        if (!vsm_test_netns_enter(&ret))
+                return ret;
+        vsm_test_run("ip link add " BRIDGE " type bridge mcast_snooping 1");
+        vsm_test_run("ip link add " PORT " type veth peer name " PEER);
+        vsm_test_run("ip link set " PORT " master " BRIDGE);
+        vsm_test_run("ip link set " BRIDGE " up && ip link set " PORT " up && ip link set " PEER " up");
 
         g_test_add_func("/io-mdb/add-list-del", test_add_list_del);
         g_test_add_func("/io-mdb/refusals", test_refusals);

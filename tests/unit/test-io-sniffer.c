@@ -14,9 +14,6 @@
 #include <glib.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
-#include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,6 +25,7 @@
 #include "proto/inet.h"
 #include "proto/mld.h"
 #include "proto/ndisc.h"
+#include "test-netns.h"
 #include "test-util.h"
 
 #define SNIFFED "vsmsnf0"              /* the "tap" */
@@ -68,13 +66,6 @@ static void on_frame(int ifindex, const uint8_t *frame, size_t len, VsmLearnDire
         g_ptr_array_add(f->seen, s);
         if (f->remove_on_first)
                 vsm_sniffer_remove(f->sniffer, ifindex);
-}
-
-static void run(const char *cmd) {
-        int status = system(cmd);
-
-        if (status != 0)
-                g_error("'%s' failed: %d", cmd, status);
 }
 
 static int raw_open(const char *ifname) {
@@ -414,7 +405,7 @@ static void test_truncated(void) {
         int fd = raw_open(PEER);
         guint64 frames = 0, truncated = 0, errors = 0;
 
-        run("ip link set " SNIFFED " mtu 65535 && ip link set " PEER " mtu 65535");
+        vsm_test_run("ip link set " SNIFFED " mtu 65535 && ip link set " PEER " mtu 65535");
         /* 14 + 65535 octets: past the 64 KiB receive buffer. */
         huge = udp4(68, 67, 0, NULL, 65535 - VSM_IP4_HLEN - VSM_UDP_HLEN);
         g_assert_cmpuint(g_bytes_get_size(huge), ==, 14 + 65535);
@@ -434,7 +425,7 @@ static void test_truncated(void) {
         g_clear_pointer(&f.sniffer, vsm_sniffer_free);
         g_ptr_array_unref(f.seen);
         close(fd);
-        run("ip link set " SNIFFED " mtu 1500 && ip link set " PEER " mtu 1500");
+        vsm_test_run("ip link set " SNIFFED " mtu 1500 && ip link set " PEER " mtu 1500");
 }
 
 static void test_remove_in_callback(void) {
@@ -465,32 +456,16 @@ static void test_errors(void) {
         g_assert_null(vsm_sniffer_free(NULL));
 }
 
-static gboolean write_file(const char *path, const char *value) {
-        FILE *fp = fopen(path, "we");
-
-        if (!fp)
-                return FALSE;
-        fputs(value, fp);
-        return fclose(fp) == 0;
-}
-
 int main(int argc, char **argv) {
+        int ret;
+
         g_test_init(&argc, &argv, NULL);
 
-        if (unshare(CLONE_NEWNET) < 0) {
-                int e = errno;
-
-                if (g_strcmp0(g_getenv("CI"), "true") == 0) {
-                        g_printerr("unshare(CLONE_NEWNET): %s (CI must run this test)\n", g_strerror(e));
-                        return 1;
-                }
-                printf("1..0 # SKIP unshare(CLONE_NEWNET): %s\n", g_strerror(e));
-                return 0;
-        }
         /* No IPv6 autoconfiguration traffic (DAD, MLD) on the veths. */
-        (void) write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
-        run("ip link add " SNIFFED " type veth peer name " PEER);
-        run("ip link set " SNIFFED " up && ip link set " PEER " up");
+        if (!vsm_test_netns_enter(&ret))
+                return ret;
+        vsm_test_run("ip link add " SNIFFED " type veth peer name " PEER);
+        vsm_test_run("ip link set " SNIFFED " up && ip link set " PEER " up");
 
         g_test_add_func("/io-sniffer/from-guest", test_from_guest);
         g_test_add_func("/io-sniffer/to-guest", test_to_guest);

@@ -17,6 +17,7 @@
 #include "proto/igmp.h"
 #include "proto/mld.h"
 #include "proto/ndisc.h"
+#include "test-frames.h"
 #include "test-util.h"
 
 #define SEC(s) ((gint64) (s) * G_USEC_PER_SEC)
@@ -26,141 +27,24 @@
 #define MAC_S "52:54:00:12:34:56"
 #define TOKEN "0123456789abcdef0123456789abcdef"
 
-static const uint8_t VM_MAC[VSM_ETH_ALEN] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+#define VM_MAC vsm_test_vm_mac
+#define SERVER_MAC vsm_test_server_mac
+#define VM_IP vsm_test_vm_ip
+#define SERVER_IP vsm_test_server_ip
 static const uint8_t VM2_MAC[VSM_ETH_ALEN] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc };
-static const uint8_t SERVER_MAC[VSM_ETH_ALEN] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x99 };
-static const uint8_t VM_IP[4] = { 192, 0, 2, 10 };
-static const uint8_t SERVER_IP[4] = { 192, 0, 2, 1 };
 
-typedef struct Frame {
-        uint8_t buf[VSM_ETH_FRAME_MAX];
-        size_t len;
-} Frame;
+typedef VsmTestFrame Frame;
 
-/* ---- frame builders (as in test-sm-learn.c) ---- */
+/* ---- frame builders (test-frames.c) ---- */
 
-static void dhcp_frame(Frame *f, const uint8_t eth_src[6], const uint8_t eth_dst[6], gboolean from_client,
-                       const VsmDhcpMessage *m) {
-        VsmWriter w;
-        VsmEthHeader eth = { .ethertype = VSM_ETH_P_IPV4 };
-        VsmIp4Header ip = { .ttl = 64, .protocol = VSM_IP_PROTO_UDP };
-        size_t ip_off, udp_off;
-
-        memcpy(eth.src, eth_src, 6);
-        memcpy(eth.dst, eth_dst, 6);
-        if (from_client) {
-                memset(ip.dst, 0xff, 4);
-        } else {
-                memcpy(ip.src, SERVER_IP, 4);
-                memcpy(ip.dst, VM_IP, 4);
-        }
-        vsm_writer_init(&w, f->buf, sizeof(f->buf));
-        g_assert_cmpint(vsm_eth_header_write(&w, &eth), ==, 0);
-        g_assert_cmpint(vsm_ip4_header_begin(&w, &ip, &ip_off), ==, 0);
-        g_assert_cmpint(vsm_udp_header_begin(&w, from_client ? 68 : 67, from_client ? 67 : 68, &udp_off), ==, 0);
-        g_assert_cmpint(vsm_dhcp_message_write(&w, m), ==, 0);
-        g_assert_cmpint(vsm_udp4_header_finish(&w, ip.src, ip.dst, udp_off), ==, 0);
-        g_assert_cmpint(vsm_ip4_header_finish(&w, ip_off), ==, 0);
-        f->len = w.len;
-}
-
-static void dhcp_msg_init(VsmDhcpMessage *m, uint8_t op, uint8_t type) {
-        memset(m, 0, sizeof(*m));
-        m->op = op;
-        m->htype = VSM_DHCP_HTYPE_ETHER;
-        m->hlen = 6;
-        m->xid = 0x12345678;
-        memcpy(m->chaddr, VM_MAC, 6);
-        m->message_type = type;
-}
-
-/* From the VM; cid_hex NULL: no option 61; hostname as raw octets. */
+/* From the VM, requesting its address; cid_hex NULL: no option 61;
+ * hostname as raw octets. */
 static void client_frame(Frame *f, uint8_t type, const char *cid_hex, const char *hostname) {
-        g_autofree VsmDhcpMessage *m = g_new0(VsmDhcpMessage, 1);
-
-        dhcp_msg_init(m, VSM_DHCP_OP_REQUEST, type);
-        if (cid_hex) {
-                g_autoptr(GBytes) b = vsm_test_hex(cid_hex);
-                gsize n;
-                const uint8_t *p = g_bytes_get_data(b, &n);
-
-                m->has_client_id = true;
-                m->client_id_len = (uint8_t) n;
-                if (n)
-                        memcpy(m->client_id, p, n);
-        }
-        if (hostname) {
-                m->has_hostname = true;
-                m->hostname_len = (uint8_t) strlen(hostname);
-                memcpy(m->hostname, hostname, m->hostname_len);
-        }
-        m->has_requested_ip = true;
-        memcpy(m->requested_ip, VM_IP, 4);
-        dhcp_frame(f, VM_MAC, vsm_eth_addr_broadcast, TRUE, m);
+        vsm_test_client_frame(f, type, cid_hex, hostname, VM_IP);
 }
 
 static void ack_frame(Frame *f, uint32_t lease) {
-        g_autofree VsmDhcpMessage *m = g_new0(VsmDhcpMessage, 1);
-
-        dhcp_msg_init(m, VSM_DHCP_OP_REPLY, VSM_DHCP_ACK);
-        memcpy(m->yiaddr, VM_IP, 4);
-        m->has_lease_time = true;
-        m->lease_time = lease;
-        m->has_server_id = true;
-        memcpy(m->server_id, SERVER_IP, 4);
-        dhcp_frame(f, SERVER_MAC, VM_MAC, FALSE, m);
-}
-
-static void igmp_frame(Frame *f, const VsmIgmpMessage *m) {
-        VsmWriter w;
-
-        vsm_writer_init(&w, f->buf, sizeof(f->buf));
-        g_assert_cmpint(vsm_igmp_frame_write(&w, VM_MAC, VM_IP, m), ==, 0);
-        f->len = w.len;
-}
-
-static void mld_frame(Frame *f, const VsmMldMessage *m) {
-        VsmWriter w;
-        uint8_t ll[16];
-
-        vsm_ip6_link_local_from_mac(VM_MAC, ll);
-        vsm_writer_init(&w, f->buf, sizeof(f->buf));
-        g_assert_cmpint(vsm_mld_frame_write(&w, VM_MAC, ll, m), ==, 0);
-        f->len = w.len;
-}
-
-/* One IGMPv3 / MLDv2 record for group with the given sources (text,
- * NULL-terminated list). */
-static void record_frame(Frame *f, gboolean ip6, const char *group, uint8_t type, const char *const *srcs) {
-        guint n = srcs ? g_strv_length((char **) srcs) : 0;
-
-        if (ip6) {
-                g_autofree VsmMldMessage *m = g_new0(VsmMldMessage, 1);
-
-                m->type = VSM_MLD_V2_REPORT;
-                m->version = 2;
-                m->n_records = 1;
-                m->records[0].type = type;
-                g_assert_cmpint(inet_pton(AF_INET6, group, m->records[0].group), ==, 1);
-                m->records[0].n_sources = (uint16_t) n;
-                m->n_sources = (uint16_t) n;
-                for (guint i = 0; i < n; i++)
-                        g_assert_cmpint(inet_pton(AF_INET6, srcs[i], m->sources[i]), ==, 1);
-                mld_frame(f, m);
-        } else {
-                g_autofree VsmIgmpMessage *m = g_new0(VsmIgmpMessage, 1);
-
-                m->type = VSM_IGMP_V3_REPORT;
-                m->version = 3;
-                m->n_records = 1;
-                m->records[0].type = type;
-                g_assert_cmpint(inet_pton(AF_INET, group, m->records[0].group), ==, 1);
-                m->records[0].n_sources = (uint16_t) n;
-                m->n_sources = (uint16_t) n;
-                for (guint i = 0; i < n; i++)
-                        g_assert_cmpint(inet_pton(AF_INET, srcs[i], m->sources[i]), ==, 1);
-                igmp_frame(f, m);
-        }
+        vsm_test_server_frame(f, VSM_DHCP_ACK, VM_MAC, lease, 0, 0);
 }
 
 static void feed(VsmLearner *l, const Frame *f, VsmLearnDirection d, gint64 now) {
@@ -188,21 +72,21 @@ static VsmLearner *busy_learner(void) {
         ack_frame(&f, 3600);
         feed(l, &f, VSM_LEARN_TO_GUEST, T0 + 2);
 
-        record_frame(&f, FALSE, "232.1.1.1", VSM_MCAST_MODE_IS_INCLUDE, inc);
+        vsm_test_record_frame(&f, FALSE, "232.1.1.1", VSM_MCAST_MODE_IS_INCLUDE, inc);
         feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 3);
-        record_frame(&f, FALSE, "239.5.5.5", VSM_MCAST_MODE_IS_EXCLUDE, exc);
+        vsm_test_record_frame(&f, FALSE, "239.5.5.5", VSM_MCAST_MODE_IS_EXCLUDE, exc);
         feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 3);
         v2->type = VSM_IGMP_V2_REPORT;
         v2->version = 2;
         g_assert_cmpint(inet_pton(AF_INET, "239.1.1.1", v2->group), ==, 1);
-        igmp_frame(&f, v2);
+        vsm_test_igmp_frame(&f, v2);
         feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 4);
-        record_frame(&f, TRUE, "ff3e::1234", VSM_MCAST_MODE_IS_INCLUDE, inc6);
+        vsm_test_record_frame(&f, TRUE, "ff3e::1234", VSM_MCAST_MODE_IS_INCLUDE, inc6);
         feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 5);
         v1->type = VSM_MLD_V1_REPORT;
         v1->version = 1;
         g_assert_cmpint(inet_pton(AF_INET6, "ff05::1:3", v1->group), ==, 1);
-        mld_frame(&f, v1);
+        vsm_test_mld_frame(&f, v1);
         feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 6);
 
         vsm_writer_init(&w, f.buf, sizeof(f.buf));

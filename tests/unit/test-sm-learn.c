@@ -14,21 +14,19 @@
 #include "proto/mld.h"
 #include "proto/ndisc.h"
 #include "sm/learn.h"
+#include "test-frames.h"
 #include "test-util.h"
 
 #define T0 (UINT64_C(1000) * VSM_LEARN_USEC_PER_SEC)
 #define SEC(s) ((uint64_t) (s) * VSM_LEARN_USEC_PER_SEC)
 
-static const uint8_t VM_MAC[VSM_ETH_ALEN] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+#define VM_MAC vsm_test_vm_mac
+#define SERVER_MAC vsm_test_server_mac
+#define VM_IP vsm_test_vm_ip
+#define SERVER_IP vsm_test_server_ip
 static const uint8_t OTHER_MAC[VSM_ETH_ALEN] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc };
-static const uint8_t SERVER_MAC[VSM_ETH_ALEN] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x99 };
-static const uint8_t VM_IP[4] = { 192, 0, 2, 10 };
-static const uint8_t SERVER_IP[4] = { 192, 0, 2, 1 };
 
-typedef struct Frame {
-        uint8_t buf[VSM_ETH_FRAME_MAX];
-        size_t len;
-} Frame;
+typedef VsmTestFrame Frame;
 
 static VsmLearnStats stats(const VsmLearner *l) {
         VsmLearnStats s;
@@ -37,88 +35,7 @@ static VsmLearnStats stats(const VsmLearner *l) {
         return s;
 }
 
-/* ---- frame builders ---- */
-
-static void dhcp_frame(Frame *f, const uint8_t eth_src[6], const uint8_t eth_dst[6], bool from_client,
-                       const VsmDhcpMessage *m) {
-        VsmWriter w;
-        VsmEthHeader eth = { .ethertype = VSM_ETH_P_IPV4 };
-        VsmIp4Header ip = { .ttl = 64, .protocol = VSM_IP_PROTO_UDP };
-        size_t ip_off, udp_off;
-
-        memcpy(eth.src, eth_src, 6);
-        memcpy(eth.dst, eth_dst, 6);
-        if (from_client) {
-                memset(ip.dst, 0xff, 4);
-        } else {
-                memcpy(ip.src, SERVER_IP, 4);
-                memcpy(ip.dst, VM_IP, 4);
-        }
-        vsm_writer_init(&w, f->buf, sizeof(f->buf));
-        g_assert_cmpint(vsm_eth_header_write(&w, &eth), ==, 0);
-        g_assert_cmpint(vsm_ip4_header_begin(&w, &ip, &ip_off), ==, 0);
-        g_assert_cmpint(vsm_udp_header_begin(&w, from_client ? 68 : 67, from_client ? 67 : 68, &udp_off), ==, 0);
-        g_assert_cmpint(vsm_dhcp_message_write(&w, m), ==, 0);
-        g_assert_cmpint(vsm_udp4_header_finish(&w, ip.src, ip.dst, udp_off), ==, 0);
-        g_assert_cmpint(vsm_ip4_header_finish(&w, ip_off), ==, 0);
-        f->len = w.len;
-}
-
-static void dhcp_msg_init(VsmDhcpMessage *m, uint8_t op, uint8_t type, const uint8_t chaddr[6]) {
-        memset(m, 0, sizeof(*m));
-        m->op = op;
-        m->htype = VSM_DHCP_HTYPE_ETHER;
-        m->hlen = 6;
-        m->xid = 0x12345678;
-        memcpy(m->chaddr, chaddr, 6);
-        m->message_type = type;
-}
-
-/* A client message from the VM (chaddr and source = VM_MAC). */
-static void client_frame(Frame *f, uint8_t type, const char *cid_hex, const char *hostname, const uint8_t *req_ip) {
-        VsmDhcpMessage m;
-
-        dhcp_msg_init(&m, VSM_DHCP_OP_REQUEST, type, VM_MAC);
-        if (cid_hex) {
-                g_autoptr(GBytes) b = vsm_test_hex(cid_hex);
-                gsize n;
-                const uint8_t *p = g_bytes_get_data(b, &n);
-
-                m.has_client_id = true;
-                m.client_id_len = (uint8_t) n;
-                if (n)
-                        memcpy(m.client_id, p, n);
-        }
-        if (hostname) {
-                m.has_hostname = true;
-                m.hostname_len = (uint8_t) strlen(hostname);
-                memcpy(m.hostname, hostname, m.hostname_len);
-        }
-        if (req_ip) {
-                m.has_requested_ip = true;
-                memcpy(m.requested_ip, req_ip, 4);
-        }
-        dhcp_frame(f, VM_MAC, vsm_eth_addr_broadcast, true, &m);
-}
-
-/* A server reply to chaddr, sent to the VM's MAC. */
-static void server_frame(Frame *f, uint8_t type, const uint8_t chaddr[6], uint32_t lease, uint32_t t1, uint32_t t2) {
-        VsmDhcpMessage m;
-
-        dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, type, chaddr);
-        if (type == VSM_DHCP_ACK) {
-                memcpy(m.yiaddr, VM_IP, 4);
-                m.has_lease_time = true;
-                m.lease_time = lease;
-                m.has_t1 = t1 != 0;
-                m.t1 = t1;
-                m.has_t2 = t2 != 0;
-                m.t2 = t2;
-        }
-        m.has_server_id = true;
-        memcpy(m.server_id, SERVER_IP, 4);
-        dhcp_frame(f, SERVER_MAC, chaddr, false, &m);
-}
+/* ---- frame builders (the rest are in test-frames.c) ---- */
 
 static int feed(VsmLearner *l, const Frame *f, VsmLearnDirection d, uint64_t now) {
         return vsm_learner_feed(l, f->buf, f->len, d, now);
@@ -132,24 +49,6 @@ static VsmIgmpMessage *igmp_msg(uint8_t type, const char *group) {
         if (group)
                 g_assert_cmpint(inet_pton(AF_INET, group, m->group), ==, 1);
         return m;
-}
-
-static void igmp_frame(Frame *f, const VsmIgmpMessage *m) {
-        VsmWriter w;
-
-        vsm_writer_init(&w, f->buf, sizeof(f->buf));
-        g_assert_cmpint(vsm_igmp_frame_write(&w, VM_MAC, VM_IP, m), ==, 0);
-        f->len = w.len;
-}
-
-static void mld_frame(Frame *f, const VsmMldMessage *m) {
-        VsmWriter w;
-        uint8_t ll[16];
-
-        vsm_ip6_link_local_from_mac(VM_MAC, ll);
-        vsm_writer_init(&w, f->buf, sizeof(f->buf));
-        g_assert_cmpint(vsm_mld_frame_write(&w, VM_MAC, ll, m), ==, 0);
-        f->len = w.len;
 }
 
 /* Source number k (a digit) of a record: 198.51.100.k or 2001:db8::k,
@@ -171,38 +70,14 @@ static void source_addr(bool ip6, char k, uint8_t ret[16]) {
 #define GROUP6 "ff3e::1234"
 
 /* A v3 report / MLDv2 report with one record for the group, sources given
- * as digits ("12" = sources 1 and 2). */
+ * as digits ("12" = sources 1 and 2, as source_addr() numbers them). */
 static void record_frame(Frame *f, bool ip6, const char *group, uint8_t type, const char *srcs) {
         size_t n = strlen(srcs);
+        g_auto(GStrv) text = g_new0(char *, n + 1);
 
-        if (ip6) {
-                g_autofree VsmMldMessage *m = g_new0(VsmMldMessage, 1);
-
-                m->type = VSM_MLD_V2_REPORT;
-                m->version = 2;
-                m->n_records = 1;
-                m->records[0].type = type;
-                g_assert_cmpint(inet_pton(AF_INET6, group, m->records[0].group), ==, 1);
-                m->records[0].n_sources = (uint16_t) n;
-                m->n_sources = (uint16_t) n;
-                for (size_t i = 0; i < n; i++)
-                        source_addr(true, srcs[i], m->sources[i]);
-                mld_frame(f, m);
-        } else {
-                g_autofree VsmIgmpMessage *m = igmp_msg(VSM_IGMP_V3_REPORT, NULL);
-                uint8_t s[16];
-
-                m->n_records = 1;
-                m->records[0].type = type;
-                g_assert_cmpint(inet_pton(AF_INET, group, m->records[0].group), ==, 1);
-                m->records[0].n_sources = (uint16_t) n;
-                m->n_sources = (uint16_t) n;
-                for (size_t i = 0; i < n; i++) {
-                        source_addr(false, srcs[i], s);
-                        memcpy(m->sources[i], s, 4);
-                }
-                igmp_frame(f, m);
-        }
+        for (size_t i = 0; i < n; i++)
+                text[i] = g_strdup_printf(ip6 ? "2001:db8::%c" : "198.51.100.%c", srcs[i]);
+        vsm_test_record_frame(f, ip6, group, type, (const char *const *) text);
 }
 
 static void assert_sources(const VsmLearnGroup *g, bool ip6, const char *want) {
@@ -245,9 +120,9 @@ static void test_dhcp_learn(void) {
                 g_assert_cmpint(vsm_learner_get_client(l, &c), ==, -ENOENT);
                 g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, -ENOENT);
 
-                client_frame(&f, VSM_DHCP_DISCOVER, cases[i].cid_hex, cases[i].hostname, NULL);
+                vsm_test_client_frame(&f, VSM_DHCP_DISCOVER, cases[i].cid_hex, cases[i].hostname, NULL);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
-                client_frame(&f, VSM_DHCP_REQUEST, cases[i].cid_hex, cases[i].hostname, VM_IP);
+                vsm_test_client_frame(&f, VSM_DHCP_REQUEST, cases[i].cid_hex, cases[i].hostname, VM_IP);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 1), ==, 1);
                 g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, -ENOENT);   /* no ACK yet */
 
@@ -263,7 +138,7 @@ static void test_dhcp_learn(void) {
                 g_assert_cmpmem(c.requested_ip, 4, VM_IP, 4);
                 g_assert_cmpuint(c.last_message_type, ==, VSM_DHCP_REQUEST);
 
-                server_frame(&f, VSM_DHCP_ACK, VM_MAC, 3600, 1800, 3150);
+                vsm_test_server_frame(&f, VSM_DHCP_ACK, VM_MAC, 3600, 1800, 3150);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0 + 2), ==, 1);
                 g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, 0);
                 g_assert_cmpmem(lease.address, 4, VM_IP, 4);
@@ -287,17 +162,17 @@ static void test_dhcp_cid_absence(void) {
         Frame f;
 
         /* A server ACK alone says nothing about the client-id. */
-        server_frame(&f, VSM_DHCP_ACK, VM_MAC, 600, 0, 0);
+        vsm_test_server_frame(&f, VSM_DHCP_ACK, VM_MAC, 600, 0, 0);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 1);
         g_assert_cmpint(vsm_learner_get_client(l, &c), ==, -ENOENT);
         g_assert_cmpint(c.client_id_state, ==, VSM_LEARN_CLIENT_ID_UNKNOWN);   /* untouched */
 
-        client_frame(&f, VSM_DHCP_REQUEST, "0102", NULL, VM_IP);
+        vsm_test_client_frame(&f, VSM_DHCP_REQUEST, "0102", NULL, VM_IP);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
         g_assert_cmpint(vsm_learner_get_client(l, &c), ==, 0);
         g_assert_cmpint(c.client_id_state, ==, VSM_LEARN_CLIENT_ID_SENT);
         /* The guest stops sending one: the absence replaces it. */
-        client_frame(&f, VSM_DHCP_REQUEST, NULL, NULL, VM_IP);
+        vsm_test_client_frame(&f, VSM_DHCP_REQUEST, NULL, NULL, VM_IP);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 1), ==, 1);
         g_assert_cmpint(vsm_learner_get_client(l, &c), ==, 0);
         g_assert_cmpint(c.client_id_state, ==, VSM_LEARN_CLIENT_ID_NONE);
@@ -324,17 +199,17 @@ static void test_dhcp_drop(void) {
                 Frame f;
                 uint64_t gen;
 
-                client_frame(&f, VSM_DHCP_REQUEST, "01525400123456", NULL, VM_IP);
+                vsm_test_client_frame(&f, VSM_DHCP_REQUEST, "01525400123456", NULL, VM_IP);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
-                server_frame(&f, VSM_DHCP_ACK, VM_MAC, 600, 0, 0);
+                vsm_test_server_frame(&f, VSM_DHCP_ACK, VM_MAC, 600, 0, 0);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 1);
                 g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, 0);
                 gen = vsm_learner_generation(l);
 
                 if (cases[i].dir == VSM_LEARN_TO_GUEST)
-                        server_frame(&f, cases[i].type, VM_MAC, 0, 0, 0);
+                        vsm_test_server_frame(&f, cases[i].type, VM_MAC, 0, 0, 0);
                 else
-                        client_frame(&f, cases[i].type, "01525400123456", NULL, NULL);
+                        vsm_test_client_frame(&f, cases[i].type, "01525400123456", NULL, NULL);
                 g_assert_cmpint(feed(l, &f, cases[i].dir, T0 + 1), ==, 1);
                 g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, -ENOENT);
                 g_assert_true(vsm_learner_changed(l, gen));
@@ -358,27 +233,27 @@ static void test_dhcp_foreign(void) {
         Frame f;
 
         /* ACK for another chaddr, broadcast on the segment. */
-        dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, VSM_DHCP_ACK, OTHER_MAC);
+        vsm_test_dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, VSM_DHCP_ACK, OTHER_MAC);
         memcpy(m.yiaddr, VM_IP, 4);
-        dhcp_frame(&f, SERVER_MAC, vsm_eth_addr_broadcast, false, &m);
+        vsm_test_dhcp_frame(&f, SERVER_MAC, vsm_eth_addr_broadcast, false, &m);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
         /* ACK unicast to another MAC. */
-        server_frame(&f, VSM_DHCP_ACK, OTHER_MAC, 600, 0, 0);
+        vsm_test_server_frame(&f, VSM_DHCP_ACK, OTHER_MAC, 600, 0, 0);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
         /* Our ACK seen leaving the guest (a DHCP server in the VM?): ignored. */
-        dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, VSM_DHCP_ACK, VM_MAC);
+        vsm_test_dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, VSM_DHCP_ACK, VM_MAC);
         memcpy(m.yiaddr, VM_IP, 4);
-        dhcp_frame(&f, VM_MAC, OTHER_MAC, false, &m);
+        vsm_test_dhcp_frame(&f, VM_MAC, OTHER_MAC, false, &m);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
         /* An ACK to DHCPINFORM (yiaddr 0) carries no lease. */
-        dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, VSM_DHCP_ACK, VM_MAC);
-        dhcp_frame(&f, SERVER_MAC, VM_MAC, false, &m);
+        vsm_test_dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, VSM_DHCP_ACK, VM_MAC);
+        vsm_test_dhcp_frame(&f, SERVER_MAC, VM_MAC, false, &m);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
         /* REQUEST from another client bridged through the guest. */
-        dhcp_msg_init(&m, VSM_DHCP_OP_REQUEST, VSM_DHCP_REQUEST, OTHER_MAC);
-        dhcp_frame(&f, VM_MAC, vsm_eth_addr_broadcast, true, &m);
+        vsm_test_dhcp_msg_init(&m, VSM_DHCP_OP_REQUEST, VSM_DHCP_REQUEST, OTHER_MAC);
+        vsm_test_dhcp_frame(&f, VM_MAC, vsm_eth_addr_broadcast, true, &m);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
-        dhcp_frame(&f, OTHER_MAC, vsm_eth_addr_broadcast, true, &m);
+        vsm_test_dhcp_frame(&f, OTHER_MAC, vsm_eth_addr_broadcast, true, &m);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
 
         g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, -ENOENT);
@@ -411,7 +286,7 @@ static void test_dhcp_expiry(void) {
                 VsmLearnLease lease;
                 Frame f;
 
-                server_frame(&f, VSM_DHCP_ACK, VM_MAC, cases[i].lease, 0, 0);
+                vsm_test_server_frame(&f, VSM_DHCP_ACK, VM_MAC, cases[i].lease, 0, 0);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 1);
                 if (cases[i].lease == VSM_LEARN_LEASE_INFINITE)
                         g_assert_cmpuint(vsm_learner_next_expiry(l), ==, UINT64_MAX);
@@ -436,9 +311,9 @@ static void test_igmp_v1v2(void) {
         g_autofree VsmIgmpMessage *query = igmp_msg(VSM_IGMP_QUERY, NULL);
         static const uint8_t g1[4] = { 239, 1, 2, 3 };
 
-        igmp_frame(&f, v2);
+        vsm_test_igmp_frame(&f, v2);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
-        igmp_frame(&f, v1);
+        vsm_test_igmp_frame(&f, v1);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 5), ==, 1);
         g_assert_cmpuint(vsm_learner_n_groups(l), ==, 2);
         g = vsm_learner_get_group(l, 0);
@@ -455,7 +330,7 @@ static void test_igmp_v1v2(void) {
         {
                 uint64_t gen = vsm_learner_generation(l);
 
-                igmp_frame(&f, v2);
+                vsm_test_igmp_frame(&f, v2);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 100), ==, 0);
                 g_assert_false(vsm_learner_changed(l, gen));
                 g_assert_cmpuint(vsm_learner_get_group(l, 0)->last_report_usec, ==, T0 + 100);
@@ -463,15 +338,15 @@ static void test_igmp_v1v2(void) {
 
         /* A query the guest sends (it may be a querier) teaches nothing. */
         query->max_resp_code = 100;
-        igmp_frame(&f, query);
+        vsm_test_igmp_frame(&f, query);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
 
-        igmp_frame(&f, leave);
+        vsm_test_igmp_frame(&f, leave);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 200), ==, 1);
         g_assert_cmpuint(vsm_learner_n_groups(l), ==, 1);
         g_assert_cmpint(vsm_learner_get_group(l, 0)->version, ==, VSM_LEARN_IGMP_V1);
         /* Reports delivered to the guest are other hosts'. */
-        igmp_frame(&f, v2);
+        vsm_test_igmp_frame(&f, v2);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
         g_assert_cmpuint(vsm_learner_n_groups(l), ==, 1);
         vsm_learner_free(l);
@@ -489,7 +364,7 @@ static void test_mld_v1(void) {
         m->type = VSM_MLD_V1_REPORT;
         m->version = 1;
         memcpy(m->group, grp, 16);
-        mld_frame(&f, m);
+        vsm_test_mld_frame(&f, m);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
         g_assert_cmpuint(vsm_learner_n_groups(l), ==, 1);
         g = vsm_learner_get_group(l, 0);
@@ -499,7 +374,7 @@ static void test_mld_v1(void) {
         g_assert_cmpint(g->mode, ==, VSM_LEARN_FILTER_EXCLUDE);
 
         m->type = VSM_MLD_V1_DONE;
-        mld_frame(&f, m);
+        vsm_test_mld_frame(&f, m);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 1), ==, 1);
         g_assert_cmpuint(vsm_learner_n_groups(l), ==, 0);
         vsm_learner_free(l);
@@ -571,7 +446,7 @@ static void test_version_change(void) {
         uint64_t gen;
         Frame f;
 
-        igmp_frame(&f, v2);
+        vsm_test_igmp_frame(&f, v2);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
         gen = vsm_learner_generation(l);
         record_frame(&f, false, GROUP4, VSM_MCAST_MODE_IS_EXCLUDE, "");
@@ -603,7 +478,7 @@ static void test_group_expiry(void) {
                 uint64_t gen;
 
                 vsm_learner_set_membership_interval(l, cases[i].interval);
-                igmp_frame(&f, v2);
+                vsm_test_igmp_frame(&f, v2);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + SEC(10)), ==, 0);   /* refresh */
                 g_assert_cmpuint(vsm_learner_expire(l, T0 + SEC(20)), ==, 0);
@@ -717,7 +592,7 @@ static void test_caps(void) {
                 g_autofree char *grp = g_strdup_printf("239.9.0.%u", i + 1);
                 g_autofree VsmIgmpMessage *m = igmp_msg(VSM_IGMP_V2_REPORT, grp);
 
-                igmp_frame(&f, m);
+                vsm_test_igmp_frame(&f, m);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, i < VSM_LEARN_GROUPS_MAX ? 1 : 0);
         }
         g_assert_cmpuint(vsm_learner_n_groups(l), ==, VSM_LEARN_GROUPS_MAX);
@@ -727,7 +602,7 @@ static void test_caps(void) {
         {
                 g_autofree VsmIgmpMessage *m = igmp_msg(VSM_IGMP_V2_LEAVE, "239.9.0.1");
 
-                igmp_frame(&f, m);
+                vsm_test_igmp_frame(&f, m);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
                 g_assert_cmpuint(vsm_learner_n_groups(l), ==, VSM_LEARN_GROUPS_MAX - 1);
         }
@@ -747,7 +622,7 @@ static void test_caps(void) {
                         m->sources[i][0] = 10;
                         m->sources[i][3] = (uint8_t) (i + 1);
                 }
-                igmp_frame(&f, m);
+                vsm_test_igmp_frame(&f, m);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
                 g_assert_cmpuint(vsm_learner_get_group(l, 0)->n_sources, ==, VSM_LEARN_GROUP_SOURCES_MAX);
                 s = stats(l);
@@ -916,25 +791,25 @@ static void test_generation(void) {
 
         g_assert_cmpuint(vsm_learner_generation(l), ==, 0);
         g_assert_false(vsm_learner_changed(l, 0));
-        igmp_frame(&f, v2);
+        vsm_test_igmp_frame(&f, v2);
         feed(l, &f, VSM_LEARN_FROM_GUEST, T0);
         g_assert_true(vsm_learner_changed(l, 0));
 
         /* Same content again, at later times: no change. */
         gen = vsm_learner_generation(l);
         feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 1);
-        client_frame(&f, VSM_DHCP_DISCOVER, "01525400123456", "vm", NULL);
+        vsm_test_client_frame(&f, VSM_DHCP_DISCOVER, "01525400123456", "vm", NULL);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
         gen = vsm_learner_generation(l);
-        client_frame(&f, VSM_DHCP_REQUEST, "01525400123456", "vm", NULL);   /* same content */
+        vsm_test_client_frame(&f, VSM_DHCP_REQUEST, "01525400123456", "vm", NULL);   /* same content */
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + 1), ==, 0);
-        server_frame(&f, VSM_DHCP_ACK, VM_MAC, 600, 0, 0);
+        vsm_test_server_frame(&f, VSM_DHCP_ACK, VM_MAC, 600, 0, 0);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0 + 2), ==, 1);
         g_assert_cmpuint(vsm_learner_generation(l), ==, gen + 1);
         gen = vsm_learner_generation(l);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0 + SEC(300)), ==, 0);   /* renewal: same lease */
         g_assert_false(vsm_learner_changed(l, gen));
-        server_frame(&f, VSM_DHCP_ACK, VM_MAC, 900, 0, 0);
+        vsm_test_server_frame(&f, VSM_DHCP_ACK, VM_MAC, 900, 0, 0);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0 + SEC(301)), ==, 1);
         g_assert_true(vsm_learner_changed(l, gen));
 
