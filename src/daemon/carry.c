@@ -55,6 +55,7 @@ struct CarryDomain {
         char *peer_state;              /* "connecting", "connected", "closed: ..." */
         guint peer_messages;
         gboolean switchover_received;
+        gboolean switchover_sent;      /* source: the destination may have replayed */
         gint64 suspended_real_usec;    /* the source's clock, from SWITCHOVER */
         gboolean replayed, replay_late;
         gint64 replay_first_real_usec, replay_last_real_usec;
@@ -695,22 +696,12 @@ void vsm_carry_suspended(VsmCarry *c, const char *uuid) {
         before = c->n_switchovers_sent;
         nics = domain_snapshot(d, TRUE);
         peer_send_nics(d, VSM_PEER_MSG_SWITCHOVER, nics);
-        if (c->n_switchovers_sent > before)
+        if (c->n_switchovers_sent > before) {
+                d->switchover_sent = TRUE;
                 carry_note(d, FALSE, "peer: SWITCHOVER sent with %u vNIC state(s)", nics->len);
+        }
         else
                 carry_note(d, FALSE, "peer: no destination connected: no SWITCHOVER sent");
-}
-
-void vsm_carry_failed_back(VsmCarry *c, const char *uuid) {
-        CarryDomain *d = carry_lookup(c, uuid);
-
-        if (!d)
-                return;
-        if (c->server)
-                vsm_peer_server_drop_domain(c->server, d->uuid);
-        carry_new_token(d);
-        d->written_once = FALSE;
-        carry_note(d, FALSE, "migration failed: new token, the old destination's channel closed");
 }
 
 /* ---- destination: the replay ---- */
@@ -794,9 +785,17 @@ static void replay_mdb(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState *
         }
 }
 
-static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, gint64 real_now) {
+static const VsmNicState *states_find(GPtrArray *nics, const uint8_t mac[VSM_ETH_ALEN]) {
+        for (guint i = 0; nics && i < nics->len; i++)
+                if (memcmp(((const VsmNicState *) nics->pdata[i])->mac, mac, VSM_ETH_ALEN) == 0)
+                        return nics->pdata[i];
+        return NULL;
+}
+
+/* Replay one vNIC's state (from nics) on the uplink under its bridge. */
+static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, GPtrArray *nics, gint64 real_now) {
         VsmCarry *c = d->c;
-        const VsmNicState *s = vsm_domain_state_find_nic(d->incoming, ni->mac);
+        const VsmNicState *s = states_find(nics, ni->mac);
         g_autofree char *why = NULL, *skipped = NULL;
         g_autoptr(GPtrArray) frames = NULL;
         VsmUplink *u;
@@ -854,7 +853,7 @@ void vsm_carry_replay(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, 
         if (d->mdb_pending)
                 g_array_set_size(d->mdb_pending, 0);
         for (guint i = 0; i < info->nics->len; i++)
-                replay_nic(d, info->nics->pdata[i], real_now);
+                replay_nic(d, info->nics->pdata[i], d->incoming->nics, real_now);
         if (d->suspended_real_usec && d->replay_last_real_usec)
                 carry_note(d, FALSE, "replay%s: %u frame(s), last %.2f ms after the source's SUSPENDED",
                            late ? " (late)" : "", d->replay_frames,
@@ -932,7 +931,34 @@ void vsm_carry_forget(VsmCarry *c, const char *uuid) {
         g_hash_table_remove(c->domains, uuid);
 }
 
-/* ---- JSON ---- */
+void vsm_carry_failed_back(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
+        CarryDomain *d = carry_lookup(c, uuid);
+
+        if (!d)
+                return;
+        if (c->server)
+                vsm_peer_server_drop_domain(c->server, d->uuid);
+        carry_new_token(d);
+        d->written_once = FALSE;
+        carry_note(d, FALSE, "migration failed: new token, the old destination's channel closed");
+        /* The destination may have replayed already: the switch then
+         * holds the VM's bindings on the wrong port.  Take them back. */
+        if (d->switchover_sent && c->config->replay_enabled && info) {
+                g_autoptr(GPtrArray) nics = domain_snapshot(d, FALSE);
+                gint64 real_now = g_get_real_time();
+                guint before = d->replay_frames;
+
+                d->switchover_sent = FALSE;
+                for (guint i = 0; i < info->nics->len; i++)
+                        replay_nic(d, info->nics->pdata[i], nics, real_now);
+                c->n_replays++;
+                carry_note(d, FALSE, "replay from the source after the failed switchover: %u frame(s)",
+                           d->replay_frames - before);
+        }
+}
+
+/* ---- the JSON views ---- */
+
 
 JsonNode *vsm_carry_domain_json(VsmCarry *c, const char *uuid) {
         CarryDomain *d = carry_lookup(c, uuid);

@@ -49,8 +49,9 @@ void vsm_carry_incoming(VsmCarry *c, const char *uuid, const char *name, const V
 /* Source, SUSPENDED_MIGRATED: send SWITCHOVER with the final state. */
 void vsm_carry_suspended(VsmCarry *c, const char *uuid);
 /* Source, the migration failed and the domain runs here again: a new
- * token (the failed destination's is void). */
-void vsm_carry_failed_back(VsmCarry *c, const char *uuid);
+ * token (the failed destination's is void), and when SWITCHOVER had gone
+ * out (so the destination may have replayed), replay from here. */
+void vsm_carry_failed_back(VsmCarry *c, const char *uuid, const VsmDomainInfo *info);
 /* Destination, the ASSOCIATE (M) was just staged: replay now. */
 void vsm_carry_replay(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, gboolean late);
 /* Destination, RESUMED_MIGRATED/POSTCOPY: record how the replay stood,

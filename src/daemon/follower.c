@@ -228,7 +228,7 @@ static void follower_carry(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const V
                 vsm_carry_resumed(f->carry, uuid, info);
         if (old_role == VSM_MIG_ROLE_SOURCE && old_phase == VSM_MIG_PHASE_SUSPENDED && event_is_resumed(ev) &&
             m->role == VSM_MIG_ROLE_LOCAL)
-                vsm_carry_failed_back(f->carry, uuid);
+                vsm_carry_failed_back(f->carry, uuid, info);
         vsm_carry_update(f->carry, uuid, vsm_domain_get_name(d), info, m);
 }
 
