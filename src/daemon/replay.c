@@ -8,11 +8,16 @@
  * section 5.2 and 5.2.15 (MLD likewise), RFC 5227 section 3 (ARP
  * Announcement), RFC 4861 section 7.2.6 (unsolicited NA).
  *
- * Pure: builds GBytes, does no I/O and never logs.  Each multicast group
- * gets its own report; a group whose sources do not fit one report of an
- * Ethernet MTU (or the codec's per-record cap) is split as RFC 3376
- * 4.2.16 says: INCLUDE records over several reports, EXCLUDE records
- * truncated (the rest is said in the skip reasons).
+ * Pure: builds GBytes, does no I/O and never logs.  IGMPv1/v2 and MLDv1
+ * groups get a report each (the format holds one group).  The IGMPv3
+ * (MLDv2) records of a vNIC are packed into as few reports as fit an
+ * Ethernet MTU and the codec's caps (records, pooled sources, sources per
+ * record), in group order, as Linux hosts do: RFC 3376 5.2 / RFC 3810
+ * 6.2 let a report carry many records, and snooping switches process
+ * each.  A group whose sources do not fit one report (or the codec's
+ * per-record cap) is cut as RFC 3376 4.2.16 says: INCLUDE records split
+ * over several reports, EXCLUDE records truncated (the rest is said in
+ * the skip reasons); each such part gets a report of its own.
  */
 #include "daemon/replay.h"
 
@@ -171,7 +176,8 @@ static void build_dhcp(GPtrArray *out, const VsmNicState *s, gint64 real_now_use
                 skip_add(skipped, "dhcp: %s", g_strerror(-k));
                 return;
         }
-        frame_add(out, VSM_REPLAY_DHCP_REQUEST, &w, g_strdup_printf("dhcp-request %s", ip4_str(s->lease_address, a)));
+        frame_add(out, VSM_REPLAY_DHCP_REQUEST, &w,
+                  g_strdup_printf("dhcp-request %s", ip4_str(s->lease_address, a)));
 }
 
 /* --- IGMP / MLD --------------------------------------------------------- */
@@ -221,6 +227,10 @@ static void record_parts(const VsmStateGroup *g, guint per_report, guint *ret_pa
         }
 }
 
+static const char *group_str(const VsmStateGroup *g, char buf[INET6_ADDRSTRLEN]) {
+        return g->is_ip6 ? ip6_str(g->address, buf) : ip4_str(g->address, buf);
+}
+
 static char *report_what(const VsmStateGroup *g, const char *addr, guint part, guint parts) {
         if (parts > 1)
                 return g_strdup_printf("%s-report %s (%u/%u)", version_str(g->version), addr, part + 1, parts);
@@ -231,102 +241,228 @@ static uint8_t record_type(const VsmStateGroup *g) {
         return g->mode == VSM_LEARN_FILTER_INCLUDE ? VSM_MCAST_MODE_IS_INCLUDE : VSM_MCAST_MODE_IS_EXCLUDE;
 }
 
-/* One IGMP report for g: v1/v2 to the group, or a v3 report of one record
- * with n of its sources from the first-th on. */
-static int write_igmp(VsmWriter *w, const VsmNicState *s, const VsmStateGroup *g, const uint8_t *src_ip, guint first,
-                      guint n) {
+/* What one family's v3/v2 reports may hold: the octets left for records
+ * in an IP packet of REPLAY_MTU and the codec's caps. */
+typedef struct ReplayFamily {
+        gboolean is_ip6;
+        VsmReplayKind kind;
+        VsmLearnMcastVersion with_records; /* IGMPv3 / MLDv2 */
+        size_t room;                   /* octets for the records */
+        size_t record_hlen;
+        size_t alen;
+        guint records_max;
+        guint sources_max;             /* pooled, per message */
+        guint per_record;              /* sources per record */
+} ReplayFamily;
+
+static const ReplayFamily replay_igmp = {
+        .is_ip6 = FALSE,
+        .kind = VSM_REPLAY_IGMP_REPORT,
+        .with_records = VSM_LEARN_IGMP_V3,
+        .room = REPLAY_MTU - VSM_IP4_RA_HLEN - VSM_IGMP_HLEN,
+        .record_hlen = VSM_IGMP_RECORD_HLEN,
+        .alen = VSM_IP4_ALEN,
+        .records_max = VSM_IGMP_RECORDS_MAX,
+        .sources_max = VSM_IGMP_SOURCES_MAX,
+        .per_record = REPLAY_IGMP_SOURCES_PER_REPORT,
+};
+
+static const ReplayFamily replay_mld = {
+        .is_ip6 = TRUE,
+        .kind = VSM_REPLAY_MLD_REPORT,
+        .with_records = VSM_LEARN_MLD_V2,
+        .room = REPLAY_MTU - VSM_IP6_HLEN - VSM_IP6_HBH_RA_LEN - VSM_MLD_V2_REPORT_HLEN,
+        .record_hlen = VSM_MLD_RECORD_HLEN,
+        .alen = VSM_IP6_ALEN,
+        .records_max = VSM_MLD_RECORDS_MAX,
+        .sources_max = VSM_MLD_SOURCES_MAX,
+        .per_record = REPLAY_MLD_SOURCES_PER_REPORT,
+};
+
+/* One group record: n of g's sources from the first-th on. */
+typedef struct ReplayRecord {
+        const VsmStateGroup *g;
+        guint first;
+        guint n;
+} ReplayRecord;
+
+/* The v3/v2 report being filled. */
+typedef struct ReplayPack {
+        ReplayRecord records[MAX(VSM_IGMP_RECORDS_MAX, VSM_MLD_RECORDS_MAX)];
+        guint n_records;
+        guint n_sources;
+        size_t len;                    /* octets of the records */
+        guint part, parts;             /* of a split record, alone in its report */
+} ReplayPack;
+
+/* One IGMP report: v1/v2 for g (p NULL), else a v3 report of p's records. */
+static int write_igmp(VsmWriter *w, const VsmNicState *s, const uint8_t *src_ip, const VsmStateGroup *g,
+                      const ReplayPack *p) {
         g_autofree VsmIgmpMessage *m = g_new0(VsmIgmpMessage, 1);
 
-        switch (g->version) {
-        case VSM_LEARN_IGMP_V1:
-                m->type = VSM_IGMP_V1_REPORT;
-                m->version = 1;
+        if (!p) {
+                g_assert(g->version == VSM_LEARN_IGMP_V1 || g->version == VSM_LEARN_IGMP_V2);
+                m->type = g->version == VSM_LEARN_IGMP_V1 ? VSM_IGMP_V1_REPORT : VSM_IGMP_V2_REPORT;
+                m->version = g->version == VSM_LEARN_IGMP_V1 ? 1 : 2;
                 memcpy(m->group, g->address, VSM_IP4_ALEN);
-                break;
-        case VSM_LEARN_IGMP_V2:
-                m->type = VSM_IGMP_V2_REPORT;
-                m->version = 2;
-                memcpy(m->group, g->address, VSM_IP4_ALEN);
-                break;
-        default:
-                m->type = VSM_IGMP_V3_REPORT;
-                m->version = 3;
-                m->n_records = 1;
-                m->records[0].type = record_type(g);
-                memcpy(m->records[0].group, g->address, VSM_IP4_ALEN);
-                m->records[0].n_sources = (uint16_t) n;
-                m->records[0].first_source = 0;
-                m->n_sources = (uint16_t) n;
-                for (guint i = 0; i < n; i++)
-                        memcpy(m->sources[i], g->sources[first + i], VSM_IP4_ALEN);
-                break;
+                return vsm_igmp_frame_write(w, s->mac, src_ip, m);
+        }
+
+        m->type = VSM_IGMP_V3_REPORT;
+        m->version = 3;
+        m->n_records = (uint16_t) p->n_records;
+        for (guint r = 0; r < p->n_records; r++) {
+                const ReplayRecord *rec = &p->records[r];
+
+                m->records[r].type = record_type(rec->g);
+                memcpy(m->records[r].group, rec->g->address, VSM_IP4_ALEN);
+                m->records[r].n_sources = (uint16_t) rec->n;
+                m->records[r].first_source = m->n_sources;
+                for (guint i = 0; i < rec->n; i++)
+                        memcpy(m->sources[m->n_sources++], rec->g->sources[rec->first + i], VSM_IP4_ALEN);
         }
         return vsm_igmp_frame_write(w, s->mac, src_ip, m);
 }
 
-/* One MLD report for g: v1 to the group, or a v2 report of one record
- * with n of its sources from the first-th on. */
-static int write_mld(VsmWriter *w, const VsmNicState *s, const VsmStateGroup *g, const uint8_t *src_ip, guint first,
-                     guint n) {
+/* One MLD report: v1 for g (p NULL), else a v2 report of p's records. */
+static int write_mld(VsmWriter *w, const VsmNicState *s, const uint8_t *src_ip, const VsmStateGroup *g,
+                     const ReplayPack *p) {
         g_autofree VsmMldMessage *m = g_new0(VsmMldMessage, 1);
 
-        if (g->version == VSM_LEARN_MLD_V1) {
+        if (!p) {
+                g_assert(g->version == VSM_LEARN_MLD_V1);
                 m->type = VSM_MLD_V1_REPORT;
                 m->version = 1;
                 memcpy(m->group, g->address, VSM_IP6_ALEN);
-        } else {
-                m->type = VSM_MLD_V2_REPORT;
-                m->version = 2;
-                m->n_records = 1;
-                m->records[0].type = record_type(g);
-                memcpy(m->records[0].group, g->address, VSM_IP6_ALEN);
-                m->records[0].n_sources = (uint16_t) n;
-                m->records[0].first_source = 0;
-                m->n_sources = (uint16_t) n;
-                for (guint i = 0; i < n; i++)
-                        memcpy(m->sources[i], g->sources[first + i], VSM_IP6_ALEN);
+                return vsm_mld_frame_write(w, s->mac, src_ip, m);
+        }
+
+        m->type = VSM_MLD_V2_REPORT;
+        m->version = 2;
+        m->n_records = (uint16_t) p->n_records;
+        for (guint r = 0; r < p->n_records; r++) {
+                const ReplayRecord *rec = &p->records[r];
+
+                m->records[r].type = record_type(rec->g);
+                memcpy(m->records[r].group, rec->g->address, VSM_IP6_ALEN);
+                m->records[r].n_sources = (uint16_t) rec->n;
+                m->records[r].first_source = m->n_sources;
+                for (guint i = 0; i < rec->n; i++)
+                        memcpy(m->sources[m->n_sources++], rec->g->sources[rec->first + i], VSM_IP6_ALEN);
         }
         return vsm_mld_frame_write(w, s->mac, src_ip, m);
 }
 
-/* The reports for g, IGMP or MLD by its family, from src_ip (MLD: NULL
- * for the link-local derived from the MAC); v3/v2 records cut into parts
- * as record_parts() says. */
-static void build_report(GPtrArray *out, const VsmNicState *s, const VsmStateGroup *g, const uint8_t *src_ip,
-                         GString *skipped) {
-        const guint per_report = g->is_ip6 ? REPLAY_MLD_SOURCES_PER_REPORT : REPLAY_IGMP_SOURCES_PER_REPORT;
-        const VsmLearnMcastVersion with_records = g->is_ip6 ? VSM_LEARN_MLD_V2 : VSM_LEARN_IGMP_V3;
+/* Encode p (if it holds records) into a frame and empty it.
+ * "what" names its first group: as for a report of its own when it holds
+ * one record, else "igmpv3-report 239.1.1.1 +49 (50 records)". */
+static void pack_flush(GPtrArray *out, const VsmNicState *s, const ReplayFamily *fam, const uint8_t *src_ip,
+                       ReplayPack *p, GString *skipped) {
         uint8_t buf[REPLAY_FRAME_MAX];
         char a[INET6_ADDRSTRLEN];
-        guint parts = 1, sent = 0;
+        const VsmStateGroup *g;
+        char *what;
         VsmWriter w;
         int k;
 
-        if (g->is_ip6)
-                ip6_str(g->address, a);
-        else
-                ip4_str(g->address, a);
-        if (!group_check(g, a, skipped))
+        if (p->n_records == 0)
                 return;
+        g = p->records[0].g;
+        group_str(g, a);
 
-        if (g->version == with_records)
-                record_parts(g, per_report, &parts, &sent);
-
-        for (guint part = 0; part < parts; part++) {
-                guint first = part * per_report;
-                guint n = MIN(sent - first, per_report);
-
-                vsm_writer_init(&w, buf, sizeof(buf));
-                k = g->is_ip6 ? write_mld(&w, s, g, src_ip, first, n) : write_igmp(&w, s, g, src_ip, first, n);
-                if (k < 0) {
-                        skip_add(skipped, "group %s: %s", a, g_strerror(-k));
-                        return;
-                }
-                frame_add(out, g->is_ip6 ? VSM_REPLAY_MLD_REPORT : VSM_REPLAY_IGMP_REPORT, &w,
-                          report_what(g, a, part, parts));
+        vsm_writer_init(&w, buf, sizeof(buf));
+        k = fam->is_ip6 ? write_mld(&w, s, src_ip, NULL, p) : write_igmp(&w, s, src_ip, NULL, p);
+        if (k < 0) {
+                /* A report's records are of distinct groups. */
+                for (guint r = 0; r < p->n_records; r++)
+                        skip_add(skipped, "group %s: %s", group_str(p->records[r].g, a), g_strerror(-k));
+        } else {
+                if (p->n_records == 1)
+                        what = report_what(g, a, p->part, p->parts);
+                else
+                        what = g_strdup_printf("%s-report %s +%u (%u records)", version_str(g->version), a,
+                                               p->n_records - 1, p->n_records);
+                frame_add(out, fam->kind, &w, what);
         }
-        if (sent < g->n_sources)
-                skip_add(skipped, "group %s: %u excluded sources not reported", a, g->n_sources - sent);
+        p->n_records = 0;
+        p->n_sources = 0;
+        p->len = 0;
+        p->part = 0;
+        p->parts = 1;
+}
+
+/* Add n of g's sources from the first-th on as one record to p, flushing
+ * p first when the record does not fit it.  alone: the record is a part
+ * of a record too large for one report and gets a report of its own
+ * (RFC 3376 4.2.16: each part "sent in a separate Report message"). */
+static void pack_add(GPtrArray *out, const VsmNicState *s, const ReplayFamily *fam, const uint8_t *src_ip,
+                     ReplayPack *p, const VsmStateGroup *g, guint first, guint n, guint part, guint parts,
+                     gboolean alone, GString *skipped) {
+        size_t len = fam->record_hlen + (size_t) n * fam->alen;
+
+        /* Each record alone fits an empty report (REPLAY_*_SOURCES_PER_REPORT). */
+        g_assert(n <= fam->per_record && len <= fam->room);
+
+        if (alone || p->n_records >= fam->records_max || n > fam->sources_max - p->n_sources ||
+            len > fam->room - p->len)
+                pack_flush(out, s, fam, src_ip, p, skipped);
+        p->records[p->n_records++] = (ReplayRecord) { .g = g, .first = first, .n = n };
+        p->n_sources += n;
+        p->len += len;
+        p->part = part;
+        p->parts = parts;
+        if (alone)
+                pack_flush(out, s, fam, src_ip, p, skipped);
+}
+
+/* The reports of one family's groups, from src_ip (MLD: NULL for the
+ * link-local derived from the MAC), groups in state order.  v1/v2 (MLDv1)
+ * groups get a report each; runs of v3 (MLDv2) groups between them are
+ * packed into as few reports as the MTU and the codec's caps allow, and a
+ * record too large for one report is cut as record_parts() says, each
+ * part in a report of its own. */
+static void build_reports(GPtrArray *out, const VsmNicState *s, const ReplayFamily *fam, const uint8_t *src_ip,
+                          GString *skipped) {
+        g_autofree ReplayPack *p = g_new0(ReplayPack, 1);
+        uint8_t buf[REPLAY_FRAME_MAX];
+        char a[INET6_ADDRSTRLEN];
+        VsmWriter w;
+        int k;
+
+        p->parts = 1;
+        for (guint i = 0; s->groups && i < s->groups->len; i++) {
+                const VsmStateGroup *g = &g_array_index(s->groups, VsmStateGroup, i);
+                guint parts, sent;
+
+                if (!!g->is_ip6 != fam->is_ip6)
+                        continue;
+                group_str(g, a);
+                if (!group_check(g, a, skipped))
+                        continue;
+
+                if (g->version != fam->with_records) {
+                        /* Keep the order: close the v3/v2 report first. */
+                        pack_flush(out, s, fam, src_ip, p, skipped);
+                        vsm_writer_init(&w, buf, sizeof(buf));
+                        k = fam->is_ip6 ? write_mld(&w, s, src_ip, g, NULL) : write_igmp(&w, s, src_ip, g, NULL);
+                        if (k < 0)
+                                skip_add(skipped, "group %s: %s", a, g_strerror(-k));
+                        else
+                                frame_add(out, fam->kind, &w, report_what(g, a, 0, 1));
+                        continue;
+                }
+
+                record_parts(g, fam->per_record, &parts, &sent);
+                for (guint part = 0; part < parts; part++) {
+                        guint first = part * fam->per_record;
+
+                        pack_add(out, s, fam, src_ip, p, g, first, MIN(sent - first, fam->per_record), part, parts,
+                                 g->n_sources > fam->per_record, skipped);
+                }
+                if (sent < g->n_sources)
+                        skip_add(skipped, "group %s: %u excluded sources not reported", a, g->n_sources - sent);
+        }
+        pack_flush(out, s, fam, src_ip, p, skipped);
 }
 
 /* --- GARP / NA ---------------------------------------------------------- */
@@ -415,18 +551,8 @@ GPtrArray *vsm_replay_build(const VsmNicState *s, gint64 real_now_usec, char **r
 
         build_dhcp(out, s, real_now_usec, skipped);
 
-        for (guint i = 0; s->groups && i < s->groups->len; i++) {
-                const VsmStateGroup *g = &g_array_index(s->groups, VsmStateGroup, i);
-
-                if (!g->is_ip6)
-                        build_report(out, s, g, src4, skipped);
-        }
-        for (guint i = 0; s->groups && i < s->groups->len; i++) {
-                const VsmStateGroup *g = &g_array_index(s->groups, VsmStateGroup, i);
-
-                if (g->is_ip6)
-                        build_report(out, s, g, src6, skipped);
-        }
+        build_reports(out, s, &replay_igmp, src4, skipped);
+        build_reports(out, s, &replay_mld, src6, skipped);
 
         if (s->has_lease)
                 build_garp(out, s, s->lease_address, done4, skipped);

@@ -5,10 +5,11 @@
  * never the bridge device) in the order given and records it in the
  * timeline.  Order: DHCP INIT-REBOOT REQUEST (only with a known, unexpired
  * lease and a known client-id, exactly as learned: vsm_nic_state_can_replay_dhcp),
- * then one IGMP report per IPv4 group in the version the guest used, one
- * MLD report per IPv6 group likewise (TTL/hop limit 1, Router Alert),
- * then a gratuitous ARP per IPv4 address (the lease address included) and
- * an unsolicited NA per IPv6 address.  Source MAC = the VM's MAC. */
+ * then the IGMP reports of the IPv4 groups in the version the guest used,
+ * the MLD reports of the IPv6 groups likewise (TTL/hop limit 1, Router
+ * Alert; v3/MLDv2 records packed, many to a report), then a gratuitous
+ * ARP per IPv4 address (the lease address included) and an unsolicited
+ * NA per IPv6 address.  Source MAC = the VM's MAC. */
 #pragma once
 
 #include <glib.h>
@@ -29,7 +30,8 @@ typedef enum VsmReplayKind {
 typedef struct VsmReplayFrame {
         VsmReplayKind kind;
         GBytes *frame;                 /* a whole Ethernet frame */
-        char *what;                    /* "dhcp-request 10.77.0.5", "igmpv3-report 239.1.1.1", ... */
+        char *what;                    /* "dhcp-request 10.77.0.5", "igmpv3-report 239.1.1.1",
+                                        * "igmpv3-report 239.1.1.1 +49 (50 records)", ... */
 } VsmReplayFrame;
 
 VsmReplayFrame *vsm_replay_frame_free(VsmReplayFrame *f);
@@ -43,12 +45,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmReplayFrame, vsm_replay_frame_free)
  * cannot be built is skipped and said in *ret_skipped (may be NULL;
  * "dhcp: no lease", "dhcp: client-id unknown", "dhcp: lease expired",
  * "group 239.1.1.1: ...", "garp 0.0.0.0: ..."; reasons joined by "; ";
- * set to NULL when nothing was skipped).  Each group gets its own report,
- * one group record (MODE_IS_INCLUDE/EXCLUDE) in v3/MLDv2; every frame fits
- * a 1500-octet MTU: a record with more sources than one report holds (at
- * most 64, the codec's cap) is split over several reports if INCLUDE and
- * truncated if EXCLUDE (RFC 3376 4.2.16, RFC 3810 5.2.15; "what" then ends
- * in " (i/n)").  The learner's caps (32 sources) never need either. */
+ * set to NULL when nothing was skipped).  IGMPv1/v2 and MLDv1 groups get
+ * a report each.  IGMPv3 (MLDv2) groups become MODE_IS_INCLUDE/EXCLUDE
+ * records packed in group order into as few reports as fit: every frame
+ * fits a 1500-octet MTU and the codec's caps (64 records, 512 (IGMP) /
+ * 256 (MLD) sources per report, 64 per record); a v1/v2 group between
+ * them closes the report, so the frames keep the group order.  "what"
+ * names a report's first group, "igmpv3-report 239.1.1.1" for one record,
+ * "igmpv3-report 239.1.1.1 +49 (50 records)" for several.  A record with
+ * more sources than one record holds (64, the codec's cap) is split over
+ * several reports if INCLUDE and truncated if EXCLUDE (RFC 3376 4.2.16,
+ * RFC 3810 5.2.15), each part in a report of its own ("what" then ends in
+ * " (i/n)" when split).  The learner's caps (32 sources) never need
+ * either: 64 groups x 32 sources take 7 IGMPv3 or 32 MLDv2 reports. */
 GPtrArray *vsm_replay_build(const VsmNicState *s, gint64 real_now_usec, char **ret_skipped);
 
 /* The general queries sent into the VM's tap after resume so the guest

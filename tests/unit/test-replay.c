@@ -1,6 +1,7 @@
 /* The replay builder (daemon/replay.c): every frame decoded with our own
  * parsers (checksums verified there), the skip reasons, the order, the
- * caps (64 groups x 32 sources, and oversized records split per RFC 3376
+ * packing of v3/MLDv2 records into as few reports as fit an MTU, the caps
+ * (64 groups x 32 sources, and oversized records split per RFC 3376
  * 4.2.16 / RFC 3810 5.2.15), the post-resume queries, and a pcap of every
  * frame kind checked with tshark when it is installed.
  *
@@ -312,8 +313,9 @@ static void test_full(void) {
         frames = vsm_replay_build(s, now, &skipped);
         g_assert_nonnull(frames);
         g_assert_null(skipped);
-        /* dhcp, 4 igmp, 3 mld, 2 garp, 2 na */
-        g_assert_cmpuint(frames->len, ==, 12);
+        /* dhcp, 3 igmp (v2, one v3 of 2 records, v1), 3 mld (v2, v1, v2),
+         * 2 garp, 2 na */
+        g_assert_cmpuint(frames->len, ==, 11);
 
         check_dhcp(frame_at(frames, i), s, df);
         g_assert_true(df->msg.has_client_id);
@@ -332,25 +334,26 @@ static void test_full(void) {
         g_assert_cmpstr(frame_at(frames, i)->what, ==, "igmpv2-report 239.1.1.1");
         i++;
 
+        /* The two v3 groups in a row share one report, in state order. */
         check_igmp(frame_at(frames, i), lease, igf);
         g_assert_cmpuint(igf->msg.type, ==, VSM_IGMP_V3_REPORT);
         g_assert_cmpmem(igf->ip.dst, 4, vsm_ip4_igmpv3_routers, 4);
-        g_assert_cmpuint(igf->msg.n_records, ==, 1);
+        g_assert_cmpuint(igf->msg.n_records, ==, 2);
         g_assert_cmpuint(igf->msg.records[0].type, ==, VSM_MCAST_MODE_IS_EXCLUDE);
         ip4("239.2.2.2", a4);
         g_assert_cmpmem(igf->msg.records[0].group, 4, a4, 4);
         g_assert_cmpuint(igf->msg.records[0].n_sources, ==, 1);
         ip4("10.77.0.9", a4);
         g_assert_cmpmem(igf->msg.sources[igf->msg.records[0].first_source], 4, a4, 4);
-        g_assert_cmpstr(frame_at(frames, i)->what, ==, "igmpv3-report 239.2.2.2");
-        i++;
-
-        check_igmp(frame_at(frames, i), lease, igf);
-        g_assert_cmpuint(igf->msg.type, ==, VSM_IGMP_V3_REPORT);
-        g_assert_cmpuint(igf->msg.records[0].type, ==, VSM_MCAST_MODE_IS_INCLUDE);
-        g_assert_cmpuint(igf->msg.records[0].n_sources, ==, 2);
+        g_assert_cmpuint(igf->msg.records[1].type, ==, VSM_MCAST_MODE_IS_INCLUDE);
+        ip4("239.3.3.3", a4);
+        g_assert_cmpmem(igf->msg.records[1].group, 4, a4, 4);
+        g_assert_cmpuint(igf->msg.records[1].n_sources, ==, 2);
+        ip4("10.0.0.1", a4);
+        g_assert_cmpmem(igf->msg.sources[igf->msg.records[1].first_source], 4, a4, 4);
         ip4("10.0.0.2", a4);
-        g_assert_cmpmem(igf->msg.sources[igf->msg.records[0].first_source + 1], 4, a4, 4);
+        g_assert_cmpmem(igf->msg.sources[igf->msg.records[1].first_source + 1], 4, a4, 4);
+        g_assert_cmpstr(frame_at(frames, i)->what, ==, "igmpv3-report 239.2.2.2 +1 (2 records)");
         i++;
 
         check_igmp(frame_at(frames, i), lease, igf);
@@ -360,7 +363,8 @@ static void test_full(void) {
         g_assert_cmpstr(frame_at(frames, i)->what, ==, "igmpv1-report 224.5.5.5");
         i++;
 
-        /* MLD from the learned link-local */
+        /* MLD from the learned link-local; the v1 group between the two
+         * v2 groups keeps them in reports of their own (group order). */
         check_mld(frame_at(frames, i), ll, mf);
         g_assert_cmpuint(mf->msg.type, ==, VSM_MLD_V2_REPORT);
         g_assert_cmpmem(mf->ip.dst, 16, vsm_ip6_mldv2_routers, 16);
@@ -377,14 +381,17 @@ static void test_full(void) {
         ip6("ff0e::1234", a6);
         g_assert_cmpmem(mf->msg.group, 16, a6, 16);
         g_assert_cmpmem(mf->ip.dst, 16, a6, 16);
+        g_assert_cmpstr(frame_at(frames, i)->what, ==, "mldv1-report ff0e::1234");
         i++;
 
         check_mld(frame_at(frames, i), ll, mf);
         g_assert_cmpuint(mf->msg.type, ==, VSM_MLD_V2_REPORT);
+        g_assert_cmpuint(mf->msg.n_records, ==, 1);
         g_assert_cmpuint(mf->msg.records[0].type, ==, VSM_MCAST_MODE_IS_INCLUDE);
         g_assert_cmpuint(mf->msg.records[0].n_sources, ==, 1);
         ip6("2001:db8::99", a6);
         g_assert_cmpmem(mf->msg.sources[0], 16, a6, 16);
+        g_assert_cmpstr(frame_at(frames, i)->what, ==, "mldv2-report ff3e::8000:1");
         i++;
 
         /* GARP: lease address first, no duplicates */
@@ -546,17 +553,95 @@ static void test_bad_entries(void) {
                         "na ::: not a unicast address");
 }
 
-/* Every source of every group, once, in the reports of that group. */
-static void check_caps(guint n4, guint n6, guint n_sources, VsmLearnFilterMode mode) {
+/* --- packing ---------------------------------------------------------- */
+
+/* Octets for the group records in a v3/v2 report of a 1500-octet IP packet. */
+#define IGMP_ROOM (1500 - VSM_IP4_RA_HLEN - VSM_IGMP_HLEN)
+#define MLD_ROOM (1500 - VSM_IP6_HLEN - VSM_IP6_HBH_RA_LEN - VSM_MLD_V2_REPORT_HLEN)
+
+/* The most reports n groups of n_sources sources each may take: a record
+ * of at most 64 sources is packed, as many to a report as the room and
+ * the caps allow, so ceil(n / per report); a larger one is split (INCLUDE)
+ * into parts of 64 or truncated (EXCLUDE), each part in a report. */
+static guint reports_max(guint n_groups, guint n_sources, VsmLearnFilterMode mode, gboolean v6) {
+        size_t room = v6 ? MLD_ROOM : IGMP_ROOM;
+        size_t rec = (v6 ? VSM_MLD_RECORD_HLEN : VSM_IGMP_RECORD_HLEN) + (size_t) n_sources * (v6 ? 16 : 4);
+        guint per = MIN((guint) (room / rec), v6 ? VSM_MLD_RECORDS_MAX : VSM_IGMP_RECORDS_MAX);
+
+        if (n_sources > 64)
+                return n_groups * (mode == VSM_LEARN_FILTER_INCLUDE ? (n_sources + 63) / 64 : 1);
+        if (n_sources > 0)
+                per = MIN(per, (v6 ? VSM_MLD_SOURCES_MAX : VSM_IGMP_SOURCES_MAX) / n_sources);
+        return (n_groups + per - 1) / per;
+}
+
+/* Walks the records of the reports of one family: groups in state order,
+ * each group's sources in order, each exactly once. */
+typedef struct RecordWalk {
+        const VsmNicState *s;
+        guint cur;                     /* index in s->groups, G_MAXUINT before the first */
+        guint pos;                     /* sources of cur seen */
+        guint want;                    /* sources of each group to see */
+        guint seen;
+} RecordWalk;
+
+static void walk_record(RecordWalk *wk, guint gi, const uint8_t *group, guint n, const uint8_t *pool, size_t alen) {
+        const VsmStateGroup *g;
+
+        g_assert_cmpuint(gi, <, wk->s->groups->len);
+        g = &g_array_index(wk->s->groups, VsmStateGroup, gi);
+        g_assert_cmpmem(group, alen, g->address, alen);
+        if (gi != wk->cur) {
+                /* The previous group is complete and this is the next one. */
+                if (wk->cur != G_MAXUINT) {
+                        g_assert_cmpuint(wk->pos, ==, wk->want);
+                        g_assert_cmpuint(gi, ==, wk->cur + 1);
+                }
+                wk->cur = gi;
+                wk->pos = 0;
+        }
+        for (guint k = 0; k < n; k++) {
+                g_assert_cmpuint(wk->pos, <, wk->want);
+                g_assert_cmpmem(pool + k * alen, alen, g->sources[wk->pos], alen);
+                wk->pos++;
+                wk->seen++;
+        }
+}
+
+static void check_packed_what(const VsmReplayFrame *f, const char *version, const uint8_t *group, guint n_records,
+                              gboolean v6) {
+        char a[INET6_ADDRSTRLEN];
+        g_autofree char *want = NULL;
+
+        inet_ntop(v6 ? AF_INET6 : AF_INET, group, a, sizeof(a));
+        if (n_records > 1)
+                want = g_strdup_printf("%s-report %s +%u (%u records)", version, a, n_records - 1, n_records);
+        else
+                want = g_strdup_printf("%s-report %s", version, a);
+        if (!strstr(f->what, " ("))
+                g_assert_cmpstr(f->what, ==, want);
+        else
+                g_assert_true(g_str_has_prefix(f->what, want));
+}
+
+/* n4 IGMPv3 and n6 MLDv2 groups of n_sources sources each: every source
+ * of every group once, in order, in frames of at most 1514 octets, and
+ * no more reports than reports_max().  *ret_n4 / *ret_n6: the reports. */
+static void check_caps_full(guint n4, guint n6, guint n_sources, VsmLearnFilterMode mode, guint *ret_n4,
+                            guint *ret_n6) {
         g_autoptr(TestState) s = state_new();
         g_autoptr(GPtrArray) frames = NULL;
         g_autofree char *skipped = NULL;
         g_autofree VsmIgmpFrame *igf = g_new0(VsmIgmpFrame, 1);
         g_autofree VsmMldFrame *mf = g_new0(VsmMldFrame, 1);
         uint8_t zero4[4] = { 0 }, eui[16];
-        guint seen4 = 0, seen6 = 0, per4 = 0, per6 = 0, pos = 0, cur = G_MAXUINT;
+        guint want = mode == VSM_LEARN_FILTER_INCLUDE ? n_sources : MIN(n_sources, 64);
+        RecordWalk w4 = { .cur = G_MAXUINT, .want = want }, w6 = { .cur = G_MAXUINT, .want = want };
+        guint frames4 = 0, frames6 = 0, per4 = 0, per6 = 0;
+        gboolean in6 = FALSE;
 
         s->client_id_state = VSM_LEARN_CLIENT_ID_NONE;
+        w4.s = w6.s = s;
         vsm_ip6_link_local_from_mac(vm_mac, eui);
         for (guint i = 0; i < n4; i++) {
                 g_autofree char *a = g_strdup_printf("239.10.%u.%u", i / 256, i % 256);
@@ -572,73 +657,306 @@ static void check_caps(guint n4, guint n6, guint n_sources, VsmLearnFilterMode m
 
         for (guint i = 0; i < frames->len; i++) {
                 const VsmReplayFrame *f = frame_at(frames, i);
-                guint gi;
 
                 if (f->kind == VSM_REPLAY_IGMP_REPORT) {
-                        const VsmStateGroup *g;
-
+                        /* All IGMP before all MLD. */
+                        g_assert_false(in6);
                         check_igmp(f, zero4, igf);
-                        g_assert_cmpuint(igf->msg.n_records, ==, 1);
-                        gi = (guint) igf->msg.records[0].group[2] * 256 + igf->msg.records[0].group[3];
-                        g = &g_array_index(s->groups, VsmStateGroup, gi);
-                        g_assert_cmpmem(igf->msg.records[0].group, 4, g->address, 4);
-                        if (gi != cur) {
-                                cur = gi;
-                                pos = 0;
+                        g_assert_cmpuint(igf->msg.type, ==, VSM_IGMP_V3_REPORT);
+                        g_assert_cmpuint(igf->msg.n_records, >=, 1);
+                        check_packed_what(f, "igmpv3", igf->msg.records[0].group, igf->msg.n_records, FALSE);
+                        for (guint r = 0; r < igf->msg.n_records; r++) {
+                                const VsmIgmpRecord *rec = &igf->msg.records[r];
+
+                                g_assert_cmpuint(rec->type, ==,
+                                                 mode == VSM_LEARN_FILTER_INCLUDE ? VSM_MCAST_MODE_IS_INCLUDE
+                                                                                  : VSM_MCAST_MODE_IS_EXCLUDE);
+                                walk_record(&w4, (guint) rec->group[2] * 256 + rec->group[3], rec->group,
+                                            rec->n_sources, igf->msg.sources[rec->first_source], 4);
+                                per4 = MAX(per4, rec->n_sources);
                         }
-                        for (guint k = 0; k < igf->msg.records[0].n_sources; k++) {
-                                g_assert_cmpuint(pos, <, g->n_sources);
-                                g_assert_cmpmem(igf->msg.sources[igf->msg.records[0].first_source + k], 4,
-                                                g->sources[pos], 4);
-                                pos++;
-                                seen4++;
-                        }
-                        per4 = MAX(per4, igf->msg.records[0].n_sources);
+                        frames4++;
                 } else {
                         g_assert_cmpint(f->kind, ==, VSM_REPLAY_MLD_REPORT);
+                        in6 = TRUE;
                         check_mld(f, eui, mf);
-                        g_assert_cmpuint(mf->msg.n_records, ==, 1);
-                        for (guint k = 0; k < mf->msg.records[0].n_sources; k++)
-                                seen6++;
-                        per6 = MAX(per6, mf->msg.records[0].n_sources);
+                        g_assert_cmpuint(mf->msg.type, ==, VSM_MLD_V2_REPORT);
+                        g_assert_cmpuint(mf->msg.n_records, >=, 1);
+                        check_packed_what(f, "mldv2", mf->msg.records[0].group, mf->msg.n_records, TRUE);
+                        for (guint r = 0; r < mf->msg.n_records; r++) {
+                                const VsmMldRecord *rec = &mf->msg.records[r];
+
+                                walk_record(&w6, n4 + (guint) rec->group[14] * 256 + rec->group[15], rec->group,
+                                            rec->n_sources, mf->msg.sources[rec->first_source], 16);
+                                per6 = MAX(per6, rec->n_sources);
+                        }
+                        frames6++;
                 }
         }
-        if (mode == VSM_LEARN_FILTER_INCLUDE || n_sources <= 64) {
-                g_assert_cmpuint(seen4, ==, n4 * n_sources);
-                g_assert_cmpuint(seen6, ==, n6 * n_sources);
+        /* Every group, the last one complete. */
+        g_assert_cmpuint(w4.seen, ==, n4 * want);
+        g_assert_cmpuint(w6.seen, ==, n6 * want);
+        if (n4 > 0)
+                g_assert_cmpuint(w4.cur, ==, n4 - 1);
+        if (n6 > 0)
+                g_assert_cmpuint(w6.cur, ==, n4 + n6 - 1);
+        if (want == n_sources) {
                 g_assert_cmpstr(skipped, ==, "dhcp: no lease");
         } else {
                 /* RFC 3376 4.2.16: an EXCLUDE record keeps what fits. */
-                g_assert_cmpuint(seen4, ==, n4 * 64);
-                g_assert_cmpuint(seen6, ==, n6 * 64);
                 g_assert_nonnull(strstr(skipped, "excluded sources not reported"));
         }
         g_assert_cmpuint(per4, <=, 64);
         g_assert_cmpuint(per6, <=, 64);
-        g_test_message("%u+%u groups x %u sources: %u frames", n4, n6, n_sources, frames->len);
+        g_assert_cmpuint(frames4, <=, reports_max(n4, n_sources, mode, FALSE));
+        g_assert_cmpuint(frames6, <=, reports_max(n6, n_sources, mode, TRUE));
+        g_test_message("%u IGMPv3 + %u MLDv2 groups x %u sources: %u + %u reports", n4, n6, n_sources, frames4,
+                       frames6);
+        if (ret_n4)
+                *ret_n4 = frames4;
+        if (ret_n6)
+                *ret_n6 = frames6;
+}
+
+static void check_caps(guint n4, guint n6, guint n_sources, VsmLearnFilterMode mode) {
+        check_caps_full(n4, n6, n_sources, mode, NULL, NULL);
 }
 
 static void test_caps(void) {
-        /* The learner's caps: 64 groups x 32 sources, one report each. */
+        guint n4, n6;
+
+        /* The learner's caps: 64 groups x 32 sources.  A v3 record of 32
+         * sources is 8 + 128 = 136 octets, 10 to the 1468 octets of a
+         * report: 7 reports; an MLDv2 one 20 + 512 = 532, 2 to 1444: 32. */
+        check_caps_full(64, 64, 32, VSM_LEARN_FILTER_INCLUDE, &n4, &n6);
+        g_assert_cmpuint(reports_max(64, 32, VSM_LEARN_FILTER_INCLUDE, FALSE), ==, 7);
+        g_assert_cmpuint(reports_max(64, 32, VSM_LEARN_FILTER_INCLUDE, TRUE), ==, 32);
+        g_assert_cmpuint(n4, ==, 7);
+        g_assert_cmpuint(n6, ==, 32);
         check_caps(64, 0, 32, VSM_LEARN_FILTER_INCLUDE);
         check_caps(0, 64, 32, VSM_LEARN_FILTER_EXCLUDE);
         check_caps(32, 32, 32, VSM_LEARN_FILTER_INCLUDE);
+        /* No sources: the 64-record cap, not the MTU, closes a report. */
+        check_caps_full(130, 130, 0, VSM_LEARN_FILTER_EXCLUDE, &n4, &n6);
+        g_assert_cmpuint(n4, ==, 3);
+        g_assert_cmpuint(n6, ==, 3);
+        /* 64 sources, the per-record cap: 5 v3 records or 1 MLDv2 record
+         * to a report. */
+        check_caps_full(20, 5, 64, VSM_LEARN_FILTER_INCLUDE, &n4, &n6);
+        g_assert_cmpuint(n4, ==, 4);
+        g_assert_cmpuint(n6, ==, 5);
+        check_caps(7, 3, 5, VSM_LEARN_FILTER_EXCLUDE);
         /* Past the codec's 64 sources per record (a hand-built state):
-         * INCLUDE split over several reports, EXCLUDE truncated. */
-        check_caps(2, 2, 200, VSM_LEARN_FILTER_INCLUDE);
-        check_caps(2, 2, 200, VSM_LEARN_FILTER_EXCLUDE);
+         * INCLUDE split over several reports, EXCLUDE truncated, each part
+         * in a report of its own. */
+        check_caps_full(2, 2, 200, VSM_LEARN_FILTER_INCLUDE, &n4, &n6);
+        g_assert_cmpuint(n4, ==, 8);
+        g_assert_cmpuint(n6, ==, 8);
+        check_caps_full(2, 2, 200, VSM_LEARN_FILTER_EXCLUDE, &n4, &n6);
+        g_assert_cmpuint(n4, ==, 2);
+        g_assert_cmpuint(n6, ==, 2);
 }
 
-static void test_split(void) {
+/* 50 IGMPv3 EXCLUDE{} groups (the benchmark's vNIC): one report. */
+static void test_pack_igmp(void) {
         g_autoptr(TestState) s = state_new();
         g_autoptr(GPtrArray) frames = NULL;
+        g_autofree char *skipped = NULL;
+        g_autofree VsmIgmpFrame *igf = g_new0(VsmIgmpFrame, 1);
+        uint8_t src[4], a4[4];
+
+        state_lease(s, "10.77.0.5", 3600, g_get_real_time());
+        s->client_id_state = VSM_LEARN_CLIENT_ID_UNKNOWN;
+        for (guint i = 0; i < 50; i++) {
+                g_autofree char *a = g_strdup_printf("239.1.1.%u", i + 1);
+
+                state_group(s, a, VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        }
+        frames = vsm_replay_build(s, g_get_real_time(), &skipped);
+        g_assert_cmpstr(skipped, ==, "dhcp: client-id unknown");
+        /* the report, the GARP */
+        g_assert_cmpuint(frames->len, ==, 2);
+        ip4("10.77.0.5", src);
+        check_igmp(frame_at(frames, 0), src, igf);
+        g_assert_cmpuint(igf->msg.type, ==, VSM_IGMP_V3_REPORT);
+        g_assert_cmpmem(igf->ip.dst, 4, vsm_ip4_igmpv3_routers, 4);
+        g_assert_cmpuint(igf->msg.n_records, ==, 50);
+        g_assert_cmpuint(igf->msg.n_sources, ==, 0);
+        for (guint i = 0; i < 50; i++) {
+                g_autofree char *a = g_strdup_printf("239.1.1.%u", i + 1);
+
+                ip4(a, a4);
+                g_assert_cmpuint(igf->msg.records[i].type, ==, VSM_MCAST_MODE_IS_EXCLUDE);
+                g_assert_cmpmem(igf->msg.records[i].group, 4, a4, 4);
+                g_assert_cmpuint(igf->msg.records[i].n_sources, ==, 0);
+        }
+        /* 14 + 24 + 8 + 50 x 8 */
+        g_assert_cmpuint(g_bytes_get_size(frame_at(frames, 0)->frame), ==, 446);
+        g_assert_cmpstr(frame_at(frames, 0)->what, ==, "igmpv3-report 239.1.1.1 +49 (50 records)");
+        check_garp(frame_at(frames, 1), "10.77.0.5");
+}
+
+/* 50 MLDv2 EXCLUDE{} groups: one report too (50 x 20 octets). */
+static void test_pack_mld(void) {
+        g_autoptr(TestState) s = state_new();
+        g_autoptr(GPtrArray) frames = NULL;
+        g_autofree VsmMldFrame *mf = g_new0(VsmMldFrame, 1);
+        uint8_t eui[16], a6[16];
 
         s->client_id_state = VSM_LEARN_CLIENT_ID_NONE;
-        state_group(s, "239.7.7.7", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_INCLUDE, 130, NULL);
+        for (guint i = 0; i < 50; i++) {
+                g_autofree char *a = g_strdup_printf("ff05::1:%x", i + 1);
+
+                state_group(s, a, VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        }
         frames = vsm_replay_build(s, g_get_real_time(), NULL);
-        g_assert_cmpuint(frames->len, ==, 3);
-        g_assert_cmpstr(frame_at(frames, 0)->what, ==, "igmpv3-report 239.7.7.7 (1/3)");
-        g_assert_cmpstr(frame_at(frames, 2)->what, ==, "igmpv3-report 239.7.7.7 (3/3)");
+        g_assert_cmpuint(frames->len, ==, 1);
+        vsm_ip6_link_local_from_mac(vm_mac, eui);
+        check_mld(frame_at(frames, 0), eui, mf);
+        g_assert_cmpuint(mf->msg.type, ==, VSM_MLD_V2_REPORT);
+        g_assert_cmpmem(mf->ip.dst, 16, vsm_ip6_mldv2_routers, 16);
+        g_assert_cmpuint(mf->msg.n_records, ==, 50);
+        for (guint i = 0; i < 50; i++) {
+                g_autofree char *a = g_strdup_printf("ff05::1:%x", i + 1);
+
+                ip6(a, a6);
+                g_assert_cmpuint(mf->msg.records[i].type, ==, VSM_MCAST_MODE_IS_EXCLUDE);
+                g_assert_cmpmem(mf->msg.records[i].group, 16, a6, 16);
+        }
+        g_assert_cmpstr(frame_at(frames, 0)->what, ==, "mldv2-report ff05::1:1 +49 (50 records)");
+}
+
+/* v1/v2 groups get a report each and close the v3 report before them,
+ * so the frames keep the group order. */
+static void test_pack_mixed(void) {
+        static const char *const src1[] = { "10.0.0.1", NULL };
+        static const char *const src6[] = { "2001:db8::1", "2001:db8::2", NULL };
+        static const char *const want[] = {
+                "igmpv3-report 239.0.0.1 +1 (2 records)",
+                "igmpv2-report 239.0.0.3",
+                "igmpv3-report 239.0.0.4 +2 (3 records)",
+                "igmpv1-report 239.0.0.7",
+                "igmpv2-report 239.0.0.8",
+                "igmpv3-report 239.0.0.9",
+                "mldv2-report ff05::1",
+                "mldv1-report ff05::2",
+                "mldv2-report ff05::3 +1 (2 records)",
+                "garp 10.77.0.5",
+        };
+        g_autoptr(TestState) s = state_new();
+        g_autoptr(GPtrArray) frames = NULL;
+        g_autofree char *skipped = NULL;
+        g_autofree VsmIgmpFrame *igf = g_new0(VsmIgmpFrame, 1);
+        g_autofree VsmMldFrame *mf = g_new0(VsmMldFrame, 1);
+        uint8_t src[4], ll[16], a4[4], a6[16];
+
+        s->client_id_state = VSM_LEARN_CLIENT_ID_NONE;
+        state_ip4(s, "10.77.0.5");
+        state_group(s, "239.0.0.1", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "ff05::1", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "239.0.0.2", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_INCLUDE, 0, src1);
+        state_group(s, "239.0.0.3", VSM_LEARN_IGMP_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "ff05::2", VSM_LEARN_MLD_V1, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "239.0.0.4", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "239.0.0.5", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_INCLUDE, 0, NULL); /* skipped */
+        state_group(s, "239.0.0.6", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 3, NULL);
+        state_group(s, "ff05::3", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_INCLUDE, 0, src6);
+        state_group(s, "239.0.0.10", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "239.0.0.7", VSM_LEARN_IGMP_V1, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "239.0.0.8", VSM_LEARN_IGMP_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "239.0.0.9", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "ff05::4", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        frames = vsm_replay_build(s, g_get_real_time(), &skipped);
+        g_assert_cmpstr(skipped, ==, "dhcp: no lease; group 239.0.0.5: include mode without sources");
+        g_assert_cmpuint(frames->len, ==, G_N_ELEMENTS(want));
+        for (guint i = 0; i < frames->len; i++)
+                g_assert_cmpstr(frame_at(frames, i)->what, ==, want[i]);
+
+        ip4("10.77.0.5", src);
+        vsm_ip6_link_local_from_mac(vm_mac, ll);
+        check_igmp(frame_at(frames, 0), src, igf);
+        g_assert_cmpuint(igf->msg.n_records, ==, 2);
+        ip4("239.0.0.2", a4);
+        g_assert_cmpmem(igf->msg.records[1].group, 4, a4, 4);
+        g_assert_cmpuint(igf->msg.records[1].type, ==, VSM_MCAST_MODE_IS_INCLUDE);
+        ip4("10.0.0.1", a4);
+        g_assert_cmpmem(igf->msg.sources[igf->msg.records[1].first_source], 4, a4, 4);
+        check_igmp(frame_at(frames, 1), src, igf);
+        g_assert_cmpuint(igf->msg.type, ==, VSM_IGMP_V2_REPORT);
+        check_igmp(frame_at(frames, 2), src, igf);
+        g_assert_cmpuint(igf->msg.n_records, ==, 3);
+        ip4("239.0.0.6", a4);
+        g_assert_cmpmem(igf->msg.records[1].group, 4, a4, 4);
+        g_assert_cmpuint(igf->msg.records[1].n_sources, ==, 3);
+        g_assert_cmpuint(igf->msg.n_sources, ==, 3);
+        ip4("239.0.0.10", a4);
+        g_assert_cmpmem(igf->msg.records[2].group, 4, a4, 4);
+        g_assert_cmpuint(igf->msg.records[2].first_source, ==, 3);
+        g_assert_cmpuint(igf->msg.records[2].n_sources, ==, 0);
+        check_igmp(frame_at(frames, 3), src, igf);
+        g_assert_cmpuint(igf->msg.type, ==, VSM_IGMP_V1_REPORT);
+        check_igmp(frame_at(frames, 5), src, igf);
+        g_assert_cmpuint(igf->msg.n_records, ==, 1);
+        check_mld(frame_at(frames, 6), ll, mf);
+        g_assert_cmpuint(mf->msg.n_records, ==, 1);
+        check_mld(frame_at(frames, 7), ll, mf);
+        g_assert_cmpuint(mf->msg.type, ==, VSM_MLD_V1_REPORT);
+        check_mld(frame_at(frames, 8), ll, mf);
+        g_assert_cmpuint(mf->msg.n_records, ==, 2);
+        g_assert_cmpuint(mf->msg.records[0].type, ==, VSM_MCAST_MODE_IS_INCLUDE);
+        g_assert_cmpuint(mf->msg.records[0].n_sources, ==, 2);
+        g_assert_cmpuint(mf->msg.records[1].first_source, ==, 2);
+        ip6("ff05::4", a6);
+        g_assert_cmpmem(mf->msg.records[1].group, 16, a6, 16);
+        check_garp(frame_at(frames, 9), "10.77.0.5");
+}
+
+/* A record too large for one report: each part gets a report of its own,
+ * the groups around it are packed before and after it. */
+static void test_split(void) {
+        static const char *const want[] = {
+                "igmpv3-report 239.7.7.6",
+                "igmpv3-report 239.7.7.7 (1/3)",
+                "igmpv3-report 239.7.7.7 (2/3)",
+                "igmpv3-report 239.7.7.7 (3/3)",
+                "igmpv3-report 239.7.7.8 +1 (2 records)",
+                "igmpv3-report 239.7.7.10",
+                "igmpv3-report 239.7.7.11",
+                "mldv2-report ff0e::7 (1/2)",
+                "mldv2-report ff0e::7 (2/2)",
+                "mldv2-report ff0e::8",
+        };
+        static const guint want_sources[] = { 0, 64, 64, 2, 0, 64, 0, 64, 6, 0 };
+        g_autoptr(TestState) s = state_new();
+        g_autoptr(GPtrArray) frames = NULL;
+        g_autofree char *skipped = NULL;
+        g_autofree VsmIgmpFrame *igf = g_new0(VsmIgmpFrame, 1);
+        g_autofree VsmMldFrame *mf = g_new0(VsmMldFrame, 1);
+        uint8_t zero4[4] = { 0 }, eui[16];
+
+        s->client_id_state = VSM_LEARN_CLIENT_ID_NONE;
+        state_group(s, "239.7.7.6", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "239.7.7.7", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_INCLUDE, 130, NULL);
+        state_group(s, "239.7.7.8", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "239.7.7.9", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "239.7.7.10", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 100, NULL);
+        state_group(s, "239.7.7.11", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "ff0e::7", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_INCLUDE, 70, NULL);
+        state_group(s, "ff0e::8", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        frames = vsm_replay_build(s, g_get_real_time(), &skipped);
+        g_assert_cmpstr(skipped, ==, "dhcp: no lease; group 239.7.7.10: 36 excluded sources not reported");
+        g_assert_cmpuint(frames->len, ==, G_N_ELEMENTS(want));
+        vsm_ip6_link_local_from_mac(vm_mac, eui);
+        for (guint i = 0; i < frames->len; i++) {
+                g_assert_cmpstr(frame_at(frames, i)->what, ==, want[i]);
+                if (i < 7) {
+                        check_igmp(frame_at(frames, i), zero4, igf);
+                        g_assert_cmpuint(igf->msg.n_sources, ==, want_sources[i]);
+                } else {
+                        check_mld(frame_at(frames, i), eui, mf);
+                        g_assert_cmpuint(mf->msg.n_sources, ==, want_sources[i]);
+                }
+        }
 }
 
 static void check_queries(GPtrArray *q, gboolean ip4_q, gboolean ip6_q, const uint8_t mac[6]) {
@@ -728,6 +1046,8 @@ static void test_pcap_tshark(void) {
         g_autoptr(TestState) big = state_new();
         g_autoptr(GPtrArray) frames = vsm_replay_build(s, now, NULL);
         g_autoptr(GPtrArray) big_frames = NULL;
+        g_autoptr(TestState) packed = state_new();
+        g_autoptr(GPtrArray) packed_frames = NULL;
         g_autoptr(GPtrArray) queries = vsm_replay_build_queries(NULL, br_mac, TRUE, TRUE);
         g_autoptr(GByteArray) pcap = pcap_new();
         g_autoptr(GError) error = NULL;
@@ -740,11 +1060,34 @@ static void test_pcap_tshark(void) {
         state_group(big, "239.10.0.1", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_INCLUDE, 32, NULL);
         state_group(big, "ff0e::10:1", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 64, NULL);
         big_frames = vsm_replay_build(big, now, NULL);
+        /* Packed reports: 64 x 32 sources each family (the learner's caps),
+         * then 50 source-less groups in one report each family. */
+        packed->client_id_state = VSM_LEARN_CLIENT_ID_NONE;
+        for (guint i = 0; i < 64; i++) {
+                g_autofree char *a4 = g_strdup_printf("239.20.0.%u", i);
+                g_autofree char *a6 = g_strdup_printf("ff0e::20:%x", i);
+
+                state_group(packed, a4, VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_INCLUDE, 32, NULL);
+                state_group(packed, a6, VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 32, NULL);
+        }
+        state_group(packed, "239.21.0.1", VSM_LEARN_IGMP_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(packed, "ff0e::21:1", VSM_LEARN_MLD_V1, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        for (guint i = 0; i < 50; i++) {
+                g_autofree char *a4 = g_strdup_printf("239.22.0.%u", i);
+                g_autofree char *a6 = g_strdup_printf("ff0e::22:%x", i);
+
+                state_group(packed, a4, VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+                state_group(packed, a6, VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        }
+        packed_frames = vsm_replay_build(packed, now, NULL);
+        /* 7 + 1 + 1 IGMP, 32 + 1 + 1 MLD */
+        g_assert_cmpuint(packed_frames->len, ==, 43);
 
         pcap_add(pcap, frames);
         pcap_add(pcap, big_frames);
+        pcap_add(pcap, packed_frames);
         pcap_add(pcap, queries);
-        n = frames->len + big_frames->len + queries->len;
+        n = frames->len + big_frames->len + packed_frames->len + queries->len;
 
         dir = g_dir_make_tmp("vsimig-replay-XXXXXX", &error);
         g_assert_no_error(error);
@@ -814,6 +1157,9 @@ int main(int argc, char **argv) {
         g_test_add_func("/replay/bad-entries", test_bad_entries);
         g_test_add_func("/replay/caps", test_caps);
         g_test_add_func("/replay/split", test_split);
+        g_test_add_func("/replay/pack-igmp", test_pack_igmp);
+        g_test_add_func("/replay/pack-mld", test_pack_mld);
+        g_test_add_func("/replay/pack-mixed", test_pack_mixed);
         g_test_add_func("/replay/queries", test_queries);
         g_test_add_func("/replay/kind-to-string", test_kind_to_string);
         g_test_add_func("/replay/pcap-tshark", test_pcap_tshark);
