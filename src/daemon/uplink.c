@@ -84,7 +84,10 @@ struct VsmUplink {
         VsmRateLimit bad_rl;
 };
 
+#define UPLINK_BATCH_MAX 16
+
 static void uplink_ecp_apply(VsmUplink *u, const VsmEcpTxResult *res);
+static void uplink_flush(VsmUplink *u);
 static void uplink_fail_cookie(VsmUplink *u, uint64_t cookie);
 
 const char *vsm_uplink_get_name(const VsmUplink *u) {
@@ -193,9 +196,11 @@ static void uplink_ecp_apply(VsmUplink *u, const VsmEcpTxResult *res) {
                 /* Each VSI ignores cookies that are not its latest. */
                 uplink_fail_cookie(u, res->cookie);
         }
+        /* ECP went idle: what was collected meanwhile goes now. */
+        if (res->completed && u->staged_n > 0 && vsm_ecp_tx_queued(u->ecp_tx) == 0)
+                uplink_flush(u);
 }
 
-#define UPLINK_BATCH_MAX 16
 
 static void uplink_fail_cookie(VsmUplink *u, uint64_t cookie) {
         g_autoptr(GPtrArray) vsis = vsm_uplink_list_vsis(u);
@@ -225,8 +230,17 @@ static void uplink_flush(VsmUplink *u) {
         uplink_ecp_apply(u, &res);
 }
 
+/* The batch goes to ECP at the next loop iteration if ECP is idle; while
+ * a ULPDU is in flight (ECP is stop-and-wait) it keeps collecting and goes
+ * when ECP is done (uplink_ecp_apply), so a burst of requests (many
+ * domains migrating at once) becomes few full ULPDUs, not a queue of small
+ * ones that overflows. */
 static void uplink_on_flush(gpointer user_data) {
-        uplink_flush(user_data);
+        VsmUplink *u = user_data;
+
+        if (vsm_ecp_tx_queued(u->ecp_tx) > 0 && u->staged_n < UPLINK_BATCH_MAX)
+                return;
+        uplink_flush(u);
 }
 
 void vsm_uplink_flush_vdp(VsmUplink *u) {

@@ -91,6 +91,8 @@ static char *extack_message(const struct nlmsgerr *err) {
 static int mdb_error_cb(struct sockaddr_nl *nla, struct nlmsgerr *err, void *arg) {
         MdbRequest *req = arg;
 
+        if (!req)
+                return NL_STOP;
         req->kernel_errno = err->error;     /* already negative */
         if (err->error < 0 && !req->reason)
                 req->reason = extack_message(err);
@@ -131,6 +133,10 @@ static int mdb_msg_new(int type, int flags, int bridge_ifindex, VsmNlMsg **ret) 
         return 0;
 }
 
+/* The socket mdb_set() keeps between calls (the daemon uses it from the
+ * main loop only). */
+static VsmNlSock *set_sock;
+
 static int mdb_set(int type, int flags, const VsmMdbEntry *e, char **ret_reason) {
         struct br_mdb_entry me = {
                 .ifindex = (uint32_t) e->port_ifindex,
@@ -157,13 +163,24 @@ static int mdb_set(int type, int flags, const VsmMdbEntry *e, char **ret_reason)
                 return r;
         if (nla_put(msg, MDBA_SET_ENTRY, sizeof(me), &me) < 0)
                 return -ENOMEM;
-        r = mdb_socket_open(&req, &sk);
-        if (r < 0)
-                return r;
-        r = nl_send_auto(sk, msg);
+        /* One socket for all updates: a replay adds hundreds of entries
+         * and opening a socket per entry cost more than the entry. */
+        if (!set_sock) {
+                r = mdb_socket_open(&req, &set_sock);
+                if (r < 0)
+                        return r;
+        }
+        sk = g_steal_pointer(&set_sock);
+        r = nl_socket_modify_err_cb(sk, NL_CB_CUSTOM, mdb_error_cb, &req);
         if (r < 0)
                 return nlerr_to_errno(r);
+        r = nl_send_auto(sk, msg);
+        if (r < 0)
+                return nlerr_to_errno(r);      /* the socket is dropped */
         r = nl_wait_for_ack(sk);
+        (void) nl_socket_modify_err_cb(sk, NL_CB_CUSTOM, mdb_error_cb, NULL);
+        if (r >= 0 || req.kernel_errno < 0)
+                set_sock = g_steal_pointer(&sk);        /* in sync: keep it */
         if (req.kernel_errno < 0) {
                 if (ret_reason)
                         *ret_reason = g_steal_pointer(&req.reason);
