@@ -16,6 +16,9 @@ PKGS=(
   # the state-carry test (test-carry.sh): DHCP servers, the guest's busybox,
   # nft to cut the peer channel, python3 for the pcap checks
   dnsmasq-base isc-dhcp-server busybox-static nftables python3
+  # TLS on the peer channel: GIO's TLS backend, and openssl to make the
+  # throwaway CA and certificates of test-peer
+  glib-networking openssl
   # sanitizers and fuzzers
   clang
 )

@@ -37,6 +37,13 @@ VsmConfig *vsm_config_new_default(void) {
         c->lldp_interval_sec = 30;
         c->peer_listen = NULL;
         c->peer_advertise = NULL;
+        /* libvirt's default PKI paths (libvirtd.conf, qemu.conf). */
+        c->peer_tls = FALSE;
+        c->peer_tls_ca = g_strdup("/etc/pki/CA/cacert.pem");
+        c->peer_tls_cert = g_strdup("/etc/pki/libvirt/servercert.pem");
+        c->peer_tls_key = g_strdup("/etc/pki/libvirt/private/serverkey.pem");
+        c->peer_tls_client_cert = g_strdup("/etc/pki/libvirt/clientcert.pem");
+        c->peer_tls_client_key = g_strdup("/etc/pki/libvirt/private/clientkey.pem");
         c->learn_enabled = TRUE;
         c->metadata_interval_ms = 1000;
         c->replay_enabled = TRUE;
@@ -58,6 +65,11 @@ VsmConfig *vsm_config_free(VsmConfig *c) {
         g_free(c->libvirt_uri);
         g_free(c->peer_listen);
         g_free(c->peer_advertise);
+        g_free(c->peer_tls_ca);
+        g_free(c->peer_tls_cert);
+        g_free(c->peer_tls_key);
+        g_free(c->peer_tls_client_cert);
+        g_free(c->peer_tls_client_key);
         g_free(c->control_socket);
         g_free(c->control_group);
         g_free(c);
@@ -100,6 +112,12 @@ static const KeySpec key_specs[] = {
         { "lldp", "interval", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, lldp_interval_sec), 1, 3600 },
         { "peer", "listen", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_listen), 0, 0 },
         { "peer", "advertise", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_advertise), 0, 0 },
+        { "peer", "tls", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, peer_tls), 0, 0 },
+        { "peer", "tls-ca", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_tls_ca), 0, 0 },
+        { "peer", "tls-cert", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_tls_cert), 0, 0 },
+        { "peer", "tls-key", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_tls_key), 0, 0 },
+        { "peer", "tls-client-cert", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_tls_client_cert), 0, 0 },
+        { "peer", "tls-client-key", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_tls_client_key), 0, 0 },
         { "learn", "enabled", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, learn_enabled), 0, 0 },
         { "learn", "metadata-interval-ms", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, metadata_interval_ms), 0, 600000 },
         { "replay", "enabled", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_enabled), 0, 0 },
@@ -294,6 +312,26 @@ static gboolean config_validate(const VsmConfig *c, GError **error) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
                             "[peer] listen is a wildcard address: set [peer] advertise to the address peers reach");
                 return FALSE;
+        }
+        if (c->peer_tls) {
+                const struct {
+                        const char *key;
+                        const char *path;
+                } files[] = {
+                        { "tls-ca", c->peer_tls_ca },
+                        { "tls-cert", c->peer_tls_cert },
+                        { "tls-key", c->peer_tls_key },
+                        { "tls-client-cert", c->peer_tls_client_cert },
+                        { "tls-client-key", c->peer_tls_client_key },
+                };
+
+                /* The files themselves are read when the daemon starts. */
+                for (size_t i = 0; i < G_N_ELEMENTS(files); i++)
+                        if (!files[i].path || !g_path_is_absolute(files[i].path)) {
+                                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                                            "[peer] %s: must be an absolute path when tls = true", files[i].key);
+                                return FALSE;
+                        }
         }
         if (!c->control_socket || !g_path_is_absolute(c->control_socket) ||
             strlen(c->control_socket) >= 108) {

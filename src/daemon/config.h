@@ -36,6 +36,12 @@ typedef struct VsmConfig {
         /* [peer] */
         char *peer_listen;              /* "ADDR:PORT" of our peer listener; NULL: none */
         char *peer_advertise;           /* origin written into <metadata>; NULL: peer_listen */
+        gboolean peer_tls;              /* TLS on the peer channel, with libvirt's PKI files: */
+        char *peer_tls_ca;              /* CA both sides' certificates chain to */
+        char *peer_tls_cert;            /* our listener's certificate and key */
+        char *peer_tls_key;
+        char *peer_tls_client_cert;     /* our connector's certificate and key */
+        char *peer_tls_client_key;
         /* [learn] */
         gboolean learn_enabled;         /* sniff the VMs' taps */
         unsigned metadata_interval_ms;  /* debounce of <metadata> snapshot writes */

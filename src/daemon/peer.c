@@ -7,11 +7,17 @@
  * anything is buffered, the source never buffers more than one hello, JSON
  * nesting is bounded before json-glib sees it, and every rejection is
  * counted, logged (rate limited) and closes only the offending connection.
- * All I/O is non-blocking on the caller's GMainContext; no threads. */
+ * All I/O is non-blocking on the caller's GMainContext, through the
+ * pollable streams of the connection (the TCP one, or the TLS one over
+ * it); no threads of our own (GIO's TLS backend runs an asynchronous
+ * handshake in its worker thread). */
 #include "daemon/peer.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/config.h"
 #include "daemon/json-util.h"
@@ -420,11 +426,13 @@ gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage 
 
 typedef struct PeerIo {
         GMainContext *ctx;
-        GSocketConnection *conn;       /* NULL when not (or no longer) connected */
-        GSocket *sock;                 /* borrowed from conn */
+        GSocketConnection *conn;       /* TCP; NULL when not (or no longer) connected */
+        GIOStream *tls;                /* the TLS connection over conn, or NULL */
+        GPollableInputStream *istream; /* borrowed from tls, else from conn */
+        GPollableOutputStream *ostream;
         GSource *in_src;
         GSource *out_src;
-        GSocketSourceFunc out_func;
+        GPollableSourceFunc out_func;
         gpointer owner;
         GByteArray *in;
         GQueue out;                    /* GBytes, framed */
@@ -449,37 +457,55 @@ static GSource *attach_timeout(GMainContext *ctx, guint ms, GSourceFunc func, gp
         return src;
 }
 
-static GSource *peer_io_watch(PeerIo *io, GIOCondition cond, GSocketSourceFunc func, gpointer data) {
-        GSource *src = g_socket_create_source(io->sock, cond, NULL);
+/* Closes and drops a connection.  TCP first: closing the TLS connection
+ * would write its close_notify with a blocking write, which must not
+ * stall the loop when the peer does not read; the write then fails at
+ * once on the closed TCP stream.  Both sides accept a missing
+ * close_notify (the framing finds truncation). */
+static void close_streams(GSocketConnection **conn, GIOStream **tls) {
+        if (*conn)
+                (void) g_io_stream_close(G_IO_STREAM(*conn), NULL, NULL);
+        if (*tls)
+                (void) g_io_stream_close(*tls, NULL, NULL);
+        g_clear_object(tls);
+        g_clear_object(conn);
+}
+
+static GSource *peer_io_watch(PeerIo *io, gboolean out, GPollableSourceFunc func, gpointer data) {
+        GSource *src = out ? g_pollable_output_stream_create_source(io->ostream, NULL)
+                           : g_pollable_input_stream_create_source(io->istream, NULL);
 
         g_source_set_callback(src, G_SOURCE_FUNC(func), data, NULL);
         g_source_attach(src, io->ctx);
         return src;
 }
 
-static void peer_io_init(PeerIo *io, GMainContext *ctx, GSocketConnection *conn, guint32 frame_max,
-                         GSocketSourceFunc in_func, GSocketSourceFunc out_func, gpointer owner) {
+/* Takes over conn and tls (NULL for plain TCP). */
+static void peer_io_init(PeerIo *io, GMainContext *ctx, GSocketConnection *conn, GIOStream *tls, guint32 frame_max,
+                         GPollableSourceFunc in_func, GPollableSourceFunc out_func, gpointer owner) {
+        GIOStream *stream = tls ? tls : G_IO_STREAM(conn);
+
         io->ctx = g_main_context_ref(ctx);
         io->conn = conn;
-        io->sock = g_socket_connection_get_socket(conn);
+        io->tls = tls;
+        io->istream = G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream));
+        io->ostream = G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream));
         io->in = g_byte_array_new();
         g_queue_init(&io->out);
         io->frame_max = frame_max;
         io->out_func = out_func;
         io->owner = owner;
-        g_socket_set_keepalive(io->sock, TRUE);
-        io->in_src = peer_io_watch(io, G_IO_IN, in_func, owner);
+        g_socket_set_keepalive(g_socket_connection_get_socket(conn), TRUE);
+        io->in_src = peer_io_watch(io, FALSE, in_func, owner);
 }
 
 /* Idempotent. */
 static void peer_io_clear(PeerIo *io) {
         clear_source(&io->in_src);
         clear_source(&io->out_src);
-        if (io->conn) {
-                (void) g_io_stream_close(G_IO_STREAM(io->conn), NULL, NULL);
-                g_clear_object(&io->conn);
-        }
-        io->sock = NULL;
+        close_streams(&io->conn, &io->tls);
+        io->istream = NULL;
+        io->ostream = NULL;
         g_clear_pointer(&io->in, g_byte_array_unref);
         g_queue_clear_full(&io->out, (GDestroyNotify) g_bytes_unref);
         io->out_off = 0;
@@ -496,8 +522,8 @@ static gboolean peer_io_flush(PeerIo *io, GError **error) {
                 const guint8 *data = g_bytes_get_data(head, &size);
                 gssize n;
 
-                n = g_socket_send_with_blocking(io->sock, (const char *) data + io->out_off, size - io->out_off,
-                                                FALSE, NULL, &local);
+                n = g_pollable_output_stream_write_nonblocking(io->ostream, data + io->out_off, size - io->out_off,
+                                                               NULL, &local);
                 if (n < 0) {
                         if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
                                 break;
@@ -512,7 +538,7 @@ static gboolean peer_io_flush(PeerIo *io, GError **error) {
                 }
         }
         if (io->out_len > 0 && !io->out_src)
-                io->out_src = peer_io_watch(io, G_IO_OUT, io->out_func, io->owner);
+                io->out_src = peer_io_watch(io, TRUE, io->out_func, io->owner);
         else if (io->out_len == 0)
                 clear_source(&io->out_src);
         return TRUE;
@@ -540,8 +566,7 @@ static gssize peer_io_read(PeerIo *io, GError **error) {
         gssize n;
 
         g_byte_array_set_size(io->in, old + PEER_READ_CHUNK);
-        n = g_socket_receive_with_blocking(io->sock, (char *) io->in->data + old, PEER_READ_CHUNK, FALSE, NULL,
-                                           error);
+        n = g_pollable_input_stream_read_nonblocking(io->istream, io->in->data + old, PEER_READ_CHUNK, NULL, error);
         g_byte_array_set_size(io->in, old + (guint) MAX(n, 0));
         return n;
 }
@@ -612,6 +637,159 @@ static GBytes *encode_error(const char *reason) {
         return vsm_peer_message_encode(&m);
 }
 
+/* ---- TLS ---- */
+
+/* Fails naming the file when it cannot be opened (GIO's own messages
+ * do not always say which file was wrong). */
+static gboolean tls_file_check(const char *key, const char *path, GError **error) {
+        int fd;
+
+        if (!path || !*path) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] %s: no file given", key);
+                return FALSE;
+        }
+        fd = g_open(path, O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0) {
+                int e = errno;
+
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] %s: cannot read %s: %s", key, path,
+                            g_strerror(e));
+                return FALSE;
+        }
+        close(fd);
+        return TRUE;
+}
+
+/* "unknown CA, expired" */
+static char *tls_flags_to_string(GTlsCertificateFlags flags) {
+        static const struct {
+                GTlsCertificateFlags flag;
+                const char *name;
+        } names[] = {
+                { G_TLS_CERTIFICATE_UNKNOWN_CA, "not signed by the CA" },
+                { G_TLS_CERTIFICATE_BAD_IDENTITY, "bad identity" },
+                { G_TLS_CERTIFICATE_NOT_ACTIVATED, "not valid yet" },
+                { G_TLS_CERTIFICATE_EXPIRED, "expired" },
+                { G_TLS_CERTIFICATE_REVOKED, "revoked" },
+                { G_TLS_CERTIFICATE_INSECURE, "insecure algorithm" },
+                { G_TLS_CERTIFICATE_GENERIC_ERROR, "invalid" },
+        };
+        GString *str = g_string_new(NULL);
+
+        for (gsize i = 0; i < G_N_ELEMENTS(names); i++)
+                if (flags & names[i].flag)
+                        g_string_append_printf(str, "%s%s", str->len ? ", " : "", names[i].name);
+        if (!str->len)
+                g_string_append(str, "invalid");
+        return g_string_free(str, FALSE);
+}
+
+/* A certificate and its key, which must verify against ca for purpose. */
+static GTlsCertificate *tls_load_pair(GTlsDatabase *ca, const char *cert_key, const char *cert_file,
+                                      const char *key_key, const char *key_file, const char *purpose,
+                                      GError **error) {
+        g_autoptr(GTlsCertificate) cert = NULL;
+        g_autoptr(GError) local = NULL;
+        GTlsCertificateFlags flags;
+
+        if (!tls_file_check(cert_key, cert_file, error) || !tls_file_check(key_key, key_file, error))
+                return NULL;
+        cert = g_tls_certificate_new_from_files(cert_file, key_file, &local);
+        if (!cert) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] %s = %s, %s = %s: %s", cert_key, cert_file,
+                            key_key, key_file, local->message);
+                return NULL;
+        }
+        /* The other side would refuse it at every migration: say so now. */
+        flags = g_tls_database_verify_chain(ca, cert, purpose, NULL, NULL, G_TLS_DATABASE_VERIFY_NONE, NULL, &local);
+        if (local || flags != 0) {
+                g_autofree char *why = local ? g_strdup(local->message) : tls_flags_to_string(flags);
+
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] %s = %s does not verify against tls-ca: %s",
+                            cert_key, cert_file, why);
+                return NULL;
+        }
+        return g_steal_pointer(&cert);
+}
+
+/**
+ * vsm_peer_tls_new_from_files: loads the peer channel's TLS material
+ * (PEM files, libvirt's layout): the CA that both sides' certificates
+ * chain to, the listener's certificate and key, and the connector's.
+ * Each certificate must verify against the CA.  Errors are
+ * VSM_ERROR_CONFIG and name the file (and the [peer] key it comes from).
+ */
+VsmPeerTls *vsm_peer_tls_new_from_files(const char *ca_file, const char *cert_file, const char *key_file,
+                                        const char *client_cert_file, const char *client_key_file, GError **error) {
+        g_autoptr(VsmPeerTls) t = NULL;
+        g_autoptr(GError) local = NULL;
+        GList *anchors;
+
+        if (!g_tls_backend_supports_tls(g_tls_backend_get_default())) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[peer] tls = true, but GIO has no TLS backend (install glib-networking)");
+                return NULL;
+        }
+        if (!tls_file_check("tls-ca", ca_file, error))
+                return NULL;
+        anchors = g_tls_certificate_list_new_from_file(ca_file, &local);
+        g_list_free_full(anchors, g_object_unref);
+        if (!anchors) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] tls-ca = %s: %s", ca_file,
+                            local ? local->message : "no PEM certificate in it");
+                return NULL;
+        }
+        t = g_new0(VsmPeerTls, 1);
+        t->ca = g_tls_file_database_new(ca_file, &local);
+        if (!t->ca) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] tls-ca = %s: %s", ca_file, local->message);
+                return NULL;
+        }
+        t->server_cert = tls_load_pair(t->ca, "tls-cert", cert_file, "tls-key", key_file,
+                                       G_TLS_DATABASE_PURPOSE_AUTHENTICATE_SERVER, error);
+        if (!t->server_cert)
+                return NULL;
+        t->client_cert = tls_load_pair(t->ca, "tls-client-cert", client_cert_file, "tls-client-key", client_key_file,
+                                       G_TLS_DATABASE_PURPOSE_AUTHENTICATE_CLIENT, error);
+        if (!t->client_cert)
+                return NULL;
+        return g_steal_pointer(&t);
+}
+
+/**
+ * vsm_peer_tls_free: drops the certificates and the CA (servers and
+ * clients keep their own references).  Accepts NULL.
+ */
+VsmPeerTls *vsm_peer_tls_free(VsmPeerTls *t) {
+        if (!t)
+                return NULL;
+        g_clear_object(&t->server_cert);
+        g_clear_object(&t->client_cert);
+        g_clear_object(&t->ca);
+        g_free(t);
+        return NULL;
+}
+
+/* The connector's check of the listener's certificate: everything
+ * G_TLS_CERTIFICATE_VALIDATE_ALL checks except the identity.  The origin
+ * is an address from the snapshot and libvirt's server certificates name
+ * the host, so the identity cannot match; trust is "holds a certificate
+ * and key from tls-ca", as for libvirt's own migration TLS without
+ * tls_allowed_dn_list, plus the domain's token. */
+static gboolean client_accept_certificate(GTlsConnection *conn, GTlsCertificate *peer_cert,
+                                          GTlsCertificateFlags errors, gpointer user_data) {
+        return (errors & ~G_TLS_CERTIFICATE_BAD_IDENTITY) == 0;
+}
+
+/* The listener's check of the client certificate.  GIO asks the
+ * application about every client certificate, even a valid one, and
+ * refuses it without a handler: accept exactly those that verify against
+ * tls-ca (no identity is checked on this side). */
+static gboolean server_accept_certificate(GTlsConnection *conn, GTlsCertificate *peer_cert,
+                                          GTlsCertificateFlags errors, gpointer user_data) {
+        return errors == 0;
+}
+
 /* ---- source side ---- */
 
 struct VsmPeerServer {
@@ -619,6 +797,8 @@ struct VsmPeerServer {
         guint16 port;
         GMainContext *ctx;
         GSocketService *service;
+        GTlsCertificate *tls_cert;     /* NULL: plain TCP */
+        GTlsDatabase *tls_ca;
         VsmPeerServerCallbacks cb;
         gpointer user_data;
         GList *conns;                  /* VsmPeerConn, one reference each */
@@ -631,7 +811,8 @@ struct VsmPeerServer {
         guint64 rejected;              /* every rejection below, summed */
         guint64 rejected_auth;         /* authorize() said no */
         guint64 rejected_protocol;     /* bad framing/JSON, unexpected type, truncated, no hello */
-        guint64 hello_timeouts;
+        guint64 rejected_tls;          /* failed TLS handshakes (plain TCP, bad or missing certificate) */
+        guint64 hello_timeouts;        /* with TLS: handshake and hello */
         guint64 over_capacity;
         guint64 dropped_slow;          /* output buffer passed the cap */
         guint64 messages_sent;
@@ -640,7 +821,10 @@ struct VsmPeerServer {
 struct VsmPeerConn {
         gint ref;
         VsmPeerServer *server;         /* NULL once closed */
-        PeerIo io;
+        PeerIo io;                     /* not set up while the TLS handshake runs */
+        GSocketConnection *hs_conn;    /* during the TLS handshake: the TCP connection... */
+        GIOStream *hs_tls;             /* ...and the TLS one over it (owned by the handshake's callback) */
+        GCancellable *hs_cancel;
         char *peer;                    /* "address:port", for logs */
         gboolean authorized;
         gboolean closing;              /* dropped: flushing, then closed */
@@ -652,6 +836,8 @@ static void conn_unref(VsmPeerConn *c) {
         if (!c || !g_atomic_int_dec_and_test(&c->ref))
                 return;
         peer_io_clear(&c->io);
+        close_streams(&c->hs_conn, &c->hs_tls);
+        g_clear_object(&c->hs_cancel);
         g_free(c->peer);
         g_free(c);
 }
@@ -671,6 +857,10 @@ static void conn_close(VsmPeerConn *c) {
         s->n_conns--;
         c->server = NULL;
         clear_source(&c->timer);
+        /* A running handshake owns its streams: it ends, and its callback
+         * closes them. */
+        if (c->hs_cancel)
+                g_cancellable_cancel(c->hs_cancel);
         peer_io_clear(&c->io);
         conn_unref(c);
 }
@@ -700,7 +890,7 @@ static void conn_reject(VsmPeerConn *c, guint64 *counter, const char *reason, co
                          "peer %s: rejected: %s (%" G_GUINT64_FORMAT " rejected, %" G_GUINT64_FORMAT
                          " log lines suppressed)", c->peer, msg, s->rejected, s->rl.suppressed);
         }
-        if (reason) {
+        if (reason && c->io.conn) {
                 g_autoptr(GBytes) frame = encode_error(reason);
 
                 if (frame)
@@ -712,8 +902,8 @@ static void conn_reject(VsmPeerConn *c, guint64 *counter, const char *reason, co
 static gboolean conn_on_hello_timeout(gpointer user_data) {
         VsmPeerConn *c = user_data;
 
-        conn_reject(c, &c->server->hello_timeouts, "no hello in time", "no hello within %u ms",
-                    c->server->hello_timeout_ms);
+        conn_reject(c, &c->server->hello_timeouts, "no hello in time", "no %shello within %u ms",
+                    c->hs_cancel ? "TLS handshake and " : "", c->server->hello_timeout_ms);
         return G_SOURCE_REMOVE;
 }
 
@@ -726,7 +916,7 @@ static gboolean conn_on_linger_timeout(gpointer user_data) {
         return G_SOURCE_REMOVE;
 }
 
-static gboolean conn_on_writable(GSocket *sock, GIOCondition cond, gpointer user_data) {
+static gboolean conn_on_writable(GObject *stream, gpointer user_data) {
         VsmPeerConn *c = user_data;
         g_autoptr(GError) error = NULL;
 
@@ -791,7 +981,7 @@ static void conn_process(VsmPeerConn *c) {
         }
 }
 
-static gboolean conn_on_readable(GSocket *sock, GIOCondition cond, gpointer user_data) {
+static gboolean conn_on_readable(GObject *stream, gpointer user_data) {
         VsmPeerConn *c = user_data;
         g_autoptr(GError) error = NULL;
         gssize n;
@@ -825,6 +1015,53 @@ static gboolean conn_on_readable(GSocket *sock, GIOCondition cond, gpointer user
         return G_SOURCE_CONTINUE;      /* a closed connection's source is already destroyed */
 }
 
+static void conn_on_handshake(GObject *source, GAsyncResult *res, gpointer user_data) {
+        VsmPeerConn *c = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSocketConnection) conn = g_steal_pointer(&c->hs_conn);
+        g_autoptr(GIOStream) tls = g_steal_pointer(&c->hs_tls);
+        gboolean ok;
+
+        ok = g_tls_connection_handshake_finish(G_TLS_CONNECTION(source), res, &error);
+        g_clear_object(&c->hs_cancel);
+        if (!ok || !c->server) {
+                close_streams(&conn, &tls);
+                /* Closed meanwhile (timeout, server freed): nothing to say. */
+                if (c->server)
+                        conn_reject(c, &c->server->rejected_tls, NULL, "TLS handshake failed: %s", error->message);
+                conn_unref(c);
+                return;
+        }
+        peer_log(G_LOG_LEVEL_DEBUG, c->peer, "-", "peer %s: TLS handshake done", c->peer);
+        peer_io_init(&c->io, c->server->ctx, g_steal_pointer(&conn), g_steal_pointer(&tls), PEER_HELLO_MAX,
+                     conn_on_readable, conn_on_writable, c);
+        conn_unref(c);
+}
+
+/* Wraps a new connection in TLS: our server certificate, the client's
+ * required and checked against the CA (server_accept_certificate()).
+ * The hello is read once the handshake is done. */
+static void conn_start_tls(VsmPeerConn *c, GSocketConnection *connection) {
+        VsmPeerServer *s = c->server;
+        g_autoptr(GError) error = NULL;
+        GIOStream *tls;
+
+        tls = g_tls_server_connection_new(G_IO_STREAM(connection), s->tls_cert, &error);
+        if (!tls) {
+                conn_reject(c, &s->rejected_tls, NULL, "cannot set up TLS: %s", error->message);
+                return;
+        }
+        g_object_set(tls, "authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
+        g_tls_connection_set_database(G_TLS_CONNECTION(tls), s->tls_ca);
+        g_tls_connection_set_require_close_notify(G_TLS_CONNECTION(tls), FALSE);
+        g_signal_connect(tls, "accept-certificate", G_CALLBACK(server_accept_certificate), NULL);
+        c->hs_conn = g_object_ref(connection);
+        c->hs_tls = tls;
+        c->hs_cancel = g_cancellable_new();
+        g_tls_connection_handshake_async(G_TLS_CONNECTION(tls), G_PRIORITY_DEFAULT, c->hs_cancel, conn_on_handshake,
+                                         conn_ref(c));
+}
+
 static gboolean server_on_incoming(GSocketService *service, GSocketConnection *connection, GObject *source_object,
                                    gpointer user_data) {
         VsmPeerServer *s = user_data;
@@ -843,8 +1080,10 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
                         peer_log(G_LOG_LEVEL_WARNING, peer, "-",
                                  "peer %s: rejected: more than %d connections (%" G_GUINT64_FORMAT " refused so far)",
                                  peer, VSM_PEER_CONNS_MAX, s->over_capacity);
-                (void) g_socket_send_with_blocking(g_socket_connection_get_socket(connection), data, size, FALSE,
-                                                   NULL, NULL);
+                /* A TLS client could not read a plain-text refusal. */
+                if (!s->tls_cert)
+                        (void) g_socket_send_with_blocking(g_socket_connection_get_socket(connection), data, size,
+                                                           FALSE, NULL, NULL);
                 (void) g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
                 return TRUE;
         }
@@ -852,13 +1091,17 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
         c->ref = 1;
         c->server = s;
         c->peer = g_steal_pointer(&peer);
-        peer_io_init(&c->io, s->ctx, g_object_ref(connection), PEER_HELLO_MAX, conn_on_readable, conn_on_writable,
-                     c);
+        /* With TLS, the timeout covers the handshake too. */
         c->timer = attach_timeout(s->ctx, s->hello_timeout_ms, conn_on_hello_timeout, c);
         s->conns = g_list_prepend(s->conns, c);
         s->n_conns++;
         s->accepted++;
         peer_log(G_LOG_LEVEL_DEBUG, c->peer, "-", "peer %s: connection accepted", c->peer);
+        if (s->tls_cert)
+                conn_start_tls(c, connection);
+        else
+                peer_io_init(&c->io, s->ctx, g_object_ref(connection), NULL, PEER_HELLO_MAX, conn_on_readable,
+                             conn_on_writable, c);
         return TRUE;
 }
 
@@ -905,8 +1148,8 @@ bad:
  * vsm_peer_server_new: listens on "ADDR:PORT" / "[V6ADDR]:PORT" (port 0
  * picks one) in the thread-default main context.
  */
-VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerServerCallbacks *cb, gpointer user_data,
-                                   GError **error) {
+VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerTls *tls, const VsmPeerServerCallbacks *cb,
+                                   gpointer user_data, GError **error) {
         g_autoptr(GInetAddress) addr = NULL;
         g_autoptr(GSocketAddress) sa = NULL;
         g_autoptr(GSocketAddress) effective = NULL;
@@ -917,6 +1160,7 @@ VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerServerCallba
 
         g_return_val_if_fail(listen != NULL, NULL);
         g_return_val_if_fail(cb != NULL, NULL);
+        g_return_val_if_fail(!tls || (tls->server_cert && tls->ca), NULL);
 
         if (!parse_listen(listen, &addr, &port, error))
                 return NULL;
@@ -936,6 +1180,10 @@ VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerServerCallba
         s->user_data = user_data;
         s->hello_timeout_ms = VSM_PEER_HELLO_TIMEOUT_MS;
         s->rl = (VsmRateLimit) VSM_RATELIMIT_INIT(G_USEC_PER_SEC, 5);
+        if (tls) {
+                s->tls_cert = g_object_ref(tls->server_cert);
+                s->tls_ca = g_object_ref(tls->ca);
+        }
         s->service = g_steal_pointer(&service);
         g_signal_connect(s->service, "incoming", G_CALLBACK(server_on_incoming), s);
         g_socket_service_start(s->service);
@@ -955,6 +1203,8 @@ VsmPeerServer *vsm_peer_server_free(VsmPeerServer *s) {
         g_clear_object(&s->service);
         while (s->conns)
                 conn_close(s->conns->data);
+        g_clear_object(&s->tls_cert);
+        g_clear_object(&s->tls_ca);
         g_main_context_unref(s->ctx);
         g_free(s->listen);
         g_free(s);
@@ -1081,6 +1331,8 @@ JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s) {
         json_builder_add_string_value(b, s->listen);
         json_builder_set_member_name(b, "port");
         json_builder_add_int_value(b, s->port);
+        json_builder_set_member_name(b, "tls");
+        json_builder_add_boolean_value(b, s->tls_cert != NULL);
         json_builder_set_member_name(b, "connections");
         json_builder_add_int_value(b, s->n_conns);
         json_builder_set_member_name(b, "authorized_connections");
@@ -1093,6 +1345,7 @@ JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s) {
         COUNTER(rejected);
         COUNTER(rejected_auth);
         COUNTER(rejected_protocol);
+        COUNTER(rejected_tls);
         COUNTER(hello_timeouts);
         COUNTER(over_capacity);
         COUNTER(dropped_slow);
@@ -1121,7 +1374,11 @@ struct VsmPeerClient {
         GMainContext *ctx;
         GSocketClient *sc;
         GCancellable *cancellable;
-        GSource *timer;                /* connect timeout, or the deferred failure */
+        GTlsCertificate *tls_cert;     /* NULL: plain TCP */
+        GTlsDatabase *tls_ca;
+        GSocketConnection *hs_conn;    /* during the TLS handshake: the TCP connection... */
+        GIOStream *hs_tls;             /* ...and the TLS one over it (owned by the handshake's callback) */
+        GSource *timer;                /* connect or handshake timeout, or the deferred failure */
         GError *deferred;              /* reported from the timer */
         PeerIo io;
         guint64 messages_received;
@@ -1141,9 +1398,12 @@ static void client_unref(VsmPeerClient *c) {
         if (!c || !g_atomic_int_dec_and_test(&c->ref))
                 return;
         peer_io_clear(&c->io);
+        close_streams(&c->hs_conn, &c->hs_tls);
         clear_source(&c->timer);
         g_clear_error(&c->deferred);
         g_clear_object(&c->sc);
+        g_clear_object(&c->tls_cert);
+        g_clear_object(&c->tls_ca);
         g_clear_object(&c->cancellable);
         g_main_context_unref(c->ctx);
         g_free(c->origin);
@@ -1201,7 +1461,7 @@ static gboolean client_on_connect_timeout(gpointer user_data) {
         return G_SOURCE_REMOVE;
 }
 
-static gboolean client_on_writable(GSocket *sock, GIOCondition cond, gpointer user_data) {
+static gboolean client_on_writable(GObject *stream, gpointer user_data) {
         VsmPeerClient *c = user_data;
         g_autoptr(GError) error = NULL;
 
@@ -1255,7 +1515,7 @@ static gboolean client_on_message(VsmPeerClient *c, VsmPeerMessage *msg) {
         }
 }
 
-static gboolean client_on_readable(GSocket *sock, GIOCondition cond, gpointer user_data) {
+static gboolean client_on_readable(GObject *stream, gpointer user_data) {
         VsmPeerClient *c = user_data;
         g_autoptr(GError) error = NULL;
         gssize n;
@@ -1302,12 +1562,97 @@ out:
         return G_SOURCE_CONTINUE;      /* a failed client's source is already destroyed */
 }
 
+/* The connection is up (and through TLS): queue the hello. */
+static void client_start(VsmPeerClient *c, GSocketConnection *conn, GIOStream *tls) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) hello = NULL;
+        VsmPeerMessage m = { .type = VSM_PEER_MSG_HELLO };
+
+        peer_io_init(&c->io, c->ctx, conn, tls, VSM_PEER_MESSAGE_MAX, client_on_readable, client_on_writable, c);
+        c->connected = TRUE;
+        peer_log(G_LOG_LEVEL_INFO, c->origin, c->domain, "peer %s: connected%s for domain %s", c->origin,
+                 tls ? " (TLS)" : "", c->domain);
+        g_strlcpy(m.domain, c->domain, sizeof(m.domain));
+        g_strlcpy(m.token, c->token, sizeof(m.token));
+        hello = vsm_peer_message_encode(&m);
+        if (!peer_io_send(&c->io, hello, &error)) {
+                g_autoptr(GError) e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "connection to %s: %s", c->origin,
+                                                  error->message);
+
+                client_fail(c, e);
+        }
+}
+
+static void client_on_handshake(GObject *source, GAsyncResult *res, gpointer user_data) {
+        VsmPeerClient *c = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSocketConnection) conn = g_steal_pointer(&c->hs_conn);
+        g_autoptr(GIOStream) tls = g_steal_pointer(&c->hs_tls);
+        g_autoptr(GError) e = NULL;
+        gboolean ok;
+
+        ok = g_tls_connection_handshake_finish(G_TLS_CONNECTION(source), res, &error);
+        if (c->freed || c->done) {
+                close_streams(&conn, &tls);
+                client_unref(c);
+                return;
+        }
+        clear_source(&c->timer);
+        if (ok) {
+                client_start(c, g_steal_pointer(&conn), g_steal_pointer(&tls));
+                client_unref(c);
+                return;
+        }
+        close_streams(&conn, &tls);
+        if (c->timed_out) {
+                e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "TLS handshake with %s timed out after %d ms", c->origin,
+                                VSM_PEER_HELLO_TIMEOUT_MS);
+        } else {
+                c->rejected++;
+                if (vsm_ratelimit_test(&client_rl))
+                        peer_log(G_LOG_LEVEL_WARNING, c->origin, c->domain, "peer %s: TLS handshake failed: %s (%"
+                                 G_GUINT64_FORMAT " log lines suppressed)", c->origin, error->message,
+                                 client_rl.suppressed);
+                e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "TLS handshake with %s failed: %s", c->origin,
+                                error->message);
+        }
+        client_fail(c, e);
+        client_unref(c);
+}
+
+/* Wraps the connection in TLS: our client certificate; the source's must
+ * verify against the CA (client_accept_certificate() waives only the
+ * identity check). */
+static void client_start_tls(VsmPeerClient *c, GSocketConnection *conn) {
+        g_autoptr(GError) error = NULL;
+        GIOStream *tls;
+
+        tls = g_tls_client_connection_new(G_IO_STREAM(conn), NULL, &error);
+        if (!tls) {
+                g_autoptr(GError) e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "cannot set up TLS to %s: %s", c->origin,
+                                                  error->message);
+
+                (void) g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+                g_object_unref(conn);
+                client_fail(c, e);
+                return;
+        }
+        g_tls_connection_set_certificate(G_TLS_CONNECTION(tls), c->tls_cert);
+        g_tls_connection_set_database(G_TLS_CONNECTION(tls), c->tls_ca);
+        g_tls_connection_set_require_close_notify(G_TLS_CONNECTION(tls), FALSE);
+        g_signal_connect(tls, "accept-certificate", G_CALLBACK(client_accept_certificate), NULL);
+        c->hs_conn = conn;
+        c->hs_tls = tls;
+        c->timed_out = FALSE;
+        c->timer = attach_timeout(c->ctx, VSM_PEER_HELLO_TIMEOUT_MS, client_on_connect_timeout, c);
+        g_tls_connection_handshake_async(G_TLS_CONNECTION(tls), G_PRIORITY_DEFAULT, c->cancellable,
+                                         client_on_handshake, client_ref(c));
+}
+
 static void client_on_connected(GObject *source, GAsyncResult *res, gpointer user_data) {
         VsmPeerClient *c = user_data;
         g_autoptr(GError) error = NULL;
-        g_autoptr(GBytes) hello = NULL;
         GSocketConnection *conn;
-        VsmPeerMessage m = { .type = VSM_PEER_MSG_HELLO };
 
         conn = g_socket_client_connect_finish(G_SOCKET_CLIENT(source), res, &error);
         if (c->freed || c->done) {
@@ -1332,29 +1677,22 @@ static void client_on_connected(GObject *source, GAsyncResult *res, gpointer use
                 client_unref(c);
                 return;
         }
-        peer_io_init(&c->io, c->ctx, conn, VSM_PEER_MESSAGE_MAX, client_on_readable, client_on_writable, c);
-        c->connected = TRUE;
-        peer_log(G_LOG_LEVEL_INFO, c->origin, c->domain, "peer %s: connected for domain %s", c->origin, c->domain);
-        g_strlcpy(m.domain, c->domain, sizeof(m.domain));
-        g_strlcpy(m.token, c->token, sizeof(m.token));
-        hello = vsm_peer_message_encode(&m);
-        if (!peer_io_send(&c->io, hello, &error)) {
-                g_autoptr(GError) e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "connection to %s: %s", c->origin,
-                                                  error->message);
-
-                client_fail(c, e);
-        }
+        if (c->tls_cert)
+                client_start_tls(c, conn);
+        else
+                client_start(c, conn, NULL);
         client_unref(c);
 }
 
 /**
  * vsm_peer_client_new: connects to the source's listener at origin
  * ("ADDR:PORT", "[V6ADDR]:PORT" or "HOST:PORT") for domain, in the
- * thread-default main context, and sends the hello with token.  Bad
+ * thread-default main context, does the TLS handshake when tls is not
+ * NULL, and sends the hello with token.  Bad
  * arguments and every failure are reported through closed(), never from
  * inside this call.
  */
-VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const char *token,
+VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const char *token, const VsmPeerTls *tls,
                                    const VsmPeerClientCallbacks *cb, gpointer user_data) {
         g_autoptr(GSocketConnectable) addr = NULL;
         g_autoptr(GError) error = NULL;
@@ -1364,6 +1702,7 @@ VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const
         g_return_val_if_fail(domain != NULL, NULL);
         g_return_val_if_fail(token != NULL, NULL);
         g_return_val_if_fail(cb != NULL, NULL);
+        g_return_val_if_fail(!tls || (tls->client_cert && tls->ca), NULL);
 
         c = g_new0(VsmPeerClient, 1);
         c->ref = 1;
@@ -1372,6 +1711,10 @@ VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const
         c->user_data = user_data;
         c->ctx = g_main_context_ref_thread_default();
         c->cancellable = g_cancellable_new();
+        if (tls) {
+                c->tls_cert = g_object_ref(tls->client_cert);
+                c->tls_ca = g_object_ref(tls->ca);
+        }
         if (g_uuid_string_is_valid(domain)) {
                 g_autofree char *lower = g_ascii_strdown(domain, -1);
 
@@ -1418,8 +1761,8 @@ VsmPeerClient *vsm_peer_client_free(VsmPeerClient *c) {
 }
 
 /**
- * vsm_peer_client_is_connected: TRUE once the TCP connection is up and the
- * hello queued, until it closes.
+ * vsm_peer_client_is_connected: TRUE once the TCP connection is up (and
+ * through the TLS handshake) and the hello queued, until it closes.
  */
 gboolean vsm_peer_client_is_connected(const VsmPeerClient *c) {
         return c->connected && !c->done && !c->freed;
@@ -1436,6 +1779,8 @@ JsonNode *vsm_peer_client_to_json(const VsmPeerClient *c) {
         json_builder_add_string_value(b, c->origin);
         json_builder_set_member_name(b, "domain");
         json_builder_add_string_value(b, c->domain);
+        json_builder_set_member_name(b, "tls");
+        json_builder_add_boolean_value(b, c->tls_cert != NULL);
         json_builder_set_member_name(b, "connected");
         json_builder_add_boolean_value(b, vsm_peer_client_is_connected(c));
         json_builder_set_member_name(b, "switchover_received");

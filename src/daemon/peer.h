@@ -18,7 +18,18 @@
  * messages, unknown types and a missing hello are rejected, logged (rate
  * limited) and closed; nothing else is disturbed.  Each side counts them.
  * Only one message direction carries state: the destination only ever
- * sends hello. */
+ * sends hello.
+ *
+ * Optional TLS (VsmPeerTls, from libvirt's PKI files): the listener
+ * presents its server certificate and requires a client certificate that
+ * verifies against the CA; the connector presents its client certificate
+ * and verifies the listener's against the same CA, without the host name
+ * check (the origin is an address from the snapshot, libvirt's
+ * certificates usually name hosts).  The TLS handshake comes before the
+ * hello, inside the hello timeout; a failed handshake is a rejection.
+ * The framing is self-delimiting, so a missing TLS close_notify is not an
+ * error: truncation is caught by the framing and by "closed before the
+ * switchover". */
 #pragma once
 
 #include <gio/gio.h>
@@ -60,6 +71,25 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmPeerMessage, vsm_peer_message_free)
 GBytes *vsm_peer_message_encode(const VsmPeerMessage *m);
 gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage **ret, GError **error);
 
+/* ---- TLS ---- */
+
+/* The certificates of one host, shared by its listener and connectors
+ * (each takes its own references). */
+typedef struct VsmPeerTls {
+        GTlsCertificate *server_cert;  /* presented by the listener (source) */
+        GTlsCertificate *client_cert;  /* presented by the connector (destination) */
+        GTlsDatabase *ca;              /* verifies the other side's certificate */
+} VsmPeerTls;
+
+/* Loads the CA, the server certificate and key and the client
+ * certificate and key (PEM; libvirt's /etc/pki layout).  Fails with
+ * VSM_ERROR_CONFIG naming the file when one cannot be read or parsed, or
+ * when GIO has no TLS backend (glib-networking). */
+VsmPeerTls *vsm_peer_tls_new_from_files(const char *ca_file, const char *cert_file, const char *key_file,
+                                        const char *client_cert_file, const char *client_key_file, GError **error);
+VsmPeerTls *vsm_peer_tls_free(VsmPeerTls *t);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmPeerTls, vsm_peer_tls_free)
+
 /* ---- source side: the listener ---- */
 
 typedef struct VsmPeerServer VsmPeerServer;
@@ -74,9 +104,12 @@ typedef struct VsmPeerServerCallbacks {
         void (*connected)(VsmPeerConn *c, const char *domain, gpointer user_data);
 } VsmPeerServerCallbacks;
 
-/* Listens on "ADDR:PORT" ("[v6]:PORT"; ADDR may be 0.0.0.0 / ::). */
-VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerServerCallbacks *cb, gpointer user_data,
-                                   GError **error);
+/* Listens on "ADDR:PORT" ("[v6]:PORT"; ADDR may be 0.0.0.0 / ::).  tls:
+ * NULL for plain TCP, else every connection must complete a TLS handshake
+ * with a client certificate from tls->ca (borrowed; the server keeps its
+ * own references). */
+VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerTls *tls, const VsmPeerServerCallbacks *cb,
+                                   gpointer user_data, GError **error);
 VsmPeerServer *vsm_peer_server_free(VsmPeerServer *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmPeerServer, vsm_peer_server_free)
 /* How long a new connection may take to send its hello (default
@@ -94,7 +127,7 @@ guint vsm_peer_server_send(VsmPeerServer *s, const VsmPeerMessage *m);
 /* Close every connection for this domain (after the migration ended),
  * once what is queued for it has been written (at most 5 s). */
 void vsm_peer_server_drop_domain(VsmPeerServer *s, const char *domain);
-/* {"listen","port","connections","accepted","rejected","messages_sent", ...} */
+/* {"listen","port","tls","connections","accepted","rejected","rejected_tls","messages_sent", ...} */
 JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s);
 
 /* ---- destination side: one client per incoming migration ---- */
@@ -111,14 +144,16 @@ typedef struct VsmPeerClientCallbacks {
         void (*closed)(VsmPeerClient *c, const GError *error, gpointer user_data);
 } VsmPeerClientCallbacks;
 
-/* Starts connecting at once (async, VSM_PEER_CONNECT_TIMEOUT_MS). */
-VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const char *token,
+/* Starts connecting at once (async, VSM_PEER_CONNECT_TIMEOUT_MS; with tls,
+ * then the handshake within VSM_PEER_HELLO_TIMEOUT_MS).  tls: NULL for
+ * plain TCP (borrowed; the client keeps its own references). */
+VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const char *token, const VsmPeerTls *tls,
                                    const VsmPeerClientCallbacks *cb, gpointer user_data);
 /* Cancels and closes; no callback after this.  Accepts NULL. */
 VsmPeerClient *vsm_peer_client_free(VsmPeerClient *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmPeerClient, vsm_peer_client_free)
 gboolean vsm_peer_client_is_connected(const VsmPeerClient *c);
-/* {"origin","domain","connected","switchover_received","messages_received","rejected","refused"} */
+/* {"origin","domain","tls","connected","switchover_received","messages_received","rejected","refused"} */
 JsonNode *vsm_peer_client_to_json(const VsmPeerClient *c);
 
 const char *vsm_peer_message_type_to_string(VsmPeerMessageType t);

@@ -22,6 +22,13 @@ static void test_defaults(void) {
         g_assert_null(c->control_group);
         g_assert_null(c->peer_listen);
         g_assert_null(c->peer_advertise);
+        /* TLS off; libvirt's PKI paths ready for tls = true */
+        g_assert_false(c->peer_tls);
+        g_assert_cmpstr(c->peer_tls_ca, ==, "/etc/pki/CA/cacert.pem");
+        g_assert_cmpstr(c->peer_tls_cert, ==, "/etc/pki/libvirt/servercert.pem");
+        g_assert_cmpstr(c->peer_tls_key, ==, "/etc/pki/libvirt/private/serverkey.pem");
+        g_assert_cmpstr(c->peer_tls_client_cert, ==, "/etc/pki/libvirt/clientcert.pem");
+        g_assert_cmpstr(c->peer_tls_client_key, ==, "/etc/pki/libvirt/private/clientkey.pem");
         g_assert_true(c->learn_enabled);
         g_assert_cmpuint(c->metadata_interval_ms, ==, 1000);
         g_assert_true(c->replay_enabled);
@@ -49,6 +56,12 @@ static void test_full(void) {
                 "[peer]\n"
                 "listen = [::]:7788\n"
                 "advertise = host-a.example:7788\n"
+                "tls = true\n"
+                "tls-ca = /srv/pki/ca.pem\n"
+                "tls-cert = /srv/pki/server.pem\n"
+                "tls-key = /srv/pki/server.key\n"
+                "tls-client-cert = /srv/pki/client.pem\n"
+                "tls-client-key = /srv/pki/client.key\n"
                 "[learn]\n"
                 "enabled = false\n"
                 "metadata-interval-ms = 250\n"
@@ -76,6 +89,12 @@ static void test_full(void) {
         g_assert_cmpuint(c->control_max_clients, ==, 8);
         g_assert_cmpstr(c->peer_listen, ==, "[::]:7788");
         g_assert_cmpstr(c->peer_advertise, ==, "host-a.example:7788");
+        g_assert_true(c->peer_tls);
+        g_assert_cmpstr(c->peer_tls_ca, ==, "/srv/pki/ca.pem");
+        g_assert_cmpstr(c->peer_tls_cert, ==, "/srv/pki/server.pem");
+        g_assert_cmpstr(c->peer_tls_key, ==, "/srv/pki/server.key");
+        g_assert_cmpstr(c->peer_tls_client_cert, ==, "/srv/pki/client.pem");
+        g_assert_cmpstr(c->peer_tls_client_key, ==, "/srv/pki/client.key");
         g_assert_false(c->learn_enabled);
         g_assert_cmpuint(c->metadata_interval_ms, ==, 250);
         g_assert_false(c->replay_enabled);
@@ -86,6 +105,9 @@ static void test_full(void) {
 static void test_peer_listen_ok(void) {
         static const char *const good[] = {
                 "[peer]\nlisten = 10.77.9.1:7788\n",
+                /* the TLS files are only checked when tls = true (and read at start) */
+                "[peer]\ntls = false\ntls-ca = relative.pem\n",
+                "[peer]\nlisten = 10.77.9.1:7788\ntls = true\n",
                 "[peer]\nlisten = [fd00::1]:1\n",
                 "[peer]\nlisten = 0.0.0.0:65535\nadvertise = 10.77.9.1:65535\n",
         };
@@ -126,6 +148,11 @@ static const BadCase bad_cases[] = {
         { "[peer]\nlisten = 0.0.0.0:7788\n", "advertise" },
         { "[peer]\nlisten = 10.77.9.1:7788\nadvertise = a b:1\n", "[peer] advertise" },
         { "[peer]\nport = 7788\n", "unknown key 'port'" },
+        { "[peer]\ntls = yes\n", "[peer] tls" },
+        { "[peer]\ntls = true\ntls-ca = cacert.pem\n", "[peer] tls-ca" },
+        { "[peer]\ntls = true\ntls-key =\n", "[peer] tls-key" },
+        { "[peer]\ntls = true\ntls-client-cert = ./clientcert.pem\n", "[peer] tls-client-cert" },
+        { "[peer]\ntls-cert = /x.pem\ntls-certificate = /x.pem\n", "unknown key 'tls-certificate'" },
         { "[replay]\nenabled = maybe\n", "enabled" },
         { "[learn]\nmetadata-interval-ms = 600001\n", "metadata-interval-ms" },
         { "not a key file", NULL },

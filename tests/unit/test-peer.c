@@ -1,10 +1,12 @@
 /* Unit tests for the peer channel (daemon/peer.c): the codec against
  * valid and hostile bodies, then real TCP on 127.0.0.1 (port 0) with the
- * listener, the connectors and raw hostile sockets in one GMainContext. */
+ * listener, the connectors and raw hostile sockets in one GMainContext,
+ * then TLS with two throwaway CAs made by openssl at test time. */
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -462,13 +464,17 @@ static void srv_connected(VsmPeerConn *c, const char *domain, gpointer user_data
 
 static const VsmPeerServerCallbacks srv_cb = { .authorize = srv_authorize, .connected = srv_connected };
 
-static void srv_start(Srv *srv) {
+static void srv_start_tls(Srv *srv, const VsmPeerTls *tls) {
         g_autoptr(GError) error = NULL;
 
-        srv->s = vsm_peer_server_new("127.0.0.1:0", &srv_cb, srv, &error);
+        srv->s = vsm_peer_server_new("127.0.0.1:0", tls, &srv_cb, srv, &error);
         g_assert_no_error(error);
         g_assert_nonnull(srv->s);
         g_assert_cmpuint(vsm_peer_server_get_port(srv->s), >, 0);
+}
+
+static void srv_start(Srv *srv) {
+        srv_start_tls(srv, NULL);
 }
 
 static gint64 srv_stat(Srv *srv, const char *name) {
@@ -534,9 +540,14 @@ static void rec_closed(VsmPeerClient *c, const GError *error, gpointer user_data
 
 static const VsmPeerClientCallbacks rec_cb = { .message = rec_message, .closed = rec_closed };
 
-static void rec_connect(Rec *r, const char *origin, const char *domain, const char *token) {
-        r->c = vsm_peer_client_new(origin, domain, token, &rec_cb, r);
+static void rec_connect_tls(Rec *r, const char *origin, const char *domain, const char *token,
+                            const VsmPeerTls *tls) {
+        r->c = vsm_peer_client_new(origin, domain, token, tls, &rec_cb, r);
         g_assert_nonnull(r->c);
+}
+
+static void rec_connect(Rec *r, const char *origin, const char *domain, const char *token) {
+        rec_connect_tls(r, origin, domain, token, NULL);
 }
 
 static void test_tcp_flow(void) {
@@ -832,7 +843,7 @@ static void test_server_bad_listen(void) {
         for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
                 g_autoptr(GError) error = NULL;
 
-                g_assert_null(vsm_peer_server_new(cases[i], &srv_cb, &srv, &error));
+                g_assert_null(vsm_peer_server_new(cases[i], NULL, &srv_cb, &srv, &error));
                 g_assert_error(error, VSM_ERROR, VSM_ERROR_CONFIG);
         }
 }
@@ -843,7 +854,7 @@ static void test_tcp_ipv6(void) {
         Srv srv = { .send_on_connect = TRUE };
         Rec r;
 
-        srv.s = vsm_peer_server_new("[::1]:0", &srv_cb, &srv, &error);
+        srv.s = vsm_peer_server_new("[::1]:0", NULL, &srv_cb, &srv, &error);
         if (!srv.s) {
                 g_test_skip(error->message);
                 return;
@@ -1118,7 +1129,369 @@ static void test_client_hostile(void) {
         close(lfd);
 }
 
+/* ---- TLS ---- */
+
+/* Two CAs, each with a server and a client certificate (libvirt's
+ * layout: the server certificate names a host, not the address the
+ * client connects to), made once per run in a temporary directory. */
+typedef struct TlsFiles {
+        char *dir;
+        char *ca[2], *srv_cert[2], *srv_key[2], *cli_cert[2], *cli_key[2];
+        char *garbage;
+} TlsFiles;
+
+static TlsFiles tls_files;
+
+static void run_openssl(const char *dir, const char *const *args) {
+        g_autoptr(GPtrArray) argv = g_ptr_array_new();
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = NULL, *err = NULL;
+        int status = 0;
+
+        g_ptr_array_add(argv, (gpointer) "openssl");
+        for (const char *const *a = args; *a; a++)
+                g_ptr_array_add(argv, (gpointer) *a);
+        g_ptr_array_add(argv, NULL);
+        if (!g_spawn_sync(dir, (char **) argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
+                          &error))
+                g_error("openssl: %s", error->message);
+        if (!g_spawn_check_wait_status(status, &error))
+                g_error("openssl %s: %s\n%s", args[0], error->message, err);
+}
+
+static char *tls_path(const char *name) {
+        return g_build_filename(tls_files.dir, name, NULL);
+}
+
+/* One EC P-256 key and certificate <name>.pem/<name>.key signed by ca
+ * (self-signed when ca is NULL). */
+static void make_cert(const char *name, const char *ca, const char *subj, const char *ext) {
+        g_autofree char *key = g_strdup_printf("%s.key", name);
+        g_autofree char *pem = g_strdup_printf("%s.pem", name);
+        g_autofree char *csr = g_strdup_printf("%s.csr", name);
+        g_autofree char *extfile = g_strdup_printf("%s.ext", name);
+        g_autofree char *extpath = tls_path(extfile);
+        g_autofree char *ca_pem = ca ? g_strdup_printf("%s.pem", ca) : NULL;
+        g_autofree char *ca_key = ca ? g_strdup_printf("%s.key", ca) : NULL;
+        g_autofree char *serial = g_strdup_printf("0x%08x%08x", g_random_int(), g_random_int());
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(g_file_set_contents(extpath, ext, -1, &error));
+        run_openssl(tls_files.dir, (const char *const[]) { "req", "-new", "-newkey", "ec", "-pkeyopt",
+                                                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                                                            "-out", csr, "-subj", subj, NULL });
+        if (!ca)
+                run_openssl(tls_files.dir, (const char *const[]) { "x509", "-req", "-in", csr, "-signkey", key,
+                                                                    "-out", pem, "-days", "2", "-set_serial", serial,
+                                                                    "-extfile", extfile, NULL });
+        else
+                run_openssl(tls_files.dir, (const char *const[]) { "x509", "-req", "-in", csr, "-CA", ca_pem,
+                                                                    "-CAkey", ca_key, "-out", pem, "-days", "2",
+                                                                    "-set_serial", serial, "-extfile", extfile,
+                                                                    NULL });
+}
+
+static const char ext_ca[] = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n";
+static const char ext_server[] = "basicConstraints=critical,CA:FALSE\n"
+                                 "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                                 "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:host-a.example\n";
+static const char ext_client[] = "basicConstraints=critical,CA:FALSE\n"
+                                 "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                                 "extendedKeyUsage=clientAuth\n";
+
+/* FALSE (after failing or skipping the test) when TLS cannot be tested
+ * here.  Under CI=true a missing TLS backend or openssl is a failure. */
+static gboolean tls_available(void) {
+        g_autofree char *openssl = g_find_program_in_path("openssl");
+        const char *why = NULL;
+
+        if (!g_tls_backend_supports_tls(g_tls_backend_get_default()))
+                why = "GIO has no TLS backend (install glib-networking)";
+        else if (!openssl)
+                why = "no openssl to make the test certificates";
+        if (why) {
+                if (g_strcmp0(g_getenv("CI"), "true") == 0)
+                        g_error("%s", why);
+                g_test_skip(why);
+                return FALSE;
+        }
+        if (tls_files.dir)
+                return TRUE;
+        {
+                g_autoptr(GError) error = NULL;
+
+                tls_files.dir = g_dir_make_tmp("vsimig-test-peer-XXXXXX", &error);
+                g_assert_no_error(error);
+        }
+        for (int i = 0; i < 2; i++) {
+                g_autofree char *ca = g_strdup_printf("ca%d", i);
+                g_autofree char *srv = g_strdup_printf("server%d", i);
+                g_autofree char *cli = g_strdup_printf("client%d", i);
+                g_autofree char *ca_subj = g_strdup_printf("/O=vsimig test/CN=test CA %d", i);
+                g_autofree char *cli_subj = g_strdup_printf("/O=vsimig test/CN=host-b.example %d", i);
+                g_autofree char *f = NULL;
+
+                make_cert(ca, NULL, ca_subj, ext_ca);
+                make_cert(srv, ca, "/O=vsimig test/CN=host-a.example", ext_server);
+                make_cert(cli, ca, cli_subj, ext_client);
+                tls_files.ca[i] = tls_path((f = g_strdup_printf("%s.pem", ca)));
+                g_clear_pointer(&f, g_free);
+                tls_files.srv_cert[i] = tls_path((f = g_strdup_printf("%s.pem", srv)));
+                g_clear_pointer(&f, g_free);
+                tls_files.srv_key[i] = tls_path((f = g_strdup_printf("%s.key", srv)));
+                g_clear_pointer(&f, g_free);
+                tls_files.cli_cert[i] = tls_path((f = g_strdup_printf("%s.pem", cli)));
+                g_clear_pointer(&f, g_free);
+                tls_files.cli_key[i] = tls_path((f = g_strdup_printf("%s.key", cli)));
+        }
+        tls_files.garbage = tls_path("garbage.pem");
+        g_assert_true(g_file_set_contents(tls_files.garbage, "not a certificate\n", -1, NULL));
+        return TRUE;
+}
+
+static void tls_files_clear(void) {
+        g_autoptr(GDir) d = NULL;
+        const char *name;
+
+        if (!tls_files.dir)
+                return;
+        d = g_dir_open(tls_files.dir, 0, NULL);
+        while (d && (name = g_dir_read_name(d))) {
+                g_autofree char *path = tls_path(name);
+
+                (void) g_unlink(path);
+        }
+        (void) g_rmdir(tls_files.dir);
+        for (int i = 0; i < 2; i++) {
+                g_free(tls_files.ca[i]);
+                g_free(tls_files.srv_cert[i]);
+                g_free(tls_files.srv_key[i]);
+                g_free(tls_files.cli_cert[i]);
+                g_free(tls_files.cli_key[i]);
+        }
+        g_free(tls_files.garbage);
+        g_free(tls_files.dir);
+        memset(&tls_files, 0, sizeof(tls_files));
+}
+
+/* The material of CA i, as the daemon loads it. */
+static VsmPeerTls *tls_load(int i) {
+        g_autoptr(GError) error = NULL;
+        VsmPeerTls *t = vsm_peer_tls_new_from_files(tls_files.ca[i], tls_files.srv_cert[i], tls_files.srv_key[i],
+                                                    tls_files.cli_cert[i], tls_files.cli_key[i], &error);
+
+        g_assert_no_error(error);
+        g_assert_nonnull(t);
+        g_assert_nonnull(t->server_cert);
+        g_assert_nonnull(t->client_cert);
+        g_assert_nonnull(t->ca);
+        return t;
+}
+
+static gboolean client_stat_bool(VsmPeerClient *c, const char *name) {
+        g_autoptr(JsonNode) j = vsm_peer_client_to_json(c);
+
+        return json_object_get_boolean_member(json_node_get_object(j), name);
+}
+
+static gint64 client_stat(VsmPeerClient *c, const char *name) {
+        g_autoptr(JsonNode) j = vsm_peer_client_to_json(c);
+
+        return json_object_get_int_member(json_node_get_object(j), name);
+}
+
+static void test_tls_flow(void) {
+        g_autoptr(VsmPeerTls) tls = NULL;
+        g_autoptr(VsmPeerMessage) sw = NULL;
+        g_autoptr(VsmPeerMessage) first = NULL;
+        g_autofree char *origin = NULL;
+        Srv srv = { .send_on_connect = TRUE };
+        guint w0 = n_warnings;
+        Rec r;
+
+        if (!tls_available())
+                return;
+        tls = tls_load(0);
+        srv_start_tls(&srv, tls);
+        origin = srv_origin(&srv);
+        rec_init(&r);
+        rec_connect_tls(&r, origin, DOM, TOKEN, tls);
+        /* Both keep their own references. */
+        g_clear_pointer(&tls, vsm_peer_tls_free);
+        WAIT_UNTIL((srv.n_connected == 1 && r.msgs->len == 1) || r.n_closed, 5000);
+        g_assert_no_error(r.error);
+        g_assert_true(vsm_peer_client_is_connected(r.c));
+        g_assert_true(client_stat_bool(r.c, "tls"));
+        g_assert_true(srv_stat(&srv, "tls") == TRUE);
+        first = make_msg(VSM_PEER_MSG_STATE, DOM, 1, 2);
+        assert_msg_equal(first, g_ptr_array_index(r.msgs, 0));
+
+        /* A large switchover (several TLS records) comes through whole. */
+        sw = make_msg(VSM_PEER_MSG_SWITCHOVER, DOM, 2, 64);
+        g_assert_cmpuint(vsm_peer_server_send(srv.s, sw), ==, 1);
+        WAIT_UNTIL(r.msgs->len == 2 || r.n_closed, 5000);
+        assert_msg_equal(sw, g_ptr_array_index(r.msgs, 1));
+        g_assert_true(client_stat_bool(r.c, "switchover_received"));
+
+        /* A clean end, without a close_notify. */
+        vsm_peer_server_drop_domain(srv.s, DOM);
+        WAIT_UNTIL(r.n_closed == 1, 3000);
+        g_assert_no_error(r.error);
+        g_assert_cmpint(client_stat(r.c, "messages_received"), ==, 2);
+        g_assert_cmpint(srv_stat(&srv, "authorized"), ==, 1);
+        g_assert_cmpint(srv_stat(&srv, "rejected"), ==, 0);
+        g_assert_cmpint(srv_stat(&srv, "connections"), ==, 0);
+        g_assert_cmpuint(n_warnings, ==, w0);
+        rec_clear(&r);
+        vsm_peer_server_free(srv.s);
+}
+
+typedef enum TlsBadCase {
+        TLS_PLAIN_CLIENT,              /* no TLS at all */
+        TLS_FOREIGN_CLIENT_CERT,       /* the client's certificate is from another CA */
+        TLS_UNKNOWN_SERVER_CA,         /* the server's certificate is from a CA the client does not trust */
+        TLS_BAD_TOKEN,                 /* TLS is fine, the token is not */
+        _TLS_BAD_MAX,
+} TlsBadCase;
+
+static void test_tls_refused(gconstpointer data) {
+        TlsBadCase k = GPOINTER_TO_INT(data);
+        g_autoptr(VsmPeerTls) tls0 = NULL;
+        g_autoptr(VsmPeerTls) tls1 = NULL;
+        g_autofree char *origin = NULL;
+        Srv srv = { .send_on_connect = TRUE };
+        VsmPeerTls mixed;
+        const VsmPeerTls *client_tls;
+        Rec r;
+
+        if (!tls_available())
+                return;
+        tls0 = tls_load(0);
+        tls1 = tls_load(1);
+        srv_start_tls(&srv, k == TLS_UNKNOWN_SERVER_CA ? tls1 : tls0);
+        origin = srv_origin(&srv);
+        switch (k) {
+        case TLS_PLAIN_CLIENT:
+                client_tls = NULL;
+                break;
+        case TLS_FOREIGN_CLIENT_CERT:
+                /* Trusts the server's CA, but presents a certificate of CA 1. */
+                mixed = (VsmPeerTls) { .client_cert = tls1->client_cert, .ca = tls0->ca };
+                client_tls = &mixed;
+                break;
+        default:
+                client_tls = tls0;
+                break;
+        }
+        rec_init(&r);
+        rec_connect_tls(&r, origin, DOM, k == TLS_BAD_TOKEN ? TOKEN_BAD : TOKEN, client_tls);
+        WAIT_UNTIL(r.n_closed == 1, 5000);
+        g_assert_nonnull(r.error);
+        g_assert_cmpuint(r.msgs->len, ==, 0);
+        g_assert_cmpuint(srv.n_connected, ==, 0);
+        WAIT_UNTIL(srv_stat(&srv, "connections") == 0 && srv_stat(&srv, "rejected") == 1, 3000);
+        switch (k) {
+        case TLS_BAD_TOKEN:
+                g_assert_error(r.error, VSM_ERROR, VSM_ERROR_IO);
+                g_assert_nonnull(strstr(r.error->message, "bad token"));
+                g_assert_cmpuint(srv.n_authorize, ==, 1);
+                g_assert_cmpint(srv_stat(&srv, "rejected_auth"), ==, 1);
+                g_assert_cmpint(srv_stat(&srv, "rejected_tls"), ==, 0);
+                break;
+        case TLS_UNKNOWN_SERVER_CA:
+                /* The client refuses the server's certificate. */
+                g_assert_error(r.error, VSM_ERROR, VSM_ERROR_IO);
+                g_assert_nonnull(strstr(r.error->message, "TLS handshake"));
+                g_assert_cmpint(client_stat(r.c, "rejected"), ==, 1);
+                g_assert_false(vsm_peer_client_is_connected(r.c));
+                /* fall through */
+        default:
+                g_assert_cmpuint(srv.n_authorize, ==, 0);
+                g_assert_cmpint(srv_stat(&srv, "rejected_tls"), ==, 1);
+                g_assert_cmpint(srv_stat(&srv, "authorized"), ==, 0);
+                break;
+        }
+        rec_clear(&r);
+        vsm_peer_server_free(srv.s);
+}
+
+/* A connection that never starts its handshake hits the hello timeout;
+ * one whose server goes away mid-handshake is dropped quietly. */
+static void test_tls_silent(void) {
+        g_autoptr(VsmPeerTls) tls = NULL;
+        Srv srv = { 0 };
+        int fd;
+
+        if (!tls_available())
+                return;
+        tls = tls_load(0);
+        srv_start_tls(&srv, tls);
+        vsm_peer_server_set_hello_timeout_ms(srv.s, 200);
+        fd = raw_connect(vsm_peer_server_get_port(srv.s));
+        WAIT_UNTIL(srv_stat(&srv, "hello_timeouts") == 1, 3000);
+        g_assert_cmpint(srv_stat(&srv, "rejected"), ==, 1);
+        WAIT_UNTIL(raw_closed(fd), 3000);
+        close(fd);
+
+        fd = raw_connect(vsm_peer_server_get_port(srv.s));
+        WAIT_UNTIL(srv_stat(&srv, "accepted") == 2, 3000);
+        srv.s = vsm_peer_server_free(srv.s);
+        WAIT_UNTIL(raw_closed(fd), 3000);
+        close(fd);
+        spin(50);                      /* the cancelled handshake's callback */
+        g_assert_cmpuint(srv.n_authorize, ==, 0);
+}
+
+static void test_tls_files(void) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *missing = NULL;
+
+        if (!tls_available())
+                return;
+        missing = tls_path("missing.pem");
+        {
+                const struct {
+                        const char *ca, *cert, *key, *ccert, *ckey;
+                        const char *needle;
+                } cases[] = {
+                        { missing, tls_files.srv_cert[0], tls_files.srv_key[0], tls_files.cli_cert[0],
+                          tls_files.cli_key[0], "tls-ca" },
+                        { tls_files.garbage, tls_files.srv_cert[0], tls_files.srv_key[0], tls_files.cli_cert[0],
+                          tls_files.cli_key[0], "tls-ca" },
+                        { tls_files.ca[0], missing, tls_files.srv_key[0], tls_files.cli_cert[0], tls_files.cli_key[0],
+                          "tls-cert" },
+                        { tls_files.ca[0], tls_files.srv_cert[0], missing, tls_files.cli_cert[0], tls_files.cli_key[0],
+                          "tls-key" },
+                        { tls_files.ca[0], tls_files.srv_cert[0], tls_files.garbage, tls_files.cli_cert[0],
+                          tls_files.cli_key[0], "tls-key" },
+                        { tls_files.ca[0], tls_files.srv_cert[0], tls_files.srv_key[0], missing, tls_files.cli_key[0],
+                          "tls-client-cert" },
+                        { tls_files.ca[0], tls_files.srv_cert[0], tls_files.srv_key[0], tls_files.cli_cert[0], missing,
+                          "tls-client-key" },
+                        /* certificates of another CA */
+                        { tls_files.ca[0], tls_files.srv_cert[1], tls_files.srv_key[1], tls_files.cli_cert[0],
+                          tls_files.cli_key[0], "does not verify" },
+                        { tls_files.ca[0], tls_files.srv_cert[0], tls_files.srv_key[0], tls_files.cli_cert[1],
+                          tls_files.cli_key[1], "does not verify" },
+                };
+
+                for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+                        g_autoptr(VsmPeerTls) t = vsm_peer_tls_new_from_files(cases[i].ca, cases[i].cert,
+                                                                               cases[i].key, cases[i].ccert,
+                                                                               cases[i].ckey, &error);
+
+                        g_assert_null(t);
+                        g_assert_error(error, VSM_ERROR, VSM_ERROR_CONFIG);
+                        g_test_message("%s", error->message);
+                        g_assert_nonnull(strstr(error->message, cases[i].needle));
+                        g_clear_error(&error);
+                }
+        }
+}
+
 int main(int argc, char **argv) {
+        int rc;
+
         g_test_init(&argc, &argv, NULL);
         g_log_set_writer_func(test_log_writer, NULL, NULL);
         if (!g_test_verbose())         /* GSocketClient's traces */
@@ -1143,5 +1516,15 @@ int main(int argc, char **argv) {
         g_test_add_func("/peer/tcp/many", test_tcp_many);
         g_test_add_func("/peer/tcp/slow-reader", test_tcp_slow_reader);
         g_test_add_func("/peer/tcp/hostile-source", test_client_hostile);
-        return g_test_run();
+        g_test_add_func("/peer/tls/files", test_tls_files);
+        g_test_add_func("/peer/tls/flow", test_tls_flow);
+        g_test_add_data_func("/peer/tls/plain-client", GINT_TO_POINTER(TLS_PLAIN_CLIENT), test_tls_refused);
+        g_test_add_data_func("/peer/tls/foreign-client-cert", GINT_TO_POINTER(TLS_FOREIGN_CLIENT_CERT),
+                             test_tls_refused);
+        g_test_add_data_func("/peer/tls/unknown-server-ca", GINT_TO_POINTER(TLS_UNKNOWN_SERVER_CA), test_tls_refused);
+        g_test_add_data_func("/peer/tls/bad-token", GINT_TO_POINTER(TLS_BAD_TOKEN), test_tls_refused);
+        g_test_add_func("/peer/tls/silent", test_tls_silent);
+        rc = g_test_run();
+        tls_files_clear();
+        return rc;
 }
