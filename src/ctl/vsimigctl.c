@@ -576,6 +576,15 @@ static void print_carry(JsonObject *c) {
                        json_object_get_boolean_member_with_default(c, "replay_late", FALSE) ? ", late" : "");
                 for (guint i = 0; nics && i < json_array_get_length(nics); i++)
                         print_nic_state("    ", json_array_get_object_element(nics, i));
+        } else if (json_object_get_boolean_member_with_default(c, "replayed", FALSE)) {
+                printf("  last replay here: %" G_GINT64_FORMAT " frame(s)%s", int_or(c, "replay_frames", 0),
+                       json_object_get_boolean_member_with_default(c, "replay_late", FALSE) ? ", late" : "");
+                if (json_object_has_member(c, "suspended_to_last_frame_ms"))
+                        printf(", last frame %.2f ms after the source's SUSPENDED",
+                               json_object_get_double_member(c, "suspended_to_last_frame_ms"));
+                if (json_object_has_member(c, "last_frame_before_resumed_ms"))
+                        printf(", %.2f ms before RESUMED", json_object_get_double_member(c, "last_frame_before_resumed_ms"));
+                printf("\n");
         }
 }
 

@@ -20,6 +20,9 @@
 #define CARRY_METADATA_RETRY_MS 5000
 #define CARRY_MDB_RETRY_MS 20
 #define CARRY_MDB_RETRY_FOR_MS 3000
+/* Replayed frames listed one by one in a timeline (the rest is counted),
+ * so the timeline's own cap keeps room for what follows. */
+#define CARRY_FRAME_NOTES_MAX 96
 
 typedef struct CarryDomain CarryDomain;
 
@@ -75,6 +78,7 @@ struct VsmCarry {
         VsmLibvirt *libvirt;
         VsmSniffer *sniffer;
         VsmPeerServer *server;
+        VsmPeerTls *tls;               /* [peer] tls = true; NULL: plain TCP */
         GHashTable *domains;           /* uuid -> CarryDomain (owned) */
         GHashTable *by_ifindex;        /* ifindex -> CarryNic (borrowed) */
         guint expire_timer;
@@ -646,7 +650,7 @@ void vsm_carry_incoming(VsmCarry *c, const char *uuid, const char *name, const V
         }
         g_free(d->peer_state);
         d->peer_state = g_strdup("connecting");
-        d->client = vsm_peer_client_new(d->incoming->origin, d->uuid, d->incoming->token, &cb, d);
+        d->client = vsm_peer_client_new(d->incoming->origin, d->uuid, d->incoming->token, d->c->tls, &cb, d);
         carry_note(d, TRUE, "peer channel to %s: connecting", d->incoming->origin);
 }
 
@@ -748,15 +752,21 @@ static gboolean on_mdb_retry(gpointer user_data) {
         return G_SOURCE_REMOVE;
 }
 
+/* Queue the mdb entries of one vNIC's groups on its new tap; they are
+ * added after every replayed frame of the domain is out (mdb_start). */
 static void replay_mdb(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState *s) {
         char master[IF_NAMESIZE];
-        int port, bridge;
+        const char *bridge_name = ni->source_bridge;
+        int port, bridge = 0;
 
         if (!d->c->config->replay_mdb || s->groups->len == 0 || !ni->target_dev)
                 return;
         port = (int) if_nametoindex(ni->target_dev);
-        if (port <= 0 || vsm_link_get_master(ni->target_dev, master) < 0 ||
-            (bridge = (int) if_nametoindex(master)) <= 0) {
+        if (!bridge_name && vsm_link_get_master(ni->target_dev, master) == 0)
+                bridge_name = master;
+        if (bridge_name)
+                bridge = (int) if_nametoindex(bridge_name);
+        if (port <= 0 || bridge <= 0) {
                 carry_note(d, FALSE, "mdb: %s is not a bridge port: no entries", ni->target_dev);
                 return;
         }
@@ -774,15 +784,30 @@ static void replay_mdb(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState *
                 memcpy(e.group, g->address, VSM_IP6_ALEN);
                 g_array_append_val(d->mdb_pending, e);
         }
+}
+
+/* The local bridge's mdb comes after the upstream frames of this and of
+ * any other domain switching over in the same loop iteration: the switch
+ * upstream is what the paused window is for. */
+static gboolean on_mdb_first(gpointer user_data) {
+        CarryDomain *d = user_data;
+        guint n = d->mdb_pending->len;
+
+        d->mdb_timer = 0;
         if (mdb_try(d)) {
-                carry_note(d, TRUE, "mdb: %u group(s) on %s (%s)", s->groups->len, ni->target_dev, master);
+                carry_note(d, TRUE, "mdb: %u group(s) added on the new tap(s)", n);
+                return G_SOURCE_REMOVE;
+        }
+        d->mdb_deadline_usec = g_get_monotonic_time() + CARRY_MDB_RETRY_FOR_MS * 1000;
+        d->mdb_timer = g_timeout_add(CARRY_MDB_RETRY_MS, on_mdb_retry, d);
+        carry_note(d, FALSE, "mdb: %u group(s) wait for the tap's carrier", d->mdb_pending->len);
+        return G_SOURCE_REMOVE;
+}
+
+static void mdb_start(CarryDomain *d) {
+        if (!d->mdb_pending || d->mdb_pending->len == 0 || d->mdb_timer)
                 return;
-        }
-        if (!d->mdb_timer) {
-                d->mdb_deadline_usec = g_get_monotonic_time() + CARRY_MDB_RETRY_FOR_MS * 1000;
-                d->mdb_timer = g_timeout_add(CARRY_MDB_RETRY_MS, on_mdb_retry, d);
-                carry_note(d, FALSE, "mdb: %u group(s) wait for %s's carrier", d->mdb_pending->len, ni->target_dev);
-        }
+        d->mdb_timer = g_idle_add_full(G_PRIORITY_LOW, on_mdb_first, d, NULL);
 }
 
 static const VsmNicState *states_find(GPtrArray *nics, const uint8_t mac[VSM_ETH_ALEN]) {
@@ -830,7 +855,8 @@ static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, GPtrArray *nics, gi
                 d->replay_last_real_usec = g_get_real_time();
                 if (!d->replay_first_real_usec)
                         d->replay_first_real_usec = d->replay_last_real_usec;
-                carry_note(d, TRUE, "replay %s on %s", f->what, vsm_uplink_get_name(u));
+                if (d->replay_frames <= CARRY_FRAME_NOTES_MAX)
+                        carry_note(d, TRUE, "replay %s on %s", f->what, vsm_uplink_get_name(u));
         }
         carry_note(d, TRUE, "replay vNIC %s: %u frame(s) on %s%s%s", mac, frames->len, vsm_uplink_get_name(u),
                    skipped ? "; skipped: " : "", skipped ? skipped : "");
@@ -854,6 +880,10 @@ void vsm_carry_replay(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, 
                 g_array_set_size(d->mdb_pending, 0);
         for (guint i = 0; i < info->nics->len; i++)
                 replay_nic(d, info->nics->pdata[i], d->incoming->nics, real_now);
+        mdb_start(d);
+        if (d->replay_frames > CARRY_FRAME_NOTES_MAX)
+                carry_note(d, TRUE, "replay: the first %d of %u frames are listed", CARRY_FRAME_NOTES_MAX,
+                           d->replay_frames);
         if (d->suspended_real_usec && d->replay_last_real_usec)
                 carry_note(d, FALSE, "replay%s: %u frame(s), last %.2f ms after the source's SUSPENDED",
                            late ? " (late)" : "", d->replay_frames,
@@ -951,6 +981,7 @@ void vsm_carry_failed_back(VsmCarry *c, const char *uuid, const VsmDomainInfo *i
                 d->switchover_sent = FALSE;
                 for (guint i = 0; i < info->nics->len; i++)
                         replay_nic(d, info->nics->pdata[i], nics, real_now);
+                mdb_start(d);
                 c->n_replays++;
                 carry_note(d, FALSE, "replay from the source after the failed switchover: %u frame(s)",
                            d->replay_frames - before);
@@ -993,6 +1024,10 @@ JsonNode *vsm_carry_domain_json(VsmCarry *c, const char *uuid) {
                 json_builder_add_string_value(b, d->peer_state ? d->peer_state : "none");
                 json_builder_set_member_name(b, "switchover_received");
                 json_builder_add_boolean_value(b, d->switchover_received);
+        }
+        /* The last replay here: kept after the destination took the state
+         * over, until the next migration in. */
+        if (d->incoming || d->replayed) {
                 json_builder_set_member_name(b, "replayed");
                 json_builder_add_boolean_value(b, d->replayed);
                 json_builder_set_member_name(b, "replay_late");
@@ -1066,8 +1101,14 @@ VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpoin
         c->by_ifindex = g_hash_table_new(g_direct_hash, g_direct_equal);
         c->sniffer = vsm_sniffer_new(on_sniffed, c);
         c->expire_timer = g_timeout_add_seconds(CARRY_EXPIRE_INTERVAL_SEC, on_expire_timer, c);
+        if (config->peer_tls) {
+                c->tls = vsm_peer_tls_new_from_files(config->peer_tls_ca, config->peer_tls_cert, config->peer_tls_key,
+                                                     config->peer_tls_client_cert, config->peer_tls_client_key, error);
+                if (!c->tls)
+                        return NULL;
+        }
         if (config->peer_listen) {
-                c->server = vsm_peer_server_new(config->peer_listen, &scb, c, error);
+                c->server = vsm_peer_server_new(config->peer_listen, c->tls, &scb, c, error);
                 if (!c->server)
                         return NULL;
                 vsm_log(G_LOG_LEVEL_MESSAGE, "peer listener on %s (origin %s)", config->peer_listen, carry_origin(c));
@@ -1088,6 +1129,7 @@ VsmCarry *vsm_carry_free(VsmCarry *c) {
         g_clear_pointer(&c->domains, g_hash_table_unref);
         g_clear_pointer(&c->by_ifindex, g_hash_table_unref);
         vsm_peer_server_free(c->server);
+        vsm_peer_tls_free(c->tls);
         vsm_sniffer_free(c->sniffer);
         g_free(c);
         return NULL;

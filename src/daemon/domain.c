@@ -86,6 +86,11 @@ void vsm_domain_set_info(VsmDomain *d, VsmDomainInfo *info) {
         }
 }
 
+void vsm_domain_drop_metadata(VsmDomain *d) {
+        if (d->info)
+                g_clear_pointer(&d->info->metadata, g_free);
+}
+
 gboolean vsm_domain_is_active(const VsmDomain *d) {
         return d->active;
 }

@@ -42,6 +42,9 @@ const VsmDomainInfo *vsm_domain_get_info(const VsmDomain *d);
 VsmDomainInfo *vsm_domain_steal_info(VsmDomain *d);
 /* Takes ownership; also updates the name. */
 void vsm_domain_set_info(VsmDomain *d, VsmDomainInfo *info);
+/* Forget the <metadata> text of the info once it has been read (it can
+ * be large and is not needed afterwards). */
+void vsm_domain_drop_metadata(VsmDomain *d);
 gboolean vsm_domain_is_active(const VsmDomain *d);
 void vsm_domain_set_active(VsmDomain *d, gboolean active);
 gint64 vsm_domain_get_last_usec(const VsmDomain *d);

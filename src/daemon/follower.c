@@ -247,6 +247,7 @@ static void follower_feed(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const ch
                 follower_vdp(f, d, a.request, a.flags);
         if (f->carry)
                 follower_carry(f, d, ev, &a, old_role, old_phase);
+        vsm_domain_drop_metadata(d);
         if (a.forget) {
                 vsm_domain_set_active(d, FALSE);
                 vsm_migration_init(m, &f->mig);
