@@ -562,12 +562,15 @@ static gboolean peer_io_send(PeerIo *io, GBytes *frame, GError **error) {
 /* > 0: octets read; 0: end of stream; < 0: error (G_IO_ERROR_WOULD_BLOCK
  * when there is nothing to read). */
 static gssize peer_io_read(PeerIo *io, GError **error) {
-        guint old = io->in->len;
+        /* One scratch buffer for every connection (the main loop reads one
+         * at a time): a connection's own buffer holds only what it has
+         * not consumed yet, not 64 KiB per idle peer. */
+        static guint8 scratch[PEER_READ_CHUNK];
         gssize n;
 
-        g_byte_array_set_size(io->in, old + PEER_READ_CHUNK);
-        n = g_pollable_input_stream_read_nonblocking(io->istream, io->in->data + old, PEER_READ_CHUNK, NULL, error);
-        g_byte_array_set_size(io->in, old + (guint) MAX(n, 0));
+        n = g_pollable_input_stream_read_nonblocking(io->istream, scratch, sizeof(scratch), NULL, error);
+        if (n > 0)
+                g_byte_array_append(io->in, scratch, (guint) n);
         return n;
 }
 
@@ -591,6 +594,11 @@ static int peer_io_frame(const PeerIo *io, const guint8 **ret_body, guint32 *ret
 
 static void peer_io_consume(PeerIo *io, guint32 len) {
         g_byte_array_remove_range(io->in, 0, PEER_FRAME_HDR + len);
+        if (io->in->len == 0) {
+                /* Give back what a large message grew it to. */
+                g_byte_array_unref(io->in);
+                io->in = g_byte_array_new();
+        }
 }
 
 /* The next whole message in io's buffer, decoded; its frame is then
