@@ -275,6 +275,15 @@ if lt=$(timeline_dump B "$G1" "$T0" 'replay|switchover'); then
 else
   nfail "[dnsmasq] B's timeline has no replay/switchover entry"
 fi
+# After RESUMED the destination sent one IGMP and one MLD general query
+# into g1's new tap ([replay] query-after-resume, on by default).
+if lt=$(timeline_dump B "$G1" "$T0" 'post-resume'); then
+  printf '%s\n' "$lt" | sed 's/^/[dnsmasq] timeline: /'
+  grep -q 'igmpv3-query.*: sent' <<<"$lt" || nfail "[dnsmasq] no IGMPv3 general query sent into g1's tap after RESUMED"
+  grep -q 'mldv2-query.*: sent' <<<"$lt" || nfail "[dnsmasq] no MLDv2 general query sent into g1's tap after RESUMED"
+else
+  nfail "[dnsmasq] B's timeline has no post-resume query entry"
+fi
 
 # ---- 2. a wrong token on B's peer listener ---------------------------------------
 tok=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
