@@ -33,6 +33,8 @@ typedef struct CarryNic {
         char ifname[IF_NAMESIZE];
         VsmLearner *learner;
         guint64 seen_generation;
+        gboolean streamed;             /* its state went to the destination */
+        guint64 streamed_generation;   /* the learner's generation then */
 } CarryNic;
 
 struct CarryDomain {
@@ -310,20 +312,29 @@ static void domain_schedule_write(CarryDomain *d) {
 
 /* ---- learning ---- */
 
-static void peer_send_nics(CarryDomain *d, VsmPeerMessageType type, GPtrArray *nics) {
+static void nic_mark_streamed(CarryNic *n) {
+        n->streamed = TRUE;
+        n->streamed_generation = vsm_learner_generation(n->learner);
+}
+
+static guint peer_send_nics(CarryDomain *d, VsmPeerMessageType type, GPtrArray *nics) {
         VsmPeerMessage m = {
                 .type = type,
                 .generation = d->generation,
                 .nics = nics,
         };
 
+        guint sent;
+
         if (!d->c->server)
-                return;
+                return 0;
         g_strlcpy(m.domain, d->uuid, sizeof(m.domain));
         if (type == VSM_PEER_MSG_SWITCHOVER)
                 m.suspended_at_real_usec = g_get_real_time();
-        if (vsm_peer_server_send(d->c->server, &m) > 0 && type == VSM_PEER_MSG_SWITCHOVER)
+        sent = vsm_peer_server_send(d->c->server, &m);
+        if (sent > 0 && type == VSM_PEER_MSG_SWITCHOVER)
                 d->c->n_switchovers_sent++;
+        return sent;
 }
 
 static void domain_changed(CarryDomain *d, CarryNic *n) {
@@ -334,7 +345,8 @@ static void domain_changed(CarryDomain *d, CarryNic *n) {
                 g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func(nic_state_destroy);
 
                 g_ptr_array_add(one, vsm_nic_state_from_learner(n->learner, g_get_monotonic_time(), g_get_real_time()));
-                peer_send_nics(d, VSM_PEER_MSG_STATE, one);
+                if (peer_send_nics(d, VSM_PEER_MSG_STATE, one) > 0)
+                        nic_mark_streamed(n);
         }
 }
 
@@ -577,7 +589,7 @@ static void on_peer_message(VsmPeerClient *client, VsmPeerMessage *m, gpointer u
                 d->switchover_received = TRUE;
                 d->suspended_real_usec = msg->suspended_at_real_usec;
                 d->c->n_switchovers_received++;
-                carry_note(d, FALSE, "peer: SWITCHOVER with %u vNIC state(s)", msg->nics->len);
+                carry_note(d, FALSE, "peer: SWITCHOVER (%u changed vNIC state(s))", msg->nics->len);
                 if (d->c->host.switchover)
                         d->c->host.switchover(d->uuid, d->c->host_data);
         } else if (msg->type == VSM_PEER_MSG_STATE) {
@@ -687,25 +699,40 @@ static void on_peer_connected(VsmPeerConn *conn, const char *domain, gpointer us
         m.generation = d->generation;
         m.nics = nics;
         vsm_peer_conn_send(conn, &m);
+        for (guint i = 0; i < d->nics->len; i++)
+                nic_mark_streamed(d->nics->pdata[i]);
         carry_note(d, FALSE, "peer: destination connected, sent the state of %u vNIC(s)", nics->len);
 }
 
+/* SWITCHOVER carries the final state as a delta: the vNICs whose state
+ * changed since it was last streamed (or was never streamed), and those
+ * the bridge's mdb adds groups to; the destination has the rest. */
 void vsm_carry_suspended(VsmCarry *c, const char *uuid) {
         CarryDomain *d = carry_lookup(c, uuid);
-        g_autoptr(GPtrArray) nics = NULL;
-        guint64 before;
+        g_autoptr(GPtrArray) all = NULL;
+        g_autoptr(GPtrArray) changed = NULL;
 
         if (!d || d->nics->len == 0 || !c->server)
                 return;
-        before = c->n_switchovers_sent;
-        nics = domain_snapshot(d, TRUE);
-        peer_send_nics(d, VSM_PEER_MSG_SWITCHOVER, nics);
-        if (c->n_switchovers_sent > before) {
-                d->switchover_sent = TRUE;
-                carry_note(d, FALSE, "peer: SWITCHOVER sent with %u vNIC state(s)", nics->len);
+        all = domain_snapshot(d, TRUE);
+        changed = g_ptr_array_new_with_free_func(nic_state_destroy);
+        for (guint i = 0; i < d->nics->len; i++) {
+                CarryNic *n = d->nics->pdata[i];
+                VsmNicState *st = all->pdata[i];
+
+                if (!n->streamed || n->streamed_generation != vsm_learner_generation(n->learner) ||
+                    st->groups->len > vsm_learner_n_groups(n->learner))
+                        g_ptr_array_add(changed, vsm_nic_state_copy(st));
         }
-        else
+        if (peer_send_nics(d, VSM_PEER_MSG_SWITCHOVER, changed) > 0) {
+                d->switchover_sent = TRUE;
+                for (guint i = 0; i < d->nics->len; i++)
+                        nic_mark_streamed(d->nics->pdata[i]);
+                carry_note(d, FALSE, "peer: SWITCHOVER sent (%u of %u vNIC states changed since streamed)",
+                           changed->len, all->len);
+        } else {
                 carry_note(d, FALSE, "peer: no destination connected: no SWITCHOVER sent");
+        }
 }
 
 /* ---- destination: the replay ---- */

@@ -46,7 +46,7 @@ void vsm_carry_update(VsmCarry *c, const char *uuid, const char *name, const Vsm
 /* Destination, "migrate begin" hook: take the snapshot from the XML and
  * connect to its origin.  Never calls libvirt. */
 void vsm_carry_incoming(VsmCarry *c, const char *uuid, const char *name, const VsmDomainInfo *info);
-/* Source, SUSPENDED_MIGRATED: send SWITCHOVER with the final state. */
+/* Source, SUSPENDED_MIGRATED: send SWITCHOVER with the final changes. */
 void vsm_carry_suspended(VsmCarry *c, const char *uuid);
 /* Source, the migration failed and the domain runs here again: a new
  * token (the failed destination's is void), and when SWITCHOVER had gone

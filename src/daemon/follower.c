@@ -23,6 +23,7 @@ struct VsmFollower {
         const VsmConfig *config;
         GPtrArray *uplinks;
         VsmFollowerEmitFunc emit;
+        VsmFollowerWantFunc want;
         gpointer emit_data;
         VsmMigConfig mig;
         VsmLibvirt *libvirt;
@@ -41,9 +42,13 @@ typedef struct VdpWait {
 } VdpWait;
 
 static void follower_emit(VsmFollower *f, VsmDomain *d, const char *text) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonBuilder) b = NULL;
         g_autoptr(JsonNode) n = NULL;
         VsmMigration *m = vsm_domain_get_machine(d);
+
+        if (!f->emit || (f->want && !f->want(f->emit_data)))
+                return;
+        b = json_builder_new();
 
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "time");
@@ -546,7 +551,7 @@ static void domain_destroy(gpointer p) {
 }
 
 VsmFollower *vsm_follower_new(const VsmConfig *config, GPtrArray *uplinks, VsmFollowerEmitFunc emit,
-                              gpointer user_data, GError **error) {
+                              VsmFollowerWantFunc want, gpointer user_data, GError **error) {
         g_autoptr(VsmFollower) f = g_new0(VsmFollower, 1);
         static const VsmCarryHost host = {
                 .note = carry_on_note,
@@ -562,6 +567,7 @@ VsmFollower *vsm_follower_new(const VsmConfig *config, GPtrArray *uplinks, VsmFo
         f->config = config;
         f->uplinks = uplinks;
         f->emit = emit;
+        f->want = want;
         f->emit_data = user_data;
         f->mig.pre_assoc_rr = config->pre_assoc_rr;
         f->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, domain_destroy);

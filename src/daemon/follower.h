@@ -13,11 +13,13 @@ typedef struct VsmFollower VsmFollower;
 /* A timeline line or VDP outcome for `vsimigctl monitor` (a JSON object,
  * borrowed for the call). */
 typedef void (*VsmFollowerEmitFunc)(JsonNode *event, gpointer user_data);
+/* Whether anyone listens (the event is not even built otherwise). */
+typedef gboolean (*VsmFollowerWantFunc)(gpointer user_data);
 
 /* uplinks: the manager's GPtrArray of VsmUplink (borrowed, outlives us).
  * Connects to libvirt when config->libvirt_enabled. */
 VsmFollower *vsm_follower_new(const VsmConfig *config, GPtrArray *uplinks, VsmFollowerEmitFunc emit,
-                              gpointer user_data, GError **error);
+                              VsmFollowerWantFunc want, gpointer user_data, GError **error);
 VsmFollower *vsm_follower_free(VsmFollower *f);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmFollower, vsm_follower_free)
 

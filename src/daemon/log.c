@@ -21,6 +21,9 @@ static const char *level_name(GLogLevelFlags level) {
         return "debug";
 }
 
+/* Whether stderr is the journal: -1 until known. */
+static int journald = -1;
+
 static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields,
                                    gpointer user_data) {
         g_autoptr(GString) line = g_string_new("vsimigd: ");
@@ -43,7 +46,10 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
                                 return G_LOG_WRITER_HANDLED;
         }
 keep:
-        if (g_log_writer_is_journald(fileno(stderr)))
+        /* Asked once: stderr does not change, and the check is a syscall. */
+        if (journald < 0)
+                journald = g_log_writer_is_journald(fileno(stderr));
+        if (journald)
                 return g_log_writer_journald(level, fields, n_fields, user_data);
 
         for (gsize i = 0; i < n_fields; i++) {

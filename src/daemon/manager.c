@@ -218,6 +218,12 @@ static void manager_show(VsmManager *m, VsmControlClient *c, VsmControlRequest *
 }
 
 /* Events for `vsimigctl monitor`: one {"event": {...}} line per client. */
+static gboolean manager_wants_events(gpointer user_data) {
+        VsmManager *m = user_data;
+
+        return m->monitors->len > 0;
+}
+
 static void manager_emit(JsonNode *event, gpointer user_data) {
         VsmManager *m = user_data;
         g_autoptr(JsonGenerator) gen = NULL;
@@ -334,7 +340,7 @@ VsmManager *vsm_manager_new(VsmConfig *config, GError **error) {
                 g_ptr_array_add(m->uplinks, vsm_uplink_new(*p, config));
         if (m->uplinks->len == 0)
                 vsm_log(G_LOG_LEVEL_WARNING, "no uplinks configured ([vdp] uplinks): VDP is idle");
-        m->follower = vsm_follower_new(config, m->uplinks, manager_emit, m, error);
+        m->follower = vsm_follower_new(config, m->uplinks, manager_emit, manager_wants_events, m, error);
         if (!m->follower)
                 return NULL;
         return g_steal_pointer(&m);

@@ -12,7 +12,8 @@
  * (full state of the NICs that changed; the first one has every NIC) and
  * at SUSPENDED_MIGRATED
  *   {"type":"switchover","domain":"<uuid>","generation":N,"nics":[...],"suspended_at":<real µs>}
- * with the final state of every NIC.  <nic> is vsm_nic_state_to_json().
+ * with the final state: the NICs changed since they were last streamed
+ * (the destination has the rest).  <nic> is vsm_nic_state_to_json().
  * A refusal is {"type":"error","reason":"..."} and the connection is
  * closed.  Unknown domains, bad tokens, oversized, truncated or garbage
  * messages, unknown types and a missing hello are rejected, logged (rate

@@ -203,10 +203,11 @@ static void uplink_ecp_apply(VsmUplink *u, const VsmEcpTxResult *res) {
 
 
 static void uplink_fail_cookie(VsmUplink *u, uint64_t cookie) {
-        g_autoptr(GPtrArray) vsis = vsm_uplink_list_vsis(u);
+        /* A copy (a report may change the table), in no particular order. */
+        g_autoptr(GList) vsis = g_hash_table_get_values(u->vsis);
 
-        for (guint i = 0; i < vsis->len; i++)
-                vsm_vsi_on_tx_failed(vsis->pdata[i], cookie);
+        for (GList *l = vsis; l; l = l->next)
+                vsm_vsi_on_tx_failed(l->data, cookie);
 }
 
 /* Hand the staged ULPDU to ECP. */
@@ -244,7 +245,10 @@ static void uplink_on_flush(gpointer user_data) {
 }
 
 void vsm_uplink_flush_vdp(VsmUplink *u) {
-        uplink_flush(u);
+        /* Only if it can go on the wire now: behind a ULPDU in flight it
+         * would only take a queue slot that a fuller batch can use. */
+        if (vsm_ecp_tx_queued(u->ecp_tx) == 0)
+                uplink_flush(u);
 }
 
 int vsm_uplink_send_raw(VsmUplink *u, const uint8_t *frame, size_t len) {

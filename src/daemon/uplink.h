@@ -37,8 +37,9 @@ GPtrArray *vsm_uplink_list_vsis(VsmUplink *u);
  * when the ECP queue is full). */
 int vsm_uplink_send_vdp(VsmUplink *u, const VsmVsiParams *params, VsmVdpRequest req,
                         uint8_t status, uint64_t *ret_cookie);
-/* Hand VDP TLVs staged in this loop iteration to ECP now (they go on the
- * wire at once unless ECP waits for an ACK or the pacing gap). */
+/* Hand VDP TLVs staged in this loop iteration to ECP now if ECP is idle
+ * (then they go on the wire at once, unless the pacing gap holds them);
+ * behind a ULPDU in flight they keep collecting and go when it is done. */
 void vsm_uplink_flush_vdp(VsmUplink *u);
 /* Send one whole Ethernet frame as it is (a replayed frame on the VM's
  * behalf); 0 or -errno (-ENETDOWN while the uplink is down). */
