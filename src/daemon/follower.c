@@ -32,7 +32,22 @@ struct VsmFollower {
         guint64 hook_errors;
         guint64 events;
         VsmCarry *carry;
+        GHashTable *job_watches;       /* uuid string -> JobWatch (owned) */
 };
+
+/* A source in precopy: libvirt sends the source no event when the
+ * migration is aborted (domjobabort, a failed destination), so its job is
+ * polled until the domain is suspended or the job is gone. */
+typedef struct JobWatch {
+        VsmFollower *f;
+        char uuid[37];
+        uint8_t uuid_bin[16];
+        guint timer;
+        gboolean inflight;
+        GCancellable *cancel;
+} JobWatch;
+
+#define FOLLOWER_JOB_POLL_SEC 2
 
 typedef struct VdpWait {
         VsmFollower *f;
@@ -231,10 +246,71 @@ static void follower_carry(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const V
                 vsm_carry_suspended(f->carry, uuid);
         if (old_role == VSM_MIG_ROLE_DESTINATION && event_is_resumed(ev))
                 vsm_carry_resumed(f->carry, uuid, info);
-        if (old_role == VSM_MIG_ROLE_SOURCE && old_phase == VSM_MIG_PHASE_SUSPENDED && event_is_resumed(ev) &&
-            m->role == VSM_MIG_ROLE_LOCAL)
+        if (old_role == VSM_MIG_ROLE_SOURCE && m->role == VSM_MIG_ROLE_LOCAL &&
+            ((old_phase == VSM_MIG_PHASE_SUSPENDED && event_is_resumed(ev)) || ev == VSM_MIG_EV_RECONCILE_RUNNING))
                 vsm_carry_failed_back(f->carry, uuid, info);
         vsm_carry_update(f->carry, uuid, vsm_domain_get_name(d), info, m);
+}
+
+static void follower_feed(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const char *source);
+
+static void job_watch_free(gpointer p) {
+        JobWatch *w = p;
+
+        g_clear_handle_id(&w->timer, g_source_remove);
+        g_cancellable_cancel(w->cancel);
+        g_object_unref(w->cancel);
+        g_free(w);
+}
+
+static gboolean job_watch_applies(VsmDomain *d) {
+        const VsmMigration *m = vsm_domain_get_machine(d);
+
+        return m->role == VSM_MIG_ROLE_SOURCE && m->phase == VSM_MIG_PHASE_MIGRATING;
+}
+
+static void on_job_info(GObject *source, GAsyncResult *result, gpointer user_data) {
+        g_autoptr(GError) error = NULL;
+        int type = vsm_libvirt_get_job_finish(result, &error);
+        JobWatch *w;
+        VsmDomain *d;
+
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return;                 /* the watch is gone */
+        w = user_data;
+        w->inflight = FALSE;
+        if (type != 0)                  /* still a job, or cannot tell */
+                return;
+        d = g_hash_table_lookup(w->f->domains, w->uuid);
+        if (d && job_watch_applies(d))
+                follower_feed(w->f, d, VSM_MIG_EV_RECONCILE_RUNNING, "job check (no migration job any more)");
+}
+
+static gboolean on_job_watch_timer(gpointer user_data) {
+        JobWatch *w = user_data;
+
+        if (!w->inflight && vsm_libvirt_get_job_async(w->f->libvirt, w->uuid_bin, w->cancel, on_job_info, w))
+                w->inflight = TRUE;
+        return G_SOURCE_CONTINUE;
+}
+
+static void follower_watch_job(VsmFollower *f, VsmDomain *d) {
+        const char *uuid = vsm_domain_get_uuid_string(d);
+        JobWatch *w;
+
+        if (!f->libvirt || !job_watch_applies(d)) {
+                g_hash_table_remove(f->job_watches, uuid);
+                return;
+        }
+        if (g_hash_table_contains(f->job_watches, uuid))
+                return;
+        w = g_new0(JobWatch, 1);
+        w->f = f;
+        g_strlcpy(w->uuid, uuid, sizeof(w->uuid));
+        memcpy(w->uuid_bin, vsm_domain_get_uuid(d), 16);
+        w->cancel = g_cancellable_new();
+        w->timer = g_timeout_add_seconds(FOLLOWER_JOB_POLL_SEC, on_job_watch_timer, w);
+        g_hash_table_insert(f->job_watches, w->uuid, w);
 }
 
 static void follower_feed(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const char *source) {
@@ -253,6 +329,7 @@ static void follower_feed(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const ch
         if (f->carry)
                 follower_carry(f, d, ev, &a, old_role, old_phase);
         vsm_domain_drop_metadata(d);
+        follower_watch_job(f, d);
         if (a.forget) {
                 vsm_domain_set_active(d, FALSE);
                 vsm_migration_init(m, &f->mig);
@@ -571,6 +648,7 @@ VsmFollower *vsm_follower_new(const VsmConfig *config, GPtrArray *uplinks, VsmFo
         f->emit_data = user_data;
         f->mig.pre_assoc_rr = config->pre_assoc_rr;
         f->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, domain_destroy);
+        f->job_watches = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, job_watch_free);
         f->carry = vsm_carry_new(config, &host, f, error);
         if (!f->carry)
                 return NULL;
@@ -585,6 +663,7 @@ VsmFollower *vsm_follower_new(const VsmConfig *config, GPtrArray *uplinks, VsmFo
 VsmFollower *vsm_follower_free(VsmFollower *f) {
         if (!f)
                 return NULL;
+        g_clear_pointer(&f->job_watches, g_hash_table_unref);
         /* The carry calls back into the domains table: it goes first. */
         g_clear_pointer(&f->carry, vsm_carry_free);
         vsm_libvirt_free(f->libvirt);

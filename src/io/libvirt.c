@@ -379,3 +379,58 @@ gboolean vsm_libvirt_set_metadata_async(VsmLibvirt *lv, const uint8_t uuid[16], 
 gboolean vsm_libvirt_set_metadata_finish(GAsyncResult *result, GError **error) {
         return g_task_propagate_boolean(G_TASK(result), error);
 }
+
+/* ---- the job of a domain, off the main loop ---- */
+
+typedef struct JobQuery {
+        virConnectPtr conn;            /* a reference of its own */
+        uint8_t uuid[16];
+} JobQuery;
+
+static void job_query_free(gpointer p) {
+        JobQuery *q = p;
+
+        if (q->conn)
+                virConnectClose(q->conn);
+        g_free(q);
+}
+
+static void job_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable) {
+        JobQuery *q = task_data;
+        virDomainPtr dom = virDomainLookupByUUID(q->conn, q->uuid);
+        virDomainJobInfo info;
+        int r;
+
+        if (!dom) {
+                g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "domain gone: %s",
+                                        virGetLastErrorMessage());
+                return;
+        }
+        r = virDomainGetJobInfo(dom, &info);
+        virDomainFree(dom);
+        if (r < 0)
+                g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", virGetLastErrorMessage());
+        else
+                g_task_return_int(task, info.type);
+}
+
+gboolean vsm_libvirt_get_job_async(VsmLibvirt *lv, const uint8_t uuid[16], GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data) {
+        g_autoptr(GTask) task = NULL;
+        JobQuery *q;
+
+        if (!lv || !lv->conn)
+                return FALSE;
+        q = g_new0(JobQuery, 1);
+        q->conn = lv->conn;
+        virConnectRef(q->conn);
+        memcpy(q->uuid, uuid, 16);
+        task = g_task_new(NULL, cancellable, callback, user_data);
+        g_task_set_task_data(task, q, job_query_free);
+        g_task_run_in_thread(task, job_thread);
+        return TRUE;
+}
+
+int vsm_libvirt_get_job_finish(GAsyncResult *result, GError **error) {
+        return (int) g_task_propagate_int(G_TASK(result), error);
+}

@@ -68,4 +68,10 @@ gboolean vsm_libvirt_set_metadata_async(VsmLibvirt *lv, const uint8_t uuid[16], 
                                         const char *uri, GCancellable *cancellable, GAsyncReadyCallback callback,
                                         gpointer user_data);
 gboolean vsm_libvirt_set_metadata_finish(GAsyncResult *result, GError **error);
+/* virDomainGetJobInfo() in a worker thread: _finish() gives the job type
+ * (virDomainJobType: 0 none, 1 bounded, 2 unbounded, ...) or -1 with an
+ * error.  FALSE (and no callback) when not connected. */
+gboolean vsm_libvirt_get_job_async(VsmLibvirt *lv, const uint8_t uuid[16], GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+int vsm_libvirt_get_job_finish(GAsyncResult *result, GError **error);
 const char *vsm_libvirt_event_kind_to_string(VsmLibvirtEventKind k);
