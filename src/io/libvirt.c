@@ -316,38 +316,69 @@ const char *vsm_libvirt_event_kind_to_string(VsmLibvirtEventKind k) {
         return k < _VSM_LIBVIRT_EV_MAX ? names[k] : NULL;
 }
 
-/* ---- metadata writes, off the main loop ---- */
+/* ---- calls about one domain, off the main loop ----
+ *
+ * libvirt calls are blocking RPCs, and libvirt may hold one for as long as
+ * a job holds the domain: these run in GTask worker threads on a
+ * connection reference of their own (virConnect is thread-safe), and
+ * report in the caller's main context. */
 
-typedef struct MetadataJob {
-        virConnectPtr conn;            /* a reference of its own */
+typedef struct DomainCall {
+        virConnectPtr conn;
         uint8_t uuid[16];
+        /* metadata writes */
         char *xml;
         char *key;
         char *uri;
-} MetadataJob;
+} DomainCall;
 
-static void metadata_job_free(gpointer p) {
-        MetadataJob *j = p;
+static void domain_call_free(gpointer p) {
+        DomainCall *c = p;
 
-        if (j->conn)
-                virConnectClose(j->conn);
-        g_free(j->xml);
-        g_free(j->key);
-        g_free(j->uri);
-        g_free(j);
+        if (c->conn)
+                virConnectClose(c->conn);
+        g_free(c->xml);
+        g_free(c->key);
+        g_free(c->uri);
+        g_free(c);
+}
+
+/* The domain, or NULL with the task's error returned. */
+static virDomainPtr domain_call_lookup(GTask *task, const DomainCall *c) {
+        virDomainPtr dom = virDomainLookupByUUID(c->conn, c->uuid);
+
+        if (!dom)
+                g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "domain gone: %s",
+                                        virGetLastErrorMessage());
+        return dom;
+}
+
+/* Runs func for the domain in a worker thread; takes c. */
+static gboolean domain_call_run(VsmLibvirt *lv, DomainCall *c, const uint8_t uuid[16], GTaskThreadFunc func,
+                                GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data) {
+        g_autoptr(GTask) task = NULL;
+
+        if (!lv || !lv->conn) {
+                domain_call_free(c);
+                return FALSE;
+        }
+        c->conn = lv->conn;
+        virConnectRef(c->conn);
+        memcpy(c->uuid, uuid, 16);
+        task = g_task_new(NULL, cancellable, callback, user_data);
+        g_task_set_task_data(task, c, domain_call_free);
+        g_task_run_in_thread(task, func);
+        return TRUE;
 }
 
 static void metadata_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable) {
-        MetadataJob *j = task_data;
-        virDomainPtr dom = virDomainLookupByUUID(j->conn, j->uuid);
+        DomainCall *c = task_data;
+        virDomainPtr dom = domain_call_lookup(task, c);
         int r;
 
-        if (!dom) {
-                g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "domain gone: %s",
-                                        virGetLastErrorMessage());
+        if (!dom)
                 return;
-        }
-        r = virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, j->xml, j->key, j->uri, VIR_DOMAIN_AFFECT_LIVE);
+        r = virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, c->xml, c->key, c->uri, VIR_DOMAIN_AFFECT_LIVE);
         if (r < 0)
                 g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", virGetLastErrorMessage());
         else
@@ -358,54 +389,26 @@ static void metadata_thread(GTask *task, gpointer source, gpointer task_data, GC
 gboolean vsm_libvirt_set_metadata_async(VsmLibvirt *lv, const uint8_t uuid[16], const char *xml, const char *key,
                                         const char *uri, GCancellable *cancellable, GAsyncReadyCallback callback,
                                         gpointer user_data) {
-        g_autoptr(GTask) task = NULL;
-        MetadataJob *j;
+        DomainCall *c = g_new0(DomainCall, 1);
 
-        if (!lv || !lv->conn)
-                return FALSE;
-        j = g_new0(MetadataJob, 1);
-        j->conn = lv->conn;
-        virConnectRef(j->conn);
-        memcpy(j->uuid, uuid, 16);
-        j->xml = g_strdup(xml);
-        j->key = g_strdup(key);
-        j->uri = g_strdup(uri);
-        task = g_task_new(NULL, cancellable, callback, user_data);
-        g_task_set_task_data(task, j, metadata_job_free);
-        g_task_run_in_thread(task, metadata_thread);
-        return TRUE;
+        c->xml = g_strdup(xml);
+        c->key = g_strdup(key);
+        c->uri = g_strdup(uri);
+        return domain_call_run(lv, c, uuid, metadata_thread, cancellable, callback, user_data);
 }
 
 gboolean vsm_libvirt_set_metadata_finish(GAsyncResult *result, GError **error) {
         return g_task_propagate_boolean(G_TASK(result), error);
 }
 
-/* ---- the job of a domain, off the main loop ---- */
-
-typedef struct JobQuery {
-        virConnectPtr conn;            /* a reference of its own */
-        uint8_t uuid[16];
-} JobQuery;
-
-static void job_query_free(gpointer p) {
-        JobQuery *q = p;
-
-        if (q->conn)
-                virConnectClose(q->conn);
-        g_free(q);
-}
-
 static void job_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable) {
-        JobQuery *q = task_data;
-        virDomainPtr dom = virDomainLookupByUUID(q->conn, q->uuid);
+        DomainCall *c = task_data;
+        virDomainPtr dom = domain_call_lookup(task, c);
         virDomainJobInfo info;
         int r;
 
-        if (!dom) {
-                g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "domain gone: %s",
-                                        virGetLastErrorMessage());
+        if (!dom)
                 return;
-        }
         r = virDomainGetJobInfo(dom, &info);
         virDomainFree(dom);
         if (r < 0)
@@ -416,19 +419,7 @@ static void job_thread(GTask *task, gpointer source, gpointer task_data, GCancel
 
 gboolean vsm_libvirt_get_job_async(VsmLibvirt *lv, const uint8_t uuid[16], GCancellable *cancellable,
                                    GAsyncReadyCallback callback, gpointer user_data) {
-        g_autoptr(GTask) task = NULL;
-        JobQuery *q;
-
-        if (!lv || !lv->conn)
-                return FALSE;
-        q = g_new0(JobQuery, 1);
-        q->conn = lv->conn;
-        virConnectRef(q->conn);
-        memcpy(q->uuid, uuid, 16);
-        task = g_task_new(NULL, cancellable, callback, user_data);
-        g_task_set_task_data(task, q, job_query_free);
-        g_task_run_in_thread(task, job_thread);
-        return TRUE;
+        return domain_call_run(lv, g_new0(DomainCall, 1), uuid, job_thread, cancellable, callback, user_data);
 }
 
 int vsm_libvirt_get_job_finish(GAsyncResult *result, GError **error) {
