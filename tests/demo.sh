@@ -1,17 +1,25 @@
 #!/bin/bash
-# vsimig demo: one live migration between two self-made libvirt hosts, with
-# vsimigd on both following it and speaking VDP to the top-of-rack switch.
+# vsimig demo: one live migration of a real Linux guest between two
+# self-made libvirt hosts, with vsimigd on both carrying its network state
+# (DHCP lease, IGMPv3/MLDv2 memberships, addresses) and speaking VDP to the
+# top-of-rack switch.
 #
-#   switch netns: kernel bridge (STP, IGMP snooping) + lldpad in the
-#                 IEEE 802.1Qbg bridge role on both host ports
+#   switch netns: kernel bridge br-sw (STP, IGMP/MLD snooping with a
+#                 querier), lldpad in the IEEE 802.1Qbg bridge role on both
+#                 host ports, dnsmasq (10.77.1.100-199), a multicast sender
 #   host A, host B: netns + mount + UTS namespaces, each with its own
-#                 libvirtd 9.0 (TCG QEMU), vsimig's hook, and vsimigd
+#                 libvirtd 9.0 (TCG QEMU), vsimig's hook, and vsimigd with
+#                 [peer] listen and [replay] on
 #
-# A guest boots on A, then `virsh migrate --live` moves it to B.  Printed:
-# both hosts' `vsimigctl show` timelines (hooks, events, VDP requests and
-# answers, ms offsets) and every LLDP/ECP/VDP frame the switch saw on each
-# port.  Everything is torn down at the end.  Run as root on Debian 12; it
-# installs its own dependencies and builds first (tests/deps.sh).
+# The guest (Debian kernel + busybox, tests/integration/lib/guest) boots on
+# A, gets a lease from dnsmasq, joins 239.77.1.1 and ff15::77:1 and counts
+# the stream.  Printed: what A's vsimigd learned, then `virsh migrate
+# --live` to B, B's timeline (hooks, events, VDP, replay; ms offsets), what
+# the switch saw on B's port around the switchover (ms vs RESUMED), the
+# guest's multicast loss, and the VDP frames on both ports.  Everything is
+# torn down at the end.  Run as root on Debian 12; it installs its own
+# dependencies and builds first (tests/deps.sh).  The libraries are the
+# state-carry test's (tests/integration/test-carry.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== installing dependencies and building (tests/deps.sh)"
@@ -22,36 +30,132 @@ export LT_QEMU_CAPS_CACHE=$VSM_BUILD_ROOT/lt-qemu-caps
 . tests/integration/lib/libvirt-testbed.sh
 . tests/integration/lib/vsimigd.sh
 . tests/integration/lib/migrate.sh
+. tests/integration/lib/guest/guest.sh
+. tests/integration/lib/carry.sh
+CARRY_PY=$PWD/tests/integration/lib/carry.py
+
+T_START=$(date +%s%N)
+G=$MT_GUEST MAC=02:76:73:6d:20:01
+MGROUPS=("$LG_GROUP4" "$LG_GROUP6")
+SETTLE=${DEMO_SETTLE:-2}   # s to watch after the migration
 
 tb_init
-echo "== building the testbed: switch + lldpad bridge, hosts A and B with libvirtd and vsimigd"
+# demo_diag: if the demo stops early, what the hosts said (runs in
+# tb_cleanup; the logs stay until $TB_DIR goes).
+demo_diag() {
+  [[ ${DEMO_DONE:-0} == 1 || -z ${LT_DIR_B:-} ]] && return 0
+  local h f
+  for h in A B; do
+    for f in "$(lt_host_path "$h" "/var/log/libvirt/qemu/$G.log" 2>/dev/null)" \
+             "$(lg_serial_path "$h" "$G" 2>/dev/null)" "$TB_DIR/vsimigd-$h.log"; do
+      [[ -s $f ]] || continue
+      echo "--- host $h: $f (last 8 lines)"
+      tr -d '\r' <"$f" | grep -v '^$' | tail -n 8
+    done
+  done >&2
+}
+tb_defer demo_diag
+echo "== the guest: Debian kernel + busybox initramfs (tests/integration/lib/guest)"
+lg_build ""
+echo "   $LG_GUEST_DIR ($( ((LG_BUILD_CACHED)) && echo cached || echo "built in $LG_BUILD_MS ms"))"
+
+echo "== building the testbed: switch (snooping + querier, lldpad bridge, dnsmasq), hosts A and B with libvirtd and vsimigd"
+MT_EXTRA_CONF_A=$(ct_peer_conf "$LT_IP_A")
+MT_EXTRA_CONF_B=$(ct_peer_conf "$LT_IP_B")
+export MT_EXTRA_CONF_A MT_EXTRA_CONF_B
 mt_setup
-echo "== booting guest $MT_GUEST (TCG, no disk) on host A"
-lt_define_guest A "$MT_GUEST" "$MT_GUEST_MAC" >/dev/null
-mt_wait A "any(v['mac'] == '$MT_GUEST_MAC' and v['state'] == 'associated' for v in d['vsis'])" 20
-hctl A domains
+ct_switch_setup
+ct_dnsmasq_start
+ct_capture_start sw-b "$TB_DIR/carry-sw-b.pcap"
+ct_mdb_monitor_start "$LT_NS_SW" "$TB_DIR/mdb-sw.log"
+lt_events_start A "$TB_DIR/events-A.log"
+lt_events_start B "$TB_DIR/events-B.log"
+
+echo "== booting the Linux guest $G ($MAC, TCG) on host A"
+ct_boot_linux_guest A "$G" "$MAC"
+IP=$CT_GUEST_IP4 LL=$CT_GUEST_LL6
+echo "   DHCP lease $IP from dnsmasq after $CT_GUEST_LEASE_MS ms; IPv6 $LL"
+grep " $MAC " "$CT_DNSMASQ_LEASES" | awk '{print "   dnsmasq lease file: " $0}'
+ct_wait_mdb "$LT_NS_SW" br-sw sw-a 10 "${MGROUPS[@]}" ||
+  tb_fail "the switch's mdb lacks ${MGROUPS[*]} on sw-a (host A's port)"
+echo "   joined ${MGROUPS[*]} (IGMPv3 / MLDv2); switch mdb: both on sw-a"
+ct_ping_guest "$IP" "$LL"
+ct_sender_start "${MGROUPS[@]}"
+lg_wait_console A "$G" "VSMGUEST: rx $LG_GROUP4 " 30 >/dev/null
+lg_wait_console A "$G" "VSMGUEST: rx ${LG_GROUP6//./\\.} " 30 >/dev/null
+echo "   multicast stream from the switch: $CT_RATE datagrams/s per group, reaching the guest"
+mt_wait A "any(n.get('lease') and len(n.get('groups') or []) >= 2 and n.get('ip4') and n.get('ip6')
+               for n in (d.get('carry') or {}).get('learned') or [])" 20 show "$G"
+mt_wait A "any(v['mac'] == '$MAC' and v['state'] == 'associated' for v in d['vsis'])" 20
 echo
-echo "== virsh migrate --live $MT_GUEST qemu+tcp://hostb/system"
-lt_migrate A B "$MT_GUEST" >/dev/null
-echo "   took $LT_MIGRATE_MS ms"
-mt_wait B "any(v['mac'] == '$MT_GUEST_MAC' and v['state'] == 'associated' for v in d['vsis'])" 20
-mt_wait A "all(v['state'] == 'none' for v in d['vsis'] if v['mac'] == '$MT_GUEST_MAC')" 20
-sleep 0.5
+echo "== host A: what vsimigd learned from the guest's tap (vsimigctl show $G)"
+hctl A show "$G" | sed -n '/^network state/,$p'
+
 echo
-echo "== host A (source): vsimigctl show $MT_GUEST"
-hctl A show "$MT_GUEST"
+echo "== virsh migrate --live $G qemu+tcp://hostb/system"
+ct_guest_stats "$IP" >"$TB_DIR/stats0"
+T0=$(date +%s.%N)
+lt_migrate A B "$G" >/dev/null
+lt_wait_domstate B "$G" running 10
+mt_wait B "any(v['mac'] == '$MAC' and v['state'] == 'associated' for v in d['vsis'])" 20
+mt_wait A "all(v['state'] == 'none' for v in d['vsis'] if v['mac'] == '$MAC')" 20
+sleep "$SETTLE"
+T_END=$(date +%s.%N)
+sleep 1   # the guest counts a gap once the next datagram arrives
+ct_guest_stats "$IP" >"$TB_DIR/stats1"
+T_RES_EV=$(python3 "$CARRY_PY" event-time "$TB_DIR/events-B.log" "$G" "Resumed Migrated" "$T0" || true)
+T_SUSP_EV=$(python3 "$CARRY_PY" event-time "$TB_DIR/events-A.log" "$G" "Suspended Migrated" "$T0" || true)
+T_RES_TL=$(hctl B --json show "$G" | python3 "$CARRY_PY" timeline-time "$T0" resumed || true)
+echo "   took $LT_MIGRATE_MS ms; paused window (A's SUSPENDED to B's RESUMED, virsh events): $(
+  [[ -n $T_RES_EV && -n $T_SUSP_EV ]] && python3 -c "print(round(($T_RES_EV - $T_SUSP_EV) * 1000))" || echo '?') ms"
+
 echo
-echo "== host B (destination): vsimigctl show $MT_GUEST"
-hctl B show "$MT_GUEST"
+echo "== host B (destination): vsimigctl show $G"
+hctl B show "$G"
+
 echo
-echo "== host B: vsimigctl vdp list"
-hctl B vdp list
+echo "== what the switch saw on host B's port (sw-b) around the switchover, ms vs B's RESUMED"
+SW_MAC=$(ip -n "$LT_NS_SW" -br link show br-sw | awk '{print $3}')
+python3 - "$TB_DIR/switchover.json" <<PY
+import json, sys
+json.dump({"pcap_dst": "$TB_DIR/carry-sw-b.pcap", "vdp_pcap": "$MT_PCAP_B", "port_dst": "sw-b",
+           "mac": "$MAC", "station": "$LT_MAC_UP_B", "groups": "${MGROUPS[*]}".split(),
+           "t0": $T0, "t_end": $T_END, "t_resumed": [float(x) for x in "$T_RES_EV $T_RES_TL".split()],
+           "mdb_log": "$TB_DIR/mdb-sw.log", "mdb_ports": ["sw-a", "sw-b"], "after": 0.2,
+           "names": {"$MAC": "guest $G", "$LT_MAC_UP_B": "vsimigd B", "$SW_MAC": "dnsmasq"}},
+          open(sys.argv[1], "w"))
+PY
+python3 "$CARRY_PY" switchover "$TB_DIR/switchover.json"
+for g in "${MGROUPS[@]}"; do
+  printf '   switch mdb now: %-11s on %s\n' "$g" "$(ct_mdb_ports "$LT_NS_SW" br-sw "$g")"
+done
+echo "   (sw-a's entries are the old port's: the guest sends no leave there; they age out with the snooping timer)"
+
+echo
+echo "== the guest's multicast stream across the migration ($CT_RATE datagrams/s per group)"
+for g in "${MGROUPS[@]}"; do
+  read -r c0 l0 < <(awk -v g="$g" '$1 == g { print $2, $3 } END { print 0, 0 }' "$TB_DIR/stats0")
+  read -r c1 l1 < <(awk -v g="$g" '$1 == g { print $2, $3 } END { print 0, 0 }' "$TB_DIR/stats1")
+  printf '   %-11s received %5d, lost %3d (%.2f s of stream)\n' "$g" $((c1 - c0)) $((l1 - l0)) \
+    "$(python3 -c "print(($l1 - $l0) / $CT_RATE)")"
+done
+
+ct_senders_stop
 tb_capture_stop
 echo
-echo "== what the switch saw on host A's port (sw-a)"
-python3 "$VSMTEST" table "$MT_PCAP_A" "$LT_MAC_UP_A"
+echo "== VDP: host B's vsimigctl vdp list"
+hctl B vdp list
 echo
-echo "== what the switch saw on host B's port (sw-b)"
-python3 "$VSMTEST" table "$MT_PCAP_B" "$LT_MAC_UP_B"
+# vdp_table PCAP STATION_MAC: vsmtest.py's table, the periodic LLDP after
+# the first EVB exchange left out.
+vdp_table() {
+  python3 "$VSMTEST" table "$1" "$2" | awk '$3 != "LLDP" || !seen[$2]++'
+}
+echo "== every ECP/VDP frame the switch saw on host A's port (sw-a; ms since the first LLDP; periodic LLDP left out)"
+vdp_table "$MT_PCAP_A" "$LT_MAC_UP_A"
 echo
-echo "== done; tearing the testbed down"
+echo "== every ECP/VDP frame the switch saw on host B's port (sw-b; ms since the first LLDP; periodic LLDP left out)"
+vdp_table "$MT_PCAP_B" "$LT_MAC_UP_B"
+DEMO_DONE=1
+echo
+echo "== done in $(( ($(date +%s%N) - T_START) / 1000000000 )) s after the build; tearing the testbed down"

@@ -17,6 +17,16 @@ library only.  An independent reading of what crossed the switch ports:
 
   carry.py timeline T0 [REGEX] < `vsimigctl --json show DOMAIN`
                                      the timeline entries since T0 (+ms)
+  carry.py timeline-time T0 REGEX < `vsimigctl --json show DOMAIN`
+                                     epoch s of the first entry matching
+                                     REGEX at or after T0 (exit 1 if none)
+  carry.py event-time FILE DOMAIN TEXT T0
+                                     epoch s of the first `virsh event
+                                     --timestamp` line in FILE for DOMAIN
+                                     ending in TEXT at or after T0
+  carry.py switchover SPEC_JSON      a short table for people: what the
+                                     switch saw on the destination port
+                                     around the switchover, ms vs RESUMED
 
 SPEC_JSON (check) keys: pcap_dst, port_dst, mac, ip4, ip6 (list), cid (hex
 without colons, "" = the guest sends none), groups (list), t0, t_resumed,
@@ -26,6 +36,12 @@ mdb_final (list of "port group" after the migration), host_mdb (list of
 tap, checks (list of: dhcp, mdb, host_mdb, garp, na; "nodhcp" = no DHCP
 from the MAC at all in [t0, t_end]; "dhcp_any" = the replayed REQUEST at
 any time in [t0, t_end], not only before RESUMED).
+
+SPEC_JSON (switchover): pcap_dst, port_dst, mac, groups, t0, t_resumed,
+t_end, mdb_log as for check, plus vdp_pcap (the ECP/LLDP capture of the
+same port, optional), station (the destination host's uplink MAC),
+mdb_ports (switch ports whose mdb events to show; default [port_dst]),
+after (s after RESUMED to show; default 1.0), names (optional {MAC: label}).
 """
 import json
 import socket
@@ -365,6 +381,143 @@ def check(spec):
     return min(len(fails), 100)
 
 
+def resumed_time(spec, win):
+    """RESUMED as check() reads it: the earliest of spec["t_resumed"] and
+    QEMU's first RARP from the MAC among the frames win.  (t, rarp_frames)
+    or (None, rarp_frames)."""
+    m = spec["mac"].lower()
+    cands = spec["t_resumed"] if isinstance(spec["t_resumed"], list) else [spec["t_resumed"]]
+    cands = [c for c in cands if c is not None]
+    rarp = [f for f in win if f["kind"] == "rarp" and f["src"] == m]
+    if rarp:
+        cands = cands + [rarp[0]["t"]]
+    return (min(cands) if cands else None), rarp
+
+
+def short(f, m, tr, names):
+    """(who, what) of a decoded frame, for the switchover table."""
+    k = f["kind"]
+    who = names.get(f["src"], f["src"])
+    if f["src"] == m:
+        who = "vsimigd (as VM)" if f["t"] < tr and k != "rarp" else names.get(m, "VM")
+    if k == "dhcp":
+        w = f"DHCP {f['type']}"
+        if f["type"] == "REQUEST":
+            w += (" INIT-REBOOT" if f["ciaddr"] == "0.0.0.0" and f["requested"] and not f["server"] else "")
+            w += f" for {f['requested'] or f['ciaddr']}" + (f" cid {f['cid']}" if f["cid"] else " no cid")
+        elif f["type"] in ("ACK", "OFFER"):
+            w += f" {f['yiaddr']} to {f['chaddr']}"
+        return who, w
+    if k == "arp":
+        if f["gratuitous"]:
+            return who, f"gratuitous ARP {f['spa']} is-at {f['sha']}"
+        return who, f"ARP {'request' if f['op'] == 1 else 'reply'} {f['spa']} -> {f['tpa']}"
+    if k == "rarp":
+        return "QEMU", "RARP announce"
+    if k == "na":
+        return who, (f"{'unsolicited ' if not f['s_flag'] else ''}NA {f['target']}"
+                     + (" (override)" if f["o_flag"] else ""))
+    if k == "ns":
+        return who, f"NS {f['target']}"
+    if k in ("igmp-report", "mld-report"):
+        return who, f"{'IGMP' if k[0] == 'i' else 'MLD'}v{f['version']} report {' '.join(f['groups'])}"
+    if k in ("igmp-leave", "mld-leave"):
+        return who, f"{k} {' '.join(f['groups'])}"
+    if k in ("igmp-query", "mld-query"):
+        g = f.get("group")
+        return who, f"{k} {'general' if g in (None, '0.0.0.0', '::') else g}"
+    return who, k
+
+
+def switchover(spec):
+    """Print what the switch saw on the destination port around the
+    switchover: the VM's VDP exchange, its DHCP, reports, GARP/NA (replayed
+    by vsimigd before RESUMED, the guest's own after), QEMU's RARP, and
+    the switch's mdb changes for the VM's groups; ms relative to RESUMED.
+    Rows up to `after` s past RESUMED; what follows until t_end is counted
+    on one line."""
+    m, t0, te = spec["mac"].lower(), spec["t0"], spec["t_end"]
+    names = {k.lower(): v for k, v in (spec.get("names") or {}).items()}
+    fr = frames(spec["pcap_dst"], spec["port_dst"])
+    win = [f for f in fr if t0 <= f["t"] <= te]
+    tr, rarp = resumed_time(spec, win)
+    if tr is None:
+        print("  (no RESUMED time: no virsh event, no timeline entry, no RARP)")
+        return 1
+    srcs = [f"{(c - tr) * 1000:+.1f} ms" for c in (spec["t_resumed"] or [])]
+    print(f"  RESUMED = {'QEMU' + chr(39) + 's first RARP on ' + spec['port_dst'] if rarp and rarp[0]['t'] == tr else 'the destination'} "
+          f"(the destination's virsh event / vsimigd timeline entry: {', '.join(srcs) or 'none'})")
+    t_hi = tr + float(spec.get("after", 1.0))
+    rows, later = [], {}   # rows: (t, order, who, what, merge key or None)
+    for f in win:
+        if not (f["src"] == m or f["dst"] == m or f.get("chaddr") == m):
+            continue
+        who, what = short(f, m, tr, names)
+        if f["t"] > t_hi:
+            # Counted by kind: the words before the first address.
+            w = what.split()
+            k = " ".join(w[:next((i for i, x in enumerate(w) if "." in x or ":" in x), len(w))])
+            k = k if who == names.get(m, "VM") else f"{k} ({who})"
+            later[k] = later.get(k, 0) + 1
+            continue
+        rows.append((f["t"], 1, who, what, None))
+    # The VDP exchange for the VM's VSI (requests from the station, the
+    # bridge's responses), from the ECP capture of the same port; an ECP
+    # retransmission (same sender and sequence number) is one row.
+    if spec.get("vdp_pcap"):
+        try:
+            from vsmtest import frames as vdp_frames
+            for f in vdp_frames(spec["vdp_pcap"]):
+                if not (t0 <= f["t"] <= t_hi) or f.get("proto") != "ecp" or f["op"] != "request":
+                    continue
+                for t in f["tlvs"]:
+                    if not isinstance(t["tlv"], str) or "status" not in t:
+                        continue
+                    if m not in [x.get("mac") for x in t.get("filters") or []]:
+                        continue
+                    fl = "".join(n for n, b in ((" M", t.get("m")), (" S", t.get("s"))) if b)
+                    if t["response"]:
+                        res = "ok" if not t["reason"] else f"error {t['reason']}"
+                        who, what = "switch (lldpad)", f"VDP {t['tlv'].upper()} response: {res}"
+                    else:
+                        who = names.get(spec.get("station", "").lower(), "host")
+                        what = f"VDP {t['tlv'].upper()}{fl} vsi {t['vsiid'][:8]}"
+                    rows.append((f["t"], 1, who, what, ("ecp", f["src"], f["seq"], t["tlv"])))
+        except FileNotFoundError:
+            pass
+    ports = spec.get("mdb_ports") or [spec["port_dst"]]
+    groups = set(spec["groups"])
+    last = {}
+    for t, op, port, g in mdb_events(spec["mdb_log"]):
+        if t0 <= t <= t_hi and port in ports and g in groups:
+            # `bridge monitor` reports a new entry twice: one row.
+            if last.get((port, g), (None, -1))[0] == op and t - last[(port, g)][1] < 0.05:
+                continue
+            last[(port, g)] = (op, t)
+            rows.append((t, 1, "switch mdb", f"{g} {'added on' if op == 'add' else 'removed from'} {port}", None))
+    rows.append((tr, 0, "", "=== RESUMED on the destination (the guest runs again) ===", None))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    out, seen = [], {}
+    for t, _o, who, what, key in rows:
+        if key is not None and key in seen:
+            seen[key][3] += 1
+            continue
+        if key is None and out and (out[-1][1], out[-1][2]) == (who, what) and out[-1][4] is None:
+            out[-1][3] += 1   # runs of the same line (QEMU's RARPs)
+            continue
+        out.append([t, who, what, 1, key])
+        if key is not None:
+            seen[key] = out[-1]
+    print(f"  {'ms':>9}  {'from':<16}  frame / event")
+    for t, who, what, n, key in out:
+        more = f"  (x{n}{', ECP retransmission' if key else ''})" if n > 1 else ""
+        print(f"  {(t - tr) * 1000:+9.1f}  {who:<16}  {what}{more}")
+    if later:
+        print(f"  then until {(te - tr) * 1000:+.0f} ms: "
+              + ", ".join(f"{n}x {k}" for k, n in sorted(later.items(), key=lambda kv: -kv[1])))
+    return 0
+
+
 def peer_hello(host, port, uuid, token):
     msg = json.dumps({"type": "hello", "version": 1, "domain": uuid, "token": token}).encode()
     try:
@@ -438,6 +591,33 @@ def main():
                     print(f"    {(e['time'] - t0) * 1000:9.1f} ms  {e['text']}")
                     n += 1
         return 0 if n else 1
+    if a and a[0] == "timeline-time":
+        import re
+        try:
+            d = json.load(sys.stdin)
+        except ValueError:
+            return 1
+        for t in d.get("timelines", []):
+            for e in t["entries"]:
+                if e["time"] >= float(a[1]) - 0.05 and re.search(a[2], e["text"]):
+                    print(f"{e['time']:.6f}")
+                    return 0
+        return 1
+    if a and a[0] == "event-time":
+        import datetime
+        f, dom, text, t0 = a[1], a[2], a[3], float(a[4])
+        for line in open(f, errors="replace"):
+            if f"domain '{dom}'" in line and line.rstrip().endswith(text):
+                try:
+                    t = datetime.datetime.strptime(line.split(": event", 1)[0], "%Y-%m-%d %H:%M:%S.%f%z").timestamp()
+                except ValueError:
+                    continue
+                if t >= t0 - 0.05:
+                    print(f"{t:.6f}")
+                    return 0
+        return 1
+    if a and a[0] == "switchover":
+        return switchover(json.load(open(a[1])))
     if a and a[0] == "peer-hello":
         return peer_hello(*a[1:5])
     print(__doc__, file=sys.stderr)

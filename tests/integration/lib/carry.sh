@@ -22,9 +22,24 @@
 #   ct_mdb_ports NS BRIDGE GROUP    ports whose mdb has GROUP ("sw-a sw-b")
 #   ct_mdb_list NS BRIDGE           "port group" per mdb entry
 #   ct_mdb_monitor_start NS FILE    bridge -timestamp monitor mdb -> FILE
+#   ct_peer_conf IP [PORT]          vsimigd config text: [peer] listen on
+#                                   IP:PORT (7788), [replay] on
+#   ct_capture_start PORT FILE      capture the carried protocols
+#                                   ($CT_CAPF) on a switch port
+#   ct_boot_linux_guest HOST NAME MAC [CMDLINE_EXTRA]
+#                                   start the Linux guest, wait for its
+#                                   lease, joins and IPv6 link-local
+#   ct_wait_mdb NS BRIDGE PORT TIMEOUT_S GROUP...
+#                                   wait until the mdb has every GROUP on PORT
+#   ct_ping_guest IP4 [LL6]         ping the guest from br-sw (so its
+#                                   addresses show in ARP / NA)
+#   ct_guest_stats IP               "GROUP COUNT LOST" per group the guest
+#                                   counts (its mcjoin control port)
 #
 # Variables: CT_SW_IP (10.77.1.1), CT_RATE (datagrams/s per group, 100),
-# CT_DNSMASQ_PID, CT_DHCPD_PID, CT_DNSMASQ_LEASES, CT_DHCPD_LEASES.
+# CT_DNSMASQ_PID, CT_DHCPD_PID, CT_DNSMASQ_LEASES, CT_DHCPD_LEASES, CT_CAPF;
+# after ct_boot_linux_guest: CT_GUEST_IP4, CT_GUEST_LL6, CT_GUEST_UUID,
+# CT_GUEST_LEASE_MS.
 
 CT_SW_IP=${CT_SW_IP:-10.77.1.1}
 CT_RATE=${CT_RATE:-100}
@@ -185,4 +200,77 @@ ct_mdb_ports() {
 ct_mdb_monitor_start() {
 	ip netns exec "$1" stdbuf -oL bridge -timestamp monitor mdb </dev/null >"$2" 2>&1 &
 	tb_track_pid "$!" "mdb-monitor-$1"
+}
+
+# ct_peer_conf IP [PORT]: the vsimigd config sections for state carry: the
+# peer listener on IP:PORT (default 7788; the source's vsimigd connects to
+# the destination's) and the replay with the post-resume queries.  Put it
+# in MT_EXTRA_CONF_<HOST> before mt_setup.
+ct_peer_conf() {
+	printf '[peer]\nlisten = %s:%s\n[replay]\nenabled = true\nquery-after-resume = true\n' "$1" "${2:-7788}"
+}
+
+# The frames the state-carry evidence is read from (carry.py decodes them):
+# DHCP, IGMP, ARP/RARP, ICMPv6 (MLD, NS/NA).
+CT_CAPF='igmp or arp or rarp or (ip6 and not udp) or (udp and (port 67 or port 68))'
+
+# ct_capture_start PORT FILE: capture $CT_CAPF on the switch port PORT.
+ct_capture_start() {
+	tb_capture_start "$LT_NS_SW" "$1" "$2" "$CT_CAPF"
+}
+
+# ct_boot_linux_guest HOST NAME MAC [CMDLINE_EXTRA]: define and start the
+# Linux guest (lg_define_linux_guest) and wait until it has its DHCP lease,
+# its mcjoin is ready (groups joined) and it has an IPv6 link-local
+# address.  Sets CT_GUEST_UUID, CT_GUEST_IP4 (empty with vsm.dhcp=0: then
+# no lease is waited for), CT_GUEST_LL6 (without prefix length) and
+# CT_GUEST_LEASE_MS (from `virsh start` to the lease line on the console).
+# shellcheck disable=SC2034 # CT_GUEST_*: for the caller
+ct_boot_linux_guest() {
+	local h=$1 name=$2 mac=$3 extra=${4:-} line
+	CT_GUEST_UUID=$(lg_define_linux_guest "$h" "$name" "$mac" "$extra")
+	CT_GUEST_IP4='' CT_GUEST_LL6='' CT_GUEST_LEASE_MS=''
+	if [[ $extra != *vsm.dhcp=0* ]]; then
+		line=$(lg_wait_console "$h" "$name" 'VSMGUEST: lease ' 120)
+		CT_GUEST_IP4=$(awk '{print $3}' <<<"$line")
+		CT_GUEST_LEASE_MS=$((($(date +%s%N) - $(lg_start_ns "$name")) / 1000000))
+	fi
+	lg_wait_console "$h" "$name" 'VSMGUEST: mcjoin ready' 60 >/dev/null
+	line=$(lg_wait_console "$h" "$name" 'VSMGUEST: ipv6 fe80' 10)
+	CT_GUEST_LL6=$(awk '{print $3}' <<<"$line")
+	CT_GUEST_LL6=${CT_GUEST_LL6%/*}
+}
+
+# ct_wait_mdb NS BRIDGE PORT TIMEOUT_S GROUP...: wait until BRIDGE's mdb
+# has every GROUP on PORT; rc 1 (no failure) if not within TIMEOUT_S.
+ct_wait_mdb() {
+	local ns=$1 br=$2 port=$3 tmo=$4 i g ok
+	shift 4
+	for ((i = 0; i <= tmo * 10; i++)); do
+		ok=1
+		for g in "$@"; do
+			[[ " $(ct_mdb_ports "$ns" "$br" "$g") " == *" $port "* ]] || { ok=0; break; }
+		done
+		((ok)) && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ct_ping_guest IP4 [LL6]: two pings from br-sw to the guest's IPv4 address
+# and its IPv6 link-local one (busybox ping: no iputils needed), so both
+# addresses cross the tap in ARP / NA (the learner's address sources).
+ct_ping_guest() {
+	ip netns exec "$LT_NS_SW" busybox ping -c 2 -W 2 "$1" >/dev/null || tb_fail "switch cannot ping the guest ($1)"
+	[[ -z ${2:-} ]] && return 0
+	ip netns exec "$LT_NS_SW" busybox ping6 -c 2 -W 2 -I br-sw "$2" >/dev/null ||
+		tb_fail "switch cannot ping the guest ($2)"
+}
+
+# ct_guest_stats IP: "GROUP COUNT LOST" per group the guest at IP counts
+# (mcjoin's stats over its control port, from the switch).
+ct_guest_stats() {
+	lg_ctl "$LT_NS_SW" "$1" stats 2>/dev/null | awk 'NR > 1 { c = l = 0
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "count") c = kv[2]; if (kv[1] == "lost") l = kv[2] }
+		print $1, c, l }'
 }
