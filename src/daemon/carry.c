@@ -86,7 +86,7 @@ struct VsmCarry {
         guint expire_timer;
         guint64 n_learned_frames, n_changes, n_replays, n_replays_late, n_replay_frames;
         guint64 n_switchovers_sent, n_switchovers_received, n_peer_rejects;
-        guint64 n_metadata_writes, n_metadata_errors, n_mdb_added, n_mdb_failed, n_queries;
+        guint64 n_metadata_writes, n_metadata_errors, n_mdb_added, n_mdb_failed, n_queries, n_leaves;
 };
 
 /* ---- helpers ---- */
@@ -984,6 +984,45 @@ void vsm_carry_resumed(VsmCarry *c, const char *uuid, const VsmDomainInfo *info)
                 }
 }
 
+void vsm_carry_left(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
+        CarryDomain *d = carry_lookup(c, uuid);
+        guint sent = 0;
+
+        if (!d || !info || !c->config->replay_leaves)
+                return;
+        for (guint i = 0; i < info->nics->len; i++) {
+                const VsmNicInfo *ni = info->nics->pdata[i];
+                CarryNic *n = domain_find_nic(d, ni->mac);
+                g_autoptr(VsmNicState) st = NULL;
+                g_autoptr(GPtrArray) frames = NULL;
+                g_autofree char *why = NULL;
+                VsmUplink *u;
+
+                if (!n || vsm_learner_n_groups(n->learner) == 0)
+                        continue;
+                u = c->host.uplink_for_nic ? c->host.uplink_for_nic(ni, &why, c->host_data) : NULL;
+                if (!u)
+                        continue;
+                st = vsm_nic_state_from_learner(n->learner, g_get_monotonic_time(), g_get_real_time());
+                frames = vsm_replay_build_leaves(st);
+                for (guint k = 0; k < frames->len; k++) {
+                        VsmReplayFrame *f = frames->pdata[k];
+                        gsize len;
+                        const uint8_t *data = g_bytes_get_data(f->frame, &len);
+                        int r = vsm_uplink_send_raw(u, data, len);
+
+                        if (r == 0)
+                                sent++;
+                        carry_note(d, TRUE, "old port: %s on %s: %s", f->what, vsm_uplink_get_name(u),
+                                   r == 0 ? "sent" : g_strerror(-r));
+                }
+        }
+        if (sent > 0) {
+                c->n_leaves += sent;
+                carry_note(d, FALSE, "old port: %u leave(s) sent for the VM's groups", sent);
+        }
+}
+
 void vsm_carry_forget(VsmCarry *c, const char *uuid) {
         g_hash_table_remove(c->domains, uuid);
 }
@@ -1103,6 +1142,7 @@ JsonNode *vsm_carry_status_json(VsmCarry *c) {
         COUNTER(mdb_added);
         COUNTER(mdb_failed);
         COUNTER(queries);
+        COUNTER(leaves);
         json_builder_set_member_name(b, "peer");
         if (c->server)
                 json_builder_add_value(b, vsm_peer_server_to_json(c->server));

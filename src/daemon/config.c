@@ -49,6 +49,7 @@ VsmConfig *vsm_config_new_default(void) {
         c->replay_enabled = TRUE;
         c->replay_mdb = TRUE;
         c->replay_query = TRUE;
+        c->replay_leaves = TRUE;
         c->control_socket = g_strdup(VSIMIG_DEFAULT_SOCKET);
         c->control_group = NULL;
         c->control_max_clients = 64;
@@ -123,6 +124,7 @@ static const KeySpec key_specs[] = {
         { "replay", "enabled", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_enabled), 0, 0 },
         { "replay", "mdb", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_mdb), 0, 0 },
         { "replay", "query-after-resume", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_query), 0, 0 },
+        { "replay", "leave-old-port", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_leaves), 0, 0 },
         { "control", "socket", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_socket), 0, 0 },
         { "control", "group", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_group), 0, 0 },
         { "control", "max-clients", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, control_max_clients), 1, 4096 },

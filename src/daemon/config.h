@@ -49,6 +49,7 @@ typedef struct VsmConfig {
         gboolean replay_enabled;        /* replay at the destination */
         gboolean replay_mdb;            /* RTM_NEWMDB on the new tap */
         gboolean replay_query;          /* general query into the tap after resume */
+        gboolean replay_leaves;         /* the source: leaves for the VM's groups after it left */
         /* [control] */
         char *control_socket;
         char *control_group;            /* NULL: root only */

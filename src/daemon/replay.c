@@ -231,13 +231,19 @@ static const char *group_str(const VsmStateGroup *g, char buf[INET6_ADDRSTRLEN])
         return g->is_ip6 ? ip6_str(g->address, buf) : ip4_str(g->address, buf);
 }
 
-static char *report_what(const VsmStateGroup *g, const char *addr, guint part, guint parts) {
+static char *report_what(const VsmStateGroup *g, const char *addr, guint part, guint parts, gboolean leave) {
+        const char *what = leave ? "leave" : "report";
+
         if (parts > 1)
-                return g_strdup_printf("%s-report %s (%u/%u)", version_str(g->version), addr, part + 1, parts);
-        return g_strdup_printf("%s-report %s", version_str(g->version), addr);
+                return g_strdup_printf("%s-%s %s (%u/%u)", version_str(g->version), what, addr, part + 1, parts);
+        return g_strdup_printf("%s-%s %s", version_str(g->version), what, addr);
 }
 
-static uint8_t record_type(const VsmStateGroup *g) {
+/* The record of a report, or of a leave: CHANGE_TO_INCLUDE{} (RFC 3376
+ * 5.1, RFC 3810 6.1: "the host no longer wants the group"). */
+static uint8_t record_type(const VsmStateGroup *g, gboolean leave) {
+        if (leave)
+                return VSM_MCAST_CHANGE_TO_INCLUDE;
         return g->mode == VSM_LEARN_FILTER_INCLUDE ? VSM_MCAST_MODE_IS_INCLUDE : VSM_MCAST_MODE_IS_EXCLUDE;
 }
 
@@ -253,6 +259,7 @@ typedef struct ReplayFamily {
         guint records_max;
         guint sources_max;             /* pooled, per message */
         guint per_record;              /* sources per record */
+        gboolean leave;                /* leaves instead of reports */
 } ReplayFamily;
 
 static const ReplayFamily replay_igmp = {
@@ -279,6 +286,32 @@ static const ReplayFamily replay_mld = {
         .per_record = REPLAY_MLD_SOURCES_PER_REPORT,
 };
 
+static const ReplayFamily replay_igmp_leave = {
+        .is_ip6 = FALSE,
+        .kind = VSM_REPLAY_IGMP_LEAVE,
+        .with_records = VSM_LEARN_IGMP_V3,
+        .room = REPLAY_MTU - VSM_IP4_RA_HLEN - VSM_IGMP_HLEN,
+        .record_hlen = VSM_IGMP_RECORD_HLEN,
+        .alen = VSM_IP4_ALEN,
+        .records_max = VSM_IGMP_RECORDS_MAX,
+        .sources_max = VSM_IGMP_SOURCES_MAX,
+        .per_record = REPLAY_IGMP_SOURCES_PER_REPORT,
+        .leave = TRUE,
+};
+
+static const ReplayFamily replay_mld_leave = {
+        .is_ip6 = TRUE,
+        .kind = VSM_REPLAY_MLD_LEAVE,
+        .with_records = VSM_LEARN_MLD_V2,
+        .room = REPLAY_MTU - VSM_IP6_HLEN - VSM_IP6_HBH_RA_LEN - VSM_MLD_V2_REPORT_HLEN,
+        .record_hlen = VSM_MLD_RECORD_HLEN,
+        .alen = VSM_IP6_ALEN,
+        .records_max = VSM_MLD_RECORDS_MAX,
+        .sources_max = VSM_MLD_SOURCES_MAX,
+        .per_record = REPLAY_MLD_SOURCES_PER_REPORT,
+        .leave = TRUE,
+};
+
 /* One group record: n of g's sources from the first-th on. */
 typedef struct ReplayRecord {
         const VsmStateGroup *g;
@@ -297,12 +330,14 @@ typedef struct ReplayPack {
 
 /* One IGMP report: v1/v2 for g (p NULL), else a v3 report of p's records. */
 static int write_igmp(VsmWriter *w, const VsmNicState *s, const uint8_t *src_ip, const VsmStateGroup *g,
-                      const ReplayPack *p) {
+                      const ReplayPack *p, gboolean leave) {
         g_autofree VsmIgmpMessage *m = g_new0(VsmIgmpMessage, 1);
 
         if (!p) {
                 g_assert(g->version == VSM_LEARN_IGMP_V1 || g->version == VSM_LEARN_IGMP_V2);
-                m->type = g->version == VSM_LEARN_IGMP_V1 ? VSM_IGMP_V1_REPORT : VSM_IGMP_V2_REPORT;
+                g_assert(!leave || g->version == VSM_LEARN_IGMP_V2);
+                m->type = leave ? VSM_IGMP_V2_LEAVE
+                                : g->version == VSM_LEARN_IGMP_V1 ? VSM_IGMP_V1_REPORT : VSM_IGMP_V2_REPORT;
                 m->version = g->version == VSM_LEARN_IGMP_V1 ? 1 : 2;
                 memcpy(m->group, g->address, VSM_IP4_ALEN);
                 return vsm_igmp_frame_write(w, s->mac, src_ip, m);
@@ -314,7 +349,7 @@ static int write_igmp(VsmWriter *w, const VsmNicState *s, const uint8_t *src_ip,
         for (guint r = 0; r < p->n_records; r++) {
                 const ReplayRecord *rec = &p->records[r];
 
-                m->records[r].type = record_type(rec->g);
+                m->records[r].type = record_type(rec->g, leave);
                 memcpy(m->records[r].group, rec->g->address, VSM_IP4_ALEN);
                 m->records[r].n_sources = (uint16_t) rec->n;
                 m->records[r].first_source = m->n_sources;
@@ -326,12 +361,12 @@ static int write_igmp(VsmWriter *w, const VsmNicState *s, const uint8_t *src_ip,
 
 /* One MLD report: v1 for g (p NULL), else a v2 report of p's records. */
 static int write_mld(VsmWriter *w, const VsmNicState *s, const uint8_t *src_ip, const VsmStateGroup *g,
-                     const ReplayPack *p) {
+                     const ReplayPack *p, gboolean leave) {
         g_autofree VsmMldMessage *m = g_new0(VsmMldMessage, 1);
 
         if (!p) {
                 g_assert(g->version == VSM_LEARN_MLD_V1);
-                m->type = VSM_MLD_V1_REPORT;
+                m->type = leave ? VSM_MLD_V1_DONE : VSM_MLD_V1_REPORT;
                 m->version = 1;
                 memcpy(m->group, g->address, VSM_IP6_ALEN);
                 return vsm_mld_frame_write(w, s->mac, src_ip, m);
@@ -343,7 +378,7 @@ static int write_mld(VsmWriter *w, const VsmNicState *s, const uint8_t *src_ip, 
         for (guint r = 0; r < p->n_records; r++) {
                 const ReplayRecord *rec = &p->records[r];
 
-                m->records[r].type = record_type(rec->g);
+                m->records[r].type = record_type(rec->g, leave);
                 memcpy(m->records[r].group, rec->g->address, VSM_IP6_ALEN);
                 m->records[r].n_sources = (uint16_t) rec->n;
                 m->records[r].first_source = m->n_sources;
@@ -371,17 +406,17 @@ static void pack_flush(GPtrArray *out, const VsmNicState *s, const ReplayFamily 
         group_str(g, a);
 
         vsm_writer_init(&w, buf, sizeof(buf));
-        k = fam->is_ip6 ? write_mld(&w, s, src_ip, NULL, p) : write_igmp(&w, s, src_ip, NULL, p);
+        k = fam->is_ip6 ? write_mld(&w, s, src_ip, NULL, p, fam->leave) : write_igmp(&w, s, src_ip, NULL, p, fam->leave);
         if (k < 0) {
                 /* A report's records are of distinct groups. */
                 for (guint r = 0; r < p->n_records; r++)
                         skip_add(skipped, "group %s: %s", group_str(p->records[r].g, a), g_strerror(-k));
         } else {
                 if (p->n_records == 1)
-                        what = report_what(g, a, p->part, p->parts);
+                        what = report_what(g, a, p->part, p->parts, fam->leave);
                 else
-                        what = g_strdup_printf("%s-report %s +%u (%u records)", version_str(g->version), a,
-                                               p->n_records - 1, p->n_records);
+                        what = g_strdup_printf("%s-%s %s +%u (%u records)", version_str(g->version),
+                                               fam->leave ? "leave" : "report", a, p->n_records - 1, p->n_records);
                 frame_add(out, fam->kind, &w, what);
         }
         p->n_records = 0;
@@ -441,17 +476,25 @@ static void build_reports(GPtrArray *out, const VsmNicState *s, const ReplayFami
                         continue;
 
                 if (g->version != fam->with_records) {
+                        if (fam->leave && g->version == VSM_LEARN_IGMP_V1)
+                                continue;       /* IGMPv1 has no leave */
                         /* Keep the order: close the v3/v2 report first. */
                         pack_flush(out, s, fam, src_ip, p, skipped);
                         vsm_writer_init(&w, buf, sizeof(buf));
-                        k = fam->is_ip6 ? write_mld(&w, s, src_ip, g, NULL) : write_igmp(&w, s, src_ip, g, NULL);
+                        k = fam->is_ip6 ? write_mld(&w, s, src_ip, g, NULL, fam->leave)
+                                        : write_igmp(&w, s, src_ip, g, NULL, fam->leave);
                         if (k < 0)
                                 skip_add(skipped, "group %s: %s", a, g_strerror(-k));
                         else
-                                frame_add(out, fam->kind, &w, report_what(g, a, 0, 1));
+                                frame_add(out, fam->kind, &w, report_what(g, a, 0, 1, fam->leave));
                         continue;
                 }
 
+                if (fam->leave) {
+                        /* A leave names no sources. */
+                        pack_add(out, s, fam, src_ip, p, g, 0, 0, 0, 1, FALSE, skipped);
+                        continue;
+                }
                 record_parts(g, fam->per_record, &parts, &sent);
                 for (guint part = 0; part < parts; part++) {
                         guint first = part * fam->per_record;
@@ -526,28 +569,34 @@ static void build_na(GPtrArray *out, const VsmNicState *s, const uint8_t a6[VSM_
 
 /* --- entry points ------------------------------------------------------- */
 
+/* Sources of the reports: RFC 3376 4.2.13 lets a host without an address
+ * use 0.0.0.0; MLD must come from a link-local (RFC 3810 5.2.13; NULL:
+ * the EUI-64 link-local of the MAC). */
+static void report_sources(const VsmNicState *s, uint8_t src4[VSM_IP4_ALEN], const uint8_t **ret_src6) {
+        memset(src4, 0, VSM_IP4_ALEN);
+        *ret_src6 = NULL;
+        if (s->has_lease)
+                memcpy(src4, s->lease_address, VSM_IP4_ALEN);
+        else if (s->ip4 && s->ip4->len > 0)
+                memcpy(src4, &g_array_index(s->ip4, uint8_t, 0), VSM_IP4_ALEN);
+        for (guint i = 0; s->ip6 && i < s->ip6->len && !*ret_src6; i++) {
+                const uint8_t *a6 = &g_array_index(s->ip6, uint8_t, i * VSM_IP6_ALEN);
+
+                if (ip6_is_link_local(a6))
+                        *ret_src6 = a6;
+        }
+}
+
 GPtrArray *vsm_replay_build(const VsmNicState *s, gint64 real_now_usec, char **ret_skipped) {
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(frame_free_void);
         g_autoptr(GString) skipped = g_string_new(NULL);
         g_autoptr(GArray) done4 = g_array_new(FALSE, FALSE, 1);
         g_autoptr(GArray) done6 = g_array_new(FALSE, FALSE, 1);
-        uint8_t src4[VSM_IP4_ALEN] = { 0 };
-        const uint8_t *src6 = NULL;    /* NULL: EUI-64 link-local from the MAC */
+        uint8_t src4[VSM_IP4_ALEN];
+        const uint8_t *src6;
 
         g_return_val_if_fail(s, NULL);
-
-        /* Sources: RFC 3376 4.2.13 lets a host without an address use
-         * 0.0.0.0; MLD must come from a link-local (RFC 3810 5.2.13). */
-        if (s->has_lease)
-                memcpy(src4, s->lease_address, VSM_IP4_ALEN);
-        else if (s->ip4 && s->ip4->len > 0)
-                memcpy(src4, &g_array_index(s->ip4, uint8_t, 0), VSM_IP4_ALEN);
-        for (guint i = 0; s->ip6 && i < s->ip6->len && !src6; i++) {
-                const uint8_t *a6 = &g_array_index(s->ip6, uint8_t, i * VSM_IP6_ALEN);
-
-                if (ip6_is_link_local(a6))
-                        src6 = a6;
-        }
+        report_sources(s, src4, &src6);
 
         build_dhcp(out, s, real_now_usec, skipped);
 
@@ -563,6 +612,19 @@ GPtrArray *vsm_replay_build(const VsmNicState *s, gint64 real_now_usec, char **r
 
         if (ret_skipped)
                 *ret_skipped = skipped->len > 0 ? g_string_free(g_steal_pointer(&skipped), FALSE) : NULL;
+        return g_steal_pointer(&out);
+}
+
+GPtrArray *vsm_replay_build_leaves(const VsmNicState *s) {
+        g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(frame_free_void);
+        g_autoptr(GString) skipped = g_string_new(NULL);
+        uint8_t src4[VSM_IP4_ALEN];
+        const uint8_t *src6;
+
+        g_return_val_if_fail(s, NULL);
+        report_sources(s, src4, &src6);
+        build_reports(out, s, &replay_igmp_leave, src4, skipped);
+        build_reports(out, s, &replay_mld_leave, src6, skipped);
         return g_steal_pointer(&out);
 }
 
@@ -629,6 +691,10 @@ const char *vsm_replay_kind_to_string(VsmReplayKind k) {
                 return "igmp-query";
         case VSM_REPLAY_MLD_QUERY:
                 return "mld-query";
+        case VSM_REPLAY_IGMP_LEAVE:
+                return "igmp-leave";
+        case VSM_REPLAY_MLD_LEAVE:
+                return "mld-leave";
         default:
                 return NULL;
         }

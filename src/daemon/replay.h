@@ -24,6 +24,8 @@ typedef enum VsmReplayKind {
         VSM_REPLAY_UNSOLICITED_NA,
         VSM_REPLAY_IGMP_QUERY,         /* post-resume, into the tap */
         VSM_REPLAY_MLD_QUERY,          /* post-resume, into the tap */
+        VSM_REPLAY_IGMP_LEAVE,         /* the source, after the migration */
+        VSM_REPLAY_MLD_LEAVE,
         _VSM_REPLAY_KIND_MAX,
 } VsmReplayKind;
 
@@ -67,5 +69,12 @@ GPtrArray *vsm_replay_build(const VsmNicState *s, gint64 real_now_usec, char **r
  * derived from src_mac (Linux ignores MLD queries from non-link-local). */
 GPtrArray *vsm_replay_build_queries(const VsmNicState *s, const uint8_t src_mac[VSM_ETH_ALEN],
                                     gboolean want_ip4, gboolean want_ip6);
+
+/* After the VM left (the source, once the migration completed): leaves
+ * for its groups on the old port, so the switch stops forwarding them
+ * there now instead of when the membership ages out (260 s).  IGMPv3 and
+ * MLDv2 groups as CHANGE_TO_INCLUDE{} records packed like the reports,
+ * IGMPv2 Leave Group, MLDv1 Done; IGMPv1 has no leave.  Never NULL. */
+GPtrArray *vsm_replay_build_leaves(const VsmNicState *s);
 
 const char *vsm_replay_kind_to_string(VsmReplayKind k);

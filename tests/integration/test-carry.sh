@@ -285,6 +285,25 @@ else
   nfail "[dnsmasq] B's timeline has no post-resume query entry"
 fi
 
+# The source sent leaves for g1's groups on its uplink once g1 had left
+# ([replay] leave-old-port): the switch prunes the old port sw-a within
+# its last-member query time instead of the 260 s membership interval.
+for g in "${MGROUPS[@]}"; do
+  pruned=0
+  for ((i = 0; i < 100; i++)); do
+    [[ " $(ct_mdb_ports "$SW" br-sw "$g") " == *" sw-a "* ]] || { pruned=1; break; }
+    sleep 0.1
+  done
+  if ((pruned)); then
+    say "[dnsmasq] ok: the switch no longer forwards $g to the old port sw-a"
+  else
+    nfail "[dnsmasq] $g still on the old port sw-a 10 s after the migration (ports: $(ct_mdb_ports "$SW" br-sw "$g"))"
+  fi
+done
+if lt=$(timeline_dump A "$G1" "$T0" 'old port'); then
+  printf '%s\n' "$lt" | sed 's/^/[dnsmasq] source timeline: /'
+fi
+
 # ---- 2. a wrong token on B's peer listener ---------------------------------------
 tok=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 ans=$(lt_exec A python3 "$CARRY_PY" peer-hello 10.77.9.2 "$PEER_PORT" "$UUID1" "$tok" 2>&1) || true

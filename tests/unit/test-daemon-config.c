@@ -34,6 +34,7 @@ static void test_defaults(void) {
         g_assert_true(c->replay_enabled);
         g_assert_true(c->replay_mdb);
         g_assert_true(c->replay_query);
+        g_assert_true(c->replay_leaves);
 }
 
 static void test_full(void) {
@@ -68,7 +69,8 @@ static void test_full(void) {
                 "[replay]\n"
                 "enabled = false\n"
                 "mdb = false\n"
-                "query-after-resume = false\n";
+                "query-after-resume = false\n"
+                "leave-old-port = false\n";
         g_autoptr(VsmConfig) c = NULL;
         g_autoptr(GError) error = NULL;
 
@@ -100,6 +102,7 @@ static void test_full(void) {
         g_assert_false(c->replay_enabled);
         g_assert_false(c->replay_mdb);
         g_assert_false(c->replay_query);
+        g_assert_false(c->replay_leaves);
 }
 
 static void test_peer_listen_ok(void) {
