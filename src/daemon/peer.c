@@ -424,6 +424,11 @@ gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage 
 
 /* ---- framed, non-blocking socket I/O shared by both sides ---- */
 
+/* What peer_io_read() returned (never "would block"): n > 0 octets were
+ * appended to the owner's io.in, 0 at end of stream, < 0 with error on a
+ * socket error.  G_SOURCE_CONTINUE or G_SOURCE_REMOVE, for the watch. */
+typedef gboolean (*PeerIoReadFunc)(gpointer owner, gssize n, const GError *error);
+
 typedef struct PeerIo {
         GMainContext *ctx;
         GSocketConnection *conn;       /* TCP; NULL when not (or no longer) connected */
@@ -432,6 +437,7 @@ typedef struct PeerIo {
         GPollableOutputStream *ostream;
         GSource *in_src;
         GSource *out_src;
+        PeerIoReadFunc read_func;
         GPollableSourceFunc out_func;
         gpointer owner;
         GByteArray *in;
@@ -480,9 +486,38 @@ static GSource *peer_io_watch(PeerIo *io, gboolean out, GPollableSourceFunc func
         return src;
 }
 
+/* > 0: octets read; 0: end of stream; < 0: error (G_IO_ERROR_WOULD_BLOCK
+ * when there is nothing to read). */
+static gssize peer_io_read(PeerIo *io, GError **error) {
+        /* One scratch buffer for every connection (the main loop reads one
+         * at a time): a connection's own buffer holds only what it has
+         * not consumed yet, not 64 KiB per idle peer. */
+        static guint8 scratch[PEER_READ_CHUNK];
+        gssize n;
+
+        n = g_pollable_input_stream_read_nonblocking(io->istream, scratch, sizeof(scratch), NULL, error);
+        if (n > 0)
+                g_byte_array_append(io->in, scratch, (guint) n);
+        return n;
+}
+
+/* The input watch: reads what the socket has and hands the result to the
+ * owner; a wakeup with nothing to read is not passed on.  io is not
+ * touched after read_func, which may free its owner. */
+static gboolean peer_io_on_readable(GObject *stream, gpointer user_data) {
+        PeerIo *io = user_data;
+        g_autoptr(GError) error = NULL;
+        gssize n;
+
+        n = peer_io_read(io, &error);
+        if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+                return G_SOURCE_CONTINUE;
+        return io->read_func(io->owner, n, error);
+}
+
 /* Takes over conn and tls (NULL for plain TCP). */
 static void peer_io_init(PeerIo *io, GMainContext *ctx, GSocketConnection *conn, GIOStream *tls, guint32 frame_max,
-                         GPollableSourceFunc in_func, GPollableSourceFunc out_func, gpointer owner) {
+                         PeerIoReadFunc read_func, GPollableSourceFunc out_func, gpointer owner) {
         GIOStream *stream = tls ? tls : G_IO_STREAM(conn);
 
         io->ctx = g_main_context_ref(ctx);
@@ -493,10 +528,11 @@ static void peer_io_init(PeerIo *io, GMainContext *ctx, GSocketConnection *conn,
         io->in = g_byte_array_new();
         g_queue_init(&io->out);
         io->frame_max = frame_max;
+        io->read_func = read_func;
         io->out_func = out_func;
         io->owner = owner;
         g_socket_set_keepalive(g_socket_connection_get_socket(conn), TRUE);
-        io->in_src = peer_io_watch(io, FALSE, in_func, owner);
+        io->in_src = peer_io_watch(io, FALSE, peer_io_on_readable, io);
 }
 
 /* Idempotent. */
@@ -557,21 +593,6 @@ static gboolean peer_io_send(PeerIo *io, GBytes *frame, GError **error) {
         g_queue_push_tail(&io->out, g_bytes_ref(frame));
         io->out_len += size;
         return peer_io_flush(io, error);
-}
-
-/* > 0: octets read; 0: end of stream; < 0: error (G_IO_ERROR_WOULD_BLOCK
- * when there is nothing to read). */
-static gssize peer_io_read(PeerIo *io, GError **error) {
-        /* One scratch buffer for every connection (the main loop reads one
-         * at a time): a connection's own buffer holds only what it has
-         * not consumed yet, not 64 KiB per idle peer. */
-        static guint8 scratch[PEER_READ_CHUNK];
-        gssize n;
-
-        n = g_pollable_input_stream_read_nonblocking(io->istream, scratch, sizeof(scratch), NULL, error);
-        if (n > 0)
-                g_byte_array_append(io->in, scratch, (guint) n);
-        return n;
 }
 
 /* 1: a whole frame is buffered (*ret_body, *ret_len); 0: more is needed;
@@ -798,6 +819,18 @@ static gboolean server_accept_certificate(GTlsConnection *conn, GTlsCertificate 
         return errors == 0;
 }
 
+/* Common to both ends once tls wraps their TCP connection and carries
+ * their own certificate: the peer's certificate is checked against ca by
+ * accept_certificate, a missing close_notify is accepted (see
+ * close_streams()), and the handshake starts; callback gets data. */
+static void peer_tls_handshake(GIOStream *tls, GTlsDatabase *ca, GCallback accept_certificate,
+                               GCancellable *cancellable, GAsyncReadyCallback callback, gpointer data) {
+        g_tls_connection_set_database(G_TLS_CONNECTION(tls), ca);
+        g_tls_connection_set_require_close_notify(G_TLS_CONNECTION(tls), FALSE);
+        g_signal_connect(tls, "accept-certificate", accept_certificate, NULL);
+        g_tls_connection_handshake_async(G_TLS_CONNECTION(tls), G_PRIORITY_DEFAULT, cancellable, callback, data);
+}
+
 /* ---- source side ---- */
 
 struct VsmPeerServer {
@@ -989,14 +1022,9 @@ static void conn_process(VsmPeerConn *c) {
         }
 }
 
-static gboolean conn_on_readable(GObject *stream, gpointer user_data) {
+static gboolean conn_on_read(gpointer user_data, gssize n, const GError *error) {
         VsmPeerConn *c = user_data;
-        g_autoptr(GError) error = NULL;
-        gssize n;
 
-        n = peer_io_read(&c->io, &error);
-        if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-                return G_SOURCE_CONTINUE;
         if (n < 0) {
                 if (c->authorized)
                         conn_close(c);
@@ -1042,7 +1070,7 @@ static void conn_on_handshake(GObject *source, GAsyncResult *res, gpointer user_
         }
         peer_log(G_LOG_LEVEL_DEBUG, c->peer, "-", "peer %s: TLS handshake done", c->peer);
         peer_io_init(&c->io, c->server->ctx, g_steal_pointer(&conn), g_steal_pointer(&tls), PEER_HELLO_MAX,
-                     conn_on_readable, conn_on_writable, c);
+                     conn_on_read, conn_on_writable, c);
         conn_unref(c);
 }
 
@@ -1060,14 +1088,11 @@ static void conn_start_tls(VsmPeerConn *c, GSocketConnection *connection) {
                 return;
         }
         g_object_set(tls, "authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
-        g_tls_connection_set_database(G_TLS_CONNECTION(tls), s->tls_ca);
-        g_tls_connection_set_require_close_notify(G_TLS_CONNECTION(tls), FALSE);
-        g_signal_connect(tls, "accept-certificate", G_CALLBACK(server_accept_certificate), NULL);
         c->hs_conn = g_object_ref(connection);
         c->hs_tls = tls;
         c->hs_cancel = g_cancellable_new();
-        g_tls_connection_handshake_async(G_TLS_CONNECTION(tls), G_PRIORITY_DEFAULT, c->hs_cancel, conn_on_handshake,
-                                         conn_ref(c));
+        peer_tls_handshake(tls, s->tls_ca, G_CALLBACK(server_accept_certificate), c->hs_cancel, conn_on_handshake,
+                           conn_ref(c));
 }
 
 static gboolean server_on_incoming(GSocketService *service, GSocketConnection *connection, GObject *source_object,
@@ -1108,7 +1133,7 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
         if (s->tls_cert)
                 conn_start_tls(c, connection);
         else
-                peer_io_init(&c->io, s->ctx, g_object_ref(connection), NULL, PEER_HELLO_MAX, conn_on_readable,
+                peer_io_init(&c->io, s->ctx, g_object_ref(connection), NULL, PEER_HELLO_MAX, conn_on_read,
                              conn_on_writable, c);
         return TRUE;
 }
@@ -1523,14 +1548,9 @@ static gboolean client_on_message(VsmPeerClient *c, VsmPeerMessage *msg) {
         }
 }
 
-static gboolean client_on_readable(GObject *stream, gpointer user_data) {
+static gboolean client_on_read(gpointer user_data, gssize n, const GError *error) {
         VsmPeerClient *c = user_data;
-        g_autoptr(GError) error = NULL;
-        gssize n;
 
-        n = peer_io_read(&c->io, &error);
-        if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-                return G_SOURCE_CONTINUE;
         if (n < 0) {
                 g_autoptr(GError) e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "connection to %s: %s", c->origin,
                                                   error->message);
@@ -1576,7 +1596,7 @@ static void client_start(VsmPeerClient *c, GSocketConnection *conn, GIOStream *t
         g_autoptr(GBytes) hello = NULL;
         VsmPeerMessage m = { .type = VSM_PEER_MSG_HELLO };
 
-        peer_io_init(&c->io, c->ctx, conn, tls, VSM_PEER_MESSAGE_MAX, client_on_readable, client_on_writable, c);
+        peer_io_init(&c->io, c->ctx, conn, tls, VSM_PEER_MESSAGE_MAX, client_on_read, client_on_writable, c);
         c->connected = TRUE;
         peer_log(G_LOG_LEVEL_INFO, c->origin, c->domain, "peer %s: connected%s for domain %s", c->origin,
                  tls ? " (TLS)" : "", c->domain);
@@ -1646,15 +1666,12 @@ static void client_start_tls(VsmPeerClient *c, GSocketConnection *conn) {
                 return;
         }
         g_tls_connection_set_certificate(G_TLS_CONNECTION(tls), c->tls_cert);
-        g_tls_connection_set_database(G_TLS_CONNECTION(tls), c->tls_ca);
-        g_tls_connection_set_require_close_notify(G_TLS_CONNECTION(tls), FALSE);
-        g_signal_connect(tls, "accept-certificate", G_CALLBACK(client_accept_certificate), NULL);
         c->hs_conn = conn;
         c->hs_tls = tls;
         c->timed_out = FALSE;
         c->timer = attach_timeout(c->ctx, VSM_PEER_HELLO_TIMEOUT_MS, client_on_connect_timeout, c);
-        g_tls_connection_handshake_async(G_TLS_CONNECTION(tls), G_PRIORITY_DEFAULT, c->cancellable,
-                                         client_on_handshake, client_ref(c));
+        peer_tls_handshake(tls, c->tls_ca, G_CALLBACK(client_accept_certificate), c->cancellable, client_on_handshake,
+                           client_ref(c));
 }
 
 static void client_on_connected(GObject *source, GAsyncResult *res, gpointer user_data) {

@@ -64,6 +64,14 @@ static void ip6(const char *text, uint8_t ret[16]) {
         g_assert_cmpint(inet_pton(AF_INET6, text, ret), ==, 1);
 }
 
+/* An IPv6 address if text has a colon, else an IPv4 one. */
+static void ip_any(const char *text, uint8_t ret[16]) {
+        if (strchr(text, ':'))
+                ip6(text, ret);
+        else
+                ip4(text, ret);
+}
+
 static void state_lease(VsmNicState *s, const char *addr, guint32 lease_time, gint64 ack) {
         s->has_lease = TRUE;
         ip4(addr, s->lease_address);
@@ -85,10 +93,7 @@ static void state_group(VsmNicState *s, const char *addr, VsmLearnMcastVersion v
         VsmStateGroup g = { 0 };
 
         g.is_ip6 = strchr(addr, ':') != NULL;
-        if (g.is_ip6)
-                ip6(addr, g.address);
-        else
-                ip4(addr, g.address);
+        ip_any(addr, g.address);
         g.version = v;
         g.mode = mode;
         g.n_sources = n_generated;
@@ -98,10 +103,7 @@ static void state_group(VsmNicState *s, const char *addr, VsmLearnMcastVersion v
                 g.sources = g_malloc0_n(g.n_sources, VSM_IP6_ALEN);
         for (guint i = 0; i < g.n_sources; i++) {
                 if (sources && sources[i]) {
-                        if (g.is_ip6)
-                                ip6(sources[i], g.sources[i]);
-                        else
-                                ip4(sources[i], g.sources[i]);
+                        ip_any(sources[i], g.sources[i]);
                 } else if (g.is_ip6) {
                         ip6("2001:db8:5::", g.sources[i]);
                         g.sources[i][14] = (uint8_t) (i >> 8);
@@ -136,10 +138,12 @@ static const VsmReplayFrame *frame_at(GPtrArray *frames, guint i) {
         return g_ptr_array_index(frames, i);
 }
 
-static void frame_reader(const VsmReplayFrame *f, VsmReader *r) {
+/* f is of this kind; r reads its octets. */
+static void frame_reader(const VsmReplayFrame *f, VsmReplayKind kind, VsmReader *r) {
         gsize len;
         const uint8_t *data = g_bytes_get_data(f->frame, &len);
 
+        g_assert_cmpint(f->kind, ==, kind);
         g_assert_cmpuint(len, >=, VSM_ETH_ZLEN);
         g_assert_cmpuint(len, <=, FRAME_MTU_MAX);
         vsm_reader_init(r, data, len);
@@ -149,8 +153,7 @@ static void check_dhcp(const VsmReplayFrame *f, const VsmNicState *s, VsmDhcpFra
         VsmReader r;
         uint8_t zero4[4] = { 0 };
 
-        g_assert_cmpint(f->kind, ==, VSM_REPLAY_DHCP_REQUEST);
-        frame_reader(f, &r);
+        frame_reader(f, VSM_REPLAY_DHCP_REQUEST, &r);
         g_assert_cmpint(vsm_dhcp_frame_parse(&r, ret), ==, 0);
         g_assert_true(ret->udp_checksum_ok);
         g_assert_cmpmem(ret->eth.dst, 6, vsm_eth_addr_broadcast, 6);
@@ -175,8 +178,7 @@ static void check_igmp(const VsmReplayFrame *f, const uint8_t src[4], VsmIgmpFra
         VsmReader r;
         uint8_t mac[6];
 
-        g_assert_cmpint(f->kind, ==, VSM_REPLAY_IGMP_REPORT);
-        frame_reader(f, &r);
+        frame_reader(f, VSM_REPLAY_IGMP_REPORT, &r);
         g_assert_cmpint(vsm_igmp_frame_parse(&r, ret), ==, 0);
         g_assert_cmpmem(ret->eth.src, 6, vm_mac, 6);
         vsm_ip4_multicast_mac(ret->ip.dst, mac);
@@ -190,8 +192,7 @@ static void check_mld(const VsmReplayFrame *f, const uint8_t src[16], VsmMldFram
         VsmReader r;
         uint8_t mac[6];
 
-        g_assert_cmpint(f->kind, ==, VSM_REPLAY_MLD_REPORT);
-        frame_reader(f, &r);
+        frame_reader(f, VSM_REPLAY_MLD_REPORT, &r);
         g_assert_cmpint(vsm_mld_frame_parse(&r, ret), ==, 0);
         g_assert_cmpmem(ret->eth.src, 6, vm_mac, 6);
         vsm_ip6_multicast_mac(ret->ip.dst, mac);
@@ -202,14 +203,95 @@ static void check_mld(const VsmReplayFrame *f, const uint8_t src[16], VsmMldFram
         g_assert_cmpmem(ret->ip.src, 16, src, 16);
 }
 
+/* An expected record of an IGMPv3 or MLDv2 report. */
+typedef struct WantRecord {
+        VsmMcastRecordType type;
+        const char *group;
+        const char *const *sources;    /* NULL-terminated; NULL: none */
+} WantRecord;
+
+/* An expected IGMP or MLD report, of the family of its type.  A v1/v2
+ * one names its group, also its IP destination; a v3/MLDv2 one goes to
+ * the routers' address with these records, their sources packed in
+ * record order.  what: the frame's description, NULL to skip it. */
+typedef struct WantReport {
+        guint8 type;                   /* VsmIgmpType or VsmMldType */
+        const char *group;
+        const WantRecord *records;
+        guint n_records;
+        const char *what;
+} WantReport;
+
+/* f is the report w describes, from src4 (IGMP) or src6 (MLD). */
+static void check_report(const VsmReplayFrame *f, const uint8_t src4[4], const uint8_t src6[16], const WantReport *w) {
+        g_autofree VsmIgmpFrame *igf = NULL;
+        g_autofree VsmMldFrame *mf = NULL;
+        gboolean v6 = w->type == VSM_MLD_V1_REPORT || w->type == VSM_MLD_V2_REPORT;
+        size_t alen = v6 ? VSM_IP6_ALEN : VSM_IP4_ALEN;
+        const uint8_t *dst, *group, *pool;
+        guint type, n_records, n_sources, next = 0;
+        uint8_t a[16];
+
+        if (v6) {
+                mf = g_new0(VsmMldFrame, 1);
+                check_mld(f, src6, mf);
+                type = mf->msg.type;
+                dst = mf->ip.dst;
+                group = mf->msg.group;
+                n_records = mf->msg.n_records;
+                n_sources = mf->msg.n_sources;
+                pool = mf->msg.sources[0];
+        } else {
+                igf = g_new0(VsmIgmpFrame, 1);
+                check_igmp(f, src4, igf);
+                type = igf->msg.type;
+                dst = igf->ip.dst;
+                group = igf->msg.group;
+                n_records = igf->msg.n_records;
+                n_sources = igf->msg.n_sources;
+                pool = igf->msg.sources[0];
+        }
+        g_assert_cmpuint(type, ==, w->type);
+        if (w->group) {
+                ip_any(w->group, a);
+                g_assert_cmpmem(group, alen, a, alen);
+                g_assert_cmpmem(dst, alen, a, alen);
+        } else {
+                g_assert_cmpmem(dst, alen, v6 ? vsm_ip6_mldv2_routers : vsm_ip4_igmpv3_routers, alen);
+                g_assert_cmpuint(n_records, ==, w->n_records);
+        }
+        for (guint r = 0; r < w->n_records; r++) {
+                const WantRecord *want = &w->records[r];
+                guint rec_type = v6 ? mf->msg.records[r].type : igf->msg.records[r].type;
+                const uint8_t *rec_group = v6 ? mf->msg.records[r].group : igf->msg.records[r].group;
+                guint first = v6 ? mf->msg.records[r].first_source : igf->msg.records[r].first_source;
+                guint n = v6 ? mf->msg.records[r].n_sources : igf->msg.records[r].n_sources;
+                guint k = 0;
+
+                g_assert_cmpuint(rec_type, ==, want->type);
+                ip_any(want->group, a);
+                g_assert_cmpmem(rec_group, alen, a, alen);
+                g_assert_cmpuint(first, ==, next);
+                for (; want->sources && want->sources[k]; k++) {
+                        ip_any(want->sources[k], a);
+                        g_assert_cmpmem(pool + (first + k) * alen, alen, a, alen);
+                }
+                g_assert_cmpuint(n, ==, k);
+                next += n;
+        }
+        if (!w->group)
+                g_assert_cmpuint(n_sources, ==, next);
+        if (w->what)
+                g_assert_cmpstr(f->what, ==, w->what);
+}
+
 static void check_garp(const VsmReplayFrame *f, const char *addr) {
         VsmArpFrame af;
         VsmReader r;
         uint8_t a[4];
 
         ip4(addr, a);
-        g_assert_cmpint(f->kind, ==, VSM_REPLAY_GARP);
-        frame_reader(f, &r);
+        frame_reader(f, VSM_REPLAY_GARP, &r);
         g_assert_cmpint(vsm_arp_frame_parse(&r, &af), ==, 0);
         g_assert_cmpmem(af.eth.dst, 6, vsm_eth_addr_broadcast, 6);
         g_assert_cmpmem(af.eth.src, 6, vm_mac, 6);
@@ -226,8 +308,7 @@ static void check_na(const VsmReplayFrame *f, const char *addr) {
         uint8_t a[16];
 
         ip6(addr, a);
-        g_assert_cmpint(f->kind, ==, VSM_REPLAY_UNSOLICITED_NA);
-        frame_reader(f, &r);
+        frame_reader(f, VSM_REPLAY_UNSOLICITED_NA, &r);
         g_assert_cmpint(vsm_ndisc_frame_parse(&r, &nf), ==, 0);
         g_assert_cmpmem(nf.eth.src, 6, vm_mac, 6);
         g_assert_cmpmem(nf.ip.src, 16, a, 16);
@@ -272,10 +353,11 @@ static void pcap_add(GByteArray *b, GPtrArray *frames) {
 
 /* --- tests ------------------------------------------------------------ */
 
+static const char *const full_excl[] = { "10.77.0.9", NULL };
+static const char *const full_incl[] = { "10.0.0.1", "10.0.0.2", NULL };
+static const char *const full_incl6[] = { "2001:db8::99", NULL };
+
 static VsmNicState *full_state(gint64 now) {
-        static const char *const excl[] = { "10.77.0.9", NULL };
-        static const char *const incl[] = { "10.0.0.1", "10.0.0.2", NULL };
-        static const char *const incl6[] = { "2001:db8::99", NULL };
         VsmNicState *s = state_new();
 
         state_lease(s, "10.77.0.5", 3600, now - 60 * G_USEC_PER_SEC);
@@ -283,11 +365,11 @@ static VsmNicState *full_state(gint64 now) {
         s->hostname = g_strdup("vm1");
         state_group(s, "239.1.1.1", VSM_LEARN_IGMP_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
         state_group(s, "ff05::1:3", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
-        state_group(s, "239.2.2.2", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, excl);
-        state_group(s, "239.3.3.3", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_INCLUDE, 0, incl);
+        state_group(s, "239.2.2.2", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, full_excl);
+        state_group(s, "239.3.3.3", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_INCLUDE, 0, full_incl);
         state_group(s, "ff0e::1234", VSM_LEARN_MLD_V1, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
         state_group(s, "224.5.5.5", VSM_LEARN_IGMP_V1, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
-        state_group(s, "ff3e::8000:1", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_INCLUDE, 0, incl6);
+        state_group(s, "ff3e::8000:1", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_INCLUDE, 0, full_incl6);
         state_ip4(s, "10.77.0.6");
         state_ip4(s, "10.77.0.5");     /* the lease address again: no second GARP */
         state_ip4(s, "10.77.0.6");
@@ -298,14 +380,30 @@ static VsmNicState *full_state(gint64 now) {
 }
 
 static void test_full(void) {
+        static const WantRecord v3[] = {
+                { VSM_MCAST_MODE_IS_EXCLUDE, "239.2.2.2", full_excl },
+                { VSM_MCAST_MODE_IS_INCLUDE, "239.3.3.3", full_incl },
+        };
+        static const WantRecord mld_excl[] = { { VSM_MCAST_MODE_IS_EXCLUDE, "ff05::1:3", NULL } };
+        static const WantRecord mld_incl[] = { { VSM_MCAST_MODE_IS_INCLUDE, "ff3e::8000:1", full_incl6 } };
+        /* IGMP in state order, each in the guest's version; the two v3
+         * groups in a row share one report, in state order.  MLD from the
+         * learned link-local; the v1 group between the two v2 groups keeps
+         * them in reports of their own (group order). */
+        static const WantReport reports[] = {
+                { VSM_IGMP_V2_REPORT, "239.1.1.1", NULL, 0, "igmpv2-report 239.1.1.1" },
+                { VSM_IGMP_V3_REPORT, NULL, v3, G_N_ELEMENTS(v3), "igmpv3-report 239.2.2.2 +1 (2 records)" },
+                { VSM_IGMP_V1_REPORT, "224.5.5.5", NULL, 0, "igmpv1-report 224.5.5.5" },
+                { VSM_MLD_V2_REPORT, NULL, mld_excl, G_N_ELEMENTS(mld_excl), "mldv2-report ff05::1:3" },
+                { VSM_MLD_V1_REPORT, "ff0e::1234", NULL, 0, "mldv1-report ff0e::1234" },
+                { VSM_MLD_V2_REPORT, NULL, mld_incl, G_N_ELEMENTS(mld_incl), "mldv2-report ff3e::8000:1" },
+        };
         gint64 now = g_get_real_time();
         g_autoptr(TestState) s = full_state(now);
         g_autoptr(GPtrArray) frames = NULL;
         g_autofree char *skipped = NULL;
         g_autofree VsmDhcpFrame *df = g_new0(VsmDhcpFrame, 1);
-        g_autofree VsmIgmpFrame *igf = g_new0(VsmIgmpFrame, 1);
-        g_autofree VsmMldFrame *mf = g_new0(VsmMldFrame, 1);
-        uint8_t lease[4], ll[16], a4[4], a6[16];
+        uint8_t lease[4], ll[16];
         guint i = 0;
 
         ip4("10.77.0.5", lease);
@@ -325,74 +423,8 @@ static void test_full(void) {
         g_assert_cmpstr(frame_at(frames, i)->what, ==, "dhcp-request 10.77.0.5");
         i++;
 
-        /* IGMP in state order, each in the guest's version */
-        check_igmp(frame_at(frames, i), lease, igf);
-        g_assert_cmpuint(igf->msg.type, ==, VSM_IGMP_V2_REPORT);
-        ip4("239.1.1.1", a4);
-        g_assert_cmpmem(igf->msg.group, 4, a4, 4);
-        g_assert_cmpmem(igf->ip.dst, 4, a4, 4);
-        g_assert_cmpstr(frame_at(frames, i)->what, ==, "igmpv2-report 239.1.1.1");
-        i++;
-
-        /* The two v3 groups in a row share one report, in state order. */
-        check_igmp(frame_at(frames, i), lease, igf);
-        g_assert_cmpuint(igf->msg.type, ==, VSM_IGMP_V3_REPORT);
-        g_assert_cmpmem(igf->ip.dst, 4, vsm_ip4_igmpv3_routers, 4);
-        g_assert_cmpuint(igf->msg.n_records, ==, 2);
-        g_assert_cmpuint(igf->msg.records[0].type, ==, VSM_MCAST_MODE_IS_EXCLUDE);
-        ip4("239.2.2.2", a4);
-        g_assert_cmpmem(igf->msg.records[0].group, 4, a4, 4);
-        g_assert_cmpuint(igf->msg.records[0].n_sources, ==, 1);
-        ip4("10.77.0.9", a4);
-        g_assert_cmpmem(igf->msg.sources[igf->msg.records[0].first_source], 4, a4, 4);
-        g_assert_cmpuint(igf->msg.records[1].type, ==, VSM_MCAST_MODE_IS_INCLUDE);
-        ip4("239.3.3.3", a4);
-        g_assert_cmpmem(igf->msg.records[1].group, 4, a4, 4);
-        g_assert_cmpuint(igf->msg.records[1].n_sources, ==, 2);
-        ip4("10.0.0.1", a4);
-        g_assert_cmpmem(igf->msg.sources[igf->msg.records[1].first_source], 4, a4, 4);
-        ip4("10.0.0.2", a4);
-        g_assert_cmpmem(igf->msg.sources[igf->msg.records[1].first_source + 1], 4, a4, 4);
-        g_assert_cmpstr(frame_at(frames, i)->what, ==, "igmpv3-report 239.2.2.2 +1 (2 records)");
-        i++;
-
-        check_igmp(frame_at(frames, i), lease, igf);
-        g_assert_cmpuint(igf->msg.type, ==, VSM_IGMP_V1_REPORT);
-        ip4("224.5.5.5", a4);
-        g_assert_cmpmem(igf->ip.dst, 4, a4, 4);
-        g_assert_cmpstr(frame_at(frames, i)->what, ==, "igmpv1-report 224.5.5.5");
-        i++;
-
-        /* MLD from the learned link-local; the v1 group between the two
-         * v2 groups keeps them in reports of their own (group order). */
-        check_mld(frame_at(frames, i), ll, mf);
-        g_assert_cmpuint(mf->msg.type, ==, VSM_MLD_V2_REPORT);
-        g_assert_cmpmem(mf->ip.dst, 16, vsm_ip6_mldv2_routers, 16);
-        g_assert_cmpuint(mf->msg.n_records, ==, 1);
-        g_assert_cmpuint(mf->msg.records[0].type, ==, VSM_MCAST_MODE_IS_EXCLUDE);
-        g_assert_cmpuint(mf->msg.records[0].n_sources, ==, 0);
-        ip6("ff05::1:3", a6);
-        g_assert_cmpmem(mf->msg.records[0].group, 16, a6, 16);
-        g_assert_cmpstr(frame_at(frames, i)->what, ==, "mldv2-report ff05::1:3");
-        i++;
-
-        check_mld(frame_at(frames, i), ll, mf);
-        g_assert_cmpuint(mf->msg.type, ==, VSM_MLD_V1_REPORT);
-        ip6("ff0e::1234", a6);
-        g_assert_cmpmem(mf->msg.group, 16, a6, 16);
-        g_assert_cmpmem(mf->ip.dst, 16, a6, 16);
-        g_assert_cmpstr(frame_at(frames, i)->what, ==, "mldv1-report ff0e::1234");
-        i++;
-
-        check_mld(frame_at(frames, i), ll, mf);
-        g_assert_cmpuint(mf->msg.type, ==, VSM_MLD_V2_REPORT);
-        g_assert_cmpuint(mf->msg.n_records, ==, 1);
-        g_assert_cmpuint(mf->msg.records[0].type, ==, VSM_MCAST_MODE_IS_INCLUDE);
-        g_assert_cmpuint(mf->msg.records[0].n_sources, ==, 1);
-        ip6("2001:db8::99", a6);
-        g_assert_cmpmem(mf->msg.sources[0], 16, a6, 16);
-        g_assert_cmpstr(frame_at(frames, i)->what, ==, "mldv2-report ff3e::8000:1");
-        i++;
+        for (guint k = 0; k < G_N_ELEMENTS(reports); k++)
+                check_report(frame_at(frames, i++), lease, ll, &reports[k]);
 
         /* GARP: lease address first, no duplicates */
         check_garp(frame_at(frames, i++), "10.77.0.5");
@@ -718,81 +750,85 @@ static void check_caps_full(guint n4, guint n6, guint n_sources, VsmLearnFilterM
                 *ret_n6 = frames6;
 }
 
-static void check_caps(guint n4, guint n6, guint n_sources, VsmLearnFilterMode mode) {
-        check_caps_full(n4, n6, n_sources, mode, NULL, NULL);
-}
-
 static void test_caps(void) {
-        guint n4, n6;
+        /* reports4/reports6: the reports each family takes, -1 when only
+         * the bound of check_caps_full() is checked. */
+        static const struct {
+                guint n4, n6, n_sources;
+                VsmLearnFilterMode mode;
+                int reports4, reports6;
+        } cases[] = {
+                /* The learner's caps: 64 groups x 32 sources.  A v3 record
+                 * of 32 sources is 8 + 128 = 136 octets, 10 to the 1468
+                 * octets of a report: 7 reports; an MLDv2 one 20 + 512 =
+                 * 532, 2 to 1444: 32. */
+                { 64, 64, 32, VSM_LEARN_FILTER_INCLUDE, 7, 32 },
+                { 64, 0, 32, VSM_LEARN_FILTER_INCLUDE, -1, -1 },
+                { 0, 64, 32, VSM_LEARN_FILTER_EXCLUDE, -1, -1 },
+                { 32, 32, 32, VSM_LEARN_FILTER_INCLUDE, -1, -1 },
+                /* No sources: the 64-record cap, not the MTU, closes a report. */
+                { 130, 130, 0, VSM_LEARN_FILTER_EXCLUDE, 3, 3 },
+                /* 64 sources, the per-record cap: 5 v3 records or 1 MLDv2
+                 * record to a report. */
+                { 20, 5, 64, VSM_LEARN_FILTER_INCLUDE, 4, 5 },
+                { 7, 3, 5, VSM_LEARN_FILTER_EXCLUDE, -1, -1 },
+                /* Past the codec's 64 sources per record (a hand-built
+                 * state): INCLUDE split over several reports, EXCLUDE
+                 * truncated, each part in a report of its own. */
+                { 2, 2, 200, VSM_LEARN_FILTER_INCLUDE, 8, 8 },
+                { 2, 2, 200, VSM_LEARN_FILTER_EXCLUDE, 2, 2 },
+        };
 
-        /* The learner's caps: 64 groups x 32 sources.  A v3 record of 32
-         * sources is 8 + 128 = 136 octets, 10 to the 1468 octets of a
-         * report: 7 reports; an MLDv2 one 20 + 512 = 532, 2 to 1444: 32. */
-        check_caps_full(64, 64, 32, VSM_LEARN_FILTER_INCLUDE, &n4, &n6);
         g_assert_cmpuint(reports_max(64, 32, VSM_LEARN_FILTER_INCLUDE, FALSE), ==, 7);
         g_assert_cmpuint(reports_max(64, 32, VSM_LEARN_FILTER_INCLUDE, TRUE), ==, 32);
-        g_assert_cmpuint(n4, ==, 7);
-        g_assert_cmpuint(n6, ==, 32);
-        check_caps(64, 0, 32, VSM_LEARN_FILTER_INCLUDE);
-        check_caps(0, 64, 32, VSM_LEARN_FILTER_EXCLUDE);
-        check_caps(32, 32, 32, VSM_LEARN_FILTER_INCLUDE);
-        /* No sources: the 64-record cap, not the MTU, closes a report. */
-        check_caps_full(130, 130, 0, VSM_LEARN_FILTER_EXCLUDE, &n4, &n6);
-        g_assert_cmpuint(n4, ==, 3);
-        g_assert_cmpuint(n6, ==, 3);
-        /* 64 sources, the per-record cap: 5 v3 records or 1 MLDv2 record
-         * to a report. */
-        check_caps_full(20, 5, 64, VSM_LEARN_FILTER_INCLUDE, &n4, &n6);
-        g_assert_cmpuint(n4, ==, 4);
-        g_assert_cmpuint(n6, ==, 5);
-        check_caps(7, 3, 5, VSM_LEARN_FILTER_EXCLUDE);
-        /* Past the codec's 64 sources per record (a hand-built state):
-         * INCLUDE split over several reports, EXCLUDE truncated, each part
-         * in a report of its own. */
-        check_caps_full(2, 2, 200, VSM_LEARN_FILTER_INCLUDE, &n4, &n6);
-        g_assert_cmpuint(n4, ==, 8);
-        g_assert_cmpuint(n6, ==, 8);
-        check_caps_full(2, 2, 200, VSM_LEARN_FILTER_EXCLUDE, &n4, &n6);
-        g_assert_cmpuint(n4, ==, 2);
-        g_assert_cmpuint(n6, ==, 2);
+        for (guint c = 0; c < G_N_ELEMENTS(cases); c++) {
+                guint n4, n6;
+
+                check_caps_full(cases[c].n4, cases[c].n6, cases[c].n_sources, cases[c].mode, &n4, &n6);
+                if (cases[c].reports4 >= 0)
+                        g_assert_cmpuint(n4, ==, (guint) cases[c].reports4);
+                if (cases[c].reports6 >= 0)
+                        g_assert_cmpuint(n6, ==, (guint) cases[c].reports6);
+        }
 }
 
 /* 50 IGMPv3 EXCLUDE{} groups (the benchmark's vNIC): one report. */
+/* Adds 50 EXCLUDE{} groups of version v to s, named prefix + 1..50
+ * (hexadecimal for IPv6); ret_records[i] is group i's record, its
+ * group in ret_names[i]. */
+static void state_50_groups(VsmNicState *s, const char *prefix, VsmLearnMcastVersion v, char ret_names[50][64],
+                            WantRecord ret_records[50]) {
+        gboolean v6 = strchr(prefix, ':') != NULL;
+
+        for (guint i = 0; i < 50; i++) {
+                g_snprintf(ret_names[i], 64, v6 ? "%s%x" : "%s%u", prefix, i + 1);
+                state_group(s, ret_names[i], v, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+                ret_records[i] = (WantRecord) { VSM_MCAST_MODE_IS_EXCLUDE, ret_names[i], NULL };
+        }
+}
+
 static void test_pack_igmp(void) {
         g_autoptr(TestState) s = state_new();
         g_autoptr(GPtrArray) frames = NULL;
         g_autofree char *skipped = NULL;
-        g_autofree VsmIgmpFrame *igf = g_new0(VsmIgmpFrame, 1);
-        uint8_t src[4], a4[4];
+        char names[50][64];
+        WantRecord records[50];
+        const WantReport want = {
+                VSM_IGMP_V3_REPORT, NULL, records, 50, "igmpv3-report 239.1.1.1 +49 (50 records)",
+        };
+        uint8_t src[4];
 
         state_lease(s, "10.77.0.5", 3600, g_get_real_time());
         s->client_id_state = VSM_LEARN_CLIENT_ID_UNKNOWN;
-        for (guint i = 0; i < 50; i++) {
-                g_autofree char *a = g_strdup_printf("239.1.1.%u", i + 1);
-
-                state_group(s, a, VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
-        }
+        state_50_groups(s, "239.1.1.", VSM_LEARN_IGMP_V3, names, records);
         frames = vsm_replay_build(s, g_get_real_time(), &skipped);
         g_assert_cmpstr(skipped, ==, "dhcp: client-id unknown");
         /* the report, the GARP */
         g_assert_cmpuint(frames->len, ==, 2);
         ip4("10.77.0.5", src);
-        check_igmp(frame_at(frames, 0), src, igf);
-        g_assert_cmpuint(igf->msg.type, ==, VSM_IGMP_V3_REPORT);
-        g_assert_cmpmem(igf->ip.dst, 4, vsm_ip4_igmpv3_routers, 4);
-        g_assert_cmpuint(igf->msg.n_records, ==, 50);
-        g_assert_cmpuint(igf->msg.n_sources, ==, 0);
-        for (guint i = 0; i < 50; i++) {
-                g_autofree char *a = g_strdup_printf("239.1.1.%u", i + 1);
-
-                ip4(a, a4);
-                g_assert_cmpuint(igf->msg.records[i].type, ==, VSM_MCAST_MODE_IS_EXCLUDE);
-                g_assert_cmpmem(igf->msg.records[i].group, 4, a4, 4);
-                g_assert_cmpuint(igf->msg.records[i].n_sources, ==, 0);
-        }
+        check_report(frame_at(frames, 0), src, NULL, &want);
         /* 14 + 24 + 8 + 50 x 8 */
         g_assert_cmpuint(g_bytes_get_size(frame_at(frames, 0)->frame), ==, 446);
-        g_assert_cmpstr(frame_at(frames, 0)->what, ==, "igmpv3-report 239.1.1.1 +49 (50 records)");
         check_garp(frame_at(frames, 1), "10.77.0.5");
 }
 
@@ -800,55 +836,57 @@ static void test_pack_igmp(void) {
 static void test_pack_mld(void) {
         g_autoptr(TestState) s = state_new();
         g_autoptr(GPtrArray) frames = NULL;
-        g_autofree VsmMldFrame *mf = g_new0(VsmMldFrame, 1);
-        uint8_t eui[16], a6[16];
+        char names[50][64];
+        WantRecord records[50];
+        const WantReport want = {
+                VSM_MLD_V2_REPORT, NULL, records, 50, "mldv2-report ff05::1:1 +49 (50 records)",
+        };
+        uint8_t eui[16];
 
         s->client_id_state = VSM_LEARN_CLIENT_ID_NONE;
-        for (guint i = 0; i < 50; i++) {
-                g_autofree char *a = g_strdup_printf("ff05::1:%x", i + 1);
-
-                state_group(s, a, VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
-        }
+        state_50_groups(s, "ff05::1:", VSM_LEARN_MLD_V2, names, records);
         frames = vsm_replay_build(s, g_get_real_time(), NULL);
         g_assert_cmpuint(frames->len, ==, 1);
         vsm_ip6_link_local_from_mac(vm_mac, eui);
-        check_mld(frame_at(frames, 0), eui, mf);
-        g_assert_cmpuint(mf->msg.type, ==, VSM_MLD_V2_REPORT);
-        g_assert_cmpmem(mf->ip.dst, 16, vsm_ip6_mldv2_routers, 16);
-        g_assert_cmpuint(mf->msg.n_records, ==, 50);
-        for (guint i = 0; i < 50; i++) {
-                g_autofree char *a = g_strdup_printf("ff05::1:%x", i + 1);
-
-                ip6(a, a6);
-                g_assert_cmpuint(mf->msg.records[i].type, ==, VSM_MCAST_MODE_IS_EXCLUDE);
-                g_assert_cmpmem(mf->msg.records[i].group, 16, a6, 16);
-        }
-        g_assert_cmpstr(frame_at(frames, 0)->what, ==, "mldv2-report ff05::1:1 +49 (50 records)");
+        check_report(frame_at(frames, 0), NULL, eui, &want);
 }
 
 /* v1/v2 groups get a report each and close the v3 report before them,
  * so the frames keep the group order. */
 static void test_pack_mixed(void) {
         static const char *const src1[] = { "10.0.0.1", NULL };
+        static const char *const src3[] = { "10.5.0.0", "10.5.0.1", "10.5.0.2", NULL }; /* generated */
         static const char *const src6[] = { "2001:db8::1", "2001:db8::2", NULL };
-        static const char *const want[] = {
-                "igmpv3-report 239.0.0.1 +1 (2 records)",
-                "igmpv2-report 239.0.0.3",
-                "igmpv3-report 239.0.0.4 +2 (3 records)",
-                "igmpv1-report 239.0.0.7",
-                "igmpv2-report 239.0.0.8",
-                "igmpv3-report 239.0.0.9",
-                "mldv2-report ff05::1",
-                "mldv1-report ff05::2",
-                "mldv2-report ff05::3 +1 (2 records)",
-                "garp 10.77.0.5",
+        static const WantRecord r0[] = {
+                { VSM_MCAST_MODE_IS_EXCLUDE, "239.0.0.1", NULL },
+                { VSM_MCAST_MODE_IS_INCLUDE, "239.0.0.2", src1 },
+        };
+        static const WantRecord r2[] = {
+                { VSM_MCAST_MODE_IS_EXCLUDE, "239.0.0.4", NULL },
+                { VSM_MCAST_MODE_IS_EXCLUDE, "239.0.0.6", src3 },
+                { VSM_MCAST_MODE_IS_EXCLUDE, "239.0.0.10", NULL },
+        };
+        static const WantRecord r5[] = { { VSM_MCAST_MODE_IS_EXCLUDE, "239.0.0.9", NULL } };
+        static const WantRecord r6[] = { { VSM_MCAST_MODE_IS_EXCLUDE, "ff05::1", NULL } };
+        static const WantRecord r8[] = {
+                { VSM_MCAST_MODE_IS_INCLUDE, "ff05::3", src6 },
+                { VSM_MCAST_MODE_IS_EXCLUDE, "ff05::4", NULL },
+        };
+        static const WantReport want[] = {
+                { VSM_IGMP_V3_REPORT, NULL, r0, G_N_ELEMENTS(r0), "igmpv3-report 239.0.0.1 +1 (2 records)" },
+                { VSM_IGMP_V2_REPORT, "239.0.0.3", NULL, 0, "igmpv2-report 239.0.0.3" },
+                { VSM_IGMP_V3_REPORT, NULL, r2, G_N_ELEMENTS(r2), "igmpv3-report 239.0.0.4 +2 (3 records)" },
+                { VSM_IGMP_V1_REPORT, "239.0.0.7", NULL, 0, "igmpv1-report 239.0.0.7" },
+                { VSM_IGMP_V2_REPORT, "239.0.0.8", NULL, 0, "igmpv2-report 239.0.0.8" },
+                { VSM_IGMP_V3_REPORT, NULL, r5, G_N_ELEMENTS(r5), "igmpv3-report 239.0.0.9" },
+                { VSM_MLD_V2_REPORT, NULL, r6, G_N_ELEMENTS(r6), "mldv2-report ff05::1" },
+                { VSM_MLD_V1_REPORT, "ff05::2", NULL, 0, "mldv1-report ff05::2" },
+                { VSM_MLD_V2_REPORT, NULL, r8, G_N_ELEMENTS(r8), "mldv2-report ff05::3 +1 (2 records)" },
         };
         g_autoptr(TestState) s = state_new();
         g_autoptr(GPtrArray) frames = NULL;
         g_autofree char *skipped = NULL;
-        g_autofree VsmIgmpFrame *igf = g_new0(VsmIgmpFrame, 1);
-        g_autofree VsmMldFrame *mf = g_new0(VsmMldFrame, 1);
-        uint8_t src[4], ll[16], a4[4], a6[16];
+        uint8_t src[4], ll[16];
 
         s->client_id_state = VSM_LEARN_CLIENT_ID_NONE;
         state_ip4(s, "10.77.0.5");
@@ -868,47 +906,15 @@ static void test_pack_mixed(void) {
         state_group(s, "ff05::4", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
         frames = vsm_replay_build(s, g_get_real_time(), &skipped);
         g_assert_cmpstr(skipped, ==, "dhcp: no lease; group 239.0.0.5: include mode without sources");
-        g_assert_cmpuint(frames->len, ==, G_N_ELEMENTS(want));
-        for (guint i = 0; i < frames->len; i++)
-                g_assert_cmpstr(frame_at(frames, i)->what, ==, want[i]);
+        /* the reports, then the GARP */
+        g_assert_cmpuint(frames->len, ==, G_N_ELEMENTS(want) + 1);
 
         ip4("10.77.0.5", src);
         vsm_ip6_link_local_from_mac(vm_mac, ll);
-        check_igmp(frame_at(frames, 0), src, igf);
-        g_assert_cmpuint(igf->msg.n_records, ==, 2);
-        ip4("239.0.0.2", a4);
-        g_assert_cmpmem(igf->msg.records[1].group, 4, a4, 4);
-        g_assert_cmpuint(igf->msg.records[1].type, ==, VSM_MCAST_MODE_IS_INCLUDE);
-        ip4("10.0.0.1", a4);
-        g_assert_cmpmem(igf->msg.sources[igf->msg.records[1].first_source], 4, a4, 4);
-        check_igmp(frame_at(frames, 1), src, igf);
-        g_assert_cmpuint(igf->msg.type, ==, VSM_IGMP_V2_REPORT);
-        check_igmp(frame_at(frames, 2), src, igf);
-        g_assert_cmpuint(igf->msg.n_records, ==, 3);
-        ip4("239.0.0.6", a4);
-        g_assert_cmpmem(igf->msg.records[1].group, 4, a4, 4);
-        g_assert_cmpuint(igf->msg.records[1].n_sources, ==, 3);
-        g_assert_cmpuint(igf->msg.n_sources, ==, 3);
-        ip4("239.0.0.10", a4);
-        g_assert_cmpmem(igf->msg.records[2].group, 4, a4, 4);
-        g_assert_cmpuint(igf->msg.records[2].first_source, ==, 3);
-        g_assert_cmpuint(igf->msg.records[2].n_sources, ==, 0);
-        check_igmp(frame_at(frames, 3), src, igf);
-        g_assert_cmpuint(igf->msg.type, ==, VSM_IGMP_V1_REPORT);
-        check_igmp(frame_at(frames, 5), src, igf);
-        g_assert_cmpuint(igf->msg.n_records, ==, 1);
-        check_mld(frame_at(frames, 6), ll, mf);
-        g_assert_cmpuint(mf->msg.n_records, ==, 1);
-        check_mld(frame_at(frames, 7), ll, mf);
-        g_assert_cmpuint(mf->msg.type, ==, VSM_MLD_V1_REPORT);
-        check_mld(frame_at(frames, 8), ll, mf);
-        g_assert_cmpuint(mf->msg.n_records, ==, 2);
-        g_assert_cmpuint(mf->msg.records[0].type, ==, VSM_MCAST_MODE_IS_INCLUDE);
-        g_assert_cmpuint(mf->msg.records[0].n_sources, ==, 2);
-        g_assert_cmpuint(mf->msg.records[1].first_source, ==, 2);
-        ip6("ff05::4", a6);
-        g_assert_cmpmem(mf->msg.records[1].group, 16, a6, 16);
+        for (guint i = 0; i < G_N_ELEMENTS(want); i++)
+                check_report(frame_at(frames, i), src, ll, &want[i]);
         check_garp(frame_at(frames, 9), "10.77.0.5");
+        g_assert_cmpstr(frame_at(frames, 9)->what, ==, "garp 10.77.0.5");
 }
 
 /* A record too large for one report: each part gets a report of its own,
@@ -970,8 +976,7 @@ static void check_queries(GPtrArray *q, gboolean ip4_q, gboolean ip6_q, const ui
         if (ip4_q) {
                 const VsmReplayFrame *f = frame_at(q, i++);
 
-                g_assert_cmpint(f->kind, ==, VSM_REPLAY_IGMP_QUERY);
-                frame_reader(f, &r);
+                frame_reader(f, VSM_REPLAY_IGMP_QUERY, &r);
                 g_assert_cmpint(vsm_igmp_frame_parse(&r, igf), ==, 0);
                 g_assert_cmpmem(igf->eth.src, 6, mac, 6);
                 g_assert_cmpmem(igf->ip.src, 4, zero4, 4);
@@ -987,8 +992,7 @@ static void check_queries(GPtrArray *q, gboolean ip4_q, gboolean ip6_q, const ui
         if (ip6_q) {
                 const VsmReplayFrame *f = frame_at(q, i++);
 
-                g_assert_cmpint(f->kind, ==, VSM_REPLAY_MLD_QUERY);
-                frame_reader(f, &r);
+                frame_reader(f, VSM_REPLAY_MLD_QUERY, &r);
                 g_assert_cmpint(vsm_mld_frame_parse(&r, mf), ==, 0);
                 vsm_ip6_link_local_from_mac(mac, ll);
                 g_assert_cmpmem(mf->eth.src, 6, mac, 6);
@@ -1008,26 +1012,109 @@ static void test_queries(void) {
         g_autoptr(TestState) s4 = state_new();
         g_autoptr(TestState) s6 = state_new();
         g_autoptr(TestState) none = state_new();
-        GPtrArray *q;
+        /* The state's groups ask for a family's query, or the caller does. */
+        const struct {
+                const VsmNicState *s;
+                const uint8_t *mac;
+                gboolean want_ip4, want_ip6;
+                gboolean ip4_q, ip6_q;
+        } cases[] = {
+                { s4, br_mac, FALSE, FALSE, TRUE, FALSE },
+                { s6, br_mac, FALSE, FALSE, FALSE, TRUE },
+                { none, br_mac, FALSE, FALSE, FALSE, FALSE },
+                { none, br_mac, TRUE, TRUE, TRUE, TRUE },
+                { s4, vm_mac, FALSE, TRUE, TRUE, TRUE },
+        };
 
         state_group(s4, "239.1.1.1", VSM_LEARN_IGMP_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
         state_group(s6, "ff05::3", VSM_LEARN_MLD_V1, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        for (guint c = 0; c < G_N_ELEMENTS(cases); c++) {
+                g_autoptr(GPtrArray) q =
+                        vsm_replay_build_queries(cases[c].s, cases[c].mac, cases[c].want_ip4, cases[c].want_ip6);
 
-        q = vsm_replay_build_queries(s4, br_mac, FALSE, FALSE);
-        check_queries(q, TRUE, FALSE, br_mac);
-        g_ptr_array_unref(q);
-        q = vsm_replay_build_queries(s6, br_mac, FALSE, FALSE);
-        check_queries(q, FALSE, TRUE, br_mac);
-        g_ptr_array_unref(q);
-        q = vsm_replay_build_queries(none, br_mac, FALSE, FALSE);
-        check_queries(q, FALSE, FALSE, br_mac);
-        g_ptr_array_unref(q);
-        q = vsm_replay_build_queries(none, br_mac, TRUE, TRUE);
-        check_queries(q, TRUE, TRUE, br_mac);
-        g_ptr_array_unref(q);
-        q = vsm_replay_build_queries(s4, vm_mac, FALSE, TRUE);
-        check_queries(q, TRUE, TRUE, vm_mac);
-        g_ptr_array_unref(q);
+                check_queries(q, cases[c].ip4_q, cases[c].ip6_q, cases[c].mac);
+        }
+}
+
+/* Leaves for the VM's groups on the old port: v1 has none, v2 a Leave
+ * Group to all-routers, v3 and MLDv2 CHANGE_TO_INCLUDE{} records packed
+ * into one report, MLDv1 a Done to all-routers; no sources named. */
+static void test_leaves(void) {
+        static const char *const srcs[] = { "10.0.0.1", NULL };
+        g_autoptr(GPtrArray) frames = NULL;
+        g_autofree VsmIgmpFrame *ig = g_new0(VsmIgmpFrame, 1);
+        g_autofree VsmMldFrame *ml = g_new0(VsmMldFrame, 1);
+        VsmNicState *s = state_new();
+        uint8_t src4[4], src6[16], a[16];
+        VsmReader r;
+
+        state_lease(s, "10.77.0.5", 3600, g_get_real_time());
+        state_ip6(s, "fe80::5054:ff:fe12:3456");
+        state_group(s, "224.1.1.1", VSM_LEARN_IGMP_V1, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "239.2.2.2", VSM_LEARN_IGMP_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "239.3.3.3", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "239.4.4.4", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_INCLUDE, 0, srcs);
+        state_group(s, "ff05::1", VSM_LEARN_MLD_V1, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "ff05::2", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 3, NULL);
+        ip4("10.77.0.5", src4);
+        ip6("fe80::5054:ff:fe12:3456", src6);
+
+        frames = vsm_replay_build_leaves(s);
+        g_assert_cmpuint(frames->len, ==, 4);
+
+        frame_reader(frame_at(frames, 0), VSM_REPLAY_IGMP_LEAVE, &r);
+        g_assert_cmpint(vsm_igmp_frame_parse(&r, ig), ==, 0);
+        g_assert_cmpuint(ig->msg.type, ==, VSM_IGMP_V2_LEAVE);
+        ip4("239.2.2.2", a);
+        g_assert_cmpmem(ig->msg.group, 4, a, 4);
+        ip4("224.0.0.2", a);
+        g_assert_cmpmem(ig->ip.dst, 4, a, 4);
+        g_assert_cmpmem(ig->ip.src, 4, src4, 4);
+        g_assert_cmpuint(ig->ip.ttl, ==, 1);
+        g_assert_true(ig->ip.router_alert);
+        g_assert_cmpstr(frame_at(frames, 0)->what, ==, "igmpv2-leave 239.2.2.2");
+
+        frame_reader(frame_at(frames, 1), VSM_REPLAY_IGMP_LEAVE, &r);
+        memset(ig, 0, sizeof(*ig));
+        g_assert_cmpint(vsm_igmp_frame_parse(&r, ig), ==, 0);
+        g_assert_cmpuint(ig->msg.type, ==, VSM_IGMP_V3_REPORT);
+        g_assert_cmpuint(ig->msg.n_records, ==, 2);
+        g_assert_cmpuint(ig->msg.n_sources, ==, 0);
+        for (guint i = 0; i < 2; i++) {
+                g_assert_cmpuint(ig->msg.records[i].type, ==, VSM_MCAST_CHANGE_TO_INCLUDE);
+                g_assert_cmpuint(ig->msg.records[i].n_sources, ==, 0);
+        }
+        ip4("239.4.4.4", a);
+        g_assert_cmpmem(ig->msg.records[1].group, 4, a, 4);
+        g_assert_cmpmem(ig->ip.dst, 4, vsm_ip4_igmpv3_routers, 4);
+        g_assert_cmpstr(frame_at(frames, 1)->what, ==, "igmpv3-leave 239.3.3.3 +1 (2 records)");
+
+        frame_reader(frame_at(frames, 2), VSM_REPLAY_MLD_LEAVE, &r);
+        g_assert_cmpint(vsm_mld_frame_parse(&r, ml), ==, 0);
+        g_assert_cmpuint(ml->msg.type, ==, VSM_MLD_V1_DONE);
+        ip6("ff05::1", a);
+        g_assert_cmpmem(ml->msg.group, 16, a, 16);
+        ip6("ff02::2", a);
+        g_assert_cmpmem(ml->ip.dst, 16, a, 16);
+        g_assert_cmpmem(ml->ip.src, 16, src6, 16);
+        g_assert_cmpuint(ml->ip.hop_limit, ==, 1);
+
+        frame_reader(frame_at(frames, 3), VSM_REPLAY_MLD_LEAVE, &r);
+        memset(ml, 0, sizeof(*ml));
+        g_assert_cmpint(vsm_mld_frame_parse(&r, ml), ==, 0);
+        g_assert_cmpuint(ml->msg.type, ==, VSM_MLD_V2_REPORT);
+        g_assert_cmpuint(ml->msg.n_records, ==, 1);
+        g_assert_cmpuint(ml->msg.records[0].type, ==, VSM_MCAST_CHANGE_TO_INCLUDE);
+        g_assert_cmpuint(ml->msg.records[0].n_sources, ==, 0);
+        g_assert_cmpmem(ml->ip.dst, 16, vsm_ip6_mldv2_routers, 16);
+        g_assert_cmpstr(frame_at(frames, 3)->what, ==, "mldv2-leave ff05::2");
+
+        /* No groups, no leaves. */
+        g_array_set_size(s->groups, 0);
+        g_ptr_array_unref(g_steal_pointer(&frames));
+        frames = vsm_replay_build_leaves(s);
+        g_assert_cmpuint(frames->len, ==, 0);
+        state_free(s);
 }
 
 static void test_kind_to_string(void) {
@@ -1161,6 +1248,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/replay/pack-mld", test_pack_mld);
         g_test_add_func("/replay/pack-mixed", test_pack_mixed);
         g_test_add_func("/replay/queries", test_queries);
+        g_test_add_func("/replay/leaves", test_leaves);
         g_test_add_func("/replay/kind-to-string", test_kind_to_string);
         g_test_add_func("/replay/pcap-tshark", test_pcap_tshark);
         return g_test_run();
