@@ -32,7 +32,6 @@ typedef struct CarryNic {
         int ifindex;
         char ifname[IF_NAMESIZE];
         VsmLearner *learner;
-        guint64 seen_generation;
         gboolean streamed;             /* its state went to the destination */
         guint64 streamed_generation;   /* the learner's generation then */
 } CarryNic;
@@ -63,7 +62,7 @@ struct CarryDomain {
         gboolean switchover_sent;      /* source: the destination may have replayed */
         gint64 suspended_real_usec;    /* the source's clock, from SWITCHOVER */
         gboolean replayed, replay_late;
-        gint64 replay_first_real_usec, replay_last_real_usec;
+        gint64 replay_last_real_usec;
         guint replay_frames, replay_errors;
         gboolean resumed;
         gint64 resumed_real_usec;
@@ -264,8 +263,7 @@ static void on_metadata_written(GObject *source, GAsyncResult *result, gpointer 
          * expected, not an error; try again later if still wanted. */
         d->metadata_errors++;
         d->c->n_metadata_errors++;
-        d->written_once = d->written_once && d->written_generation == d->generation;
-        d->written_generation = G_MAXUINT64;
+        d->written_generation = G_MAXUINT64;   /* retry after CARRY_METADATA_RETRY_MS */
         vsm_log(G_LOG_LEVEL_DEBUG, "domain %s: <metadata> write not taken: %s", d->name, error->message);
         domain_schedule_write(d);
 }
@@ -880,8 +878,6 @@ static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, GPtrArray *nics, gi
                 d->replay_frames++;
                 c->n_replay_frames++;
                 d->replay_last_real_usec = g_get_real_time();
-                if (!d->replay_first_real_usec)
-                        d->replay_first_real_usec = d->replay_last_real_usec;
                 if (d->replay_frames <= CARRY_FRAME_NOTES_MAX)
                         carry_note(d, TRUE, "replay %s on %s", f->what, vsm_uplink_get_name(u));
         }
@@ -898,7 +894,7 @@ void vsm_carry_replay(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, 
                 return;
         d->replayed = TRUE;
         d->replay_late = late;
-        d->replay_first_real_usec = d->replay_last_real_usec = 0;
+        d->replay_last_real_usec = 0;
         c->n_replays++;
         if (late)
                 c->n_replays_late++;
@@ -1088,6 +1084,8 @@ JsonNode *vsm_carry_domain_json(VsmCarry *c, const char *uuid) {
                 json_builder_add_value(b, vsm_domain_state_to_json_public(d->incoming));
                 json_builder_set_member_name(b, "peer");
                 json_builder_add_string_value(b, d->peer_state ? d->peer_state : "none");
+                json_builder_set_member_name(b, "peer_messages");
+                json_builder_add_int_value(b, d->peer_messages);
                 json_builder_set_member_name(b, "switchover_received");
                 json_builder_add_boolean_value(b, d->switchover_received);
         }
