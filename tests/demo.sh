@@ -60,9 +60,8 @@ lg_build ""
 echo "   $LG_GUEST_DIR ($( ((LG_BUILD_CACHED)) && echo cached || echo "built in $LG_BUILD_MS ms"))"
 
 echo "== building the testbed: switch (snooping + querier, lldpad bridge, dnsmasq), hosts A and B with libvirtd and vsimigd"
-MT_EXTRA_CONF_A=$(ct_peer_conf "$LT_IP_A")
-MT_EXTRA_CONF_B=$(ct_peer_conf "$LT_IP_B")
-export MT_EXTRA_CONF_A MT_EXTRA_CONF_B
+# shellcheck disable=SC2119 # no PORT: the default (7788)
+ct_peer_conf_both
 mt_setup
 ct_switch_setup
 ct_dnsmasq_start
@@ -80,9 +79,7 @@ ct_wait_mdb "$LT_NS_SW" br-sw sw-a 10 "${MGROUPS[@]}" ||
   tb_fail "the switch's mdb lacks ${MGROUPS[*]} on sw-a (host A's port)"
 echo "   joined ${MGROUPS[*]} (IGMPv3 / MLDv2); switch mdb: both on sw-a"
 ct_ping_guest "$IP" "$LL"
-ct_sender_start "${MGROUPS[@]}"
-lg_wait_console A "$G" "VSMGUEST: rx $LG_GROUP4 " 30 >/dev/null
-lg_wait_console A "$G" "VSMGUEST: rx ${LG_GROUP6//./\\.} " 30 >/dev/null
+ct_stream_to_guest A "$G"
 echo "   multicast stream from the switch: $CT_RATE datagrams/s per group, reaching the guest"
 mt_wait A "any(n.get('lease') and len(n.get('groups') or []) >= 2 and n.get('ip4') and n.get('ip6')
                for n in (d.get('carry') or {}).get('learned') or [])" 20 show "$G"

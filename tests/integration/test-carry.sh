@@ -69,22 +69,10 @@ lg_build ""
 say "guest: $LG_GUEST_DIR ($( ((LG_BUILD_CACHED)) && echo cached || echo built) in $LG_BUILD_MS ms)"
 
 # ---- does this vsimigd know [peer] / [replay]?
-peer_conf() { # peer_conf IP
-  printf '[peer]\nlisten = %s:%s\n[replay]\nenabled = true\nquery-after-resume = true\n' "$1" "$PEER_PORT"
-}
-cat >"$TB_DIR/probe.conf" <<EOF
-[vdp]
-uplinks = up0
-[libvirt]
-uri = qemu:///system
-$(peer_conf 10.77.9.1)
-EOF
-if "$VSIMIGD" --check-config -c "$TB_DIR/probe.conf" >"$TB_DIR/probe.out" 2>&1; then
+if ct_check_peer_conf; then
   # Read by mt_setup (migrate.sh): each host listens on its own mig0.
-  MT_EXTRA_CONF_A=$(peer_conf 10.77.9.1)
-  MT_EXTRA_CONF_B=$(peer_conf 10.77.9.2)
-  export MT_EXTRA_CONF_A MT_EXTRA_CONF_B
-  say "vsimigd accepts [peer]/[replay]: configured on both hosts (listen 10.77.9.1/2:$PEER_PORT)"
+  ct_peer_conf_both "$PEER_PORT"
+  say "vsimigd accepts [peer]/[replay]: configured on both hosts (listen $LT_IP_A/${LT_IP_B##*.}:$PEER_PORT)"
 else
   nfail "this vsimigd does not accept the [peer]/[replay] config ($(tr '\n' ' ' <"$TB_DIR/probe.out")); running without them, the replay assertions below will fail"
 fi
@@ -94,9 +82,8 @@ mt_setup
 SW=$LT_NS_SW
 ct_switch_setup
 ct_dnsmasq_start
-CAPF='igmp or arp or rarp or (ip6 and not udp) or (udp and (port 67 or port 68))'
-tb_capture_start "$SW" sw-a "$TB_DIR/c-sw-a.pcap" "$CAPF"
-tb_capture_start "$SW" sw-b "$TB_DIR/c-sw-b.pcap" "$CAPF"
+ct_capture_start sw-a "$TB_DIR/c-sw-a.pcap"
+ct_capture_start sw-b "$TB_DIR/c-sw-b.pcap"
 ct_mdb_monitor_start "$SW" "$TB_DIR/mdb-sw.log"
 ct_mdb_monitor_start "$LT_NS_A" "$TB_DIR/mdb-A.log"
 ct_mdb_monitor_start "$LT_NS_B" "$TB_DIR/mdb-B.log"
@@ -108,33 +95,23 @@ say "testbed, vsimigd A+B, lldpad, dnsmasq, captures ready"
 lg_define_linux_guest A "$G1" "$MAC1" >/dev/null
 UUID1=$(lt_virsh A domuuid "$G1" | sed '/^$/d')
 lg_define_linux_guest A "$G2" "$MAC2" "vsm.dhcp=0 vsm.ip=$IP2/24 vsm.groups=$(IFS=,; echo "${G2_GROUPS[*]}")" >/dev/null
-line=$(lg_wait_console A "$G1" 'VSMGUEST: lease ' 120)
-IP1=$(awk '{print $3}' <<<"$line")
+ct_wait_linux_guest A "$G1"
+IP1=$CT_GUEST_IP4 LL1=$CT_GUEST_LL6
 CID1=$(lg_client_id "$MAC1")
-say "g1 ($UUID1) lease $IP1 after $(( ($(date +%s%N) - $(lg_start_ns "$G1")) / 1000000 )) ms, client-id $CID1"
+say "g1 ($UUID1) lease $IP1 after $CT_GUEST_LEASE_MS ms, client-id $CID1"
 [[ $IP1 == 10.77.1.1[0-9][0-9] ]] || tb_fail "g1's lease $IP1 not in 10.77.1.100-199"
 for ((i = 0; i < 20; i++)); do grep -q " $MAC1 $IP1 " "$CT_DNSMASQ_LEASES" && break; sleep 0.1; done
 lease=$(grep " $MAC1 " "$CT_DNSMASQ_LEASES" || true)
 [[ $(awk '{print $5}' <<<"$lease") == "$CID1" ]] || tb_fail "dnsmasq's lease for g1 '$lease' lacks client-id $CID1"
-lg_wait_console A "$G1" 'VSMGUEST: mcjoin ready' 60 >/dev/null
-LL1=$(lg_wait_console A "$G1" 'VSMGUEST: ipv6 fe80' 10 | awk '{print $3}')
-LL1=${LL1%/*}
 lg_wait_console A "$G2" 'VSMGUEST: mcjoin ready' 60 >/dev/null
 lg_wait_console A "$G2" 'VSMGUEST: dhcp off' 1 >/dev/null
 say "g1 joined ${MGROUPS[*]}, ipv6 $LL1; g2 (no DHCP, $IP2) joined ${G2_GROUPS[*]}"
-for ((i = 0; i < 50; i++)); do
-  [[ $(ct_mdb_ports "$SW" br-sw "$LG_GROUP4") == *sw-a* && $(ct_mdb_ports "$SW" br-sw "$LG_GROUP6") == *sw-a* ]] && break
-  sleep 0.1
-done
+ct_wait_mdb "$SW" br-sw sw-a 5 "${MGROUPS[@]}" || true
 [[ $(ct_mdb_ports "$SW" br-sw "$LG_GROUP6") == *sw-a* ]] || tb_fail "switch mdb lacks $LG_GROUP6 on sw-a before any migration"
 # Unicast traffic so both addresses are seen in ARP / NA (the learner's
 # address sources): the switch pings the guest over IPv4 and IPv6.
-# (busybox's ping: busybox-static is a dependency anyway, iputils-ping is not.)
-ip netns exec "$SW" busybox ping -c 2 -W 2 "$IP1" >/dev/null || tb_fail "switch cannot ping g1 ($IP1)"
-ip netns exec "$SW" busybox ping6 -c 2 -W 2 -I br-sw "$LL1" >/dev/null || tb_fail "switch cannot ping g1 ($LL1)"
-ct_sender_start "${MGROUPS[@]}"
-lg_wait_console A "$G1" "VSMGUEST: rx $LG_GROUP4 " 30 >/dev/null
-lg_wait_console A "$G1" "VSMGUEST: rx ${LG_GROUP6//./\\.} " 30 >/dev/null
+ct_ping_guest "$IP1" "$LL1" g1
+ct_stream_to_guest A "$G1"
 say "stream $CT_RATE/s per group flowing to g1"
 
 # ---- helpers -------------------------------------------------------------------
@@ -145,11 +122,7 @@ lost_total() {
   awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^lost=/) { sub(/lost=/, "", $i); s += $i } } END { print s + 0 }' <<<"$out"
 }
 # grp_stats: "GROUP COUNT LOST" per group of g1.
-grp_stats() {
-  lg_ctl "$SW" "$IP1" stats 2>/dev/null | awk 'NR > 1 { c = l = 0
-    for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "count") c = kv[2]; if (kv[1] == "lost") l = kv[2] }
-    print $1, c, l }'
-}
+grp_stats() { ct_guest_stats "$IP1"; }
 rx_total() {
   lg_ctl "$SW" "$IP1" stats 2>/dev/null |
     awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^count=/) { sub(/count=/, "", $i); s += $i } } END { print s + 0 }'
@@ -157,41 +130,19 @@ rx_total() {
 # ev_time FILE DOMAIN TEXT T0: epoch s of the first `virsh event` line for
 # DOMAIN ending in TEXT at or after T0 (empty if none).
 ev_time() {
-  python3 - "$@" <<'PY'
-import sys, datetime
-f, dom, text, t0 = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-for l in open(f, errors="replace"):
-    if f"domain '{dom}'" in l and l.rstrip().endswith(text):
-        ts = l.split(": event", 1)[0]
-        try:
-            t = datetime.datetime.strptime(ts, "%Y-%m-%d %H:%M:%S.%f%z").timestamp()
-        except ValueError:
-            continue
-        if t >= t0 - 0.05:
-            print(f"{t:.6f}"); break
-PY
+  python3 "$CARRY_PY" event-time "$@" || true
 }
 # tl_time HOST DOMAIN REGEX T0: time of the first entry of HOST's vsimigd
 # timeline matching REGEX at or after T0; also saves the timeline.
 tl_time() {
   local h=$1 dom=$2 re=$3 t0=$4
   hctl "$h" --json show "$dom" >"$TB_DIR/tl.json" 2>/dev/null || return 0
-  python3 - "$TB_DIR/tl.json" "$re" "$t0" <<'PY'
-import json, re, sys
-d = json.load(open(sys.argv[1]))
-for t in d.get("timelines", []):
-    for e in t["entries"]:
-        if e["time"] >= float(sys.argv[3]) - 0.05 and re.search(sys.argv[2], e["text"]):
-            print(f"{e['time']:.6f}"); sys.exit(0)
-PY
+  python3 "$CARRY_PY" timeline-time "$t0" "$re" <"$TB_DIR/tl.json" || true
 }
 # timeline_dump HOST DOMAIN T0 [REGEX]: HOST's timeline entries since T0,
 # "+ms text" (only those matching REGEX; then rc 1 if none).
 timeline_dump() {
   hctl "$1" --json show "$2" 2>/dev/null | python3 "$CARRY_PY" timeline "$3" ${4:+"$4"}
-}
-tap_of() { # tap_of HOST DOMAIN MAC
-  lt_virsh "$1" domiflist "$2" | awk -v m="$3" 'tolower($5) == m { print $1 }'
 }
 json_list() { python3 -c 'import json, sys; print(json.dumps([l.strip() for l in sys.stdin if l.strip()]))'; }
 
@@ -215,7 +166,7 @@ migrate() {
   t_ev=$(ev_time "$TB_DIR/events-$dst.log" "$dom" "Resumed Migrated" "$t0")
   t_susp=$(ev_time "$TB_DIR/events-$src.log" "$dom" "Suspended Migrated" "$t0")
   t_tl=$(tl_time "$dst" "$dom" 'resumed' "$t0")
-  tap=$(tap_of "$dst" "$dom" "$mac")
+  tap=$(ct_tap_of "$dst" "$dom" "$mac")
   say "[$tag] $dom $src -> $dst in $LT_MIGRATE_MS ms; RESUMED: virsh event ${t_ev:-none}, vsimigd timeline ${t_tl:-none}; source SUSPENDED ${t_susp:-none}; new tap $tap"
   if [[ -n $t_ev && -n $t_susp ]]; then
     say "[$tag] paused window (src SUSPENDED event -> dst RESUMED event): $(python3 -c "print(round(($t_ev - $t_susp) * 1000, 1))") ms"

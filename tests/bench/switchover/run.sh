@@ -89,30 +89,17 @@ done
 [[ -x $VSIMIGD && -x $VSIMIGCTL ]] || tb_fail "vsimigd/vsimigctl not built in $VSM_BUILD_ROOT"
 lg_build ""
 
-peer_conf() { # peer_conf IP
-  printf '[peer]\nlisten = %s:%s\n[replay]\nenabled = true\nquery-after-resume = true\n' "$1" "$PEER_PORT"
-}
-cat >"$TB_DIR/probe.conf" <<EOF
-[vdp]
-uplinks = up0
-[libvirt]
-uri = qemu:///system
-$(peer_conf 10.77.9.1)
-EOF
-"$VSIMIGD" --check-config -c "$TB_DIR/probe.conf" >"$TB_DIR/probe.out" 2>&1 ||
+ct_check_peer_conf ||
   tb_fail "this vsimigd does not accept [peer]/[replay]: $(tr '\n' ' ' <"$TB_DIR/probe.out")"
-MT_EXTRA_CONF_A=$(peer_conf 10.77.9.1)
-MT_EXTRA_CONF_B=$(peer_conf 10.77.9.2)
-export MT_EXTRA_CONF_A MT_EXTRA_CONF_B
+ct_peer_conf_both "$PEER_PORT"
 
 # ---- the world (as test-carry.sh)
 mt_setup
 SW=$LT_NS_SW
 ct_switch_setup
 ct_dnsmasq_start
-CAPF='igmp or arp or rarp or (ip6 and not udp) or (udp and (port 67 or port 68))'
-tb_capture_start "$SW" sw-a "$OUT/c-sw-a.pcap" "$CAPF"
-tb_capture_start "$SW" sw-b "$OUT/c-sw-b.pcap" "$CAPF"
+ct_capture_start sw-a "$OUT/c-sw-a.pcap"
+ct_capture_start sw-b "$OUT/c-sw-b.pcap"
 # The stream as it leaves the sender: seq -> send time.
 tb_capture_start "$SW" br-sw "$OUT/stream.pcap" "udp dst port $LG_PORT"
 ct_mdb_monitor_start "$SW" "$OUT/mdb-sw.log"
@@ -120,24 +107,14 @@ lt_events_start A "$OUT/events-A.log"
 lt_events_start B "$OUT/events-B.log"
 say "testbed ready (vsimigd A+B with [peer]/[replay], dnsmasq, captures in $OUT)"
 
-lg_define_linux_guest A "$G1" "$MAC1" >/dev/null
-line=$(lg_wait_console A "$G1" 'VSMGUEST: lease ' 120)
-IP1=$(awk '{print $3}' <<<"$line")
+ct_boot_linux_guest A "$G1" "$MAC1"
+IP1=$CT_GUEST_IP4 LL1=$CT_GUEST_LL6
 [[ $IP1 == 10.77.1.1[0-9][0-9] ]] || tb_fail "g1's lease $IP1 not in 10.77.1.100-199"
-lg_wait_console A "$G1" 'VSMGUEST: mcjoin ready' 60 >/dev/null
-LL1=$(lg_wait_console A "$G1" 'VSMGUEST: ipv6 fe80' 10 | awk '{print $3}')
-LL1=${LL1%/*}
-for ((i = 0; i < 50; i++)); do
-  [[ $(ct_mdb_ports "$SW" br-sw "$LG_GROUP4") == *sw-a* && $(ct_mdb_ports "$SW" br-sw "$LG_GROUP6") == *sw-a* ]] && break
-  sleep 0.1
-done
+ct_wait_mdb "$SW" br-sw sw-a 5 "${MGROUPS[@]}" || true
 [[ $(ct_mdb_ports "$SW" br-sw "$LG_GROUP6") == *sw-a* ]] || tb_fail "switch mdb lacks $LG_GROUP6 on sw-a"
 # Unicast both ways, so the learner sees both addresses (ARP / NA).
-ip netns exec "$SW" busybox ping -c 2 -W 2 "$IP1" >/dev/null || tb_fail "switch cannot ping g1 ($IP1)"
-ip netns exec "$SW" busybox ping6 -c 2 -W 2 -I br-sw "$LL1" >/dev/null || tb_fail "switch cannot ping g1 ($LL1)"
-ct_sender_start "${MGROUPS[@]}"
-lg_wait_console A "$G1" "VSMGUEST: rx $LG_GROUP4 " 30 >/dev/null
-lg_wait_console A "$G1" "VSMGUEST: rx ${LG_GROUP6//./\\.} " 30 >/dev/null
+ct_ping_guest "$IP1" "$LL1" g1
+ct_stream_to_guest A "$G1"
 ip netns exec "$SW" python3 "$SO_PY" poll "$IP1" "$LG_CTL_PORT" "$POLL_MS" "$OUT/poll.log" \
   </dev/null >"$OUT/poll.out" 2>&1 &
 POLL_PID=$!
@@ -149,7 +126,6 @@ sleep 1
 : >"$OUT/runs.jsonl"
 N=0
 HERE_NOW=A
-tap_of() { lt_virsh "$1" domiflist "$2" | awk -v m="$3" 'tolower($5) == m { print $1 }'; }
 migrate_one() { # MODE SRC DST
   local mode=$1 src=$2 dst=$3 t0 t_end rc=0 tap extra=""
   N=$((N + 1))
@@ -167,7 +143,7 @@ try: c = json.load(open(sys.argv[1])).get("carry") or {}
 except ValueError: c = {}
 print("replayed=%s late=%s frames=%s susp->last=%s ms last-before-RESUMED=%s ms" % (c.get("replayed"), c.get("replay_late"), c.get("replay_frames"), c.get("suspended_to_last_frame_ms"), c.get("last_frame_before_resumed_ms")))' "$OUT/show-$N-dst.json")
   fi
-  tap=$(tap_of "$dst" "$G1" "$MAC1")
+  tap=$(ct_tap_of "$dst" "$G1" "$MAC1")
   ct_mdb_list "$SW" br-sw >"$OUT/mdb-after-$N.txt"
   printf '{"n": %d, "mode": "%s", "src": "%s", "dst": "%s", "t0": %s, "t_end": %s, "migrate_ms": %s, "tap": "%s"}\n' \
     "$N" "$mode" "$src" "$dst" "$t0" "$t_end" "$LT_MIGRATE_MS" "$tap" >>"$OUT/runs.jsonl"

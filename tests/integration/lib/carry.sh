@@ -35,6 +35,12 @@
 #                                   addresses show in ARP / NA)
 #   ct_guest_stats IP               "GROUP COUNT LOST" per group the guest
 #                                   counts (its mcjoin control port)
+#   ct_wait_linux_guest HOST NAME [CMDLINE_EXTRA]
+#                                   ct_boot_linux_guest's waits only
+#   ct_stream_to_guest HOST NAME    stream to both groups, wait for rx
+#   ct_tap_of HOST DOMAIN MAC       the domain's tap for MAC
+#   ct_check_peer_conf              does vsimigd accept ct_peer_conf?
+#   ct_peer_conf_both [PORT]        MT_EXTRA_CONF_A/B = ct_peer_conf
 #
 # Variables: CT_SW_IP (10.77.1.1), CT_RATE (datagrams/s per group, 100),
 # CT_DNSMASQ_PID, CT_DHCPD_PID, CT_DNSMASQ_LEASES, CT_DHCPD_LEASES, CT_CAPF;
@@ -79,6 +85,23 @@ ct__wait_pidfile() {
 	tb_fail "$name: pid file $file says '$(cat "$file" 2>/dev/null)', not $pid"
 }
 
+# ct__server_started PID NAME LOG: track the DHCP server NAME just started
+# in the background and wait for its pid file $TB_DIR/NAME.pid.
+ct__server_started() {
+	tb_track_pid "$1" "$2"
+	ct__wait_pidfile "$1" "$TB_DIR/$2.pid" "$2" "$3"
+	tb_log "$2 pid $1 on $LT_NS_SW:br-sw"
+}
+
+# ct__server_stop VAR: stop the server whose pid is in the variable VAR
+# (if any) and empty VAR.
+ct__server_stop() {
+	[[ -n ${!1:-} ]] || return 0
+	tb__kill_pid "${!1}" TERM 3
+	tb__untrack_pid "${!1}"
+	printf -v "$1" '%s' ''
+}
+
 # ct_dnsmasq_start: dnsmasq as the DHCP server on br-sw (no DNS, no ping
 # check, authoritative, 1 h leases).  The leases file survives a restart,
 # so a stopped and restarted dnsmasq keeps its bindings.
@@ -93,16 +116,11 @@ ct_dnsmasq_start() {
 		--dhcp-leasefile="$CT_DNSMASQ_LEASES" --pid-file="$TB_DIR/dnsmasq.pid" \
 		--log-dhcp --log-facility="$TB_DIR/dnsmasq.log" </dev/null >>"$TB_DIR/dnsmasq.out" 2>&1 &
 	CT_DNSMASQ_PID=$!
-	tb_track_pid "$CT_DNSMASQ_PID" dnsmasq
-	ct__wait_pidfile "$CT_DNSMASQ_PID" "$TB_DIR/dnsmasq.pid" dnsmasq "$TB_DIR/dnsmasq.out"
-	tb_log "dnsmasq pid $CT_DNSMASQ_PID on $LT_NS_SW:br-sw"
+	ct__server_started "$CT_DNSMASQ_PID" dnsmasq "$TB_DIR/dnsmasq.out"
 }
 
 ct_dnsmasq_stop() {
-	[[ -n ${CT_DNSMASQ_PID:-} ]] || return 0
-	tb__kill_pid "$CT_DNSMASQ_PID" TERM 3
-	tb__untrack_pid "$CT_DNSMASQ_PID"
-	CT_DNSMASQ_PID=
+	ct__server_stop CT_DNSMASQ_PID
 }
 
 # ct_dhcpd_lease IP MAC CID [HOSTNAME]: a dhcpd.leases declaration of an
@@ -150,16 +168,11 @@ EOF
 	ip netns exec "$LT_NS_SW" "$d" -4 -f -d -cf "$CT_DHCPD_CONF" -lf "$CT_DHCPD_LEASES" \
 		-pf "$TB_DIR/dhcpd.pid" br-sw </dev/null >>"$TB_DIR/dhcpd.log" 2>&1 &
 	CT_DHCPD_PID=$!
-	tb_track_pid "$CT_DHCPD_PID" dhcpd
-	ct__wait_pidfile "$CT_DHCPD_PID" "$TB_DIR/dhcpd.pid" dhcpd "$TB_DIR/dhcpd.log"
-	tb_log "dhcpd pid $CT_DHCPD_PID on $LT_NS_SW:br-sw"
+	ct__server_started "$CT_DHCPD_PID" dhcpd "$TB_DIR/dhcpd.log"
 }
 
 ct_dhcpd_stop() {
-	[[ -n ${CT_DHCPD_PID:-} ]] || return 0
-	tb__kill_pid "$CT_DHCPD_PID" TERM 3
-	tb__untrack_pid "$CT_DHCPD_PID"
-	CT_DHCPD_PID=
+	ct__server_stop CT_DHCPD_PID
 }
 
 # ct_sender_start GROUP...: one `mcjoin send` per group from br-sw at
@@ -227,8 +240,17 @@ ct_capture_start() {
 # CT_GUEST_LEASE_MS (from `virsh start` to the lease line on the console).
 # shellcheck disable=SC2034 # CT_GUEST_*: for the caller
 ct_boot_linux_guest() {
-	local h=$1 name=$2 mac=$3 extra=${4:-} line
-	CT_GUEST_UUID=$(lg_define_linux_guest "$h" "$name" "$mac" "$extra")
+	CT_GUEST_UUID=$(lg_define_linux_guest "$1" "$2" "$3" "${4:-}")
+	ct_wait_linux_guest "$1" "$2" "${4:-}"
+}
+
+# ct_wait_linux_guest HOST NAME [CMDLINE_EXTRA]: the waits of
+# ct_boot_linux_guest for a guest already started (lg_define_linux_guest),
+# e.g. after starting several; sets CT_GUEST_IP4, CT_GUEST_LL6 and
+# CT_GUEST_LEASE_MS as it does.
+# shellcheck disable=SC2034 # CT_GUEST_*: for the caller
+ct_wait_linux_guest() {
+	local h=$1 name=$2 extra=${3:-} line
 	CT_GUEST_IP4='' CT_GUEST_LL6='' CT_GUEST_LEASE_MS=''
 	if [[ $extra != *vsm.dhcp=0* ]]; then
 		line=$(lg_wait_console "$h" "$name" 'VSMGUEST: lease ' 120)
@@ -260,11 +282,13 @@ ct_wait_mdb() {
 # ct_ping_guest IP4 [LL6]: two pings from br-sw to the guest's IPv4 address
 # and its IPv6 link-local one (busybox ping: no iputils needed), so both
 # addresses cross the tap in ARP / NA (the learner's address sources).
+# NAME (default "the guest") names it in the failure message.
 ct_ping_guest() {
-	ip netns exec "$LT_NS_SW" busybox ping -c 2 -W 2 "$1" >/dev/null || tb_fail "switch cannot ping the guest ($1)"
+	local who=${3:-the guest}
+	ip netns exec "$LT_NS_SW" busybox ping -c 2 -W 2 "$1" >/dev/null || tb_fail "switch cannot ping $who ($1)"
 	[[ -z ${2:-} ]] && return 0
 	ip netns exec "$LT_NS_SW" busybox ping6 -c 2 -W 2 -I br-sw "$2" >/dev/null ||
-		tb_fail "switch cannot ping the guest ($2)"
+		tb_fail "switch cannot ping $who ($2)"
 }
 
 # ct_guest_stats IP: "GROUP COUNT LOST" per group the guest at IP counts
@@ -273,4 +297,41 @@ ct_guest_stats() {
 	lg_ctl "$LT_NS_SW" "$1" stats 2>/dev/null | awk 'NR > 1 { c = l = 0
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "count") c = kv[2]; if (kv[1] == "lost") l = kv[2] }
 		print $1, c, l }'
+}
+
+# ct_stream_to_guest HOST NAME: start the multicast stream to the guest's
+# two groups ($LG_GROUP4, $LG_GROUP6; ct_sender_start) and wait until the
+# guest NAME on HOST reports receiving both.
+ct_stream_to_guest() {
+	ct_sender_start "$LG_GROUP4" "$LG_GROUP6"
+	lg_wait_console "$1" "$2" "VSMGUEST: rx $LG_GROUP4 " 30 >/dev/null
+	lg_wait_console "$1" "$2" "VSMGUEST: rx ${LG_GROUP6//./\\.} " 30 >/dev/null
+}
+
+# ct_tap_of HOST DOMAIN MAC: DOMAIN's tap on HOST for its interface MAC.
+ct_tap_of() {
+	lt_virsh "$1" domiflist "$2" | awk -v m="$3" 'tolower($5) == m { print $1 }'
+}
+
+# ct_check_peer_conf: does this vsimigd accept the ct_peer_conf sections?
+# The rc of `vsimigd --check-config` on a probe config ($TB_DIR/probe.conf);
+# its output in $TB_DIR/probe.out.
+ct_check_peer_conf() {
+	cat >"$TB_DIR/probe.conf" <<EOF
+[vdp]
+uplinks = up0
+[libvirt]
+uri = qemu:///system
+$(ct_peer_conf "$LT_IP_A")
+EOF
+	"$VSIMIGD" --check-config -c "$TB_DIR/probe.conf" >"$TB_DIR/probe.out" 2>&1
+}
+
+# ct_peer_conf_both [PORT]: ct_peer_conf for host A ($LT_IP_A) and host B
+# ($LT_IP_B) into MT_EXTRA_CONF_A / MT_EXTRA_CONF_B (exported), read by
+# mt_setup: each host's peer listener on its own mig0.
+ct_peer_conf_both() {
+	MT_EXTRA_CONF_A=$(ct_peer_conf "$LT_IP_A" "${1:-}")
+	MT_EXTRA_CONF_B=$(ct_peer_conf "$LT_IP_B" "${1:-}")
+	export MT_EXTRA_CONF_A MT_EXTRA_CONF_B
 }
