@@ -286,32 +286,6 @@ static const ReplayFamily replay_mld = {
         .per_record = REPLAY_MLD_SOURCES_PER_REPORT,
 };
 
-static const ReplayFamily replay_igmp_leave = {
-        .is_ip6 = FALSE,
-        .kind = VSM_REPLAY_IGMP_LEAVE,
-        .with_records = VSM_LEARN_IGMP_V3,
-        .room = REPLAY_MTU - VSM_IP4_RA_HLEN - VSM_IGMP_HLEN,
-        .record_hlen = VSM_IGMP_RECORD_HLEN,
-        .alen = VSM_IP4_ALEN,
-        .records_max = VSM_IGMP_RECORDS_MAX,
-        .sources_max = VSM_IGMP_SOURCES_MAX,
-        .per_record = REPLAY_IGMP_SOURCES_PER_REPORT,
-        .leave = TRUE,
-};
-
-static const ReplayFamily replay_mld_leave = {
-        .is_ip6 = TRUE,
-        .kind = VSM_REPLAY_MLD_LEAVE,
-        .with_records = VSM_LEARN_MLD_V2,
-        .room = REPLAY_MTU - VSM_IP6_HLEN - VSM_IP6_HBH_RA_LEN - VSM_MLD_V2_REPORT_HLEN,
-        .record_hlen = VSM_MLD_RECORD_HLEN,
-        .alen = VSM_IP6_ALEN,
-        .records_max = VSM_MLD_RECORDS_MAX,
-        .sources_max = VSM_MLD_SOURCES_MAX,
-        .per_record = REPLAY_MLD_SOURCES_PER_REPORT,
-        .leave = TRUE,
-};
-
 /* One group record: n of g's sources from the first-th on. */
 typedef struct ReplayRecord {
         const VsmStateGroup *g;
@@ -618,13 +592,19 @@ GPtrArray *vsm_replay_build(const VsmNicState *s, gint64 real_now_usec, char **r
 GPtrArray *vsm_replay_build_leaves(const VsmNicState *s) {
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(frame_free_void);
         g_autoptr(GString) skipped = g_string_new(NULL);
+        /* The report families, sending leaves. */
+        ReplayFamily igmp_leave = replay_igmp, mld_leave = replay_mld;
         uint8_t src4[VSM_IP4_ALEN];
         const uint8_t *src6;
 
         g_return_val_if_fail(s, NULL);
         report_sources(s, src4, &src6);
-        build_reports(out, s, &replay_igmp_leave, src4, skipped);
-        build_reports(out, s, &replay_mld_leave, src6, skipped);
+        igmp_leave.kind = VSM_REPLAY_IGMP_LEAVE;
+        igmp_leave.leave = TRUE;
+        mld_leave.kind = VSM_REPLAY_MLD_LEAVE;
+        mld_leave.leave = TRUE;
+        build_reports(out, s, &igmp_leave, src4, skipped);
+        build_reports(out, s, &mld_leave, src6, skipped);
         return g_steal_pointer(&out);
 }
 
