@@ -359,6 +359,13 @@ static int cmd_status(void) {
                                int_or(n, "tx_ecp_failures", 0), int_or(n, "rx_ecp_acks", 0),
                                int_or(n, "rx_ecp_requests", 0), int_or(n, "rx_ecp_duplicates", 0),
                                int_or(n, "rx_bad", 0));
+                if (n)
+                        printf("  vdp: %" G_GINT64_FORMAT " bridge de-associate(s), %" G_GINT64_FORMAT
+                               " re-associate(s) sent, %" G_GINT64_FORMAT " ok; %" G_GINT64_FORMAT
+                               " request(s) queued, %" G_GINT64_FORMAT " withdrawn\n",
+                               int_or(n, "vdp_bridge_deassoc", 0), int_or(n, "vdp_repairs", 0),
+                               int_or(n, "vdp_repaired", 0), int_or(n, "vdp_queued", 0),
+                               int_or(n, "vdp_withdrawn", 0));
         }
         lv = json_object_has_member(r, "libvirt") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(r, "libvirt"))
                      ? json_object_get_object_member(r, "libvirt")

@@ -34,6 +34,11 @@ typedef struct UplinkCounters {
         guint64 tx_lldp;
         guint64 vdp_unknown_vsi;
         guint64 rx_foreign;
+        guint64 vdp_withdrawn;         /* superseded TLVs taken out of the unsent ULPDU */
+        guint64 vdp_queued;            /* requests that waited for the one on the wire */
+        guint64 vdp_bridge_deassoc;    /* bridge DE-ASSOCIATEs of VSIs not none */
+        guint64 vdp_repairs;           /* re-ASSOCIATEs sent after one */
+        guint64 vdp_repaired;          /* ... and answered ok */
 } UplinkCounters;
 
 struct VsmUplink {
@@ -306,6 +311,60 @@ int vsm_uplink_send_vdp(VsmUplink *u, const VsmVsiParams *p, VsmVdpRequest req, 
         u->staged_n++;
         *ret_cookie = u->staged_cookie;
         return 0;
+}
+
+gboolean vsm_uplink_vdp_is_staged(const VsmUplink *u, uint64_t cookie) {
+        return cookie != 0 && u->staged_n > 0 && cookie == u->staged_cookie;
+}
+
+void vsm_uplink_withdraw_vdp(VsmUplink *u, uint64_t cookie, const uint8_t instance[VSM_VDP_VSIID_LEN]) {
+        size_t off = 0;
+
+        if (!vsm_uplink_vdp_is_staged(u, cookie))
+                return;
+        /* The staged ULPDU is ours (Manager ID, then VSI TLVs as written by
+         * vsm_vdp_write_vsi): walk the TLV headers, type:7 | length:9. */
+        while (u->staged_len - off >= 2) {
+                uint8_t type = u->staged_pdu[off] >> 1;
+                size_t len = ((size_t) (u->staged_pdu[off] & 1) << 8) | u->staged_pdu[off + 1];
+                size_t end;
+
+                g_assert(len <= u->staged_len - off - 2);
+                end = off + 2 + len;
+                /* VSI TLV body: status(1) type ID(3) version(1) format(1) VSIID(16) */
+                if (type >= VSM_VDP_TLV_PRE_ASSOCIATE && type <= VSM_VDP_TLV_DE_ASSOCIATE && len >= 6 + 16 &&
+                    memcmp(u->staged_pdu + off + 2 + 6, instance, VSM_VDP_VSIID_LEN) == 0) {
+                        memmove(u->staged_pdu + off, u->staged_pdu + end, u->staged_len - end);
+                        u->staged_len -= end - off;
+                        u->staged_n--;
+                        u->n.vdp_withdrawn++;
+                        continue;
+                }
+                off = end;
+        }
+        if (u->staged_n == 0) {
+                u->staged_len = 0;
+                vsm_timer_arm(u->flush_timer, 0);
+        }
+}
+
+void vsm_uplink_count_vdp(VsmUplink *u, VsmUplinkVdpEvent ev) {
+        switch (ev) {
+        case VSM_UPLINK_VDP_QUEUED:
+                u->n.vdp_queued++;
+                break;
+        case VSM_UPLINK_VDP_BRIDGE_DEASSOC:
+                u->n.vdp_bridge_deassoc++;
+                break;
+        case VSM_UPLINK_VDP_REPAIR:
+                u->n.vdp_repairs++;
+                break;
+        case VSM_UPLINK_VDP_REPAIRED:
+                u->n.vdp_repaired++;
+                break;
+        case _VSM_UPLINK_VDP_EVENT_MAX:
+                break;
+        }
 }
 
 /* ---- LLDP ---- */
@@ -820,6 +879,11 @@ JsonNode *vsm_uplink_to_json(const VsmUplink *u) {
         COUNTER(tx_lldp)
         COUNTER(vdp_unknown_vsi)
         COUNTER(rx_foreign)
+        COUNTER(vdp_withdrawn)
+        COUNTER(vdp_queued)
+        COUNTER(vdp_bridge_deassoc)
+        COUNTER(vdp_repairs)
+        COUNTER(vdp_repaired)
 #undef COUNTER
         json_builder_end_object(b);
         json_builder_end_object(b);

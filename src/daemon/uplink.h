@@ -37,6 +37,23 @@ GPtrArray *vsm_uplink_list_vsis(VsmUplink *u);
  * when the ECP queue is full). */
 int vsm_uplink_send_vdp(VsmUplink *u, const VsmVsiParams *params, VsmVdpRequest req,
                         uint8_t status, uint64_t *ret_cookie);
+/* TRUE while the ULPDU with this cookie is still being built in this
+ * loop iteration: nothing of it has left the station. */
+gboolean vsm_uplink_vdp_is_staged(const VsmUplink *u, uint64_t cookie);
+/* Take the VSI TLV(s) of this instance out of the ULPDU being built, if
+ * cookie is still that ULPDU's (a superseded request is not sent). */
+void vsm_uplink_withdraw_vdp(VsmUplink *u, uint64_t cookie, const uint8_t instance[VSM_VDP_VSIID_LEN]);
+
+typedef enum VsmUplinkVdpEvent {
+        VSM_UPLINK_VDP_QUEUED,           /* a request waits for the one on the wire */
+        VSM_UPLINK_VDP_BRIDGE_DEASSOC,   /* the bridge de-associated a VSI not none */
+        VSM_UPLINK_VDP_REPAIR,           /* re-ASSOCIATE sent after that */
+        VSM_UPLINK_VDP_REPAIRED,         /* re-ASSOCIATE answered ok */
+        _VSM_UPLINK_VDP_EVENT_MAX,
+} VsmUplinkVdpEvent;
+/* Used by VSIs: count a VDP event in the uplink's counters. */
+void vsm_uplink_count_vdp(VsmUplink *u, VsmUplinkVdpEvent ev);
+
 /* Hand VDP TLVs staged in this loop iteration to ECP now if ECP is idle
  * (then they go on the wire at once, unless the pacing gap holds them);
  * behind a ULPDU in flight they keep collecting and go when it is done. */

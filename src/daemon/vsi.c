@@ -49,6 +49,14 @@ static void vsi_on_resend(gpointer user_data) {
 
         if (!vsi->sm.pending)
                 return;
+        if (vsi->sm.queued) {
+                /* A newer request waits: it goes instead. */
+                VsmVdpAction a = {};
+
+                vsm_vdp_vsi_on_tx_failed(&vsi->sm, (uint64_t) g_get_monotonic_time(), &a);
+                vsi_apply(vsi, &a);
+                return;
+        }
         vsm_log_vsi(G_LOG_LEVEL_INFO, vsm_uplink_get_name(vsi->uplink), vsi->id,
                     "resending %s for VSI %s after ECP gave up (round %u)",
                     vsm_vdp_request_to_string(vsi->sent_request), vsi->id, vsi->tx_rounds + 1);
@@ -93,8 +101,8 @@ VsmVsi *vsm_vsi_free(VsmVsi *vsi) {
                 VsmVdpAction a = {
                         .report = true,
                         .outcome = VSM_VDP_OUTCOME_CANCELLED,
-                        .request = vsi->sm.pending_request,
-                        .flags = vsi->sm.pending_flags,
+                        .request = vsi->sm.queued ? vsi->sm.queued_request : vsi->sm.pending_request,
+                        .flags = vsi->sm.queued ? vsi->sm.queued_flags : vsi->sm.pending_flags,
                 };
                 vsi_finish_waiter(vsi, &a);
         }
@@ -130,7 +138,7 @@ gboolean vsm_vsi_get_last(const VsmVsi *vsi, VsmVdpAction *ret, gint64 *ret_usec
 }
 
 gboolean vsm_vsi_is_idle(const VsmVsi *vsi) {
-        return vsi->sm.state == VSM_VSI_STATE_NONE && !vsi->sm.pending && !vsi->done;
+        return vsi->sm.state == VSM_VSI_STATE_NONE && !vsi->sm.pending && !vsi->sm.repair && !vsi->done;
 }
 
 static const char *vsi_result_name(const VsmVdpAction *a, char *buf, size_t size) {
@@ -139,6 +147,7 @@ static const char *vsi_result_name(const VsmVdpAction *a, char *buf, size_t size
         switch (a->outcome) {
         case VSM_VDP_OUTCOME_OK:
         case VSM_VDP_OUTCOME_REFRESHED:
+        case VSM_VDP_OUTCOME_REPAIRED:
                 return "ok";
         case VSM_VDP_OUTCOME_ERROR:
                 s = vsm_vdp_error_to_string(a->error);
@@ -165,20 +174,32 @@ static void vsi_log_report(VsmVsi *vsi, const VsmVdpAction *a) {
                             (double) a->rtt_usec / 1000.0);
                 break;
         case VSM_VDP_OUTCOME_REFRESHED:
-                vsm_log_vsi(G_LOG_LEVEL_DEBUG, ifname, vsi->id, "keep-alive %s of VSI %s: ok",
-                            vsm_vdp_request_to_string(a->request), vsi->id);
+                vsm_log_vsi(G_LOG_LEVEL_DEBUG, ifname, vsi->id, "keep-alive %s%s of VSI %s: ok",
+                            vsm_vdp_request_to_string(a->request), flags, vsi->id);
                 break;
         case VSM_VDP_OUTCOME_BRIDGE_DEASSOC:
-                vsm_log_vsi(G_LOG_LEVEL_WARNING, ifname, vsi->id,
-                            "bridge de-associated VSI %s (status 0x%02x)", vsi->id, a->status);
+                if (vsi->sm.repair)
+                        vsm_log_vsi(G_LOG_LEVEL_WARNING, ifname, vsi->id,
+                                    "bridge de-associated VSI %s (status 0x%02x), which runs here: "
+                                    "re-associating in %.0f s", vsi->id, a->status,
+                                    (double) vsi->sm.repair_backoff_usec / G_USEC_PER_SEC);
+                else
+                        vsm_log_vsi(G_LOG_LEVEL_WARNING, ifname, vsi->id,
+                                    "bridge de-associated VSI %s (status 0x%02x)", vsi->id, a->status);
+                break;
+        case VSM_VDP_OUTCOME_REPAIRED:
+                vsm_log_vsi(G_LOG_LEVEL_MESSAGE, ifname, vsi->id,
+                            "VSI %s re-associated%s after the bridge de-associated it: ok, %.2f ms", vsi->id,
+                            flags, (double) a->rtt_usec / 1000.0);
                 break;
         case VSM_VDP_OUTCOME_CANCELLED:
                 vsm_log_vsi(G_LOG_LEVEL_INFO, ifname, vsi->id, "%s of VSI %s superseded by a newer request",
                             vsm_vdp_request_to_string(a->request), vsi->id);
                 break;
         default:
-                vsm_log_vsi(G_LOG_LEVEL_WARNING, ifname, vsi->id, "%s%s of VSI %s failed: %s (status 0x%02x)",
-                            vsm_vdp_request_to_string(a->request), flags, vsi->id, result, a->status);
+                vsm_log_vsi(G_LOG_LEVEL_WARNING, ifname, vsi->id, "%s%s%s of VSI %s failed: %s (status 0x%02x)%s",
+                            vsi->sm.repair ? "re-" : "", vsm_vdp_request_to_string(a->request), flags, vsi->id,
+                            result, a->status, vsi->sm.repair ? ", trying again later" : "");
                 break;
         }
 }
@@ -189,17 +210,31 @@ static void vsi_report(VsmVsi *vsi, const VsmVdpAction *a) {
         vsi->last = *a;
         vsi->last_usec = g_get_monotonic_time();
         vsi_log_report(vsi, a);
-        if (a->outcome != VSM_VDP_OUTCOME_REFRESHED && a->outcome != VSM_VDP_OUTCOME_BRIDGE_DEASSOC)
+        if (a->outcome == VSM_VDP_OUTCOME_BRIDGE_DEASSOC)
+                vsm_uplink_count_vdp(vsi->uplink, VSM_UPLINK_VDP_BRIDGE_DEASSOC);
+        else if (a->outcome == VSM_VDP_OUTCOME_REPAIRED)
+                vsm_uplink_count_vdp(vsi->uplink, VSM_UPLINK_VDP_REPAIRED);
+        /* Keep-alives, repairs and bridge requests have no waiter; one
+         * that is installed waits for a queued request. */
+        if (!a->report_internal)
                 vsi_finish_waiter(vsi, a);
 }
 
 static void vsi_apply(VsmVsi *vsi, const VsmVdpAction *a) {
+        if (a->withdraw)
+                vsm_uplink_withdraw_vdp(vsi->uplink, vsi->cookie, vsi->params.instance);
         if (a->report) {
                 vsi_report(vsi, a);
                 if (!vsi->sm.pending)
                         vsm_timer_arm(vsi->resend_timer, 0);
         }
         if (a->send) {
+                if (a->send_is_repair) {
+                        vsm_uplink_count_vdp(vsi->uplink, VSM_UPLINK_VDP_REPAIR);
+                        vsm_log_vsi(G_LOG_LEVEL_WARNING, vsm_uplink_get_name(vsi->uplink), vsi->id,
+                                    "re-associating VSI %s%s (attempt %" G_GUINT64_FORMAT ")", vsi->id,
+                                    (a->send_flags & VSM_VDP_STATUS_M) ? " (migrated-to)" : "", vsi->sm.n_repairs);
+                }
                 vsi->tx_rounds = 0;
                 vsm_timer_arm(vsi->resend_timer, 0);
                 vsi_send(vsi, a->send_request, a->send_flags, (gint64) a->deadline_usec);
@@ -234,7 +269,11 @@ gboolean vsm_vsi_request(VsmVsi *vsi, VsmVdpRequest req, uint8_t flags, VsmVsiDo
         VsmVdpAction a = {};
         int r;
 
-        r = vsm_vdp_vsi_request(&vsi->sm, req, flags, (uint64_t) g_get_monotonic_time(), &a);
+        /* Whether the request in flight is still in the ULPDU being built:
+         * then it is replaced there, else the new one waits for its answer. */
+        gboolean unsent = vsi->sm.pending && vsm_uplink_vdp_is_staged(vsi->uplink, vsi->cookie);
+
+        r = vsm_vdp_vsi_request(&vsi->sm, req, flags, unsent, (uint64_t) g_get_monotonic_time(), &a);
         if (r < 0) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "cannot request %s: %s",
                             vsm_vdp_request_to_string(req), g_strerror(-r));
@@ -249,6 +288,17 @@ gboolean vsm_vsi_request(VsmVsi *vsi, VsmVdpRequest req, uint8_t flags, VsmVsiDo
                 report.deadline_usec = vsi->sm.deadline_usec;
                 vsi_report(vsi, &report);
                 a.report = false;
+        }
+        if (a.withdraw) {
+                vsm_uplink_withdraw_vdp(vsi->uplink, vsi->cookie, vsi->params.instance);
+                a.withdraw = false;
+        }
+        if (vsi->sm.queued) {
+                vsm_uplink_count_vdp(vsi->uplink, VSM_UPLINK_VDP_QUEUED);
+                vsm_log_vsi(G_LOG_LEVEL_INFO, vsm_uplink_get_name(vsi->uplink), vsi->id,
+                            "%s of VSI %s waits for the answer to the %s on the wire",
+                            vsm_vdp_request_to_string(req), vsi->id,
+                            vsm_vdp_request_to_string(vsi->sm.pending_request));
         }
         vsi->done = done;
         vsi->done_data = user_data;
@@ -289,7 +339,8 @@ void vsm_vsi_on_tx_failed(VsmVsi *vsi, uint64_t cookie) {
         if (cookie != vsi->cookie || !vsi->sm.pending)
                 return;
         vsi->cookie = 0;
-        if (vsi->tx_rounds < G_N_ELEMENTS(vsi_resend_delay_usec)) {
+        /* No resend rounds for a request that a newer one waits behind. */
+        if (!vsi->sm.queued && vsi->tx_rounds < G_N_ELEMENTS(vsi_resend_delay_usec)) {
                 vsm_timer_arm(vsi->resend_timer, g_get_monotonic_time() + vsi_resend_delay_usec[vsi->tx_rounds]);
                 vsi->tx_rounds++;
                 return;
@@ -318,7 +369,8 @@ static void json_add_report(JsonBuilder *b, const VsmVdpAction *a) {
         json_builder_add_string_value(b, vsm_vdp_outcome_to_string(a->outcome));
         json_builder_set_member_name(b, "error");
         if (a->outcome == VSM_VDP_OUTCOME_OK || a->outcome == VSM_VDP_OUTCOME_ERROR ||
-            a->outcome == VSM_VDP_OUTCOME_REFRESHED || a->outcome == VSM_VDP_OUTCOME_BRIDGE_DEASSOC)
+            a->outcome == VSM_VDP_OUTCOME_REFRESHED || a->outcome == VSM_VDP_OUTCOME_BRIDGE_DEASSOC ||
+            a->outcome == VSM_VDP_OUTCOME_REPAIRED)
                 json_builder_add_int_value(b, a->error);
         else
                 json_builder_add_null_value(b);
@@ -331,7 +383,7 @@ static void json_add_report(JsonBuilder *b, const VsmVdpAction *a) {
                                               (a->status & VSM_VDP_STATUS_HARD_ERROR) != 0);
         json_builder_set_member_name(b, "rtt_us");
         if (a->outcome == VSM_VDP_OUTCOME_OK || a->outcome == VSM_VDP_OUTCOME_ERROR ||
-            a->outcome == VSM_VDP_OUTCOME_REFRESHED)
+            a->outcome == VSM_VDP_OUTCOME_REFRESHED || a->outcome == VSM_VDP_OUTCOME_REPAIRED)
                 json_builder_add_int_value(b, (gint64) a->rtt_usec);
         else
                 json_builder_add_null_value(b);
@@ -376,6 +428,18 @@ JsonNode *vsm_vsi_to_json(const VsmVsi *vsi, const char *uplink_name) {
                 json_builder_add_string_value(b, vsm_vdp_request_to_string(vsi->sm.pending_request));
         else
                 json_builder_add_null_value(b);
+        json_builder_set_member_name(b, "queued");
+        if (vsi->sm.queued)
+                json_builder_add_string_value(b, vsm_vdp_request_to_string(vsi->sm.queued_request));
+        else
+                json_builder_add_null_value(b);
+        json_builder_set_member_name(b, "flags");
+        json_builder_add_value(b, vsm_vdp_flags_to_json(vsi->sm.state != VSM_VSI_STATE_NONE || vsi->sm.repair
+                                                                ? vsi->sm.current_flags : 0));
+        json_builder_set_member_name(b, "repairing");
+        json_builder_add_boolean_value(b, vsi->sm.repair);
+        json_builder_set_member_name(b, "repairs");
+        json_builder_add_int_value(b, (gint64) vsi->sm.n_repairs);
         json_builder_set_member_name(b, "last");
         if (vsi->have_last) {
                 json_builder_begin_object(b);

@@ -3,11 +3,14 @@
  *
  * The machine is the settled association `state` (none, pre-associated,
  * pre-associated-rr, associated) times a phase:
- *   SETTLED  nothing in flight; while state != none the keep-alive timer
- *            runs until last refresh + keepalive_usec;
- *   WAITING  one request in flight (`pending`), either asked for by the
- *            caller or a keep-alive; the response timer runs until
- *            send time + response_timeout_usec.
+ *   SETTLED  nothing on the wire; while state != none the keep-alive timer
+ *            runs until last refresh + keepalive_usec; in none with a
+ *            repair wanted, the repair timer runs;
+ *   WAITING  one request on the wire (`pending`): the caller's, a
+ *            keep-alive or a repair; the response timer runs until
+ *            send time + response_timeout_usec, or, while a caller
+ *            request is `queued` behind it, at most until queueing time +
+ *            VSM_VDP_QUEUE_WAIT_USEC.
  * Event handlers only decide the transition (new state, what to report);
  * the entry actions vdp_enter_waiting() and vdp_enter_settled() are the
  * only places that fill in a send and arm or cancel the timer.
@@ -88,68 +91,139 @@ static void vdp_set_state(VsmVdpVsiMachine *m, VsmVsiState state, uint64_t now_u
         m->state = state;
 }
 
+static uint64_t min_deadline(uint64_t a, uint64_t b) {
+        if (a == 0)
+                return b;
+        if (b == 0)
+                return a;
+        return a < b ? a : b;
+}
+
+/* The one timer, from the phase: response (shortened while a request is
+ * queued), keep-alive from the last confirmed send, repair, or none. */
+static uint64_t vdp_deadline(const VsmVdpVsiMachine *m) {
+        if (m->pending) {
+                uint64_t d = deadline_after(m->pending_sent_usec, m->timers.response_timeout_usec);
+
+                if (m->queued)
+                        d = min_deadline(d, deadline_after(m->queued_usec, VSM_VDP_QUEUE_WAIT_USEC));
+                return d;
+        }
+        if (m->state != VSM_VSI_STATE_NONE)
+                return deadline_after(m->pending_sent_usec, m->timers.keepalive_usec);
+        if (m->repair)
+                return m->repair_due_usec;
+        return 0;
+}
+
 /* Entry action of WAITING: send the request and arm the response timer. */
-static void vdp_enter_waiting(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t flags, bool keepalive,
+static void vdp_enter_waiting(VsmVdpVsiMachine *m, VsmVdpSendKind kind, VsmVdpRequest req, uint8_t flags,
                               uint64_t now_usec, VsmVdpAction *ret) {
         m->pending = true;
-        m->pending_keepalive = keepalive;
+        m->pending_kind = kind;
+        m->pending_superseded = false;
         m->pending_request = req;
         m->pending_flags = flags;
         m->pending_sent_usec = now_usec;
-        m->deadline_usec = deadline_after(now_usec, m->timers.response_timeout_usec);
+        m->deadline_usec = vdp_deadline(m);
 
         ret->send = true;
         ret->send_request = req;
         ret->send_flags = flags;
-        ret->send_is_keepalive = keepalive;
+        ret->send_is_keepalive = kind == VSM_VDP_SEND_KEEPALIVE;
+        ret->send_is_repair = kind == VSM_VDP_SEND_REPAIR;
+        if (kind == VSM_VDP_SEND_REPAIR)
+                m->n_repairs++;
 }
 
 static void vdp_enter_keepalive(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret) {
-        /* Keep-alives repeat the settled request without M/S: the
-         * migration they announced is over once the bridge confirmed it. */
-        vdp_enter_waiting(m, m->current_request, 0, true, now_usec, ret);
+        /* Keep-alives repeat the settled request with the hint it was
+         * confirmed with, as lldpad's station does: a plain ASSOCIATE from
+         * a post-copy source (S) would claim the VM back. */
+        vdp_enter_waiting(m, VSM_VDP_SEND_KEEPALIVE, m->current_request, m->current_flags, now_usec, ret);
 }
 
-/* Entry action of SETTLED: arm the keep-alive timer for a state other than
- * none (sending at once if it is already due), cancel the timer for none. */
+/* The next repair attempt: after 1 s, then twice the last delay, capped. */
+static void vdp_schedule_repair(VsmVdpVsiMachine *m, uint64_t now_usec) {
+        uint64_t b = m->repair_backoff_usec;
+
+        b = b == 0 ? VSM_VDP_REPAIR_FIRST_USEC : b * 2;
+        if (b > VSM_VDP_REPAIR_MAX_USEC)
+                b = VSM_VDP_REPAIR_MAX_USEC;
+        m->repair = true;
+        m->repair_backoff_usec = b;
+        m->repair_due_usec = deadline_after(now_usec, b);
+}
+
+/* Entry action of SETTLED (nothing on the wire): a queued request goes
+ * now; else arm the keep-alive timer for a state other than none (sending
+ * at once if it is already due), the repair timer for none with a repair
+ * wanted (same), or cancel the timer. */
 static void vdp_enter_settled(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret) {
         m->pending = false;
-        m->pending_keepalive = false;
+        m->pending_superseded = false;
 
-        if (m->state == VSM_VSI_STATE_NONE) {
-                m->deadline_usec = 0;
+        if (m->queued) {
+                m->queued = false;
+                vdp_enter_waiting(m, VSM_VDP_SEND_REQUEST, m->queued_request, m->queued_flags, now_usec, ret);
                 return;
         }
-
-        m->deadline_usec = deadline_after(m->pending_sent_usec, m->timers.keepalive_usec);
-        if (m->deadline_usec <= now_usec)
+        m->deadline_usec = vdp_deadline(m);
+        if (m->deadline_usec == 0 || m->deadline_usec > now_usec)
+                return;
+        if (m->state != VSM_VSI_STATE_NONE)
                 vdp_enter_keepalive(m, now_usec, ret);
+        else if (m->repair)
+                vdp_enter_waiting(m, VSM_VDP_SEND_REPAIR, VSM_VDP_REQ_ASSOCIATE, m->current_flags, now_usec, ret);
 }
 
 /* A request failed without a hard error: keep the previous state and, if
- * it is not none, re-confirm it at once. */
+ * it is not none, re-confirm it at once (a queued request goes first). */
 static void vdp_enter_after_failure(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret) {
-        if (m->state == VSM_VSI_STATE_NONE) {
+        if (m->state == VSM_VSI_STATE_NONE || m->queued) {
                 vdp_enter_settled(m, now_usec, ret);
                 return;
         }
+        m->pending = false;
         vdp_enter_keepalive(m, now_usec, ret);
 }
 
-/* The request in flight got no answer: the response timer ran out or ECP
- * gave up on it. */
+static void vdp_report_internal(VsmVdpAction *ret, VsmVdpOutcome outcome, VsmVdpRequest req, uint8_t flags,
+                                uint8_t status, uint64_t rtt_usec) {
+        vdp_report(ret, outcome, req, flags, status, rtt_usec);
+        ret->report_internal = true;
+}
+
+/* The request on the wire got no answer: the response timer ran out, ECP
+ * gave up on it, or a queued request waited long enough. */
 static void vdp_pending_failed(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret) {
         assert(m->pending);
 
-        if (m->pending_keepalive) {
-                /* The bridge did not confirm the state, and its keep-alive
-                 * timer will drop it: so do we. */
-                vdp_report(ret, VSM_VDP_OUTCOME_TIMEOUT, m->current_request, 0, 0, 0);
-                vdp_set_state(m, VSM_VSI_STATE_NONE, now_usec);
+        if (m->queued) {
+                /* The queued request decides the state: send it now. */
+                if (m->pending_kind != VSM_VDP_SEND_REQUEST)
+                        vdp_report_internal(ret, VSM_VDP_OUTCOME_TIMEOUT, m->pending_request, m->pending_flags, 0, 0);
                 vdp_enter_settled(m, now_usec, ret);
                 return;
         }
 
+        switch (m->pending_kind) {
+        case VSM_VDP_SEND_KEEPALIVE:
+                /* The bridge did not confirm the state, and its keep-alive
+                 * timer will drop it: so do we. */
+                vdp_report_internal(ret, VSM_VDP_OUTCOME_TIMEOUT, m->pending_request, m->pending_flags, 0, 0);
+                vdp_set_state(m, VSM_VSI_STATE_NONE, now_usec);
+                vdp_enter_settled(m, now_usec, ret);
+                return;
+        case VSM_VDP_SEND_REPAIR:
+                vdp_report_internal(ret, VSM_VDP_OUTCOME_TIMEOUT, m->pending_request, m->pending_flags, 0, 0);
+                vdp_schedule_repair(m, now_usec);
+                vdp_enter_settled(m, now_usec, ret);
+                return;
+        case VSM_VDP_SEND_REQUEST:
+        case _VSM_VDP_SEND_MAX:
+                break;
+        }
         vdp_report(ret, VSM_VDP_OUTCOME_TIMEOUT, m->pending_request, m->pending_flags, 0, 0);
         m->pending = false;
         vdp_enter_after_failure(m, now_usec, ret);
@@ -175,19 +249,16 @@ void vsm_vdp_vsi_set_timers(VsmVdpVsiMachine *m, const VsmVdpTimers *timers) {
         assert(timers);
 
         m->timers = *timers;
-        if (m->pending)
-                m->deadline_usec = deadline_after(m->pending_sent_usec, m->timers.response_timeout_usec);
-        else if (m->state != VSM_VSI_STATE_NONE)
-                m->deadline_usec = deadline_after(m->pending_sent_usec, m->timers.keepalive_usec);
-        else
-                m->deadline_usec = 0;
+        m->deadline_usec = vdp_deadline(m);
 }
 
-/* Sends a request.  A request (not a keep-alive) already in flight is
- * superseded and reported CANCELLED; a keep-alive in flight is replaced
- * silently.  -EINVAL for an unknown request or flags other than M/S; *ret
- * is always filled and on error says nothing to do. */
-int vsm_vdp_vsi_request(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t flags,
+/* Asks for a request.  The caller's older request, queued or on the wire,
+ * is superseded and reported CANCELLED.  If the request in flight has not
+ * left the station (in_flight_unsent) it is withdrawn and the new one sent
+ * instead; else the new one is queued behind it.  Any repair ends.
+ * -EINVAL for an unknown request or flags other than M/S; *ret is always
+ * filled and on error says nothing to do. */
+int vsm_vdp_vsi_request(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t flags, bool in_flight_unsent,
                         uint64_t now_usec, VsmVdpAction *ret) {
         assert(m);
         assert(ret);
@@ -199,20 +270,78 @@ int vsm_vdp_vsi_request(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t flags,
                 return -EINVAL;
         }
 
-        if (m->pending && !m->pending_keepalive)
-                vdp_report(ret, VSM_VDP_OUTCOME_CANCELLED, m->pending_request, m->pending_flags, 0, 0);
+        m->repair = false;
+        m->repair_backoff_usec = 0;
 
-        vdp_enter_waiting(m, req, flags, false, now_usec, ret);
+        if (m->queued) {
+                /* Only a caller request is ever queued, and then the one on
+                 * the wire is already superseded or the machine's own. */
+                vdp_report(ret, VSM_VDP_OUTCOME_CANCELLED, m->queued_request, m->queued_flags, 0, 0);
+                m->queued = false;
+        } else if (m->pending && m->pending_kind == VSM_VDP_SEND_REQUEST && !m->pending_superseded) {
+                vdp_report(ret, VSM_VDP_OUTCOME_CANCELLED, m->pending_request, m->pending_flags, 0, 0);
+                m->pending_superseded = true;
+        }
+
+        if (m->pending && in_flight_unsent) {
+                ret->withdraw = true;
+                m->pending = false;
+        }
+        if (m->pending) {
+                m->queued = true;
+                m->queued_request = req;
+                m->queued_flags = flags;
+                m->queued_usec = now_usec;
+                /* If this lies in the past already, the timer acts at once. */
+                m->deadline_usec = vdp_deadline(m);
+        } else {
+                vdp_enter_waiting(m, VSM_VDP_SEND_REQUEST, req, flags, now_usec, ret);
+        }
         vdp_action_finish(m, ret);
         return 0;
 }
 
+/* Answer to a request the caller no longer waits for, or to the machine's
+ * own (keep-alive, repair), while a caller request is queued: the state
+ * follows what the bridge says, then the queued request goes. */
+static void vdp_on_response_queued(VsmVdpVsiMachine *m, bool ok, bool hard, uint8_t status, uint64_t rtt,
+                                   uint64_t now_usec, VsmVdpAction *ret) {
+        VsmVdpRequest req = m->pending_request;
+
+        switch (m->pending_kind) {
+        case VSM_VDP_SEND_KEEPALIVE:
+                vdp_report_internal(ret, ok ? VSM_VDP_OUTCOME_REFRESHED : VSM_VDP_OUTCOME_ERROR, req,
+                                    m->pending_flags, status, rtt);
+                if (!ok)
+                        vdp_set_state(m, VSM_VSI_STATE_NONE, now_usec);
+                break;
+        case VSM_VDP_SEND_REPAIR:
+                vdp_report_internal(ret, ok ? VSM_VDP_OUTCOME_REPAIRED : VSM_VDP_OUTCOME_ERROR, req,
+                                    m->pending_flags, status, rtt);
+                /* fall through */
+        case VSM_VDP_SEND_REQUEST:
+        case _VSM_VDP_SEND_MAX:
+                if (ok) {
+                        vdp_set_state(m, vdp_request_target(req), now_usec);
+                        if (m->state != VSM_VSI_STATE_NONE) {
+                                m->current_request = req;
+                                m->current_flags = m->pending_flags;
+                        }
+                } else if (hard) {
+                        vdp_set_state(m, VSM_VSI_STATE_NONE, now_usec);
+                }
+                break;
+        }
+        vdp_enter_settled(m, now_usec, ret);
+}
+
 /* A response arrived.  -EINVAL if status lacks the response bit or req is
- * unknown, -ESTALE if nothing is in flight or its type differs; then
+ * unknown, -ESTALE if nothing is on the wire or its type differs; then
  * nothing changes.  Error 0 without the hard-error bit settles the state
- * (OK, or REFRESHED for a keep-alive).  Any other response is an ERROR:
- * the hard-error bit, or an error to a keep-alive, drops to none; else the
- * previous state stays and is re-confirmed at once. */
+ * (OK, REFRESHED for a keep-alive, REPAIRED for a repair).  Any other
+ * response is an ERROR: the hard-error bit, or an error to a keep-alive or
+ * a repair, drops to none (a repair tries again later); else the previous
+ * state stays and is re-confirmed at once. */
 int vsm_vdp_vsi_on_response(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t status,
                             uint64_t now_usec, VsmVdpAction *ret) {
         uint64_t rtt;
@@ -242,21 +371,37 @@ int vsm_vdp_vsi_on_response(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t stat
         hard = status & VSM_VDP_STATUS_HARD_ERROR;
         ok = (status & VSM_VDP_STATUS_REASON_MASK) == VSM_VDP_ERR_OK && !hard;
 
-        if (m->pending_keepalive) {
+        if (m->queued) {
+                vdp_on_response_queued(m, ok, hard, status, rtt, now_usec, ret);
+        } else if (m->pending_kind == VSM_VDP_SEND_KEEPALIVE) {
                 if (ok) {
-                        vdp_report(ret, VSM_VDP_OUTCOME_REFRESHED, req, 0, status, rtt);
+                        vdp_report_internal(ret, VSM_VDP_OUTCOME_REFRESHED, req, m->pending_flags, status, rtt);
+                        /* The association held a keep-alive period. */
+                        m->repair_backoff_usec = 0;
                         vdp_enter_settled(m, now_usec, ret);
                 } else {
                         /* The bridge rejected the state it held: it is gone. */
-                        vdp_report(ret, VSM_VDP_OUTCOME_ERROR, req, 0, status, rtt);
+                        vdp_report_internal(ret, VSM_VDP_OUTCOME_ERROR, req, m->pending_flags, status, rtt);
                         vdp_set_state(m, VSM_VSI_STATE_NONE, now_usec);
                         vdp_enter_settled(m, now_usec, ret);
                 }
+        } else if (m->pending_kind == VSM_VDP_SEND_REPAIR) {
+                if (ok) {
+                        vdp_report_internal(ret, VSM_VDP_OUTCOME_REPAIRED, req, m->pending_flags, status, rtt);
+                        vdp_set_state(m, VSM_VSI_STATE_ASSOCIATED, now_usec);
+                        m->repair = false;
+                } else {
+                        vdp_report_internal(ret, VSM_VDP_OUTCOME_ERROR, req, m->pending_flags, status, rtt);
+                        vdp_schedule_repair(m, now_usec);
+                }
+                vdp_enter_settled(m, now_usec, ret);
         } else if (ok) {
                 vdp_report(ret, VSM_VDP_OUTCOME_OK, req, m->pending_flags, status, rtt);
                 vdp_set_state(m, vdp_request_target(req), now_usec);
-                if (m->state != VSM_VSI_STATE_NONE)
+                if (m->state != VSM_VSI_STATE_NONE) {
                         m->current_request = req;
+                        m->current_flags = m->pending_flags;
+                }
                 vdp_enter_settled(m, now_usec, ret);
         } else if (hard) {
                 vdp_report(ret, VSM_VDP_OUTCOME_ERROR, req, m->pending_flags, status, rtt);
@@ -264,7 +409,6 @@ int vsm_vdp_vsi_on_response(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t stat
                 vdp_enter_settled(m, now_usec, ret);
         } else {
                 vdp_report(ret, VSM_VDP_OUTCOME_ERROR, req, m->pending_flags, status, rtt);
-                m->pending = false;
                 vdp_enter_after_failure(m, now_usec, ret);
         }
 
@@ -275,10 +419,15 @@ int vsm_vdp_vsi_on_response(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t stat
 /* The bridge sent a request.  -EINVAL for an unknown req or a status with
  * the response bit; -EOPNOTSUPP for anything but DE-ASSOCIATE.  A
  * DE-ASSOCIATE drops the VSI to none and is reported BRIDGE_DEASSOC; a
- * keep-alive in flight is abandoned, a request in flight stays (its answer
- * decides the state).  When already none it is tolerated silently. */
+ * keep-alive in flight is abandoned (a queued request then goes at once),
+ * a caller's request in flight stays (its answer decides the state).  An
+ * association we asked for (ASSOCIATE without S) with no caller request
+ * in flight or queued is repaired.  When already none it is tolerated
+ * silently. */
 int vsm_vdp_vsi_on_bridge_request(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t status,
                                   uint64_t now_usec, VsmVdpAction *ret) {
+        bool caller_busy, repair;
+
         assert(m);
         assert(ret);
 
@@ -296,15 +445,21 @@ int vsm_vdp_vsi_on_bridge_request(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_
         /* lldpad's bridge acknowledges a station DE-ASSOCIATE but keeps the
          * VSI, then ~15.8 s later sends its own DE-ASSOCIATE (status 0x00)
          * for it.  By then we are none (or already asking for something
-         * new): nothing to do, nothing to report. */
+         * new, or repairing): nothing to do, nothing to report. */
         if (m->state == VSM_VSI_STATE_NONE) {
                 vdp_action_finish(m, ret);
                 return 0;
         }
 
-        vdp_report(ret, VSM_VDP_OUTCOME_BRIDGE_DEASSOC, req, status & VDP_REQUEST_FLAGS, status, 0);
+        caller_busy = m->queued || (m->pending && m->pending_kind == VSM_VDP_SEND_REQUEST);
+        repair = !caller_busy && m->state == VSM_VSI_STATE_ASSOCIATED &&
+                 m->current_request == VSM_VDP_REQ_ASSOCIATE && !(m->current_flags & VSM_VDP_STATUS_S);
+
+        vdp_report_internal(ret, VSM_VDP_OUTCOME_BRIDGE_DEASSOC, req, status & VDP_REQUEST_FLAGS, status, 0);
         vdp_set_state(m, VSM_VSI_STATE_NONE, now_usec);
-        if (!m->pending || m->pending_keepalive)
+        if (repair)
+                vdp_schedule_repair(m, now_usec);
+        if (!m->pending || m->pending_kind != VSM_VDP_SEND_REQUEST)
                 vdp_enter_settled(m, now_usec, ret);
         /* else: WAITING goes on with the same response timer. */
 
@@ -325,8 +480,8 @@ void vsm_vdp_vsi_on_tx_failed(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpActi
 }
 
 /* The timer fired.  Before the deadline, or with no timer, nothing
- * happens.  WAITING: the response timed out.  SETTLED: send the
- * keep-alive. */
+ * happens.  WAITING: the response timed out (or a queued request waited
+ * long enough).  SETTLED: send the keep-alive, or the repair. */
 void vsm_vdp_vsi_on_timer(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret) {
         assert(m);
         assert(ret);
@@ -336,10 +491,8 @@ void vsm_vdp_vsi_on_timer(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *
         if (m->deadline_usec != 0 && now_usec >= m->deadline_usec) {
                 if (m->pending)
                         vdp_pending_failed(m, now_usec, ret);
-                else if (m->state != VSM_VSI_STATE_NONE)
-                        vdp_enter_keepalive(m, now_usec, ret);
                 else
-                        m->deadline_usec = 0;
+                        vdp_enter_settled(m, now_usec, ret);
         }
 
         vdp_action_finish(m, ret);
@@ -360,7 +513,8 @@ const char *vsm_vsi_state_to_string(VsmVsiState s) {
         return table[s];
 }
 
-/* "ok", "error", "timeout", "cancelled", "refreshed", "bridge-deassoc";
+/* "ok", "error", "timeout", "cancelled", "refreshed", "bridge-deassoc",
+ * "repaired";
  * NULL when out of range. */
 const char *vsm_vdp_outcome_to_string(VsmVdpOutcome o) {
         static const char *const table[_VSM_VDP_OUTCOME_MAX] = {
@@ -370,6 +524,7 @@ const char *vsm_vdp_outcome_to_string(VsmVdpOutcome o) {
                 [VSM_VDP_OUTCOME_CANCELLED] = "cancelled",
                 [VSM_VDP_OUTCOME_REFRESHED] = "refreshed",
                 [VSM_VDP_OUTCOME_BRIDGE_DEASSOC] = "bridge-deassoc",
+                [VSM_VDP_OUTCOME_REPAIRED] = "repaired",
         };
 
         if ((unsigned) o >= _VSM_VDP_OUTCOME_MAX)

@@ -5,19 +5,37 @@
  * the timer.  It never performs them itself.
  *
  * States are the settled association (none, pre-associated, pre-associated
- * with reservation, associated) plus at most one request in flight.
+ * with reservation, associated) plus at most one request on the wire and
+ * at most one caller request queued behind it.
  * - A request moves to the requested state when the bridge answers with
  *   error 0 (DE-ASSOCIATE -> none).  An error response leaves the previous
  *   state (a hard error drops to none) and is reported.
  * - No response within response_timeout_usec (the bridge's resource wait
  *   delay plus margin), or the ECP layer giving up: report TIMEOUT, back to
  *   the previous state.
- * - While settled in any state but none, the current request is resent
- *   every keepalive_usec without M/S flags, so that the bridge's keep-alive
- *   never expires; a keep-alive answer is reported as REFRESHED.
+ * - While settled in any state but none, the settled request is resent
+ *   every keepalive_usec with the M/S hint it was confirmed with (as
+ *   lldpad's station does), so that the bridge's keep-alive never expires;
+ *   a keep-alive answer is reported as REFRESHED.  The hint changes only
+ *   when the bridge confirms another request: that request's flags
+ *   (possibly none) replace it.  A failed or cancelled request leaves it.
+ * - Matching: the bridge does not echo M/S, so two requests of one type in
+ *   flight could not be told apart.  Only one request per VSI is ever on
+ *   the wire, and a response answers that one.  A new request while one is
+ *   on the wire is queued and sent when that one is answered, times out,
+ *   or after VSM_VDP_QUEUE_WAIT_USEC at most.  A request that has not left
+ *   the station yet (the caller says so) is withdrawn and replaced instead.
+ * - A newer caller request supersedes an older one, which is reported
+ *   CANCELLED at once (its answer, if on the wire, still updates the
+ *   state but is not reported).
  * - A DE-ASSOCIATE initiated by the bridge drops to none and is reported.
- * - A new request while one is in flight supersedes it (the old one is
- *   reported CANCELLED).
+ *   If the VSI was associated by our request (ASSOCIATE without the S-bit:
+ *   the VM runs here) and no caller request is in flight or queued, it is
+ *   repaired: ASSOCIATE with the same hint after a backoff of 1 s,
+ *   doubling per failed or again-de-associated attempt up to 60 s, reset
+ *   once a keep-alive is confirmed.  Any caller request ends the repair.
+ *   A DE-ASSOCIATE for a VSI already none (lldpad's late one, ~15.8 s
+ *   after our own DE-ASSOCIATE) is tolerated silently.
  */
 #pragma once
 
@@ -41,8 +59,23 @@ typedef enum VsmVdpOutcome {
         VSM_VDP_OUTCOME_CANCELLED,       /* superseded by a newer request */
         VSM_VDP_OUTCOME_REFRESHED,       /* keep-alive resend answered ok */
         VSM_VDP_OUTCOME_BRIDGE_DEASSOC,  /* bridge-initiated DE-ASSOCIATE */
+        VSM_VDP_OUTCOME_REPAIRED,        /* re-ASSOCIATE after it answered ok */
         _VSM_VDP_OUTCOME_MAX,
 } VsmVdpOutcome;
+
+/* Why a request goes on the wire. */
+typedef enum VsmVdpSendKind {
+        VSM_VDP_SEND_REQUEST,            /* asked for by the caller */
+        VSM_VDP_SEND_KEEPALIVE,          /* the settled request, resent */
+        VSM_VDP_SEND_REPAIR,             /* re-ASSOCIATE after a bridge DE-ASSOCIATE */
+        _VSM_VDP_SEND_MAX,
+} VsmVdpSendKind;
+
+/* Longest wait of a queued request for the answer to the one on the wire. */
+#define VSM_VDP_QUEUE_WAIT_USEC UINT64_C(1000000)
+/* Repair backoff: first delay, cap. */
+#define VSM_VDP_REPAIR_FIRST_USEC UINT64_C(1000000)
+#define VSM_VDP_REPAIR_MAX_USEC UINT64_C(60000000)
 
 typedef struct VsmVdpTimers {
         uint64_t response_timeout_usec;
@@ -55,9 +88,16 @@ typedef struct VsmVdpAction {
         VsmVdpRequest send_request;
         uint8_t send_flags;              /* VSM_VDP_STATUS_M | VSM_VDP_STATUS_S */
         bool send_is_keepalive;
+        bool send_is_repair;
+        /* Before sending: take this VSI's previous, unsent TLV out of the
+         * ULPDU being built (it was replaced). */
+        bool withdraw;
 
         /* Report the outcome of request `request` (flags as sent). */
         bool report;
+        /* The report is about a keep-alive, a repair or a bridge request:
+         * no caller waits for it. */
+        bool report_internal;
         VsmVdpOutcome outcome;
         VsmVdpRequest request;
         uint8_t flags;
@@ -72,14 +112,26 @@ typedef struct VsmVdpAction {
 typedef struct VsmVdpVsiMachine {
         VsmVsiState state;
         VsmVdpTimers timers;
-        bool pending;
-        bool pending_keepalive;
+        bool pending;                    /* a request is on the wire */
+        VsmVdpSendKind pending_kind;
+        bool pending_superseded;         /* caller's, replaced: answer not reported */
         VsmVdpRequest pending_request;
         uint8_t pending_flags;
         uint64_t pending_sent_usec;
+        /* A caller request waiting for the one on the wire. */
+        bool queued;
+        VsmVdpRequest queued_request;
+        uint8_t queued_flags;
+        uint64_t queued_usec;
         uint64_t deadline_usec;
-        /* Last settled request, resent as keep-alive. */
+        /* Last settled request and its M/S hint, resent as keep-alive. */
         VsmVdpRequest current_request;
+        uint8_t current_flags;
+        /* Repair after a bridge DE-ASSOCIATE. */
+        bool repair;
+        uint64_t repair_due_usec;
+        uint64_t repair_backoff_usec;    /* delay of the last attempt, 0 = none yet */
+        uint64_t n_repairs;              /* re-ASSOCIATEs sent */
         /* Last response, for status displays. */
         bool have_last;
         uint8_t last_status;
@@ -91,11 +143,15 @@ void vsm_vdp_vsi_init(VsmVdpVsiMachine *m, const VsmVdpTimers *timers);
 void vsm_vdp_vsi_set_timers(VsmVdpVsiMachine *m, const VsmVdpTimers *timers);
 
 /* The operator or the migration logic asks for a request.  flags is
- * VSM_VDP_STATUS_M and/or VSM_VDP_STATUS_S (other bits: -EINVAL). */
-int vsm_vdp_vsi_request(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t flags,
+ * VSM_VDP_STATUS_M and/or VSM_VDP_STATUS_S (other bits: -EINVAL).
+ * in_flight_unsent: the request in flight (if any) has not left the
+ * station yet and can be withdrawn (then ret->withdraw says so and the new
+ * one replaces it); else a new request waits for the one on the wire. */
+int vsm_vdp_vsi_request(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t flags, bool in_flight_unsent,
                         uint64_t now_usec, VsmVdpAction *ret);
 /* A response TLV for this VSI arrived (status has VSM_VDP_STATUS_RESPONSE).
- * -ESTALE when nothing is pending or the type does not match (ignored). */
+ * It answers the request on the wire; -ESTALE when nothing is on the wire
+ * or the type does not match (ignored). */
 int vsm_vdp_vsi_on_response(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t status,
                             uint64_t now_usec, VsmVdpAction *ret);
 /* The bridge sent a request TLV (no response bit) for this VSI.  Only a

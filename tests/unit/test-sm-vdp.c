@@ -91,7 +91,17 @@ static void assert_machine_eq(const VsmVdpVsiMachine *a, const VsmVdpVsiMachine 
         g_assert_cmpuint(a->timers.response_timeout_usec, ==, b->timers.response_timeout_usec);
         g_assert_cmpuint(a->timers.keepalive_usec, ==, b->timers.keepalive_usec);
         g_assert_cmpint(a->pending, ==, b->pending);
-        g_assert_cmpint(a->pending_keepalive, ==, b->pending_keepalive);
+        g_assert_cmpint(a->pending_kind, ==, b->pending_kind);
+        g_assert_cmpint(a->pending_superseded, ==, b->pending_superseded);
+        g_assert_cmpint(a->queued, ==, b->queued);
+        g_assert_cmpint(a->queued_request, ==, b->queued_request);
+        g_assert_cmphex(a->queued_flags, ==, b->queued_flags);
+        g_assert_cmpuint(a->queued_usec, ==, b->queued_usec);
+        g_assert_cmphex(a->current_flags, ==, b->current_flags);
+        g_assert_cmpint(a->repair, ==, b->repair);
+        g_assert_cmpuint(a->repair_due_usec, ==, b->repair_due_usec);
+        g_assert_cmpuint(a->repair_backoff_usec, ==, b->repair_backoff_usec);
+        g_assert_cmpuint(a->n_repairs, ==, b->n_repairs);
         g_assert_cmpint(a->pending_request, ==, b->pending_request);
         g_assert_cmphex(a->pending_flags, ==, b->pending_flags);
         g_assert_cmpuint(a->pending_sent_usec, ==, b->pending_sent_usec);
@@ -109,7 +119,7 @@ static uint64_t settle(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_t flags, ui
         VsmVdpAction a;
         uint64_t sent = *now;
 
-        g_assert_cmpint(vsm_vdp_vsi_request(m, req, flags, *now, &a), ==, 0);
+        g_assert_cmpint(vsm_vdp_vsi_request(m, req, flags, false, *now, &a), ==, 0);
         assert_send(&a, req, flags, false);
         *now += RTT;
         g_assert_cmpint(vsm_vdp_vsi_on_response(m, req, RESP, *now, &a), ==, 0);
@@ -137,6 +147,7 @@ static void test_to_string(void) {
                 { VSM_VDP_OUTCOME_CANCELLED, "cancelled" },
                 { VSM_VDP_OUTCOME_REFRESHED, "refreshed" },
                 { VSM_VDP_OUTCOME_BRIDGE_DEASSOC, "bridge-deassoc" },
+                { VSM_VDP_OUTCOME_REPAIRED, "repaired" },
                 { _VSM_VDP_OUTCOME_MAX, NULL },
                 { 1000, NULL },
         };
@@ -193,7 +204,7 @@ static void test_request_ok(void) {
                         settle(&m, request_of(from[s]), 0, &now);
                 now += 1000;
 
-                g_assert_cmpint(vsm_vdp_vsi_request(&m, req, flags, now, &a), ==, 0);
+                g_assert_cmpint(vsm_vdp_vsi_request(&m, req, flags, false, now, &a), ==, 0);
                 assert_send(&a, req, flags, false);
                 g_assert_false(a.report);
                 g_assert_cmpuint(a.deadline_usec, ==, now + RESP_TIMEOUT);
@@ -227,7 +238,7 @@ static void test_response_keep_bit_ok(void) {
         VsmVdpAction a;
 
         vsm_vdp_vsi_init(&m, &lldpad_timers);
-        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, T0, &a);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, false, T0, &a);
         g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP | KEEP, T0 + RTT, &a), ==, 0);
         assert_report(&a, VSM_VDP_OUTCOME_OK, VSM_VDP_REQ_ASSOCIATE, M);
         g_assert_cmphex(a.status, ==, RESP | KEEP);
@@ -262,7 +273,7 @@ static void test_error_mapping(void) {
 
                 /* From none. */
                 vsm_vdp_vsi_init(&m, &lldpad_timers);
-                vsm_vdp_vsi_request(&m, req, M, now, &a);
+                vsm_vdp_vsi_request(&m, req, M, false, now, &a);
                 g_assert_cmpint(vsm_vdp_vsi_on_response(&m, req, errors[e].status, now + RTT, &a), ==, 0);
                 assert_report(&a, VSM_VDP_OUTCOME_ERROR, req, M);
                 g_assert_cmpuint(a.error, ==, errors[e].error);
@@ -277,15 +288,16 @@ static void test_error_mapping(void) {
                 vsm_vdp_vsi_init(&m, &lldpad_timers);
                 settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
                 now += 1000000;
-                vsm_vdp_vsi_request(&m, req, S, now, &a);
+                vsm_vdp_vsi_request(&m, req, S, false, now, &a);
                 g_assert_cmpint(vsm_vdp_vsi_on_response(&m, req, errors[e].status, now + RTT, &a), ==, 0);
                 assert_report(&a, VSM_VDP_OUTCOME_ERROR, req, S);
                 g_assert_cmpuint(a.error, ==, errors[e].error);
                 g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
-                assert_send(&a, VSM_VDP_REQ_ASSOCIATE, 0, true);
+                assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, true);
                 g_assert_cmpuint(a.deadline_usec, ==, now + RTT + RESP_TIMEOUT);
                 g_assert_cmpuint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now + 2 * RTT, &a), ==, 0);
-                assert_report(&a, VSM_VDP_OUTCOME_REFRESHED, VSM_VDP_REQ_ASSOCIATE, 0);
+                assert_report(&a, VSM_VDP_OUTCOME_REFRESHED, VSM_VDP_REQ_ASSOCIATE, M);
+                g_assert_true(a.report_internal);
                 g_assert_cmpuint(a.deadline_usec, ==, now + RTT + KEEPALIVE);
         }
 }
@@ -303,7 +315,7 @@ static void test_hard_error(void) {
 
                 vsm_vdp_vsi_init(&m, &lldpad_timers);
                 settle(&m, request_of(settled_states[s]), 0, &now);
-                vsm_vdp_vsi_request(&m, all_requests[r], S, now, &a);
+                vsm_vdp_vsi_request(&m, all_requests[r], S, false, now, &a);
                 g_assert_cmpint(vsm_vdp_vsi_on_response(&m, all_requests[r], statuses[st], now + RTT, &a), ==, 0);
                 assert_report(&a, VSM_VDP_OUTCOME_ERROR, all_requests[r], S);
                 g_assert_cmpuint(a.error, ==, statuses[st] & 0x0f);
@@ -337,7 +349,7 @@ static void test_timeout(void) {
 
                 /* From none: back to none, no timer. */
                 vsm_vdp_vsi_init(&m, &lldpad_timers);
-                vsm_vdp_vsi_request(&m, req, M, now, &a);
+                vsm_vdp_vsi_request(&m, req, M, false, now, &a);
                 fail_at = kind == FAIL_TIMER ? now + RESP_TIMEOUT : now + 10240;
                 if (kind == FAIL_TIMER) {
                         vsm_vdp_vsi_on_timer(&m, fail_at - 1, &a);
@@ -361,7 +373,7 @@ static void test_timeout(void) {
                         now = T0;
                         settle(&m, request_of(settled_states[s]), 0, &now);
                         now += 1000;
-                        vsm_vdp_vsi_request(&m, req, S, now, &a);
+                        vsm_vdp_vsi_request(&m, req, S, false, now, &a);
                         fail_at = kind == FAIL_TIMER ? now + RESP_TIMEOUT : now + 10240;
                         fail_pending(&m, kind, fail_at, &a);
                         assert_report(&a, VSM_VDP_OUTCOME_TIMEOUT, req, S);
@@ -395,14 +407,16 @@ static void test_keepalive(void) {
 
                         now = due;
                         vsm_vdp_vsi_on_timer(&m, now, &a);
-                        assert_send(&a, request_of(st), 0, true);
+                        /* The M/S hint stays, as in lldpad's keep-alives. */
+                        assert_send(&a, request_of(st), all_flags[f], true);
                         g_assert_false(a.report);
                         g_assert_cmpuint(a.deadline_usec, ==, now + RESP_TIMEOUT);
                         sent = now;
 
                         now += RTT + (uint64_t) k * 1000;
                         g_assert_cmpint(vsm_vdp_vsi_on_response(&m, request_of(st), RESP, now, &a), ==, 0);
-                        assert_report(&a, VSM_VDP_OUTCOME_REFRESHED, request_of(st), 0);
+                        assert_report(&a, VSM_VDP_OUTCOME_REFRESHED, request_of(st), all_flags[f]);
+                        g_assert_true(a.report_internal);
                         g_assert_cmpuint(a.rtt_usec, ==, RTT + (uint64_t) k * 1000);
                         g_assert_false(a.send);
                         g_assert_cmpuint(a.deadline_usec, ==, sent + KEEPALIVE);
@@ -456,7 +470,7 @@ static void test_keepalive_failure(void) {
                 sent = settle(&m, request_of(st), M, &now);
                 now = sent + KEEPALIVE;
                 vsm_vdp_vsi_on_timer(&m, now, &a);
-                assert_send(&a, request_of(st), 0, true);
+                assert_send(&a, request_of(st), M, true);
 
                 switch (cases[c].kind) {
                 case 0:
@@ -473,7 +487,8 @@ static void test_keepalive_failure(void) {
                         vsm_vdp_vsi_on_tx_failed(&m, now, &a);
                         break;
                 }
-                assert_report(&a, cases[c].outcome, request_of(st), 0);
+                assert_report(&a, cases[c].outcome, request_of(st), M);
+                g_assert_true(a.report_internal);
                 g_assert_false(a.send);
                 g_assert_cmpuint(a.deadline_usec, ==, 0);
                 g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
@@ -499,16 +514,24 @@ static void test_bridge_deassoc(void) {
                 now += 3000000;
                 g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now, &a), ==, 0);
                 assert_report(&a, VSM_VDP_OUTCOME_BRIDGE_DEASSOC, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+                g_assert_true(a.report_internal);
                 g_assert_cmphex(a.status, ==, 0);
                 g_assert_false(a.send);
-                g_assert_cmpuint(a.deadline_usec, ==, 0);
+                /* Only an association is repaired (the VM runs here). */
+                if (st == VSM_VSI_STATE_ASSOCIATED) {
+                        g_assert_true(m.repair);
+                        g_assert_cmpuint(a.deadline_usec, ==, now + 1000000);
+                } else {
+                        g_assert_false(m.repair);
+                        g_assert_cmpuint(a.deadline_usec, ==, 0);
+                }
                 g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
                 g_assert_cmpuint(m.last_change_usec, ==, now);
 
                 /* A second one is tolerated silently. */
                 g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now + 1, &a), ==, 0);
                 assert_idle_action(&a);
-                g_assert_cmpuint(a.deadline_usec, ==, 0);
+                g_assert_cmpuint(a.deadline_usec, ==, st == VSM_VSI_STATE_ASSOCIATED ? now + 1000000 : 0);
         }
 }
 
@@ -532,7 +555,7 @@ static void test_bridge_deassoc_lldpad_late(void) {
         g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
 
         /* Same while a new ASSOCIATE is in flight: it goes on. */
-        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, now, &a);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, false, now, &a);
         g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now + 1, &a), ==, 0);
         assert_idle_action(&a);
         g_assert_cmpuint(a.deadline_usec, ==, now + RESP_TIMEOUT);
@@ -555,7 +578,8 @@ static void test_bridge_deassoc_pending(void) {
         g_assert_true(a.send_is_keepalive);
         g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, now + 10, &a), ==, 0);
         assert_report(&a, VSM_VDP_OUTCOME_BRIDGE_DEASSOC, VSM_VDP_REQ_DE_ASSOCIATE, 0);
-        g_assert_cmpuint(a.deadline_usec, ==, 0);
+        /* Associated by us: repaired in 1 s. */
+        g_assert_cmpuint(a.deadline_usec, ==, now + 10 + 1000000);
         g_assert_false(m.pending);
         g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now + RTT, &a), ==, -ESTALE);
         assert_idle_action(&a);
@@ -566,7 +590,7 @@ static void test_bridge_deassoc_pending(void) {
         vsm_vdp_vsi_init(&m, &lldpad_timers);
         now = T0;
         settle(&m, VSM_VDP_REQ_PRE_ASSOCIATE, 0, &now);
-        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, now, &a);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, false, now, &a);
         g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, now + 10, &a), ==, 0);
         assert_report(&a, VSM_VDP_OUTCOME_BRIDGE_DEASSOC, VSM_VDP_REQ_DE_ASSOCIATE, 0);
         g_assert_false(a.send);
@@ -601,8 +625,9 @@ static void test_bridge_request_other(void) {
         g_assert_cmpuint(m.deadline_usec, ==, now - RTT + KEEPALIVE);
 }
 
-/* A new request supersedes the one in flight: CANCELLED for the old one,
- * the new one is sent in the same action. */
+/* A new request supersedes one that has not left the station: CANCELLED
+ * for the old one, which is withdrawn, and the new one is sent in the same
+ * action. */
 static void test_supersede(void) {
         for (size_t r1 = 0; r1 < G_N_ELEMENTS(all_requests); r1++)
         for (size_t r2 = 0; r2 < G_N_ELEMENTS(all_requests); r2++) {
@@ -610,11 +635,15 @@ static void test_supersede(void) {
                 VsmVdpAction a;
 
                 vsm_vdp_vsi_init(&m, &lldpad_timers);
-                vsm_vdp_vsi_request(&m, all_requests[r1], M, T0, &a);
-                g_assert_cmpint(vsm_vdp_vsi_request(&m, all_requests[r2], S, T0 + 500, &a), ==, 0);
+                vsm_vdp_vsi_request(&m, all_requests[r1], M, false, T0, &a);
+                g_assert_false(a.withdraw);
+                g_assert_cmpint(vsm_vdp_vsi_request(&m, all_requests[r2], S, true, T0 + 500, &a), ==, 0);
                 assert_report(&a, VSM_VDP_OUTCOME_CANCELLED, all_requests[r1], M);
+                g_assert_false(a.report_internal);
+                g_assert_true(a.withdraw);
                 g_assert_cmpuint(a.rtt_usec, ==, 0);
                 assert_send(&a, all_requests[r2], S, false);
+                g_assert_false(m.queued);
                 g_assert_cmpuint(a.deadline_usec, ==, T0 + 500 + RESP_TIMEOUT);
 
                 /* An answer to the old type (if different) is stale. */
@@ -630,25 +659,328 @@ static void test_supersede(void) {
         }
 }
 
-/* A request while a keep-alive is in flight replaces it without a report. */
-static void test_supersede_keepalive(void) {
+/* A new request while the caller's older one is on the wire: the old one
+ * is CANCELLED at once, the new one is queued and goes when the old one is
+ * answered; that answer (same type or not) is not taken for the new one. */
+static void test_supersede_on_wire(void) {
+        for (size_t r1 = 0; r1 < G_N_ELEMENTS(all_requests); r1++)
+        for (size_t r2 = 0; r2 < G_N_ELEMENTS(all_requests); r2++) {
+                VsmVdpVsiMachine m;
+                VsmVdpAction a;
+
+                vsm_vdp_vsi_init(&m, &lldpad_timers);
+                vsm_vdp_vsi_request(&m, all_requests[r1], M, false, T0, &a);
+                g_assert_cmpint(vsm_vdp_vsi_request(&m, all_requests[r2], S, false, T0 + 500, &a), ==, 0);
+                assert_report(&a, VSM_VDP_OUTCOME_CANCELLED, all_requests[r1], M);
+                g_assert_false(a.withdraw);
+                g_assert_false(a.send);
+                g_assert_true(m.queued);
+                g_assert_true(m.pending_superseded);
+                /* It waits at most VSM_VDP_QUEUE_WAIT_USEC. */
+                g_assert_cmpuint(a.deadline_usec, ==, T0 + 500 + VSM_VDP_QUEUE_WAIT_USEC);
+
+                /* The old one's answer: not reported, the new one goes. */
+                g_assert_cmpint(vsm_vdp_vsi_on_response(&m, all_requests[r1], RESP, T0 + RTT, &a), ==, 0);
+                g_assert_false(a.report);
+                assert_send(&a, all_requests[r2], S, false);
+                g_assert_false(m.queued);
+                g_assert_cmpint(m.state, ==, target_of(all_requests[r1]));
+                g_assert_cmpuint(a.deadline_usec, ==, T0 + RTT + RESP_TIMEOUT);
+                g_assert_cmpint(vsm_vdp_vsi_on_response(&m, all_requests[r2], RESP, T0 + 2 * RTT, &a), ==, 0);
+                assert_report(&a, VSM_VDP_OUTCOME_OK, all_requests[r2], S);
+                g_assert_cmpuint(a.rtt_usec, ==, RTT);
+                g_assert_cmpint(m.state, ==, target_of(all_requests[r2]));
+        }
+}
+
+/* A migration request while a keep-alive of the same VSI is on the wire:
+ * queued, sent after the keep-alive's answer, and answered only by its
+ * own response.  Before the change the keep-alive's response confirmed
+ * the ASSOCIATE (M) 2.5 ms after it was asked for. */
+static void test_queue_behind_keepalive(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0, sent, ka;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        sent = settle(&m, VSM_VDP_REQ_ASSOCIATE, 0, &now);
+        ka = sent + KEEPALIVE;
+        vsm_vdp_vsi_on_timer(&m, ka, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, 0, true);
+
+        /* The migration asks for ASSOCIATE (S) 1 ms later. */
+        g_assert_cmpint(vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, S, false, ka + 1000, &a), ==, 0);
+        g_assert_false(a.send);
+        g_assert_false(a.report);
+        g_assert_true(m.queued);
+        g_assert_cmpuint(a.deadline_usec, ==, ka + 1000 + VSM_VDP_QUEUE_WAIT_USEC);
+
+        /* The keep-alive's answer: REFRESHED (no waiter), S goes now. */
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, ka + RTT, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_REFRESHED, VSM_VDP_REQ_ASSOCIATE, 0);
+        g_assert_true(a.report_internal);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, S, false);
+        g_assert_true(m.pending);
+        g_assert_false(m.queued);
+
+        /* Its own answer. */
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, ka + 2 * RTT, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_OK, VSM_VDP_REQ_ASSOCIATE, S);
+        g_assert_false(a.report_internal);
+        g_assert_cmpuint(a.rtt_usec, ==, RTT);
+        g_assert_cmphex(m.current_flags, ==, S);
+        /* A stray second answer is stale. */
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, ka + 3 * RTT, &a), ==, -ESTALE);
+
+        /* A keep-alive that is never answered holds a queued request for
+         * VSM_VDP_QUEUE_WAIT_USEC at most; it then goes, the state stays. */
+        now = ka + 2 * RTT + KEEPALIVE;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, S, true);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, false, now + 10, &a);
+        g_assert_false(a.send);
+        vsm_vdp_vsi_on_timer(&m, now + 10 + VSM_VDP_QUEUE_WAIT_USEC - 1, &a);
+        assert_idle_action(&a);
+        vsm_vdp_vsi_on_timer(&m, now + 10 + VSM_VDP_QUEUE_WAIT_USEC, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_TIMEOUT, VSM_VDP_REQ_ASSOCIATE, S);
+        g_assert_true(a.report_internal);
+        assert_send(&a, VSM_VDP_REQ_DE_ASSOCIATE, 0, false);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+
+        /* The same with a keep-alive still unsent: it is withdrawn and the
+         * request replaces it at once, without a report. */
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        now = T0;
+        sent = settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        vsm_vdp_vsi_on_timer(&m, sent + KEEPALIVE, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, true);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, true, sent + KEEPALIVE, &a);
+        g_assert_false(a.report);
+        g_assert_true(a.withdraw);
+        assert_send(&a, VSM_VDP_REQ_DE_ASSOCIATE, 0, false);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_DE_ASSOCIATE, RESP, sent + KEEPALIVE + RTT, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_OK, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+        g_assert_cmpuint(a.deadline_usec, ==, 0);
+}
+
+/* A newer request replaces a queued one (CANCELLED); the wire still
+ * carries only the first. */
+static void test_queue_replace(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_PRE_ASSOCIATE, M, false, T0, &a);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, false, T0 + 1, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_CANCELLED, VSM_VDP_REQ_PRE_ASSOCIATE, M);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, false, T0 + 2, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_CANCELLED, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_false(a.send);
+        g_assert_cmpint(m.queued_request, ==, VSM_VDP_REQ_DE_ASSOCIATE);
+        /* ECP gives up on the first: the queued one goes, no report. */
+        vsm_vdp_vsi_on_tx_failed(&m, T0 + 10240, &a);
+        g_assert_false(a.report);
+        assert_send(&a, VSM_VDP_REQ_DE_ASSOCIATE, 0, false);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_PRE_ASSOCIATE, RESP, T0 + 10240 + RTT, &a), ==, -ESTALE);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_DE_ASSOCIATE, RESP, T0 + 10240 + RTT, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_OK, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+}
+
+/* A post-copy source: ASSOCIATE (S) while the guest runs on the
+ * destination.  Its keep-alives keep the S-bit; before, the first one (one
+ * keep-alive interval later) was a plain ASSOCIATE that claimed the VM
+ * back.  The hint is dropped only when the bridge confirms a request
+ * without it. */
+static void test_keepalive_postcopy_source(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0, sent;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, 0, &now);
+        now += 1000000;
+        sent = settle(&m, VSM_VDP_REQ_ASSOCIATE, S, &now);
+        for (int k = 0; k < 3; k++) {
+                vsm_vdp_vsi_on_timer(&m, sent + KEEPALIVE, &a);
+                assert_send(&a, VSM_VDP_REQ_ASSOCIATE, S, true);
+                sent += KEEPALIVE;
+                vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, sent + RTT, &a);
+                assert_report(&a, VSM_VDP_OUTCOME_REFRESHED, VSM_VDP_REQ_ASSOCIATE, S);
+        }
+        /* A failed plain ASSOCIATE leaves the hint. */
+        now = sent + 1000;
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, 0, false, now, &a);
+        vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP | 2, now + RTT, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, S, true);
+        vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now + 2 * RTT, &a);
+        /* A confirmed plain ASSOCIATE (failed back) drops it. */
+        now += 10000;
+        sent = settle(&m, VSM_VDP_REQ_ASSOCIATE, 0, &now);
+        vsm_vdp_vsi_on_timer(&m, sent + KEEPALIVE, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, 0, true);
+}
+
+/* The bridge de-associates a VSI we associated (the VM runs here): it is
+ * re-associated, with the same hint, after 1 s, 2 s, 4 s ... (capped at
+ * 60 s) while attempts fail or the bridge de-associates again; a confirmed
+ * keep-alive resets the backoff. */
+static void test_repair(void) {
         VsmVdpVsiMachine m;
         VsmVdpAction a;
         uint64_t now = T0, sent;
 
         vsm_vdp_vsi_init(&m, &lldpad_timers);
         sent = settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
-        now = sent + KEEPALIVE;
-        vsm_vdp_vsi_on_timer(&m, now, &a);
-        g_assert_true(a.send_is_keepalive);
-        g_assert_cmpint(vsm_vdp_vsi_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, now + 100, &a), ==, 0);
-        g_assert_false(a.report);
-        assert_send(&a, VSM_VDP_REQ_DE_ASSOCIATE, 0, false);
-        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now + RTT, &a), ==, -ESTALE);
-        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_DE_ASSOCIATE, RESP, now + 100 + RTT, &a), ==, 0);
-        assert_report(&a, VSM_VDP_OUTCOME_OK, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+        now += 2000000;
+        g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_BRIDGE_DEASSOC, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+        g_assert_true(a.report_internal);
+        g_assert_false(a.send);
         g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+        g_assert_true(m.repair);
+        g_assert_cmpuint(a.deadline_usec, ==, now + 1000000);
+
+        /* Attempt 1 after 1 s: ASSOCIATE (M), refused. */
+        vsm_vdp_vsi_on_timer(&m, now + 999999, &a);
+        assert_idle_action(&a);
+        now += 1000000;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, false);
+        g_assert_true(a.send_is_repair);
+        g_assert_cmpuint(m.n_repairs, ==, 1);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP | 2, now + RTT, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_ERROR, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_true(a.report_internal);
+        g_assert_false(a.send);
+        g_assert_cmpuint(a.deadline_usec, ==, now + RTT + 2000000);
+        /* Attempt 2 after 2 s: ECP gives up. */
+        now += RTT + 2000000;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        g_assert_true(a.send_is_repair);
+        vsm_vdp_vsi_on_tx_failed(&m, now + 10240, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_TIMEOUT, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_cmpuint(a.deadline_usec, ==, now + 10240 + 4000000);
+        /* Attempt 3 after 4 s: ok. */
+        now += 10240 + 4000000;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, false);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now + RTT, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_REPAIRED, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_true(a.report_internal);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+        g_assert_false(m.repair);
+        g_assert_cmpuint(m.n_repairs, ==, 3);
+        g_assert_cmpuint(a.deadline_usec, ==, now + KEEPALIVE);
+        sent = now;
+
+        /* De-associated again before a keep-alive held: 8 s. */
+        now += RTT + 100;
+        vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now, &a);
+        g_assert_cmpuint(a.deadline_usec, ==, now + 8000000);
+        now += 8000000;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now + RTT, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_REPAIRED, VSM_VDP_REQ_ASSOCIATE, M);
+        sent = now;
+        /* A keep-alive held: back to 1 s. */
+        vsm_vdp_vsi_on_timer(&m, sent + KEEPALIVE, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, true);
+        vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, sent + KEEPALIVE + RTT, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_REFRESHED, VSM_VDP_REQ_ASSOCIATE, M);
+        now = sent + KEEPALIVE + 2 * RTT;
+        vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now, &a);
+        g_assert_cmpuint(a.deadline_usec, ==, now + 1000000);
+
+        /* A bridge that refuses forever: the delay stops growing at 60 s. */
+        for (int k = 0; k < 12; k++) {
+                now = m.deadline_usec;
+                vsm_vdp_vsi_on_timer(&m, now, &a);
+                g_assert_true(a.send_is_repair);
+                vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP | 4, now + RTT, &a);
+        }
+        g_assert_cmpuint(m.deadline_usec, ==, now + RTT + VSM_VDP_REPAIR_MAX_USEC);
+        g_assert_cmpuint(m.repair_backoff_usec, ==, VSM_VDP_REPAIR_MAX_USEC);
+
+        /* A caller request ends the repair (the VM left: DE-ASSOCIATE). */
+        now += RTT + 1000;
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, false, now, &a);
+        g_assert_false(m.repair);
+        assert_send(&a, VSM_VDP_REQ_DE_ASSOCIATE, 0, false);
+        vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_DE_ASSOCIATE, RESP, now + RTT, &a);
         g_assert_cmpuint(a.deadline_usec, ==, 0);
+        /* ... and lldpad's late DE-ASSOCIATE for it is tolerated. */
+        g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now + 15757000, &a), ==, 0);
+        assert_idle_action(&a);
+        g_assert_cmpuint(a.deadline_usec, ==, 0);
+        g_assert_false(m.repair);
+}
+
+/* Not repaired: an association with the S-bit (the VM is leaving), a
+ * pre-association, or a DE-ASSOCIATE while a caller request is in flight
+ * (its answer decides). */
+static void test_repair_not(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, S, &now);
+        vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now + 1, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_BRIDGE_DEASSOC, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+        g_assert_false(m.repair);
+        g_assert_cmpuint(a.deadline_usec, ==, 0);
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        now = T0;
+        settle(&m, VSM_VDP_REQ_PRE_ASSOCIATE, M, &now);
+        vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now + 1, &a);
+        g_assert_false(m.repair);
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        now = T0;
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, 0, &now);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, S, false, now, &a);
+        vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now + 1, &a);
+        g_assert_false(m.repair);
+        g_assert_true(m.pending);
+        g_assert_cmpuint(a.deadline_usec, ==, now + RESP_TIMEOUT);
+}
+
+/* A->B->A within lldpad's keep-alive window, seen from A: associated,
+ * leaves (S, then DE-ASSOCIATE), comes back 3 s later (PRE-ASSOCIATE M,
+ * ASSOCIATE M).  A bridge that still sends its late DE-ASSOCIATE for the
+ * first hop (15.76 s after our DE-ASSOCIATE) must not win: A ends
+ * associated, with the M hint, one repair later. */
+static void test_a_b_a(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0, t_deassoc;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, 0, &now);
+        now += 5000000;
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, S, &now);
+        now += 300000;
+        t_deassoc = now;
+        settle(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, &now);
+        now = t_deassoc + 3000000;
+        settle(&m, VSM_VDP_REQ_PRE_ASSOCIATE, M, &now);
+        now += 2000000;
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+
+        now = t_deassoc + LLDPAD_BRIDGE_KA;
+        g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0x00, now, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_BRIDGE_DEASSOC, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+        /* Whatever comes first, the repair or the keep-alive, ends it. */
+        vsm_vdp_vsi_on_timer(&m, now + 1000000, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, false);
+        g_assert_true(a.send_is_repair);
+        vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now + 1000000 + RTT, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_REPAIRED, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+        g_assert_cmphex(m.current_flags, ==, M);
+        g_assert_cmpuint(a.deadline_usec, ==, now + 1000000 + KEEPALIVE);
 }
 
 /* Responses that do not fit are ignored and change nothing. */
@@ -666,7 +998,7 @@ static void test_stale_responses(void) {
         }
         g_assert_false(m.have_last);
 
-        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, now, &a);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, false, now, &a);
         copy = m;
         /* Another type. */
         for (size_t r = 0; r < G_N_ELEMENTS(all_requests); r++) {
@@ -692,7 +1024,7 @@ static void test_stale_responses(void) {
         g_assert_cmphex(m.last_status, ==, RESP);
 
         /* A response that arrives "before" the send (clock skew) has rtt 0. */
-        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_PRE_ASSOCIATE, 0, now + 100, &a);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_PRE_ASSOCIATE, 0, false, now + 100, &a);
         g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_PRE_ASSOCIATE, RESP, now + 50, &a), ==, 0);
         g_assert_cmpuint(a.rtt_usec, ==, 0);
 }
@@ -705,16 +1037,16 @@ static void test_flags_validation(void) {
 
         vsm_vdp_vsi_init(&m, &lldpad_timers);
         settle(&m, VSM_VDP_REQ_ASSOCIATE, 0, &now);
-        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, S, now, &a);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, S, false, now, &a);
         copy = m;
         for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
         for (size_t r = 0; r < G_N_ELEMENTS(all_requests); r++) {
-                g_assert_cmpint(vsm_vdp_vsi_request(&m, all_requests[r], bad[i], now + 1, &a), ==, -EINVAL);
+                g_assert_cmpint(vsm_vdp_vsi_request(&m, all_requests[r], bad[i], false, now + 1, &a), ==, -EINVAL);
                 assert_idle_action(&a);
                 g_assert_cmpuint(a.deadline_usec, ==, now + RESP_TIMEOUT);
         }
-        g_assert_cmpint(vsm_vdp_vsi_request(&m, _VSM_VDP_REQ_MAX, 0, now + 1, &a), ==, -EINVAL);
-        g_assert_cmpint(vsm_vdp_vsi_request(&m, (VsmVdpRequest) 1234, M, now + 1, &a), ==, -EINVAL);
+        g_assert_cmpint(vsm_vdp_vsi_request(&m, _VSM_VDP_REQ_MAX, 0, false, now + 1, &a), ==, -EINVAL);
+        g_assert_cmpint(vsm_vdp_vsi_request(&m, (VsmVdpRequest) 1234, M, false, now + 1, &a), ==, -EINVAL);
         assert_idle_action(&a);
         assert_machine_eq(&m, &copy);
 }
@@ -765,7 +1097,7 @@ static void test_set_timers(void) {
         vsm_vdp_vsi_set_timers(&m, &fast);
         g_assert_cmpuint(m.deadline_usec, ==, sent + 1000000);
 
-        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, S, now, &a);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, S, false, now, &a);
         g_assert_cmpuint(a.deadline_usec, ==, now + 2000000);
         vsm_vdp_vsi_set_timers(&m, &lldpad_timers);
         g_assert_cmpuint(m.deadline_usec, ==, now + RESP_TIMEOUT);
@@ -996,11 +1328,11 @@ static void test_soak(gconstpointer data) {
         vsm_vdp_vsi_init(&sim.vsi, &lldpad_timers);
 
         /* Migration in: PRE-ASSOCIATE with M, then ASSOCIATE with M. */
-        vsm_vdp_vsi_request(&sim.vsi, VSM_VDP_REQ_PRE_ASSOCIATE, M, sim.now, &a);
+        vsm_vdp_vsi_request(&sim.vsi, VSM_VDP_REQ_PRE_ASSOCIATE, M, false, sim.now, &a);
         sim_vdp_apply(&sim, &a);
         sim_run(&sim, sim.now + 100000);
         g_assert_cmpint(sim.vsi.state, ==, VSM_VSI_STATE_PRE_ASSOCIATED);
-        vsm_vdp_vsi_request(&sim.vsi, VSM_VDP_REQ_ASSOCIATE, M, sim.now, &a);
+        vsm_vdp_vsi_request(&sim.vsi, VSM_VDP_REQ_ASSOCIATE, M, false, sim.now, &a);
         sim_vdp_apply(&sim, &a);
         sim_run(&sim, sim.now + 100000);
         g_assert_cmpint(sim.vsi.state, ==, VSM_VSI_STATE_ASSOCIATED);
@@ -1027,7 +1359,7 @@ static void test_soak(gconstpointer data) {
         }
 
         /* Migration out: DE-ASSOCIATE; the bridge forgets it. */
-        vsm_vdp_vsi_request(&sim.vsi, VSM_VDP_REQ_DE_ASSOCIATE, 0, sim.now, &a);
+        vsm_vdp_vsi_request(&sim.vsi, VSM_VDP_REQ_DE_ASSOCIATE, 0, false, sim.now, &a);
         sim_vdp_apply(&sim, &a);
         sim_run(&sim, sim.now + 100000);
         g_assert_cmpint(sim.vsi.state, ==, VSM_VSI_STATE_NONE);
@@ -1064,7 +1396,13 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/vdp/bridge-deassoc-pending", test_bridge_deassoc_pending);
         g_test_add_func("/sm/vdp/bridge-request-other", test_bridge_request_other);
         g_test_add_func("/sm/vdp/supersede", test_supersede);
-        g_test_add_func("/sm/vdp/supersede-keepalive", test_supersede_keepalive);
+        g_test_add_func("/sm/vdp/supersede-on-wire", test_supersede_on_wire);
+        g_test_add_func("/sm/vdp/queue-behind-keepalive", test_queue_behind_keepalive);
+        g_test_add_func("/sm/vdp/queue-replace", test_queue_replace);
+        g_test_add_func("/sm/vdp/keepalive-postcopy-source", test_keepalive_postcopy_source);
+        g_test_add_func("/sm/vdp/repair", test_repair);
+        g_test_add_func("/sm/vdp/repair-not", test_repair_not);
+        g_test_add_func("/sm/vdp/a-b-a", test_a_b_a);
         g_test_add_func("/sm/vdp/stale-responses", test_stale_responses);
         g_test_add_func("/sm/vdp/flags-validation", test_flags_validation);
         g_test_add_func("/sm/vdp/timers-from-evb", test_timers_from_evb);
