@@ -528,8 +528,7 @@ static size_t alen_of(bool is_ip6) {
         return is_ip6 ? VSM_IP6_ALEN : VSM_IP4_ALEN;
 }
 
-/* Unicast and not 0.0.0.0/8, 127.0.0.0/8, 255.255.255.255, ::, ::1. */
-static bool address_ownable(bool is_ip6, const uint8_t *a) {
+bool vsm_learn_address_ownable(bool is_ip6, const uint8_t *a) {
         static const uint8_t loop6[VSM_IP6_ALEN] = { [15] = 1 };
 
         if (is_ip6)
@@ -587,7 +586,7 @@ static bool owned_remove(VsmLearner *l, bool is_ip6, const uint8_t *a) {
 static bool address_claimed(VsmLearner *l, bool is_ip6, const uint8_t *a, uint64_t now) {
         VsmLearnAddress *c;
 
-        if (!address_ownable(is_ip6, a))
+        if (!vsm_learn_address_ownable(is_ip6, a))
                 return false;
         c = claim_find(l, is_ip6, a);
         if (!c) {
@@ -621,7 +620,7 @@ static bool address_used(VsmLearner *l, bool is_ip6, const uint8_t *addr, uint64
         size_t cap = is_ip6 ? VSM_LEARN_IP6_MAX : VSM_LEARN_IP4_MAX;
         size_t alen = alen_of(is_ip6);
 
-        if (!address_ownable(is_ip6, addr))
+        if (!vsm_learn_address_ownable(is_ip6, addr))
                 return false;
         if (!address_allowed(l, is_ip6, addr)) {
                 l->stats.n_refused_filter++;
@@ -671,7 +670,7 @@ static int learn_arp(VsmLearner *l, const uint8_t *frame, size_t len, bool from_
                 l->stats.n_claims_ignored++;
                 return 0;
         }
-        if (memcmp(f.msg.sha, l->mac, VSM_ETH_ALEN) == 0 || !address_ownable(false, f.msg.spa)) {
+        if (memcmp(f.msg.sha, l->mac, VSM_ETH_ALEN) == 0 || !vsm_learn_address_ownable(false, f.msg.spa)) {
                 /* our own (hairpin), or an RFC 5227 probe (sender 0.0.0.0) */
                 l->stats.n_ignored++;
                 return 0;
@@ -702,7 +701,7 @@ static int learn_ndisc(VsmLearner *l, const uint8_t *frame, size_t len, bool fro
                 addr = f.ip.src;        /* :: for DAD: no claim yet */
                 lla = f.msg.has_source_lla ? f.msg.source_lla : f.eth.src;
         }
-        if (memcmp(lla, l->mac, VSM_ETH_ALEN) == 0 || !address_ownable(true, addr)) {
+        if (memcmp(lla, l->mac, VSM_ETH_ALEN) == 0 || !vsm_learn_address_ownable(true, addr)) {
                 l->stats.n_ignored++;
                 return 0;
         }

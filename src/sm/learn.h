@@ -212,6 +212,10 @@ uint64_t vsm_learner_generation(const VsmLearner *l);
  * the daemon debounce snapshot writes. */
 bool vsm_learner_changed(const VsmLearner *l, uint64_t since_generation);
 
+/* Whether an address can be owned at all: unicast, and not in 0.0.0.0/8,
+ * 127.0.0.0/8, nor 255.255.255.255, ::, ::1.  a holds 4 or 16 octets. */
+bool vsm_learn_address_ownable(bool is_ip6, const uint8_t *a);
+
 /* "from-guest", "to-guest"; NULL if unknown. */
 const char *vsm_learn_direction_to_string(VsmLearnDirection d);
 /* "unknown", "none", "sent"; NULL if unknown. */
