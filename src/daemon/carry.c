@@ -402,7 +402,7 @@ static void nic_set_allowed(CarryNic *n, const VsmNicInfo *ni) {
 
 /* A carried vNIC state into a learner here (after the migration), once
  * re-checked against this host's view of the NIC. */
-static void nic_seed(CarryNic *n, const VsmNicInfo *ni, const VsmNicState *carried) {
+static void nic_seed(CarryNic *n, const VsmNicInfo *ni, const VsmNicState *carried, const GPtrArray *siblings) {
         g_autoptr(VsmNicState) s = vsm_nic_state_copy(carried);
         g_autoptr(GString) why = g_string_new(NULL);
         VsmLearnClient client = {};
@@ -412,7 +412,7 @@ static void nic_seed(CarryNic *n, const VsmNicInfo *ni, const VsmNicState *carri
         gint64 mono = g_get_monotonic_time(), real = g_get_real_time();
         guint n_addrs = 0;
 
-        if (vsm_nic_state_recheck(s, ni, why) > 0) {
+        if (vsm_nic_state_recheck(s, ni, siblings, why) > 0) {
                 char mac[18];
 
                 carry_note(n->dom, FALSE, "vNIC %s: carried state not taken: %s", vsm_mac_format(n->mac, mac),
@@ -517,7 +517,7 @@ static void domain_sync_nics(CarryDomain *d, const VsmDomainInfo *info, const Vs
                         const VsmNicState *s = vsm_domain_state_find_nic(seed, ni->mac);
 
                         if (s) {
-                                nic_seed(n, ni, s);
+                                nic_seed(n, ni, s, seed->nics);
                                 d->generation++;
                         }
                 }
@@ -898,7 +898,7 @@ static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, GPtrArray *nics, gi
         }
         /* Announce only what this host, too, finds the VM owns. */
         s = vsm_nic_state_copy(carried);
-        if (vsm_nic_state_recheck(s, ni, refused) > 0) {
+        if (vsm_nic_state_recheck(s, ni, nics, refused) > 0) {
                 c->n_replay_refused++;
                 carry_note(d, FALSE, "replay vNIC %s: refused: %s", mac, refused->str);
         }

@@ -544,15 +544,29 @@ static void why_add(GString *why, const char *fmt, ...) {
         va_end(ap);
 }
 
-static guint recheck_addresses(GArray *tab, gboolean is_ip6, const VsmNicInfo *ni, GString *why) {
+/* Whether a is the lease of a vNIC in siblings other than mac's. */
+static gboolean sibling_lease(const GPtrArray *siblings, const uint8_t mac[VSM_ETH_ALEN], const uint8_t *a) {
+        for (guint i = 0; siblings && i < siblings->len; i++) {
+                const VsmNicState *o = siblings->pdata[i];
+
+                if (memcmp(o->mac, mac, VSM_ETH_ALEN) != 0 && o->has_lease &&
+                    memcmp(o->lease_address, a, VSM_IP4_ALEN) == 0)
+                        return TRUE;
+        }
+        return FALSE;
+}
+
+static guint recheck_addresses(GArray *tab, gboolean is_ip6, const VsmNicInfo *ni, const uint8_t mac[VSM_ETH_ALEN],
+                               const GPtrArray *siblings, GString *why) {
         guint alen = is_ip6 ? VSM_IP6_ALEN : VSM_IP4_ALEN, dropped = 0, i = 0;
         char buf[INET6_ADDRSTRLEN];
 
         while (tab && i < tab->len) {
                 const uint8_t *a = &g_array_index(tab, uint8_t, i * alen);
-                const char *reason = !vsm_learn_address_ownable(is_ip6, a) ? "not a unicast address"
-                                     : !nic_allows(ni, is_ip6, a)           ? "not in the nwfilter IP list"
-                                                                            : NULL;
+                const char *reason = !vsm_learn_address_ownable(is_ip6, a)    ? "not a unicast address"
+                                     : !nic_allows(ni, is_ip6, a)              ? "not in the nwfilter IP list"
+                                     : !is_ip6 && sibling_lease(siblings, mac, a) ? "another vNIC's lease"
+                                                                               : NULL;
 
                 if (!reason) {
                         i++;
@@ -566,7 +580,7 @@ static guint recheck_addresses(GArray *tab, gboolean is_ip6, const VsmNicInfo *n
         return dropped;
 }
 
-guint vsm_nic_state_recheck(VsmNicState *s, const VsmNicInfo *ni, GString *why) {
+guint vsm_nic_state_recheck(VsmNicState *s, const VsmNicInfo *ni, const GPtrArray *siblings, GString *why) {
         char buf[INET6_ADDRSTRLEN];
         guint dropped = 0, i = 0;
 
@@ -586,8 +600,8 @@ guint vsm_nic_state_recheck(VsmNicState *s, const VsmNicInfo *ni, GString *why) 
                 g_array_remove_index(s->groups, i);
                 dropped++;
         }
-        dropped += recheck_addresses(s->ip4, FALSE, ni, why);
-        dropped += recheck_addresses(s->ip6, TRUE, ni, why);
+        dropped += recheck_addresses(s->ip4, FALSE, ni, s->mac, siblings, why);
+        dropped += recheck_addresses(s->ip6, TRUE, ni, s->mac, siblings, why);
         if (s->has_lease && !nic_allows(ni, FALSE, s->lease_address)) {
                 why_add(why, "lease %s: not in the nwfilter IP list",
                         inet_ntop(AF_INET, s->lease_address, buf, sizeof(buf)));

@@ -12,14 +12,16 @@
  *     echo, UDP to port 53, IGMP/MLD, DHCP), unicast, not in a loopback
  *     or "this network" block, at most VSM_LEARN_IP4_MAX/VSM_LEARN_IP6_MAX
  *     per vNIC, each forgotten after the address age without use;
- *   - and in both cases only while no other MAC claims it: a to-guest ARP
+ *   - and, for an address from traffic, only while no other MAC claims
+ *     it (the lease is the DHCP server's word and stays): a to-guest ARP
  *     (sender IP X, sender MAC not the vNIC's), NA (target X, target
  *     link-layer address, else the Ethernet source, not the vNIC's), NS or
  *     RA (IPv6 source X, source link-layer address, else the Ethernet
  *     source, not the vNIC's) removes X from the owned addresses and keeps
  *     it out for VSM_LEARN_CLAIM_HOLD_USEC;
  *   - and, when the vNIC has nwfilter `IP`/`IPV6` parameters
- *     (vsm_learner_set_allowed), only those.
+ *     (vsm_learner_set_allowed), only those (for the lease, the
+ *     destination's re-check, vsm_nic_state_recheck(), applies the list).
  * What the guest itself says about addresses (the sender of its ARP, the
  * target of its NA or NS, the source of its ND messages) is a claim, never
  * ownership: a guest that ARPs for the gateway's IP or NAs fe80::1 owns

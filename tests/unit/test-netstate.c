@@ -865,8 +865,13 @@ static void test_xml_hostile(void) {
         g_assert_cmpuint(n, >=, 25);
 }
 
+static void nic_state_free_void(gpointer p) {
+        vsm_nic_state_free(p);
+}
+
 /* The destination's re-check: link-local and bad groups, addresses no
- * one owns, and the nwfilter list of this host's XML. */
+ * one owns, another vNIC's lease, and the nwfilter list of this host's
+ * XML. */
 static void test_recheck(void) {
         g_autoptr(VsmNicState) s = json_parse_ok(
                 "{\"mac\":\"52:54:00:12:34:56\",\"client_id\":{\"state\":\"none\"},"
@@ -890,7 +895,7 @@ static void test_recheck(void) {
         u = vsm_nic_state_copy(s);
 
         /* No nwfilter list: only what no one may own goes. */
-        g_assert_cmpuint(vsm_nic_state_recheck(s, NULL, why), ==, 3);
+        g_assert_cmpuint(vsm_nic_state_recheck(s, NULL, NULL, why), ==, 3);
         g_assert_cmpstr(why->str, ==,
                         "group 224.0.0.251: link-local or not multicast; group ff02::fb: link-local or not "
                         "multicast; ip4 127.0.0.1: not a unicast address");
@@ -898,7 +903,7 @@ static void test_recheck(void) {
         g_assert_cmpuint(s->ip4->len, ==, 2);
         g_assert_cmpuint(s->ip6->len, ==, 2);
         g_assert_true(s->has_lease);
-        g_assert_cmpuint(vsm_nic_state_recheck(s, NULL, NULL), ==, 0);
+        g_assert_cmpuint(vsm_nic_state_recheck(s, NULL, NULL, NULL), ==, 0);
 
         /* IP=192.0.2.1 only (no IPv6 entry): the lease, 192.0.2.10 and
          * both IPv6 addresses go. */
@@ -906,7 +911,7 @@ static void test_recheck(void) {
         ni->n_allowed_ips = 1;
         g_assert_cmpint(inet_pton(AF_INET, "192.0.2.1", ni->allowed_ips[0].address), ==, 1);
         g_string_truncate(why, 0);
-        g_assert_cmpuint(vsm_nic_state_recheck(t, ni, why), ==, 3 + 1 + 2 + 1);
+        g_assert_cmpuint(vsm_nic_state_recheck(t, ni, NULL, why), ==, 3 + 1 + 2 + 1);
         g_assert_cmpuint(t->ip4->len, ==, 1);
         g_assert_cmpstr(inet_ntop(AF_INET, t->ip4->data, buf, sizeof(buf)), ==, "192.0.2.1");
         g_assert_cmpuint(t->ip6->len, ==, 0);
@@ -919,11 +924,31 @@ static void test_recheck(void) {
         ni->allowed_ips[1].is_ip6 = TRUE;
         g_assert_cmpint(inet_pton(AF_INET6, "2001:db8::10", ni->allowed_ips[1].address), ==, 1);
         ni->n_allowed_ips = 2;
-        g_assert_cmpuint(vsm_nic_state_recheck(u, ni, NULL), ==, 2 + 2 + 1);
+        g_assert_cmpuint(vsm_nic_state_recheck(u, ni, NULL, NULL), ==, 2 + 2 + 1);
         g_assert_true(u->has_lease);
         g_assert_cmpuint(u->ip4->len, ==, 1);
         g_assert_cmpuint(u->ip6->len, ==, 1);
         g_assert_cmpstr(inet_ntop(AF_INET6, u->ip6->data, buf, sizeof(buf)), ==, "2001:db8::10");
+
+        /* Another vNIC of the VM (VM2_MAC) leased 192.0.2.1: not ours to
+         * announce; our own entry in siblings is skipped. */
+        {
+                g_autoptr(GPtrArray) siblings = g_ptr_array_new_with_free_func(nic_state_free_void);
+                g_autoptr(VsmNicState) v = NULL;
+                VsmNicState *other = vsm_nic_state_new(VM2_MAC);
+
+                other->has_lease = TRUE;
+                g_assert_cmpint(inet_pton(AF_INET, "192.0.2.1", other->lease_address), ==, 1);
+                g_ptr_array_add(siblings, other);
+                g_ptr_array_add(siblings, vsm_nic_state_copy(s));
+                v = vsm_nic_state_copy(s);
+                g_string_truncate(why, 0);
+                g_assert_cmpuint(vsm_nic_state_recheck(v, NULL, siblings, why), ==, 1);
+                g_assert_cmpstr(why->str, ==, "ip4 192.0.2.1: another vNIC's lease");
+                g_assert_cmpuint(v->ip4->len, ==, 1);
+                g_assert_cmpstr(inet_ntop(AF_INET, v->ip4->data, buf, sizeof(buf)), ==, "192.0.2.10");
+                g_assert_true(v->has_lease);
+        }
 }
 
 int main(int argc, char **argv) {
