@@ -1120,8 +1120,18 @@ JsonNode *vsm_carry_domain_json(VsmCarry *c, const char *uuid) {
                 g_autoptr(VsmNicState) s =
                         vsm_nic_state_from_learner(n->learner, g_get_monotonic_time(), g_get_real_time());
                 JsonNode *node = vsm_nic_state_to_json(s);
+                JsonObject *prov = json_object_new();
+                VsmLearnStats st;
 
+                /* Why addresses were not taken (learn.c, the ownership rule). */
+                vsm_learner_get_stats(n->learner, &st);
+                json_object_set_int_member(prov, "claims_ignored", (gint64) st.n_claims_ignored);
+                json_object_set_int_member(prov, "contradicted", (gint64) st.n_contradicted);
+                json_object_set_int_member(prov, "refused_claimed", (gint64) st.n_refused_claimed);
+                json_object_set_int_member(prov, "refused_nwfilter", (gint64) st.n_refused_filter);
+                json_object_set_int_member(prov, "link_local_groups", (gint64) st.n_link_local_groups);
                 json_object_set_string_member(json_node_get_object(node), "tap", n->ifname);
+                json_object_set_object_member(json_node_get_object(node), "provenance", prov);
                 json_builder_add_value(b, node);
         }
         json_builder_end_array(b);
