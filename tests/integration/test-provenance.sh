@@ -80,6 +80,27 @@ lg_wait_console A "$G2" 'VSMGUEST: spoof done' 60 >/dev/null
 line=$(lg_wait_console A "$G2" 'VSMGUEST: ping1 done' 30)
 [[ $line == *'rc 0 '* ]] || nfail "g2 could not ping $GW from eth1: $line"
 say "g1 claimed $GW and fe80::1; g2's eth1 claimed $IP2A; both stopped"
+# A's learners took none of it, and say why (show --json: provenance).
+for dom in "$G1" "$G2"; do
+  hctl A --json show "$dom" >"$TB_DIR/show-A-$dom.json" 2>&1 || nfail "vsimigctl show $dom on A failed"
+  res=$(python3 - "$TB_DIR/show-A-$dom.json" "$GW" "$IP2A" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for n in (d.get("carry") or {}).get("learned", []):
+    p = n.get("provenance", {})
+    bad = [a for a in n.get("ip4", []) + n.get("ip6", []) if a in (sys.argv[2], "fe80::1")]
+    print(n["mac"], "ip4=" + ",".join(n.get("ip4", [])), "ip6=" + ",".join(n.get("ip6", [])),
+          "claims_ignored=%d" % p.get("claims_ignored", -1), "contradicted=%d" % p.get("contradicted", -1),
+          "BAD" if bad else "")
+PY
+  ) || true
+  printf '%s\n' "$res" | sed "s/^/[A $dom] learned: /"
+  [[ -n $res ]] || nfail "A's show --json $dom has no learned vNIC"
+  grep -q 'BAD' <<<"$res" && nfail "A learned a claimed address for $dom: $res"
+  grep -q 'claims_ignored=[1-9]' <<<"$res" || nfail "A counted none of $dom's claims as ignored: $res"
+done
+line=$(grep -i "$MAC2B" <<<"$(python3 -c 'import json,sys; [print(n["mac"], ",".join(n.get("ip4", []))) for n in (json.load(open(sys.argv[1])).get("carry") or {}).get("learned", [])]' "$TB_DIR/show-A-$G2.json")" || true)
+[[ $line != *"$IP2A"* ]] || nfail "A learned eth0's $IP2A on eth1 ($MAC2B): $line"
 
 # migrate DOM: A -> B; sets T0_<DOM> (start) and TR_<DOM> (virsh RESUMED).
 migrate() {
