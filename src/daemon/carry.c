@@ -977,6 +977,12 @@ static void send_queries(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState
                 else
                         want4 = TRUE;
         }
+        /* The guest's solicited-node groups (ff02::1:ff00:0/104) are never
+         * replayed (link-local, DESIGN.md section 4), but a snooping switch
+         * forwards NS to them only where they were reported: an IPv6 guest
+         * gets the query that makes it report them on its new port. */
+        if (s && s->ip6 && s->ip6->len > 0)
+                want6 = TRUE;
         if (!want4 && !want6)
                 return;
         if (!ni->target_dev || (tap = (int) if_nametoindex(ni->target_dev)) <= 0 ||

@@ -17,7 +17,9 @@
 #      (what arp_announce=0 lets it do), then pings from eth1, then migrates
 #      A -> B.  On sw-b: no GARP of eth0's address from eth1's MAC, ever;
 #      the replay still has it from eth0's MAC, and eth1's own address from
-#      eth1's MAC.
+#      eth1's MAC.  eth1 has IPv6 addresses but only link-local groups
+#      (never replayed): B still sends an MLDv2 query into its tap after
+#      RESUMED, so the guest reports its solicited-node groups there.
 # The guests' claims end before the migration starts ("spoof done" on the
 # console), so a claim seen on sw-b afterwards can only be a replay.
 # RESUMED = the earliest of the destination's `virsh event` and QEMU's
@@ -118,6 +120,16 @@ migrate() {
 migrate "$G1"
 migrate "$G2"
 tb_capture_stop "$TB_DIR/p-sw-b.pcap"
+
+# eth1 of g2 has IPv6 addresses but only link-local groups, which are never
+# replayed: B still queries it after RESUMED, so it reports its
+# solicited-node groups on the new port.
+tap2b=$(ct_tap_of B "$G2" "$MAC2B")
+if lt=$(hctl B --json show "$G2" 2>/dev/null | python3 "$CARRY_PY" timeline "$T0_g2" "post-resume mldv2-query .* into $tap2b: sent"); then
+  say "ok: B queried eth1's tap $tap2b after RESUMED: $(tr -s ' ' <<<"$lt")"
+else
+  nfail "B sent no MLDv2 query into eth1's tap ${tap2b:-?} after RESUMED (no IPv6 group but link-local ones)"
+fi
 
 # ---- the evidence: sw-b's capture
 python3 "$CARRY_PY" frames "$TB_DIR/p-sw-b.pcap" sw-b >"$TB_DIR/p-sw-b.jsonl"
