@@ -60,7 +60,6 @@ ct_check_peer_conf || tb_fail "vsimigd does not accept the [peer]/[replay] confi
 ct_peer_conf_both "$PEER_PORT"
 
 mt_setup
-SW=$LT_NS_SW
 ct_switch_setup
 ct_dnsmasq_start
 ct_capture_start sw-b "$TB_DIR/p-sw-b.pcap"
@@ -106,6 +105,7 @@ line=$(grep -i "$MAC2B" <<<"$(python3 -c 'import json,sys; [print(n["mac"], ",".
 [[ $line != *"$IP2A"* ]] || nfail "A learned eth0's $IP2A on eth1 ($MAC2B): $line"
 
 # migrate DOM: A -> B; sets T0_<DOM> (start) and TR_<DOM> (virsh RESUMED).
+T0_g1='' TR_g1='' T0_g2='' TR_g2=''
 migrate() {
   local dom=$1 t0 tr
   t0=$(date +%s.%N)

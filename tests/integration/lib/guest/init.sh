@@ -59,7 +59,7 @@ say "init kernel $(uname -r)"
 
 # ---- parameters
 name=vsmguest cid=duid groups=239.77.1.1,ff15::77:1 port=5000 ctl=5001
-igmp=3 mld=2 dhcpwait=120 dhcp=1 sip= sip1= spoof= spoofn=10 ping1=
+igmp=3 mld=2 dhcpwait=120 dhcp=1 sip='' sip1='' spoof='' spoofn=10 ping1=''
 # shellcheck disable=SC2013 # words, not lines
 for arg in $(cat /proc/cmdline); do
 	case $arg in
