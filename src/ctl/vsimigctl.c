@@ -558,6 +558,16 @@ static void print_nic_state(const char *indent, JsonObject *n) {
                         printf(" %s", json_array_get_string_element(a, i));
         }
         printf("\n");
+        if (json_object_has_member(n, "provenance") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(n, "provenance"))) {
+                JsonObject *p = json_object_get_object_member(n, "provenance");
+
+                printf("%s  not owned: %" G_GINT64_FORMAT " claims by the guest, %" G_GINT64_FORMAT
+                       " taken by another MAC, %" G_GINT64_FORMAT " held by another MAC, %" G_GINT64_FORMAT
+                       " outside nwfilter; %" G_GINT64_FORMAT " link-local group reports ignored\n",
+                       indent, int_or(p, "claims_ignored", 0), int_or(p, "contradicted", 0),
+                       int_or(p, "refused_claimed", 0), int_or(p, "refused_nwfilter", 0),
+                       int_or(p, "link_local_groups", 0));
+        }
 }
 
 static void print_carry(JsonObject *c) {

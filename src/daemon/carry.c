@@ -83,7 +83,7 @@ struct VsmCarry {
         GHashTable *domains;           /* uuid -> CarryDomain (owned) */
         GHashTable *by_ifindex;        /* ifindex -> CarryNic (borrowed) */
         guint expire_timer;
-        guint64 n_learned_frames, n_changes, n_replays, n_replays_late, n_replay_frames;
+        guint64 n_learned_frames, n_changes, n_replays, n_replays_late, n_replay_frames, n_replay_refused;
         guint64 n_switchovers_sent, n_switchovers_received, n_peer_rejects;
         guint64 n_metadata_writes, n_metadata_errors, n_mdb_added, n_mdb_failed, n_queries, n_leaves;
 };
@@ -192,6 +192,8 @@ static CarryNic *domain_find_nic(CarryDomain *d, const uint8_t mac[VSM_ETH_ALEN]
         return NULL;
 }
 
+#define CARRY_MDB_LIST_MAX (4 * VSM_LEARN_GROUPS_MAX)
+
 /* The groups the bridge's mdb holds for the tap but the learner does not
  * (a guest that joined before we watched, DESIGN.md section 4): added as
  * IGMPv3/MLDv2 EXCLUDE{} joins, which snooping treats like any report. */
@@ -205,11 +207,18 @@ static void state_add_mdb_groups(VsmNicState *s, const CarryNic *n) {
         bridge = (int) if_nametoindex(master);
         if (bridge <= 0)
                 return;
-        list = vsm_mdb_list_port(bridge, n->ifindex, VSM_LEARN_GROUPS_MAX, NULL, &err);
+        /* Room for the link-local entries (solicited-node groups) the
+         * bridge keeps beside the others: they are skipped below. */
+        list = vsm_mdb_list_port(bridge, n->ifindex, CARRY_MDB_LIST_MAX, NULL, &err);
         for (guint i = 0; list && i < list->len && s->groups->len < VSM_LEARN_GROUPS_MAX; i++) {
                 const VsmMdbEntry *e = &g_array_index(list, VsmMdbEntry, i);
                 VsmStateGroup g = {};
                 gboolean known = FALSE;
+
+                /* Never reported (DESIGN.md section 4): no slot for them. */
+                if (e->is_ip6 ? vsm_ip6_is_link_local_group(e->group) || !vsm_ip6_is_multicast(e->group)
+                              : vsm_ip4_is_link_local_group(e->group) || !vsm_ip4_is_multicast(e->group))
+                        continue;
 
                 for (guint j = 0; j < s->groups->len && !known; j++) {
                         const VsmStateGroup *k = &g_array_index(s->groups, VsmStateGroup, j);
@@ -379,8 +388,23 @@ static gboolean on_expire_timer(gpointer user_data) {
         return G_SOURCE_CONTINUE;
 }
 
-/* A carried vNIC state into a learner here (after the migration). */
-static void nic_seed(CarryNic *n, const VsmNicState *s) {
+/* The NIC's nwfilter IP/IPV6 list (domain XML) into its learner. */
+static void nic_set_allowed(CarryNic *n, const VsmNicInfo *ni) {
+        VsmLearnAddress allowed[VSM_NIC_ALLOWED_IPS_MAX] = {};
+
+        for (guint i = 0; i < ni->n_allowed_ips && i < G_N_ELEMENTS(allowed); i++) {
+                allowed[i].is_ip6 = ni->allowed_ips[i].is_ip6;
+                memcpy(allowed[i].address, ni->allowed_ips[i].address, VSM_IP6_ALEN);
+        }
+        if (vsm_learner_set_allowed(n->learner, ni->ip_restricted, allowed, ni->n_allowed_ips) == 1)
+                domain_changed(n->dom, n);
+}
+
+/* A carried vNIC state into a learner here (after the migration), once
+ * re-checked against this host's view of the NIC. */
+static void nic_seed(CarryNic *n, const VsmNicInfo *ni, const VsmNicState *carried, const GPtrArray *siblings) {
+        g_autoptr(VsmNicState) s = vsm_nic_state_copy(carried);
+        g_autoptr(GString) why = g_string_new(NULL);
         VsmLearnClient client = {};
         VsmLearnLease lease = {};
         g_autofree VsmLearnGroup *groups = NULL;
@@ -388,6 +412,12 @@ static void nic_seed(CarryNic *n, const VsmNicState *s) {
         gint64 mono = g_get_monotonic_time(), real = g_get_real_time();
         guint n_addrs = 0;
 
+        if (vsm_nic_state_recheck(s, ni, siblings, why) > 0) {
+                char mac[18];
+
+                carry_note(n->dom, FALSE, "vNIC %s: carried state not taken: %s", vsm_mac_format(n->mac, mac),
+                           why->str);
+        }
         client.client_id_state = s->client_id_state;
         client.client_id_len = s->client_id_len;
         memcpy(client.client_id, s->client_id, s->client_id_len);
@@ -451,6 +481,13 @@ static void domain_sync_nics(CarryDomain *d, const VsmDomainInfo *info, const Vs
         }
         for (guint j = 0; info && j < info->nics->len; j++) {
                 const VsmNicInfo *ni = info->nics->pdata[j];
+                CarryNic *n = domain_find_nic(d, ni->mac);
+
+                if (n)
+                        nic_set_allowed(n, ni);  /* the XML may have changed */
+        }
+        for (guint j = 0; info && j < info->nics->len; j++) {
+                const VsmNicInfo *ni = info->nics->pdata[j];
                 CarryNic *n;
                 int ifindex, r;
 
@@ -464,6 +501,7 @@ static void domain_sync_nics(CarryDomain *d, const VsmDomainInfo *info, const Vs
                 memcpy(n->mac, ni->mac, VSM_ETH_ALEN);
                 g_strlcpy(n->ifname, ni->target_dev, sizeof(n->ifname));
                 n->learner = vsm_learner_new(ni->mac);
+                nic_set_allowed(n, ni);
                 r = vsm_sniffer_add(c->sniffer, ifindex);
                 if (r < 0) {
                         char mac[18];
@@ -479,7 +517,7 @@ static void domain_sync_nics(CarryDomain *d, const VsmDomainInfo *info, const Vs
                         const VsmNicState *s = vsm_domain_state_find_nic(seed, ni->mac);
 
                         if (s) {
-                                nic_seed(n, s);
+                                nic_seed(n, ni, s, seed->nics);
                                 d->generation++;
                         }
                 }
@@ -845,16 +883,24 @@ static const VsmNicState *states_find(GPtrArray *nics, const uint8_t mac[VSM_ETH
 /* Replay one vNIC's state (from nics) on the uplink under its bridge. */
 static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, GPtrArray *nics, gint64 real_now) {
         VsmCarry *c = d->c;
-        const VsmNicState *s = states_find(nics, ni->mac);
+        const VsmNicState *carried = states_find(nics, ni->mac);
+        g_autoptr(VsmNicState) s = NULL;
+        g_autoptr(GString) refused = g_string_new(NULL);
         g_autofree char *why = NULL, *skipped = NULL;
         g_autoptr(GPtrArray) frames = NULL;
         VsmUplink *u;
         char mac[18];
 
         vsm_mac_format(ni->mac, mac);
-        if (!s) {
+        if (!carried) {
                 carry_note(d, FALSE, "replay vNIC %s: no carried state", mac);
                 return;
+        }
+        /* Announce only what this host, too, finds the VM owns. */
+        s = vsm_nic_state_copy(carried);
+        if (vsm_nic_state_recheck(s, ni, nics, refused) > 0) {
+                c->n_replay_refused++;
+                carry_note(d, FALSE, "replay vNIC %s: refused: %s", mac, refused->str);
         }
         u = c->host.uplink_for_nic ? c->host.uplink_for_nic(ni, &why, c->host_data) : NULL;
         if (!u) {
@@ -931,6 +977,12 @@ static void send_queries(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState
                 else
                         want4 = TRUE;
         }
+        /* The guest's solicited-node groups (ff02::1:ff00:0/104) are never
+         * replayed (link-local, DESIGN.md section 4), but a snooping switch
+         * forwards NS to them only where they were reported: an IPv6 guest
+         * gets the query that makes it report them on its new port. */
+        if (s && s->ip6 && s->ip6->len > 0)
+                want6 = TRUE;
         if (!want4 && !want6)
                 return;
         if (!ni->target_dev || (tap = (int) if_nametoindex(ni->target_dev)) <= 0 ||
@@ -1074,8 +1126,18 @@ JsonNode *vsm_carry_domain_json(VsmCarry *c, const char *uuid) {
                 g_autoptr(VsmNicState) s =
                         vsm_nic_state_from_learner(n->learner, g_get_monotonic_time(), g_get_real_time());
                 JsonNode *node = vsm_nic_state_to_json(s);
+                JsonObject *prov = json_object_new();
+                VsmLearnStats st;
 
+                /* Why addresses were not taken (learn.c, the ownership rule). */
+                vsm_learner_get_stats(n->learner, &st);
+                json_object_set_int_member(prov, "claims_ignored", (gint64) st.n_claims_ignored);
+                json_object_set_int_member(prov, "contradicted", (gint64) st.n_contradicted);
+                json_object_set_int_member(prov, "refused_claimed", (gint64) st.n_refused_claimed);
+                json_object_set_int_member(prov, "refused_nwfilter", (gint64) st.n_refused_filter);
+                json_object_set_int_member(prov, "link_local_groups", (gint64) st.n_link_local_groups);
                 json_object_set_string_member(json_node_get_object(node), "tap", n->ifname);
+                json_object_set_object_member(json_node_get_object(node), "provenance", prov);
                 json_builder_add_value(b, node);
         }
         json_builder_end_array(b);
@@ -1137,6 +1199,7 @@ JsonNode *vsm_carry_status_json(VsmCarry *c) {
         COUNTER(replays);
         COUNTER(replays_late);
         COUNTER(replay_frames);
+        COUNTER(replay_refused);
         COUNTER(mdb_added);
         COUNTER(mdb_failed);
         COUNTER(queries);

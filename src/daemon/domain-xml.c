@@ -14,6 +14,8 @@
  * (version 5, SHA-1). */
 #include "daemon/domain-xml.h"
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <string.h>
 
@@ -410,6 +412,33 @@ static gboolean nic_parse_qbg(xmlXPathContext *xp, xmlNode *iface, guint idx, Vs
         return TRUE;
 }
 
+/* The nwfilter address parameters of the NIC's <filterref> (libvirt's
+ * formatdomain: at most one filterref per interface, parameters as its
+ * children).  Values are taken as inet_pton() reads them; a bad one, or
+ * one past the cap, restricts without allowing anything. */
+static gboolean nic_parse_nwfilter(xmlXPathContext *xp, xmlNode *iface, VsmNicInfo *nic, GError **error) {
+        g_autoptr(xmlXPathObject) obj =
+                xpath_eval(xp, iface, "filterref[1]/parameter[@name='IP' or @name='IPV6']/@value", error);
+
+        if (!obj)
+                return FALSE;
+        for (guint i = 0; i < xpath_count(obj); i++) {
+                xmlChar *v = xmlXPathCastNodeToString(obj->nodesetval->nodeTab[i]);
+                VsmNicAddress a = { 0 };
+
+                nic->ip_restricted = TRUE;
+                if (!v)
+                        continue;
+                if (inet_pton(AF_INET, (const char *) v, a.address) == 1 ||
+                    (a.is_ip6 = inet_pton(AF_INET6, (const char *) v, a.address) == 1)) {
+                        if (nic->n_allowed_ips < VSM_NIC_ALLOWED_IPS_MAX)
+                                nic->allowed_ips[nic->n_allowed_ips++] = a;
+                }
+                xmlFree(v);
+        }
+        return TRUE;
+}
+
 static gboolean nic_parse(xmlXPathContext *xp, xmlNode *iface, guint idx, VsmNicInfo **ret_nic,
                           GError **error) {
         g_autoptr(VsmNicInfo) nic = g_new0(VsmNicInfo, 1);
@@ -468,6 +497,8 @@ static gboolean nic_parse(xmlXPathContext *xp, xmlNode *iface, guint idx, VsmNic
         nic->vlan = (uint16_t) vlan;
 
         if (!nic_parse_qbg(xp, iface, idx, nic, error))
+                return FALSE;
+        if (!nic_parse_nwfilter(xp, iface, nic, error))
                 return FALSE;
 
         *ret_nic = g_steal_pointer(&nic);

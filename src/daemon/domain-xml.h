@@ -16,6 +16,15 @@
 #define VSIMIG_METADATA_NS "https://vsimig.dev/xmlns/metadata/1"
 #define VSIMIG_METADATA_PREFIX "vsimig"
 
+/* nwfilter `IP`/`IPV6` parameter values kept per NIC. */
+#define VSM_NIC_ALLOWED_IPS_MAX 32
+
+/* One address a NIC's nwfilter parameters allow. */
+typedef struct VsmNicAddress {
+        gboolean is_ip6;
+        uint8_t address[16];           /* IPv4 in the first 4 octets */
+} VsmNicAddress;
+
 typedef struct VsmNicInfo {
         uint8_t mac[VSM_ETH_ALEN];
         char *type;                    /* interface type attribute: bridge, network, direct, ... */
@@ -31,6 +40,16 @@ typedef struct VsmNicInfo {
         uint8_t qbg_type_version;
         gboolean has_qbg_instance;
         uint8_t qbg_instance[VSM_VDP_VSIID_LEN];
+        /* <filterref><parameter name='IP'|'IPV6' value=.../>: libvirt
+         * reserves IP (the guest's IPv4 addresses, one parameter per
+         * address); IPV6 is no libvirt name but the one custom
+         * no-ipv6-spoofing filters use.  With any of them the NIC owns
+         * only the listed addresses (both families; a value that is not
+         * an address allows nothing; past VSM_NIC_ALLOWED_IPS_MAX, the
+         * rest allow nothing either). */
+        gboolean ip_restricted;
+        guint n_allowed_ips;
+        VsmNicAddress allowed_ips[VSM_NIC_ALLOWED_IPS_MAX];
 } VsmNicInfo;
 
 typedef struct VsmDomainInfo {

@@ -28,6 +28,7 @@
 #include "daemon/netstate.h"
 
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include <libxml/parser.h>
@@ -496,13 +497,19 @@ VsmNicState *vsm_nic_state_from_learner(const VsmLearner *l, gint64 mono_now_use
 /* See netstate.h.  A lease is valid up to and including ack + lease time
  * (the learner drops it only after that); an infinite one never expires. */
 gboolean vsm_nic_state_can_replay_dhcp(const VsmNicState *s, gint64 real_now_usec) {
+        g_return_val_if_fail(s != NULL, FALSE);
+
+        if (s->client_id_state != VSM_LEARN_CLIENT_ID_SENT && s->client_id_state != VSM_LEARN_CLIENT_ID_NONE)
+                return FALSE;
+        return vsm_nic_state_lease_valid(s, real_now_usec);
+}
+
+gboolean vsm_nic_state_lease_valid(const VsmNicState *s, gint64 real_now_usec) {
         gint64 span;
 
         g_return_val_if_fail(s != NULL, FALSE);
 
         if (!s->has_lease)
-                return FALSE;
-        if (s->client_id_state != VSM_LEARN_CLIENT_ID_SENT && s->client_id_state != VSM_LEARN_CLIENT_ID_NONE)
                 return FALSE;
         if (s->lease_time == VSM_LEARN_LEASE_INFINITE)
                 return TRUE;
@@ -510,6 +517,98 @@ gboolean vsm_nic_state_can_replay_dhcp(const VsmNicState *s, gint64 real_now_use
         if (s->lease_ack_real_usec > G_MAXINT64 - span)
                 return TRUE;
         return real_now_usec <= s->lease_ack_real_usec + span;
+}
+
+/* ---- The destination's re-check ------------------------------------------ */
+
+static gboolean nic_allows(const VsmNicInfo *ni, gboolean is_ip6, const uint8_t *a) {
+        if (!ni || !ni->ip_restricted)
+                return TRUE;
+        for (guint i = 0; i < ni->n_allowed_ips; i++)
+                if (!!ni->allowed_ips[i].is_ip6 == !!is_ip6 &&
+                    memcmp(ni->allowed_ips[i].address, a, is_ip6 ? VSM_IP6_ALEN : VSM_IP4_ALEN) == 0)
+                        return TRUE;
+        return FALSE;
+}
+
+static void why_add(GString *why, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void why_add(GString *why, const char *fmt, ...) {
+        va_list ap;
+
+        if (!why)
+                return;
+        if (why->len > 0)
+                g_string_append(why, "; ");
+        va_start(ap, fmt);
+        g_string_append_vprintf(why, fmt, ap);
+        va_end(ap);
+}
+
+/* Whether a is the lease of a vNIC in siblings other than mac's. */
+static gboolean sibling_lease(const GPtrArray *siblings, const uint8_t mac[VSM_ETH_ALEN], const uint8_t *a) {
+        for (guint i = 0; siblings && i < siblings->len; i++) {
+                const VsmNicState *o = siblings->pdata[i];
+
+                if (memcmp(o->mac, mac, VSM_ETH_ALEN) != 0 && o->has_lease &&
+                    memcmp(o->lease_address, a, VSM_IP4_ALEN) == 0)
+                        return TRUE;
+        }
+        return FALSE;
+}
+
+static guint recheck_addresses(GArray *tab, gboolean is_ip6, const VsmNicInfo *ni, const uint8_t mac[VSM_ETH_ALEN],
+                               const GPtrArray *siblings, GString *why) {
+        guint alen = is_ip6 ? VSM_IP6_ALEN : VSM_IP4_ALEN, dropped = 0, i = 0;
+        char buf[INET6_ADDRSTRLEN];
+
+        while (tab && i < tab->len) {
+                const uint8_t *a = &g_array_index(tab, uint8_t, i * alen);
+                const char *reason = !vsm_learn_address_ownable(is_ip6, a)    ? "not a unicast address"
+                                     : !nic_allows(ni, is_ip6, a)              ? "not in the nwfilter IP list"
+                                     : !is_ip6 && sibling_lease(siblings, mac, a) ? "another vNIC's lease"
+                                                                               : NULL;
+
+                if (!reason) {
+                        i++;
+                        continue;
+                }
+                why_add(why, "%s %s: %s", is_ip6 ? "ip6" : "ip4",
+                        inet_ntop(is_ip6 ? AF_INET6 : AF_INET, a, buf, sizeof(buf)), reason);
+                g_array_remove_index(tab, i);
+                dropped++;
+        }
+        return dropped;
+}
+
+guint vsm_nic_state_recheck(VsmNicState *s, const VsmNicInfo *ni, const GPtrArray *siblings, GString *why) {
+        char buf[INET6_ADDRSTRLEN];
+        guint dropped = 0, i = 0;
+
+        g_return_val_if_fail(s != NULL, 0);
+
+        while (s->groups && i < s->groups->len) {
+                const VsmStateGroup *g = &g_array_index(s->groups, VsmStateGroup, i);
+                gboolean keep = g->is_ip6 ? vsm_ip6_is_multicast(g->address) && !vsm_ip6_is_link_local_group(g->address)
+                                          : vsm_ip4_is_multicast(g->address) && !vsm_ip4_is_link_local_group(g->address);
+
+                if (keep) {
+                        i++;
+                        continue;
+                }
+                why_add(why, "group %s: link-local or not multicast",
+                        inet_ntop(g->is_ip6 ? AF_INET6 : AF_INET, g->address, buf, sizeof(buf)));
+                g_array_remove_index(s->groups, i);
+                dropped++;
+        }
+        dropped += recheck_addresses(s->ip4, FALSE, ni, s->mac, siblings, why);
+        dropped += recheck_addresses(s->ip6, TRUE, ni, s->mac, siblings, why);
+        if (s->has_lease && !nic_allows(ni, FALSE, s->lease_address)) {
+                why_add(why, "lease %s: not in the nwfilter IP list",
+                        inet_ntop(AF_INET, s->lease_address, buf, sizeof(buf)));
+                s->has_lease = FALSE;
+                dropped++;
+        }
+        return dropped;
 }
 
 /* ---- Shared validation (both parsers) ------------------------------------ */

@@ -17,6 +17,7 @@
 #include <json-glib/json-glib.h>
 #include <stdint.h>
 
+#include "daemon/domain-xml.h"
 #include "proto/eth.h"
 #include "proto/inet.h"
 #include "sm/learn.h"
@@ -79,6 +80,21 @@ VsmNicState *vsm_domain_state_find_nic(const VsmDomainState *s, const uint8_t ma
 /* A snapshot of a learner's content.  mono_now/real_now (µs) convert the
  * learner's monotonic ACK time to wall clock.  Never NULL. */
 VsmNicState *vsm_nic_state_from_learner(const VsmLearner *l, gint64 mono_now_usec, gint64 real_now_usec);
+/* TRUE if s holds a lease that has not expired at real_now (µs). */
+gboolean vsm_nic_state_lease_valid(const VsmNicState *s, gint64 real_now_usec);
+/* The destination's re-check of a carried state before it replays or
+ * seeds it (the source may run an older vsimigd, or be fed by a hostile
+ * guest; DESIGN.md section 7 "Address provenance"): drops link-local
+ * (224.0.0.0/24, ff02::/16) and non-multicast groups, addresses no one can
+ * own (vsm_learn_address_ownable), IPv4 addresses that are the lease of
+ * another vNIC in siblings (VsmNicState of the same domain, may be NULL;
+ * s itself is skipped by MAC: a guest whose other NIC speaks for that
+ * address, arp_announce=0, does not get it announced on the wrong NIC),
+ * and, when ni (the NIC in this host's domain XML; may be NULL) has
+ * nwfilter IP/IPV6 parameters, the addresses and the lease outside them.
+ * Says each drop in why (may be NULL).  Returns how many entries it
+ * dropped. */
+guint vsm_nic_state_recheck(VsmNicState *s, const VsmNicInfo *ni, const GPtrArray *siblings, GString *why);
 /* TRUE if a DHCP replay is allowed: a lease known and not expired at
  * real_now, and the client-id known (SENT or NONE; never UNKNOWN). */
 gboolean vsm_nic_state_can_replay_dhcp(const VsmNicState *s, gint64 real_now_usec);

@@ -200,6 +200,11 @@ static gboolean group_check(const VsmStateGroup *g, const char *addr, GString *s
                 skip_add(skipped, "group %s: not a multicast address", addr);
                 return FALSE;
         }
+        if (g->is_ip6 ? vsm_ip6_is_link_local_group(g->address) : vsm_ip4_is_link_local_group(g->address)) {
+                /* DESIGN.md section 4: hosts never report these. */
+                skip_add(skipped, "group %s: link-local, never reported", addr);
+                return FALSE;
+        }
         if (g->n_sources > 0 && !g->sources) {
                 skip_add(skipped, "group %s: sources missing", addr);
                 return FALSE;
@@ -577,8 +582,11 @@ GPtrArray *vsm_replay_build(const VsmNicState *s, gint64 real_now_usec, char **r
         build_reports(out, s, &replay_igmp, src4, skipped);
         build_reports(out, s, &replay_mld, src6, skipped);
 
-        if (s->has_lease)
+        /* The lease is owned while it runs (learn.c, the ownership rule). */
+        if (vsm_nic_state_lease_valid(s, real_now_usec))
                 build_garp(out, s, s->lease_address, done4, skipped);
+        else if (s->has_lease)
+                skip_add(skipped, "garp of the lease: lease expired");
         for (guint i = 0; s->ip4 && i < s->ip4->len; i++)
                 build_garp(out, s, &g_array_index(s->ip4, uint8_t, i * VSM_IP4_ALEN), done4, skipped);
         for (guint i = 0; s->ip6 && i < s->ip6->len; i++)

@@ -7,9 +7,12 @@
  * lease and a known client-id, exactly as learned: vsm_nic_state_can_replay_dhcp),
  * then the IGMP reports of the IPv4 groups in the version the guest used,
  * the MLD reports of the IPv6 groups likewise (TTL/hop limit 1, Router
- * Alert; v3/MLDv2 records packed, many to a report), then a gratuitous
- * ARP per IPv4 address (the lease address included) and an unsolicited
- * NA per IPv6 address.  Source MAC = the VM's MAC. */
+ * Alert; v3/MLDv2 records packed, many to a report; link-local groups,
+ * 224.0.0.0/24 and ff02::/16, never), then a gratuitous ARP per IPv4
+ * address (the lease address included while the lease runs) and an
+ * unsolicited NA per IPv6 address.  Source MAC = the VM's MAC.  Which
+ * addresses the state holds is decided before: the learner's ownership
+ * rule and the destination's vsm_nic_state_recheck(). */
 #pragma once
 
 #include <glib.h>

@@ -1,17 +1,23 @@
 /* Learning taps: an AF_PACKET socket per VM tap, with a classic BPF
  * program that passes only what sm/learn.c learns from ("Learning on the
- * source", DESIGN.md section 4):
- *   ARP (RFC 826);
+ * source", DESIGN.md section 4, and "Address provenance", section 7):
+ *   ARP (RFC 826), both ways (the guest's are claims; another MAC's to the
+ *   guest take an address away);
  *   IPv4 UDP from or to port 67/68 (RFC 2131), IP options skipped by the
- *   IHL, non-first fragments dropped (they carry no UDP header);
+ *   IHL; non-first fragments are dropped (they carry no L4 header);
  *   IPv4 IGMP (protocol 2; RFC 1112, 2236, 3376);
- *   IPv6 ICMPv6 MLD 130/131/132/143 (RFC 2710, 3810) and ND NS/NA 135/136
- *   (RFC 4861), directly after the fixed header or behind one hop-by-hop
- *   header (MLD always carries the RFC 2711 Router Alert there).
+ *   IPv6 ICMPv6 MLD 130/131/132/143 (RFC 2710, 3810) and ND RA/NS/NA
+ *   134/135/136 (RFC 4861), directly after the fixed header or behind one
+ *   hop-by-hop header (MLD always carries the RFC 2711 Router Alert there);
+ *   and, from the guest only (an IP source the guest uses is an address it
+ *   owns), the low-volume packets that show one: TCP with SYN set, ICMP /
+ *   ICMPv6 echo request and reply, UDP to port 53 (IPv4 behind the IHL;
+ *   IPv6 directly after the fixed header).
  * Taps carry untagged frames only, so no 802.1Q handling.
  *
  * Frames the host sends into the tap (PACKET_OUTGOING) go to the guest;
- * every other packet type came from it.
+ * every other packet type came from it.  The program tells them apart by
+ * the packet type (SKF_AD_PKTTYPE), kept in M[0].
  */
 #include "io/sniffer.h"
 
@@ -45,65 +51,100 @@
 #define OFF_IP6_NEXT (OFF_IP6 + 6)
 #define OFF_IP6_PAYLOAD (OFF_IP6 + VSM_IP6_HLEN)
 #define IP4_FRAG_OFFSET_MASK 0x1fff
+#define OFF_TCP_FLAGS 13
+#define TCP_FLAG_SYN 0x02
+#define DNS_PORT 53
+#define ICMP_ECHO_REPLY 0
+#define ICMP_ECHO_REQUEST 8
+#define ICMPV6_ECHO_REQUEST 128
+#define ICMPV6_ECHO_REPLY 129
 
 /* The program, instruction by instruction.  Jump offsets are relative to
  * the next instruction; TO() computes them from the absolute indices
  * below so the numbering stays checkable. */
 enum {
-        L_IP4 = 4,
-        L_IP6 = 16,
-        L_IP6_HBH = 20,
-        L_IP6_TAX = 26,
-        L_ACCEPT = 34,
-        L_DROP = 35,
+        L_IP4 = 6,
+        L_UDP4 = 14,
+        L_TCP4 = 21,
+        L_ICMP4 = 23,
+        L_IP6 = 26,
+        L_TCP6 = 31,
+        L_UDP6 = 33,
+        L_IP6_ICMP = 35,
+        L_IP6_HBH = 37,
+        L_IP6_TAX = 42,
+        L_FROM_GUEST = 53,
+        L_ACCEPT = 55,
+        L_DROP = 56,
 };
 #define TO(here, label) ((label) - (here) - 1)
 
 static const struct sock_filter sniffer_filter[] = {
-        /*  0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, OFF_ETHERTYPE),
-        /*  1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_ETH_P_ARP, TO(1, L_ACCEPT), 0),
-        /*  2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_ETH_P_IPV4, TO(2, L_IP4), 0),
-        /*  3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_ETH_P_IPV6, TO(3, L_IP6), TO(3, L_DROP)),
+        /*  0 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
+        /*  1 */ BPF_STMT(BPF_ST, 0),                                                /* M[0] = packet type */
+        /*  2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, OFF_ETHERTYPE),
+        /*  3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_ETH_P_ARP, TO(3, L_ACCEPT), 0),
+        /*  4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_ETH_P_IPV4, TO(4, L_IP4), 0),
+        /*  5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_ETH_P_IPV6, TO(5, L_IP6), TO(5, L_DROP)),
 
-        /* IPv4: IGMP, or UDP (first fragments only) with port 67/68 on
-         * either side; X = 4 * IHL skips the options. */
-        /*  4 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP4_PROTO),
-        /*  5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_IGMP, TO(5, L_ACCEPT), 0),
-        /*  6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_UDP, 0, TO(6, L_DROP)),
-        /*  7 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, OFF_IP4_FRAG),
-        /*  8 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, IP4_FRAG_OFFSET_MASK, TO(8, L_DROP), 0),
-        /*  9 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, OFF_IP4),
-        /* 10 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, OFF_IP4),                       /* UDP source port */
-        /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_DHCP_SERVER_PORT, TO(11, L_ACCEPT), 0),
-        /* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_DHCP_CLIENT_PORT, TO(12, L_ACCEPT), 0),
-        /* 13 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, OFF_IP4 + 2),                   /* UDP destination port */
-        /* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_DHCP_SERVER_PORT, TO(14, L_ACCEPT), 0),
-        /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_DHCP_CLIENT_PORT, TO(15, L_ACCEPT), TO(15, L_DROP)),
+        /* IPv4, first fragments only; X = 4 * IHL skips the options. */
+        /*  6 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, OFF_IP4_FRAG),
+        /*  7 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, IP4_FRAG_OFFSET_MASK, TO(7, L_DROP), 0),
+        /*  8 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, OFF_IP4),
+        /*  9 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP4_PROTO),
+        /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_IGMP, TO(10, L_ACCEPT), 0),
+        /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_UDP, TO(11, L_UDP4), 0),
+        /* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_TCP, TO(12, L_TCP4), 0),
+        /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_ICMP, TO(13, L_ICMP4), TO(13, L_DROP)),
+        /* UDP: port 67/68 on either side, either way; to port 53 from the guest. */
+        /* 14 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, OFF_IP4),                       /* UDP source port */
+        /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_DHCP_SERVER_PORT, TO(15, L_ACCEPT), 0),
+        /* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_DHCP_CLIENT_PORT, TO(16, L_ACCEPT), 0),
+        /* 17 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, OFF_IP4 + 2),                   /* UDP destination port */
+        /* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_DHCP_SERVER_PORT, TO(18, L_ACCEPT), 0),
+        /* 19 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_DHCP_CLIENT_PORT, TO(19, L_ACCEPT), 0),
+        /* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DNS_PORT, TO(20, L_FROM_GUEST), TO(20, L_DROP)),
+        /* 21 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, OFF_IP4 + OFF_TCP_FLAGS),
+        /* 22 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, TCP_FLAG_SYN, TO(22, L_FROM_GUEST), TO(22, L_DROP)),
+        /* 23 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, OFF_IP4),                       /* ICMP type */
+        /* 24 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ICMP_ECHO_REQUEST, TO(24, L_FROM_GUEST), 0),
+        /* 25 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ICMP_ECHO_REPLY, TO(25, L_FROM_GUEST), TO(25, L_DROP)),
 
-        /* IPv6: ICMPv6 right after the fixed header (X = 0) or behind one
-         * hop-by-hop header (X = its length, (Hdr Ext Len + 1) * 8, RFC
-         * 8200 section 4.3). */
-        /* 16 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP6_NEXT),
-        /* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_ICMPV6, 0, TO(17, L_IP6_HBH)),
-        /* 18 */ BPF_STMT(BPF_LD | BPF_IMM, 0),
-        /* 19 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(19, L_IP6_TAX), 0, 0),
-        /* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_HOPOPTS, 0, TO(20, L_DROP)),
-        /* 21 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP6_PAYLOAD),               /* HBH next header */
-        /* 22 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_ICMPV6, 0, TO(22, L_DROP)),
-        /* 23 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP6_PAYLOAD + 1),           /* HBH Hdr Ext Len */
-        /* 24 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, 1),
-        /* 25 */ BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 3),
-        /* 26 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
-        /* 27 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, OFF_IP6_PAYLOAD),               /* ICMPv6 type */
-        /* 28 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_MLD_QUERY, TO(28, L_ACCEPT), 0),
-        /* 29 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_MLD_V1_REPORT, TO(29, L_ACCEPT), 0),
-        /* 30 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_MLD_V1_DONE, TO(30, L_ACCEPT), 0),
-        /* 31 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_MLD_V2_REPORT, TO(31, L_ACCEPT), 0),
-        /* 32 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_NDISC_NS, TO(32, L_ACCEPT), 0),
-        /* 33 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_NDISC_NA, TO(33, L_ACCEPT), TO(33, L_DROP)),
+        /* IPv6: TCP and UDP right after the fixed header; ICMPv6 there
+         * (X = 0) or behind one hop-by-hop header (X = its length,
+         * (Hdr Ext Len + 1) * 8, RFC 8200 section 4.3). */
+        /* 26 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP6_NEXT),
+        /* 27 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_ICMPV6, TO(27, L_IP6_ICMP), 0),
+        /* 28 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_TCP, TO(28, L_TCP6), 0),
+        /* 29 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_UDP, TO(29, L_UDP6), 0),
+        /* 30 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_HOPOPTS, TO(30, L_IP6_HBH), TO(30, L_DROP)),
+        /* 31 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP6_PAYLOAD + OFF_TCP_FLAGS),
+        /* 32 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, TCP_FLAG_SYN, TO(32, L_FROM_GUEST), TO(32, L_DROP)),
+        /* 33 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, OFF_IP6_PAYLOAD + 2),           /* UDP destination port */
+        /* 34 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DNS_PORT, TO(34, L_FROM_GUEST), TO(34, L_DROP)),
+        /* 35 */ BPF_STMT(BPF_LD | BPF_IMM, 0),
+        /* 36 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(36, L_IP6_TAX), 0, 0),
+        /* 37 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP6_PAYLOAD),               /* HBH next header */
+        /* 38 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_IP_PROTO_ICMPV6, 0, TO(38, L_DROP)),
+        /* 39 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, OFF_IP6_PAYLOAD + 1),           /* HBH Hdr Ext Len */
+        /* 40 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, 1),
+        /* 41 */ BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 3),
+        /* 42 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+        /* 43 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, OFF_IP6_PAYLOAD),               /* ICMPv6 type */
+        /* 44 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_MLD_QUERY, TO(44, L_ACCEPT), 0),
+        /* 45 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_MLD_V1_REPORT, TO(45, L_ACCEPT), 0),
+        /* 46 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_MLD_V1_DONE, TO(46, L_ACCEPT), 0),
+        /* 47 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_MLD_V2_REPORT, TO(47, L_ACCEPT), 0),
+        /* 48 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_NDISC_RA, TO(48, L_ACCEPT), 0),
+        /* 49 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_NDISC_NS, TO(49, L_ACCEPT), 0),
+        /* 50 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VSM_NDISC_NA, TO(50, L_ACCEPT), 0),
+        /* 51 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ICMPV6_ECHO_REQUEST, TO(51, L_FROM_GUEST), 0),
+        /* 52 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ICMPV6_ECHO_REPLY, TO(52, L_FROM_GUEST), TO(52, L_DROP)),
 
-        /* 34 */ BPF_STMT(BPF_RET | BPF_K, SNIFFER_SNAPLEN),                        /* accept, whole frame */
-        /* 35 */ BPF_STMT(BPF_RET | BPF_K, 0),                                      /* drop */
+        /* 53 */ BPF_STMT(BPF_LD | BPF_MEM, 0),                                     /* the packet type */
+        /* 54 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, TO(54, L_DROP), TO(54, L_ACCEPT)),
+        /* 55 */ BPF_STMT(BPF_RET | BPF_K, SNIFFER_SNAPLEN),                        /* accept, whole frame */
+        /* 56 */ BPF_STMT(BPF_RET | BPF_K, 0),                                      /* drop */
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(sniffer_filter) == L_DROP + 1);
 

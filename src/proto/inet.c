@@ -138,6 +138,14 @@ bool vsm_ip6_is_multicast(const uint8_t ip[VSM_IP6_ALEN]) {
         return ip[0] == 0xff;
 }
 
+bool vsm_ip4_is_link_local_group(const uint8_t ip[VSM_IP4_ALEN]) {
+        return ip[0] == 224 && ip[1] == 0 && ip[2] == 0;
+}
+
+bool vsm_ip6_is_link_local_group(const uint8_t ip[VSM_IP6_ALEN]) {
+        return ip[0] == 0xff && ip[1] == 0x02;
+}
+
 /* ---- IPv4 --------------------------------------------------------- */
 
 /* Walk the IPv4 options in o (the header past its 20 fixed octets). */

@@ -23,7 +23,9 @@
 #define VSM_ETH_P_IPV6 0x86dd
 
 #define VSM_IP_PROTO_HOPOPTS  0
+#define VSM_IP_PROTO_ICMP     1
 #define VSM_IP_PROTO_IGMP     2
+#define VSM_IP_PROTO_TCP      6
 #define VSM_IP_PROTO_UDP      17
 #define VSM_IP_PROTO_ROUTING  43
 #define VSM_IP_PROTO_FRAGMENT 44
@@ -162,6 +164,12 @@ void vsm_ip6_link_local_from_mac(const uint8_t mac[VSM_ETH_ALEN], uint8_t ret[VS
 bool vsm_ip4_is_multicast(const uint8_t ip[VSM_IP4_ALEN]);
 /* ff00::/8 */
 bool vsm_ip6_is_multicast(const uint8_t ip[VSM_IP6_ALEN]);
+/* 224.0.0.0/24, the local network control block (RFC 5771): hosts never
+ * report these groups and switches flood them. */
+bool vsm_ip4_is_link_local_group(const uint8_t ip[VSM_IP4_ALEN]);
+/* ff02::/16, the link-local scope (RFC 4291 2.7) as DESIGN.md section 4
+ * draws the line: never learned, reported or replayed. */
+bool vsm_ip6_is_link_local_group(const uint8_t ip[VSM_IP6_ALEN]);
 
 /* Well-known groups. */
 extern const uint8_t vsm_ip4_all_hosts[VSM_IP4_ALEN];        /* 224.0.0.1 */

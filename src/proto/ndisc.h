@@ -23,8 +23,11 @@
 #define VSM_NDISC_NA_OVERRIDE  0x20000000u
 
 typedef enum VsmNdiscType {
+        VSM_NDISC_RS = 133,          /* types 133-137 are Neighbor Discovery; */
+        VSM_NDISC_RA = 134,          /* only NS and NA have a codec here */
         VSM_NDISC_NS = 135,
         VSM_NDISC_NA = 136,
+        VSM_NDISC_REDIRECT = 137,
 } VsmNdiscType;
 
 typedef enum VsmNdiscOption {

@@ -1,6 +1,33 @@
 /* Learner of one vNIC's network state from the frames on the VM's tap,
  * DESIGN.md section 4 "Learning on the source".
  *
+ * Ownership rule (DESIGN.md section 7 "Address provenance", vsimigd(8)):
+ * the destination announces (GARP, unsolicited NA) only addresses the VM
+ * owns, and this learner is where ownership is decided.  The VM owns:
+ *   - its DHCP-leased address: an ACK seen going TO the guest for its MAC,
+ *     until the lease expires (the lease, below);
+ *   - an address the guest recently used as the IP source of its own
+ *     traffic (any from-guest IPv4/IPv6 packet but Neighbor Discovery; the
+ *     tap's BPF passes the low-volume ones: TCP with SYN, ICMP/ICMPv6
+ *     echo, UDP to port 53, IGMP/MLD, DHCP), unicast, not in a loopback
+ *     or "this network" block, at most VSM_LEARN_IP4_MAX/VSM_LEARN_IP6_MAX
+ *     per vNIC, each forgotten after the address age without use;
+ *   - and, for an address from traffic, only while no other MAC claims
+ *     it (the lease is the DHCP server's word and stays): a to-guest ARP
+ *     (sender IP X, sender MAC not the vNIC's), NA (target X, target
+ *     link-layer address, else the Ethernet source, not the vNIC's), NS or
+ *     RA (IPv6 source X, source link-layer address, else the Ethernet
+ *     source, not the vNIC's) removes X from the owned addresses and keeps
+ *     it out for VSM_LEARN_CLAIM_HOLD_USEC;
+ *   - and, when the vNIC has nwfilter `IP`/`IPV6` parameters
+ *     (vsm_learner_set_allowed), only those (for the lease, the
+ *     destination's re-check, vsm_nic_state_recheck(), applies the list).
+ * What the guest itself says about addresses (the sender of its ARP, the
+ * target of its NA or NS, the source of its ND messages) is a claim, never
+ * ownership: a guest that ARPs for the gateway's IP or NAs fe80::1 owns
+ * neither.  The tap is sniffed before the bridge, so libvirt's nwfilter
+ * (clean-traffic, no-arp-spoofing) does not protect the replay: this does.
+ *
  * DHCP (RFC 2131 section 3, RFC 2132): the guest's DISCOVER/REQUEST give
  * the client-id (option 61, or its absence), the hostname (12) and the
  * requested IP (50, else ciaddr of a RENEWING/REBINDING REQUEST); the
@@ -20,11 +47,9 @@
  * not known is INCLUDE{}; INCLUDE{} removes the group.  v1/v2 reports and
  * MLDv1 reports are EXCLUDE{}, v2 leaves and MLDv1 dones INCLUDE{}.  The
  * version is that of the last report for the group.  Sources past
- * VSM_LEARN_GROUP_SOURCES_MAX are refused and counted.
- *
- * Addresses: IPv4 from the guest's ARP (sender IP when the sender MAC is
- * the vNIC's, not 0.0.0.0, multicast or broadcast); IPv6 from the guest's
- * NA (target) and NS (IPv6 source, unless unspecified: a DAD probe).
+ * VSM_LEARN_GROUP_SOURCES_MAX are refused and counted.  Link-local groups
+ * (224.0.0.0/24, ff02::/16) are never learned (DESIGN.md section 4): they
+ * are counted and take no slot of the group cap.
  *
  * Last-seen, last-report and ACK times are refreshes: they do not move
  * the generation; everything else learned does.
@@ -58,6 +83,15 @@ struct VsmLearner {
         VsmLearnAddress ip4[VSM_LEARN_IP4_MAX];
         size_t n_ip6;
         VsmLearnAddress ip6[VSM_LEARN_IP6_MAX];
+
+        /* Addresses another MAC claimed; last_seen_usec is the end of
+         * the hold. */
+        size_t n_claims;
+        VsmLearnAddress claims[VSM_LEARN_CLAIMS_MAX];
+
+        bool restricted;
+        size_t n_allowed;
+        VsmLearnAddress allowed[VSM_LEARN_ALLOWED_MAX];
 };
 
 static const uint8_t zero16[VSM_IP6_ALEN];
@@ -297,10 +331,15 @@ static bool group_same(const VsmLearnGroup *a, const VsmLearnGroup *b) {
  * host's state of group addr.  Returns true if the content changed. */
 static bool group_apply(VsmLearner *l, bool is_ip6, const uint8_t addr[VSM_IP6_ALEN], VsmLearnMcastVersion version,
                         uint8_t type, const uint8_t (*src)[VSM_IP6_ALEN], size_t n_src, uint64_t now) {
-        VsmLearnGroup *g = group_find(l, is_ip6, addr);
+        VsmLearnGroup *g;
         VsmLearnGroup ng;
         bool changed;
 
+        if (is_ip6 ? vsm_ip6_is_link_local_group(addr) : vsm_ip4_is_link_local_group(addr)) {
+                l->stats.n_link_local_groups++;
+                return false;
+        }
+        g = group_find(l, is_ip6, addr);
         if (g) {
                 ng = *g;
         } else {
@@ -487,15 +526,116 @@ static int learn_mld(VsmLearner *l, const uint8_t *frame, size_t len, uint64_t n
 
 /* ---- addresses ---- */
 
-static bool address_seen(VsmLearner *l, bool is_ip6, const uint8_t *addr, uint64_t now) {
+static size_t alen_of(bool is_ip6) {
+        return is_ip6 ? VSM_IP6_ALEN : VSM_IP4_ALEN;
+}
+
+bool vsm_learn_address_ownable(bool is_ip6, const uint8_t *a) {
+        static const uint8_t loop6[VSM_IP6_ALEN] = { [15] = 1 };
+
+        if (is_ip6)
+                return !vsm_ip6_is_multicast(a) && memcmp(a, zero16, VSM_IP6_ALEN) != 0 &&
+                       memcmp(a, loop6, VSM_IP6_ALEN) != 0;
+        return a[0] != 0 && a[0] != 127 && !vsm_ip4_is_multicast(a) &&
+               memcmp(a, vsm_ip4_broadcast, VSM_IP4_ALEN) != 0;
+}
+
+static bool address_allowed(const VsmLearner *l, bool is_ip6, const uint8_t *a) {
+        if (!l->restricted)
+                return true;
+        for (size_t i = 0; i < l->n_allowed; i++)
+                if (l->allowed[i].is_ip6 == is_ip6 && memcmp(l->allowed[i].address, a, alen_of(is_ip6)) == 0)
+                        return true;
+        return false;
+}
+
+static VsmLearnAddress *claim_find(VsmLearner *l, bool is_ip6, const uint8_t *a) {
+        for (size_t i = 0; i < l->n_claims; i++)
+                if (l->claims[i].is_ip6 == is_ip6 && memcmp(l->claims[i].address, a, alen_of(is_ip6)) == 0)
+                        return &l->claims[i];
+        return NULL;
+}
+
+static bool claim_held(VsmLearner *l, bool is_ip6, const uint8_t *a, uint64_t now) {
+        const VsmLearnAddress *c = claim_find(l, is_ip6, a);
+
+        return c && c->last_seen_usec >= now;
+}
+
+static void table_remove(VsmLearnAddress *tab, size_t *n, size_t i) {
+        memmove(&tab[i], &tab[i + 1], (*n - i - 1) * sizeof(*tab));
+        (*n)--;
+        memset(&tab[*n], 0, sizeof(*tab));
+}
+
+/* Whether a is in the owned table; removes it if so. */
+static bool owned_remove(VsmLearner *l, bool is_ip6, const uint8_t *a) {
+        VsmLearnAddress *tab = is_ip6 ? l->ip6 : l->ip4;
+        size_t *n = is_ip6 ? &l->n_ip6 : &l->n_ip4;
+
+        for (size_t i = 0; i < *n; i++) {
+                if (memcmp(tab[i].address, a, alen_of(is_ip6)) == 0) {
+                        table_remove(tab, n, i);
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Another MAC claimed a (to the guest): not the VM's, for a while.  At the
+ * cap the hold ending first makes room.  Returns true if an owned address
+ * went away. */
+static bool address_claimed(VsmLearner *l, bool is_ip6, const uint8_t *a, uint64_t now) {
+        VsmLearnAddress *c;
+
+        if (!vsm_learn_address_ownable(is_ip6, a))
+                return false;
+        c = claim_find(l, is_ip6, a);
+        if (!c) {
+                if (l->n_claims >= VSM_LEARN_CLAIMS_MAX) {
+                        size_t oldest = 0;
+
+                        for (size_t i = 1; i < l->n_claims; i++)
+                                if (l->claims[i].last_seen_usec < l->claims[oldest].last_seen_usec)
+                                        oldest = i;
+                        table_remove(l->claims, &l->n_claims, oldest);
+                        l->stats.n_dropped_claims++;
+                }
+                c = &l->claims[l->n_claims++];
+                memset(c, 0, sizeof(*c));
+                c->is_ip6 = is_ip6;
+                memcpy(c->address, a, alen_of(is_ip6));
+        }
+        c->last_seen_usec = add_sat(now, VSM_LEARN_CLAIM_HOLD_USEC);
+        if (!owned_remove(l, is_ip6, a))
+                return false;
+        l->stats.n_contradicted++;
+        bump(l);
+        return true;
+}
+
+/* The guest used a as an IP source: owned unless the rule says otherwise
+ * (the top of this file).  Returns true if the content changed. */
+static bool address_used(VsmLearner *l, bool is_ip6, const uint8_t *addr, uint64_t now) {
         VsmLearnAddress *tab = is_ip6 ? l->ip6 : l->ip4;
         size_t *n = is_ip6 ? &l->n_ip6 : &l->n_ip4;
         size_t cap = is_ip6 ? VSM_LEARN_IP6_MAX : VSM_LEARN_IP4_MAX;
-        size_t alen = is_ip6 ? VSM_IP6_ALEN : VSM_IP4_ALEN;
+        size_t alen = alen_of(is_ip6);
 
+        if (!vsm_learn_address_ownable(is_ip6, addr))
+                return false;
+        if (!address_allowed(l, is_ip6, addr)) {
+                l->stats.n_refused_filter++;
+                return false;
+        }
+        if (claim_held(l, is_ip6, addr, now)) {
+                l->stats.n_refused_claimed++;
+                return false;
+        }
         for (size_t i = 0; i < *n; i++) {
                 if (memcmp(tab[i].address, addr, alen) == 0) {
-                        tab[i].last_seen_usec = now;
+                        if (now > tab[i].last_seen_usec)
+                                tab[i].last_seen_usec = now;
                         return false;
                 }
         }
@@ -515,7 +655,9 @@ static bool address_seen(VsmLearner *l, bool is_ip6, const uint8_t *addr, uint64
         return true;
 }
 
-static int learn_arp(VsmLearner *l, const uint8_t *frame, size_t len, uint64_t now) {
+/* From the guest: its sender fields are a claim, never ownership.  To the
+ * guest: another MAC's sender fields take the address away. */
+static int learn_arp(VsmLearner *l, const uint8_t *frame, size_t len, bool from_guest, uint64_t now) {
         VsmArpFrame f;
         VsmReader r;
         int ret;
@@ -526,24 +668,22 @@ static int learn_arp(VsmLearner *l, const uint8_t *frame, size_t len, uint64_t n
                 l->stats.n_malformed++;
                 return ret;
         }
-        if (memcmp(f.msg.sha, l->mac, VSM_ETH_ALEN) != 0) {
-                /* e.g. a proxy ARP answer relayed by the guest */
-                l->stats.n_foreign++;
+        if (from_guest) {
+                l->stats.n_claims_ignored++;
                 return 0;
         }
-        if (memcmp(f.msg.spa, zero16, VSM_IP4_ALEN) == 0 || vsm_ip4_is_multicast(f.msg.spa) ||
-            memcmp(f.msg.spa, vsm_ip4_broadcast, VSM_IP4_ALEN) == 0) {
-                /* 0.0.0.0: an RFC 5227 probe, not yet the guest's address */
+        if (memcmp(f.msg.sha, l->mac, VSM_ETH_ALEN) == 0 || !vsm_learn_address_ownable(false, f.msg.spa)) {
+                /* our own (hairpin), or an RFC 5227 probe (sender 0.0.0.0) */
                 l->stats.n_ignored++;
                 return 0;
         }
-        return address_seen(l, false, f.msg.spa, now) ? 1 : 0;
+        return address_claimed(l, false, f.msg.spa, now) ? 1 : 0;
 }
 
-static int learn_ndisc(VsmLearner *l, const uint8_t *frame, size_t len, uint64_t now) {
+static int learn_ndisc(VsmLearner *l, const uint8_t *frame, size_t len, bool from_guest, uint64_t now) {
         VsmNdiscFrame f;
         VsmReader r;
-        const uint8_t *addr;
+        const uint8_t *addr, *lla;
         int ret;
 
         vsm_reader_init(&r, frame, len);
@@ -552,12 +692,68 @@ static int learn_ndisc(VsmLearner *l, const uint8_t *frame, size_t len, uint64_t
                 l->stats.n_malformed++;
                 return ret;
         }
-        addr = f.msg.type == VSM_NDISC_NA ? f.msg.target : f.ip.src;
-        if (memcmp(addr, zero16, VSM_IP6_ALEN) == 0 || vsm_ip6_is_multicast(addr)) {
+        if (from_guest) {
+                l->stats.n_claims_ignored++;
+                return 0;
+        }
+        if (f.msg.type == VSM_NDISC_NA) {
+                addr = f.msg.target;
+                lla = f.msg.has_target_lla ? f.msg.target_lla : f.eth.src;
+        } else {
+                addr = f.ip.src;        /* :: for DAD: no claim yet */
+                lla = f.msg.has_source_lla ? f.msg.source_lla : f.eth.src;
+        }
+        if (memcmp(lla, l->mac, VSM_ETH_ALEN) == 0 || !vsm_learn_address_ownable(true, addr)) {
                 l->stats.n_ignored++;
                 return 0;
         }
-        return address_seen(l, true, addr, now) ? 1 : 0;
+        return address_claimed(l, true, addr, now) ? 1 : 0;
+}
+
+/* A to-guest Router Advertisement (RFC 4861 4.2, 6.1.2: hop limit 255,
+ * link-local source) claims its source for the router's MAC.  The
+ * Ethernet source stands for the MAC: no claim is more than a removal, so
+ * the ICMPv6 body is not checked. */
+static int learn_ra(VsmLearner *l, const VsmEthHeader *eth, const VsmIp6Header *ip, uint64_t now) {
+        if (ip->hop_limit != 255 || memcmp(eth->src, l->mac, VSM_ETH_ALEN) == 0 || ip->src[0] != 0xfe ||
+            (ip->src[1] & 0xc0) != 0x80) {
+                l->stats.n_ignored++;
+                return 0;
+        }
+        return address_claimed(l, true, ip->src, now) ? 1 : 0;
+}
+
+int vsm_learner_set_allowed(VsmLearner *l, bool restricted, const VsmLearnAddress *allowed, size_t n) {
+        uint64_t before;
+
+        if (!l)
+                return 0;
+        before = l->generation;
+        l->restricted = restricted;
+        l->n_allowed = 0;
+        memset(l->allowed, 0, sizeof(l->allowed));
+        for (size_t i = 0; restricted && allowed && i < n && l->n_allowed < VSM_LEARN_ALLOWED_MAX; i++) {
+                VsmLearnAddress *a = &l->allowed[l->n_allowed++];
+
+                a->is_ip6 = allowed[i].is_ip6;
+                memcpy(a->address, allowed[i].address, alen_of(a->is_ip6));
+        }
+        for (int fam = 0; fam < 2; fam++) {
+                bool is_ip6 = fam == 1;
+                VsmLearnAddress *tab = is_ip6 ? l->ip6 : l->ip4;
+                size_t *cnt = is_ip6 ? &l->n_ip6 : &l->n_ip4;
+                size_t i = 0;
+
+                while (i < *cnt) {
+                        if (!address_allowed(l, is_ip6, tab[i].address)) {
+                                table_remove(tab, cnt, i);
+                                bump(l);
+                        } else {
+                                i++;
+                        }
+                }
+        }
+        return l->generation != before;
 }
 
 /* ---- dispatch ---- */
@@ -589,46 +785,64 @@ int vsm_learner_feed(VsmLearner *l, const uint8_t *frame, size_t len, VsmLearnDi
 
         switch (eth.ethertype) {
         case VSM_ETH_P_ARP:
-                if (from_guest)
-                        return learn_arp(l, frame, len, now_usec);
-                break;
+                return learn_arp(l, frame, len, from_guest, now_usec);
         case VSM_ETH_P_IPV4: {
                 VsmIp4Header ip;
                 VsmUdpHeader udp;
                 VsmReader udp_payload;
+                bool used;
+                int ret;
 
                 if (vsm_ip4_header_parse(&r, &ip, &payload) < 0) {
                         l->stats.n_malformed++;
                         return -EBADMSG;
                 }
-                if (ip.protocol == VSM_IP_PROTO_IGMP && from_guest)
-                        return learn_igmp(l, frame, len, now_usec);
-                if (ip.protocol != VSM_IP_PROTO_UDP)
-                        break;
-                if (vsm_udp_header_parse(&payload, &udp, &udp_payload) < 0) {
-                        l->stats.n_malformed++;
-                        return -EBADMSG;
+                used = from_guest && address_used(l, false, ip.src, now_usec);
+                ret = 0;
+                if (ip.protocol == VSM_IP_PROTO_IGMP && from_guest) {
+                        ret = learn_igmp(l, frame, len, now_usec);
+                } else if (ip.protocol == VSM_IP_PROTO_UDP) {
+                        if (vsm_udp_header_parse(&payload, &udp, &udp_payload) < 0) {
+                                l->stats.n_malformed++;
+                                ret = -EBADMSG;
+                        } else if ((udp.sport == VSM_DHCP_CLIENT_PORT || udp.sport == VSM_DHCP_SERVER_PORT) &&
+                                   (udp.dport == VSM_DHCP_CLIENT_PORT || udp.dport == VSM_DHCP_SERVER_PORT)) {
+                                ret = learn_dhcp(l, frame, len, direction, now_usec);
+                        } else if (!used) {
+                                l->stats.n_ignored++;
+                        }
+                } else if (!used) {
+                        l->stats.n_ignored++;
                 }
-                if ((udp.sport == VSM_DHCP_CLIENT_PORT || udp.sport == VSM_DHCP_SERVER_PORT) &&
-                    (udp.dport == VSM_DHCP_CLIENT_PORT || udp.dport == VSM_DHCP_SERVER_PORT))
-                        return learn_dhcp(l, frame, len, direction, now_usec);
-                break;
+                return used ? 1 : ret;
         }
         case VSM_ETH_P_IPV6: {
                 VsmIp6Header ip;
                 uint8_t type;
+                bool icmp, used, nd;
+                int ret = 0;
 
                 if (vsm_ip6_header_parse(&r, &ip, &payload) < 0) {
                         l->stats.n_malformed++;
                         return -EBADMSG;
                 }
-                if (!from_guest || ip.next_header != VSM_IP_PROTO_ICMPV6 || vsm_reader_u8(&payload, &type) < 0)
-                        break;
-                if (type == VSM_MLD_V1_REPORT || type == VSM_MLD_V1_DONE || type == VSM_MLD_V2_REPORT)
-                        return learn_mld(l, frame, len, now_usec);
-                if (type == VSM_NDISC_NS || type == VSM_NDISC_NA)
-                        return learn_ndisc(l, frame, len, now_usec);
-                break;
+                icmp = ip.next_header == VSM_IP_PROTO_ICMPV6 && vsm_reader_u8(&payload, &type) == 0;
+                /* Neighbor Discovery (133-137) is how addresses are
+                 * claimed: its source proves nothing. */
+                nd = icmp && type >= VSM_NDISC_RS && type <= VSM_NDISC_REDIRECT;
+                used = from_guest && !nd && address_used(l, true, ip.src, now_usec);
+                if (icmp && from_guest &&
+                    (type == VSM_MLD_V1_REPORT || type == VSM_MLD_V1_DONE || type == VSM_MLD_V2_REPORT))
+                        ret = learn_mld(l, frame, len, now_usec);
+                else if (icmp && (type == VSM_NDISC_NS || type == VSM_NDISC_NA))
+                        ret = learn_ndisc(l, frame, len, from_guest, now_usec);
+                else if (icmp && type == VSM_NDISC_RA && !from_guest)
+                        ret = learn_ra(l, &eth, &ip, now_usec);
+                else if (nd && from_guest)
+                        l->stats.n_claims_ignored++;
+                else if (!used)
+                        l->stats.n_ignored++;
+                return used ? 1 : ret;
         }
         default:
                 break;
@@ -664,6 +878,11 @@ int vsm_learner_seed(VsmLearner *l, const VsmLearnClient *client, const VsmLearn
 
                 if (group_find(l, g->is_ip6, g->address))
                         continue;
+                if (g->is_ip6 ? vsm_ip6_is_link_local_group(g->address) || !vsm_ip6_is_multicast(g->address)
+                              : vsm_ip4_is_link_local_group(g->address) || !vsm_ip4_is_multicast(g->address)) {
+                        l->stats.n_link_local_groups++;
+                        continue;
+                }
                 if (l->n_groups >= VSM_LEARN_GROUPS_MAX) {
                         l->stats.n_dropped_groups++;
                         continue;
@@ -678,7 +897,7 @@ int vsm_learner_seed(VsmLearner *l, const VsmLearnClient *client, const VsmLearn
                 bump(l);
         }
         for (size_t i = 0; addresses && i < n_addresses; i++)
-                (void) address_seen(l, addresses[i].is_ip6, addresses[i].address, now_usec);
+                (void) address_used(l, addresses[i].is_ip6, addresses[i].address, now_usec);
         return l->generation != before;
 }
 
@@ -696,9 +915,7 @@ static unsigned expire_addresses(VsmLearner *l, VsmLearnAddress *tab, size_t *n,
 
         while (i < *n) {
                 if (add_sat(tab[i].last_seen_usec, l->address_max_age_usec) < now) {
-                        memmove(&tab[i], &tab[i + 1], (*n - i - 1) * sizeof(*tab));
-                        (*n)--;
-                        memset(&tab[*n], 0, sizeof(*tab));
+                        table_remove(tab, n, i);
                         dropped++;
                 } else {
                         i++;
@@ -725,6 +942,13 @@ unsigned vsm_learner_expire(VsmLearner *l, uint64_t now_usec) {
         }
         dropped += expire_addresses(l, l->ip4, &l->n_ip4, now_usec);
         dropped += expire_addresses(l, l->ip6, &l->n_ip6, now_usec);
+        /* Holds that ended: not content, no generation move. */
+        for (i = 0; i < l->n_claims;) {
+                if (l->claims[i].last_seen_usec < now_usec)
+                        table_remove(l->claims, &l->n_claims, i);
+                else
+                        i++;
+        }
         if (dropped > 0)
                 bump(l);
         return dropped + lease_dropped;

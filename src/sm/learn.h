@@ -2,8 +2,9 @@
  * tap ("Learning on the source", DESIGN.md section 4): the DHCP client
  * identity and lease (RFC 2131, RFC 2132), the multicast groups the guest
  * joined with IGMPv1/v2/v3 (RFC 1112, RFC 2236, RFC 3376) and MLDv1/v2
- * (RFC 2710, RFC 3810), and the guest's IPv4 (ARP, RFC 826) and IPv6
- * (Neighbor Discovery, RFC 4861) addresses.
+ * (RFC 2710, RFC 3810), and the IPv4 and IPv6 addresses the VM owns
+ * (DESIGN.md section 7, "Address provenance"; the rule is at the top of
+ * learn.c).
  *
  * Pure: no I/O, no clock, no logging.  Every call takes the time in
  * microseconds.  All tables have hard caps; entries past a cap are refused
@@ -23,11 +24,17 @@
 #define VSM_LEARN_GROUP_SOURCES_MAX 32
 #define VSM_LEARN_IP4_MAX 16
 #define VSM_LEARN_IP6_MAX 16
+/* Addresses another MAC claimed, kept out of the owned tables. */
+#define VSM_LEARN_CLAIMS_MAX 32
+/* The nwfilter IP list of the vNIC (vsm_learner_set_allowed). */
+#define VSM_LEARN_ALLOWED_MAX 32
 
 #define VSM_LEARN_USEC_PER_SEC UINT64_C(1000000)
 /* RFC 3376 8.4 / RFC 3810 9.4: 2 * 125 s + 10 s. */
 #define VSM_LEARN_MEMBERSHIP_INTERVAL_USEC (UINT64_C(260) * VSM_LEARN_USEC_PER_SEC)
 #define VSM_LEARN_ADDRESS_MAX_AGE_USEC (UINT64_C(3600) * VSM_LEARN_USEC_PER_SEC)
+/* How long another MAC's claim keeps an address out. */
+#define VSM_LEARN_CLAIM_HOLD_USEC (UINT64_C(600) * VSM_LEARN_USEC_PER_SEC)
 #define VSM_LEARN_LEASE_INFINITE UINT32_MAX
 
 /* Which way a frame crossed the tap. */
@@ -103,7 +110,7 @@ typedef struct VsmLearnGroup {
         uint64_t last_report_usec;
 } VsmLearnGroup;
 
-/* One of the guest's unicast addresses. */
+/* One of the unicast addresses the VM owns (learn.c: the rule). */
 typedef struct VsmLearnAddress {
         bool is_ip6;
         uint8_t address[VSM_IP6_ALEN]; /* IPv4 in the first 4 octets */
@@ -120,6 +127,17 @@ typedef struct VsmLearnStats {
         uint64_t n_dropped_sources;  /* sources refused at the per-group cap */
         uint64_t n_dropped_ip4;      /* new IPv4 addresses refused at the cap */
         uint64_t n_dropped_ip6;      /* new IPv6 addresses refused at the cap */
+        uint64_t n_claims_ignored;   /* the guest's ARP sender / NA target:
+                                      * claims, never ownership */
+        uint64_t n_contradicted;     /* owned addresses removed: another MAC
+                                      * claimed them to the guest */
+        uint64_t n_refused_claimed;  /* sources refused: another MAC's claim
+                                      * holds the address */
+        uint64_t n_refused_filter;   /* sources refused: not in the nwfilter
+                                      * IP list */
+        uint64_t n_link_local_groups; /* records/joins of 224.0.0.0/24 and
+                                      * ff02::/16 ignored */
+        uint64_t n_dropped_claims;   /* claim holds evicted at the cap */
 } VsmLearnStats;
 
 typedef struct VsmLearner VsmLearner;
@@ -147,11 +165,21 @@ unsigned vsm_learner_expire(VsmLearner *l, uint64_t now_usec);
  * UINT64_MAX if nothing can expire. */
 uint64_t vsm_learner_next_expiry(const VsmLearner *l);
 
+/* Restrict the owned addresses to the vNIC's nwfilter `IP`/`IPV6`
+ * parameters (domain XML): with restricted true, only addresses in
+ * allowed[0..n) (at most VSM_LEARN_ALLOWED_MAX are kept; an address family
+ * with no entry owns nothing) are learned or seeded, and owned addresses
+ * outside the list are dropped now; restricted false lifts it.  Returns 1
+ * if the content changed, 0 if not. */
+int vsm_learner_set_allowed(VsmLearner *l, bool restricted, const VsmLearnAddress *allowed, size_t n);
+
 /* Seed a (new) learner with state carried from the host the VM migrated
  * from, so what the guest did there is not forgotten here: the client side
  * (unless one was seen here already), the lease (ack_time_usec already on
  * this learner's clock; unless one was learned here), and groups and
- * addresses not known yet (their last-report/last-seen set to now_usec, so
+ * addresses not known yet (link-local groups, addresses outside the
+ * nwfilter list, held by another MAC's claim or not unicast are refused as
+ * for learned content) (their last-report/last-seen set to now_usec, so
  * they live one membership interval / address age unless refreshed).
  * Caps apply as for learned content and are counted.  Returns 1 if the
  * content changed, 0 if not. */
@@ -183,6 +211,10 @@ uint64_t vsm_learner_generation(const VsmLearner *l);
 /* True if the learned content changed since the given generation: lets
  * the daemon debounce snapshot writes. */
 bool vsm_learner_changed(const VsmLearner *l, uint64_t since_generation);
+
+/* Whether an address can be owned at all: unicast, and not in 0.0.0.0/8,
+ * 127.0.0.0/8, nor 255.255.255.255, ::, ::1.  a holds 4 or 16 octets. */
+bool vsm_learn_address_ownable(bool is_ip6, const uint8_t *a);
 
 /* "from-guest", "to-guest"; NULL if unknown. */
 const char *vsm_learn_direction_to_string(VsmLearnDirection d);

@@ -108,8 +108,9 @@ lg_wait_console A "$G2" 'VSMGUEST: dhcp off' 1 >/dev/null
 say "g1 joined ${MGROUPS[*]}, ipv6 $LL1; g2 (no DHCP, $IP2) joined ${G2_GROUPS[*]}"
 ct_wait_mdb "$SW" br-sw sw-a 5 "${MGROUPS[@]}" || true
 [[ $(ct_mdb_ports "$SW" br-sw "$LG_GROUP6") == *sw-a* ]] || tb_fail "switch mdb lacks $LG_GROUP6 on sw-a before any migration"
-# Unicast traffic so both addresses are seen in ARP / NA (the learner's
-# address sources): the switch pings the guest over IPv4 and IPv6.
+# Unicast traffic so both addresses are the IP source of the guest's own
+# packets (its echo replies: what the learner owns): the switch pings the
+# guest over IPv4 and IPv6.
 ct_ping_guest "$IP1" "$LL1" g1
 ct_stream_to_guest A "$G1"
 say "stream $CT_RATE/s per group flowing to g1"

@@ -1,6 +1,7 @@
 /* Unit tests for the domain XML reader (daemon/domain-xml.c): libvirt 9.0
  * style documents from tests/data/domains/, hostile and malformed input,
  * and the RFC 4122 version 5 VSIID derivation. */
+#include <arpa/inet.h>
 #include <glib.h>
 #include <string.h>
 
@@ -569,6 +570,56 @@ static const DeriveCase derive_cases[] = {
         { "00000000-0000-0000-0000-000000000000", "ff:ff:ff:ff:ff:ff", "48057229-9fbd-50d4-9e8e-09daafc66f8b" },
 };
 
+/* nwfilter IP (libvirt's) and IPV6 (custom filters') parameters: the
+ * addresses the NIC may own; any of them restricts. */
+static void test_nwfilter(void) {
+        static const char none[] = IFACE("bridge", "<filterref filter='clean-traffic'/>");
+        static const char other[] = IFACE("bridge", "<filterref filter='f'><parameter name='DHCPSERVER' "
+                                                    "value='10.0.0.1'/></filterref>");
+        static const char some[] = IFACE(
+                "bridge", "<filterref filter='clean-traffic'>"
+                          "<parameter name='IP' value='10.0.0.1'/><parameter name='IP' value='10.0.0.2'/>"
+                          "<parameter name='IPV6' value='2001:db8::5'/><parameter name='ip' value='10.0.0.9'/>"
+                          "<parameter name='IP' value='not-an-ip'/></filterref>");
+        static const char bad_only[] = IFACE("bridge", "<filterref filter='f'><parameter name='IP' value='x'/>"
+                                                       "</filterref>");
+        g_autoptr(VsmDomainInfo) a = parse_ok(none, strlen(none));
+        g_autoptr(VsmDomainInfo) b = parse_ok(other, strlen(other));
+        g_autoptr(VsmDomainInfo) c = parse_ok(some, strlen(some));
+        g_autoptr(VsmDomainInfo) d = parse_ok(bad_only, strlen(bad_only));
+        g_autoptr(GString) many = g_string_new(IFACE("bridge", "<filterref filter='f'>"));
+        g_autoptr(VsmDomainInfo) e = NULL;
+        const VsmNicInfo *n;
+        uint8_t want[16] = { 0 };
+
+        n = a->nics->pdata[0];
+        g_assert_false(n->ip_restricted);
+        n = b->nics->pdata[0];
+        g_assert_false(n->ip_restricted);
+        n = c->nics->pdata[0];
+        g_assert_true(n->ip_restricted);
+        g_assert_cmpuint(n->n_allowed_ips, ==, 3);
+        g_assert_false(n->allowed_ips[0].is_ip6);
+        g_assert_cmpmem(n->allowed_ips[0].address, 4, ((const uint8_t[]) { 10, 0, 0, 1 }), 4);
+        g_assert_cmpmem(n->allowed_ips[1].address, 4, ((const uint8_t[]) { 10, 0, 0, 2 }), 4);
+        g_assert_true(n->allowed_ips[2].is_ip6);
+        g_assert_cmpint(inet_pton(AF_INET6, "2001:db8::5", want), ==, 1);
+        g_assert_cmpmem(n->allowed_ips[2].address, 16, want, 16);
+        n = d->nics->pdata[0];
+        g_assert_true(n->ip_restricted);        /* fails closed */
+        g_assert_cmpuint(n->n_allowed_ips, ==, 0);
+
+        /* Past the cap: restricted, the first VSM_NIC_ALLOWED_IPS_MAX kept. */
+        g_string_truncate(many, (gsize) (strstr(many->str, "</interface>") - many->str));
+        for (guint i = 0; i < VSM_NIC_ALLOWED_IPS_MAX + 10; i++)
+                g_string_append_printf(many, "<parameter name='IP' value='10.1.%u.%u'/>", i / 256, i % 256);
+        g_string_append(many, "</filterref></interface>" DEVS_TAIL);
+        e = parse_ok(many->str, many->len);
+        n = e->nics->pdata[0];
+        g_assert_true(n->ip_restricted);
+        g_assert_cmpuint(n->n_allowed_ips, ==, VSM_NIC_ALLOWED_IPS_MAX);
+}
+
 static void test_derive(gconstpointer data) {
         const DeriveCase *dc = data;
         uint8_t uuid[16], mac[VSM_ETH_ALEN], out[VSM_VDP_VSIID_LEN];
@@ -609,6 +660,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/domain-xml/size", test_size);
         g_test_add_func("/domain-xml/nic-cap", test_nic_cap);
         g_test_add_func("/domain-xml/markup-caps", test_markup_caps);
+        g_test_add_func("/domain-xml/nwfilter", test_nwfilter);
         for (gsize i = 0; i < G_N_ELEMENTS(derive_cases); i++) {
                 g_autofree char *name = g_strdup_printf("/domain-xml/derive/%" G_GSIZE_FORMAT, i);
                 g_test_add_data_func(name, &derive_cases[i], test_derive);

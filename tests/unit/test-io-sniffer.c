@@ -115,7 +115,8 @@ static void wait_seen(Fixture *f, guint n) {
 
 typedef struct Case {
         const char *name;
-        gboolean accept;
+        gboolean accept_from;          /* passes when the guest sent it */
+        gboolean accept_to;            /* passes when sent to the guest */
         GBytes *frame;
 } Case;
 
@@ -143,6 +144,25 @@ static GBytes *udp4(uint16_t sport, uint16_t dport, uint16_t frag, const uint8_t
         g_assert_cmpint(vsm_udp4_header_finish(&w, ih.src, ih.dst, udp_off), ==, 0);
         if (opt4)
                 memcpy(buf + ip_off + VSM_IP4_HLEN, opt4, 4);
+        vsm_writer_patch_be16(&w, ip_off + 6, frag);
+        g_assert_cmpint(vsm_ip4_header_finish(&w, ip_off), ==, 0);
+        return writer_bytes(&w);
+}
+
+/* Ethernet + IPv4 (IHL 5, flags/offset frag) + proto + the l4 octets. */
+static GBytes *ip4_l4(uint8_t proto, uint16_t frag, const uint8_t *l4, size_t l4_len) {
+        uint8_t buf[128];
+        VsmWriter w;
+        VsmEthHeader eh = { .ethertype = VSM_ETH_P_IPV4 };
+        VsmIp4Header ih = { .ttl = 64, .protocol = proto, .src = { 10, 9, 0, 1 }, .dst = { 10, 9, 0, 2 } };
+        size_t ip_off;
+
+        memcpy(eh.src, test_mac, 6);
+        memset(eh.dst, 0xff, 6);
+        vsm_writer_init(&w, buf, sizeof(buf));
+        g_assert_cmpint(vsm_eth_header_write(&w, &eh), ==, 0);
+        g_assert_cmpint(vsm_ip4_header_begin(&w, &ih, &ip_off), ==, 0);
+        g_assert_cmpint(vsm_writer_bytes(&w, l4, l4_len), ==, 0);
         vsm_writer_patch_be16(&w, ip_off + 6, frag);
         g_assert_cmpint(vsm_ip4_header_finish(&w, ip_off), ==, 0);
         return writer_bytes(&w);
@@ -218,14 +238,17 @@ static GPtrArray *cases_new(void) {
         static const uint8_t udp6[8] = { 0x02, 0x22, 0x02, 0x23, 0, 8, 0, 0 };
         Case *c;
 
-#define ADD(n, acc, bytes) \
+#define ADD2(n, from, to, bytes) \
         do { \
                 c = g_new0(Case, 1); \
                 c->name = (n); \
-                c->accept = (acc); \
+                c->accept_from = (from); \
+                c->accept_to = (to); \
                 c->frame = (bytes); \
                 g_ptr_array_add(cases, c); \
         } while (0)
+#define ADD(n, acc, bytes) ADD2(n, acc, acc, bytes)
+#define FROM_GUEST(n, bytes) ADD2(n, TRUE, FALSE, bytes)
 #define W() (vsm_writer_init(&w, buf, sizeof(buf)), &w)
 
         g_assert_cmpint(vsm_arp_gratuitous_write(W(), test_mac, a4), ==, 0);
@@ -240,9 +263,29 @@ static GPtrArray *cases_new(void) {
         ADD("udp 68->67 first fragment (MF)", TRUE, udp4(68, 67, 0x2000, NULL, 300));
         ADD("udp 68->67 non-first fragment", FALSE, udp4(68, 67, 0x2000 | 37, NULL, 300));
         ADD("udp 68->67 last fragment", FALSE, udp4(68, 67, 37, NULL, 300));
-        ADD("udp 53->53", FALSE, udp4(53, 53, 0, NULL, 40));
+        FROM_GUEST("udp 53->53 (a DNS query's source)", udp4(53, 53, 0, NULL, 40));
+        FROM_GUEST("udp 40000->53 with IHL 6", udp4(40000, 53, 0, ra4, 40));
+        ADD("udp 53->40000 (an answer)", FALSE, udp4(53, 40000, 0, NULL, 40));
+        ADD("udp 1000->53 non-first fragment", FALSE, udp4(1000, 53, 37, NULL, 40));
         ADD("udp 1000->2000, IHL 6, 67/68 in the options", FALSE, udp4(1000, 2000, 0, eol_junk, 40));
         ADD("tcp", FALSE, ip4_proto(6));
+        {
+                uint8_t tcp[20] = { 0x9c, 0x40, 0x00, 0x50, [12] = 0x50, [13] = 0x02 };
+                uint8_t icmp[8] = { 8, 0, 0, 0, 0, 1, 0, 1 };
+
+                FROM_GUEST("tcp syn", ip4_l4(6, 0, tcp, sizeof(tcp)));
+                tcp[13] = 0x12;
+                FROM_GUEST("tcp syn+ack", ip4_l4(6, 0, tcp, sizeof(tcp)));
+                tcp[13] = 0x10;
+                ADD("tcp ack", FALSE, ip4_l4(6, 0, tcp, sizeof(tcp)));
+                tcp[13] = 0x02;
+                ADD("tcp syn, non-first fragment", FALSE, ip4_l4(6, 37, tcp, sizeof(tcp)));
+                FROM_GUEST("icmp echo request", ip4_l4(1, 0, icmp, sizeof(icmp)));
+                icmp[0] = 0;
+                FROM_GUEST("icmp echo reply", ip4_l4(1, 0, icmp, sizeof(icmp)));
+                icmp[0] = 3;
+                ADD("icmp unreachable", FALSE, ip4_l4(1, 0, icmp, sizeof(icmp)));
+        }
         ADD("ipv4 proto 2 (igmp, raw)", TRUE, ip4_proto(VSM_IP_PROTO_IGMP));
 
         igmp->type = VSM_IGMP_V2_REPORT;
@@ -283,9 +326,23 @@ static GPtrArray *cases_new(void) {
         ADD("mldv2 report without hbh", TRUE, ip6_raw(58, NULL, 0, mld2_empty, sizeof(mld2_empty)));
         ADD("mldv2 report behind a 16-octet hbh", TRUE,
             ip6_raw(0, hbh16, sizeof(hbh16), mld2_empty, sizeof(mld2_empty)));
-        ADD("echo behind a 16-octet hbh, 143 at offset 8", FALSE,
-            ip6_raw(0, hbh16_trap, sizeof(hbh16_trap), echo, sizeof(echo)));
-        ADD("echo request", FALSE, ip6_raw(58, NULL, 0, echo, sizeof(echo)));
+        /* To the guest, only reading the type at offset 8 would pass it. */
+        FROM_GUEST("echo behind a 16-octet hbh, 143 at offset 8",
+                   ip6_raw(0, hbh16_trap, sizeof(hbh16_trap), echo, sizeof(echo)));
+        FROM_GUEST("echo request", ip6_raw(58, NULL, 0, echo, sizeof(echo)));
+        {
+                static const uint8_t echo_reply[8] = { 129, 0, 0, 0, 0, 1, 0, 1 };
+                static const uint8_t unreach[8] = { 1, 0, 0, 0, 0, 0, 0, 0 };
+                static const uint8_t dns6[8] = { 0x9c, 0x40, 0x00, 0x35, 0, 8, 0, 0 };
+                uint8_t tcp6[20] = { 0x9c, 0x40, 0x00, 0x50, [12] = 0x50, [13] = 0x02 };
+
+                FROM_GUEST("echo reply", ip6_raw(58, NULL, 0, echo_reply, sizeof(echo_reply)));
+                ADD("icmpv6 unreachable", FALSE, ip6_raw(58, NULL, 0, unreach, sizeof(unreach)));
+                FROM_GUEST("ipv6 udp to 53", ip6_raw(17, NULL, 0, dns6, sizeof(dns6)));
+                FROM_GUEST("ipv6 tcp syn", ip6_raw(6, NULL, 0, tcp6, sizeof(tcp6)));
+                tcp6[13] = 0x10;
+                ADD("ipv6 tcp ack", FALSE, ip6_raw(6, NULL, 0, tcp6, sizeof(tcp6)));
+        }
         ADD("udp behind hbh", FALSE, ip6_raw(0, hbh8_other, sizeof(hbh8_other), udp6, sizeof(udp6)));
         ADD("ipv6 udp 546->547", FALSE, ip6_raw(17, NULL, 0, udp6, sizeof(udp6)));
 
@@ -307,8 +364,10 @@ static GPtrArray *cases_new(void) {
                 ADD("neighbor solicitation", TRUE, ip6_raw(58, NULL, 0, msg, mw.len));
                 msg[0] = 137;   /* redirect */
                 ADD("redirect", FALSE, ip6_raw(58, NULL, 0, msg, mw.len));
-                msg[0] = 134;   /* router advertisement */
-                ADD("router advertisement", FALSE, ip6_raw(58, NULL, 0, msg, mw.len));
+                msg[0] = 134;   /* router advertisement: another MAC's claim */
+                ADD("router advertisement", TRUE, ip6_raw(58, NULL, 0, msg, mw.len));
+                msg[0] = 133;   /* router solicitation */
+                ADD("router solicitation", FALSE, ip6_raw(58, NULL, 0, msg, mw.len));
         }
         {
                 /* LLDP ethertype */
@@ -316,6 +375,8 @@ static GPtrArray *cases_new(void) {
                 ADD("lldp", FALSE, vsm_test_hex(lldp));
         }
 #undef ADD
+#undef ADD2
+#undef FROM_GUEST
 #undef W
         return cases;
 }
@@ -347,7 +408,7 @@ static void check_direction(int send_fd, VsmLearnDirection dir) {
                 Case *c = g_ptr_array_index(cases, i);
 
                 raw_send(send_fd, c->frame);
-                if (c->accept)
+                if (dir == VSM_LEARN_FROM_GUEST ? c->accept_from : c->accept_to)
                         n_accept++;
         }
         wait_seen(&f, n_accept);
@@ -356,7 +417,7 @@ static void check_direction(int send_fd, VsmLearnDirection dir) {
                 Case *c = g_ptr_array_index(cases, i);
                 Seen *s;
 
-                if (!c->accept)
+                if (!(dir == VSM_LEARN_FROM_GUEST ? c->accept_from : c->accept_to))
                         continue;
                 if (j >= f.seen->len)
                         g_error("%s: '%s' not seen", vsm_learn_direction_to_string(dir), c->name);

@@ -166,8 +166,10 @@ static void test_from_learner(void) {
 
         g_assert_cmpuint(s->ip4->len, ==, 1);
         g_assert_cmpmem(s->ip4->data, 4, VM_IP, 4);
+        /* The IGMP and MLD reports' sources; the ARP and the NA of
+         * busy_learner() are claims, not ownership (learn.c). */
         g_assert_cmpuint(s->ip6->len, ==, 1);
-        g_assert_cmpint(inet_pton(AF_INET6, "2001:db8::10", want6), ==, 1);
+        g_assert_cmpint(inet_pton(AF_INET6, "fe80::5054:ff:fe12:3456", want6), ==, 1);
         g_assert_cmpmem(s->ip6->data, 16, want6, 16);
 
         g_assert_true(vsm_nic_state_can_replay_dhcp(s, REAL0));
@@ -863,6 +865,92 @@ static void test_xml_hostile(void) {
         g_assert_cmpuint(n, >=, 25);
 }
 
+static void nic_state_free_void(gpointer p) {
+        vsm_nic_state_free(p);
+}
+
+/* The destination's re-check: link-local and bad groups, addresses no
+ * one owns, another vNIC's lease, and the nwfilter list of this host's
+ * XML. */
+static void test_recheck(void) {
+        g_autoptr(VsmNicState) s = json_parse_ok(
+                "{\"mac\":\"52:54:00:12:34:56\",\"client_id\":{\"state\":\"none\"},"
+                "\"lease\":{\"address\":\"192.0.2.10\",\"lease_time\":600,\"ack_time\":1},"
+                "\"groups\":[{\"address\":\"224.0.0.251\",\"version\":\"igmpv2\",\"mode\":\"exclude\"},"
+                "{\"address\":\"239.1.1.1\",\"version\":\"igmpv2\",\"mode\":\"exclude\"},"
+                "{\"address\":\"ff02::fb\",\"version\":\"mldv2\",\"mode\":\"exclude\"},"
+                "{\"address\":\"ff05::3\",\"version\":\"mldv2\",\"mode\":\"exclude\"}],"
+                "\"ip4\":[\"192.0.2.10\",\"192.0.2.1\"],"
+                "\"ip6\":[\"fe80::1\",\"2001:db8::10\"]}");
+        g_autoptr(VsmNicState) t = NULL;
+        g_autoptr(VsmNicState) u = NULL;
+        static const uint8_t loop4[4] = { 127, 0, 0, 1 };
+        g_autoptr(GString) why = g_string_new(NULL);
+        g_autoptr(VsmNicInfo) ni = g_new0(VsmNicInfo, 1);
+        char buf[INET6_ADDRSTRLEN];
+
+        /* The parsers refuse it; a state built otherwise may hold it. */
+        g_array_append_vals(s->ip4, loop4, 1);
+        t = vsm_nic_state_copy(s);
+        u = vsm_nic_state_copy(s);
+
+        /* No nwfilter list: only what no one may own goes. */
+        g_assert_cmpuint(vsm_nic_state_recheck(s, NULL, NULL, why), ==, 3);
+        g_assert_cmpstr(why->str, ==,
+                        "group 224.0.0.251: link-local or not multicast; group ff02::fb: link-local or not "
+                        "multicast; ip4 127.0.0.1: not a unicast address");
+        g_assert_cmpuint(s->groups->len, ==, 2);
+        g_assert_cmpuint(s->ip4->len, ==, 2);
+        g_assert_cmpuint(s->ip6->len, ==, 2);
+        g_assert_true(s->has_lease);
+        g_assert_cmpuint(vsm_nic_state_recheck(s, NULL, NULL, NULL), ==, 0);
+
+        /* IP=192.0.2.1 only (no IPv6 entry): the lease, 192.0.2.10 and
+         * both IPv6 addresses go. */
+        ni->ip_restricted = TRUE;
+        ni->n_allowed_ips = 1;
+        g_assert_cmpint(inet_pton(AF_INET, "192.0.2.1", ni->allowed_ips[0].address), ==, 1);
+        g_string_truncate(why, 0);
+        g_assert_cmpuint(vsm_nic_state_recheck(t, ni, NULL, why), ==, 3 + 1 + 2 + 1);
+        g_assert_cmpuint(t->ip4->len, ==, 1);
+        g_assert_cmpstr(inet_ntop(AF_INET, t->ip4->data, buf, sizeof(buf)), ==, "192.0.2.1");
+        g_assert_cmpuint(t->ip6->len, ==, 0);
+        g_assert_false(t->has_lease);
+        g_assert_nonnull(strstr(why->str, "lease 192.0.2.10: not in the nwfilter IP list"));
+        g_assert_nonnull(strstr(why->str, "ip6 fe80::1: not in the nwfilter IP list"));
+
+        /* IP=192.0.2.10 and IPV6=2001:db8::10. */
+        g_assert_cmpint(inet_pton(AF_INET, "192.0.2.10", ni->allowed_ips[0].address), ==, 1);
+        ni->allowed_ips[1].is_ip6 = TRUE;
+        g_assert_cmpint(inet_pton(AF_INET6, "2001:db8::10", ni->allowed_ips[1].address), ==, 1);
+        ni->n_allowed_ips = 2;
+        g_assert_cmpuint(vsm_nic_state_recheck(u, ni, NULL, NULL), ==, 2 + 2 + 1);
+        g_assert_true(u->has_lease);
+        g_assert_cmpuint(u->ip4->len, ==, 1);
+        g_assert_cmpuint(u->ip6->len, ==, 1);
+        g_assert_cmpstr(inet_ntop(AF_INET6, u->ip6->data, buf, sizeof(buf)), ==, "2001:db8::10");
+
+        /* Another vNIC of the VM (VM2_MAC) leased 192.0.2.1: not ours to
+         * announce; our own entry in siblings is skipped. */
+        {
+                g_autoptr(GPtrArray) siblings = g_ptr_array_new_with_free_func(nic_state_free_void);
+                g_autoptr(VsmNicState) v = NULL;
+                VsmNicState *other = vsm_nic_state_new(VM2_MAC);
+
+                other->has_lease = TRUE;
+                g_assert_cmpint(inet_pton(AF_INET, "192.0.2.1", other->lease_address), ==, 1);
+                g_ptr_array_add(siblings, other);
+                g_ptr_array_add(siblings, vsm_nic_state_copy(s));
+                v = vsm_nic_state_copy(s);
+                g_string_truncate(why, 0);
+                g_assert_cmpuint(vsm_nic_state_recheck(v, NULL, siblings, why), ==, 1);
+                g_assert_cmpstr(why->str, ==, "ip4 192.0.2.1: another vNIC's lease");
+                g_assert_cmpuint(v->ip4->len, ==, 1);
+                g_assert_cmpstr(inet_ntop(AF_INET, v->ip4->data, buf, sizeof(buf)), ==, "192.0.2.10");
+                g_assert_true(v->has_lease);
+        }
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/daemon/netstate/from-learner", test_from_learner);
@@ -870,6 +958,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/daemon/netstate/json-round-trip", test_json_round_trip);
         g_test_add_func("/daemon/netstate/equal", test_equal);
         g_test_add_func("/daemon/netstate/can-replay-dhcp", test_can_replay_dhcp);
+        g_test_add_func("/daemon/netstate/recheck", test_recheck);
         g_test_add_func("/daemon/netstate/xml-round-trip", test_xml_round_trip);
         g_test_add_func("/daemon/netstate/domain-misc", test_domain_misc);
         g_test_add_func("/daemon/netstate/json-hostile", test_json_hostile);

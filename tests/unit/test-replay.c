@@ -490,8 +490,11 @@ static void test_skip_dhcp(void) {
                 { "no lease", FALSE, VSM_LEARN_CLIENT_ID_SENT, 3600, 0, "dhcp: no lease" },
                 { "no lease, unknown id", FALSE, VSM_LEARN_CLIENT_ID_UNKNOWN, 3600, 0, "dhcp: no lease" },
                 { "unknown id", TRUE, VSM_LEARN_CLIENT_ID_UNKNOWN, 3600, 10, "dhcp: client-id unknown" },
-                { "expired", TRUE, VSM_LEARN_CLIENT_ID_SENT, 3600, 3601, "dhcp: lease expired" },
-                { "expired, none", TRUE, VSM_LEARN_CLIENT_ID_NONE, 60, 61, "dhcp: lease expired" },
+                /* An expired lease is no longer owned: no GARP for it. */
+                { "expired", TRUE, VSM_LEARN_CLIENT_ID_SENT, 3600, 3601,
+                  "dhcp: lease expired; garp of the lease: lease expired" },
+                { "expired, none", TRUE, VSM_LEARN_CLIENT_ID_NONE, 60, 61,
+                  "dhcp: lease expired; garp of the lease: lease expired" },
                 { "valid", TRUE, VSM_LEARN_CLIENT_ID_SENT, 3600, 3599, NULL },
         };
 
@@ -510,8 +513,11 @@ static void test_skip_dhcp(void) {
                 state_ip4(s, "10.77.0.9");
                 frames = vsm_replay_build(s, now, &skipped);
                 g_assert_cmpstr(skipped, ==, cases[c].skipped);
-                /* The GARPs are sent whatever happened to DHCP. */
-                g_assert_cmpuint(frames->len, ==, (cases[c].skipped ? 0 : 1) + (cases[c].lease ? 2 : 1));
+                /* The GARPs are sent whatever happened to DHCP; the
+                 * lease's only while it runs. */
+                g_assert_cmpuint(frames->len, ==,
+                                 (cases[c].skipped ? 0 : 1) + 1 +
+                                         (cases[c].lease && cases[c].age_s < cases[c].lease_time ? 1 : 0));
                 if (!cases[c].skipped)
                         g_assert_cmpint(frame_at(frames, 0)->kind, ==, VSM_REPLAY_DHCP_REQUEST);
                 else
@@ -531,7 +537,7 @@ static void test_sources_default(void) {
          * link-local of the MAC (a global IPv6 is not a valid MLD source). */
         s->client_id_state = VSM_LEARN_CLIENT_ID_NONE;
         state_group(s, "239.9.9.9", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
-        state_group(s, "ff02::1:ff00:1", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "ff05::1:3", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
         state_ip6(s, "2001:db8::1");
         frames = vsm_replay_build(s, g_get_real_time(), &skipped);
         g_assert_cmpstr(skipped, ==, "dhcp: no lease");
@@ -563,6 +569,10 @@ static void test_bad_entries(void) {
         state_group(s, "239.1.1.2", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_INCLUDE, 0, NULL);
         state_group(s, "10.1.1.1", VSM_LEARN_IGMP_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
         state_group(s, "ff02::2:1", VSM_LEARN_IGMP_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        /* Link-local groups: hosts never report them (DESIGN.md 4). */
+        state_group(s, "224.0.0.251", VSM_LEARN_IGMP_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "ff02::1:ff00:1", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
+        state_group(s, "ff02::fb", VSM_LEARN_MLD_V1, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
         state_group(s, "239.1.1.3", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_INCLUDE, 2, NULL);
         g = &g_array_index(s->groups, VsmStateGroup, s->groups->len - 1);
         g_clear_pointer(&g->sources, g_free);      /* n_sources 2, no array */
@@ -577,8 +587,11 @@ static void test_bad_entries(void) {
                         "group 239.1.1.1: version mldv2 does not match its family; "
                         "group 239.1.1.2: include mode without sources; "
                         "group 10.1.1.1: not a multicast address; "
+                        "group 224.0.0.251: link-local, never reported; "
                         "group 239.1.1.3: sources missing; "
                         "group ff02::2:1: version igmpv2 does not match its family; "
+                        "group ff02::1:ff00:1: link-local, never reported; "
+                        "group ff02::fb: link-local, never reported; "
                         "garp 0.0.0.0: not a unicast address; "
                         "garp 224.0.0.1: not a unicast address; "
                         "na ff02::1: not a unicast address; "

@@ -1,6 +1,7 @@
 /* Unit tests for the per-vNIC learner (src/sm/learn.c), DESIGN.md
  * section 4 "Learning on the source": DHCP (RFC 2131/2132), IGMPv1/v2/v3
- * (RFC 1112, 2236, 3376), MLDv1/v2 (RFC 2710, 3810), ARP and ND addresses,
+ * (RFC 1112, 2236, 3376), MLDv1/v2 (RFC 2710, 3810), the addresses the VM
+ * owns (DESIGN.md section 7 "Address provenance": the rule atop learn.c),
  * on a fake clock.  Frames are built with the proto/ encoders or taken from
  * tests/data/vectors/. */
 #include <arpa/inet.h>
@@ -240,11 +241,13 @@ static void test_dhcp_foreign(void) {
         /* ACK unicast to another MAC. */
         vsm_test_server_frame(&f, VSM_DHCP_ACK, OTHER_MAC, 600, 0, 0);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
-        /* Our ACK seen leaving the guest (a DHCP server in the VM?): ignored. */
+        /* Our ACK seen leaving the guest (a DHCP server in the VM?): no
+         * lease; its IP source (192.0.2.1) is the guest's own traffic. */
         vsm_test_dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, VSM_DHCP_ACK, VM_MAC);
         memcpy(m.yiaddr, VM_IP, 4);
         vsm_test_dhcp_frame(&f, VM_MAC, OTHER_MAC, false, &m);
-        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, 1);
         /* An ACK to DHCPINFORM (yiaddr 0) carries no lease. */
         vsm_test_dhcp_msg_init(&m, VSM_DHCP_OP_REPLY, VSM_DHCP_ACK, VM_MAC);
         vsm_test_dhcp_frame(&f, SERVER_MAC, VM_MAC, false, &m);
@@ -258,7 +261,7 @@ static void test_dhcp_foreign(void) {
 
         g_assert_cmpint(vsm_learner_get_lease(l, &lease), ==, -ENOENT);
         g_assert_cmpint(vsm_learner_get_client(l, &c), ==, -ENOENT);
-        g_assert_cmpuint(vsm_learner_generation(l), ==, 0);
+        g_assert_cmpuint(vsm_learner_generation(l), ==, 1);
         s = stats(l);
         g_assert_cmpuint(s.n_frames, ==, 6);
         g_assert_cmpuint(s.n_foreign, ==, 4);
@@ -500,29 +503,39 @@ static void arp_frame(Frame *f, const uint8_t mac[6], const uint8_t ip[4]) {
         f->len = w.len;
 }
 
-static void na_frame(Frame *f, const char *ip) {
+/* An unsolicited NA for ip from mac (Ethernet source and target LLA). */
+static void na_frame_from(Frame *f, const uint8_t mac[6], const char *ip) {
         VsmWriter w;
         uint8_t a[16];
 
         g_assert_cmpint(inet_pton(AF_INET6, ip, a), ==, 1);
         vsm_writer_init(&w, f->buf, sizeof(f->buf));
-        g_assert_cmpint(vsm_ndisc_unsolicited_na_write(&w, VM_MAC, a, false), ==, 0);
+        g_assert_cmpint(vsm_ndisc_unsolicited_na_write(&w, mac, a, false), ==, 0);
         f->len = w.len;
 }
 
-/* An NS from src ("::" for DAD) for target. */
-static void ns_frame(Frame *f, const char *src, const char *target) {
+static void na_frame(Frame *f, const char *ip) {
+        na_frame_from(f, VM_MAC, ip);
+}
+
+/* An NS from src ("::" for DAD) for target, from mac (with a source LLA
+ * option unless DAD). */
+static void ns_frame_from(Frame *f, const uint8_t mac[6], const char *src, const char *target) {
         VsmWriter w;
         VsmEthHeader eth = { .ethertype = VSM_ETH_P_IPV6 };
         VsmIp6Header ip = { .next_header = VSM_IP_PROTO_ICMPV6, .hop_limit = 255 };
         VsmNdiscMessage m = { .type = VSM_NDISC_NS };
         size_t ip_off, icmp_off;
 
-        memcpy(eth.src, VM_MAC, 6);
+        memcpy(eth.src, mac, 6);
         memcpy(eth.dst, (uint8_t[]) { 0x33, 0x33, 0xff, 0, 0, 1 }, 6);
         g_assert_cmpint(inet_pton(AF_INET6, src, ip.src), ==, 1);
         g_assert_cmpint(inet_pton(AF_INET6, "ff02::1:ff00:1", ip.dst), ==, 1);
         g_assert_cmpint(inet_pton(AF_INET6, target, m.target), ==, 1);
+        if (strcmp(src, "::") != 0) {
+                m.has_source_lla = true;
+                memcpy(m.source_lla, mac, 6);
+        }
         vsm_writer_init(&w, f->buf, sizeof(f->buf));
         g_assert_cmpint(vsm_eth_header_write(&w, &eth), ==, 0);
         g_assert_cmpint(vsm_ip6_header_begin(&w, &ip, &ip_off), ==, 0);
@@ -533,21 +546,116 @@ static void ns_frame(Frame *f, const char *src, const char *target) {
         f->len = w.len;
 }
 
+static void ns_frame(Frame *f, const char *src, const char *target) {
+        ns_frame_from(f, VM_MAC, src, target);
+}
+
+/* An IPv4 packet from eth_src with IP source src and 20 octets of
+ * protocol proto (a TCP SYN for 6, an echo request for 1). */
+static void ip4_frame(Frame *f, const uint8_t eth_src[6], const char *src, uint8_t proto) {
+        VsmWriter w;
+        VsmEthHeader eth = { .ethertype = VSM_ETH_P_IPV4 };
+        VsmIp4Header ip = { .ttl = 64, .protocol = proto };
+        uint8_t l4[20] = { 0 };
+        size_t ip_off;
+
+        memcpy(eth.src, eth_src, 6);
+        memcpy(eth.dst, SERVER_MAC, 6);
+        g_assert_cmpint(inet_pton(AF_INET, src, ip.src), ==, 1);
+        memcpy(ip.dst, SERVER_IP, 4);
+        if (proto == 6)
+                l4[13] = 0x02;  /* SYN */
+        else if (proto == 1)
+                l4[0] = 8;      /* echo request */
+        vsm_writer_init(&w, f->buf, sizeof(f->buf));
+        g_assert_cmpint(vsm_eth_header_write(&w, &eth), ==, 0);
+        g_assert_cmpint(vsm_ip4_header_begin(&w, &ip, &ip_off), ==, 0);
+        g_assert_cmpint(vsm_writer_bytes(&w, l4, sizeof(l4)), ==, 0);
+        g_assert_cmpint(vsm_ip4_header_finish(&w, ip_off), ==, 0);
+        f->len = w.len;
+}
+
+/* An IPv6 packet from eth_src with source src, next header nh (hop limit
+ * 255) and 8 octets starting with first (an ICMPv6 type, say). */
+static void ip6_frame(Frame *f, const uint8_t eth_src[6], const char *src, uint8_t nh, uint8_t first) {
+        VsmWriter w;
+        VsmEthHeader eth = { .ethertype = VSM_ETH_P_IPV6 };
+        VsmIp6Header ip = { .next_header = nh, .hop_limit = 255 };
+        uint8_t l4[8] = { first };
+        size_t ip_off;
+
+        memcpy(eth.src, eth_src, 6);
+        memcpy(eth.dst, (uint8_t[]) { 0x33, 0x33, 0, 0, 0, 1 }, 6);
+        g_assert_cmpint(inet_pton(AF_INET6, src, ip.src), ==, 1);
+        g_assert_cmpint(inet_pton(AF_INET6, "ff02::1", ip.dst), ==, 1);
+        vsm_writer_init(&w, f->buf, sizeof(f->buf));
+        g_assert_cmpint(vsm_eth_header_write(&w, &eth), ==, 0);
+        g_assert_cmpint(vsm_ip6_header_begin(&w, &ip, &ip_off), ==, 0);
+        g_assert_cmpint(vsm_writer_bytes(&w, l4, sizeof(l4)), ==, 0);
+        g_assert_cmpint(vsm_ip6_header_finish(&w, ip_off), ==, 0);
+        f->len = w.len;
+}
+
+static bool has_address(const VsmLearner *l, bool ip6, const char *text) {
+        uint8_t a[16] = { 0 };
+
+        g_assert_cmpint(inet_pton(ip6 ? AF_INET6 : AF_INET, text, a), ==, 1);
+        for (size_t i = 0; i < vsm_learner_n_addresses(l, ip6); i++)
+                if (memcmp(vsm_learner_get_address(l, ip6, i)->address, a, ip6 ? 16 : 4) == 0)
+                        return true;
+        return false;
+}
+
+/* What the guest says about addresses (its ARP sender, its NA target, its
+ * NS source) is a claim, never ownership. */
+static void test_claims_not_owned(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        static const uint8_t gw[4] = { 192, 0, 2, 1 };
+        Frame f;
+
+        arp_frame(&f, VM_MAC, VM_IP);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        arp_frame(&f, VM_MAC, gw);                                     /* the gateway's IP */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        na_frame(&f, "fe80::1");
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        na_frame(&f, "2001:db8::10");
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        ns_frame(&f, "fe80::1", "fe80::2");                            /* an NS's source: ND too */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        ip6_frame(&f, VM_MAC, "fe80::1", VSM_IP_PROTO_ICMPV6, VSM_NDISC_RS);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, 0);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, true), ==, 0);
+        g_assert_cmpuint(vsm_learner_generation(l), ==, 0);
+        g_assert_cmpuint(stats(l).n_claims_ignored, ==, 6);
+        vsm_learner_free(l);
+}
+
+/* Addresses the guest uses as the IP source of its own traffic are its
+ * own; they expire after the address age without use. */
 static void test_addresses(void) {
         VsmLearner *l = vsm_learner_new(VM_MAC);
-        static const uint8_t zero[4], other_ip[4] = { 192, 0, 2, 77 };
         const VsmLearnAddress *a;
         uint8_t want6[16];
         Frame f;
 
-        arp_frame(&f, VM_MAC, VM_IP);
+        ip4_frame(&f, VM_MAC, "192.0.2.10", 6);                        /* TCP SYN */
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        ip4_frame(&f, VM_MAC, "192.0.2.10", 1);                        /* echo */
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + SEC(100)), ==, 0);   /* refresh */
-        arp_frame(&f, VM_MAC, zero);                                  /* probe */
+        /* Not unicast, or not ours to have. */
+        ip4_frame(&f, VM_MAC, "0.0.0.0", 6);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
-        arp_frame(&f, OTHER_MAC, other_ip);                           /* not ours */
+        ip4_frame(&f, VM_MAC, "127.0.0.1", 6);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
-        arp_frame(&f, VM_MAC, other_ip);                              /* to the guest */
+        ip4_frame(&f, VM_MAC, "255.255.255.255", 6);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        ip4_frame(&f, VM_MAC, "239.1.1.1", 6);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        ip4_frame(&f, OTHER_MAC, "192.0.2.77", 6);                     /* another MAC */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        ip4_frame(&f, SERVER_MAC, "192.0.2.77", 6);                    /* to the guest */
         g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
         g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, 1);
         a = vsm_learner_get_address(l, false, 0);
@@ -556,11 +664,13 @@ static void test_addresses(void) {
         g_assert_cmpuint(a->last_seen_usec, ==, T0 + SEC(100));
         g_assert_null(vsm_learner_get_address(l, false, 1));
 
-        na_frame(&f, "2001:db8::10");
+        ip6_frame(&f, VM_MAC, "2001:db8::10", 6, 0);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
-        ns_frame(&f, "fe80::5054:ff:fe12:3456", "fe80::1");
+        ip6_frame(&f, VM_MAC, "fe80::5054:ff:fe12:3456", VSM_IP_PROTO_ICMPV6, 128);   /* echo */
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
-        ns_frame(&f, "::", "2001:db8::99");                           /* DAD */
+        ip6_frame(&f, VM_MAC, "::", VSM_IP_PROTO_ICMPV6, 128);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        ip6_frame(&f, VM_MAC, "::1", VSM_IP_PROTO_ICMPV6, 128);
         g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
         g_assert_cmpuint(vsm_learner_n_addresses(l, true), ==, 2);
         g_assert_cmpint(inet_pton(AF_INET6, "2001:db8::10", want6), ==, 1);
@@ -568,6 +678,17 @@ static void test_addresses(void) {
         g_assert_cmpint(inet_pton(AF_INET6, "fe80::5054:ff:fe12:3456", want6), ==, 1);
         g_assert_cmpmem(vsm_learner_get_address(l, true, 1)->address, 16, want6, 16);
         g_assert_true(vsm_learner_get_address(l, true, 1)->is_ip6);
+
+        /* An IGMP report's source and a DHCP REQUEST's are sources too. */
+        {
+                g_autofree VsmIgmpMessage *m = igmp_msg(VSM_IGMP_V2_REPORT, GROUP4);
+                VsmLearner *k = vsm_learner_new(VM_MAC);
+
+                vsm_test_igmp_frame(&f, m);
+                g_assert_cmpint(feed(k, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+                g_assert_true(has_address(k, false, "192.0.2.10"));
+                vsm_learner_free(k);
+        }
 
         /* Expiry: IPv6 last seen at T0, IPv4 at T0 + 100 s; age 3600 s. */
         g_assert_cmpuint(vsm_learner_expire(l, T0 + SEC(3600)), ==, 0);
@@ -578,6 +699,194 @@ static void test_addresses(void) {
         g_assert_cmpuint(vsm_learner_expire(l, T0 + SEC(161)), ==, 1);
         g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, 0);
         g_assert_cmpuint(vsm_learner_next_expiry(l), ==, UINT64_MAX);
+        vsm_learner_free(l);
+}
+
+/* Another MAC's ARP or ND to the guest takes an address away and keeps it
+ * out for VSM_LEARN_CLAIM_HOLD_USEC; the guest's own frames coming back
+ * (hairpin) do not. */
+static void test_contradiction(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        static const uint8_t gw[4] = { 192, 0, 2, 1 };
+        uint64_t gen;
+        Frame f;
+
+        ip4_frame(&f, VM_MAC, "192.0.2.10", 6);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        ip4_frame(&f, VM_MAC, "192.0.2.1", 6);                         /* spoofs the gateway */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, 2);
+
+        /* Our own GARP coming back: no claim by another MAC. */
+        arp_frame(&f, VM_MAC, VM_IP);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
+        /* The gateway's ARP reaches the guest: 192.0.2.1 is not the VM's. */
+        gen = vsm_learner_generation(l);
+        arp_frame(&f, SERVER_MAC, gw);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0 + SEC(1)), ==, 1);
+        g_assert_true(vsm_learner_changed(l, gen));
+        g_assert_false(has_address(l, false, "192.0.2.1"));
+        g_assert_true(has_address(l, false, "192.0.2.10"));
+        g_assert_cmpuint(stats(l).n_contradicted, ==, 1);
+        /* Held out: the guest's next use does not bring it back ... */
+        ip4_frame(&f, VM_MAC, "192.0.2.1", 6);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + SEC(2)), ==, 0);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + SEC(1) + VSM_LEARN_CLAIM_HOLD_USEC), ==, 0);
+        g_assert_cmpuint(stats(l).n_refused_claimed, ==, 2);
+        /* ... until the hold ended without a new claim. */
+        g_assert_cmpuint(vsm_learner_expire(l, T0 + SEC(2) + VSM_LEARN_CLAIM_HOLD_USEC), ==, 0);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + SEC(3) + VSM_LEARN_CLAIM_HOLD_USEC), ==, 1);
+        g_assert_true(has_address(l, false, "192.0.2.1"));
+        /* A probe (sender 0.0.0.0) claims nothing. */
+        arp_frame(&f, SERVER_MAC, (const uint8_t[4]) { 0, 0, 0, 0 });
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
+        vsm_learner_free(l);
+
+        /* IPv6: an NA (target, target LLA), an NS (source, source LLA) and
+         * an RA (source) from other MACs. */
+        l = vsm_learner_new(VM_MAC);
+        ip6_frame(&f, VM_MAC, "2001:db8::10", 6, 0);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        ip6_frame(&f, VM_MAC, "2001:db8::11", 6, 0);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        ip6_frame(&f, VM_MAC, "fe80::1", VSM_IP_PROTO_ICMPV6, 128);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, true), ==, 3);
+        na_frame_from(&f, VM_MAC, "2001:db8::10");                     /* hairpin: ours */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
+        na_frame_from(&f, OTHER_MAC, "2001:db8::10");
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 1);
+        ns_frame_from(&f, OTHER_MAC, "2001:db8::11", "2001:db8::99");
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 1);
+        ns_frame_from(&f, OTHER_MAC, "::", "2001:db8::99");            /* DAD: no claim */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 0);
+        ip6_frame(&f, SERVER_MAC, "fe80::1", VSM_IP_PROTO_ICMPV6, VSM_NDISC_RA);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0), ==, 1);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, true), ==, 0);
+        g_assert_cmpuint(stats(l).n_contradicted, ==, 3);
+        ip6_frame(&f, VM_MAC, "fe80::1", VSM_IP_PROTO_ICMPV6, 128);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + SEC(5)), ==, 0);
+        vsm_learner_free(l);
+
+        /* At the cap of holds, the one ending first makes room. */
+        l = vsm_learner_new(VM_MAC);
+        for (unsigned i = 0; i < VSM_LEARN_CLAIMS_MAX + 1; i++) {
+                uint8_t ip[4] = { 198, 51, 100, (uint8_t) (i + 1) };
+
+                arp_frame(&f, SERVER_MAC, ip);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_TO_GUEST, T0 + i), ==, 0);
+        }
+        g_assert_cmpuint(stats(l).n_dropped_claims, ==, 1);
+        ip4_frame(&f, VM_MAC, "198.51.100.1", 6);                      /* evicted: learnable */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + SEC(1)), ==, 1);
+        ip4_frame(&f, VM_MAC, "198.51.100.2", 6);                      /* still held */
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0 + SEC(1)), ==, 0);
+        vsm_learner_free(l);
+}
+
+/* The vNIC's nwfilter IP list: only those. */
+static void test_allowed(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        VsmLearnAddress allow[2] = {};
+        Frame f;
+
+        ip4_frame(&f, VM_MAC, "192.0.2.10", 6);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        ip4_frame(&f, VM_MAC, "192.0.2.11", 6);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        ip6_frame(&f, VM_MAC, "2001:db8::10", 6, 0);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+
+        /* IP=192.0.2.11 and nothing for IPv6. */
+        g_assert_cmpint(inet_pton(AF_INET, "192.0.2.11", allow[0].address), ==, 1);
+        g_assert_cmpint(vsm_learner_set_allowed(l, true, allow, 1), ==, 1);
+        g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, 1);
+        g_assert_true(has_address(l, false, "192.0.2.11"));
+        g_assert_cmpuint(vsm_learner_n_addresses(l, true), ==, 0);
+        ip4_frame(&f, VM_MAC, "192.0.2.10", 6);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        ip6_frame(&f, VM_MAC, "2001:db8::10", 6, 0);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 0);
+        g_assert_cmpuint(stats(l).n_refused_filter, ==, 2);
+
+        /* IPV6=2001:db8::10 added; then lifted. */
+        allow[1].is_ip6 = true;
+        g_assert_cmpint(inet_pton(AF_INET6, "2001:db8::10", allow[1].address), ==, 1);
+        g_assert_cmpint(vsm_learner_set_allowed(l, true, allow, 2), ==, 0);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        g_assert_cmpint(vsm_learner_set_allowed(l, false, NULL, 0), ==, 0);
+        ip4_frame(&f, VM_MAC, "192.0.2.10", 6);
+        g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+
+        /* Seeding obeys the list too. */
+        {
+                VsmLearner *k = vsm_learner_new(VM_MAC);
+                VsmLearnAddress seed[2] = {};
+
+                memcpy(seed[0].address, (const uint8_t[4]) { 192, 0, 2, 10 }, 4);
+                memcpy(seed[1].address, (const uint8_t[4]) { 192, 0, 2, 11 }, 4);
+                g_assert_cmpint(vsm_learner_set_allowed(k, true, allow, 1), ==, 0);
+                g_assert_cmpint(vsm_learner_seed(k, NULL, NULL, NULL, 0, seed, 2, T0), ==, 1);
+                g_assert_cmpuint(vsm_learner_n_addresses(k, false), ==, 1);
+                g_assert_true(has_address(k, false, "192.0.2.11"));
+                vsm_learner_free(k);
+        }
+        vsm_learner_free(l);
+}
+
+/* Link-local groups are never learned, seeded, nor take a slot. */
+static void test_link_local_groups(void) {
+        VsmLearner *l = vsm_learner_new(VM_MAC);
+        static const char *const ll4[] = { "224.0.0.251", "224.0.0.22", "224.0.0.1" };
+        static const char *const ll6[] = { "ff02::fb", "ff02::1:ff12:3456", "ff02::16" };
+        VsmLearnGroup seed[2] = {};
+        Frame f;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(ll4); i++) {
+                g_autofree VsmIgmpMessage *m = igmp_msg(VSM_IGMP_V2_REPORT, ll4[i]);
+
+                vsm_test_igmp_frame(&f, m);
+                feed(l, &f, VSM_LEARN_FROM_GUEST, T0);
+                record_frame(&f, false, ll4[i], VSM_MCAST_CHANGE_TO_EXCLUDE, "");
+                feed(l, &f, VSM_LEARN_FROM_GUEST, T0);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(ll6); i++) {
+                g_autofree VsmMldMessage *m = g_new0(VsmMldMessage, 1);
+
+                m->type = VSM_MLD_V1_REPORT;
+                m->version = 1;
+                g_assert_cmpint(inet_pton(AF_INET6, ll6[i], m->group), ==, 1);
+                vsm_test_mld_frame(&f, m);
+                feed(l, &f, VSM_LEARN_FROM_GUEST, T0);
+                record_frame(&f, true, ll6[i], VSM_MCAST_MODE_IS_EXCLUDE, "");
+                feed(l, &f, VSM_LEARN_FROM_GUEST, T0);
+        }
+        g_assert_cmpuint(vsm_learner_n_groups(l), ==, 0);
+        g_assert_cmpuint(stats(l).n_link_local_groups, ==, 12);
+
+        /* The cap is for the others: 64 fit beside the link-local ones. */
+        for (unsigned i = 0; i < VSM_LEARN_GROUPS_MAX; i++) {
+                g_autofree char *grp = g_strdup_printf("239.9.0.%u", i + 1);
+                g_autofree VsmIgmpMessage *m = igmp_msg(VSM_IGMP_V2_REPORT, grp);
+
+                vsm_test_igmp_frame(&f, m);
+                g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, 1);
+        }
+        g_assert_cmpuint(vsm_learner_n_groups(l), ==, VSM_LEARN_GROUPS_MAX);
+        g_assert_cmpuint(stats(l).n_dropped_groups, ==, 0);
+        vsm_learner_free(l);
+
+        /* Carried link-local groups are not seeded. */
+        l = vsm_learner_new(VM_MAC);
+        g_assert_cmpint(inet_pton(AF_INET, "224.0.0.251", seed[0].address), ==, 1);
+        seed[0].version = VSM_LEARN_IGMP_V2;
+        seed[0].mode = VSM_LEARN_FILTER_EXCLUDE;
+        seed[1].is_ip6 = true;
+        g_assert_cmpint(inet_pton(AF_INET6, "ff02::fb", seed[1].address), ==, 1);
+        seed[1].version = VSM_LEARN_MLD_V2;
+        seed[1].mode = VSM_LEARN_FILTER_EXCLUDE;
+        g_assert_cmpint(vsm_learner_seed(l, NULL, NULL, seed, 2, NULL, 0, T0), ==, 0);
+        g_assert_cmpuint(vsm_learner_n_groups(l), ==, 0);
         vsm_learner_free(l);
 }
 
@@ -636,9 +945,11 @@ static void test_caps(void) {
                 uint8_t ip[4] = { 10, 0, 0, (uint8_t) (i + 1) };
                 g_autofree char *ip6 = g_strdup_printf("2001:db8::%x", i + 1);
 
-                arp_frame(&f, VM_MAC, ip);
+                g_autofree char *ip4 = g_strdup_printf("10.0.0.%u", ip[3]);
+
+                ip4_frame(&f, VM_MAC, ip4, 6);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, i < VSM_LEARN_IP4_MAX ? 1 : 0);
-                na_frame(&f, ip6);
+                ip6_frame(&f, VM_MAC, ip6, 6, 0);
                 g_assert_cmpint(feed(l, &f, VSM_LEARN_FROM_GUEST, T0), ==, i < VSM_LEARN_IP6_MAX ? 1 : 0);
         }
         g_assert_cmpuint(vsm_learner_n_addresses(l, false), ==, VSM_LEARN_IP4_MAX);
@@ -745,13 +1056,14 @@ static void test_vectors(void) {
                 { "vectors/dhcp-init-reboot.hex", VSM_LEARN_FROM_GUEST, 70, 0, 0, 0, true, false },
                 { "vectors/dhcp-init-reboot-no-cid.hex", VSM_LEARN_FROM_GUEST, 70, 0, 0, 0, true, false },
                 { "vectors/dhcp-ack.hex", VSM_LEARN_TO_GUEST, 70, 0, 0, 0, false, true },
-                { "vectors/igmp-v1-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 0, 0, false, false },
-                { "vectors/igmp-v2-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 0, 0, false, false },
-                { "vectors/igmp-v3-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 0, 0, false, false },
-                { "vectors/mld-v1-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 0, 0, false, false },
-                { "vectors/mld-v2-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 0, 0, false, false },
-                { "vectors/arp-gratuitous.hex", VSM_LEARN_FROM_GUEST, 6, 0, 1, 0, false, false },
-                { "vectors/ndisc-unsolicited-na.hex", VSM_LEARN_FROM_GUEST, 6, 0, 0, 1, false, false },
+                { "vectors/igmp-v1-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 1, 0, false, false },
+                { "vectors/igmp-v2-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 1, 0, false, false },
+                { "vectors/igmp-v3-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 1, 0, false, false },
+                { "vectors/mld-v1-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 0, 1, false, false },
+                { "vectors/mld-v2-report.hex", VSM_LEARN_FROM_GUEST, 6, 1, 0, 1, false, false },
+                /* claims, never ownership */
+                { "vectors/arp-gratuitous.hex", VSM_LEARN_FROM_GUEST, 6, 0, 0, 0, false, false },
+                { "vectors/ndisc-unsolicited-na.hex", VSM_LEARN_FROM_GUEST, 6, 0, 0, 0, false, false },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -921,7 +1233,11 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/learn/records", test_records);
         g_test_add_func("/sm/learn/version-change", test_version_change);
         g_test_add_func("/sm/learn/group-expiry", test_group_expiry);
+        g_test_add_func("/sm/learn/claims-not-owned", test_claims_not_owned);
         g_test_add_func("/sm/learn/addresses", test_addresses);
+        g_test_add_func("/sm/learn/contradiction", test_contradiction);
+        g_test_add_func("/sm/learn/allowed", test_allowed);
+        g_test_add_func("/sm/learn/link-local-groups", test_link_local_groups);
         g_test_add_func("/sm/learn/caps", test_caps);
         g_test_add_func("/sm/learn/garbage", test_garbage);
         g_test_add_func("/sm/learn/vectors", test_vectors);

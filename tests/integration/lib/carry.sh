@@ -281,7 +281,8 @@ ct_wait_mdb() {
 
 # ct_ping_guest IP4 [LL6]: two pings from br-sw to the guest's IPv4 address
 # and its IPv6 link-local one (busybox ping: no iputils needed), so both
-# addresses cross the tap in ARP / NA (the learner's address sources).
+# addresses are the IP source of the guest's echo replies (what the
+# learner takes as owned, src/sm/learn.c).
 # NAME (default "the guest") names it in the failure message.
 ct_ping_guest() {
 	local who=${3:-the guest}

@@ -46,6 +46,7 @@
 #   LG_GUEST_MEM_MIB   guest RAM (default 192)
 #   LG_GUEST_CMDLINE   extra kernel parameters for every guest
 #   LG_GUEST_METADATA  XML inside <metadata>
+#   LG_GUEST_NIC2_MAC  a second virtio NIC on br0 with this MAC (eth1)
 #   LG_GUEST_MACHINE   QEMU machine type (default pc)
 
 if [[ -n ${LG__SOURCED:-} ]]; then
@@ -137,7 +138,13 @@ lg_guest_xml() {
       <mac address='$mac'/>
       <model type='virtio'/>
       <rom enabled='no'/>
-    </interface>
+    </interface>${LG_GUEST_NIC2_MAC:+
+    <interface type='bridge'>
+      <source bridge='br0'/>
+      <mac address='$LG_GUEST_NIC2_MAC'/>
+      <model type='virtio'/>
+      <rom enabled='no'/>
+    </interface>}
     <serial type='file'>
       <source path='/var/log/libvirt/qemu/$name-serial.log'/>
       <target port='0'/>

@@ -28,6 +28,20 @@
 #                       guest never sends a DHCP message)       [1]
 #   vsm.ip=A.B.C.D/N    a static IPv4 address on eth0 (with vsm.dhcp=0:
 #                       a guest that has an address but no lease) [none]
+#   vsm.ip1=A.B.C.D/N   a static IPv4 address on eth1 (a second NIC),
+#                       with the kernel's defaults arp_announce=0 and
+#                       arp_ignore=0 (either NIC speaks for the other's
+#                       addresses)                              [none]
+#   vsm.spoof=IF/ADDR,...
+#                       a hostile guest: once ready, vsmspoof claims each
+#                       ADDR from IF (IPv4: ARP Announcement; IPv6:
+#                       unsolicited NA with Override, source = ADDR);
+#                       ADDR "lease" = eth0's DHCP address; then prints
+#                       "spoof done"                            [none]
+#   vsm.spoofn=N        how many rounds of claims, 500 ms apart  [10]
+#   vsm.ping1=A.B.C.D   after the claims, ping it twice from eth1 (its
+#                       address is then the IP source of eth1's
+#                       traffic)                                [none]
 
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /run /tmp
 /bin/busybox --install -s
@@ -45,7 +59,7 @@ say "init kernel $(uname -r)"
 
 # ---- parameters
 name=vsmguest cid=duid groups=239.77.1.1,ff15::77:1 port=5000 ctl=5001
-igmp=3 mld=2 dhcpwait=120 dhcp=1 sip=
+igmp=3 mld=2 dhcpwait=120 dhcp=1 sip='' sip1='' spoof='' spoofn=10 ping1=''
 # shellcheck disable=SC2013 # words, not lines
 for arg in $(cat /proc/cmdline); do
 	case $arg in
@@ -59,6 +73,10 @@ for arg in $(cat /proc/cmdline); do
 	vsm.dhcpwait=*) dhcpwait=${arg#*=} ;;
 	vsm.dhcp=*) dhcp=${arg#*=} ;;
 	vsm.ip=*) sip=${arg#*=} ;;
+	vsm.ip1=*) sip1=${arg#*=} ;;
+	vsm.spoof=*) spoof=${arg#*=} ;;
+	vsm.spoofn=*) spoofn=${arg#*=} ;;
+	vsm.ping1=*) ping1=${arg#*=} ;;
 	esac
 done
 hostname "$name"
@@ -95,6 +113,17 @@ echo 0 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6
 ip link set eth0 up
 mac=$(cat /sys/class/net/eth0/address)
 say "eth0 up mac $mac"
+if [ -n "$sip1" ]; then
+	i=0
+	while [ ! -e /sys/class/net/eth1 ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo 0 >/proc/sys/net/ipv6/conf/eth1/disable_ipv6
+	ip addr add "$sip1" dev eth1
+	ip link set eth1 up
+	say "eth1 up mac $(cat /sys/class/net/eth1/address) ip $sip1"
+fi
 
 # ---- DHCP
 machex=$(echo "$mac" | tr -d ':')
@@ -141,6 +170,24 @@ if [ "$groups" != none ]; then
 	mcjoin join -i eth0 -p "$port" -c "$ctl" -4 "$igmp" -6 "$mld" $(echo "$groups" | tr ',' ' ') &
 fi
 say "ready"
+
+# ---- hostile claims (vsm.spoof), then eth1's own traffic (vsm.ping1)
+if [ -n "$spoof" ]; then
+	pids=
+	for c in $(echo "$spoof" | tr ',' ' '); do
+		a=${c#*/}
+		[ "$a" = lease ] && a=$(cat /run/vsm-lease 2>/dev/null)
+		vsmspoof "${c%%/*}" "$spoofn" 500 "$a" &
+		pids="$pids $!"
+	done
+	# shellcheck disable=SC2086 # one word per pid (not mcjoin's)
+	wait $pids
+	say "spoof done"
+fi
+if [ -n "$ping1" ]; then
+	ping -c 2 -W 2 -I eth1 "$ping1" >/dev/null 2>&1
+	say "ping1 done rc $?"
+fi
 
 # PID 1 must not exit.
 while :; do
