@@ -26,8 +26,11 @@ typedef struct VsmCarryHost {
         void (*note)(const char *uuid, gboolean quiet, const char *text, gpointer user_data);
         /* The uplink under a vNIC's bridge; NULL with *ret_why set. */
         VsmUplink *(*uplink_for_nic)(const VsmNicInfo *n, char **ret_why, gpointer user_data);
-        /* The source's SWITCHOVER arrived for this incoming domain. */
-        void (*switchover)(const char *uuid, gpointer user_data);
+        /* The source's SWITCHOVER arrived, on the authenticated channel of
+         * this incoming domain's migration.  FALSE: refused, because the
+         * incoming domain is not started yet (start hook or
+         * STARTED_MIGRATED); the carry then closes the channel. */
+        gboolean (*switchover)(const char *uuid, gpointer user_data);
 } VsmCarryHost;
 
 /* Starts the peer listener when [peer] listen is set (FALSE and an error
