@@ -33,6 +33,8 @@
 #define PEER_LINGER_MS 5000            /* drop_domain: time left to flush before closing */
 #define PEER_LISTEN_BACKLOG 128
 #define PEER_FRAME_HDR 4
+#define PEER_BUSY "too many connections"
+#define PEER_RETRY_FOR_MS 10000        /* a destination told PEER_BUSY retries this long */
 
 #define peer_log(level, peer, domain, ...) \
         g_log_structured(G_LOG_DOMAIN, (level), "VSIMIG_PEER", (peer), "VSIMIG_DOMAIN", (domain), \
@@ -1464,7 +1466,7 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
         from_addr = GPOINTER_TO_UINT(g_hash_table_lookup(s->per_addr, addr));
         if (s->n_conns >= VSM_PEER_CONNS_MAX || from_addr >= VSM_PEER_CONNS_PER_ADDR) {
                 gboolean total = s->n_conns >= VSM_PEER_CONNS_MAX;
-                g_autoptr(GBytes) frame = encode_error("too many connections");
+                g_autoptr(GBytes) frame = encode_error(PEER_BUSY);
                 gsize size;
                 const char *data = g_bytes_get_data(frame, &size);
 
@@ -1788,6 +1790,9 @@ struct VsmPeerClient {
         char nonce_d[VSM_PEER_NONCE_LEN + 1];
         GBytes *key;                   /* NULL: keyed by the token */
         gint64 hs_deadline_usec;       /* monotonic end of the handshake (TLS, challenge) */
+        GSocketAddress *addr;          /* the origin */
+        guint retries;                 /* after PEER_BUSY refusals */
+        gint64 retry_until_usec;
         VsmPeerClientCallbacks cb;
         gpointer user_data;
         GMainContext *ctx;
@@ -1825,6 +1830,7 @@ static void client_unref(VsmPeerClient *c) {
         g_clear_object(&c->tls_ca);
         g_clear_object(&c->cancellable);
         g_clear_pointer(&c->key, g_bytes_unref);
+        g_clear_object(&c->addr);
         explicit_bzero(c->token, sizeof(c->token));
         g_main_context_unref(c->ctx);
         g_free(c->origin);
@@ -1891,6 +1897,30 @@ static gboolean client_on_writable(GObject *stream, gpointer user_data) {
                 return G_SOURCE_REMOVE;
         }
         return G_SOURCE_CONTINUE;      /* peer_io_flush() removed the source when done */
+}
+
+static void client_connect(VsmPeerClient *c);
+
+static gboolean client_on_retry(gpointer user_data) {
+        VsmPeerClient *c = user_data;
+
+        clear_source(&c->timer);
+        client_connect(c);
+        return G_SOURCE_REMOVE;
+}
+
+/* Closes this attempt and connects again after a short random pause (the
+ * jitter spreads the retries of many destinations; it is no secret, so
+ * g_random is fine here). */
+static void client_retry(VsmPeerClient *c) {
+        guint delay_ms = (guint) g_random_int_range(20, 100 + 20 * (gint32) MIN(c->retries, 20u));
+
+        peer_io_clear(&c->io);
+        c->connected = FALSE;
+        c->retries++;
+        clear_source(&c->timer);
+        peer_log(G_LOG_LEVEL_DEBUG, c->origin, c->domain, "peer %s: busy, retrying in %u ms", c->origin, delay_ms);
+        c->timer = attach_timeout(c->ctx, delay_ms, client_on_retry, c);
 }
 
 /* Step 3: check the source's proof, then prove ourselves.  FALSE when c
@@ -1974,6 +2004,13 @@ static gboolean client_on_message(VsmPeerClient *c, VsmPeerMessage *msg) {
         case VSM_PEER_MSG_ERROR: {
                 g_autoptr(GError) error = NULL;
 
+                /* The source is busy with handshakes from our address (many
+                 * migrations at once): try again shortly. */
+                if (!c->authenticated && g_str_equal(m->reason, PEER_BUSY) &&
+                    g_get_monotonic_time() < c->retry_until_usec) {
+                        client_retry(c);
+                        return FALSE;
+                }
                 c->refused++;
                 if (vsm_ratelimit_test(&client_rl))
                         peer_log(G_LOG_LEVEL_WARNING, c->origin, c->domain, "peer %s refused us: %s", c->origin,
@@ -2180,7 +2217,6 @@ static void client_on_connected(GObject *source, GAsyncResult *res, gpointer use
 VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const char *token,
                                    const VsmPeerSecurity *sec, const VsmPeerClientCallbacks *cb, gpointer user_data) {
         const VsmPeerTls *tls = sec ? sec->tls : NULL;
-        g_autoptr(GSocketAddress) addr = NULL;
         g_autoptr(GInetAddress) ip = NULL;
         guint16 port = 0;
         VsmPeerClient *c;
@@ -2228,12 +2264,18 @@ VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const
                 return c;
         }
 
-        addr = g_inet_socket_address_new(ip, port);
+        c->addr = g_inet_socket_address_new(ip, port);
         c->sc = g_socket_client_new();
-        c->timer = attach_timeout(c->ctx, VSM_PEER_CONNECT_TIMEOUT_MS, client_on_connect_timeout, c);
-        g_socket_client_connect_async(c->sc, G_SOCKET_CONNECTABLE(addr), c->cancellable, client_on_connected,
-                                      client_ref(c));
+        c->retry_until_usec = g_get_monotonic_time() + (gint64) PEER_RETRY_FOR_MS * 1000;
+        client_connect(c);
         return c;
+}
+
+static void client_connect(VsmPeerClient *c) {
+        c->timed_out = FALSE;
+        c->timer = attach_timeout(c->ctx, VSM_PEER_CONNECT_TIMEOUT_MS, client_on_connect_timeout, c);
+        g_socket_client_connect_async(c->sc, G_SOCKET_CONNECTABLE(c->addr), c->cancellable, client_on_connected,
+                                      client_ref(c));
 }
 
 /**

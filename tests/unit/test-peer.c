@@ -1565,20 +1565,18 @@ static void test_tcp_many(void) {
         g_assert_cmpint(srv_stat(&srv, "over_capacity"), ==, N_MANY - VSM_PEER_CONNS_MAX);
         g_assert_cmpint(srv_stat(&srv, "rejected_per_address"), ==, 0);
 
-        /* A real destination now: refused, with the reason. */
+        /* A real destination now: told "too many connections", it keeps
+         * trying (many migrations at once are normal)... */
         rec_init(&r);
         rec_connect(&r, origin, DOM, TOKEN);
-        WAIT_UNTIL(r.n_closed == 1, 3000);
-        g_assert_nonnull(strstr(r.error->message, "too many"));
-        rec_clear(&r);
+        WAIT_UNTIL(srv_stat(&srv, "over_capacity") >= N_MANY - VSM_PEER_CONNS_MAX + 2, 3000);
+        g_assert_cmpuint(r.n_closed, ==, 0);
+        g_assert_cmpuint(r.msgs->len, ==, 0);
 
-        /* Room again: served. */
+        /* ...and is served once there is room. */
         for (guint i = 0; i < 16; i++)
                 close(fds[i]);
-        WAIT_UNTIL(srv_stat(&srv, "connections") <= VSM_PEER_CONNS_MAX - 16, 3000);
-        rec_init(&r);
-        rec_connect(&r, origin, DOM, TOKEN);
-        WAIT_UNTIL(r.msgs->len == 1 || r.n_closed, 3000);
+        WAIT_UNTIL(r.msgs->len == 1 || r.n_closed, 5000);
         g_assert_cmpuint(r.msgs->len, ==, 1);
 
         /* The server goes away: every connection is closed. */
