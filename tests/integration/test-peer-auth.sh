@@ -17,6 +17,11 @@
 #      and port, answering with a random proof and a SWITCHOVER: g1 A -> B;
 #      B refuses it, replays late at RESUMED, and `vsimigctl show` and
 #      B's timeline say why; no SWITCHOVER counted.
+#   b. a SWITCHOVER sent before the incoming domain is started: a source
+#      that holds the key and the token (python) sends it right after the
+#      handshake to B, which has seen only the "migrate begin" hook of that
+#      domain (fed by hand): refused, counted, noted, channel closed, no
+#      VDP ASSOCIATE.  (c shows the same SWITCHOVER taken once started.)
 #   e. 1000 connections (slowloris: 2 octets each) from another address
 #      on the migration network against B's listener while g1 migrates
 #      B -> A: A still gets the SWITCHOVER before RESUMED; B counts the
@@ -174,6 +179,42 @@ grep -q 'failed authentication' "$TB_DIR/show-B.txt" ||
 tb__kill_pid "$FAKE_PID" TERM 3
 tb__untrack_pid "$FAKE_PID"
 mt_vsimigd_start A
+
+# ---- b. SWITCHOVER before the incoming domain is started ------------------------------
+EARLY=early EARLY_UUID=5e1f0b57-7d8a-4c5e-9a11-0f6d2b3c4e5f EARLY_MAC=02:76:73:6d:30:09 EARLY_PORT=7790
+EARLY_TOK=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+hv=LT_HOLDER_A
+nsenter -t "${!hv}" -n -m -u -- python3 "$PA_PY" keyed-origin "$LT_IP_A" "$EARLY_PORT" "$KEY" "$EARLY_TOK" \
+  "$TB_DIR/early.log" </dev/null >>"$TB_DIR/early.out" 2>&1 &
+EARLY_PID=$!
+tb_track_pid "$EARLY_PID" keyed-origin
+for ((i = 0; i < 50; i++)); do grep -q listening "$TB_DIR/early.log" 2>/dev/null && break; sleep 0.1; done
+ref0=$(vstat B 'd["libvirt"]["carry"]["switchovers_refused"]')
+cat >"$TB_DIR/early.xml" <<XML
+<domain type='kvm'><name>$EARLY</name><uuid>$EARLY_UUID</uuid><memory unit='KiB'>65536</memory><vcpu>1</vcpu>
+<metadata><vsimig:state xmlns:vsimig="https://vsimig.dev/xmlns/metadata/1" version="1" origin="$LT_IP_A:$EARLY_PORT" token="$EARLY_TOK" generation="1"><vsimig:nic mac="$EARLY_MAC"><vsimig:client-id state="unknown"/><vsimig:ip address="10.77.1.61"/></vsimig:nic></vsimig:state></metadata>
+<os><type arch='x86_64'>hvm</type></os><devices><interface type='bridge'><mac address='$EARLY_MAC'/><source bridge='br0'/><target dev='vnet-early'/><model type='virtio'/></interface></devices></domain>
+XML
+lt_exec B "$VSIMIGCTL" --config /run/vsimig/vsimigd.conf hook "$EARLY" migrate begin - <"$TB_DIR/early.xml" ||
+  nfail "[early] the migrate begin hook for $EARLY failed on B"
+for ((i = 0; i < 50; i++)); do
+  [[ $(vstat B "d['libvirt']['carry']['switchovers_refused'] > $ref0") == True ]] && break
+  sleep 0.1
+done
+sed 's/^/[early] keyed source: /' "$TB_DIR/early.log"
+grep -q '^auth ok' "$TB_DIR/early.log" || nfail "[early] B did not authenticate to the keyed source (its log above)"
+grep -q 'sent state and switchover' "$TB_DIR/early.log" || nfail "[early] the keyed source never sent its SWITCHOVER"
+[[ $(vstat B "d['libvirt']['carry']['switchovers_refused'] == $ref0 + 1") == True ]] ||
+  nfail "[early] B did not count the early SWITCHOVER as refused (switchovers_refused $ref0 -> $(vstat B 'd["libvirt"]["carry"]["switchovers_refused"]'))"
+hctl B show "$EARLY" >"$TB_DIR/show-early.txt" 2>&1 || true
+sed 's/^/[early] B show: /' "$TB_DIR/show-early.txt" | grep -iE 'switchover|peer|associate' || true
+grep -q 'SWITCHOVER refused' "$TB_DIR/show-early.txt" || nfail "[early] B's timeline for $EARLY does not say the SWITCHOVER was refused"
+grep -qiE 'vdp associate' "$TB_DIR/show-early.txt" && nfail "[early] B sent a VDP ASSOCIATE for $EARLY on the early SWITCHOVER"
+[[ $(hctl B --json vdp list | vsm_json "[v['state'] for v in d['vsis'] if v['mac'] == '$EARLY_MAC' and v['state'] == 'associated']") == "[]" ]] ||
+  nfail "[early] $EARLY_MAC is associated on B after the early SWITCHOVER"
+lt_exec B "$VSIMIGCTL" --config /run/vsimig/vsimigd.conf hook "$EARLY" release end - <"$TB_DIR/early.xml" || true
+tb__kill_pid "$EARLY_PID" TERM 3
+tb__untrack_pid "$EARLY_PID"
 
 # ---- e. a flood from one address while g1 migrates -----------------------------------
 TOK4=$(wait_token B "" 15)

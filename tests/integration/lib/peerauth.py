@@ -18,6 +18,11 @@ library only.
         a challenge with a random proof, then a SWITCHOVER for the domain
         (what an attacker answering at the origin would like the
         destination to act on); one line per event in LOG
+  peerauth.py keyed-origin ADDR PORT KEYFILE TOKEN LOG
+        a source that holds the key and the token (so the destination
+        authenticates it) but sends the SWITCHOVER at once, right after
+        the handshake, whatever the destination's domain is doing; one line
+        per event in LOG; runs until killed
   peerauth.py replay PCAP SERVER_PORT HOST PORT
         the destination's octets of the first connection to SERVER_PORT in
         PCAP (hello and auth of an earlier, real exchange), sent verbatim to
@@ -163,6 +168,40 @@ def fake_origin(addr, port, log):
             c.close()
 
 
+def keyed_origin(addr, port, keyfile, token, log):
+    key = open(keyfile, "rb").read()
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((addr, int(port)))
+    ls.listen(16)
+    out = open(log, "a", buffering=1)
+    out.write(f"listening {addr}:{port}\n")
+    while True:
+        c, peer = ls.accept()
+        c.settimeout(5)
+        try:
+            hello = recv_msg(c)
+            out.write(f"hello from {peer[0]}: {json.dumps(hello)}\n")
+            if not hello or hello.get("type") != "hello":
+                continue
+            dom, nd, ns = hello.get("domain", ""), hello.get("nonce", ""), secrets.token_hex(16)
+            c.sendall(frame({"type": "challenge", "nonce": ns, "proof": proof(key, True, dom, token, nd, ns)}))
+            auth = recv_msg(c)
+            ok = auth is not None and hmac.compare_digest(str(auth.get("proof")),
+                                                          proof(key, False, dom, token, nd, ns))
+            out.write(f"auth {'ok' if ok else 'bad'}: {json.dumps(auth)}\n")
+            c.sendall(frame({"type": "state", "domain": dom, "generation": 1, "nics": []}))
+            c.sendall(frame({"type": "switchover", "domain": dom, "generation": 2, "nics": [],
+                             "suspended_at": time.time_ns() // 1000}))
+            out.write("sent state and switchover\n")
+            m = recv_msg(c)
+            out.write(f"then: {json.dumps(m) if m is not None else 'closed by the destination'}\n")
+        except (OSError, ValueError) as e:
+            out.write(f"connection: {e!r}\n")
+        finally:
+            c.close()
+
+
 def tcp_payloads(path, server_port):
     """The client->server payload of the first TCP connection to
     server_port in the pcap (IPv4 over Ethernet), in sequence order."""
@@ -255,6 +294,8 @@ def main():
         return client_v1(*a[1:])
     if len(a) == 4 and a[0] == "fake-origin":
         return fake_origin(*a[1:])
+    if len(a) == 6 and a[0] == "keyed-origin":
+        return keyed_origin(*a[1:])
     if len(a) == 5 and a[0] == "replay":
         return replay(*a[1:])
     if len(a) in (5, 6) and a[0] == "flood":
