@@ -4,6 +4,10 @@
 # both with the shared [peer] key-file (ct_peer_conf), one Linux guest g1
 # (static address, one IGMPv3 group), real live migrations.
 #
+#   n. secure by default, with a real vsimigd outside the testbed: a
+#      listener with neither key-file nor tls does not start (and
+#      --check-config says how to fix it); a destination with neither
+#      opens no peer channel for an incoming domain (hook-fed), and says why.
 #   d. the token read with `virsh -r dumpxml` alone: a client on the
 #      migration network that has it but not the key is refused ("not
 #      authorized"), cannot verify the source either, and a version 1
@@ -55,6 +59,41 @@ for tool in python3 tcpdump; do
 done
 [[ -x $VSIMIGD && -x $VSIMIGCTL ]] || tb_fail "vsimigd/vsimigctl not built in $VSM_BUILD_ROOT"
 lg_build ""
+# ---- n. secure by default -------------------------------------------------------------
+printf '[vdp]\nuplinks = up0\n[libvirt]\nenabled = false\n[control]\nsocket = %s\n[peer]\nlisten = 127.0.0.1:7799\n' \
+  "$TB_DIR/nokey.sock" >"$TB_DIR/nokey-listen.conf"
+if out=$("$VSIMIGD" --check-config -c "$TB_DIR/nokey-listen.conf" 2>&1); then
+  nfail "[nokey] --check-config accepted a listener without key-file or tls: $out"
+else
+  say "[nokey] --check-config refuses a listener without key-file/tls: $out"
+  grep -q 'key-file' <<<"$out" || nfail "[nokey] the refusal does not say how to fix it: $out"
+fi
+rc=0
+timeout 10 "$VSIMIGD" -c "$TB_DIR/nokey-listen.conf" >"$TB_DIR/nokey-listen.log" 2>&1 || rc=$?
+((rc != 0 && rc != 124)) || nfail "[nokey] vsimigd started with a listener without key-file or tls (rc $rc)"
+printf '[libvirt]\nenabled = false\n[control]\nsocket = %s\n' "$TB_DIR/nokey.sock" >"$TB_DIR/nokey-dest.conf"
+"$VSIMIGD" -c "$TB_DIR/nokey-dest.conf" >"$TB_DIR/nokey-dest.log" 2>&1 &
+NOKEY_PID=$!
+tb_track_pid "$NOKEY_PID" vsimigd-nokey
+for ((i = 0; i < 50; i++)); do [[ -S $TB_DIR/nokey.sock ]] && break; sleep 0.1; done
+cat >"$TB_DIR/nokey.xml" <<XML
+<domain type='kvm'><name>nokey</name><uuid>0d6f3a8e-1b2c-4d5e-8f90-a1b2c3d4e5f6</uuid><memory unit='KiB'>65536</memory><vcpu>1</vcpu>
+<metadata><vsimig:state xmlns:vsimig="https://vsimig.dev/xmlns/metadata/1" version="1" origin="127.0.0.1:7799" token="0123456789abcdef0123456789abcdef" generation="1"><vsimig:nic mac="02:76:73:6d:30:0a"><vsimig:client-id state="unknown"/></vsimig:nic></vsimig:state></metadata>
+<os><type arch='x86_64'>hvm</type></os><devices><interface type='bridge'><mac address='02:76:73:6d:30:0a'/><source bridge='br0'/><target dev='vnet-nokey'/></interface></devices></domain>
+XML
+printf '[control]\nsocket = %s\n' "$TB_DIR/nokey.sock" >"$TB_DIR/nokey-ctl.conf"
+"$VSIMIGCTL" --config "$TB_DIR/nokey-ctl.conf" hook nokey migrate begin - <"$TB_DIR/nokey.xml" ||
+  nfail "[nokey] the hook call to the key-less destination failed"
+sleep 0.3
+"$VSIMIGCTL" --socket "$TB_DIR/nokey.sock" show nokey >"$TB_DIR/nokey-show.txt" 2>&1 || true
+grep 'peer channel' "$TB_DIR/nokey-show.txt" | sed 's/^/[nokey] /' || true
+grep -q 'no peer channel: neither \[peer\] key-file nor tls' "$TB_DIR/nokey-show.txt" ||
+  nfail "[nokey] the key-less destination's timeline does not say why it opened no peer channel"
+[[ $("$VSIMIGCTL" --socket "$TB_DIR/nokey.sock" --json status | vsm_json 'd["libvirt"]["carry"]["peer_not_opened"]') == 1 ]] ||
+  nfail "[nokey] the key-less destination does not count the peer channel it did not open"
+tb__kill_pid "$NOKEY_PID" TERM 3
+tb__untrack_pid "$NOKEY_PID"
+
 ct_check_peer_conf || tb_fail "vsimigd refuses the [peer] config: $(tr '\n' ' ' <"$TB_DIR/probe.out")"
 ct_peer_conf_both "$PEER_PORT"
 KEY=$(ct_peer_key)
