@@ -385,6 +385,22 @@ static int cmd_status(void) {
                        int_or(carry, "switchovers_sent", 0), int_or(carry, "switchovers_received", 0),
                        int_or(carry, "replays", 0), int_or(carry, "replays_late", 0), int_or(carry, "replay_frames", 0),
                        int_or(carry, "peer_rejects", 0));
+                printf("  peer authentication: %" G_GINT64_FORMAT " origin(s) failed it, %" G_GINT64_FORMAT
+                       " early switchover(s) refused, %" G_GINT64_FORMAT " channel(s) not opened (no key/TLS)\n",
+                       int_or(carry, "peer_auth_failures", 0), int_or(carry, "switchovers_refused", 0),
+                       int_or(carry, "peer_not_opened", 0));
+                if (peer)
+                        printf("  listener (%s%s%s): %" G_GINT64_FORMAT " connection(s), %" G_GINT64_FORMAT
+                               " authenticated; refused: %" G_GINT64_FORMAT " not authorized, %" G_GINT64_FORMAT
+                               " version 1, %" G_GINT64_FORMAT " per address, %" G_GINT64_FORMAT " over capacity, %"
+                               G_GINT64_FORMAT " handshake timeout(s)\n",
+                               json_object_get_boolean_member_with_default(peer, "key", FALSE) ? "key" : "",
+                               json_object_get_boolean_member_with_default(peer, "tls", FALSE) ? " tls" : "",
+                               json_object_get_boolean_member_with_default(peer, "insecure", FALSE) ? " INSECURE" : "",
+                               int_or(peer, "connections", 0), int_or(peer, "authorized", 0),
+                               int_or(peer, "rejected_auth", 0), int_or(peer, "rejected_v1", 0),
+                               int_or(peer, "rejected_per_address", 0), int_or(peer, "over_capacity", 0),
+                               int_or(peer, "hello_timeouts", 0));
         }
         return VSIMIG_EXIT_OK;
 }
