@@ -84,6 +84,7 @@ struct VsmCarry {
         VsmPeerServer *server;
         VsmPeerTls *tls;               /* [peer] tls = true; NULL: plain TCP */
         VsmPeerSecurity sec;           /* tls, the key file's key, insecure */
+        GBytes *key;                   /* [peer] key-file's contents (reloaded on SIGHUP) */
         GHashTable *domains;           /* uuid -> CarryDomain (owned) */
         GHashTable *by_ifindex;        /* ifindex -> CarryNic (borrowed) */
         guint expire_timer;
@@ -1249,7 +1250,8 @@ VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpoin
                         return NULL;
         }
         c->sec.tls = c->tls;
-        c->sec.key = config->peer_key;
+        c->key = config->peer_key ? g_bytes_ref(config->peer_key) : NULL;
+        c->sec.key = c->key;
         c->sec.insecure = config->peer_insecure;
         if (config->peer_listen) {
                 c->server = vsm_peer_server_new(config->peer_listen, &c->sec, &scb, c, error);
@@ -1260,6 +1262,23 @@ VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpoin
                         c->tls ? "TLS" : config->peer_key ? "" : "INSECURE: no key file, no TLS");
         }
         return g_steal_pointer(&c);
+}
+
+gboolean vsm_carry_reload_key(VsmCarry *c, GError **error) {
+        GBytes *key;
+
+        if (!c->config->peer_key_file)
+                return TRUE;
+        key = vsm_peer_key_load(c->config->peer_key_file, error);
+        if (!key)
+                return FALSE;
+        g_clear_pointer(&c->key, g_bytes_unref);
+        c->key = key;
+        c->sec.key = key;
+        if (c->server)
+                vsm_peer_server_set_key(c->server, key);
+        vsm_log(G_LOG_LEVEL_MESSAGE, "[peer] key-file %s read again", c->config->peer_key_file);
+        return TRUE;
 }
 
 void vsm_carry_set_libvirt(VsmCarry *c, VsmLibvirt *lv) {
@@ -1276,6 +1295,7 @@ VsmCarry *vsm_carry_free(VsmCarry *c) {
         g_clear_pointer(&c->by_ifindex, g_hash_table_unref);
         vsm_peer_server_free(c->server);
         vsm_peer_tls_free(c->tls);
+        g_clear_pointer(&c->key, g_bytes_unref);
         vsm_sniffer_free(c->sniffer);
         g_free(c);
         return NULL;

@@ -40,6 +40,9 @@ VsmCarry *vsm_carry_free(VsmCarry *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmCarry, vsm_carry_free)
 /* The libvirt connection for <metadata> writes (NULL: none). */
 void vsm_carry_set_libvirt(VsmCarry *c, VsmLibvirt *lv);
+/* SIGHUP: reads [peer] key-file again (checked as at start); on an error
+ * the old key stays and FALSE says why.  TRUE without a key file. */
+gboolean vsm_carry_reload_key(VsmCarry *c, GError **error);
 
 /* After every event the machine took: learning follows the domain's role
  * and phase (on while it runs or is being migrated away, or has switched

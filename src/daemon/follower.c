@@ -684,6 +684,10 @@ VsmFollower *vsm_follower_free(VsmFollower *f) {
         return NULL;
 }
 
+gboolean vsm_follower_reload_peer_key(VsmFollower *f, GError **error) {
+        return vsm_carry_reload_key(f->carry, error);
+}
+
 JsonNode *vsm_follower_status_json(VsmFollower *f) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         GHashTableIter it;

@@ -1633,6 +1633,18 @@ void vsm_peer_server_set_hello_timeout_ms(VsmPeerServer *s, guint ms) {
 }
 
 /**
+ * vsm_peer_server_set_key: the key of the handshakes that start from now
+ * (a handshake under way when it changes fails, and its destination finds
+ * the source unauthenticated, as with any key mismatch).
+ */
+void vsm_peer_server_set_key(VsmPeerServer *s, GBytes *key) {
+        g_return_if_fail(s != NULL);
+        g_clear_pointer(&s->key, g_bytes_unref);
+        if (key)
+                s->key = g_bytes_ref(key);
+}
+
+/**
  * vsm_peer_server_get_port: the port actually bound.
  */
 guint16 vsm_peer_server_get_port(const VsmPeerServer *s) {

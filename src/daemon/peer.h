@@ -200,6 +200,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmPeerServer, vsm_peer_server_free)
 /* How long a new connection may take for the whole handshake (default
  * VSM_PEER_HELLO_TIMEOUT_MS); applies to connections accepted afterwards. */
 void vsm_peer_server_set_hello_timeout_ms(VsmPeerServer *s, guint ms);
+/* A new cluster key (SIGHUP); NULL: keyed by the token.  Handshakes that
+ * start afterwards use it. */
+void vsm_peer_server_set_key(VsmPeerServer *s, GBytes *key);
 /* The port actually bound (useful with port 0 in tests). */
 guint16 vsm_peer_server_get_port(const VsmPeerServer *s);
 /* Queue a message to one accepted connection (non-blocking, buffered;

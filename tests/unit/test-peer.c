@@ -1382,6 +1382,38 @@ static void test_client_no_challenge(void) {
         close(lfd);
 }
 
+/* A new key (SIGHUP) applies to the next handshakes: a destination with
+ * the old one then fails, one with the new one is served. */
+static void test_server_set_key(void) {
+        Srv srv = { .send_on_connect = TRUE, .reuse_token = TRUE };
+        g_autofree char *origin = NULL;
+        Rec r1, r2, r3;
+
+        srv_start(&srv);
+        origin = srv_origin(&srv);
+        rec_init(&r1);
+        rec_connect_full(&r1, origin, DOM, TOKEN, NULL, other_key());
+        WAIT_UNTIL(r1.n_closed == 1, 3000);
+        g_assert_true(client_auth_failed(r1.c));
+
+        vsm_peer_server_set_key(srv.s, other_key());
+        rec_init(&r2);
+        rec_connect_full(&r2, origin, DOM, TOKEN, NULL, other_key());
+        WAIT_UNTIL(r2.msgs->len == 1 || r2.n_closed, 3000);
+        g_assert_cmpuint(r2.msgs->len, ==, 1);
+        g_clear_pointer(&r2.c, vsm_peer_client_free);
+        WAIT_UNTIL(srv.n_disconnected == 1, 3000);
+
+        rec_init(&r3);
+        rec_connect(&r3, origin, DOM, TOKEN);          /* the old key */
+        WAIT_UNTIL(r3.n_closed == 1, 3000);
+        g_assert_true(client_auth_failed(r3.c));
+        rec_clear(&r1);
+        rec_clear(&r2);
+        rec_clear(&r3);
+        vsm_peer_server_free(srv.s);
+}
+
 /* A port where nobody listens. */
 static guint16 closed_port(void) {
         struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -2243,6 +2275,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/peer/auth/identical-replies", test_auth_identical_replies);
         g_test_add_func("/peer/auth/token-once", test_auth_token_once);
         g_test_add_func("/peer/auth/v1", test_auth_v1);
+        g_test_add_func("/peer/auth/server-set-key", test_server_set_key);
         g_test_add_func("/peer/limits/per-address", test_per_address);
         g_test_add_func("/peer/limits/handshake-timeout", test_handshake_timeout);
         g_test_add_func("/peer/limits/client-no-challenge", test_client_no_challenge);
