@@ -2,6 +2,7 @@
 #include "build-config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 #include <json-glib/json-glib.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "vsimig/control.h"
@@ -59,6 +61,8 @@ static const char summary[] =
         "      --uplink IF --mac MAC [--vlan VID] --type-id N [--type-version N]\n"
         "      --instance UUID [--manager ID] [--migrated-to|--suspended]\n"
         "                                 send one VDP request, wait for the bridge's answer\n"
+        "  peer-key new PATH              write a new [peer] key-file (32 random octets, mode 0600;\n"
+        "                                 never overwrites); copy it to every compute node\n"
         "\n"
         "Exit status: 0 ok, 1 request failed (bridge error, timeout, daemon error),\n"
         "2 usage error, 3 daemon not reachable.  'hook' exits 0 unless it vetoes\n"
@@ -388,6 +392,22 @@ static int cmd_status(void) {
                        int_or(carry, "switchovers_sent", 0), int_or(carry, "switchovers_received", 0),
                        int_or(carry, "replays", 0), int_or(carry, "replays_late", 0), int_or(carry, "replay_frames", 0),
                        int_or(carry, "peer_rejects", 0));
+                printf("  peer authentication: %" G_GINT64_FORMAT " origin(s) failed it, %" G_GINT64_FORMAT
+                       " early switchover(s) refused, %" G_GINT64_FORMAT " channel(s) not opened (no key/TLS)\n",
+                       int_or(carry, "peer_auth_failures", 0), int_or(carry, "switchovers_refused", 0),
+                       int_or(carry, "peer_not_opened", 0));
+                if (peer)
+                        printf("  listener (%s%s%s): %" G_GINT64_FORMAT " connection(s), %" G_GINT64_FORMAT
+                               " authenticated; refused: %" G_GINT64_FORMAT " not authorized, %" G_GINT64_FORMAT
+                               " version 1, %" G_GINT64_FORMAT " per address, %" G_GINT64_FORMAT " over capacity, %"
+                               G_GINT64_FORMAT " handshake timeout(s)\n",
+                               json_object_get_boolean_member_with_default(peer, "key", FALSE) ? "key" : "",
+                               json_object_get_boolean_member_with_default(peer, "tls", FALSE) ? " tls" : "",
+                               json_object_get_boolean_member_with_default(peer, "insecure", FALSE) ? " INSECURE" : "",
+                               int_or(peer, "connections", 0), int_or(peer, "authorized", 0),
+                               int_or(peer, "rejected_auth", 0), int_or(peer, "rejected_v1", 0),
+                               int_or(peer, "rejected_per_address", 0), int_or(peer, "over_capacity", 0),
+                               int_or(peer, "hello_timeouts", 0));
         }
         return VSIMIG_EXIT_OK;
 }
@@ -772,6 +792,57 @@ static int cmd_hook(int argc, char **argv, const char *config_path) {
         return VSIMIG_EXIT_OK;
 }
 
+/* peer-key new PATH: the cluster secret of [peer] key-file, 32 octets
+ * from getrandom(), in a file created 0600 with O_EXCL (an existing file
+ * is never replaced).  Copy it to every compute node. */
+static int cmd_peer_key_new(const char *path) {
+        guint8 key[32];
+        gsize got = 0, done = 0;
+        int fd, e = 0;
+
+        while (got < sizeof(key)) {
+                ssize_t n = getrandom(key + got, sizeof(key) - got, 0);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        fprintf(stderr, "vsimigctl: getrandom: %s\n", g_strerror(errno));
+                        return VSIMIG_EXIT_FAILED;
+                }
+                got += (gsize) n;
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                e = errno;
+                explicit_bzero(key, sizeof(key));
+                fprintf(stderr, "vsimigctl: cannot create %s: %s\n", path, g_strerror(e));
+                return VSIMIG_EXIT_FAILED;
+        }
+        while (done < sizeof(key) && !e) {
+                ssize_t n = write(fd, key + done, sizeof(key) - done);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        e = n < 0 ? errno : EIO;
+                else
+                        done += (gsize) n;
+        }
+        explicit_bzero(key, sizeof(key));
+        if (!e && fsync(fd) < 0)
+                e = errno;
+        if (close(fd) < 0 && !e)
+                e = errno;
+        if (e) {
+                (void) unlink(path);
+                fprintf(stderr, "vsimigctl: cannot write %s: %s\n", path, g_strerror(e));
+                return VSIMIG_EXIT_FAILED;
+        }
+        printf("%s: new peer key (32 octets, mode 0600); copy it to every compute node and set [peer] key-file\n",
+               path);
+        return VSIMIG_EXIT_OK;
+}
+
 int main(int argc, char **argv) {
         g_autoptr(GOptionContext) ctx = g_option_context_new("COMMAND [ARGS...]");
         GOptionGroup *vdp_group;
@@ -829,6 +900,11 @@ int main(int argc, char **argv) {
         }
         if (g_str_equal(argv[1], "hook"))
                 return die_usage("hook takes no options before it but --config FILE");
+        if (g_str_equal(argv[1], "peer-key")) {
+                if (argc != 4 || !g_str_equal(argv[2], "new"))
+                        return die_usage("peer-key needs: new PATH");
+                return cmd_peer_key_new(argv[3]);
+        }
         if (g_str_equal(argv[1], "vdp")) {
                 static const char *const requests[] = {
                         "pre-associate", "pre-associate-rr", "associate", "de-associate", NULL,

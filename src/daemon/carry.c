@@ -42,6 +42,8 @@ struct CarryDomain {
         uint8_t uuid_bin[16];
         char *name;
         char token[VSM_NETSTATE_TOKEN_LEN + 1];
+        gboolean token_used;           /* a destination authenticated with it */
+        VsmRateLimit refused_rl;       /* timeline notes of refused destinations */
         guint64 generation;
         GPtrArray *nics;               /* CarryNic: the learners */
         /* the <metadata> snapshot */
@@ -59,6 +61,7 @@ struct CarryDomain {
         char *peer_state;              /* "connecting", "connected", "closed: ..." */
         guint peer_messages;
         gboolean switchover_received;
+        gboolean switchover_refused;   /* came before the incoming domain started */
         gboolean switchover_sent;      /* source: the destination may have replayed */
         gint64 suspended_real_usec;    /* the source's clock, from SWITCHOVER */
         gboolean replayed, replay_late;
@@ -80,11 +83,14 @@ struct VsmCarry {
         VsmSniffer *sniffer;
         VsmPeerServer *server;
         VsmPeerTls *tls;               /* [peer] tls = true; NULL: plain TCP */
+        VsmPeerSecurity sec;           /* tls, the key file's key, insecure */
+        GBytes *key;                   /* [peer] key-file's contents (reloaded on SIGHUP) */
         GHashTable *domains;           /* uuid -> CarryDomain (owned) */
         GHashTable *by_ifindex;        /* ifindex -> CarryNic (borrowed) */
         guint expire_timer;
         guint64 n_learned_frames, n_changes, n_replays, n_replays_late, n_replay_frames, n_replay_refused;
-        guint64 n_switchovers_sent, n_switchovers_received, n_peer_rejects;
+        guint64 n_switchovers_sent, n_switchovers_received, n_switchovers_refused, n_peer_rejects;
+        guint64 n_peer_auth_failures, n_peer_not_opened, n_tokens_minted;
         guint64 n_metadata_writes, n_metadata_errors, n_mdb_added, n_mdb_failed, n_queries, n_leaves;
 };
 
@@ -110,9 +116,12 @@ static const char *carry_origin(const VsmCarry *c) {
         return c->config->peer_advertise ? c->config->peer_advertise : c->config->peer_listen;
 }
 
+/* 128 bit from getrandom(), valid for one migration: a destination
+ * uses it once. */
 static void carry_new_token(CarryDomain *d) {
-        for (int i = 0; i < VSM_NETSTATE_TOKEN_LEN / 8; i++)
-                g_snprintf(d->token + i * 8, 9, "%08x", g_random_int());
+        vsm_peer_random_hex(d->token, VSM_NETSTATE_TOKEN_LEN / 2);
+        d->token_used = FALSE;
+        d->c->n_tokens_minted++;
 }
 
 /* Same length, constant time. */
@@ -177,6 +186,7 @@ static CarryDomain *carry_ensure(VsmCarry *c, const char *uuid, const char *name
         (void) vsm_uuid_parse(uuid, d->uuid_bin);
         d->name = g_strdup(name ? name : uuid);
         d->nics = g_ptr_array_new_with_free_func(nic_free);
+        d->refused_rl = (VsmRateLimit) VSM_RATELIMIT_INIT(10 * G_USEC_PER_SEC, 1);
         carry_new_token(d);
         g_hash_table_insert(c->domains, d->uuid, d);
         return d;
@@ -622,12 +632,25 @@ static void on_peer_message(VsmPeerClient *client, VsmPeerMessage *m, gpointer u
                 return;
         domain_merge_incoming(d, msg->nics);
         if (msg->type == VSM_PEER_MSG_SWITCHOVER && !d->switchover_received) {
+                /* Only while the incoming domain is started here: before,
+                 * associating would move the VSI to a host without it. */
+                if (d->c->host.switchover && !d->c->host.switchover(d->uuid, d->c->host_data)) {
+                        d->c->n_switchovers_refused++;
+                        if (!d->switchover_refused)
+                                carry_note(d, FALSE, "peer: SWITCHOVER refused: the incoming domain is not started "
+                                           "here yet; channel closed, the replay waits for RESUMED (late)");
+                        d->switchover_refused = TRUE;
+                        g_free(d->peer_state);
+                        d->peer_state = g_strdup("closed: SWITCHOVER before the incoming domain started");
+                        if (d->client == client)
+                                d->client = NULL;
+                        vsm_peer_client_free(client);
+                        return;
+                }
                 d->switchover_received = TRUE;
                 d->suspended_real_usec = msg->suspended_at_real_usec;
                 d->c->n_switchovers_received++;
                 carry_note(d, FALSE, "peer: SWITCHOVER (%u changed vNIC state(s))", msg->nics->len);
-                if (d->c->host.switchover)
-                        d->c->host.switchover(d->uuid, d->c->host_data);
         } else if (msg->type == VSM_PEER_MSG_STATE) {
                 carry_note(d, TRUE, "peer: state of %u vNIC(s), generation %" G_GUINT64_FORMAT, msg->nics->len,
                            msg->generation);
@@ -644,6 +667,8 @@ static gboolean on_peer_closed_idle(gpointer user_data) {
 static void on_peer_closed(VsmPeerClient *client, const GError *error, gpointer user_data) {
         CarryDomain *d = user_data;
 
+        if (vsm_peer_client_auth_failed(client))
+                d->c->n_peer_auth_failures++;
         g_free(d->peer_state);
         d->peer_state = g_strdup_printf("closed: %s", error ? error->message : "by the peer");
         if (!d->switchover_received)
@@ -671,7 +696,7 @@ void vsm_carry_incoming(VsmCarry *c, const char *uuid, const char *name, const V
         d = carry_ensure(c, uuid, name);
         if (d->incoming || d->nics->len > 0)
                 return;                 /* already incoming, or it runs here */
-        d->switchover_received = d->replayed = d->replay_late = d->resumed = FALSE;
+        d->switchover_received = d->switchover_refused = d->replayed = d->replay_late = d->resumed = FALSE;
         d->replay_frames = d->replay_errors = 0;
         if (!info->metadata) {
                 carry_note(d, FALSE, "no vsimig snapshot in the domain XML: nothing to replay");
@@ -696,30 +721,75 @@ void vsm_carry_incoming(VsmCarry *c, const char *uuid, const char *name, const V
                 carry_note(d, FALSE, "snapshot origin is this host: no peer channel");
                 return;
         }
+        if (!c->sec.key && !c->sec.tls && !c->config->peer_insecure) {
+                c->n_peer_not_opened++;
+                g_free(d->peer_state);
+                d->peer_state = g_strdup("not opened: no [peer] key-file or tls");
+                carry_note(d, FALSE, "no peer channel: neither [peer] key-file nor tls is set (nor insecure = true), "
+                           "so the origin could not be authenticated; replay at RESUMED (late)");
+                return;
+        }
         g_free(d->peer_state);
         d->peer_state = g_strdup("connecting");
-        d->client = vsm_peer_client_new(d->incoming->origin, d->uuid, d->incoming->token, d->c->tls, &cb, d);
+        d->client = vsm_peer_client_new(d->incoming->origin, d->uuid, d->incoming->token, &c->sec, &cb, d);
         carry_note(d, TRUE, "peer channel to %s: connecting", d->incoming->origin);
 }
 
 /* ---- source: the peer server ---- */
 
-static gboolean on_peer_authorize(const char *domain, const char *token, gpointer user_data, char **ret_reason) {
+/* A domain a destination may migrate from here: it runs here with its
+ * vNICs watched and is not itself arriving. */
+static CarryDomain *peer_domain(VsmCarry *c, const char *domain) {
+        CarryDomain *d = carry_lookup(c, domain);
+
+        if (!d || d->nics->len == 0 || d->incoming)
+                return NULL;
+        return d;
+}
+
+static gboolean on_peer_lookup(const char *domain, char ret_token[VSM_NETSTATE_TOKEN_LEN + 1], gpointer user_data) {
+        CarryDomain *d = peer_domain(user_data, domain);
+
+        if (!d)
+                return FALSE;
+        memcpy(ret_token, d->token, VSM_NETSTATE_TOKEN_LEN + 1);
+        return TRUE;
+}
+
+/* The destination proved it knows the key and this token: it takes the
+ * token, once. */
+static gboolean on_peer_authorize(const char *domain, const char *token, gpointer user_data) {
+        CarryDomain *d = peer_domain(user_data, domain);
+
+        if (!d || d->token_used || !token_equal(token, d->token))
+                return FALSE;
+        d->token_used = TRUE;
+        return TRUE;
+}
+
+/* The destination's connection ended before the domain left: its token
+ * is spent, so the next migration gets a new one in the snapshot. */
+static void on_peer_disconnected(const char *domain, gpointer user_data) {
+        CarryDomain *d = peer_domain(user_data, domain);
+
+        if (!d)
+                return;
+        carry_new_token(d);
+        d->written_once = FALSE;
+        carry_note(d, FALSE, "peer: the destination's connection ended%s: new token for the next migration",
+                   d->switchover_sent ? " after the SWITCHOVER" : " before the SWITCHOVER");
+        if (d->writes_allowed)
+                domain_schedule_write(d);
+}
+
+static void on_peer_refused(const char *domain, const char *why, gpointer user_data) {
         VsmCarry *c = user_data;
         CarryDomain *d = carry_lookup(c, domain);
 
-        if (!d || d->nics->len == 0 || d->incoming) {
-                c->n_peer_rejects++;
-                *ret_reason = g_strdup("unknown domain");
-                return FALSE;
-        }
-        if (!token_equal(token, d->token)) {
-                c->n_peer_rejects++;
-                *ret_reason = g_strdup("bad token");
-                carry_note(d, FALSE, "peer: a hello with a wrong token was refused");
-                return FALSE;
-        }
-        return TRUE;
+        c->n_peer_rejects++;
+        if (d && vsm_ratelimit_test(&d->refused_rl))
+                carry_note(d, FALSE, "peer: a destination was refused: %s (%" G_GUINT64_FORMAT " such notes suppressed)",
+                           why, d->refused_rl.suppressed);
 }
 
 static void on_peer_connected(VsmPeerConn *conn, const char *domain, gpointer user_data) {
@@ -1195,7 +1265,11 @@ JsonNode *vsm_carry_status_json(VsmCarry *c) {
         COUNTER(metadata_errors);
         COUNTER(switchovers_sent);
         COUNTER(switchovers_received);
+        COUNTER(switchovers_refused);
         COUNTER(peer_rejects);
+        COUNTER(peer_auth_failures);
+        COUNTER(peer_not_opened);
+        COUNTER(tokens_minted);
         COUNTER(replays);
         COUNTER(replays_late);
         COUNTER(replay_frames);
@@ -1217,8 +1291,11 @@ JsonNode *vsm_carry_status_json(VsmCarry *c) {
 
 VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpointer user_data, GError **error) {
         static const VsmPeerServerCallbacks scb = {
+                .lookup = on_peer_lookup,
                 .authorize = on_peer_authorize,
                 .connected = on_peer_connected,
+                .disconnected = on_peer_disconnected,
+                .refused = on_peer_refused,
         };
         g_autoptr(VsmCarry) c = g_new0(VsmCarry, 1);
 
@@ -1235,13 +1312,36 @@ VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpoin
                 if (!c->tls)
                         return NULL;
         }
+        c->sec.tls = c->tls;
+        c->key = config->peer_key ? g_bytes_ref(config->peer_key) : NULL;
+        c->sec.key = c->key;
+        c->sec.insecure = config->peer_insecure;
         if (config->peer_listen) {
-                c->server = vsm_peer_server_new(config->peer_listen, c->tls, &scb, c, error);
+                c->server = vsm_peer_server_new(config->peer_listen, &c->sec, &scb, c, error);
                 if (!c->server)
                         return NULL;
-                vsm_log(G_LOG_LEVEL_MESSAGE, "peer listener on %s (origin %s)", config->peer_listen, carry_origin(c));
+                vsm_log(G_LOG_LEVEL_MESSAGE, "peer listener on %s (origin %s, %s%s%s)", config->peer_listen,
+                        carry_origin(c), config->peer_key ? "key file" : "", config->peer_key && c->tls ? " + " : "",
+                        c->tls ? "TLS" : config->peer_key ? "" : "INSECURE: no key file, no TLS");
         }
         return g_steal_pointer(&c);
+}
+
+gboolean vsm_carry_reload_key(VsmCarry *c, GError **error) {
+        GBytes *key;
+
+        if (!c->config->peer_key_file)
+                return TRUE;
+        key = vsm_peer_key_load(c->config->peer_key_file, error);
+        if (!key)
+                return FALSE;
+        g_clear_pointer(&c->key, g_bytes_unref);
+        c->key = key;
+        c->sec.key = key;
+        if (c->server)
+                vsm_peer_server_set_key(c->server, key);
+        vsm_log(G_LOG_LEVEL_MESSAGE, "[peer] key-file %s read again", c->config->peer_key_file);
+        return TRUE;
 }
 
 void vsm_carry_set_libvirt(VsmCarry *c, VsmLibvirt *lv) {
@@ -1258,6 +1358,7 @@ VsmCarry *vsm_carry_free(VsmCarry *c) {
         g_clear_pointer(&c->by_ifindex, g_hash_table_unref);
         vsm_peer_server_free(c->server);
         vsm_peer_tls_free(c->tls);
+        g_clear_pointer(&c->key, g_bytes_unref);
         vsm_sniffer_free(c->sniffer);
         g_free(c);
         return NULL;

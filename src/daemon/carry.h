@@ -26,8 +26,11 @@ typedef struct VsmCarryHost {
         void (*note)(const char *uuid, gboolean quiet, const char *text, gpointer user_data);
         /* The uplink under a vNIC's bridge; NULL with *ret_why set. */
         VsmUplink *(*uplink_for_nic)(const VsmNicInfo *n, char **ret_why, gpointer user_data);
-        /* The source's SWITCHOVER arrived for this incoming domain. */
-        void (*switchover)(const char *uuid, gpointer user_data);
+        /* The source's SWITCHOVER arrived, on the authenticated channel of
+         * this incoming domain's migration.  FALSE: refused, because the
+         * incoming domain is not started yet (start hook or
+         * STARTED_MIGRATED); the carry then closes the channel. */
+        gboolean (*switchover)(const char *uuid, gpointer user_data);
 } VsmCarryHost;
 
 /* Starts the peer listener when [peer] listen is set (FALSE and an error
@@ -37,6 +40,9 @@ VsmCarry *vsm_carry_free(VsmCarry *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmCarry, vsm_carry_free)
 /* The libvirt connection for <metadata> writes (NULL: none). */
 void vsm_carry_set_libvirt(VsmCarry *c, VsmLibvirt *lv);
+/* SIGHUP: reads [peer] key-file again (checked as at start); on an error
+ * the old key stays and FALSE says why.  TRUE without a key file. */
+gboolean vsm_carry_reload_key(VsmCarry *c, GError **error);
 
 /* After every event the machine took: learning follows the domain's role
  * and phase (on while it runs or is being migrated away, or has switched

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "daemon/peer.h"
 #include "proto/vdp.h"
 
 G_DEFINE_QUARK(vsimig-error-quark, vsm_error)
@@ -71,6 +72,8 @@ VsmConfig *vsm_config_free(VsmConfig *c) {
         g_free(c->peer_tls_key);
         g_free(c->peer_tls_client_cert);
         g_free(c->peer_tls_client_key);
+        g_free(c->peer_key_file);
+        g_clear_pointer(&c->peer_key, g_bytes_unref);
         g_free(c->control_socket);
         g_free(c->control_group);
         g_free(c);
@@ -119,6 +122,8 @@ static const KeySpec key_specs[] = {
         { "peer", "tls-key", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_tls_key), 0, 0 },
         { "peer", "tls-client-cert", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_tls_client_cert), 0, 0 },
         { "peer", "tls-client-key", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_tls_client_key), 0, 0 },
+        { "peer", "key-file", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, peer_key_file), 0, 0 },
+        { "peer", "insecure", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, peer_insecure), 0, 0 },
         { "learn", "enabled", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, learn_enabled), 0, 0 },
         { "learn", "metadata-interval-ms", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, metadata_interval_ms), 0, 600000 },
         { "replay", "enabled", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_enabled), 0, 0 },
@@ -301,18 +306,33 @@ static gboolean config_validate(const VsmConfig *c, GError **error) {
         }
         if (c->peer_listen && !endpoint_valid(c->peer_listen, FALSE)) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
-                            "[peer] listen: '%s' is not ADDRESS:PORT (an IP address, [v6]:PORT, port 1-65535)",
-                            c->peer_listen);
+                            "[peer] listen: '%s' is not ADDRESS:PORT (an IP address, [v6]:PORT, port 1-65535; "
+                            "host names are refused)", c->peer_listen);
                 return FALSE;
         }
-        if (c->peer_advertise && !endpoint_valid(c->peer_advertise, TRUE)) {
+        /* The origin goes into <metadata> and destinations connect to it:
+         * a host name there would trust whatever the resolver says. */
+        if (c->peer_advertise && !endpoint_valid(c->peer_advertise, FALSE)) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
-                            "[peer] advertise: '%s' is not HOST:PORT (port 1-65535)", c->peer_advertise);
+                            "[peer] advertise: '%s' is not ADDRESS:PORT (an IP address, [v6]:PORT, port 1-65535; "
+                            "host names are refused)", c->peer_advertise);
                 return FALSE;
         }
         if (c->peer_listen && !c->peer_advertise && listen_is_wildcard(c->peer_listen)) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
                             "[peer] listen is a wildcard address: set [peer] advertise to the address peers reach");
+                return FALSE;
+        }
+        if (c->peer_listen && !c->peer_key_file && !c->peer_tls && !c->peer_insecure) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[peer] listen is set but the peer channel would be unauthenticated: set [peer] key-file "
+                            "(the same secret on every compute node; make one with: vsimigctl peer-key new "
+                            "/etc/vsimig/peer.key), or tls = true, or, to accept anyone who can reach the port, "
+                            "insecure = true");
+                return FALSE;
+        }
+        if (c->peer_key_file && !g_path_is_absolute(c->peer_key_file)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] key-file: must be an absolute path");
                 return FALSE;
         }
         if (c->peer_tls) {
@@ -383,6 +403,13 @@ gboolean vsm_config_load_data(const char *data, gsize len, VsmConfig **ret, GErr
                 return FALSE;
         if (!config_validate(c, error))
                 return FALSE;
+        /* Read once, here: a key that is wrong fails the configuration
+         * (vsimigd --check-config), not the first migration. */
+        if (c->peer_key_file) {
+                c->peer_key = vsm_peer_key_load(c->peer_key_file, error);
+                if (!c->peer_key)
+                        return FALSE;
+        }
         *ret = g_steal_pointer(&c);
         return TRUE;
 }

@@ -42,6 +42,9 @@ typedef struct VsmConfig {
         char *peer_tls_key;
         char *peer_tls_client_cert;     /* our connector's certificate and key */
         char *peer_tls_client_key;
+        char *peer_key_file;            /* the cluster secret's file; NULL: none */
+        GBytes *peer_key;               /* its contents, read at load */
+        gboolean peer_insecure;         /* the explicit opt-out of authentication */
         /* [learn] */
         gboolean learn_enabled;         /* sniff the VMs' taps */
         unsigned metadata_interval_ms;  /* debounce of <metadata> snapshot writes */

@@ -617,12 +617,22 @@ static VsmUplink *carry_on_uplink(const VsmNicInfo *n, char **ret_why, gpointer 
         return follower_uplink_for_nic(user_data, n, ret_why);
 }
 
-static void carry_on_switchover(const char *uuid, gpointer user_data) {
+/* The peer's SWITCHOVER counts only once the incoming domain is started
+ * here (pre-associated at the start hook or STARTED_MIGRATED); before,
+ * it is refused and the carry closes the channel. */
+static gboolean carry_on_switchover(const char *uuid, gpointer user_data) {
         VsmFollower *f = user_data;
         VsmDomain *d = g_hash_table_lookup(f->domains, uuid);
+        VsmMigration *m;
 
-        if (d)
-                follower_feed(f, d, VSM_MIG_EV_SWITCHOVER, "peer");
+        if (!d)
+                return FALSE;
+        m = vsm_domain_get_machine(d);
+        if (m->role != VSM_MIG_ROLE_DESTINATION ||
+            (m->phase != VSM_MIG_PHASE_PRE_ASSOCIATED && m->phase != VSM_MIG_PHASE_SWITCHED))
+                return FALSE;
+        follower_feed(f, d, VSM_MIG_EV_SWITCHOVER, "peer");
+        return TRUE;
 }
 
 static void domain_destroy(gpointer p) {
@@ -672,6 +682,10 @@ VsmFollower *vsm_follower_free(VsmFollower *f) {
         g_clear_pointer(&f->domains, g_hash_table_unref);
         g_free(f);
         return NULL;
+}
+
+gboolean vsm_follower_reload_peer_key(VsmFollower *f, GError **error) {
+        return vsm_carry_reload_key(f->carry, error);
 }
 
 JsonNode *vsm_follower_status_json(VsmFollower *f) {

@@ -29,6 +29,8 @@ JsonNode *vsm_follower_hook(VsmFollower *f, const char *domain, const char *op, 
                             const char *extra, const char *xml, gsize xml_len, GError **error);
 
 JsonNode *vsm_follower_status_json(VsmFollower *f);
+/* SIGHUP: the peer channel's key file read again (daemon/carry.h). */
+gboolean vsm_follower_reload_peer_key(VsmFollower *f, GError **error);
 JsonNode *vsm_follower_domains_json(VsmFollower *f);
 /* name or UUID; NULL with VSM_ERROR_NOT_FOUND when unknown. */
 JsonNode *vsm_follower_show_json(VsmFollower *f, const char *domain, GError **error);

@@ -20,7 +20,7 @@ static gboolean on_sigterm(gpointer user_data) {
 
 static gboolean on_sighup(gpointer user_data) {
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE",
-                         "SIGHUP: retrying uplinks that are down, resending LLDP");
+                         "SIGHUP: retrying uplinks that are down, resending LLDP, reading [peer] key-file again");
         vsm_manager_kick(user_data);
         return G_SOURCE_CONTINUE;
 }

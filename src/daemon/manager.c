@@ -362,6 +362,11 @@ VsmManager *vsm_manager_free(VsmManager *m) {
 }
 
 void vsm_manager_kick(VsmManager *m) {
+        g_autoptr(GError) error = NULL;
+
         for (guint i = 0; i < m->uplinks->len; i++)
                 vsm_uplink_kick(m->uplinks->pdata[i]);
+        /* The peer key may have been rotated: a bad file keeps the old key. */
+        if (m->follower && !vsm_follower_reload_peer_key(m->follower, &error))
+                vsm_log(G_LOG_LEVEL_WARNING, "SIGHUP: %s; the previous key stays in use", error->message);
 }

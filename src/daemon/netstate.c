@@ -166,16 +166,30 @@ static gboolean hostname_is_valid(const char *s, gsize len) {
         return TRUE;
 }
 
-/* Printable ASCII without space ("host:port", "[v6]:port"). */
+/* "A.B.C.D:PORT" or "[V6]:PORT", port 1-65535: an IP literal, never a
+ * host name (a destination would trust whatever resolves it). */
 static gboolean origin_is_valid(const char *s) {
+        g_autofree char *host = NULL;
+        const char *colon;
         gsize len = strlen(s);
+        guint64 port;
 
         if (len < 1 || len > VSM_NETSTATE_ORIGIN_MAX)
                 return FALSE;
         for (gsize i = 0; i < len; i++)
                 if (s[i] <= 0x20 || s[i] > 0x7e)
                         return FALSE;
-        return TRUE;
+        colon = strrchr(s, ':');
+        if (!colon || !g_ascii_string_to_unsigned(colon + 1, 10, 1, 65535, &port, NULL))
+                return FALSE;
+        if (s[0] == '[') {
+                if (colon - s < 3 || colon[-1] != ']')
+                        return FALSE;
+                host = g_strndup(s + 1, (gsize) (colon - s - 2));
+                return strchr(host, ':') && g_hostname_is_ip_address(host);
+        }
+        host = g_strndup(s, (gsize) (colon - s));
+        return !strchr(host, ':') && g_hostname_is_ip_address(host);
 }
 
 static gboolean token_is_valid(const char *s) {
@@ -1587,8 +1601,8 @@ gboolean vsm_domain_state_from_xml(const char *xml, gsize len, VsmDomainState **
         if (origin && !origin_is_valid(origin)) {
                 g_autofree char *q = quote(origin);
 
-                return fail(error, "state", "origin '%s' is not 1-%d printable ASCII characters", q,
-                            VSM_NETSTATE_ORIGIN_MAX);
+                return fail(error, "state", "origin '%s' is not IP:PORT or [IPv6]:PORT (at most %d characters; "
+                            "host names are refused)", q, VSM_NETSTATE_ORIGIN_MAX);
         }
         token = xml_attr(root, "token");
         if (token && !token_is_valid(token)) {

@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/config.h"
@@ -26,11 +28,13 @@
 #define PEER_JSON_DEPTH_MAX 16
 #define PEER_HELLO_MAX 4096            /* all the source ever reads is one hello */
 #define PEER_REASON_MAX 1024           /* characters of an error's reason */
-#define PEER_OUTBUF_MAX (4 * (gsize) VSM_PEER_MESSAGE_MAX)
+#define PEER_UNAUTH_OUTBUF_MAX 4096   /* a challenge and an error, for a connection not authenticated */
 #define PEER_READ_CHUNK 65536
 #define PEER_LINGER_MS 5000            /* drop_domain: time left to flush before closing */
 #define PEER_LISTEN_BACKLOG 128
 #define PEER_FRAME_HDR 4
+#define PEER_BUSY "too many connections"
+#define PEER_RETRY_FOR_MS 10000        /* a destination told PEER_BUSY retries this long */
 
 #define peer_log(level, peer, domain, ...) \
         g_log_structured(G_LOG_DOMAIN, (level), "VSIMIG_PEER", (peer), "VSIMIG_DOMAIN", (domain), \
@@ -43,13 +47,17 @@ static const char *const msg_type_names[_VSM_PEER_MSG_MAX] = {
         [VSM_PEER_MSG_STATE] = "state",
         [VSM_PEER_MSG_SWITCHOVER] = "switchover",
         [VSM_PEER_MSG_ERROR] = "error",
+        [VSM_PEER_MSG_CHALLENGE] = "challenge",
+        [VSM_PEER_MSG_AUTH] = "auth",
 };
 
 /* The members each type allows ("type" included); everything else is refused. */
-static const char *const hello_members[] = { "type", "version", "domain", "token", NULL };
+static const char *const hello_members[] = { "type", "version", "domain", "token", "nonce", NULL };
 static const char *const state_members[] = { "type", "domain", "generation", "nics", NULL };
 static const char *const switchover_members[] = { "type", "domain", "generation", "nics", "suspended_at", NULL };
 static const char *const error_members[] = { "type", "reason", NULL };
+static const char *const challenge_members[] = { "type", "nonce", "proof", NULL };
+static const char *const auth_members[] = { "type", "proof", NULL };
 
 /**
  * vsm_peer_message_type_to_string: the wire name of a message type.
@@ -97,11 +105,26 @@ GBytes *vsm_peer_message_encode(const VsmPeerMessage *m) {
         switch (m->type) {
         case VSM_PEER_MSG_HELLO:
                 json_builder_set_member_name(b, "version");
-                json_builder_add_int_value(b, VSM_PEER_PROTOCOL_VERSION);
+                json_builder_add_int_value(b, m->version == 1 ? 1 : VSM_PEER_PROTOCOL_VERSION);
                 json_builder_set_member_name(b, "domain");
                 json_builder_add_string_value(b, m->domain);
-                json_builder_set_member_name(b, "token");
-                json_builder_add_string_value(b, m->token);
+                if (m->version == 1) {
+                        json_builder_set_member_name(b, "token");
+                        json_builder_add_string_value(b, m->token);
+                } else {
+                        json_builder_set_member_name(b, "nonce");
+                        json_builder_add_string_value(b, m->nonce);
+                }
+                break;
+        case VSM_PEER_MSG_CHALLENGE:
+                json_builder_set_member_name(b, "nonce");
+                json_builder_add_string_value(b, m->nonce);
+                json_builder_set_member_name(b, "proof");
+                json_builder_add_string_value(b, m->proof);
+                break;
+        case VSM_PEER_MSG_AUTH:
+                json_builder_set_member_name(b, "proof");
+                json_builder_add_string_value(b, m->proof);
                 break;
         case VSM_PEER_MSG_STATE:
         case VSM_PEER_MSG_SWITCHOVER:
@@ -222,28 +245,38 @@ static gboolean parse_domain(JsonObject *obj, char ret[37], GError **error) {
         return TRUE;
 }
 
-/* Lower-case hex, like the token netstate.c keeps in <metadata>. */
-static gboolean is_hex_token(const char *s) {
+/* want lower-case hex characters, like the token netstate.c keeps in
+ * <metadata>. */
+static gboolean is_hex_len(const char *s, gsize want) {
         gsize len = strlen(s);
 
         for (gsize i = 0; i < len; i++)
                 if (!g_ascii_isdigit(s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
                         return FALSE;
-        return len == VSM_NETSTATE_TOKEN_LEN;
+        return len == want;
 }
 
-static gboolean parse_token(JsonObject *obj, char ret[VSM_NETSTATE_TOKEN_LEN + 1], GError **error) {
-        const char *s = member_string(obj, "token", error);
+static gboolean is_hex_token(const char *s) {
+        return is_hex_len(s, VSM_NETSTATE_TOKEN_LEN);
+}
+
+/* A member of exactly want lower-case hex characters, into ret (want + 1). */
+static gboolean parse_hex(JsonObject *obj, const char *name, gsize want, char *ret, GError **error) {
+        const char *s = member_string(obj, name, error);
 
         if (!s)
                 return FALSE;
-        if (!is_hex_token(s)) {
-                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"token\" must be %d lower-case hex characters",
-                            VSM_NETSTATE_TOKEN_LEN);
+        if (!is_hex_len(s, want)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"%s\" must be %" G_GSIZE_FORMAT
+                            " lower-case hex characters", name, want);
                 return FALSE;
         }
-        g_strlcpy(ret, s, VSM_NETSTATE_TOKEN_LEN + 1);
+        g_strlcpy(ret, s, want + 1);
         return TRUE;
+}
+
+static gboolean parse_token(JsonObject *obj, char ret[VSM_NETSTATE_TOKEN_LEN + 1], GError **error) {
+        return parse_hex(obj, "token", VSM_NETSTATE_TOKEN_LEN, ret, error);
 }
 
 static void nic_free(gpointer p) {
@@ -298,9 +331,9 @@ static gboolean parse_nics(JsonObject *obj, GPtrArray **ret, GError **error) {
 /**
  * vsm_peer_message_decode: parses and validates one message body (without
  * its length prefix).  Strict: unknown types and members, wrong types, a
- * domain that is not a UUID, a token that is not 32 hex characters, a
- * version other than VSM_PEER_PROTOCOL_VERSION and negative integers are
- * refused.  The domain is returned in lower case; the token must be.
+ * domain that is not a UUID, a token or nonce that is not 32 hex
+ * characters, a proof that is not 64, a hello version other than 1 (with
+ * a token) or 2 (with a nonce) and negative integers are refused.  The domain is returned in lower case; the token must be.
  */
 gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage **ret, GError **error) {
         g_autoptr(JsonParser) parser = NULL;
@@ -363,6 +396,12 @@ gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage 
         } else if (g_str_equal(type, "error")) {
                 m->type = VSM_PEER_MSG_ERROR;
                 allowed = error_members;
+        } else if (g_str_equal(type, "challenge")) {
+                m->type = VSM_PEER_MSG_CHALLENGE;
+                allowed = challenge_members;
+        } else if (g_str_equal(type, "auth")) {
+                m->type = VSM_PEER_MSG_AUTH;
+                allowed = auth_members;
         } else {
                 g_autofree char *esc = escape_short(type);
 
@@ -376,12 +415,31 @@ gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage 
         case VSM_PEER_MSG_HELLO:
                 if (!member_uint(obj, "version", FALSE, &v, error))
                         return FALSE;
-                if (v != VSM_PEER_PROTOCOL_VERSION) {
+                if (v != 1 && v != VSM_PEER_PROTOCOL_VERSION) {
                         g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "unsupported protocol version %" G_GINT64_FORMAT,
                                     v);
                         return FALSE;
                 }
-                if (!parse_domain(obj, m->domain, error) || !parse_token(obj, m->token, error))
+                m->version = (guint) v;
+                if (!parse_domain(obj, m->domain, error))
+                        return FALSE;
+                /* Version 1 carries the token, version 2 a nonce: never both. */
+                if (v == 1 ? json_object_has_member(obj, "nonce") : json_object_has_member(obj, "token")) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "a version %" G_GINT64_FORMAT
+                                    " hello has no \"%s\"", v, v == 1 ? "nonce" : "token");
+                        return FALSE;
+                }
+                if (v == 1 ? !parse_token(obj, m->token, error)
+                           : !parse_hex(obj, "nonce", VSM_PEER_NONCE_LEN, m->nonce, error))
+                        return FALSE;
+                break;
+        case VSM_PEER_MSG_CHALLENGE:
+                if (!parse_hex(obj, "nonce", VSM_PEER_NONCE_LEN, m->nonce, error) ||
+                    !parse_hex(obj, "proof", VSM_PEER_PROOF_LEN, m->proof, error))
+                        return FALSE;
+                break;
+        case VSM_PEER_MSG_AUTH:
+                if (!parse_hex(obj, "proof", VSM_PEER_PROOF_LEN, m->proof, error))
                         return FALSE;
                 break;
         case VSM_PEER_MSG_STATE:
@@ -422,6 +480,151 @@ gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage 
         return TRUE;
 }
 
+/* ---- authentication ---- */
+
+/**
+ * vsm_peer_random_hex: 2 * octets lower-case hex characters from
+ * getrandom() (nonces, tokens).  Aborts when the kernel gives none.
+ */
+void vsm_peer_random_hex(char *out, gsize octets) {
+        static const char hex[] = "0123456789abcdef";
+        guint8 buf[64];
+        gsize got = 0;
+
+        g_return_if_fail(octets <= sizeof(buf));
+        while (got < octets) {
+                ssize_t n = getrandom(buf + got, octets - got, 0);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        g_error("getrandom: %s", g_strerror(errno));
+                got += (gsize) n;
+        }
+        for (gsize i = 0; i < octets; i++) {
+                out[2 * i] = hex[buf[i] >> 4];
+                out[2 * i + 1] = hex[buf[i] & 0xf];
+        }
+        out[2 * octets] = '\0';
+        explicit_bzero(buf, sizeof(buf));
+}
+
+/**
+ * vsm_peer_proof: HMAC-SHA-256 over "vsimig-peer-v2 source" (or
+ * "destination"), domain, token and the two nonces, each field followed
+ * by a NUL (all but the label have a fixed length), in hex.  Keyed by key,
+ * or by the token's characters when key is NULL.
+ */
+void vsm_peer_proof(GBytes *key, gboolean source, const char *domain, const char *token, const char *nonce_d,
+                    const char *nonce_s, char out[VSM_PEER_PROOF_LEN + 1]) {
+        const char *label = source ? "vsimig-peer-v2 source" : "vsimig-peer-v2 destination";
+        const char *fields[] = { label, domain, token, nonce_d, nonce_s };
+        g_autoptr(GHmac) h = NULL;
+        const guint8 *k;
+        gsize klen;
+
+        if (key) {
+                k = g_bytes_get_data(key, &klen);
+        } else {
+                k = (const guint8 *) token;
+                klen = strlen(token);
+        }
+        h = g_hmac_new(G_CHECKSUM_SHA256, k, klen);
+        for (gsize i = 0; i < G_N_ELEMENTS(fields); i++)
+                g_hmac_update(h, (const guchar *) fields[i], (gssize) strlen(fields[i]) + 1);
+        g_strlcpy(out, g_hmac_get_string(h), VSM_PEER_PROOF_LEN + 1);
+}
+
+/**
+ * vsm_peer_secret_equal: compares len characters of a and b in a time
+ * that does not depend on where they differ.  Both must be at least len
+ * long (the callers pass validated fixed-length hex).
+ */
+gboolean vsm_peer_secret_equal(const char *a, const char *b, gsize len) {
+        volatile unsigned char diff = 0;
+
+        for (gsize i = 0; i < len; i++)
+                diff |= (unsigned char) (a[i] ^ b[i]);
+        return diff == 0;
+}
+
+/**
+ * vsm_peer_key_load: the cluster secret of [peer] key-file.  Refused
+ * unless it is a regular file owned by root (or by the daemon's user),
+ * with no group or other permission bits, of VSM_PEER_KEY_MIN to
+ * VSM_PEER_KEY_MAX octets.
+ */
+GBytes *vsm_peer_key_load(const char *path, GError **error) {
+        g_autofree guint8 *buf = NULL;
+        struct stat st;
+        gsize got = 0;
+        int fd;
+
+        g_return_val_if_fail(path != NULL, NULL);
+
+        if (!g_path_is_absolute(path)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] key-file: '%s' is not an absolute path", path);
+                return NULL;
+        }
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0) {
+                int e = errno;
+
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[peer] key-file: cannot read %s: %s (make one with: vsimigctl peer-key new %s, "
+                            "and copy it to every compute node)", path, g_strerror(e), path);
+                return NULL;
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] key-file: %s is not a regular file", path);
+                return NULL;
+        }
+        if (st.st_uid != 0 && st.st_uid != geteuid()) {
+                close(fd);
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[peer] key-file: %s is owned by uid %u, not root (fix: chown root: %s)", path,
+                            (unsigned) st.st_uid, path);
+                return NULL;
+        }
+        if (st.st_mode & 077) {
+                close(fd);
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[peer] key-file: %s is readable or writable by group or others (mode %04o; fix: chmod 0600 %s)",
+                            path, (unsigned) (st.st_mode & 07777), path);
+                return NULL;
+        }
+        buf = g_malloc(VSM_PEER_KEY_MAX + 1);
+        while (got < VSM_PEER_KEY_MAX + 1) {
+                ssize_t n = read(fd, buf + got, VSM_PEER_KEY_MAX + 1 - got);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        int e = errno;
+
+                        close(fd);
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] key-file: cannot read %s: %s", path,
+                                    g_strerror(e));
+                        return NULL;
+                }
+                if (n == 0)
+                        break;
+                got += (gsize) n;
+        }
+        close(fd);
+        if (got < VSM_PEER_KEY_MIN || got > VSM_PEER_KEY_MAX) {
+                explicit_bzero(buf, VSM_PEER_KEY_MAX + 1);
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[peer] key-file: %s holds %s%" G_GSIZE_FORMAT " octets, not %d to %d (make one with: "
+                            "vsimigctl peer-key new PATH)", path, got > VSM_PEER_KEY_MAX ? "more than " : "",
+                            got > VSM_PEER_KEY_MAX ? (gsize) VSM_PEER_KEY_MAX : got, VSM_PEER_KEY_MIN,
+                            VSM_PEER_KEY_MAX);
+                return NULL;
+        }
+        return g_bytes_new(buf, got);
+}
+
 /* ---- framed, non-blocking socket I/O shared by both sides ---- */
 
 /* What peer_io_read() returned (never "would block"): n > 0 octets were
@@ -444,6 +647,7 @@ typedef struct PeerIo {
         GQueue out;                    /* GBytes, framed */
         gsize out_off;                 /* sent octets of the head */
         gsize out_len;                 /* unsent octets queued */
+        gsize out_max;                 /* cap of out_len */
         guint32 frame_max;
 } PeerIo;
 
@@ -517,7 +721,7 @@ static gboolean peer_io_on_readable(GObject *stream, gpointer user_data) {
 
 /* Takes over conn and tls (NULL for plain TCP). */
 static void peer_io_init(PeerIo *io, GMainContext *ctx, GSocketConnection *conn, GIOStream *tls, guint32 frame_max,
-                         PeerIoReadFunc read_func, GPollableSourceFunc out_func, gpointer owner) {
+                         gsize out_max, PeerIoReadFunc read_func, GPollableSourceFunc out_func, gpointer owner) {
         GIOStream *stream = tls ? tls : G_IO_STREAM(conn);
 
         io->ctx = g_main_context_ref(ctx);
@@ -528,6 +732,7 @@ static void peer_io_init(PeerIo *io, GMainContext *ctx, GSocketConnection *conn,
         io->in = g_byte_array_new();
         g_queue_init(&io->out);
         io->frame_max = frame_max;
+        io->out_max = out_max;
         io->read_func = read_func;
         io->out_func = out_func;
         io->owner = owner;
@@ -581,13 +786,13 @@ static gboolean peer_io_flush(PeerIo *io, GError **error) {
 }
 
 /* Queues a frame and writes what fits.  FALSE when the buffer would pass
- * PEER_OUTBUF_MAX (nothing queued) or on a socket error. */
+ * io->out_max (nothing queued) or on a socket error. */
 static gboolean peer_io_send(PeerIo *io, GBytes *frame, GError **error) {
         gsize size = g_bytes_get_size(frame);
 
-        if (size > PEER_OUTBUF_MAX - io->out_len) {
+        if (size > io->out_max - MIN(io->out_len, io->out_max)) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_BUSY, "more than %" G_GSIZE_FORMAT " octets unsent",
-                            PEER_OUTBUF_MAX);
+                            io->out_max);
                 return FALSE;
         }
         g_queue_push_tail(&io->out, g_bytes_ref(frame));
@@ -840,17 +1045,22 @@ struct VsmPeerServer {
         GSocketService *service;
         GTlsCertificate *tls_cert;     /* NULL: plain TCP */
         GTlsDatabase *tls_ca;
+        GBytes *key;                   /* NULL: keyed by the token */
+        gboolean insecure;             /* version 1 hellos accepted */
         VsmPeerServerCallbacks cb;
         gpointer user_data;
         GList *conns;                  /* VsmPeerConn, one reference each */
         guint n_conns;
+        GHashTable *per_addr;          /* address string -> unauthenticated connections from it */
         guint hello_timeout_ms;
         VsmRateLimit rl;
         /* counters */
-        guint64 accepted;              /* TCP connections taken (under the cap) */
-        guint64 authorized;            /* hellos accepted */
+        guint64 accepted;              /* TCP connections taken (under the caps) */
+        guint64 authorized;            /* destinations authenticated */
         guint64 rejected;              /* every rejection below, summed */
-        guint64 rejected_auth;         /* authorize() said no */
+        guint64 rejected_auth;         /* bad proof, unknown domain, token used, domain taken */
+        guint64 rejected_v1;           /* version 1 hellos without insecure */
+        guint64 rejected_per_address;  /* over VSM_PEER_CONNS_PER_ADDR */
         guint64 rejected_protocol;     /* bad framing/JSON, unexpected type, truncated, no hello */
         guint64 rejected_tls;          /* failed TLS handshakes (plain TCP, bad or missing certificate) */
         guint64 hello_timeouts;        /* with TLS: handshake and hello */
@@ -867,10 +1077,16 @@ struct VsmPeerConn {
         GIOStream *hs_tls;             /* ...and the TLS one over it (owned by the handshake's callback) */
         GCancellable *hs_cancel;
         char *peer;                    /* "address:port", for logs */
+        char *addr;                    /* the address alone: the key of server->per_addr */
+        gboolean challenged;           /* a challenge went out: an auth is expected */
+        gboolean known;                /* lookup() knew the domain */
         gboolean authorized;
         gboolean closing;              /* dropped: flushing, then closed */
         char domain[37];
-        GSource *timer;                /* the hello timeout, then the linger */
+        char token[VSM_NETSTATE_TOKEN_LEN + 1]; /* the domain's, or random */
+        char nonce_d[VSM_PEER_NONCE_LEN + 1];
+        char nonce_s[VSM_PEER_NONCE_LEN + 1];
+        GSource *timer;                /* the handshake timeout, then the linger */
 };
 
 static void conn_unref(VsmPeerConn *c) {
@@ -879,7 +1095,9 @@ static void conn_unref(VsmPeerConn *c) {
         peer_io_clear(&c->io);
         close_streams(&c->hs_conn, &c->hs_tls);
         g_clear_object(&c->hs_cancel);
+        explicit_bzero(c->token, sizeof(c->token));
         g_free(c->peer);
+        g_free(c->addr);
         g_free(c);
 }
 
@@ -888,14 +1106,33 @@ static VsmPeerConn *conn_ref(VsmPeerConn *c) {
         return c;
 }
 
-/* Closes quietly (no callback) and drops the server's reference. */
-static void conn_close(VsmPeerConn *c) {
+/* One connection less from c's address among those not authenticated. */
+static void conn_unclaim_addr(VsmPeerServer *s, VsmPeerConn *c) {
+        guint n;
+
+        if (!c->addr)
+                return;
+        n = GPOINTER_TO_UINT(g_hash_table_lookup(s->per_addr, c->addr));
+        if (n <= 1)
+                g_hash_table_remove(s->per_addr, c->addr);
+        else
+                g_hash_table_insert(s->per_addr, g_strdup(c->addr), GUINT_TO_POINTER(n - 1));
+        g_clear_pointer(&c->addr, g_free);
+}
+
+/* Closes and drops the server's reference.  An authenticated connection
+ * that ends by itself (not dropped, server not being freed) is reported
+ * through disconnected(); with_callback FALSE when the server goes. */
+static void conn_close_full(VsmPeerConn *c, gboolean with_callback) {
         VsmPeerServer *s = c->server;
+        gboolean report;
 
         if (!s)
                 return;
+        report = with_callback && c->authorized && !c->closing && s->cb.disconnected;
         s->conns = g_list_remove(s->conns, c);
         s->n_conns--;
+        conn_unclaim_addr(s, c);
         c->server = NULL;
         clear_source(&c->timer);
         /* A running handshake owns its streams: it ends, and its callback
@@ -903,7 +1140,16 @@ static void conn_close(VsmPeerConn *c) {
         if (c->hs_cancel)
                 g_cancellable_cancel(c->hs_cancel);
         peer_io_clear(&c->io);
+        if (report) {
+                peer_log(G_LOG_LEVEL_INFO, c->peer, c->domain, "peer %s: the connection for domain %s ended", c->peer,
+                         c->domain);
+                s->cb.disconnected(c->domain, s->user_data);
+        }
         conn_unref(c);
+}
+
+static void conn_close(VsmPeerConn *c) {
+        conn_close_full(c, TRUE);
 }
 
 static const char *conn_domain(const VsmPeerConn *c) {
@@ -943,8 +1189,9 @@ static void conn_reject(VsmPeerConn *c, guint64 *counter, const char *reason, co
 static gboolean conn_on_hello_timeout(gpointer user_data) {
         VsmPeerConn *c = user_data;
 
-        conn_reject(c, &c->server->hello_timeouts, "no hello in time", "no %shello within %u ms",
-                    c->hs_cancel ? "TLS handshake and " : "", c->server->hello_timeout_ms);
+        conn_reject(c, &c->server->hello_timeouts, "handshake timeout", "%s within %u ms",
+                    c->hs_cancel ? "no TLS handshake" : c->challenged ? "no auth" : "no hello",
+                    c->server->hello_timeout_ms);
         return G_SOURCE_REMOVE;
 }
 
@@ -971,36 +1218,139 @@ static gboolean conn_on_writable(GObject *stream, gpointer user_data) {
         return G_SOURCE_CONTINUE;       /* peer_io_flush() removed the source when done */
 }
 
-/* A hello from an unauthenticated connection. */
-static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
+/* The handshake succeeded: the connection belongs to c->domain now. */
+static void conn_accept(VsmPeerConn *c) {
         VsmPeerServer *s = c->server;
-        g_autofree char *reason = NULL;
-        gboolean ok = FALSE;
 
-        if (s->cb.authorize)
-                ok = s->cb.authorize(m->domain, m->token, s->user_data, &reason);
-        if (!c->server)                /* the callback freed the server */
-                return;
-        if (!ok) {
-                g_strlcpy(c->domain, m->domain, sizeof(c->domain));
-                conn_reject(c, &s->rejected_auth, reason ? reason : "refused", "hello refused: %s",
-                            reason ? reason : "refused");
-                return;
-        }
         c->authorized = TRUE;
-        g_strlcpy(c->domain, m->domain, sizeof(c->domain));
         clear_source(&c->timer);
+        conn_unclaim_addr(s, c);
+        c->io.out_max = VSM_PEER_DOMAIN_OUTBUF_MAX;
+        explicit_bzero(c->token, sizeof(c->token));
         s->authorized++;
-        peer_log(G_LOG_LEVEL_INFO, c->peer, c->domain, "peer %s: destination connected for domain %s", c->peer,
+        peer_log(G_LOG_LEVEL_INFO, c->peer, c->domain, "peer %s: destination authenticated for domain %s", c->peer,
                  c->domain);
         if (s->cb.connected)
                 s->cb.connected(c, c->domain, s->user_data);
+}
+
+/* Another authenticated connection holds the domain. */
+static gboolean domain_taken(VsmPeerServer *s, const VsmPeerConn *self, const char *domain) {
+        for (GList *l = s->conns; l; l = l->next) {
+                const VsmPeerConn *o = l->data;
+
+                if (o != self && o->authorized && !o->closing && g_str_equal(o->domain, domain))
+                        return TRUE;
+        }
+        return FALSE;
+}
+
+/* The one refusal of the handshake, the same whatever was wrong. */
+static void conn_refuse(VsmPeerConn *c, const char *why) {
+        VsmPeerServer *s = c->server;
+        char domain[37];
+
+        g_strlcpy(domain, c->domain, sizeof(domain));
+        if (c->known && s->cb.refused) {
+                s->cb.refused(domain, why, s->user_data);
+                if (!c->server)
+                        return;
+        }
+        conn_reject(c, &s->rejected_auth, VSM_PEER_NOT_AUTHORIZED, "domain %s: %s", domain, why);
+}
+
+/* Step 1 -> 2: a version 2 hello gets a challenge, true or random. */
+static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
+        VsmPeerServer *s = c->server;
+        VsmPeerMessage ch = { .type = VSM_PEER_MSG_CHALLENGE };
+        g_autoptr(GBytes) frame = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_strlcpy(c->domain, m->domain, sizeof(c->domain));
+        if (m->version == 1) {
+                /* The token in clear, and nothing proves the source:
+                 * only when the operator said so. */
+                gboolean ok = FALSE;
+
+                if (!s->insecure) {
+                        conn_reject(c, &s->rejected_v1, "protocol version 1 refused: set [peer] key-file on both hosts",
+                                    "version 1 hello (token in clear) refused: [peer] insecure is not set");
+                        return;
+                }
+                if (s->cb.lookup)
+                        c->known = s->cb.lookup(m->domain, c->token, s->user_data);
+                if (!c->server)
+                        return;
+                if (c->known && !domain_taken(s, c, c->domain) &&
+                    vsm_peer_secret_equal(m->token, c->token, VSM_NETSTATE_TOKEN_LEN))
+                        ok = !s->cb.authorize || s->cb.authorize(c->domain, c->token, s->user_data);
+                if (!c->server)
+                        return;
+                if (!ok) {
+                        conn_refuse(c, "version 1 hello refused (unknown domain, or token wrong or used)");
+                        return;
+                }
+                conn_accept(c);
+                return;
+        }
+        if (s->cb.lookup)
+                c->known = s->cb.lookup(m->domain, c->token, s->user_data);
+        if (!c->server)
+                return;
+        if (!c->known || !is_hex_token(c->token)) {
+                c->known = FALSE;
+                vsm_peer_random_hex(c->token, VSM_NETSTATE_TOKEN_LEN / 2);
+        }
+        g_strlcpy(c->nonce_d, m->nonce, sizeof(c->nonce_d));
+        vsm_peer_random_hex(c->nonce_s, VSM_PEER_NONCE_LEN / 2);
+        g_strlcpy(ch.nonce, c->nonce_s, sizeof(ch.nonce));
+        if (c->known)
+                vsm_peer_proof(s->key, TRUE, c->domain, c->token, c->nonce_d, c->nonce_s, ch.proof);
+        else
+                vsm_peer_random_hex(ch.proof, VSM_PEER_PROOF_LEN / 2);
+        c->challenged = TRUE;
+        frame = vsm_peer_message_encode(&ch);
+        if (!peer_io_send(&c->io, frame, &error)) {
+                peer_log(G_LOG_LEVEL_INFO, c->peer, conn_domain(c), "peer %s: %s", c->peer, error->message);
+                conn_close(c);
+        }
+}
+
+/* Step 4: the destination's proof. */
+static void conn_on_auth(VsmPeerConn *c, VsmPeerMessage *m) {
+        VsmPeerServer *s = c->server;
+        char want[VSM_PEER_PROOF_LEN + 1];
+        gboolean ok;
+
+        vsm_peer_proof(s->key, FALSE, c->domain, c->token, c->nonce_d, c->nonce_s, want);
+        ok = vsm_peer_secret_equal(want, m->proof, VSM_PEER_PROOF_LEN);
+        explicit_bzero(want, sizeof(want));
+        if (!c->known) {
+                conn_refuse(c, "unknown domain, or not migrating from here");
+                return;
+        }
+        if (!ok) {
+                conn_refuse(c, "bad proof (wrong key or token)");
+                return;
+        }
+        if (domain_taken(s, c, c->domain)) {
+                conn_refuse(c, "the domain already has its destination connected");
+                return;
+        }
+        if (s->cb.authorize && !s->cb.authorize(c->domain, c->token, s->user_data)) {
+                if (c->server)
+                        conn_refuse(c, "token already used, or the domain is no longer migrating from here");
+                return;
+        }
+        if (c->server)
+                conn_accept(c);
 }
 
 static void conn_process(VsmPeerConn *c) {
         while (c->server) {
                 g_autoptr(VsmPeerMessage) m = NULL;
                 g_autoptr(GError) error = NULL;
+                gboolean expected;
                 int r;
 
                 r = peer_io_next(&c->io, &m, &error);
@@ -1011,14 +1361,19 @@ static void conn_process(VsmPeerConn *c) {
                                     "%s", error->message);
                         return;
                 }
-                /* The destination only ever sends one hello. */
-                if (c->authorized || m->type != VSM_PEER_MSG_HELLO) {
+                /* The destination sends one hello, then one auth. */
+                expected = !c->authorized &&
+                           (c->challenged ? m->type == VSM_PEER_MSG_AUTH : m->type == VSM_PEER_MSG_HELLO);
+                if (!expected) {
                         conn_reject(c, &c->server->rejected_protocol, "unexpected message",
                                     "unexpected %s message from the destination",
                                     vsm_peer_message_type_to_string(m->type));
                         return;
                 }
-                conn_on_hello(c, m);
+                if (m->type == VSM_PEER_MSG_HELLO)
+                        conn_on_hello(c, m);
+                else
+                        conn_on_auth(c, m);
         }
 }
 
@@ -1029,7 +1384,7 @@ static gboolean conn_on_read(gpointer user_data, gssize n, const GError *error) 
                 if (c->authorized)
                         conn_close(c);
                 else
-                        conn_reject(c, &c->server->rejected_protocol, NULL, "before the hello: %s",
+                        conn_reject(c, &c->server->rejected_protocol, NULL, "during the handshake: %s",
                                     error->message);
                 return G_SOURCE_REMOVE;
         }
@@ -1040,7 +1395,7 @@ static gboolean conn_on_read(gpointer user_data, gssize n, const GError *error) 
                         conn_reject(c, &c->server->rejected_protocol, NULL, "truncated message (%u octets) at end of stream",
                                     c->io.in->len);
                 else if (!c->authorized)
-                        conn_reject(c, &c->server->rejected_protocol, NULL, "closed without a hello");
+                        conn_reject(c, &c->server->rejected_protocol, NULL, "closed during the handshake");
                 else {
                         peer_log(G_LOG_LEVEL_INFO, c->peer, conn_domain(c), "peer %s: destination closed the connection",
                                  c->peer);
@@ -1070,7 +1425,7 @@ static void conn_on_handshake(GObject *source, GAsyncResult *res, gpointer user_
         }
         peer_log(G_LOG_LEVEL_DEBUG, c->peer, "-", "peer %s: TLS handshake done", c->peer);
         peer_io_init(&c->io, c->server->ctx, g_steal_pointer(&conn), g_steal_pointer(&tls), PEER_HELLO_MAX,
-                     conn_on_read, conn_on_writable, c);
+                     PEER_UNAUTH_OUTBUF_MAX, conn_on_read, conn_on_writable, c);
         conn_unref(c);
 }
 
@@ -1100,19 +1455,32 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
         VsmPeerServer *s = user_data;
         g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address(connection, NULL);
         g_autofree char *peer = remote ? address_to_string(remote) : g_strdup("?");
+        g_autofree char *addr = NULL;
+        guint from_addr;
         VsmPeerConn *c;
 
-        if (s->n_conns >= VSM_PEER_CONNS_MAX) {
-                g_autoptr(GBytes) frame = encode_error("too many connections");
+        if (remote && G_IS_INET_SOCKET_ADDRESS(remote))
+                addr = g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(remote)));
+        else
+                addr = g_strdup("?");
+        from_addr = GPOINTER_TO_UINT(g_hash_table_lookup(s->per_addr, addr));
+        if (s->n_conns >= VSM_PEER_CONNS_MAX || from_addr >= VSM_PEER_CONNS_PER_ADDR) {
+                gboolean total = s->n_conns >= VSM_PEER_CONNS_MAX;
+                g_autoptr(GBytes) frame = encode_error(PEER_BUSY);
                 gsize size;
                 const char *data = g_bytes_get_data(frame, &size);
 
-                s->over_capacity++;
+                if (total)
+                        s->over_capacity++;
+                else
+                        s->rejected_per_address++;
                 s->rejected++;
                 if (vsm_ratelimit_test(&s->rl))
                         peer_log(G_LOG_LEVEL_WARNING, peer, "-",
-                                 "peer %s: rejected: more than %d connections (%" G_GUINT64_FORMAT " refused so far)",
-                                 peer, VSM_PEER_CONNS_MAX, s->over_capacity);
+                                 "peer %s: rejected: more than %d connections%s (%" G_GUINT64_FORMAT " refused so far)",
+                                 peer, total ? VSM_PEER_CONNS_MAX : VSM_PEER_CONNS_PER_ADDR,
+                                 total ? "" : " in handshake from this address",
+                                 s->over_capacity + s->rejected_per_address);
                 /* A TLS client could not read a plain-text refusal. */
                 if (!s->tls_cert)
                         (void) g_socket_send_with_blocking(g_socket_connection_get_socket(connection), data, size,
@@ -1124,7 +1492,9 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
         c->ref = 1;
         c->server = s;
         c->peer = g_steal_pointer(&peer);
-        /* With TLS, the timeout covers the handshake too. */
+        g_hash_table_insert(s->per_addr, g_strdup(addr), GUINT_TO_POINTER(from_addr + 1));
+        c->addr = g_steal_pointer(&addr);
+        /* The whole handshake, TLS included. */
         c->timer = attach_timeout(s->ctx, s->hello_timeout_ms, conn_on_hello_timeout, c);
         s->conns = g_list_prepend(s->conns, c);
         s->n_conns++;
@@ -1133,8 +1503,8 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
         if (s->tls_cert)
                 conn_start_tls(c, connection);
         else
-                peer_io_init(&c->io, s->ctx, g_object_ref(connection), NULL, PEER_HELLO_MAX, conn_on_read,
-                             conn_on_writable, c);
+                peer_io_init(&c->io, s->ctx, g_object_ref(connection), NULL, PEER_HELLO_MAX, PEER_UNAUTH_OUTBUF_MAX,
+                             conn_on_read, conn_on_writable, c);
         return TRUE;
 }
 
@@ -1181,8 +1551,9 @@ bad:
  * vsm_peer_server_new: listens on "ADDR:PORT" / "[V6ADDR]:PORT" (port 0
  * picks one) in the thread-default main context.
  */
-VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerTls *tls, const VsmPeerServerCallbacks *cb,
+VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerSecurity *sec, const VsmPeerServerCallbacks *cb,
                                    gpointer user_data, GError **error) {
+        const VsmPeerTls *tls = sec ? sec->tls : NULL;
         g_autoptr(GInetAddress) addr = NULL;
         g_autoptr(GSocketAddress) sa = NULL;
         g_autoptr(GSocketAddress) effective = NULL;
@@ -1213,10 +1584,14 @@ VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerTls *tls, co
         s->user_data = user_data;
         s->hello_timeout_ms = VSM_PEER_HELLO_TIMEOUT_MS;
         s->rl = (VsmRateLimit) VSM_RATELIMIT_INIT(G_USEC_PER_SEC, 5);
+        s->per_addr = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         if (tls) {
                 s->tls_cert = g_object_ref(tls->server_cert);
                 s->tls_ca = g_object_ref(tls->ca);
         }
+        if (sec && sec->key)
+                s->key = g_bytes_ref(sec->key);
+        s->insecure = sec && sec->insecure;
         s->service = g_steal_pointer(&service);
         g_signal_connect(s->service, "incoming", G_CALLBACK(server_on_incoming), s);
         g_socket_service_start(s->service);
@@ -1235,7 +1610,9 @@ VsmPeerServer *vsm_peer_server_free(VsmPeerServer *s) {
         g_socket_listener_close(G_SOCKET_LISTENER(s->service));
         g_clear_object(&s->service);
         while (s->conns)
-                conn_close(s->conns->data);
+                conn_close_full(s->conns->data, FALSE);
+        g_hash_table_unref(s->per_addr);
+        g_clear_pointer(&s->key, g_bytes_unref);
         g_clear_object(&s->tls_cert);
         g_clear_object(&s->tls_ca);
         g_main_context_unref(s->ctx);
@@ -1246,13 +1623,25 @@ VsmPeerServer *vsm_peer_server_free(VsmPeerServer *s) {
 
 /**
  * vsm_peer_server_set_hello_timeout_ms: how long a new connection may take
- * to send its hello (default VSM_PEER_HELLO_TIMEOUT_MS); applies to
+ * for the whole handshake (default VSM_PEER_HELLO_TIMEOUT_MS); applies to
  * connections accepted afterwards.
  */
 void vsm_peer_server_set_hello_timeout_ms(VsmPeerServer *s, guint ms) {
         g_return_if_fail(s != NULL);
         g_return_if_fail(ms > 0);
         s->hello_timeout_ms = ms;
+}
+
+/**
+ * vsm_peer_server_set_key: the key of the handshakes that start from now
+ * (a handshake under way when it changes fails, and its destination finds
+ * the source unauthenticated, as with any key mismatch).
+ */
+void vsm_peer_server_set_key(VsmPeerServer *s, GBytes *key) {
+        g_return_if_fail(s != NULL);
+        g_clear_pointer(&s->key, g_bytes_unref);
+        if (key)
+                s->key = g_bytes_ref(key);
 }
 
 /**
@@ -1264,8 +1653,8 @@ guint16 vsm_peer_server_get_port(const VsmPeerServer *s) {
 
 /**
  * vsm_peer_conn_send: queues m to one accepted connection and writes what
- * the socket takes now.  A connection with more than 4 *
- * VSM_PEER_MESSAGE_MAX octets unsent is closed.
+ * the socket takes now.  A connection with more than
+ * VSM_PEER_DOMAIN_OUTBUF_MAX octets unsent is closed.
  */
 void vsm_peer_conn_send(VsmPeerConn *c, const VsmPeerMessage *m) {
         g_autoptr(GBytes) frame = NULL;
@@ -1366,6 +1755,10 @@ JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s) {
         json_builder_add_int_value(b, s->port);
         json_builder_set_member_name(b, "tls");
         json_builder_add_boolean_value(b, s->tls_cert != NULL);
+        json_builder_set_member_name(b, "key");
+        json_builder_add_boolean_value(b, s->key != NULL);
+        json_builder_set_member_name(b, "insecure");
+        json_builder_add_boolean_value(b, s->insecure);
         json_builder_set_member_name(b, "connections");
         json_builder_add_int_value(b, s->n_conns);
         json_builder_set_member_name(b, "authorized_connections");
@@ -1377,6 +1770,8 @@ JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s) {
         COUNTER(authorized);
         COUNTER(rejected);
         COUNTER(rejected_auth);
+        COUNTER(rejected_v1);
+        COUNTER(rejected_per_address);
         COUNTER(rejected_protocol);
         COUNTER(rejected_tls);
         COUNTER(hello_timeouts);
@@ -1399,9 +1794,17 @@ struct VsmPeerClient {
         gboolean connected;
         gboolean timed_out;
         gboolean got_switchover;
+        gboolean authenticated;        /* the source's proof was right; auth sent */
+        gboolean auth_failed;          /* ...or wrong */
         char *origin;
         char domain[37];
         char token[VSM_NETSTATE_TOKEN_LEN + 1];
+        char nonce_d[VSM_PEER_NONCE_LEN + 1];
+        GBytes *key;                   /* NULL: keyed by the token */
+        gint64 hs_deadline_usec;       /* monotonic end of the handshake (TLS, challenge) */
+        GSocketAddress *addr;          /* the origin */
+        guint retries;                 /* after PEER_BUSY refusals */
+        gint64 retry_until_usec;
         VsmPeerClientCallbacks cb;
         gpointer user_data;
         GMainContext *ctx;
@@ -1438,6 +1841,9 @@ static void client_unref(VsmPeerClient *c) {
         g_clear_object(&c->tls_cert);
         g_clear_object(&c->tls_ca);
         g_clear_object(&c->cancellable);
+        g_clear_pointer(&c->key, g_bytes_unref);
+        g_clear_object(&c->addr);
+        explicit_bzero(c->token, sizeof(c->token));
         g_main_context_unref(c->ctx);
         g_free(c->origin);
         g_free(c);
@@ -1505,13 +1911,90 @@ static gboolean client_on_writable(GObject *stream, gpointer user_data) {
         return G_SOURCE_CONTINUE;      /* peer_io_flush() removed the source when done */
 }
 
+static void client_connect(VsmPeerClient *c);
+
+static gboolean client_on_retry(gpointer user_data) {
+        VsmPeerClient *c = user_data;
+
+        clear_source(&c->timer);
+        client_connect(c);
+        return G_SOURCE_REMOVE;
+}
+
+/* Closes this attempt and connects again after a short random pause (the
+ * jitter spreads the retries of many destinations; it is no secret, so
+ * g_random is fine here). */
+static void client_retry(VsmPeerClient *c) {
+        guint delay_ms = (guint) g_random_int_range(20, 100 + 20 * (gint32) MIN(c->retries, 20u));
+
+        peer_io_clear(&c->io);
+        c->connected = FALSE;
+        c->retries++;
+        clear_source(&c->timer);
+        peer_log(G_LOG_LEVEL_DEBUG, c->origin, c->domain, "peer %s: busy, retrying in %u ms", c->origin, delay_ms);
+        c->timer = attach_timeout(c->ctx, delay_ms, client_on_retry, c);
+}
+
+/* Step 3: check the source's proof, then prove ourselves.  FALSE when c
+ * is closed. */
+static gboolean client_on_challenge(VsmPeerClient *c, const VsmPeerMessage *m) {
+        VsmPeerMessage auth = { .type = VSM_PEER_MSG_AUTH };
+        char want[VSM_PEER_PROOF_LEN + 1];
+        g_autoptr(GBytes) frame = NULL;
+        g_autoptr(GError) error = NULL;
+        gboolean ok;
+
+        vsm_peer_proof(c->key, TRUE, c->domain, c->token, c->nonce_d, m->nonce, want);
+        ok = vsm_peer_secret_equal(want, m->proof, VSM_PEER_PROOF_LEN);
+        explicit_bzero(want, sizeof(want));
+        if (!ok) {
+                g_autoptr(GError) e = NULL;
+
+                c->auth_failed = TRUE;
+                c->rejected++;
+                if (vsm_ratelimit_test(&client_rl))
+                        peer_log(G_LOG_LEVEL_WARNING, c->origin, c->domain,
+                                 "peer %s: the origin failed authentication for domain %s (%" G_GUINT64_FORMAT
+                                 " log lines suppressed)", c->origin, c->domain, client_rl.suppressed);
+                e = g_error_new(VSM_ERROR, VSM_ERROR_INVALID, "%s: the origin failed authentication (wrong key, or "
+                                "not the origin of this migration)", c->origin);
+                client_fail(c, e);
+                return FALSE;
+        }
+        vsm_peer_proof(c->key, FALSE, c->domain, c->token, c->nonce_d, m->nonce, auth.proof);
+        frame = vsm_peer_message_encode(&auth);
+        c->authenticated = TRUE;
+        clear_source(&c->timer);
+        peer_log(G_LOG_LEVEL_INFO, c->origin, c->domain, "peer %s: the origin proved itself for domain %s", c->origin,
+                 c->domain);
+        if (!peer_io_send(&c->io, frame, &error)) {
+                g_autoptr(GError) e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "connection to %s: %s", c->origin,
+                                                  error->message);
+
+                client_fail(c, e);
+                return FALSE;
+        }
+        return TRUE;
+}
+
 /* One decoded message from the source; FALSE when c is closed or freed. */
 static gboolean client_on_message(VsmPeerClient *c, VsmPeerMessage *msg) {
         g_autoptr(VsmPeerMessage) m = msg;
 
         switch (m->type) {
+        case VSM_PEER_MSG_CHALLENGE:
+                if (c->authenticated) {
+                        client_reject(c, "a second challenge from the source");
+                        return FALSE;
+                }
+                return client_on_challenge(c, m);
         case VSM_PEER_MSG_STATE:
         case VSM_PEER_MSG_SWITCHOVER:
+                /* Nothing counts before the source proved itself. */
+                if (!c->authenticated) {
+                        client_reject(c, "%s message before the challenge", vsm_peer_message_type_to_string(m->type));
+                        return FALSE;
+                }
                 if (!g_str_equal(m->domain, c->domain)) {
                         client_reject(c, "%s message for another domain (%s)", vsm_peer_message_type_to_string(m->type),
                                       m->domain);
@@ -1533,6 +2016,13 @@ static gboolean client_on_message(VsmPeerClient *c, VsmPeerMessage *msg) {
         case VSM_PEER_MSG_ERROR: {
                 g_autoptr(GError) error = NULL;
 
+                /* The source is busy with handshakes from our address (many
+                 * migrations at once): try again shortly. */
+                if (!c->authenticated && g_str_equal(m->reason, PEER_BUSY) &&
+                    g_get_monotonic_time() < c->retry_until_usec) {
+                        client_retry(c);
+                        return FALSE;
+                }
                 c->refused++;
                 if (vsm_ratelimit_test(&client_rl))
                         peer_log(G_LOG_LEVEL_WARNING, c->origin, c->domain, "peer %s refused us: %s", c->origin,
@@ -1590,18 +2080,36 @@ out:
         return G_SOURCE_CONTINUE;      /* a failed client's source is already destroyed */
 }
 
-/* The connection is up (and through TLS): queue the hello. */
+static gboolean client_on_handshake_timeout(gpointer user_data) {
+        VsmPeerClient *c = user_data;
+        g_autoptr(GError) e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "no challenge from %s within %d ms", c->origin,
+                                          VSM_PEER_HELLO_TIMEOUT_MS);
+
+        client_fail(c, e);
+        return G_SOURCE_REMOVE;
+}
+
+/* The connection is up (and through TLS): queue the hello.  The
+ * challenge must come before the handshake deadline (set at connect). */
 static void client_start(VsmPeerClient *c, GSocketConnection *conn, GIOStream *tls) {
         g_autoptr(GError) error = NULL;
         g_autoptr(GBytes) hello = NULL;
-        VsmPeerMessage m = { .type = VSM_PEER_MSG_HELLO };
+        VsmPeerMessage m = { .type = VSM_PEER_MSG_HELLO, .version = VSM_PEER_PROTOCOL_VERSION };
 
-        peer_io_init(&c->io, c->ctx, conn, tls, VSM_PEER_MESSAGE_MAX, client_on_read, client_on_writable, c);
+        peer_io_init(&c->io, c->ctx, conn, tls, VSM_PEER_MESSAGE_MAX, PEER_UNAUTH_OUTBUF_MAX, client_on_read,
+                     client_on_writable, c);
         c->connected = TRUE;
         peer_log(G_LOG_LEVEL_INFO, c->origin, c->domain, "peer %s: connected%s for domain %s", c->origin,
                  tls ? " (TLS)" : "", c->domain);
+        if (!c->timer) {
+                gint64 left = (c->hs_deadline_usec - g_get_monotonic_time()) / 1000;
+
+                c->timer = attach_timeout(c->ctx, (guint) CLAMP(left, 1, VSM_PEER_HELLO_TIMEOUT_MS),
+                                          client_on_handshake_timeout, c);
+        }
         g_strlcpy(m.domain, c->domain, sizeof(m.domain));
-        g_strlcpy(m.token, c->token, sizeof(m.token));
+        vsm_peer_random_hex(c->nonce_d, VSM_PEER_NONCE_LEN / 2);
+        g_strlcpy(m.nonce, c->nonce_d, sizeof(m.nonce));
         hello = vsm_peer_message_encode(&m);
         if (!peer_io_send(&c->io, hello, &error)) {
                 g_autoptr(GError) e = g_error_new(VSM_ERROR, VSM_ERROR_IO, "connection to %s: %s", c->origin,
@@ -1702,6 +2210,7 @@ static void client_on_connected(GObject *source, GAsyncResult *res, gpointer use
                 client_unref(c);
                 return;
         }
+        c->hs_deadline_usec = g_get_monotonic_time() + (gint64) VSM_PEER_HELLO_TIMEOUT_MS * 1000;
         if (c->tls_cert)
                 client_start_tls(c, conn);
         else
@@ -1717,10 +2226,11 @@ static void client_on_connected(GObject *source, GAsyncResult *res, gpointer use
  * arguments and every failure are reported through closed(), never from
  * inside this call.
  */
-VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const char *token, const VsmPeerTls *tls,
-                                   const VsmPeerClientCallbacks *cb, gpointer user_data) {
-        g_autoptr(GSocketConnectable) addr = NULL;
-        g_autoptr(GError) error = NULL;
+VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const char *token,
+                                   const VsmPeerSecurity *sec, const VsmPeerClientCallbacks *cb, gpointer user_data) {
+        const VsmPeerTls *tls = sec ? sec->tls : NULL;
+        g_autoptr(GInetAddress) ip = NULL;
+        guint16 port = 0;
         VsmPeerClient *c;
 
         g_return_val_if_fail(origin != NULL, NULL);
@@ -1740,6 +2250,8 @@ VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const
                 c->tls_cert = g_object_ref(tls->client_cert);
                 c->tls_ca = g_object_ref(tls->ca);
         }
+        if (sec && sec->key)
+                c->key = g_bytes_ref(sec->key);
         if (g_uuid_string_is_valid(domain)) {
                 g_autofree char *lower = g_ascii_strdown(domain, -1);
 
@@ -1753,19 +2265,29 @@ VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const
         else if (!c->token[0])
                 c->deferred = g_error_new(VSM_ERROR, VSM_ERROR_INVALID, "token is not %d lower-case hex characters",
                                           VSM_NETSTATE_TOKEN_LEN);
-        else if (strlen(origin) > VSM_NETSTATE_ORIGIN_MAX ||
-                 !(addr = g_network_address_parse(origin, 0, &error)) ||
-                 g_network_address_get_port(G_NETWORK_ADDRESS(addr)) == 0)
-                c->deferred = g_error_new(VSM_ERROR, VSM_ERROR_INVALID, "origin \"%s\" is not HOST:PORT", origin);
+        else if (strlen(origin) > VSM_NETSTATE_ORIGIN_MAX || !parse_listen(origin, &ip, &port, NULL) || port == 0)
+                /* A host name would need a resolver answer, which anyone
+                 * on the path can forge: IP literals only. */
+                c->deferred = g_error_new(VSM_ERROR, VSM_ERROR_INVALID,
+                                          "origin \"%s\" is not IP:PORT or [IPv6]:PORT (host names are refused)",
+                                          origin);
         if (c->deferred) {
                 c->timer = attach_timeout(c->ctx, 0, client_on_deferred, c);
                 return c;
         }
 
+        c->addr = g_inet_socket_address_new(ip, port);
         c->sc = g_socket_client_new();
-        c->timer = attach_timeout(c->ctx, VSM_PEER_CONNECT_TIMEOUT_MS, client_on_connect_timeout, c);
-        g_socket_client_connect_async(c->sc, addr, c->cancellable, client_on_connected, client_ref(c));
+        c->retry_until_usec = g_get_monotonic_time() + (gint64) PEER_RETRY_FOR_MS * 1000;
+        client_connect(c);
         return c;
+}
+
+static void client_connect(VsmPeerClient *c) {
+        c->timed_out = FALSE;
+        c->timer = attach_timeout(c->ctx, VSM_PEER_CONNECT_TIMEOUT_MS, client_on_connect_timeout, c);
+        g_socket_client_connect_async(c->sc, G_SOCKET_CONNECTABLE(c->addr), c->cancellable, client_on_connected,
+                                      client_ref(c));
 }
 
 /**
@@ -1794,6 +2316,20 @@ gboolean vsm_peer_client_is_connected(const VsmPeerClient *c) {
 }
 
 /**
+ * vsm_peer_client_is_authenticated: TRUE once the source's proof checked.
+ */
+gboolean vsm_peer_client_is_authenticated(const VsmPeerClient *c) {
+        return c->authenticated;
+}
+
+/**
+ * vsm_peer_client_auth_failed: TRUE when the source's proof was wrong.
+ */
+gboolean vsm_peer_client_auth_failed(const VsmPeerClient *c) {
+        return c->auth_failed;
+}
+
+/**
  * vsm_peer_client_to_json: the client's state and counters.
  */
 JsonNode *vsm_peer_client_to_json(const VsmPeerClient *c) {
@@ -1808,6 +2344,8 @@ JsonNode *vsm_peer_client_to_json(const VsmPeerClient *c) {
         json_builder_add_boolean_value(b, c->tls_cert != NULL);
         json_builder_set_member_name(b, "connected");
         json_builder_add_boolean_value(b, vsm_peer_client_is_connected(c));
+        json_builder_set_member_name(b, "authenticated");
+        json_builder_add_boolean_value(b, c->authenticated);
         json_builder_set_member_name(b, "switchover_received");
         json_builder_add_boolean_value(b, c->got_switchover);
         json_builder_set_member_name(b, "messages_received");
@@ -1816,6 +2354,8 @@ JsonNode *vsm_peer_client_to_json(const VsmPeerClient *c) {
         json_builder_add_int_value(b, (gint64) c->rejected);
         json_builder_set_member_name(b, "refused");
         json_builder_add_int_value(b, (gint64) c->refused);
+        json_builder_set_member_name(b, "auth_failed");
+        json_builder_add_boolean_value(b, c->auth_failed);
         json_builder_end_object(b);
         return json_builder_get_root(b);
 }

@@ -1,25 +1,57 @@
 /* The peer channel between the vsimigd of the source and of the
- * destination of a migration (DESIGN.md section 2, "Two channels").
+ * destination of a migration (DESIGN.md section 2, "Two channels"; the
+ * trust model is in section 7 and vsimigd(8)).
  *
  * TCP (GSocketService / GSocketClient), every message a 4-octet big-endian
  * length then that many octets of UTF-8 JSON (json-glib), at most
- * VSM_PEER_MESSAGE_MAX.  The destination connects to the origin found in
- * the domain's <metadata> snapshot and sends
- *   {"type":"hello","version":1,"domain":"<uuid>","token":"<hex32>"}
- * first (within VSM_PEER_HELLO_TIMEOUT_MS).  The source checks domain and
- * token (callback) and then streams
+ * VSM_PEER_MESSAGE_MAX.  Protocol version 2 authenticates both ends with
+ * HMAC-SHA-256 (GLib's GHmac) keyed by K, the cluster secret of
+ * [peer] key-file (without one, under TLS or with insecure = true, K is
+ * the migration's token):
+ *
+ *  1. D->S {"type":"hello","version":2,"domain":"<uuid>","nonce":Nd}
+ *     No token on the wire.
+ *  2. S->D {"type":"challenge","nonce":Ns,"proof":Ps}
+ *     Ps = HMAC(K, "vsimig-peer-v2 source" NUL domain NUL token NUL Nd NUL Ns)
+ *     (every field fixed length: the lower-case UUID, 32 hex characters of
+ *     token, 32 of each nonce).  For an unknown domain, or one that does
+ *     not run here ready to migrate away, S answers the same way with a
+ *     random proof: nothing can be probed.
+ *  3. D checks Ps (it has K, and the token from the domain's <metadata>).
+ *     Wrong: D closes ("the origin failed authentication").  Right:
+ *     D->S {"type":"auth","proof":Pd}, Pd = HMAC(K, "vsimig-peer-v2
+ *     destination" NUL the same fields).
+ *  4. S checks Pd.  A bad proof, an unknown domain, a token already used
+ *     and a domain that already has its authenticated connection all get
+ *     the same {"type":"error","reason":"not authorized"} and a close.
+ * Nonces are 128 bit from getrandom(); proofs are compared in constant
+ * time.  The whole handshake (TLS included) must end within
+ * VSM_PEER_HELLO_TIMEOUT_MS, on both sides.  A token is used once: the
+ * first authenticated connection consumes it (the daemon mints a new one
+ * when that connection ends without the migration completing).
+ *
+ * Then the source streams
  *   {"type":"state","domain":"<uuid>","generation":N,"nics":[<nic>...]}
  * (full state of the NICs that changed; the first one has every NIC) and
  * at SUSPENDED_MIGRATED
  *   {"type":"switchover","domain":"<uuid>","generation":N,"nics":[...],"suspended_at":<real µs>}
  * with the final state: the NICs changed since they were last streamed
  * (the destination has the rest).  <nic> is vsm_nic_state_to_json().
- * A refusal is {"type":"error","reason":"..."} and the connection is
- * closed.  Unknown domains, bad tokens, oversized, truncated or garbage
- * messages, unknown types and a missing hello are rejected, logged (rate
+ * The destination takes state and switchover only after step 3 and only
+ * for its domain.  A refusal is {"type":"error","reason":"..."} and the
+ * connection is closed.  Oversized, truncated or garbage messages,
+ * unknown types and messages out of order are rejected, logged (rate
  * limited) and closed; nothing else is disturbed.  Each side counts them.
- * Only one message direction carries state: the destination only ever
- * sends hello.
+ *
+ * Version 1 ({"type":"hello","version":1,"domain":...,"token":"<hex32>"},
+ * the token in clear, no proof of the source) is accepted only by a
+ * listener with insecure = true; others answer it with an error.
+ *
+ * Limits on the listener: VSM_PEER_CONNS_MAX connections in all,
+ * VSM_PEER_CONNS_PER_ADDR not yet authenticated ones per source address,
+ * one authenticated connection per domain, the handshake timeout, a few
+ * KiB of output for a connection that is not authenticated and
+ * VSM_PEER_DOMAIN_OUTBUF_MAX for the one of a domain.
  *
  * Optional TLS (VsmPeerTls, from libvirt's PKI files): the listener
  * presents its server certificate and requires a client certificate that
@@ -27,9 +59,12 @@
  * and verifies the listener's against the same CA, without the host name
  * check (the origin is an address from the snapshot, libvirt's
  * certificates usually name hosts).  The TLS handshake comes before the
- * hello, inside the hello timeout; a failed handshake is a rejection.
- * The framing is self-delimiting, so a missing TLS close_notify is not an
- * error: truncation is caught by the framing and by "closed before the
+ * hello, inside the handshake timeout; a failed handshake is a rejection.
+ * The exchange above runs inside TLS too, keyed by the key file when
+ * there is one, else by the token (it binds the channel to this
+ * migration; the certificates authenticate the hosts).  The framing is
+ * self-delimiting, so a missing TLS close_notify is not an error:
+ * truncation is caught by the framing and by "closed before the
  * switchover". */
 #pragma once
 
@@ -43,21 +78,33 @@
 #define VSM_PEER_HELLO_TIMEOUT_MS 5000
 #define VSM_PEER_CONNECT_TIMEOUT_MS 3000
 #define VSM_PEER_CONNS_MAX 256
-#define VSM_PEER_PROTOCOL_VERSION 1
+#define VSM_PEER_CONNS_PER_ADDR 8      /* not yet authenticated, per source address */
+#define VSM_PEER_DOMAIN_OUTBUF_MAX (2 * (gsize) VSM_PEER_MESSAGE_MAX)
+#define VSM_PEER_PROTOCOL_VERSION 2
+#define VSM_PEER_NONCE_LEN 32          /* hex characters (128 bit) */
+#define VSM_PEER_PROOF_LEN 64          /* hex characters (HMAC-SHA-256) */
+#define VSM_PEER_KEY_MIN 32            /* octets of a key file */
+#define VSM_PEER_KEY_MAX 4096
+#define VSM_PEER_NOT_AUTHORIZED "not authorized"
 
 typedef enum VsmPeerMessageType {
         VSM_PEER_MSG_HELLO,
         VSM_PEER_MSG_STATE,
         VSM_PEER_MSG_SWITCHOVER,
         VSM_PEER_MSG_ERROR,
+        VSM_PEER_MSG_CHALLENGE,
+        VSM_PEER_MSG_AUTH,
         _VSM_PEER_MSG_MAX,
 } VsmPeerMessageType;
 
 /* A parsed, validated message. */
 typedef struct VsmPeerMessage {
         VsmPeerMessageType type;
-        char domain[37];               /* lower-case UUID; "" for error */
-        char token[VSM_NETSTATE_TOKEN_LEN + 1]; /* hello only */
+        char domain[37];               /* lower-case UUID; "" for error, challenge, auth */
+        guint version;                 /* hello: 1 or 2 (0 encodes as VSM_PEER_PROTOCOL_VERSION) */
+        char token[VSM_NETSTATE_TOKEN_LEN + 1]; /* hello version 1 only */
+        char nonce[VSM_PEER_NONCE_LEN + 1];     /* hello version 2, challenge */
+        char proof[VSM_PEER_PROOF_LEN + 1];     /* challenge, auth */
         guint64 generation;            /* state/switchover */
         gint64 suspended_at_real_usec; /* switchover; 0 if absent */
         GPtrArray *nics;               /* VsmNicState, owned; state/switchover (never NULL there) */
@@ -71,6 +118,25 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmPeerMessage, vsm_peer_message_free)
  * prefix included).  Decode: one message body (without the prefix). */
 GBytes *vsm_peer_message_encode(const VsmPeerMessage *m);
 gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage **ret, GError **error);
+
+/* ---- authentication ---- */
+
+/* 2 * octets lower-case hex characters from getrandom(), NUL-terminated
+ * (out has room for 2 * octets + 1).  Aborts if the kernel has no
+ * randomness to give: a weak secret is worse than no daemon. */
+void vsm_peer_random_hex(char *out, gsize octets);
+/* The proof of step 2 (source TRUE) or 3 (source FALSE), in hex.  key:
+ * the cluster secret, or NULL to key by the token. */
+void vsm_peer_proof(GBytes *key, gboolean source, const char *domain, const char *token, const char *nonce_d,
+                    const char *nonce_s, char out[VSM_PEER_PROOF_LEN + 1]);
+/* Constant-time comparison of two NUL-terminated strings of length len. */
+gboolean vsm_peer_secret_equal(const char *a, const char *b, gsize len);
+/* Reads a key file: a regular file owned by root (or by the daemon's own
+ * user), no group or other permission bits, VSM_PEER_KEY_MIN to
+ * VSM_PEER_KEY_MAX octets.  VSM_ERROR_CONFIG naming the file and the fix
+ * otherwise. */
+GBytes *vsm_peer_key_load(const char *path, GError **error);
+/* (vsimigctl peer-key new PATH writes one.) */
 
 /* ---- TLS ---- */
 
@@ -97,29 +163,50 @@ typedef struct VsmPeerServer VsmPeerServer;
 typedef struct VsmPeerConn VsmPeerConn;
 
 typedef struct VsmPeerServerCallbacks {
-        /* A hello arrived: TRUE to accept (domain known here, token
-         * right).  On FALSE *ret_reason (g_malloc'd) is sent and logged. */
-        gboolean (*authorize)(const char *domain, const char *token, gpointer user_data, char **ret_reason);
-        /* After an accepted hello: the daemon sends the first full state
-         * with vsm_peer_conn_send(). */
+        /* A hello arrived: TRUE when domain runs here and may migrate away
+         * now; then its current token goes to ret_token.  FALSE: the
+         * challenge carries a random proof. */
+        gboolean (*lookup)(const char *domain, char ret_token[VSM_NETSTATE_TOKEN_LEN + 1], gpointer user_data);
+        /* The destination proved itself for domain (token is the one it
+         * proved): TRUE consumes the token and accepts, FALSE (token used
+         * or changed, domain gone) refuses with "not authorized". */
+        gboolean (*authorize)(const char *domain, const char *token, gpointer user_data);
+        /* After an accepted connection: the daemon sends the first full
+         * state with vsm_peer_conn_send(). */
         void (*connected)(VsmPeerConn *c, const char *domain, gpointer user_data);
+        /* An accepted connection ended by itself (not by
+         * vsm_peer_server_drop_domain() or vsm_peer_server_free()). */
+        void (*disconnected)(const char *domain, gpointer user_data);
+        /* A destination failed to authenticate for domain, which lookup()
+         * knows (for timeline notes; the callee rate-limits them). */
+        void (*refused)(const char *domain, const char *why, gpointer user_data);
 } VsmPeerServerCallbacks;
 
-/* Listens on "ADDR:PORT" ("[v6]:PORT"; ADDR may be 0.0.0.0 / ::).  tls:
- * NULL for plain TCP, else every connection must complete a TLS handshake
- * with a client certificate from tls->ca (borrowed; the server keeps its
- * own references). */
-VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerTls *tls, const VsmPeerServerCallbacks *cb,
+/* How the channel is secured, on both sides (borrowed). */
+typedef struct VsmPeerSecurity {
+        const VsmPeerTls *tls;         /* NULL: plain TCP */
+        GBytes *key;                   /* the cluster secret; NULL: keyed by the token */
+        gboolean insecure;             /* listener: accept version 1 hellos */
+} VsmPeerSecurity;
+
+/* Listens on "ADDR:PORT" ("[v6]:PORT"; ADDR may be 0.0.0.0 / ::).
+ * sec->tls: NULL for plain TCP, else every connection must complete a
+ * TLS handshake with a client certificate from tls->ca (the server keeps
+ * its own references, and of sec->key). */
+VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerSecurity *sec, const VsmPeerServerCallbacks *cb,
                                    gpointer user_data, GError **error);
 VsmPeerServer *vsm_peer_server_free(VsmPeerServer *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmPeerServer, vsm_peer_server_free)
-/* How long a new connection may take to send its hello (default
+/* How long a new connection may take for the whole handshake (default
  * VSM_PEER_HELLO_TIMEOUT_MS); applies to connections accepted afterwards. */
 void vsm_peer_server_set_hello_timeout_ms(VsmPeerServer *s, guint ms);
+/* A new cluster key (SIGHUP); NULL: keyed by the token.  Handshakes that
+ * start afterwards use it. */
+void vsm_peer_server_set_key(VsmPeerServer *s, GBytes *key);
 /* The port actually bound (useful with port 0 in tests). */
 guint16 vsm_peer_server_get_port(const VsmPeerServer *s);
 /* Queue a message to one accepted connection (non-blocking, buffered;
- * a connection whose buffer passes 4 * VSM_PEER_MESSAGE_MAX is closed).
+ * a connection whose buffer passes VSM_PEER_DOMAIN_OUTBUF_MAX is closed).
  * A VsmPeerConn is only valid inside connected(); later, use
  * vsm_peer_server_send(). */
 void vsm_peer_conn_send(VsmPeerConn *c, const VsmPeerMessage *m);
@@ -128,7 +215,9 @@ guint vsm_peer_server_send(VsmPeerServer *s, const VsmPeerMessage *m);
 /* Close every connection for this domain (after the migration ended),
  * once what is queued for it has been written (at most 5 s). */
 void vsm_peer_server_drop_domain(VsmPeerServer *s, const char *domain);
-/* {"listen","port","tls","connections","accepted","rejected","rejected_tls","messages_sent", ...} */
+/* {"listen","port","tls","key","insecure","connections","accepted","authorized","rejected",
+ *  "rejected_auth","rejected_v1","rejected_per_address","rejected_protocol","rejected_tls",
+ *  "hello_timeouts","over_capacity","dropped_slow","messages_sent","log_suppressed"} */
 JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s);
 
 /* ---- destination side: one client per incoming migration ---- */
@@ -145,16 +234,22 @@ typedef struct VsmPeerClientCallbacks {
         void (*closed)(VsmPeerClient *c, const GError *error, gpointer user_data);
 } VsmPeerClientCallbacks;
 
-/* Starts connecting at once (async, VSM_PEER_CONNECT_TIMEOUT_MS; with tls,
- * then the handshake within VSM_PEER_HELLO_TIMEOUT_MS).  tls: NULL for
- * plain TCP (borrowed; the client keeps its own references). */
-VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const char *token, const VsmPeerTls *tls,
-                                   const VsmPeerClientCallbacks *cb, gpointer user_data);
+/* Starts connecting at once (async, VSM_PEER_CONNECT_TIMEOUT_MS; then the
+ * TLS handshake when sec->tls, the challenge and its check within
+ * VSM_PEER_HELLO_TIMEOUT_MS).  origin must be an IP literal with a port.
+ * sec is borrowed (the client keeps its own references). */
+VsmPeerClient *vsm_peer_client_new(const char *origin, const char *domain, const char *token,
+                                   const VsmPeerSecurity *sec, const VsmPeerClientCallbacks *cb, gpointer user_data);
 /* Cancels and closes; no callback after this.  Accepts NULL. */
 VsmPeerClient *vsm_peer_client_free(VsmPeerClient *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmPeerClient, vsm_peer_client_free)
 gboolean vsm_peer_client_is_connected(const VsmPeerClient *c);
-/* {"origin","domain","tls","connected","switchover_received","messages_received","rejected","refused"} */
+/* TRUE once the source proved itself (step 3). */
+gboolean vsm_peer_client_is_authenticated(const VsmPeerClient *c);
+/* TRUE when the client closed because the origin's proof was wrong. */
+gboolean vsm_peer_client_auth_failed(const VsmPeerClient *c);
+/* {"origin","domain","tls","connected","authenticated","switchover_received","messages_received",
+ *  "rejected","refused","auth_failed"} */
 JsonNode *vsm_peer_client_to_json(const VsmPeerClient *c);
 
 const char *vsm_peer_message_type_to_string(VsmPeerMessageType t);

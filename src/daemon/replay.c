@@ -171,6 +171,9 @@ static void build_dhcp(GPtrArray *out, const VsmNicState *s, gint64 real_now_use
         }
 
         vsm_writer_init(&w, buf, sizeof(buf));
+        /* The xid only pairs the server's answer with this request and is
+         * on the wire in clear: no secret, so g_random is fine (secrets
+         * such as the peer tokens come from getrandom()). */
         k = dhcp_request_write(&w, s, g_random_int());
         if (k < 0) {
                 skip_add(skipped, "dhcp: %s", g_strerror(-k));

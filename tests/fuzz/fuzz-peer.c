@@ -1,5 +1,6 @@
-/* Fuzz target: peer channel message bodies (daemon/peer.c).  A body that
- * decodes must survive encode + decode unchanged. */
+/* Fuzz target: peer channel message bodies (daemon/peer.c): hello
+ * (versions 1 and 2), challenge, auth, state, switchover, error.  A body
+ * that decodes must survive encode + decode unchanged. */
 #include <glib.h>
 #include <stdint.h>
 #include <string.h>
@@ -32,6 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         g_assert(back->type == m->type);
         g_assert(strcmp(back->domain, m->domain) == 0);
         g_assert(strcmp(back->token, m->token) == 0);
+        g_assert(strcmp(back->nonce, m->nonce) == 0);
+        g_assert(strcmp(back->proof, m->proof) == 0);
+        g_assert(back->version == m->version);
         g_assert(back->generation == m->generation);
         g_assert(back->suspended_at_real_usec == m->suspended_at_real_usec);
         g_assert(g_strcmp0(back->reason, m->reason) == 0);

@@ -1,6 +1,9 @@
 /* Unit tests for the GKeyFile config loader (daemon/config.c). */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon/config.h"
 #include "test-util.h"
@@ -56,7 +59,7 @@ static void test_full(void) {
                 "max-clients = 8\n"
                 "[peer]\n"
                 "listen = [::]:7788\n"
-                "advertise = host-a.example:7788\n"
+                "advertise = [2001:db8::a]:7788\n"
                 "tls = true\n"
                 "tls-ca = /srv/pki/ca.pem\n"
                 "tls-cert = /srv/pki/server.pem\n"
@@ -90,7 +93,7 @@ static void test_full(void) {
         g_assert_cmpstr(c->control_group, ==, "libvirt");
         g_assert_cmpuint(c->control_max_clients, ==, 8);
         g_assert_cmpstr(c->peer_listen, ==, "[::]:7788");
-        g_assert_cmpstr(c->peer_advertise, ==, "host-a.example:7788");
+        g_assert_cmpstr(c->peer_advertise, ==, "[2001:db8::a]:7788");
         g_assert_true(c->peer_tls);
         g_assert_cmpstr(c->peer_tls_ca, ==, "/srv/pki/ca.pem");
         g_assert_cmpstr(c->peer_tls_cert, ==, "/srv/pki/server.pem");
@@ -107,12 +110,14 @@ static void test_full(void) {
 
 static void test_peer_listen_ok(void) {
         static const char *const good[] = {
-                "[peer]\nlisten = 10.77.9.1:7788\n",
+                "[peer]\nlisten = 10.77.9.1:7788\ninsecure = true\n",
                 /* the TLS files are only checked when tls = true (and read at start) */
                 "[peer]\ntls = false\ntls-ca = relative.pem\n",
                 "[peer]\nlisten = 10.77.9.1:7788\ntls = true\n",
-                "[peer]\nlisten = [fd00::1]:1\n",
-                "[peer]\nlisten = 0.0.0.0:65535\nadvertise = 10.77.9.1:65535\n",
+                "[peer]\nlisten = [fd00::1]:1\ninsecure = true\n",
+                "[peer]\nlisten = 0.0.0.0:65535\nadvertise = 10.77.9.1:65535\ninsecure = true\n",
+                /* a destination-only host needs no listener, so no key */
+                "[peer]\nadvertise = 10.77.9.1:7788\n",
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
@@ -145,11 +150,20 @@ static const BadCase bad_cases[] = {
         { "[peer]\nlisten = 10.77.9.1\n", "[peer] listen" },
         { "[peer]\nlisten = 10.77.9.1:0\n", "[peer] listen" },
         { "[peer]\nlisten = 10.77.9.1:65536\n", "[peer] listen" },
-        { "[peer]\nlisten = host-a:7788\n", "[peer] listen" },
+        { "[peer]\nlisten = host-a:7788\n", "host names are refused" },
+        { "[peer]\nlisten = 10.77.9.1:7788\ninsecure = true\nadvertise = host-a.example:7788\n",
+          "host names are refused" },
+        { "[peer]\nlisten = 10.77.9.1:7788\ninsecure = true\nadvertise = localhost:7788\n", "[peer] advertise" },
+        /* secure by default: a listener needs a key, TLS, or the explicit opt-out */
+        { "[peer]\nlisten = 10.77.9.1:7788\n", "vsimigctl peer-key new" },
+        { "[peer]\nlisten = 10.77.9.1:7788\ninsecure = false\n", "key-file" },
+        { "[peer]\nlisten = 10.77.9.1:7788\nkey-file = relative.key\n", "absolute path" },
+        { "[peer]\nlisten = 10.77.9.1:7788\nkey-file = /nonexistent/peer.key\n", "/nonexistent/peer.key" },
+        { "[peer]\ninsecure = maybe\n", "[peer] insecure" },
         { "[peer]\nlisten = fd00::1:7788\n", "[peer] listen" },
         { "[peer]\nlisten = [fd00::1:7788\n", "[peer] listen" },
         { "[peer]\nlisten = 0.0.0.0:7788\n", "advertise" },
-        { "[peer]\nlisten = 10.77.9.1:7788\nadvertise = a b:1\n", "[peer] advertise" },
+        { "[peer]\nlisten = 10.77.9.1:7788\ninsecure = true\nadvertise = a b:1\n", "[peer] advertise" },
         { "[peer]\nport = 7788\n", "unknown key 'port'" },
         { "[peer]\ntls = yes\n", "[peer] tls" },
         { "[peer]\ntls = true\ntls-ca = cacert.pem\n", "[peer] tls-ca" },
@@ -172,6 +186,102 @@ static void test_bad(gconstpointer data) {
         g_assert_error(error, VSM_ERROR, VSM_ERROR_CONFIG);
         if (bc->needle && !strstr(error->message, bc->needle))
                 g_error("error '%s' does not mention '%s'", error->message, bc->needle);
+}
+
+/* A key file with the given mode and size in a fresh directory; NULL
+ * contents: size random-ish octets. */
+static char *key_file(const char *dir, const char *name, guint mode, gsize size) {
+        g_autofree guint8 *buf = g_malloc(size + 1);
+        char *path = g_build_filename(dir, name, NULL);
+
+        for (gsize i = 0; i < size; i++)
+                buf[i] = (guint8) g_random_int();
+        g_assert_true(g_file_set_contents(path, (const char *) buf, (gssize) size, NULL));
+        g_assert_cmpint(g_chmod(path, (int) mode), ==, 0);
+        return path;
+}
+
+static gboolean load_with_key(const char *path, VsmConfig **ret, GError **error) {
+        g_autofree char *text = g_strdup_printf("[peer]\nlisten = 10.77.9.1:7788\nkey-file = %s\n", path);
+
+        return vsm_config_load_data(text, strlen(text), ret, error);
+}
+
+static void test_key_file(void) {
+        g_autofree char *dir = g_dir_make_tmp("vsm-config-key-XXXXXX", NULL);
+        static const struct {
+                const char *name;
+                guint mode;
+                gsize size;
+                const char *needle;            /* NULL: accepted */
+        } cases[] = {
+                { "ok-32", 0600, 32, NULL },
+                { "ok-4096", 0400, 4096, NULL },
+                { "short", 0600, 31, "not 32 to 4096" },
+                { "empty", 0600, 0, "not 32 to 4096" },
+                { "long", 0600, 4097, "more than 4096" },
+                { "group-read", 0640, 32, "chmod 0600" },
+                { "other-read", 0604, 32, "chmod 0600" },
+                { "group-write", 0620, 32, "chmod 0600" },
+        };
+
+        g_assert_nonnull(dir);
+        for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *path = key_file(dir, cases[i].name, cases[i].mode, cases[i].size);
+                g_autoptr(VsmConfig) c = NULL;
+                g_autoptr(GError) error = NULL;
+                gboolean ok = load_with_key(path, &c, &error);
+
+                if (!cases[i].needle) {
+                        g_assert_no_error(error);
+                        g_assert_true(ok);
+                        g_assert_nonnull(c->peer_key);
+                        g_assert_cmpuint(g_bytes_get_size(c->peer_key), ==, cases[i].size);
+                } else {
+                        g_assert_false(ok);
+                        g_assert_error(error, VSM_ERROR, VSM_ERROR_CONFIG);
+                        if (!strstr(error->message, cases[i].needle) || !strstr(error->message, path))
+                                g_error("%s: error '%s' does not name the file and '%s'", cases[i].name,
+                                        error->message, cases[i].needle);
+                }
+                (void) g_unlink(path);
+        }
+        /* Not a regular file. */
+        {
+                g_autofree char *sub = g_build_filename(dir, "a-dir", NULL);
+                g_autoptr(VsmConfig) c = NULL;
+                g_autoptr(GError) error = NULL;
+
+                g_assert_cmpint(g_mkdir(sub, 0700), ==, 0);
+                g_assert_false(load_with_key(sub, &c, &error));
+                g_assert_nonnull(strstr(error->message, "not a regular file"));
+                (void) g_rmdir(sub);
+        }
+        /* A symbolic link is not followed (the target's mode is not the link's). */
+        {
+                g_autofree char *target = key_file(dir, "target", 0600, 32);
+                g_autofree char *link = g_build_filename(dir, "link", NULL);
+                g_autoptr(VsmConfig) c = NULL;
+                g_autoptr(GError) error = NULL;
+
+                g_assert_cmpint(symlink(target, link), ==, 0);
+                g_assert_false(load_with_key(link, &c, &error));
+                g_assert_nonnull(strstr(error->message, link));
+                (void) g_unlink(link);
+                (void) g_unlink(target);
+        }
+        /* Owned by another user: only root can make one. */
+        if (geteuid() == 0) {
+                g_autofree char *path = key_file(dir, "nobody", 0600, 32);
+                g_autoptr(VsmConfig) c = NULL;
+                g_autoptr(GError) error = NULL;
+
+                g_assert_cmpint(chown(path, 65534, 65534), ==, 0);
+                g_assert_false(load_with_key(path, &c, &error));
+                g_assert_nonnull(strstr(error->message, "not root"));
+                (void) g_unlink(path);
+        }
+        g_assert_cmpint(g_rmdir(dir), ==, 0);
 }
 
 static void test_too_many_uplinks(void) {
@@ -212,6 +322,7 @@ int main(int argc, char **argv) {
                 g_test_add_data_func(name, &bad_cases[i], test_bad);
         }
         g_test_add_func("/config/peer-listen", test_peer_listen_ok);
+        g_test_add_func("/config/peer-key-file", test_key_file);
         g_test_add_func("/config/too-many-uplinks", test_too_many_uplinks);
         g_test_add_func("/config/missing-file", test_missing_file);
         g_test_add_func("/config/shipped-example", test_shipped_example);

@@ -11,16 +11,17 @@ only while a socket is created, so everything else runs where it started):
     (PACKET_STATISTICS), never read: the frames wait in the socket with the
     time the kernel received them, so the capture costs the daemon no CPU.
   * in the source netns: the fake source vsimigd's peer listener (asyncio),
-    speaking the peer protocol of src/daemon/peer.h: 4-octet big-endian
-    length + JSON; checks each hello (known domain, right token, version 1),
-    sends a "state", and when everything is ready sends every "switchover"
-    in one go.
+    speaking the peer protocol of src/daemon/peer.h (version 2): 4-octet
+    big-endian length + JSON; answers each hello (known domain, version 2)
+    with a challenge proving the cluster key (--key-file) and the domain's
+    token, checks the destination's auth proof, sends a "state", and when
+    everything is ready sends every "switchover" in one go.
   * the daemon's control socket (a path: no netns): the libvirt hooks
     "migrate begin" (with the domain XML carrying the <metadata> snapshot),
     "prepare begin" and "start begin" for every domain, and afterwards
     "show" / "status".
 
-  fake-source.py run --pid PID --control SOCK --listen ADDR:PORT
+  fake-source.py run --pid PID --control SOCK --listen ADDR:PORT --key-file F
                      --src-netns NS --cap-netns NS --cap-if IF
                      --domains D --nics N --groups G --out DIR [...]
 
@@ -36,6 +37,8 @@ missing, items missing or wrong, the daemon died), 2 usage.
 import argparse
 import asyncio
 import ctypes
+import hashlib
+import hmac
 import json
 import math
 import os
@@ -196,6 +199,22 @@ class Domain:
         return (f"<domain type='kvm'><name>{self.name}</name><uuid>{self.uuid}</uuid>"
                 f"<memory unit='KiB'>65536</memory><vcpu>1</vcpu><metadata>{meta}</metadata>"
                 f"<os><type arch='x86_64'>hvm</type></os><devices>{ifaces}</devices></domain>")
+
+
+def peer_proof(key, source, domain, token, nonce_d, nonce_s):
+    """HMAC-SHA-256 of src/daemon/peer.c's vsm_peer_proof(): the label and
+    the fixed-length fields, each followed by a NUL."""
+    label = "vsimig-peer-v2 source" if source else "vsimig-peer-v2 destination"
+    msg = b"".join(f.encode() + b"\0" for f in (label, domain, token, nonce_d, nonce_s))
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+async def read_frame(reader, limit=65536, timeout=10):
+    hdr = await asyncio.wait_for(reader.readexactly(4), timeout)
+    ln = struct.unpack(">I", hdr)[0]
+    if ln == 0 or ln > limit:
+        raise ValueError(f"frame length {ln}")
+    return json.loads(await asyncio.wait_for(reader.readexactly(ln), timeout))
 
 
 def frame(obj):
@@ -517,6 +536,8 @@ class Bench:
         self.errors = []          # the run broke
         self.notes = []           # worth saying, not fatal
         self.peer_bad = 0
+        with open(a.key_file, "rb") as f:
+            self.key = f.read()
         self.res = {"params": {"domains": a.domains, "nics": a.nics, "groups": a.groups, "mcast": a.mcast,
                                "vnics": a.domains * a.nics, "expected_frames": self.n_expected,
                                "expected_frames_by_kind": self.want_frames,
@@ -531,23 +552,31 @@ class Bench:
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            hdr = await asyncio.wait_for(reader.readexactly(4), 10)
-            ln = struct.unpack(">I", hdr)[0]
-            if ln == 0 or ln > 65536:
-                raise ValueError(f"hello length {ln}")
-            hello = json.loads(await asyncio.wait_for(reader.readexactly(ln), 10))
+            hello = await read_frame(reader)
             d = self.by_uuid.get(hello.get("domain"))
             why = None
             if hello.get("type") != "hello":
                 why = f"first message is {hello.get('type')!r}, not hello"
-            elif hello.get("version") != 1:
+            elif hello.get("version") != 2:
                 why = f"hello version {hello.get('version')!r}"
+            elif "token" in hello:
+                why = "hello with the token in clear"
             elif d is None:
                 why = f"hello for unknown domain {hello.get('domain')!r}"
-            elif hello.get("token") != d.token:
-                why = f"hello for {d.name} with a wrong token"
             elif d.writer is not None:
                 why = f"second connection for {d.name}"
+            if not why:
+                nonce_d = str(hello.get("nonce"))
+                nonce_s = secrets.token_hex(16)
+                writer.write(frame({"type": "challenge", "nonce": nonce_s,
+                                    "proof": peer_proof(self.key, True, d.uuid, d.token, nonce_d, nonce_s)}))
+                await writer.drain()
+                auth = await read_frame(reader)
+                want = peer_proof(self.key, False, d.uuid, d.token, nonce_d, nonce_s)
+                if auth.get("type") != "auth":
+                    why = f"{d.name}: {auth.get('type')!r} instead of auth"
+                elif not hmac.compare_digest(str(auth.get("proof")), want):
+                    why = f"{d.name}: the destination's proof is wrong"
             if why:
                 self.peer_bad += 1
                 self.errors.append(f"peer: {why}")
@@ -563,7 +592,7 @@ class Bench:
             self.connected += 1
             if self.connected == len(self.domains):
                 self.ev_connected.set()
-            # The destination only ever sends hello: anything else, or EOF, ends it.
+            # The destination only ever sends hello and auth: anything else, or EOF, ends it.
             extra = await reader.read(1)
             d.closed_at = time.time_ns()
             d.closed_why = "closed by vsimigd" if not extra else "unexpected data from vsimigd"
@@ -1058,6 +1087,7 @@ def main():
     r.add_argument("--pid", type=int, required=True)
     r.add_argument("--control", required=True)
     r.add_argument("--listen", required=True)
+    r.add_argument("--key-file", required=True, help="the [peer] key-file vsimigd was given")
     r.add_argument("--src-netns", required=True)
     r.add_argument("--cap-netns", required=True)
     r.add_argument("--cap-if", required=True)

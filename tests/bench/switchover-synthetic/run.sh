@@ -183,7 +183,9 @@ tb_wait_link_up "$NS_SRC" mg1
 t_world=$(date +%s.%N)
 
 # --- vsimigd ---------------------------------------------------------------
-CONF=$TB_DIR/vsimigd.conf SOCK=$TB_DIR/vsimigd.sock LOG=$OUT/vsimigd.log
+CONF=$TB_DIR/vsimigd.conf SOCK=$TB_DIR/vsimigd.sock LOG=$OUT/vsimigd.log KEY=$TB_DIR/peer.key
+# The cluster secret the fake source shares with vsimigd (root, 0600).
+(umask 077 && head -c 32 /dev/urandom >"$KEY") || tb_fail "cannot write $KEY"
 max_vsis=$((2 * VNICS > 1024 ? 2 * VNICS : 1024))
 cat >"$CONF" <<CONF
 [vdp]
@@ -197,6 +199,7 @@ enabled = false
 max-domains = $((D + 64 > 1024 ? D + 64 : 1024))
 [peer]
 listen = $PEER_LISTEN
+key-file = $KEY
 [replay]
 enabled = true
 mdb = $MDB
@@ -224,7 +227,7 @@ perf=()
 [[ ${PERF:-0} == 1 || ${PERF:-0} == dwarf ]] && perf=(--perf "$OUT/perf.data")
 [[ ${PERF:-0} == dwarf ]] && perf+=(--perf-dwarf)
 [[ -n ${PERF_FREQ:-} && ${#perf[@]} -gt 0 ]] && perf+=(--perf-freq "$PERF_FREQ")
-python3 "$here/fake-source.py" run "${perf[@]}" --pid "$VSM_PID" --control "$SOCK" --listen "$SRC_LISTEN" \
+python3 "$here/fake-source.py" run "${perf[@]}" --pid "$VSM_PID" --control "$SOCK" --listen "$SRC_LISTEN" --key-file "$KEY" \
 	--src-netns "$NS_SRC" --cap-netns "$NS_SW" --cap-if sw0 \
 	--domains "$D" --nics "$N" --groups "$G" --mcast "$MCAST" --timeout "$TIMEOUT" --out "$OUT" \
 	--switchover-nics "${SWITCHOVER_NICS:-changed}" |

@@ -23,7 +23,9 @@
 #   ct_mdb_list NS BRIDGE           "port group" per mdb entry
 #   ct_mdb_monitor_start NS FILE    bridge -timestamp monitor mdb -> FILE
 #   ct_peer_conf IP [PORT]          vsimigd config text: [peer] listen on
-#                                   IP:PORT (7788), [replay] on
+#                                   IP:PORT (7788) with key-file =
+#                                   ct_peer_key, [replay] on
+#   ct_peer_key                     the shared key file ($TB_DIR/peer.key)
 #   ct_capture_start PORT FILE      capture the carried protocols
 #                                   ($CT_CAPF) on a switch port
 #   ct_boot_linux_guest HOST NAME MAC [CMDLINE_EXTRA]
@@ -216,11 +218,25 @@ ct_mdb_monitor_start() {
 }
 
 # ct_peer_conf IP [PORT]: the vsimigd config sections for state carry: the
-# peer listener on IP:PORT (default 7788; the source's vsimigd connects to
-# the destination's) and the replay with the post-resume queries.  Put it
+# peer listener on IP:PORT (default 7788; the destination's vsimigd connects
+# to the source's), authenticated by the key file all hosts share
+# (ct_peer_key), and the replay with the post-resume queries.  Put it
 # in MT_EXTRA_CONF_<HOST> before mt_setup.
 ct_peer_conf() {
-	printf '[peer]\nlisten = %s:%s\n[replay]\nenabled = true\nquery-after-resume = true\n' "$1" "${2:-7788}"
+	ct_peer_key >/dev/null
+	printf '[peer]\nlisten = %s:%s\nkey-file = %s\n[replay]\nenabled = true\nquery-after-resume = true\n' \
+		"$1" "${2:-7788}" "$TB_DIR/peer.key"
+}
+
+# ct_peer_key: the cluster secret every host's ct_peer_conf names
+# ($TB_DIR/peer.key, 32 random octets, root-owned, 0600), made once; prints
+# its path.
+ct_peer_key() {
+	if [[ ! -s $TB_DIR/peer.key ]]; then
+		(umask 077 && head -c 32 /dev/urandom >"$TB_DIR/peer.key.tmp" && mv "$TB_DIR/peer.key.tmp" "$TB_DIR/peer.key") ||
+			tb_fail "cannot write $TB_DIR/peer.key"
+	fi
+	printf '%s\n' "$TB_DIR/peer.key"
 }
 
 # The frames the state-carry evidence is read from (carry.py decodes them):

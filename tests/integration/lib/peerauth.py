@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Hostile and honest clients of vsimigd's peer channel (protocol version
+2, src/daemon/peer.h), for tests/integration/test-peer-auth.sh.  Standard
+library only.
+
+  peerauth.py client HOST PORT UUID TOKEN [KEYFILE]
+        a destination by hand: hello (fresh nonce), then the source's
+        challenge, checked with KEYFILE (or, without one, keyed by the
+        token alone, which is all a libvirt read-only client has), then
+        auth with the same key.  Prints one line per step:
+          "challenge proof-ok" / "challenge proof-bad"
+          "reply {json}" for every message that follows
+          "closed" / "still-open" / "timeout" / "refused ERR"
+  peerauth.py client-v1 HOST PORT UUID TOKEN
+        the version 1 hello (token in clear); prints the reply likewise
+  peerauth.py fake-origin ADDR PORT LOG
+        a fake source at ADDR:PORT until killed: to every hello it answers
+        a challenge with a random proof, then a SWITCHOVER for the domain
+        (what an attacker answering at the origin would like the
+        destination to act on); one line per event in LOG
+  peerauth.py keyed-origin ADDR PORT KEYFILE TOKEN LOG
+        a source that holds the key and the token (so the destination
+        authenticates it) but sends the SWITCHOVER at once, right after
+        the handshake, whatever the destination's domain is doing; one line
+        per event in LOG; runs until killed
+  peerauth.py replay PCAP SERVER_PORT HOST PORT
+        the destination's octets of the first connection to SERVER_PORT in
+        PCAP (hello and auth of an earlier, real exchange), sent verbatim to
+        HOST:PORT; prints what comes back as for client
+  peerauth.py flood HOST PORT N SECONDS [SRC]
+        N connections from one address (SRC, or the default), spread over
+        SECONDS, each sending 2 octets of a length prefix and nothing more
+        (slowloris); prints "opened A refused R reset E closed-by-server C"
+"""
+import hashlib
+import hmac
+import json
+import os
+import resource
+import secrets
+import socket
+import struct
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vsmtest import read_pcap  # noqa: E402
+
+
+def proof(key, source, domain, token, nd, ns):
+    label = "vsimig-peer-v2 source" if source else "vsimig-peer-v2 destination"
+    msg = b"".join(f.encode() + b"\0" for f in (label, domain, token, nd, ns))
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def frame(obj):
+    b = json.dumps(obj, separators=(",", ":")).encode()
+    return struct.pack(">I", len(b)) + b
+
+
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            return None
+        b += c
+    return b
+
+
+def recv_msg(s):
+    hdr = recv_exact(s, 4)
+    if hdr is None:
+        return None
+    n = struct.unpack(">I", hdr)[0]
+    if n == 0 or n > 1 << 20:
+        raise ValueError(f"length {n}")
+    body = recv_exact(s, n)
+    if body is None:
+        return None
+    return json.loads(body)
+
+
+def print_rest(s, limit=4):
+    """Every message until the peer closes (or is quiet for 3 s)."""
+    try:
+        for _ in range(limit):
+            m = recv_msg(s)
+            if m is None:
+                print("closed")
+                return
+            print("reply " + json.dumps(m))
+        print("still-open")
+    except socket.timeout:
+        print("still-open")
+    except (OSError, ValueError) as e:
+        print(f"closed ({e})")
+
+
+def connect(host, port):
+    try:
+        s = socket.create_connection((host, int(port)), timeout=5)
+    except OSError as e:
+        print(f"refused {e}")
+        sys.exit(0)
+    s.settimeout(3)
+    return s
+
+
+def client(host, port, uuid, token, keyfile=None):
+    key = open(keyfile, "rb").read() if keyfile else token.encode()
+    s = connect(host, port)
+    nd = secrets.token_hex(16)
+    s.sendall(frame({"type": "hello", "version": 2, "domain": uuid, "nonce": nd}))
+    try:
+        ch = recv_msg(s)
+    except socket.timeout:
+        print("timeout")
+        return 0
+    if ch is None:
+        print("closed")
+        return 0
+    if ch.get("type") != "challenge":
+        print("reply " + json.dumps(ch))
+        print_rest(s)
+        return 0
+    ok = hmac.compare_digest(ch["proof"], proof(key, True, uuid, token, nd, ch["nonce"]))
+    print("challenge " + ("proof-ok" if ok else "proof-bad"))
+    # Go on anyway: the test wants the source's answer to our proof.
+    s.sendall(frame({"type": "auth", "proof": proof(key, False, uuid, token, nd, ch["nonce"])}))
+    print_rest(s)
+    return 0
+
+
+def client_v1(host, port, uuid, token):
+    s = connect(host, port)
+    s.sendall(frame({"type": "hello", "version": 1, "domain": uuid, "token": token}))
+    print_rest(s)
+    return 0
+
+
+def fake_origin(addr, port, log):
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((addr, int(port)))
+    ls.listen(16)
+    out = open(log, "a", buffering=1)
+    out.write(f"listening {addr}:{port}\n")
+    while True:
+        c, peer = ls.accept()
+        c.settimeout(5)
+        try:
+            hello = recv_msg(c)
+            out.write(f"hello from {peer[0]}: {json.dumps(hello)}\n")
+            if not hello or hello.get("type") != "hello":
+                continue
+            dom = hello.get("domain", "")
+            c.sendall(frame({"type": "challenge", "nonce": secrets.token_hex(16), "proof": secrets.token_hex(32)}))
+            c.sendall(frame({"type": "switchover", "domain": dom, "generation": 99, "nics": [],
+                             "suspended_at": time.time_ns() // 1000}))
+            out.write("sent challenge (random proof) and switchover\n")
+            m = recv_msg(c)
+            out.write(f"then: {json.dumps(m) if m is not None else 'closed by the destination'}\n")
+        except (OSError, ValueError) as e:
+            out.write(f"connection: {e!r}\n")
+        finally:
+            c.close()
+
+
+def keyed_origin(addr, port, keyfile, token, log):
+    key = open(keyfile, "rb").read()
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((addr, int(port)))
+    ls.listen(16)
+    out = open(log, "a", buffering=1)
+    out.write(f"listening {addr}:{port}\n")
+    while True:
+        c, peer = ls.accept()
+        c.settimeout(5)
+        try:
+            hello = recv_msg(c)
+            out.write(f"hello from {peer[0]}: {json.dumps(hello)}\n")
+            if not hello or hello.get("type") != "hello":
+                continue
+            dom, nd, ns = hello.get("domain", ""), hello.get("nonce", ""), secrets.token_hex(16)
+            c.sendall(frame({"type": "challenge", "nonce": ns, "proof": proof(key, True, dom, token, nd, ns)}))
+            auth = recv_msg(c)
+            ok = auth is not None and hmac.compare_digest(str(auth.get("proof")),
+                                                          proof(key, False, dom, token, nd, ns))
+            out.write(f"auth {'ok' if ok else 'bad'}: {json.dumps(auth)}\n")
+            c.sendall(frame({"type": "state", "domain": dom, "generation": 1, "nics": []}))
+            c.sendall(frame({"type": "switchover", "domain": dom, "generation": 2, "nics": [],
+                             "suspended_at": time.time_ns() // 1000}))
+            out.write("sent state and switchover\n")
+            m = recv_msg(c)
+            out.write(f"then: {json.dumps(m) if m is not None else 'closed by the destination'}\n")
+        except (OSError, ValueError) as e:
+            out.write(f"connection: {e!r}\n")
+        finally:
+            c.close()
+
+
+def tcp_payloads(path, server_port):
+    """The client->server payload of the first TCP connection to
+    server_port in the pcap (IPv4 over Ethernet), in sequence order."""
+    first = None
+    segs = {}
+    for _t, fr in read_pcap(path):
+        if len(fr) < 14 + 20 or fr[12:14] != b"\x08\x00":
+            continue
+        ip = fr[14:]
+        ihl = (ip[0] & 0x0F) * 4
+        if ip[9] != 6:
+            continue
+        tot = struct.unpack(">H", ip[2:4])[0]
+        tcp = ip[ihl:tot]
+        sport, dport, seq = struct.unpack(">HHI", tcp[:8])
+        off = (tcp[12] >> 4) * 4
+        data = bytes(tcp[off:])
+        if dport != server_port:
+            continue
+        conn = (bytes(ip[12:16]), sport)
+        if first is None and tcp[13] & 0x02:           # SYN
+            first = conn
+        if conn == first and data:
+            segs[seq] = data
+    return b"".join(segs[k] for k in sorted(segs))
+
+
+def replay(pcap, server_port, host, port):
+    data = tcp_payloads(pcap, int(server_port))
+    if not data:
+        print("nothing captured")
+        return 1
+    msgs = []
+    p = data
+    while len(p) >= 4:
+        n = struct.unpack(">I", p[:4])[0]
+        msgs.append(json.loads(p[4:4 + n]))
+        p = p[4 + n:]
+    print("captured " + " ".join(m.get("type", "?") for m in msgs))
+    s = connect(host, port)
+    s.sendall(data)
+    print_rest(s)
+    return 0
+
+
+def flood(host, port, n, secs, src=None):
+    """n connections spread over secs seconds, each with 2 octets of a
+    length prefix and then silence (slowloris), kept until the end."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, int(n) + 64)), hard))
+    socks = []
+    refused = reset = 0
+    n, secs = int(n), float(secs)
+    t0 = time.monotonic()
+    for i in range(n):
+        pause = t0 + secs * i / n - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(2)
+            if src:
+                s.bind((src, 0))
+            s.connect((host, int(port)))
+            s.sendall(b"\x00\x00")
+            socks.append(s)
+        except ConnectionRefusedError:
+            refused += 1
+        except OSError:
+            reset += 1
+    closed = 0
+    for s in socks:
+        try:
+            s.setblocking(False)
+            closed += s.recv(64) == b""
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+        s.close()
+    print(f"opened {len(socks)} refused {refused} reset {reset} closed-by-server {closed}")
+    return 0
+
+
+def main():
+    a = sys.argv[1:]
+    if len(a) in (5, 6) and a[0] == "client":
+        return client(*a[1:])
+    if len(a) == 5 and a[0] == "client-v1":
+        return client_v1(*a[1:])
+    if len(a) == 4 and a[0] == "fake-origin":
+        return fake_origin(*a[1:])
+    if len(a) == 6 and a[0] == "keyed-origin":
+        return keyed_origin(*a[1:])
+    if len(a) == 5 and a[0] == "replay":
+        return replay(*a[1:])
+    if len(a) in (5, 6) and a[0] == "flood":
+        return flood(*a[1:])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
