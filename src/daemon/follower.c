@@ -33,6 +33,7 @@ struct VsmFollower {
         guint64 events;
         VsmCarry *carry;
         GHashTable *job_watches;       /* uuid string -> JobWatch (owned) */
+        GList *vdp_waits;              /* VdpWait (owned by their VSI's request) */
 };
 
 /* A source in precopy: libvirt sends the source no event when the
@@ -49,8 +50,12 @@ typedef struct JobWatch {
 
 #define FOLLOWER_JOB_POLL_SEC 2
 
+/* One VDP request of ours in flight.  The VSI owns it until the request
+ * ends (vdp_done); the follower only lists it, and on free detaches it
+ * (f = NULL): the uplinks, and so the VSIs, outlive the follower, and they
+ * answer their requests "cancelled" when they go. */
 typedef struct VdpWait {
-        VsmFollower *f;
+        VsmFollower *f;                /* NULL once the follower is gone */
         char uuid[37];
         char *what;
         gint64 sent_usec;
@@ -156,10 +161,19 @@ static void nic_params(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, VsmVsi
                 vsm_nic_derive_instance(vsm_domain_get_uuid(d), n->mac, p->instance);
 }
 
+static void vdp_wait_free(VdpWait *w) {
+        if (w->f)
+                w->f->vdp_waits = g_list_remove(w->f->vdp_waits, w);
+        g_free(w->what);
+        g_free(w);
+}
+
 static void vdp_done(VsmVsi *vsi, const VsmVdpAction *report, gpointer user_data) {
         VdpWait *w = user_data;
-        VsmDomain *d = g_hash_table_lookup(w->f->domains, w->uuid);
+        VsmDomain *d = w->f ? g_hash_table_lookup(w->f->domains, w->uuid) : NULL;
 
+        if (!w->f)
+                vsm_log(G_LOG_LEVEL_INFO, "%s: %s", w->what, vsm_vdp_outcome_to_string(report->outcome));
         if (d) {
                 if (report->outcome == VSM_VDP_OUTCOME_OK)
                         follower_note(w->f, d, "%s: ok in %.2f ms", w->what, (double) report->rtt_usec / 1000.0);
@@ -169,8 +183,7 @@ static void vdp_done(VsmVsi *vsi, const VsmVdpAction *report, gpointer user_data
                 else
                         follower_note(w->f, d, "%s: %s", w->what, vsm_vdp_outcome_to_string(report->outcome));
         }
-        g_free(w->what);
-        g_free(w);
+        vdp_wait_free(w);
 }
 
 /* One VDP request for one vNIC, with its outcome noted in the timeline. */
@@ -201,10 +214,10 @@ static void follower_vdp_nic(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, 
                                   (flags & VSM_VDP_STATUS_M) ? " M" : "", (flags & VSM_VDP_STATUS_S) ? " S" : "",
                                   mac, vsm_uplink_get_name(u));
         follower_note(f, d, "%s: sent", w->what);
+        f->vdp_waits = g_list_prepend(f->vdp_waits, w);
         if (!vsm_vsi_request(vsi, req, flags, vdp_done, w, &error)) {
                 follower_note(f, d, "%s: %s", w->what, error->message);
-                g_free(w->what);
-                g_free(w);
+                vdp_wait_free(w);
         }
 }
 
@@ -666,6 +679,11 @@ VsmFollower *vsm_follower_free(VsmFollower *f) {
         if (!f)
                 return NULL;
         g_clear_pointer(&f->job_watches, g_hash_table_unref);
+        /* Requests still in flight end after us (their VSIs live in the
+         * uplinks): they must not call back into a freed follower. */
+        for (GList *l = f->vdp_waits; l; l = l->next)
+                ((VdpWait *) l->data)->f = NULL;
+        g_clear_pointer(&f->vdp_waits, g_list_free);
         /* The carry calls back into the domains table: it goes first. */
         g_clear_pointer(&f->carry, vsm_carry_free);
         vsm_libvirt_free(f->libvirt);
