@@ -18,6 +18,11 @@
 
 #define CARRY_EXPIRE_INTERVAL_SEC 5
 #define CARRY_METADATA_RETRY_MS 5000
+/* The first snapshot after a takeover is retried this often: until it is
+ * written, the domain's XML names the previous host and its token, and a
+ * next migration out of here would be sent there. */
+#define CARRY_METADATA_TAKEOVER_RETRY_MS 50
+#define CARRY_METADATA_TAKEOVER_TRIES 100      /* then CARRY_METADATA_RETRY_MS */
 #define CARRY_MDB_RETRY_MS 20
 #define CARRY_MDB_RETRY_FOR_MS 3000
 /* Replayed frames listed one by one in a timeline (the rest is counted),
@@ -50,6 +55,8 @@ struct CarryDomain {
         guint64 written_generation;
         guint write_timer;
         gboolean write_inflight;
+        gboolean takeover_write;       /* the first snapshot after a takeover: now, retried fast */
+        guint takeover_tries;
         GCancellable *write_cancel;
         guint64 metadata_writes, metadata_errors;
         /* destination: what came with the migration */
@@ -255,6 +262,9 @@ static void on_metadata_written(GObject *source, GAsyncResult *result, gpointer 
         d = user_data;
         d->write_inflight = FALSE;
         if (ok) {
+                if (d->takeover_write)
+                        carry_note(d, FALSE, "snapshot written: this host is the origin now");
+                d->takeover_write = FALSE;
                 d->metadata_writes++;
                 d->c->n_metadata_writes++;
                 return;
@@ -263,6 +273,11 @@ static void on_metadata_written(GObject *source, GAsyncResult *result, gpointer 
          * expected, not an error; try again later if still wanted. */
         d->metadata_errors++;
         d->c->n_metadata_errors++;
+        if (d->takeover_write && ++d->takeover_tries >= CARRY_METADATA_TAKEOVER_TRIES) {
+                carry_note(d, FALSE, "takeover snapshot not written after %u tries: %s", d->takeover_tries,
+                           error->message);
+                d->takeover_write = FALSE;
+        }
         d->written_generation = G_MAXUINT64;   /* retry after CARRY_METADATA_RETRY_MS */
         vsm_log(G_LOG_LEVEL_DEBUG, "domain %s: <metadata> write not taken: %s", d->name, error->message);
         domain_schedule_write(d);
@@ -304,7 +319,11 @@ static void domain_schedule_write(CarryDomain *d) {
                 return;
         if (d->written_once && d->written_generation == d->generation)
                 return;
-        delay = d->written_generation == G_MAXUINT64 ? CARRY_METADATA_RETRY_MS : d->c->config->metadata_interval_ms;
+        if (d->takeover_write)
+                delay = d->written_once ? CARRY_METADATA_TAKEOVER_RETRY_MS : 0;
+        else
+                delay = d->written_generation == G_MAXUINT64 ? CARRY_METADATA_RETRY_MS
+                                                             : d->c->config->metadata_interval_ms;
         d->write_timer = g_timeout_add(delay, on_write_timer, d);
 }
 
@@ -542,11 +561,21 @@ void vsm_carry_update(VsmCarry *c, const char *uuid, const char *name, const Vsm
                 g_clear_pointer(&d->incoming, vsm_domain_state_free);
                 carry_new_token(d);
                 d->written_once = FALSE;
+                /* Write at once: until then a next migration would go to
+                 * the previous host with its token (back-to-back A->B->C). */
+                d->takeover_write = TRUE;
+                d->takeover_tries = 0;
+                g_clear_handle_id(&d->write_timer, g_source_remove);
         }
         if (writes)
                 domain_schedule_write(d);
-        else
+        else {
                 g_clear_handle_id(&d->write_timer, g_source_remove);
+                if (d->takeover_write && !d->write_inflight)
+                        carry_note(d, FALSE, "migrating away before the takeover snapshot was written: "
+                                             "the next destination finds the previous origin");
+                d->takeover_write = FALSE;
+        }
 }
 
 /* ---- destination: the peer client ---- */
