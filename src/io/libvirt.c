@@ -410,11 +410,12 @@ static void job_thread(GTask *task, gpointer source, gpointer task_data, GCancel
         if (!dom)
                 return;
         r = virDomainGetJobInfo(dom, &info);
-        virDomainFree(dom);
+        /* The error message before virDomainFree(), which resets it. */
         if (r < 0)
                 g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", virGetLastErrorMessage());
         else
                 g_task_return_int(task, info.type);
+        virDomainFree(dom);
 }
 
 gboolean vsm_libvirt_get_job_async(VsmLibvirt *lv, const uint8_t uuid[16], GCancellable *cancellable,
@@ -435,8 +436,8 @@ static void job_operation_thread(GTask *task, gpointer source, gpointer task_dat
         if (!dom)
                 return;
         r = virDomainGetJobStats(dom, &type, &params, &n, 0);
-        virDomainFree(dom);
         if (r < 0) {
+                /* Read before virDomainFree(), which resets it. */
                 virErrorPtr e = virGetLastError();
 
                 /* The qemu driver on a migration's destination. */
@@ -445,8 +446,10 @@ static void job_operation_thread(GTask *task, gpointer source, gpointer task_dat
                 else
                         g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s",
                                                 virGetLastErrorMessage());
+                virDomainFree(dom);
                 return;
         }
+        virDomainFree(dom);
         if (type == VIR_DOMAIN_JOB_NONE)
                 op = VSM_LIBVIRT_JOB_NONE;
         else if (virTypedParamsGetInt(params, n, VIR_DOMAIN_JOB_OPERATION, &op) != 1)
