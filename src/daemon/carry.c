@@ -65,6 +65,7 @@ struct CarryDomain {
         VsmPeerClient *client;
         char *peer_state;              /* "connecting", "connected", "closed: ..." */
         guint peer_messages;
+        guint state_flush;             /* source: one STATE per loop turn for what changed */
         gboolean switchover_received;
         gboolean switchover_sent;      /* source: the destination may have replayed */
         gint64 suspended_real_usec;    /* the source's clock, from SWITCHOVER */
@@ -91,7 +92,7 @@ struct VsmCarry {
         GHashTable *by_ifindex;        /* ifindex -> CarryNic (borrowed) */
         guint expire_timer;
         guint64 n_learned_frames, n_changes, n_replays, n_replays_late, n_replay_frames;
-        guint64 n_switchovers_sent, n_switchovers_received, n_peer_rejects;
+        guint64 n_switchovers_sent, n_switchovers_received, n_peer_rejects, n_state_messages;
         guint64 n_metadata_writes, n_metadata_errors, n_mdb_added, n_mdb_failed, n_queries, n_leaves;
 };
 
@@ -152,6 +153,7 @@ static void domain_free(gpointer p) {
         }
         g_clear_handle_id(&d->write_timer, g_source_remove);
         g_clear_handle_id(&d->mdb_timer, g_source_remove);
+        g_clear_handle_id(&d->state_flush, g_source_remove);
         if (d->c->server)
                 vsm_peer_server_drop_domain(d->c->server, d->uuid);
         vsm_peer_client_free(d->client);
@@ -354,17 +356,43 @@ static guint peer_send_nics(CarryDomain *d, VsmPeerMessageType type, GPtrArray *
         return sent;
 }
 
+static gboolean nic_changed_since_streamed(CarryNic *n) {
+        return !n->streamed || n->streamed_generation != vsm_learner_generation(n->learner);
+}
+
+/* One STATE with every vNIC of the domain whose state changed since it
+ * was streamed: a guest that churns (joins flapping at line rate) costs
+ * one message per loop turn, not one per frame. */
+static gboolean on_state_flush(gpointer user_data) {
+        CarryDomain *d = user_data;
+        g_autoptr(GPtrArray) changed = g_ptr_array_new_with_free_func(nic_state_destroy);
+        g_autoptr(GPtrArray) which = g_ptr_array_new();
+        gint64 mono = g_get_monotonic_time(), real = g_get_real_time();
+
+        d->state_flush = 0;
+        for (guint i = 0; i < d->nics->len; i++) {
+                CarryNic *n = d->nics->pdata[i];
+
+                if (!nic_changed_since_streamed(n))
+                        continue;
+                g_ptr_array_add(changed, vsm_nic_state_from_learner(n->learner, mono, real));
+                g_ptr_array_add(which, n);
+        }
+        if (changed->len > 0 && peer_send_nics(d, VSM_PEER_MSG_STATE, changed) > 0) {
+                d->c->n_state_messages++;
+                for (guint i = 0; i < which->len; i++)
+                        nic_mark_streamed(which->pdata[i]);
+        }
+        return G_SOURCE_REMOVE;
+}
+
 static void domain_changed(CarryDomain *d, CarryNic *n) {
         d->generation++;
         d->c->n_changes++;
         domain_schedule_write(d);
-        if (d->c->server && n) {
-                g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func(nic_state_destroy);
-
-                g_ptr_array_add(one, vsm_nic_state_from_learner(n->learner, g_get_monotonic_time(), g_get_real_time()));
-                if (peer_send_nics(d, VSM_PEER_MSG_STATE, one) > 0)
-                        nic_mark_streamed(n);
-        }
+        /* At default priority: an idle one would starve behind busy taps. */
+        if (d->c->server && n && !d->state_flush)
+                d->state_flush = g_idle_add_full(G_PRIORITY_DEFAULT, on_state_flush, d, NULL);
 }
 
 static void on_sniffed(int ifindex, const uint8_t *frame, size_t len, VsmLearnDirection dir, gpointer user_data) {
@@ -1157,7 +1185,10 @@ JsonNode *vsm_carry_status_json(VsmCarry *c) {
         json_builder_set_member_name(b, "taps");
         json_builder_add_int_value(b, c->sniffer ? vsm_sniffer_n_taps(c->sniffer) : 0);
         COUNTER(learned_frames);
+        json_builder_set_member_name(b, "rate_dropped_frames");
+        json_builder_add_int_value(b, c->sniffer ? (gint64) vsm_sniffer_get_rate_dropped(c->sniffer, -1) : 0);
         COUNTER(changes);
+        COUNTER(state_messages);
         COUNTER(metadata_writes);
         COUNTER(metadata_errors);
         COUNTER(switchovers_sent);
