@@ -16,7 +16,10 @@ tb_init
 tb_netns_pair
 
 # ---- SIGTERM with requests in flight ----
-vsm_daemon_start "$TB_NS_ST" "$TB_IF_ST" "[bridges]
+# ECP retries 2.6 s apart (RTE 18): the requests stay in flight for seconds.
+vsm_daemon_start "$TB_NS_ST" "$TB_IF_ST" "[vdp]
+ecp-rte = 18
+[bridges]
 br-unreach = $TB_IF_ST
 [libvirt]
 enabled = false"
