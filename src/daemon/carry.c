@@ -18,6 +18,11 @@
 
 #define CARRY_EXPIRE_INTERVAL_SEC 5
 #define CARRY_METADATA_RETRY_MS 5000
+/* The first snapshot after a takeover is retried this often: until it is
+ * written, the domain's XML names the previous host and its token, and a
+ * next migration out of here would be sent there. */
+#define CARRY_METADATA_TAKEOVER_RETRY_MS 50
+#define CARRY_METADATA_TAKEOVER_TRIES 100      /* then CARRY_METADATA_RETRY_MS */
 #define CARRY_MDB_RETRY_MS 20
 #define CARRY_MDB_RETRY_FOR_MS 3000
 /* Replayed frames listed one by one in a timeline (the rest is counted),
@@ -52,6 +57,8 @@ struct CarryDomain {
         guint64 written_generation;
         guint write_timer;
         gboolean write_inflight;
+        gboolean takeover_write;       /* the first snapshot after a takeover: now, retried fast */
+        guint takeover_tries;
         GCancellable *write_cancel;
         guint64 metadata_writes, metadata_errors;
         /* destination: what came with the migration */
@@ -60,6 +67,7 @@ struct CarryDomain {
         VsmPeerClient *client;
         char *peer_state;              /* "connecting", "connected", "closed: ..." */
         guint peer_messages;
+        guint state_flush;             /* source: one STATE per loop turn for what changed */
         gboolean switchover_received;
         gboolean switchover_refused;   /* came before the incoming domain started */
         gboolean switchover_sent;      /* source: the destination may have replayed */
@@ -89,7 +97,7 @@ struct VsmCarry {
         GHashTable *by_ifindex;        /* ifindex -> CarryNic (borrowed) */
         guint expire_timer;
         guint64 n_learned_frames, n_changes, n_replays, n_replays_late, n_replay_frames, n_replay_refused;
-        guint64 n_switchovers_sent, n_switchovers_received, n_switchovers_refused, n_peer_rejects;
+        guint64 n_switchovers_sent, n_switchovers_received, n_switchovers_refused, n_peer_rejects, n_state_messages;
         guint64 n_peer_auth_failures, n_peer_not_opened, n_tokens_minted;
         guint64 n_metadata_writes, n_metadata_errors, n_mdb_added, n_mdb_failed, n_queries, n_leaves;
 };
@@ -154,6 +162,7 @@ static void domain_free(gpointer p) {
         }
         g_clear_handle_id(&d->write_timer, g_source_remove);
         g_clear_handle_id(&d->mdb_timer, g_source_remove);
+        g_clear_handle_id(&d->state_flush, g_source_remove);
         if (d->c->server)
                 vsm_peer_server_drop_domain(d->c->server, d->uuid);
         vsm_peer_client_free(d->client);
@@ -274,6 +283,9 @@ static void on_metadata_written(GObject *source, GAsyncResult *result, gpointer 
         d = user_data;
         d->write_inflight = FALSE;
         if (ok) {
+                if (d->takeover_write)
+                        carry_note(d, FALSE, "snapshot written: this host is the origin now");
+                d->takeover_write = FALSE;
                 d->metadata_writes++;
                 d->c->n_metadata_writes++;
                 return;
@@ -282,6 +294,11 @@ static void on_metadata_written(GObject *source, GAsyncResult *result, gpointer 
          * expected, not an error; try again later if still wanted. */
         d->metadata_errors++;
         d->c->n_metadata_errors++;
+        if (d->takeover_write && ++d->takeover_tries >= CARRY_METADATA_TAKEOVER_TRIES) {
+                carry_note(d, FALSE, "takeover snapshot not written after %u tries: %s", d->takeover_tries,
+                           error->message);
+                d->takeover_write = FALSE;
+        }
         d->written_generation = G_MAXUINT64;   /* retry after CARRY_METADATA_RETRY_MS */
         vsm_log(G_LOG_LEVEL_DEBUG, "domain %s: <metadata> write not taken: %s", d->name, error->message);
         domain_schedule_write(d);
@@ -323,7 +340,11 @@ static void domain_schedule_write(CarryDomain *d) {
                 return;
         if (d->written_once && d->written_generation == d->generation)
                 return;
-        delay = d->written_generation == G_MAXUINT64 ? CARRY_METADATA_RETRY_MS : d->c->config->metadata_interval_ms;
+        if (d->takeover_write)
+                delay = d->written_once ? CARRY_METADATA_TAKEOVER_RETRY_MS : 0;
+        else
+                delay = d->written_generation == G_MAXUINT64 ? CARRY_METADATA_RETRY_MS
+                                                             : d->c->config->metadata_interval_ms;
         d->write_timer = g_timeout_add(delay, on_write_timer, d);
 }
 
@@ -354,17 +375,43 @@ static guint peer_send_nics(CarryDomain *d, VsmPeerMessageType type, GPtrArray *
         return sent;
 }
 
+static gboolean nic_changed_since_streamed(CarryNic *n) {
+        return !n->streamed || n->streamed_generation != vsm_learner_generation(n->learner);
+}
+
+/* One STATE with every vNIC of the domain whose state changed since it
+ * was streamed: a guest that churns (joins flapping at line rate) costs
+ * one message per loop turn, not one per frame. */
+static gboolean on_state_flush(gpointer user_data) {
+        CarryDomain *d = user_data;
+        g_autoptr(GPtrArray) changed = g_ptr_array_new_with_free_func(nic_state_destroy);
+        g_autoptr(GPtrArray) which = g_ptr_array_new();
+        gint64 mono = g_get_monotonic_time(), real = g_get_real_time();
+
+        d->state_flush = 0;
+        for (guint i = 0; i < d->nics->len; i++) {
+                CarryNic *n = d->nics->pdata[i];
+
+                if (!nic_changed_since_streamed(n))
+                        continue;
+                g_ptr_array_add(changed, vsm_nic_state_from_learner(n->learner, mono, real));
+                g_ptr_array_add(which, n);
+        }
+        if (changed->len > 0 && peer_send_nics(d, VSM_PEER_MSG_STATE, changed) > 0) {
+                d->c->n_state_messages++;
+                for (guint i = 0; i < which->len; i++)
+                        nic_mark_streamed(which->pdata[i]);
+        }
+        return G_SOURCE_REMOVE;
+}
+
 static void domain_changed(CarryDomain *d, CarryNic *n) {
         d->generation++;
         d->c->n_changes++;
         domain_schedule_write(d);
-        if (d->c->server && n) {
-                g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func(nic_state_destroy);
-
-                g_ptr_array_add(one, vsm_nic_state_from_learner(n->learner, g_get_monotonic_time(), g_get_real_time()));
-                if (peer_send_nics(d, VSM_PEER_MSG_STATE, one) > 0)
-                        nic_mark_streamed(n);
-        }
+        /* At default priority: an idle one would starve behind busy taps. */
+        if (d->c->server && n && !d->state_flush)
+                d->state_flush = g_idle_add_full(G_PRIORITY_DEFAULT, on_state_flush, d, NULL);
 }
 
 static void on_sniffed(int ifindex, const uint8_t *frame, size_t len, VsmLearnDirection dir, gpointer user_data) {
@@ -590,11 +637,21 @@ void vsm_carry_update(VsmCarry *c, const char *uuid, const char *name, const Vsm
                 g_clear_pointer(&d->incoming, vsm_domain_state_free);
                 carry_new_token(d);
                 d->written_once = FALSE;
+                /* Write at once: until then a next migration would go to
+                 * the previous host with its token (back-to-back A->B->C). */
+                d->takeover_write = TRUE;
+                d->takeover_tries = 0;
+                g_clear_handle_id(&d->write_timer, g_source_remove);
         }
         if (writes)
                 domain_schedule_write(d);
-        else
+        else {
                 g_clear_handle_id(&d->write_timer, g_source_remove);
+                if (d->takeover_write && !d->write_inflight)
+                        carry_note(d, FALSE, "migrating away before the takeover snapshot was written: "
+                                             "the next destination finds the previous origin");
+                d->takeover_write = FALSE;
+        }
 }
 
 /* ---- destination: the peer client ---- */
@@ -1260,7 +1317,10 @@ JsonNode *vsm_carry_status_json(VsmCarry *c) {
         json_builder_set_member_name(b, "taps");
         json_builder_add_int_value(b, c->sniffer ? vsm_sniffer_n_taps(c->sniffer) : 0);
         COUNTER(learned_frames);
+        json_builder_set_member_name(b, "rate_dropped_frames");
+        json_builder_add_int_value(b, c->sniffer ? (gint64) vsm_sniffer_get_rate_dropped(c->sniffer, -1) : 0);
         COUNTER(changes);
+        COUNTER(state_messages);
         COUNTER(metadata_writes);
         COUNTER(metadata_errors);
         COUNTER(switchovers_sent);

@@ -91,6 +91,37 @@ gboolean vsm_control_request_parse(const char *line, gsize len, VsmControlReques
         return TRUE;
 }
 
+VsmControlMethodClass vsm_control_method_class(const char *method) {
+        static const struct {
+                const char *name;
+                VsmControlMethodClass cls;
+        } methods[] = {
+                { VSIMIG_METHOD_STATUS, VSM_CONTROL_METHOD_READ },
+                { VSIMIG_METHOD_VDP_LIST, VSM_CONTROL_METHOD_READ },
+                { VSIMIG_METHOD_DOMAINS, VSM_CONTROL_METHOD_READ },
+                { VSIMIG_METHOD_SHOW, VSM_CONTROL_METHOD_READ },
+                { VSIMIG_METHOD_MONITOR, VSM_CONTROL_METHOD_READ },
+                { VSIMIG_METHOD_VDP_REQUEST, VSM_CONTROL_METHOD_WRITE },
+                { VSIMIG_METHOD_HOOK, VSM_CONTROL_METHOD_WRITE },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(methods); i++)
+                if (g_str_equal(method, methods[i].name))
+                        return methods[i].cls;
+        return VSM_CONTROL_METHOD_UNKNOWN;
+}
+
+gboolean vsm_control_method_permitted(VsmControlMethodClass cls, VsmControlAccess access) {
+        switch (access) {
+        case VSM_CONTROL_ACCESS_ADMIN:
+                return TRUE;
+        case VSM_CONTROL_ACCESS_READ:
+                return cls != VSM_CONTROL_METHOD_WRITE;
+        default:
+                return FALSE;
+        }
+}
+
 static gboolean member_string(JsonObject *o, const char *name, gboolean required, const char **ret,
                               GError **error) {
         JsonNode *n = json_object_get_member(o, name);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "io/control-server.h"
 #include "proto/eth.h"
 #include "proto/vdp.h"
 
@@ -28,6 +29,21 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmControlRequest, vsm_control_request_free)
 gboolean vsm_control_request_parse(const char *line, gsize len, VsmControlRequest **ret,
                                    const char **ret_code, gboolean *ret_has_id, gint64 *ret_id,
                                    GError **error);
+
+/* What a method does, for the access check. */
+typedef enum VsmControlMethodClass {
+        VSM_CONTROL_METHOD_UNKNOWN,    /* answered "unknown-method" to anyone connected */
+        VSM_CONTROL_METHOD_READ,       /* status, domains, show, monitor, vdp.list */
+        VSM_CONTROL_METHOD_WRITE,      /* changes state: vdp.request, hook */
+        _VSM_CONTROL_METHOD_CLASS_MAX,
+} VsmControlMethodClass;
+
+VsmControlMethodClass vsm_control_method_class(const char *method);
+
+/* Whether a client with this access may call a method of this class:
+ * ADMIN may call anything, READ only READ (and UNKNOWN, to learn that it
+ * is unknown), NONE nothing. */
+gboolean vsm_control_method_permitted(VsmControlMethodClass cls, VsmControlAccess access);
 
 /* Params of "vdp.request". */
 typedef struct VsmVdpRequestParams {

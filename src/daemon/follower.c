@@ -18,6 +18,9 @@
 #define VIR_STATE_PAUSED 3
 #define VIR_PAUSED_USER 1
 #define VIR_PAUSED_MIGRATION 2
+/* virDomainJobOperation */
+#define VIR_JOB_OPERATION_MIGRATION_IN 4
+#define VIR_JOB_OPERATION_MIGRATION_OUT 5
 
 struct VsmFollower {
         const VsmConfig *config;
@@ -33,6 +36,8 @@ struct VsmFollower {
         guint64 events;
         VsmCarry *carry;
         GHashTable *job_watches;       /* uuid string -> JobWatch (owned) */
+        GList *vdp_waits;              /* VdpWait (owned by their VSI's request) */
+        GCancellable *cancel;          /* libvirt calls in flight end with us */
 };
 
 /* A source in precopy: libvirt sends the source no event when the
@@ -49,8 +54,12 @@ typedef struct JobWatch {
 
 #define FOLLOWER_JOB_POLL_SEC 2
 
+/* One VDP request of ours in flight.  The VSI owns it until the request
+ * ends (vdp_done); the follower only lists it, and on free detaches it
+ * (f = NULL): the uplinks, and so the VSIs, outlive the follower, and they
+ * answer their requests "cancelled" when they go. */
 typedef struct VdpWait {
-        VsmFollower *f;
+        VsmFollower *f;                /* NULL once the follower is gone */
         char uuid[37];
         char *what;
         gint64 sent_usec;
@@ -156,10 +165,19 @@ static void nic_params(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, VsmVsi
                 vsm_nic_derive_instance(vsm_domain_get_uuid(d), n->mac, p->instance);
 }
 
+static void vdp_wait_free(VdpWait *w) {
+        if (w->f)
+                w->f->vdp_waits = g_list_remove(w->f->vdp_waits, w);
+        g_free(w->what);
+        g_free(w);
+}
+
 static void vdp_done(VsmVsi *vsi, const VsmVdpAction *report, gpointer user_data) {
         VdpWait *w = user_data;
-        VsmDomain *d = g_hash_table_lookup(w->f->domains, w->uuid);
+        VsmDomain *d = w->f ? g_hash_table_lookup(w->f->domains, w->uuid) : NULL;
 
+        if (!w->f)
+                vsm_log(G_LOG_LEVEL_INFO, "%s: %s", w->what, vsm_vdp_outcome_to_string(report->outcome));
         if (d) {
                 if (report->outcome == VSM_VDP_OUTCOME_OK)
                         follower_note(w->f, d, "%s: ok in %.2f ms", w->what, (double) report->rtt_usec / 1000.0);
@@ -169,8 +187,7 @@ static void vdp_done(VsmVsi *vsi, const VsmVdpAction *report, gpointer user_data
                 else
                         follower_note(w->f, d, "%s: %s", w->what, vsm_vdp_outcome_to_string(report->outcome));
         }
-        g_free(w->what);
-        g_free(w);
+        vdp_wait_free(w);
 }
 
 /* One VDP request for one vNIC, with its outcome noted in the timeline. */
@@ -201,10 +218,10 @@ static void follower_vdp_nic(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, 
                                   (flags & VSM_VDP_STATUS_M) ? " M" : "", (flags & VSM_VDP_STATUS_S) ? " S" : "",
                                   mac, vsm_uplink_get_name(u));
         follower_note(f, d, "%s: sent", w->what);
+        f->vdp_waits = g_list_prepend(f->vdp_waits, w);
         if (!vsm_vsi_request(vsi, req, flags, vdp_done, w, &error)) {
                 follower_note(f, d, "%s: %s", w->what, error->message);
-                g_free(w->what);
-                g_free(w);
+                vdp_wait_free(w);
         }
 }
 
@@ -553,6 +570,68 @@ static void on_libvirt_event(VsmLibvirt *lv, const VsmLibvirtEvent *e, gpointer 
         follower_feed(f, d, ev, "event");
 }
 
+/* A domain found paused for a migration at reconcile: which end is it? */
+typedef struct ReconcileJob {
+        VsmFollower *f;
+        char uuid[37];
+} ReconcileJob;
+
+static VsmMigJobOp job_op_from_libvirt(int op) {
+        switch (op) {
+        case VSM_LIBVIRT_JOB_NONE:
+                return VSM_MIG_JOB_OP_NONE;
+        case VIR_JOB_OPERATION_MIGRATION_IN:
+                return VSM_MIG_JOB_OP_MIGRATION_IN;
+        case VIR_JOB_OPERATION_MIGRATION_OUT:
+                return VSM_MIG_JOB_OP_MIGRATION_OUT;
+        case -1:
+        case 0:
+                return VSM_MIG_JOB_OP_UNKNOWN;
+        default:
+                return VSM_MIG_JOB_OP_OTHER;
+        }
+}
+
+static gboolean machine_is_fresh(VsmDomain *d) {
+        const VsmMigration *m = vsm_domain_get_machine(d);
+
+        return m->role == VSM_MIG_ROLE_LOCAL && m->phase == VSM_MIG_PHASE_IDLE;
+}
+
+static void on_reconcile_job(GObject *source, GAsyncResult *result, gpointer user_data) {
+        g_autofree ReconcileJob *r = user_data;
+        g_autoptr(GError) error = NULL;
+        int op = vsm_libvirt_get_job_operation_finish(result, &error);
+        VsmMigJobOp jop = job_op_from_libvirt(op);
+        g_autofree char *why = NULL;
+        VsmMigEvent ev;
+        VsmDomain *d;
+
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return;                 /* the follower is gone */
+        d = g_hash_table_lookup(r->f->domains, r->uuid);
+        /* An event since the reconcile knows better than this answer. */
+        if (!d || !vsm_domain_is_active(d) || !machine_is_fresh(d))
+                return;
+        why = g_strdup_printf("reconcile (paused for a migration, job %s)", vsm_mig_job_op_to_string(jop));
+        if (vsm_mig_event_from_paused_migration(jop, &ev) == 0)
+                follower_feed(r->f, d, ev, why);
+        else
+                follower_note(r->f, d, "%s%s%s: not an incoming migration for sure, left as it is", why,
+                              error ? ": " : "", error ? error->message : "");
+}
+
+static void follower_reconcile_paused_migration(VsmFollower *f, VsmDomain *d) {
+        ReconcileJob *r = g_new0(ReconcileJob, 1);
+
+        r->f = f;
+        memcpy(r->uuid, vsm_domain_get_uuid_string(d), sizeof(r->uuid));
+        if (!vsm_libvirt_get_job_operation_async(f->libvirt, vsm_domain_get_uuid(d), f->cancel, on_reconcile_job, r)) {
+                follower_note(f, d, "reconcile: paused for a migration, job unknown (not connected): left as it is");
+                g_free(r);
+        }
+}
+
 static void on_libvirt_connected(VsmLibvirt *lv, gpointer user_data) {
         VsmFollower *f = user_data;
         g_autoptr(GError) error = NULL;
@@ -583,10 +662,9 @@ static void on_libvirt_connected(VsmLibvirt *lv, gpointer user_data) {
                 if (ld->state == VIR_STATE_RUNNING ||
                     (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_USER))
                         follower_feed(f, d, VSM_MIG_EV_RECONCILE_RUNNING, "reconcile");
-                else if (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_MIGRATION &&
-                         vsm_domain_get_machine(d)->role == VSM_MIG_ROLE_LOCAL &&
-                         vsm_domain_get_machine(d)->phase == VSM_MIG_PHASE_IDLE)
-                        follower_feed(f, d, VSM_MIG_EV_RECONCILE_INCOMING, "reconcile");
+                else if (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_MIGRATION && machine_is_fresh(d))
+                        /* Either end of a migration: the job tells, off the loop. */
+                        follower_reconcile_paused_migration(f, d);
                 else
                         follower_note(f, d, "reconcile: state %d reason %d, left as it is", ld->state, ld->reason);
         }
@@ -660,6 +738,7 @@ VsmFollower *vsm_follower_new(const VsmConfig *config, GPtrArray *uplinks, VsmFo
         f->emit_data = user_data;
         f->mig.pre_assoc_rr = config->pre_assoc_rr;
         f->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, domain_destroy);
+        f->cancel = g_cancellable_new();
         f->job_watches = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, job_watch_free);
         f->carry = vsm_carry_new(config, &host, f, error);
         if (!f->carry)
@@ -675,7 +754,14 @@ VsmFollower *vsm_follower_new(const VsmConfig *config, GPtrArray *uplinks, VsmFo
 VsmFollower *vsm_follower_free(VsmFollower *f) {
         if (!f)
                 return NULL;
+        g_cancellable_cancel(f->cancel);
+        g_clear_object(&f->cancel);
         g_clear_pointer(&f->job_watches, g_hash_table_unref);
+        /* Requests still in flight end after us (their VSIs live in the
+         * uplinks): they must not call back into a freed follower. */
+        for (GList *l = f->vdp_waits; l; l = l->next)
+                ((VdpWait *) l->data)->f = NULL;
+        g_clear_pointer(&f->vdp_waits, g_list_free);
         /* The carry calls back into the domains table: it goes first. */
         g_clear_pointer(&f->carry, vsm_carry_free);
         vsm_libvirt_free(f->libvirt);

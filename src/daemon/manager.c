@@ -282,6 +282,17 @@ static void manager_on_line(VsmControlClient *c, const char *line, gsize len, gp
                 reply_error(c, has_id, id, code, error->message);
                 return;
         }
+        if (!vsm_control_method_permitted(vsm_control_method_class(req->method), vsm_control_client_access(c))) {
+                g_autofree char *msg = g_strdup_printf(
+                        "\"%s\" changes state and needs root; members of group %s may use only "
+                        "status, domains, show, monitor and vdp list", req->method,
+                        m->config->control_group ? m->config->control_group : "(none)");
+
+                vsm_log(G_LOG_LEVEL_INFO, "control (pid %d uid %d): refused \"%s\": not root",
+                        (int) vsm_control_client_pid(c), (int) vsm_control_client_uid(c), req->method);
+                reply_error(c, req->has_id, req->id, VSIMIG_ERR_PERMISSION, msg);
+                return;
+        }
         if (g_str_equal(req->method, VSIMIG_METHOD_STATUS)) {
                 g_autoptr(JsonNode) r = manager_status_json(m);
                 reply_result(c, req->has_id, req->id, r);

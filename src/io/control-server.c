@@ -15,6 +15,12 @@
 #include "vsimig/control.h"
 
 #define CONTROL_OUTBUF_MAX (4 * 1024 * 1024)   /* a client that reads nothing is dropped */
+/* Linux's NGROUPS_MAX: the most supplementary groups a peer can have. */
+#define CONTROL_PEER_GROUPS_MAX 65536
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59                        /* Linux 4.13 */
+#endif
 
 struct VsmControlServer {
         char *path;
@@ -34,6 +40,8 @@ struct VsmControlClient {
         guint in_id;
         guint out_id;
         pid_t pid;
+        uid_t uid;
+        VsmControlAccess access;
         GByteArray *in;
         GByteArray *out;
         gboolean discarding;           /* inside an over-long line */
@@ -71,6 +79,38 @@ gboolean vsm_control_client_is_closed(const VsmControlClient *c) {
 
 pid_t vsm_control_client_pid(const VsmControlClient *c) {
         return c->pid;
+}
+
+uid_t vsm_control_client_uid(const VsmControlClient *c) {
+        return c->uid;
+}
+
+VsmControlAccess vsm_control_client_access(const VsmControlClient *c) {
+        return c->access;
+}
+
+const char *vsm_control_access_to_string(VsmControlAccess a) {
+        static const char *const names[_VSM_CONTROL_ACCESS_MAX] = {
+                [VSM_CONTROL_ACCESS_NONE] = "none",
+                [VSM_CONTROL_ACCESS_READ] = "read-only",
+                [VSM_CONTROL_ACCESS_ADMIN] = "admin",
+        };
+
+        return (unsigned) a < _VSM_CONTROL_ACCESS_MAX ? names[a] : "invalid";
+}
+
+VsmControlAccess vsm_control_access_decide(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
+                                           gid_t allowed_gid) {
+        if (uid == 0)
+                return VSM_CONTROL_ACCESS_ADMIN;
+        if (allowed_gid == (gid_t) -1)
+                return VSM_CONTROL_ACCESS_NONE;
+        if (gid == allowed_gid)
+                return VSM_CONTROL_ACCESS_READ;
+        for (size_t i = 0; i < n_groups; i++)
+                if (groups[i] == allowed_gid)
+                        return VSM_CONTROL_ACCESS_READ;
+        return VSM_CONTROL_ACCESS_NONE;
 }
 
 static gboolean client_flush(VsmControlClient *c) {
@@ -196,22 +236,48 @@ static gboolean client_on_readable(gint fd, GIOCondition cond, gpointer user_dat
         return G_SOURCE_CONTINUE;
 }
 
-static gboolean server_peer_allowed(VsmControlServer *s, int fd, pid_t *ret_pid) {
+/* The peer's supplementary groups (as at its connect()), in a new array;
+ * NULL with *ret_n = 0 when the kernel cannot tell (before Linux 4.13) or
+ * the peer has none. */
+static gid_t *peer_groups(int fd, size_t *ret_n) {
+        socklen_t len = 32 * sizeof(gid_t);
+        g_autofree gid_t *groups = NULL;
+
+        *ret_n = 0;
+        for (int attempt = 0; attempt < 2; attempt++) {
+                g_free(groups);
+                groups = g_malloc(len > 0 ? len : sizeof(gid_t));
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+                        *ret_n = len / sizeof(gid_t);
+                        return g_steal_pointer(&groups);
+                }
+                /* Too small: len now holds the size needed. */
+                if (errno != ERANGE || len > CONTROL_PEER_GROUPS_MAX * sizeof(gid_t))
+                        break;
+        }
+        return NULL;
+}
+
+static VsmControlAccess server_peer_access(VsmControlServer *s, int fd, pid_t *ret_pid, uid_t *ret_uid) {
         struct ucred cred;
         socklen_t len = sizeof(cred);
+        g_autofree gid_t *groups = NULL;
+        size_t n_groups = 0;
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-                return FALSE;
+                return VSM_CONTROL_ACCESS_NONE;
         *ret_pid = cred.pid;
-        if (cred.uid == 0)
-                return TRUE;
-        return s->allowed_gid != (gid_t) -1 && cred.gid == s->allowed_gid;
+        *ret_uid = cred.uid;
+        if (cred.uid != 0 && s->allowed_gid != (gid_t) -1 && cred.gid != s->allowed_gid)
+                groups = peer_groups(fd, &n_groups);
+        return vsm_control_access_decide(cred.uid, cred.gid, groups, n_groups, s->allowed_gid);
 }
 
 static gboolean server_on_accept(gint fd, GIOCondition cond, gpointer user_data) {
         VsmControlServer *s = user_data;
         VsmControlClient *c;
         pid_t pid = 0;
+        uid_t uid = (uid_t) -1;
         int cfd;
 
         cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -226,16 +292,17 @@ static gboolean server_on_accept(gint fd, GIOCondition cond, gpointer user_data)
         c->server = s;
         s->clients = g_list_prepend(s->clients, c);
 
-        if (!server_peer_allowed(s, cfd, &pid)) {
-                c->pid = pid;
+        c->access = server_peer_access(s, cfd, &pid, &uid);
+        c->pid = pid;
+        c->uid = uid;
+        if (c->access == VSM_CONTROL_ACCESS_NONE) {
                 g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING,
-                                 "MESSAGE", "control: refused peer pid %d (not root or the configured group)",
-                                 (int) pid);
+                                 "MESSAGE", "control: refused peer pid %d uid %d (not root nor in the configured group)",
+                                 (int) pid, (int) uid);
                 client_send_error(c, VSIMIG_ERR_PERMISSION, "permission denied");
                 client_close(c);
                 return G_SOURCE_CONTINUE;
         }
-        c->pid = pid;
         if (g_list_length(s->clients) > s->max_clients) {
                 client_send_error(c, VSIMIG_ERR_BUSY, "too many control clients");
                 client_close(c);
@@ -243,6 +310,51 @@ static gboolean server_on_accept(gint fd, GIOCondition cond, gpointer user_data)
         }
         c->in_id = g_unix_fd_add(cfd, G_IO_IN | G_IO_HUP | G_IO_ERR, client_on_readable, c);
         return G_SOURCE_CONTINUE;
+}
+
+/* Whether this process may chown() files to another group: CAP_CHOWN in
+ * its effective set, read from /proc so that no syscall outside the unit's
+ * seccomp filter is needed to find out. */
+static gboolean have_cap_chown(void) {
+        g_autofree char *status = NULL;
+        const char *p;
+        guint64 eff;
+
+        if (!g_file_get_contents("/proc/self/status", &status, NULL, NULL))
+                return FALSE;
+        p = strstr(status, "\nCapEff:");
+        if (!p)
+                return FALSE;
+        eff = g_ascii_strtoull(p + strlen("\nCapEff:"), NULL, 16);
+        return (eff & (G_GUINT64_CONSTANT(1) << 0 /* CAP_CHOWN */)) != 0;
+}
+
+/* Give the socket file at path the group gid: nothing to do when it got it
+ * at bind() (the daemon runs with that group, as the shipped unit's Group=
+ * arranges, or the directory is set-group-ID); else chown() if allowed. */
+static gboolean socket_set_group(const char *path, gid_t gid, GError **error) {
+        struct stat st;
+
+        if (stat(path, &st) < 0) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_IO, "cannot stat %s: %s", path, g_strerror(errno));
+                return FALSE;
+        }
+        if (st.st_gid == gid)
+                return TRUE;
+        if (!have_cap_chown()) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "control socket %s has group id %u, not the [control] group's %u, and vsimigd "
+                            "may not chown it (no CAP_CHOWN, as under the shipped systemd unit): run vsimigd "
+                            "with that group (Group= in the unit, see vsimigd.conf(5))",
+                            path, (unsigned) st.st_gid, (unsigned) gid);
+                return FALSE;
+        }
+        if (chown(path, (uid_t) -1, gid) < 0) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_IO, "cannot give %s group id %u: %s", path,
+                            (unsigned) gid, g_strerror(errno));
+                return FALSE;
+        }
+        return TRUE;
 }
 
 VsmControlServer *vsm_control_server_new(const char *path, gid_t allowed_gid, guint max_clients,
@@ -270,12 +382,23 @@ VsmControlServer *vsm_control_server_new(const char *path, gid_t allowed_gid, gu
         }
         (void) unlink(path);
         if (bind(fd, (struct sockaddr *) &sun, sizeof(sun)) < 0 ||
-            chmod(path, 0660) < 0 ||
-            (allowed_gid != (gid_t) -1 && chown(path, 0, allowed_gid) < 0) ||
-            listen(fd, 16) < 0) {
+            chmod(path, allowed_gid == (gid_t) -1 ? 0600 : 0660) < 0) {
                 int e = errno;
 
                 close(fd);
+                g_set_error(error, VSM_ERROR, VSM_ERROR_IO, "cannot listen on %s: %s", path, g_strerror(e));
+                return NULL;
+        }
+        if (allowed_gid != (gid_t) -1 && !socket_set_group(path, allowed_gid, error)) {
+                close(fd);
+                (void) unlink(path);
+                return NULL;
+        }
+        if (listen(fd, 16) < 0) {
+                int e = errno;
+
+                close(fd);
+                (void) unlink(path);
                 g_set_error(error, VSM_ERROR, VSM_ERROR_IO, "cannot listen on %s: %s", path, g_strerror(e));
                 return NULL;
         }

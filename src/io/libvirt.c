@@ -410,11 +410,12 @@ static void job_thread(GTask *task, gpointer source, gpointer task_data, GCancel
         if (!dom)
                 return;
         r = virDomainGetJobInfo(dom, &info);
-        virDomainFree(dom);
+        /* The error message before virDomainFree(), which resets it. */
         if (r < 0)
                 g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", virGetLastErrorMessage());
         else
                 g_task_return_int(task, info.type);
+        virDomainFree(dom);
 }
 
 gboolean vsm_libvirt_get_job_async(VsmLibvirt *lv, const uint8_t uuid[16], GCancellable *cancellable,
@@ -423,5 +424,46 @@ gboolean vsm_libvirt_get_job_async(VsmLibvirt *lv, const uint8_t uuid[16], GCanc
 }
 
 int vsm_libvirt_get_job_finish(GAsyncResult *result, GError **error) {
+        return (int) g_task_propagate_int(G_TASK(result), error);
+}
+
+static void job_operation_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable) {
+        DomainCall *c = task_data;
+        virDomainPtr dom = domain_call_lookup(task, c);
+        virTypedParameterPtr params = NULL;
+        int type = VIR_DOMAIN_JOB_NONE, n = 0, op = VIR_DOMAIN_JOB_OPERATION_UNKNOWN, r;
+
+        if (!dom)
+                return;
+        r = virDomainGetJobStats(dom, &type, &params, &n, 0);
+        if (r < 0) {
+                /* Read before virDomainFree(), which resets it. */
+                virErrorPtr e = virGetLastError();
+
+                /* The qemu driver on a migration's destination. */
+                if (e && e->code == VIR_ERR_OPERATION_UNSUPPORTED)
+                        g_task_return_int(task, VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN);
+                else
+                        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s",
+                                                virGetLastErrorMessage());
+                virDomainFree(dom);
+                return;
+        }
+        virDomainFree(dom);
+        if (type == VIR_DOMAIN_JOB_NONE)
+                op = VSM_LIBVIRT_JOB_NONE;
+        else if (virTypedParamsGetInt(params, n, VIR_DOMAIN_JOB_OPERATION, &op) != 1)
+                op = VIR_DOMAIN_JOB_OPERATION_UNKNOWN;
+        virTypedParamsFree(params, n);
+        g_task_return_int(task, op);
+}
+
+gboolean vsm_libvirt_get_job_operation_async(VsmLibvirt *lv, const uint8_t uuid[16], GCancellable *cancellable,
+                                             GAsyncReadyCallback callback, gpointer user_data) {
+        return domain_call_run(lv, g_new0(DomainCall, 1), uuid, job_operation_thread, cancellable, callback,
+                               user_data);
+}
+
+int vsm_libvirt_get_job_operation_finish(GAsyncResult *result, GError **error) {
         return (int) g_task_propagate_int(G_TASK(result), error);
 }

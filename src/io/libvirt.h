@@ -74,4 +74,16 @@ gboolean vsm_libvirt_set_metadata_finish(GAsyncResult *result, GError **error);
 gboolean vsm_libvirt_get_job_async(VsmLibvirt *lv, const uint8_t uuid[16], GCancellable *cancellable,
                                    GAsyncReadyCallback callback, gpointer user_data);
 int vsm_libvirt_get_job_finish(GAsyncResult *result, GError **error);
+/* The operation of the domain's current job (virDomainGetJobStats,
+ * VIR_DOMAIN_JOB_OPERATION) in a worker thread: _finish() gives a
+ * virDomainJobOperation value, VSM_LIBVIRT_JOB_NONE when no job holds the
+ * domain, or -1 with an error.  libvirt's qemu driver gives no statistics
+ * for an incoming migration ("available only on the source host",
+ * VIR_ERR_OPERATION_UNSUPPORTED): that answer is reported as
+ * VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN.  FALSE (and no callback) when not
+ * connected. */
+#define VSM_LIBVIRT_JOB_NONE (-2)
+gboolean vsm_libvirt_get_job_operation_async(VsmLibvirt *lv, const uint8_t uuid[16], GCancellable *cancellable,
+                                             GAsyncReadyCallback callback, gpointer user_data);
+int vsm_libvirt_get_job_operation_finish(GAsyncResult *result, GError **error);
 const char *vsm_libvirt_event_kind_to_string(VsmLibvirtEventKind k);

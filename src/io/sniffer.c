@@ -41,6 +41,12 @@
 #define SNIFFER_BUF_SIZE (64 * 1024)
 #define SNIFFER_FRAMES_PER_WAKEUP 256  /* then yield to the loop; the fd stays readable */
 #define SNIFFER_SNAPLEN 0x40000u       /* BPF accept: the whole frame (tcpdump's snaplen) */
+/* Per tap and direction, a token bucket (frames, usec): a guest that
+ * floods joins, ARPs or NAs at line rate reaches the learner at this rate
+ * and no faster; the rest is read and dropped, and counted. */
+#define SNIFFER_RATE_DEFAULT 1000u     /* frames per second */
+#define SNIFFER_BURST_DEFAULT 2000u
+#define USEC_PER_SEC 1000000u
 
 /* Offsets in an untagged Ethernet frame. */
 #define OFF_ETHERTYPE 12
@@ -148,12 +154,19 @@ static const struct sock_filter sniffer_filter[] = {
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(sniffer_filter) == L_DROP + 1);
 
+typedef struct SnifferBucket {
+        guint64 tokens;                /* frames x USEC_PER_SEC */
+        gint64 last_usec;              /* last refill */
+} SnifferBucket;
+
 typedef struct SnifferTap {
         VsmSniffer *owner;
         int ifindex;
         int fd;
         guint source_id;
         gboolean removed;              /* removed from its own callback */
+        SnifferBucket bucket[2];       /* by VsmLearnDirection */
+        guint64 n_rate_dropped;
 } SnifferTap;
 
 struct VsmSniffer {
@@ -165,6 +178,9 @@ struct VsmSniffer {
         guint64 n_frames;
         guint64 n_truncated;
         guint64 n_errors;
+        guint rate;                    /* frames per second per tap and direction; 0: no limit */
+        guint burst;
+        guint64 n_rate_dropped;
 };
 
 static void tap_close(SnifferTap *t) {
@@ -184,15 +200,42 @@ static void tap_free(gpointer p) {
         g_free(t);
 }
 
+static void bucket_refill(SnifferBucket *b, guint rate, guint burst, gint64 now_usec) {
+        guint64 cap = (guint64) burst * USEC_PER_SEC;
+        guint64 elapsed = now_usec > b->last_usec ? (guint64) (now_usec - b->last_usec) : 0;
+
+        b->last_usec = now_usec;
+        /* Full after burst / rate seconds; no overflow for longer gaps. */
+        if (elapsed >= (guint64) burst * USEC_PER_SEC / rate)
+                b->tokens = cap;
+        else
+                b->tokens = MIN(cap, b->tokens + elapsed * rate);
+}
+
+/* Whether the frame may go to the learner: takes one token. */
+static gboolean bucket_take(SnifferBucket *b) {
+        if (b->tokens < USEC_PER_SEC)
+                return FALSE;
+        b->tokens -= USEC_PER_SEC;
+        return TRUE;
+}
+
 /* Hand out what the socket holds, at most SNIFFER_FRAMES_PER_WAKEUP. */
 static gboolean tap_dispatch(gint fd, GIOCondition cond, gpointer user_data) {
         SnifferTap *t = user_data;
         VsmSniffer *s = t->owner;
 
+        if (s->rate > 0) {
+                gint64 now = g_get_monotonic_time();
+
+                bucket_refill(&t->bucket[VSM_LEARN_FROM_GUEST], s->rate, s->burst, now);
+                bucket_refill(&t->bucket[VSM_LEARN_TO_GUEST], s->rate, s->burst, now);
+        }
         s->dispatching = t;
         for (guint i = 0; i < SNIFFER_FRAMES_PER_WAKEUP && !t->removed; i++) {
                 struct sockaddr_ll sll;
                 socklen_t sll_len;
+                VsmLearnDirection dir;
                 ssize_t n;
 
                 n = vsm_packet_recv_from(fd, s->buf, SNIFFER_BUF_SIZE, &sll, &sll_len);
@@ -205,10 +248,14 @@ static gboolean tap_dispatch(gint fd, GIOCondition cond, gpointer user_data) {
                                 s->n_errors++;  /* e.g. ENETDOWN, reported once */
                         break;
                 }
+                dir = sll.sll_pkttype == PACKET_OUTGOING ? VSM_LEARN_TO_GUEST : VSM_LEARN_FROM_GUEST;
+                if (s->rate > 0 && !bucket_take(&t->bucket[dir])) {
+                        t->n_rate_dropped++;
+                        s->n_rate_dropped++;
+                        continue;
+                }
                 s->n_frames++;
-                s->func(t->ifindex, s->buf, (size_t) n,
-                        sll.sll_pkttype == PACKET_OUTGOING ? VSM_LEARN_TO_GUEST : VSM_LEARN_FROM_GUEST,
-                        s->user_data);
+                s->func(t->ifindex, s->buf, (size_t) n, dir, s->user_data);
         }
         s->dispatching = NULL;
 
@@ -233,6 +280,8 @@ VsmSniffer *vsm_sniffer_new(VsmSnifferFunc func, gpointer user_data) {
         s->user_data = user_data;
         s->taps = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, tap_free);
         s->buf = g_malloc(SNIFFER_BUF_SIZE);
+        s->rate = SNIFFER_RATE_DEFAULT;
+        s->burst = SNIFFER_BURST_DEFAULT;
         return s;
 }
 
@@ -265,6 +314,10 @@ int vsm_sniffer_add(VsmSniffer *s, int ifindex) {
         t->owner = s;
         t->ifindex = ifindex;
         t->fd = fd;
+        for (guint i = 0; i < G_N_ELEMENTS(t->bucket); i++) {
+                t->bucket[i].tokens = (guint64) s->burst * USEC_PER_SEC;
+                t->bucket[i].last_usec = g_get_monotonic_time();
+        }
         t->source_id = g_unix_fd_add_full(G_PRIORITY_DEFAULT, fd, G_IO_IN | G_IO_ERR | G_IO_HUP, tap_dispatch, t,
                                           NULL);
         g_hash_table_insert(s->taps, GINT_TO_POINTER(ifindex), t);
@@ -305,4 +358,30 @@ void vsm_sniffer_get_stats(const VsmSniffer *s, guint64 *ret_frames, guint64 *re
                 *ret_truncated = s->n_truncated;
         if (ret_errors)
                 *ret_errors = s->n_errors;
+}
+
+/* The rate limit, see sniffer.h. */
+void vsm_sniffer_set_rate_limit(VsmSniffer *s, guint rate, guint burst) {
+        GHashTableIter it;
+        gpointer v;
+
+        g_return_if_fail(s);
+        g_return_if_fail(rate == 0 || burst > 0);
+        s->rate = rate;
+        s->burst = burst;
+        g_hash_table_iter_init(&it, s->taps);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                for (guint i = 0; i < G_N_ELEMENTS(((SnifferTap *) v)->bucket); i++)
+                        ((SnifferTap *) v)->bucket[i].tokens = (guint64) burst * USEC_PER_SEC;
+}
+
+/* Frames dropped by the rate limit, over all taps and for one. */
+guint64 vsm_sniffer_get_rate_dropped(const VsmSniffer *s, int ifindex) {
+        SnifferTap *t;
+
+        g_return_val_if_fail(s, 0);
+        if (ifindex <= 0)
+                return s->n_rate_dropped;
+        t = g_hash_table_lookup(s->taps, GINT_TO_POINTER(ifindex));
+        return t ? t->n_rate_dropped : 0;
 }

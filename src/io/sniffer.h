@@ -26,3 +26,11 @@ guint vsm_sniffer_n_taps(const VsmSniffer *s);
  * because they did not fit the 64 KiB receive buffer (MSG_TRUNC), and
  * receive errors (e.g. ENETDOWN when a tap goes away).  Each may be NULL. */
 void vsm_sniffer_get_stats(const VsmSniffer *s, guint64 *ret_frames, guint64 *ret_truncated, guint64 *ret_errors);
+/* Per tap and direction, at most `rate` frames per second (bursts of
+ * `burst`) reach the callback; the others are read and dropped (a guest
+ * flapping joins at line rate must not starve the other domains).  rate 0:
+ * no limit.  Default: 1000 frames/s, bursts of 2000. */
+void vsm_sniffer_set_rate_limit(VsmSniffer *s, guint rate, guint burst);
+/* Frames dropped by the rate limit: over all taps (ifindex <= 0, kept
+ * after taps go), or for one tap being sniffed. */
+guint64 vsm_sniffer_get_rate_dropped(const VsmSniffer *s, int ifindex);

@@ -687,6 +687,42 @@ int vsm_mig_event_from_hook(const char *op, const char *subop, VsmMigEvent *ret_
         return -ENOENT;
 }
 
+const char *vsm_mig_job_op_to_string(VsmMigJobOp op) {
+        static const char *const table[_VSM_MIG_JOB_OP_MAX] = {
+                [VSM_MIG_JOB_OP_UNKNOWN] = "unknown",
+                [VSM_MIG_JOB_OP_NONE] = "none",
+                [VSM_MIG_JOB_OP_MIGRATION_IN] = "migration-in",
+                [VSM_MIG_JOB_OP_MIGRATION_OUT] = "migration-out",
+                [VSM_MIG_JOB_OP_OTHER] = "other",
+        };
+
+        if ((unsigned) op >= _VSM_MIG_JOB_OP_MAX)
+                return NULL;
+        return table[op];
+}
+
+/* Both ends of a migration show the domain paused with reason MIGRATION
+ * (the destination until it resumes, the source in its paused window), so
+ * the state alone must not decide: a restarted daemon that took a source
+ * for a destination would PRE-ASSOCIATE with M, from the wrong host, the
+ * VSI the bridge is moving away.  Only a known incoming job pre-associates;
+ * an unknown one waits for the next event (RESUMED_MIGRATED still
+ * associates a destination, late). */
+int vsm_mig_event_from_paused_migration(VsmMigJobOp op, VsmMigEvent *ret_event) {
+        assert(ret_event);
+
+        switch (op) {
+        case VSM_MIG_JOB_OP_MIGRATION_IN:
+                *ret_event = VSM_MIG_EV_RECONCILE_INCOMING;
+                return 0;
+        case VSM_MIG_JOB_OP_MIGRATION_OUT:
+                *ret_event = VSM_MIG_EV_SUSPENDED_MIGRATED;
+                return 0;
+        default:
+                return -ENOENT;
+        }
+}
+
 /* Maps a lifecycle event (virDomainEventType, detail) to an event.
  * SUSPENDED and RESUMED with a detail we do not single out (also ones a
  * later libvirt may add) become SUSPENDED_OTHER / RESUMED_OTHER: they are

@@ -142,3 +142,25 @@ int vsm_mig_event_from_hook(const char *op, const char *subop, VsmMigEvent *ret)
  * virDomainEventType / virDomain*DetailType, passed as plain ints so this
  * file needs no libvirt header); -ENOENT for ones we do not follow. */
 int vsm_mig_event_from_lifecycle(int event, int detail, VsmMigEvent *ret);
+
+/* The operation of the libvirt job that holds a domain, as far as telling
+ * a migration's two ends apart needs (virDomainJobOperation, mapped by
+ * the daemon). */
+typedef enum VsmMigJobOp {
+        VSM_MIG_JOB_OP_UNKNOWN,        /* cannot tell (the query failed, an old libvirt) */
+        VSM_MIG_JOB_OP_NONE,           /* no job */
+        VSM_MIG_JOB_OP_MIGRATION_IN,
+        VSM_MIG_JOB_OP_MIGRATION_OUT,
+        VSM_MIG_JOB_OP_OTHER,          /* save, dump, snapshot, ... */
+        _VSM_MIG_JOB_OP_MAX,
+} VsmMigJobOp;
+
+const char *vsm_mig_job_op_to_string(VsmMigJobOp op);
+/* A domain found paused for a migration (reconcile after a daemon restart
+ * or a libvirt reconnect) is either end of it: the destination's incoming
+ * domain before it resumes, or the source in its paused window.  The job's
+ * operation tells which: incoming gives RECONCILE_INCOMING (pre-associate
+ * with M), outgoing SUSPENDED_MIGRATED (the source's associate with S).
+ * When it cannot be told, nothing: 0 with *ret_event set, -ENOENT when
+ * there is nothing to feed. */
+int vsm_mig_event_from_paused_migration(VsmMigJobOp op, VsmMigEvent *ret_event);

@@ -4,6 +4,9 @@
 # when ECP gives up the VDP request is sent twice more (new sequence
 # numbers), then it fails with result "timeout" and exit status 1; the
 # daemon stays healthy, and once lldpad's bridge comes up the VSI associates.
+# First, SIGTERM with VDP requests in flight (one from a hook, one from
+# vsimigctl): the daemon exits 0, answers "cancelled", and under the ASan
+# build reports nothing (the follower's waits used to outlive it).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/testbed.sh"
@@ -11,6 +14,54 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 tb_init
 tb_netns_pair
+
+# ---- SIGTERM with requests in flight ----
+# ECP retries 2.6 s apart (RTE 18): the requests stay in flight for seconds.
+vsm_daemon_start "$TB_NS_ST" "$TB_IF_ST" "[vdp]
+ecp-rte = 18
+[bridges]
+br-unreach = $TB_IF_ST
+[libvirt]
+enabled = false"
+cat > "$TB_DIR/vm.xml" <<'XML'
+<domain type='kvm'>
+  <name>unreach-vm</name>
+  <uuid>6f0c2d1e-5b4a-4c3d-9e8f-7a6b5c4d3e2f</uuid>
+  <devices>
+    <interface type='bridge'>
+      <mac address='52:54:00:77:00:09'/>
+      <source bridge='br-unreach'/>
+    </interface>
+  </devices>
+</domain>
+XML
+vsm_hook() { "$VSIMIGCTL" --config "$VSM_CONF" hook unreach-vm "$@" < "$TB_DIR/vm.xml"; }
+U0=0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9
+vsm_ctl --json vdp associate --uplink "$TB_IF_ST" --mac 52:54:00:77:00:0a --type-id 7 --instance "$U0" \
+  > "$TB_DIR/cancelled.json" 2>&1 &
+CTL_PID=$!
+vsm_hook migrate begin -
+vsm_hook start begin -
+# Both requests are still waiting for the bridge.
+pending=$(vsm_ctl --json vdp list | vsm_json 'sum(1 for v in d["vsis"] if v.get("pending"))')
+[ "$pending" = 2 ] || { vsm_ctl --json vdp list; tb_fail "want 2 requests in flight, got $pending"; }
+kill -TERM "$VSM_PID"
+set +e
+wait "$VSM_PID"
+rc=$?
+wait "$CTL_PID"
+set -e
+if grep -q -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$VSM_LOG" || [ "$rc" -ne 0 ]; then
+  cat "$VSM_LOG" >&2
+  tb_fail "SIGTERM with requests in flight: exit status $rc"
+fi
+grep -q "pre-associate M 52:54:00:77:00:09 on $TB_IF_ST: cancelled" "$VSM_LOG" ||
+  { cat "$VSM_LOG" >&2; tb_fail "the hook's request was not cancelled"; }
+[ "$(vsm_json 'd["result"]' < "$TB_DIR/cancelled.json")" = cancelled ] ||
+  { cat "$TB_DIR/cancelled.json"; tb_fail "vsimigctl's request was not answered cancelled"; }
+echo "ok: SIGTERM with 2 requests in flight: exit 0, both cancelled"
+
+# ---- the unreachable bridge ----
 PCAP=$TB_DIR/bridge.pcap
 tb_capture_start "$TB_NS_BR" "$TB_IF_BR" "$PCAP"
 vsm_daemon_start "$TB_NS_ST" "$TB_IF_ST"

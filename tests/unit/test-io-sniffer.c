@@ -508,6 +508,76 @@ static void test_remove_in_callback(void) {
         close(fd);
 }
 
+/* A guest flooding at line rate: per tap and direction, the bucket lets
+ * `burst` frames through at once and `rate` per second after; the rest is
+ * dropped and counted.  The other direction has a bucket of its own. */
+static void test_rate_limit(void) {
+        Fixture f = { .seen = g_ptr_array_new_with_free_func(seen_free) };
+        g_autoptr(GBytes) join = NULL;
+        int from = raw_open(PEER), to = raw_open(SNIFFED);
+        int ifindex = (int) if_nametoindex(SNIFFED);
+        const guint rate = 50, burst = 20, n_sent = 150;
+        guint64 frames = 0, dropped;
+        gint64 t0, t1;
+        guint n_from = 0, n_to = 0;
+
+        /* A DHCP DISCOVER-sized frame: what the filter passes. */
+        join = udp4(68, 67, 0, NULL, 300);
+
+        /* No limit: every frame of a burst arrives. */
+        f.sniffer = vsm_sniffer_new(on_frame, &f);
+        vsm_sniffer_set_rate_limit(f.sniffer, 0, 0);
+        g_assert_cmpint(vsm_sniffer_add(f.sniffer, ifindex), ==, 0);
+        for (guint i = 0; i < n_sent; i++)
+                raw_send(from, join);
+        wait_seen(&f, n_sent);
+        g_assert_cmpuint(f.seen->len, ==, n_sent);
+        g_assert_cmpuint(vsm_sniffer_get_rate_dropped(f.sniffer, -1), ==, 0);
+        g_clear_pointer(&f.sniffer, vsm_sniffer_free);
+        g_ptr_array_set_size(f.seen, 0);
+
+        /* Limited: the same burst, then one frame to the guest. */
+        f.sniffer = vsm_sniffer_new(on_frame, &f);
+        vsm_sniffer_set_rate_limit(f.sniffer, rate, burst);
+        g_assert_cmpint(vsm_sniffer_add(f.sniffer, ifindex), ==, 0);
+        t0 = g_get_monotonic_time();
+        for (guint i = 0; i < n_sent; i++)
+                raw_send(from, join);
+        raw_send(to, join);
+        wait_seen(&f, burst + 1);
+        t1 = g_get_monotonic_time();
+        for (guint i = 0; i < f.seen->len; i++) {
+                if (((Seen *) g_ptr_array_index(f.seen, i))->dir == VSM_LEARN_FROM_GUEST)
+                        n_from++;
+                else
+                        n_to++;
+        }
+        vsm_sniffer_get_stats(f.sniffer, &frames, NULL, NULL);
+        dropped = vsm_sniffer_get_rate_dropped(f.sniffer, -1);
+        g_test_message("sent %u + 1 in %.0f ms: %u from the guest and %u to it passed, %" G_GUINT64_FORMAT
+                       " dropped", n_sent, (double) (t1 - t0) / 1000.0, n_from, n_to, dropped);
+        g_assert_cmpuint(n_from, >=, burst);
+        g_assert_cmpuint(n_from, <=, burst + (guint) (rate * (double) (t1 - t0) / G_USEC_PER_SEC) + 1);
+        g_assert_cmpuint(n_to, ==, 1);
+        g_assert_cmpuint(dropped, ==, n_sent - n_from);
+        g_assert_cmpuint(vsm_sniffer_get_rate_dropped(f.sniffer, ifindex), ==, dropped);
+        g_assert_cmpuint(frames, ==, n_from + n_to);
+
+        /* The bucket refills: after a pause, a burst passes again. */
+        g_usleep((gulong) burst * G_USEC_PER_SEC / rate);
+        g_ptr_array_set_size(f.seen, 0);
+        for (guint i = 0; i < burst; i++)
+                raw_send(from, join);
+        wait_seen(&f, burst);
+        g_assert_cmpuint(f.seen->len, ==, burst);
+        g_assert_cmpuint(vsm_sniffer_get_rate_dropped(f.sniffer, -1), ==, dropped);
+
+        g_clear_pointer(&f.sniffer, vsm_sniffer_free);
+        g_ptr_array_unref(f.seen);
+        close(from);
+        close(to);
+}
+
 static void test_errors(void) {
         g_autoptr(VsmSniffer) s = vsm_sniffer_new(on_frame, NULL);
 
@@ -533,6 +603,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-sniffer/truncated", test_truncated);
         g_test_add_func("/io-sniffer/remove-in-callback", test_remove_in_callback);
         g_test_add_func("/io-sniffer/errors", test_errors);
+        g_test_add_func("/io-sniffer/rate-limit", test_rate_limit);
         /* The namespace and its veths go away with this process. */
         return g_test_run();
 }

@@ -1093,11 +1093,80 @@ static void test_to_string(void) {
         }
 }
 
+/* A restarted daemon finds the domain paused for a migration: only the
+ * job's operation says which end this host is (issue 8 item 6).  Fed to a
+ * fresh machine (what a restart leaves), the source in its paused window
+ * must never PRE-ASSOCIATE with M. */
+static void test_paused_migration(void) {
+        static const struct {
+                VsmMigJobOp op;
+                const char *name;
+                int rc;
+                VsmMigEvent ev;
+                int request;               /* on a fresh machine; NOVDP: nothing */
+                uint8_t flags;
+                VsmMigRole role;
+                VsmMigPhase phase;
+        } cases[] = {
+                { VSM_MIG_JOB_OP_MIGRATION_IN, "migration-in", 0, VSM_MIG_EV_RECONCILE_INCOMING, PRE, M, DST, P_PRE },
+                { VSM_MIG_JOB_OP_MIGRATION_OUT, "migration-out", 0, VSM_MIG_EV_SUSPENDED_MIGRATED, ASSOC, S, SRC,
+                  P_SUSPENDED },
+                { VSM_MIG_JOB_OP_UNKNOWN, "unknown", -ENOENT, 0, NOVDP, 0, LOCAL, P_IDLE },
+                { VSM_MIG_JOB_OP_NONE, "none", -ENOENT, 0, NOVDP, 0, LOCAL, P_IDLE },
+                { VSM_MIG_JOB_OP_OTHER, "other", -ENOENT, 0, NOVDP, 0, LOCAL, P_IDLE },
+        };
+
+        G_STATIC_ASSERT(G_N_ELEMENTS(cases) == _VSM_MIG_JOB_OP_MAX);
+        g_assert_null(vsm_mig_job_op_to_string(_VSM_MIG_JOB_OP_MAX));
+        g_assert_cmpint(vsm_mig_event_from_paused_migration(_VSM_MIG_JOB_OP_MAX, &(VsmMigEvent) { 0 }), ==,
+                        -ENOENT);
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                VsmMigEvent ev = _VSM_MIG_EV_MAX;
+                VsmMigration m;
+                VsmMigAction a;
+
+                g_test_message("job %s", cases[i].name);
+                g_assert_cmpstr(vsm_mig_job_op_to_string(cases[i].op), ==, cases[i].name);
+                g_assert_cmpint(vsm_mig_event_from_paused_migration(cases[i].op, &ev), ==, cases[i].rc);
+                vsm_migration_init(&m, NULL);
+                if (cases[i].rc < 0) {
+                        g_assert_cmpint(ev, ==, _VSM_MIG_EV_MAX);      /* not written */
+                        continue;
+                }
+                g_assert_cmpint(ev, ==, cases[i].ev);
+                g_assert_cmpint(vsm_migration_handle(&m, ev, MS(0), &a), ==, 0);
+                g_assert_cmpint(a.vdp ? (int) a.request : NOVDP, ==, cases[i].request);
+                g_assert_cmpint(a.flags, ==, cases[i].flags);
+                g_assert_cmpint(m.role, ==, cases[i].role);
+                g_assert_cmpint(m.phase, ==, cases[i].phase);
+                if (cases[i].op != VSM_MIG_JOB_OP_MIGRATION_IN)
+                        g_assert_false(a.vdp && (a.flags & M));
+        }
+
+        /* The source's paused window after the restart, to its end: the
+         * migration completes (DE-ASSOCIATE) or fails back (ASSOCIATE). */
+        for (int fail = 0; fail < 2; fail++) {
+                VsmMigration m;
+                VsmMigAction a;
+                VsmMigEvent ev;
+
+                vsm_migration_init(&m, NULL);
+                g_assert_cmpint(vsm_mig_event_from_paused_migration(VSM_MIG_JOB_OP_MIGRATION_OUT, &ev), ==, 0);
+                g_assert_cmpint(vsm_migration_handle(&m, ev, MS(0), &a), ==, 0);
+                g_assert_cmpint(vsm_migration_handle(&m, fail ? VSM_MIG_EV_RESUMED_MIGRATED : VSM_MIG_EV_STOPPED_MIGRATED,
+                                                     MS(60), &a), ==, 0);
+                g_assert_true(a.vdp);
+                g_assert_cmpint(a.request, ==, fail ? ASSOC : DEASSOC);
+                g_assert_cmpint(a.flags, ==, 0);
+        }
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
 
         g_test_add_func("/sm/migration/init", test_init);
         g_test_add_func("/sm/migration/to-string", test_to_string);
+        g_test_add_func("/sm/migration/paused-migration", test_paused_migration);
         g_test_add_func("/sm/migration/event-from-hook", test_event_from_hook);
         g_test_add_func("/sm/migration/event-from-lifecycle", test_event_from_lifecycle);
         g_test_add_func("/sm/migration/event-from-lifecycle-libvirt", test_event_from_lifecycle_libvirt);
