@@ -980,9 +980,45 @@ void vsm_carry_resumed(VsmCarry *c, const char *uuid, const VsmDomainInfo *info)
                 }
 }
 
+/* Does a VM other than d, still followed here, hold the group g?  Then the
+ * old port keeps it: its tap may be behind the same switch port. */
+static gboolean group_held_here(VsmCarry *c, const CarryDomain *d, const VsmStateGroup *g) {
+        GHashTableIter it;
+        gpointer v;
+
+        g_hash_table_iter_init(&it, c->domains);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                const CarryDomain *o = v;
+
+                for (guint i = 0; o != d && i < o->nics->len; i++) {
+                        const CarryNic *n = o->nics->pdata[i];
+
+                        for (size_t k = 0; k < vsm_learner_n_groups(n->learner); k++) {
+                                const VsmLearnGroup *h = vsm_learner_get_group(n->learner, k);
+
+                                if (!!h->is_ip6 == !!g->is_ip6 &&
+                                    memcmp(h->address, g->address, g->is_ip6 ? VSM_IP6_ALEN : VSM_IP4_ALEN) == 0)
+                                        return TRUE;
+                        }
+                }
+        }
+        return FALSE;
+}
+
+/* The VM runs on the destination now: prune its groups from the old
+ * switch port without speaking as the VM (DESIGN.md section 7).  The
+ * leaves come from the uplink's own MAC, IPv4 source 0.0.0.0, IPv6 source
+ * the uplink MAC's EUI-64 link-local (vsm_replay_build_leaves).  Why leaves
+ * and not a query: a group-specific query from this host, seen by the
+ * switch on the old port, would lower the group's timers on every port,
+ * the new one included, and with source 0.0.0.0 win the querier election.
+ * A leave lowers the timer of the port it came in on only; the switch, as
+ * querier, asks that port once more (last-member queries), so another VM
+ * behind it that still listens answers and keeps the group.  Groups that
+ * another VM followed here holds are not left at all. */
 void vsm_carry_left(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
         CarryDomain *d = carry_lookup(c, uuid);
-        guint sent = 0;
+        guint sent = 0, kept = 0;
 
         if (!d || !info || !c->config->replay_leaves)
                 return;
@@ -1000,7 +1036,12 @@ void vsm_carry_left(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
                 if (!u)
                         continue;
                 st = vsm_nic_state_from_learner(n->learner, g_get_monotonic_time(), g_get_real_time());
-                frames = vsm_replay_build_leaves(st);
+                for (guint k = st->groups->len; k > 0; k--)
+                        if (group_held_here(c, d, &g_array_index(st->groups, VsmStateGroup, k - 1))) {
+                                g_array_remove_index(st->groups, k - 1);
+                                kept++;
+                        }
+                frames = vsm_replay_build_leaves(st, vsm_uplink_get_mac(u));
                 for (guint k = 0; k < frames->len; k++) {
                         VsmReplayFrame *f = frames->pdata[k];
                         gsize len;
@@ -1013,9 +1054,12 @@ void vsm_carry_left(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
                                    r == 0 ? "sent" : g_strerror(-r));
                 }
         }
+        if (kept > 0)
+                carry_note(d, FALSE, "old port: %u group(s) kept, another VM here holds them", kept);
         if (sent > 0) {
                 c->n_leaves += sent;
-                carry_note(d, FALSE, "old port: %u leave(s) sent for the VM's groups", sent);
+                carry_note(d, FALSE, "old port: %u leave(s) sent for the VM's groups, from the uplink's own MAC",
+                           sent);
         }
 }
 
