@@ -60,6 +60,7 @@ struct CarryDomain {
         guint peer_messages;
         gboolean switchover_received;
         gboolean switchover_sent;      /* source: the destination may have replayed */
+        gboolean failback_pending;     /* source: replay once the VM runs here again */
         gint64 suspended_real_usec;    /* the source's clock, from SWITCHOVER */
         gboolean replayed, replay_late;
         gint64 replay_last_real_usec;
@@ -1067,7 +1068,25 @@ void vsm_carry_forget(VsmCarry *c, const char *uuid) {
         g_hash_table_remove(c->domains, uuid);
 }
 
-void vsm_carry_failed_back(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
+/* The destination may have replayed already: the switch then holds the
+ * VM's bindings on the wrong port.  Take them back, now that the VM runs
+ * here again (never before: DESIGN.md section 7). */
+static void failback_replay(CarryDomain *d, const VsmDomainInfo *info) {
+        g_autoptr(GPtrArray) nics = domain_snapshot(d, FALSE);
+        gint64 real_now = g_get_real_time();
+        guint before = d->replay_frames;
+
+        d->switchover_sent = FALSE;
+        d->failback_pending = FALSE;
+        for (guint i = 0; i < info->nics->len; i++)
+                replay_nic(d, info->nics->pdata[i], nics, real_now);
+        mdb_start(d);
+        d->c->n_replays++;
+        carry_note(d, FALSE, "replay from the source after the failed switchover: %u frame(s)",
+                   d->replay_frames - before);
+}
+
+void vsm_carry_failed_back(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, gboolean running) {
         CarryDomain *d = carry_lookup(c, uuid);
 
         if (!d)
@@ -1077,21 +1096,21 @@ void vsm_carry_failed_back(VsmCarry *c, const char *uuid, const VsmDomainInfo *i
         carry_new_token(d);
         d->written_once = FALSE;
         carry_note(d, FALSE, "migration failed: new token, the old destination's channel closed");
-        /* The destination may have replayed already: the switch then
-         * holds the VM's bindings on the wrong port.  Take them back. */
-        if (d->switchover_sent && c->config->replay_enabled && info) {
-                g_autoptr(GPtrArray) nics = domain_snapshot(d, FALSE);
-                gint64 real_now = g_get_real_time();
-                guint before = d->replay_frames;
-
-                d->switchover_sent = FALSE;
-                for (guint i = 0; i < info->nics->len; i++)
-                        replay_nic(d, info->nics->pdata[i], nics, real_now);
-                mdb_start(d);
-                c->n_replays++;
-                carry_note(d, FALSE, "replay from the source after the failed switchover: %u frame(s)",
-                           d->replay_frames - before);
+        if (!d->switchover_sent || !c->config->replay_enabled || !info)
+                return;
+        if (running) {
+                failback_replay(d, info);
+        } else {
+                d->failback_pending = TRUE;
+                carry_note(d, FALSE, "the VM is paused here: the replay from the source waits until it runs");
         }
+}
+
+void vsm_carry_running(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
+        CarryDomain *d = carry_lookup(c, uuid);
+
+        if (d && d->failback_pending && info && c->config->replay_enabled)
+                failback_replay(d, info);
 }
 
 /* ---- the JSON views ---- */

@@ -33,6 +33,7 @@ struct VsmFollower {
         guint64 events;
         VsmCarry *carry;
         GHashTable *job_watches;       /* uuid string -> JobWatch (owned) */
+        gboolean found_paused;         /* reconcile: the domain fed is paused */
 };
 
 /* A source in precopy: libvirt sends the source no event when the
@@ -248,9 +249,13 @@ static void follower_carry(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const V
                 vsm_carry_suspended(f->carry, uuid);
         if (old_role == VSM_MIG_ROLE_DESTINATION && event_is_resumed(ev))
                 vsm_carry_resumed(f->carry, uuid, info);
+        /* A failed migration: the source speaks for the VM again only
+         * while it runs here (reconcile also finds it paused by a user). */
         if (old_role == VSM_MIG_ROLE_SOURCE && m->role == VSM_MIG_ROLE_LOCAL &&
             ((old_phase == VSM_MIG_PHASE_SUSPENDED && event_is_resumed(ev)) || ev == VSM_MIG_EV_RECONCILE_RUNNING))
-                vsm_carry_failed_back(f->carry, uuid, info);
+                vsm_carry_failed_back(f->carry, uuid, info, !f->found_paused);
+        else if (old_role == VSM_MIG_ROLE_LOCAL && m->role == VSM_MIG_ROLE_LOCAL && event_is_resumed(ev))
+                vsm_carry_running(f->carry, uuid, info);
         vsm_carry_update(f->carry, uuid, vsm_domain_get_name(d), info, m);
 }
 
@@ -581,8 +586,11 @@ static void on_libvirt_connected(VsmLibvirt *lv, gpointer user_data) {
                 vsm_domain_set_active(d, TRUE);
                 g_hash_table_add(seen, (gpointer) vsm_domain_get_uuid_string(d));
                 if (ld->state == VIR_STATE_RUNNING ||
-                    (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_USER))
+                    (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_USER)) {
+                        f->found_paused = ld->state != VIR_STATE_RUNNING;
                         follower_feed(f, d, VSM_MIG_EV_RECONCILE_RUNNING, "reconcile");
+                        f->found_paused = FALSE;
+                }
                 else if (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_MIGRATION &&
                          vsm_domain_get_machine(d)->role == VSM_MIG_ROLE_LOCAL &&
                          vsm_domain_get_machine(d)->phase == VSM_MIG_PHASE_IDLE)
