@@ -7,9 +7,8 @@
 # (and once isc-dhcpd) as the DHCP server, a multicast sender on the switch,
 # vsimigd on both hosts with [peer] and [replay] configured.
 #
-# One guest g1 is booted once and migrated back and forth:
-#   0. g2, a guest WITHOUT a lease (vsm.dhcp=0, static 10.77.1.50), migrates
-#      A -> B: no DHCP message from its MAC appears.
+# One guest g1 is booted once and migrated back and forth; g2 shares g1's
+# IPv4 group and stays on A during 1:
 #   1. g1 A -> B (dnsmasq): before the destination's RESUMED the switch port
 #      sw-b sees the replayed INIT-REBOOT REQUEST (VM MAC, ciaddr 0, opt 50 =
 #      its IP, its client-id) and dnsmasq's ACK crossing to sw-b; the switch
@@ -18,8 +17,12 @@
 #      still reaches the guest and it loses at most the datagrams sent while
 #      it was paused, +1 per group (the sender's rate, from its sequence
 #      numbers, x the source's SUSPENDED -> the destination's RESUMED).
-#      The source's leaves prune the old port sw-a from the switch mdb
-#      (in 3 the same for sw-b).
+#      The source's leaves (from its uplink's MAC) prune g1's IPv6 group
+#      from the old port sw-a; its IPv4 group stays there for g2, and A
+#      sent no leave for it (in 3 both groups are pruned from sw-b).
+#   0. then g2, a guest WITHOUT a lease (vsm.dhcp=0, static 10.77.1.50),
+#      migrates A -> B: no DHCP message from its MAC appears; its groups
+#      are pruned from sw-a.
 #   2. a client with a wrong token on B's peer listener: error or close; B
 #      is fine and the next migration works.
 #   3. g1 B -> A with isc-dhcpd instead of dnsmasq (seeded with the same
@@ -62,7 +65,8 @@ nfail() { # nfail MSG: record a failed assertion and go on
 SETTLE=${CT_SETTLE:-3}
 G1=g1 MAC1=02:76:73:6d:20:01
 G2=g2 MAC2=02:76:73:6d:20:02 IP2=10.77.1.50
-G2_GROUPS=(239.77.2.1 ff15::77:2)
+# g2 shares g1's IPv4 group: while g2 stays on A, A must not prune it.
+G2_GROUPS=(239.77.2.1 ff15::77:2 "$LG_GROUP4")
 MGROUPS=("$LG_GROUP4" "$LG_GROUP6")
 PEER_PORT=7788
 
@@ -261,11 +265,6 @@ PY
   fi
 }
 
-# ---- 0. the lease-less guest g2 ----------------------------------------------------
-migrate "$G2" A B nolease nodhcp,oldport
-lt_virsh B destroy "$G2" >/dev/null || nfail "[nolease] virsh destroy g2 on B failed"
-say "[nolease] g2 destroyed"
-
 # ---- 1. g1 A -> B, dnsmasq ---------------------------------------------------------
 migrate "$G1" A B dnsmasq dhcp,mdb,host_mdb,garp,na,oldport
 LOSS_ON=$LOST_DELTA
@@ -304,10 +303,12 @@ fi
 # ([replay] leave-old-port), from the uplink's own MAC: the switch prunes
 # the old port within its last-member query time instead of the 260 s
 # membership interval.
-# check_pruned TAG SRC: g1's groups leave the old port sw-<SRC> within 10 s.
+# check_pruned TAG SRC DOMAIN GROUP...: the GROUPs leave the old port
+# sw-<SRC> within 10 s.
 check_pruned() {
-  local tag=$1 port=sw-${2,,} g i pruned lt
-  for g in "${MGROUPS[@]}"; do
+  local tag=$1 src=$2 port=sw-${2,,} dom=$3 g i pruned lt
+  shift 3
+  for g in "$@"; do
     pruned=0
     for ((i = 0; i < 100; i++)); do
       [[ " $(ct_mdb_ports "$SW" br-sw "$g") " == *" $port "* ]] || { pruned=1; break; }
@@ -319,11 +320,45 @@ check_pruned() {
       nfail "[$tag] $g still on the old port $port 10 s after the migration (ports: $(ct_mdb_ports "$SW" br-sw "$g"))"
     fi
   done
-  if lt=$(timeline_dump "$2" "$G1" "$T0" 'old port'); then
+  if lt=$(timeline_dump "$src" "$dom" "$T0" 'old port'); then
     printf '%s\n' "$lt" | sed "s/^/[$tag] source timeline: /"
   fi
 }
-check_pruned dnsmasq A
+# leaves_for PCAP T0 GROUP: the IGMP/MLD leaves for GROUP in PCAP since T0
+# (v2 Leave, MLDv1 Done, a v3/MLDv2 TO_IN{} record), one line each.
+leaves_for() {
+  python3 "$CARRY_PY" frames "$1" | python3 -c '
+import json, sys
+t0, g = float(sys.argv[1]), sys.argv[2]
+for l in sys.stdin:
+    f = json.loads(l)
+    if f["t"] < t0 or g not in f.get("groups", []):
+        continue
+    rt = f.get("rtypes") or []
+    if f["kind"] in ("igmp-leave", "mld-leave") or (rt and rt[f["groups"].index(g)] == 3):
+        print("%.3f s %s from %s %s" % (f["t"] - t0, f["kind"], f["src"], f.get("ipsrc")))
+' "$2" "$3"
+}
+# g1's IPv6 group is pruned from sw-a; its IPv4 group is g2's too, and g2
+# still runs on A: A sends no leave for it and sw-a keeps it.
+check_pruned dnsmasq A "$G1" "$LG_GROUP6"
+sleep 1
+l=$(leaves_for "$TB_DIR/in-sw-a.pcap" "$T0" "$LG_GROUP4")
+[[ -z $l ]] || nfail "[dnsmasq] A sent a leave for $LG_GROUP4 on sw-a although g2 still listens there: $l"
+[[ -n $l ]] || say "[dnsmasq] ok: A sent no leave for $LG_GROUP4, which g2 on A still holds"
+if [[ " $(ct_mdb_ports "$SW" br-sw "$LG_GROUP4") " == *" sw-a "* ]]; then
+  say "[dnsmasq] ok: the switch still forwards $LG_GROUP4 to sw-a for g2"
+else
+  nfail "[dnsmasq] the switch pruned $LG_GROUP4 from sw-a although g2 on A still listens (ports: $(ct_mdb_ports "$SW" br-sw "$LG_GROUP4"))"
+fi
+
+# ---- 0. (after 1) the lease-less guest g2 A -> B ----------------------------------------------------
+migrate "$G2" A B nolease nodhcp,oldport
+lt_virsh B destroy "$G2" >/dev/null || nfail "[nolease] virsh destroy g2 on B failed"
+say "[nolease] g2 destroyed"
+# g2 gone from A: its groups leave sw-a (g1's IPv4 group with them).
+check_pruned nolease A "$G2" "${G2_GROUPS[@]}"
+
 
 # ---- 2. a wrong token on B's peer listener ---------------------------------------
 tok=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -345,7 +380,7 @@ ct_dhcpd_start "$(ct_dhcpd_lease "$IP1" "$MAC1" "$CID1" "$G1")"
 say "[dhcpd] dnsmasq stopped; isc-dhcpd pid $CT_DHCPD_PID seeded with g1's binding ($IP1, uid $CID1)"
 migrate "$G1" B A dhcpd dhcp,garp,na,oldport
 check_loss dhcpd
-check_pruned dhcpd B
+check_pruned dhcpd B "$G1" "${MGROUPS[@]}"
 grep -E 'DHCP(REQUEST|ACK|NAK)' "$TB_DIR/dhcpd.log" | sed 's/^/[dhcpd] log: /' || true
 grep -q DHCPNAK "$TB_DIR/dhcpd.log" && nfail "[dhcpd] isc-dhcpd logged a DHCPNAK: $(grep DHCPNAK "$TB_DIR/dhcpd.log" | head -n 2 | tr '\n' ' ')"
 ct_dhcpd_stop
