@@ -590,13 +590,13 @@ static void on_libvirt_connected(VsmLibvirt *lv, gpointer user_data) {
                         f->found_paused = ld->state != VIR_STATE_RUNNING;
                         follower_feed(f, d, VSM_MIG_EV_RECONCILE_RUNNING, "reconcile");
                         f->found_paused = FALSE;
-                }
-                else if (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_MIGRATION &&
-                         vsm_domain_get_machine(d)->role == VSM_MIG_ROLE_LOCAL &&
-                         vsm_domain_get_machine(d)->phase == VSM_MIG_PHASE_IDLE)
+                } else if (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_MIGRATION &&
+                           vsm_domain_get_machine(d)->role == VSM_MIG_ROLE_LOCAL &&
+                           vsm_domain_get_machine(d)->phase == VSM_MIG_PHASE_IDLE) {
                         follower_feed(f, d, VSM_MIG_EV_RECONCILE_INCOMING, "reconcile");
-                else
+                } else {
                         follower_note(f, d, "reconcile: state %d reason %d, left as it is", ld->state, ld->reason);
+                }
         }
         /* Domains that stopped while we were not connected. */
         g_hash_table_iter_init(&it, f->domains);
