@@ -15,8 +15,10 @@
 # A, gets a lease from dnsmasq, joins 239.77.1.1 and ff15::77:1 and counts
 # the stream.  Printed: what A's vsimigd learned, then `virsh migrate
 # --live` to B, B's timeline (hooks, events, VDP, replay; ms offsets), what
-# the switch saw on B's port around the switchover (ms vs RESUMED), the
-# guest's multicast loss, and the VDP frames on both ports.  Everything is
+# the switch saw on B's port around the switchover (ms vs RESUMED), that
+# host A sent nothing as the guest on its port after B's RESUMED (it fails
+# otherwise) and that its leaves pruned the old port from the switch mdb,
+# the guest's multicast loss, and the VDP frames on both ports.  Everything is
 # torn down at the end.  Run as root on Debian 12; it installs its own
 # dependencies and builds first (tests/deps.sh).  The libraries are the
 # state-carry test's (tests/integration/test-carry.sh).
@@ -66,6 +68,7 @@ mt_setup
 ct_switch_setup
 ct_dnsmasq_start
 ct_capture_start sw-b "$TB_DIR/carry-sw-b.pcap"
+ct_capture_in_start sw-a "$TB_DIR/in-sw-a.pcap"   # all host A sends to the switch
 ct_mdb_monitor_start "$LT_NS_SW" "$TB_DIR/mdb-sw.log"
 lt_events_start A "$TB_DIR/events-A.log"
 lt_events_start B "$TB_DIR/events-B.log"
@@ -100,11 +103,14 @@ sleep "$SETTLE"
 T_END=$(date +%s.%N)
 sleep 1   # the guest counts a gap once the next datagram arrives
 ct_guest_stats "$IP" >"$TB_DIR/stats1"
-T_RES_EV=$(python3 "$CARRY_PY" event-time "$TB_DIR/events-B.log" "$G" "Resumed Migrated" "$T0" || true)
-T_SUSP_EV=$(python3 "$CARRY_PY" event-time "$TB_DIR/events-A.log" "$G" "Suspended Migrated" "$T0" || true)
-T_RES_TL=$(hctl B --json show "$G" | python3 "$CARRY_PY" timeline-time "$T0" resumed || true)
+T_RES_EV=$(python3 "$CARRY_PY" event-time "$TB_DIR/events-B.log" "$G" "Resumed Migrated" "$T0") ||
+  tb_fail "no RESUMED_MIGRATED event for $G on B ($TB_DIR/events-B.log)"
+T_SUSP_EV=$(python3 "$CARRY_PY" event-time "$TB_DIR/events-A.log" "$G" "Suspended Migrated" "$T0") ||
+  tb_fail "no SUSPENDED_MIGRATED event for $G on A ($TB_DIR/events-A.log)"
+T_RES_TL=$(hctl B --json show "$G" | python3 "$CARRY_PY" timeline-time "$T0" resumed) ||
+  tb_fail "B's vsimigd timeline for $G has no RESUMED entry"
 echo "   took $LT_MIGRATE_MS ms; paused window (A's SUSPENDED to B's RESUMED, virsh events): $(
-  [[ -n $T_RES_EV && -n $T_SUSP_EV ]] && python3 -c "print(round(($T_RES_EV - $T_SUSP_EV) * 1000))" || echo '?') ms"
+  python3 -c "print(round(($T_RES_EV - $T_SUSP_EV) * 1000))") ms"
 
 echo
 echo "== host B (destination): vsimigctl show $G"
@@ -119,14 +125,39 @@ json.dump({"pcap_dst": "$TB_DIR/carry-sw-b.pcap", "vdp_pcap": "$MT_PCAP_B", "por
            "mac": "$MAC", "station": "$LT_MAC_UP_B", "groups": "${MGROUPS[*]}".split(),
            "t0": $T0, "t_end": $T_END, "t_resumed": [float(x) for x in "$T_RES_EV $T_RES_TL".split()],
            "mdb_log": "$TB_DIR/mdb-sw.log", "mdb_ports": ["sw-a", "sw-b"], "after": 0.2,
+           "ip4": "$IP", "ip6": ["$LL"], "pcap_old_in": "$TB_DIR/in-sw-a.pcap", "port_old": "sw-a",
            "names": {"$MAC": "guest $G", "$LT_MAC_UP_B": "vsimigd B", "$SW_MAC": "dnsmasq"}},
           open(sys.argv[1], "w"))
 PY
 python3 "$CARRY_PY" switchover "$TB_DIR/switchover.json"
+
+echo
+echo "== host A, the old host, after B's RESUMED: nothing on its switch port as the guest, and its groups pruned there"
+rc=0
+python3 "$CARRY_PY" oldport "$TB_DIR/switchover.json" >"$TB_DIR/oldport.txt" || rc=$?
+sed 's/^/   /' "$TB_DIR/oldport.txt"
+((rc == 0)) || tb_fail "host A spoke as the guest on sw-a after B's RESUMED (see above)"
+if lt=$(hctl A --json show "$G" 2>/dev/null | python3 "$CARRY_PY" timeline "$T0" 'old port'); then
+  printf '%s\n' "$lt" | sed 's/^/   host A timeline:/'
+fi
+# A's leaves (from its uplink's own MAC) make the switch prune sw-a after
+# its last-member queries (2 s), not the 260 s membership interval.
+ct_wait_mdb_gone() { # ct_wait_mdb_gone PORT TIMEOUT_S GROUP...
+  local port=$1 tmo=$2 i g left
+  shift 2
+  for ((i = 0; i <= tmo * 10; i++)); do
+    left=0
+    for g in "$@"; do [[ " $(ct_mdb_ports "$LT_NS_SW" br-sw "$g") " == *" $port "* ]] && left=1; done
+    ((left)) || return 0
+    sleep 0.1
+  done
+  return 1
+}
+ct_wait_mdb_gone sw-a 10 "${MGROUPS[@]}" ||
+  tb_fail "the switch still forwards the guest's groups to the old port sw-a 10 s after the migration"
 for g in "${MGROUPS[@]}"; do
   printf '   switch mdb now: %-11s on %s\n' "$g" "$(ct_mdb_ports "$LT_NS_SW" br-sw "$g")"
 done
-echo "   (sw-a's entries are the old port's: the guest sends no leave there; they age out with the snooping timer)"
 
 echo
 echo "== the guest's multicast stream across the migration ($CT_RATE datagrams/s per group)"

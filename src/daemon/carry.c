@@ -71,6 +71,7 @@ struct CarryDomain {
         gboolean switchover_received;
         gboolean switchover_refused;   /* came before the incoming domain started */
         gboolean switchover_sent;      /* source: the destination may have replayed */
+        gboolean failback_pending;     /* source: replay once the VM runs here again */
         gint64 suspended_real_usec;    /* the source's clock, from SWITCHOVER */
         gboolean replayed, replay_late;
         gint64 replay_last_real_usec;
@@ -1159,9 +1160,45 @@ void vsm_carry_resumed(VsmCarry *c, const char *uuid, const VsmDomainInfo *info)
                 }
 }
 
+/* Does a VM other than d, still followed here, hold the group g?  Then the
+ * old port keeps it: its tap may be behind the same switch port. */
+static gboolean group_held_here(VsmCarry *c, const CarryDomain *d, const VsmStateGroup *g) {
+        GHashTableIter it;
+        gpointer v;
+
+        g_hash_table_iter_init(&it, c->domains);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                const CarryDomain *o = v;
+
+                for (guint i = 0; o != d && i < o->nics->len; i++) {
+                        const CarryNic *n = o->nics->pdata[i];
+
+                        for (size_t k = 0; k < vsm_learner_n_groups(n->learner); k++) {
+                                const VsmLearnGroup *h = vsm_learner_get_group(n->learner, k);
+
+                                if (!!h->is_ip6 == !!g->is_ip6 &&
+                                    memcmp(h->address, g->address, g->is_ip6 ? VSM_IP6_ALEN : VSM_IP4_ALEN) == 0)
+                                        return TRUE;
+                        }
+                }
+        }
+        return FALSE;
+}
+
+/* The VM runs on the destination now: prune its groups from the old
+ * switch port without speaking as the VM (DESIGN.md section 7).  The
+ * leaves come from the uplink's own MAC, IPv4 source 0.0.0.0, IPv6 source
+ * the uplink MAC's EUI-64 link-local (vsm_replay_build_leaves).  Why leaves
+ * and not a query: a group-specific query from this host, seen by the
+ * switch on the old port, would lower the group's timers on every port,
+ * the new one included, and with source 0.0.0.0 win the querier election.
+ * A leave lowers the timer of the port it came in on only; the switch, as
+ * querier, asks that port once more (last-member queries), so another VM
+ * behind it that still listens answers and keeps the group.  Groups that
+ * another VM followed here holds are not left at all. */
 void vsm_carry_left(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
         CarryDomain *d = carry_lookup(c, uuid);
-        guint sent = 0;
+        guint sent = 0, kept = 0;
 
         if (!d || !info || !c->config->replay_leaves)
                 return;
@@ -1179,7 +1216,12 @@ void vsm_carry_left(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
                 if (!u)
                         continue;
                 st = vsm_nic_state_from_learner(n->learner, g_get_monotonic_time(), g_get_real_time());
-                frames = vsm_replay_build_leaves(st);
+                for (guint k = st->groups->len; k > 0; k--)
+                        if (group_held_here(c, d, &g_array_index(st->groups, VsmStateGroup, k - 1))) {
+                                g_array_remove_index(st->groups, k - 1);
+                                kept++;
+                        }
+                frames = vsm_replay_build_leaves(st, vsm_uplink_get_mac(u));
                 for (guint k = 0; k < frames->len; k++) {
                         VsmReplayFrame *f = frames->pdata[k];
                         gsize len;
@@ -1192,9 +1234,12 @@ void vsm_carry_left(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
                                    r == 0 ? "sent" : g_strerror(-r));
                 }
         }
+        if (kept > 0)
+                carry_note(d, FALSE, "old port: %u group(s) kept, another VM here holds them", kept);
         if (sent > 0) {
                 c->n_leaves += sent;
-                carry_note(d, FALSE, "old port: %u leave(s) sent for the VM's groups", sent);
+                carry_note(d, FALSE, "old port: %u leave(s) sent for the VM's groups, from the uplink's own MAC",
+                           sent);
         }
 }
 
@@ -1202,7 +1247,25 @@ void vsm_carry_forget(VsmCarry *c, const char *uuid) {
         g_hash_table_remove(c->domains, uuid);
 }
 
-void vsm_carry_failed_back(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
+/* The destination may have replayed already: the switch then holds the
+ * VM's bindings on the wrong port.  Take them back, now that the VM runs
+ * here again (never before: DESIGN.md section 7). */
+static void failback_replay(CarryDomain *d, const VsmDomainInfo *info) {
+        g_autoptr(GPtrArray) nics = domain_snapshot(d, FALSE);
+        gint64 real_now = g_get_real_time();
+        guint before = d->replay_frames;
+
+        d->switchover_sent = FALSE;
+        d->failback_pending = FALSE;
+        for (guint i = 0; i < info->nics->len; i++)
+                replay_nic(d, info->nics->pdata[i], nics, real_now);
+        mdb_start(d);
+        d->c->n_replays++;
+        carry_note(d, FALSE, "replay from the source after the failed switchover: %u frame(s)",
+                   d->replay_frames - before);
+}
+
+void vsm_carry_failed_back(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, gboolean running) {
         CarryDomain *d = carry_lookup(c, uuid);
 
         if (!d)
@@ -1212,21 +1275,21 @@ void vsm_carry_failed_back(VsmCarry *c, const char *uuid, const VsmDomainInfo *i
         carry_new_token(d);
         d->written_once = FALSE;
         carry_note(d, FALSE, "migration failed: new token, the old destination's channel closed");
-        /* The destination may have replayed already: the switch then
-         * holds the VM's bindings on the wrong port.  Take them back. */
-        if (d->switchover_sent && c->config->replay_enabled && info) {
-                g_autoptr(GPtrArray) nics = domain_snapshot(d, FALSE);
-                gint64 real_now = g_get_real_time();
-                guint before = d->replay_frames;
-
-                d->switchover_sent = FALSE;
-                for (guint i = 0; i < info->nics->len; i++)
-                        replay_nic(d, info->nics->pdata[i], nics, real_now);
-                mdb_start(d);
-                c->n_replays++;
-                carry_note(d, FALSE, "replay from the source after the failed switchover: %u frame(s)",
-                           d->replay_frames - before);
+        if (!d->switchover_sent || !c->config->replay_enabled || !info)
+                return;
+        if (running) {
+                failback_replay(d, info);
+        } else {
+                d->failback_pending = TRUE;
+                carry_note(d, FALSE, "the VM is paused here: the replay from the source waits until it runs");
         }
+}
+
+void vsm_carry_running(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
+        CarryDomain *d = carry_lookup(c, uuid);
+
+        if (d && d->failback_pending && info && c->config->replay_enabled)
+                failback_replay(d, info);
 }
 
 /* ---- the JSON views ---- */

@@ -54,10 +54,15 @@ void vsm_carry_update(VsmCarry *c, const char *uuid, const char *name, const Vsm
 void vsm_carry_incoming(VsmCarry *c, const char *uuid, const char *name, const VsmDomainInfo *info);
 /* Source, SUSPENDED_MIGRATED: send SWITCHOVER with the final changes. */
 void vsm_carry_suspended(VsmCarry *c, const char *uuid);
-/* Source, the migration failed and the domain runs here again: a new
- * token (the failed destination's is void), and when SWITCHOVER had gone
- * out (so the destination may have replayed), replay from here. */
-void vsm_carry_failed_back(VsmCarry *c, const char *uuid, const VsmDomainInfo *info);
+/* Source, the migration failed and the domain is here again: a new token
+ * (the failed destination's is void), and when SWITCHOVER had gone out (so
+ * the destination may have replayed), replay from here, but only while the
+ * VM runs here: running FALSE (found paused) defers the replay to
+ * vsm_carry_running(). */
+void vsm_carry_failed_back(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, gboolean running);
+/* A local domain resumed here: the replay vsm_carry_failed_back()
+ * deferred, if any. */
+void vsm_carry_running(VsmCarry *c, const char *uuid, const VsmDomainInfo *info);
 /* Destination, the ASSOCIATE (M) was just staged: replay now. */
 void vsm_carry_replay(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, gboolean late);
 /* Destination, RESUMED_MIGRATED/POSTCOPY: record how the replay stood,

@@ -38,6 +38,7 @@ struct VsmFollower {
         GHashTable *job_watches;       /* uuid string -> JobWatch (owned) */
         GList *vdp_waits;              /* VdpWait (owned by their VSI's request) */
         GCancellable *cancel;          /* libvirt calls in flight end with us */
+        gboolean found_paused;         /* reconcile: the domain fed is paused */
 };
 
 /* A source in precopy: libvirt sends the source no event when the
@@ -265,9 +266,13 @@ static void follower_carry(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const V
                 vsm_carry_suspended(f->carry, uuid);
         if (old_role == VSM_MIG_ROLE_DESTINATION && event_is_resumed(ev))
                 vsm_carry_resumed(f->carry, uuid, info);
+        /* A failed migration: the source speaks for the VM again only
+         * while it runs here (reconcile also finds it paused by a user). */
         if (old_role == VSM_MIG_ROLE_SOURCE && m->role == VSM_MIG_ROLE_LOCAL &&
             ((old_phase == VSM_MIG_PHASE_SUSPENDED && event_is_resumed(ev)) || ev == VSM_MIG_EV_RECONCILE_RUNNING))
-                vsm_carry_failed_back(f->carry, uuid, info);
+                vsm_carry_failed_back(f->carry, uuid, info, !f->found_paused);
+        else if (old_role == VSM_MIG_ROLE_LOCAL && m->role == VSM_MIG_ROLE_LOCAL && event_is_resumed(ev))
+                vsm_carry_running(f->carry, uuid, info);
         vsm_carry_update(f->carry, uuid, vsm_domain_get_name(d), info, m);
 }
 
@@ -660,13 +665,16 @@ static void on_libvirt_connected(VsmLibvirt *lv, gpointer user_data) {
                 vsm_domain_set_active(d, TRUE);
                 g_hash_table_add(seen, (gpointer) vsm_domain_get_uuid_string(d));
                 if (ld->state == VIR_STATE_RUNNING ||
-                    (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_USER))
+                    (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_USER)) {
+                        f->found_paused = ld->state != VIR_STATE_RUNNING;
                         follower_feed(f, d, VSM_MIG_EV_RECONCILE_RUNNING, "reconcile");
-                else if (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_MIGRATION && machine_is_fresh(d))
+                        f->found_paused = FALSE;
+                } else if (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_MIGRATION && machine_is_fresh(d)) {
                         /* Either end of a migration: the job tells, off the loop. */
                         follower_reconcile_paused_migration(f, d);
-                else
+                } else {
                         follower_note(f, d, "reconcile: state %d reason %d, left as it is", ld->state, ld->reason);
+                }
         }
         /* Domains that stopped while we were not connected. */
         g_hash_table_iter_init(&it, f->domains);

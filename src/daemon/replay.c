@@ -600,22 +600,26 @@ GPtrArray *vsm_replay_build(const VsmNicState *s, gint64 real_now_usec, char **r
         return g_steal_pointer(&out);
 }
 
-GPtrArray *vsm_replay_build_leaves(const VsmNicState *s) {
+GPtrArray *vsm_replay_build_leaves(const VsmNicState *s, const uint8_t host_mac[VSM_ETH_ALEN]) {
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(frame_free_void);
         g_autoptr(GString) skipped = g_string_new(NULL);
         /* The report families, sending leaves. */
         ReplayFamily igmp_leave = replay_igmp, mld_leave = replay_mld;
-        uint8_t src4[VSM_IP4_ALEN];
-        const uint8_t *src6;
+        VsmNicState host;
 
-        g_return_val_if_fail(s, NULL);
-        report_sources(s, src4, &src6);
+        g_return_val_if_fail(s && host_mac, NULL);
+        /* Not as the VM: the VM's groups, spoken by the host.  The writers
+         * take the source MAC from the state; a shallow copy, read only. */
+        host = *s;
+        memcpy(host.mac, host_mac, VSM_ETH_ALEN);
         igmp_leave.kind = VSM_REPLAY_IGMP_LEAVE;
         igmp_leave.leave = TRUE;
         mld_leave.kind = VSM_REPLAY_MLD_LEAVE;
         mld_leave.leave = TRUE;
-        build_reports(out, s, &igmp_leave, src4, skipped);
-        build_reports(out, s, &mld_leave, src6, skipped);
+        /* IPv4 source 0.0.0.0 (RFC 3376 4.2.13); MLD from the link-local
+         * derived from host_mac (NULL). */
+        build_reports(out, &host, &igmp_leave, ip4_any, skipped);
+        build_reports(out, &host, &mld_leave, NULL, skipped);
         return g_steal_pointer(&out);
 }
 

@@ -77,7 +77,19 @@ GPtrArray *vsm_replay_build_queries(const VsmNicState *s, const uint8_t src_mac[
  * for its groups on the old port, so the switch stops forwarding them
  * there now instead of when the membership ages out (260 s).  IGMPv3 and
  * MLDv2 groups as CHANGE_TO_INCLUDE{} records packed like the reports,
- * IGMPv2 Leave Group, MLDv1 Done; IGMPv1 has no leave.  Never NULL. */
-GPtrArray *vsm_replay_build_leaves(const VsmNicState *s);
+ * IGMPv2 Leave Group, MLDv1 Done; IGMPv1 has no leave.
+ *
+ * Never as the VM: the VM runs elsewhere by then, and a frame from its MAC
+ * would move it back to the old port in the switch's FDB (DESIGN.md
+ * section 7).  The leaves come from host_mac (the uplink's own MAC), with
+ * IPv4 source 0.0.0.0 (RFC 3376 4.2.13) and IPv6 source the link-local
+ * derived from host_mac by EUI-64 (RFC 3810 5.2.13 wants a link-local; a
+ * bridge port has no address of its own).  The Linux bridge's snooping
+ * honours them: it matches a leave to the port group by ingress port only
+ * (the source MAC counts only with multicast_to_unicast), so as querier it
+ * sends a group-specific query out of that port alone and drops the port
+ * group after last-member-count x last-member-interval (2 s by default)
+ * unless a listener still behind the port answers.  Never NULL. */
+GPtrArray *vsm_replay_build_leaves(const VsmNicState *s, const uint8_t host_mac[VSM_ETH_ALEN]);
 
 const char *vsm_replay_kind_to_string(VsmReplayKind k);

@@ -99,6 +99,10 @@ const char *vsm_uplink_get_name(const VsmUplink *u) {
         return u->ifname;
 }
 
+const uint8_t *vsm_uplink_get_mac(const VsmUplink *u) {
+        return u->mac;
+}
+
 gboolean vsm_uplink_is_up(const VsmUplink *u) {
         return u->fd >= 0;
 }

@@ -20,6 +20,8 @@ VsmUplink *vsm_uplink_free(VsmUplink *u);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmUplink, vsm_uplink_free)
 
 const char *vsm_uplink_get_name(const VsmUplink *u);
+/* The interface's own MAC (all zero until it was first opened). */
+const uint8_t *vsm_uplink_get_mac(const VsmUplink *u);
 gboolean vsm_uplink_is_up(const VsmUplink *u);
 /* Retry opening if down, and send LLDP now (SIGHUP). */
 void vsm_uplink_kick(VsmUplink *u);

@@ -7,23 +7,34 @@
 # (and once isc-dhcpd) as the DHCP server, a multicast sender on the switch,
 # vsimigd on both hosts with [peer] and [replay] configured.
 #
-# One guest g1 is booted once and migrated back and forth:
-#   0. g2, a guest WITHOUT a lease (vsm.dhcp=0, static 10.77.1.50), migrates
-#      A -> B: no DHCP message from its MAC appears.
+# One guest g1 is booted once and migrated back and forth; g2 shares g1's
+# IPv4 group and stays on A during 1:
 #   1. g1 A -> B (dnsmasq): before the destination's RESUMED the switch port
 #      sw-b sees the replayed INIT-REBOOT REQUEST (VM MAC, ciaddr 0, opt 50 =
 #      its IP, its client-id) and dnsmasq's ACK crossing to sw-b; the switch
 #      mdb has every group on sw-b; GARP and unsolicited NA for its
 #      addresses.  B's br0 mdb has the groups on the new tap.  The stream
-#      still reaches the guest; datagrams lost are counted.
+#      still reaches the guest and it loses at most the datagrams sent while
+#      it was paused, +1 per group (the sender's rate, from its sequence
+#      numbers, x the source's SUSPENDED -> the destination's RESUMED).
+#      The source's leaves (from its uplink's MAC) prune g1's IPv6 group
+#      from the old port sw-a; its IPv4 group stays there for g2, and A
+#      sent no leave for it (in 3 both groups are pruned from sw-b).
+#   0. then g2, a guest WITHOUT a lease (vsm.dhcp=0, static 10.77.1.50),
+#      migrates A -> B: no DHCP message from its MAC appears; its groups
+#      are pruned from sw-a.
 #   2. a client with a wrong token on B's peer listener: error or close; B
 #      is fine and the next migration works.
 #   3. g1 B -> A with isc-dhcpd instead of dnsmasq (seeded with the same
-#      binding): the replay is ACKed; no DHCPNAK anywhere, ever.
+#      binding): the replay is ACKed; no DHCPNAK anywhere, ever; the loss
+#      bound of step 1 again.
 #   4. g1 A -> B with TCP 7788 dropped on host A (the source): the replay
 #      still happens, at RESUMED, and B's timeline marks it late.
 #   5. g1 B -> A with vsimigd stopped on both hosts: the loss without
-#      vsimigd, compared with step 1's (not worse than off + slack).
+#      vsimigd, for the record.
+# In every migration but 5, nothing the old host sends on its switch port
+# after RESUMED has the VM's MAC as source, or its addresses as IP / ARP
+# sender (every frame each port receives is captured).
 # Every assertion is evaluated; failures are collected and listed at the
 # end (exit 1), each with its evidence (times relative to RESUMED).
 #
@@ -32,8 +43,8 @@
 # port (QEMU announces before it starts the vCPUs).  All namespaces share
 # CLOCK_REALTIME: pcap times, bridge monitor times and date(1) compare.
 #
-# Env: CT_RATE (datagrams/s per group, 100), CT_LOSS_SLACK (datagrams, 20
-# summed over both groups), CT_SETTLE (s to watch after each migration, 3).
+# Env: CT_RATE (datagrams/s per group, 100), CT_SETTLE (s to watch after
+# each migration, 3).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/testbed.sh"
@@ -51,11 +62,11 @@ nfail() { # nfail MSG: record a failed assertion and go on
   FAILS+=("$*")
   say "FAIL: $*"
 }
-SLACK=${CT_LOSS_SLACK:-20}
 SETTLE=${CT_SETTLE:-3}
 G1=g1 MAC1=02:76:73:6d:20:01
 G2=g2 MAC2=02:76:73:6d:20:02 IP2=10.77.1.50
-G2_GROUPS=(239.77.2.1 ff15::77:2)
+# g2 shares g1's IPv4 group: while g2 stays on A, A must not prune it.
+G2_GROUPS=(239.77.2.1 ff15::77:2 "$LG_GROUP4")
 MGROUPS=("$LG_GROUP4" "$LG_GROUP6")
 PEER_PORT=7788
 
@@ -84,6 +95,10 @@ ct_switch_setup
 ct_dnsmasq_start
 ct_capture_start sw-a "$TB_DIR/c-sw-a.pcap"
 ct_capture_start sw-b "$TB_DIR/c-sw-b.pcap"
+# What each host sends to the switch, every frame: after the destination
+# resumed, nothing from the old host may be spoken as the VM.
+ct_capture_in_start sw-a "$TB_DIR/in-sw-a.pcap"
+ct_capture_in_start sw-b "$TB_DIR/in-sw-b.pcap"
 ct_mdb_monitor_start "$SW" "$TB_DIR/mdb-sw.log"
 ct_mdb_monitor_start "$LT_NS_A" "$TB_DIR/mdb-A.log"
 ct_mdb_monitor_start "$LT_NS_B" "$TB_DIR/mdb-B.log"
@@ -106,7 +121,8 @@ lease=$(grep " $MAC1 " "$CT_DNSMASQ_LEASES" || true)
 lg_wait_console A "$G2" 'VSMGUEST: mcjoin ready' 60 >/dev/null
 lg_wait_console A "$G2" 'VSMGUEST: dhcp off' 1 >/dev/null
 say "g1 joined ${MGROUPS[*]}, ipv6 $LL1; g2 (no DHCP, $IP2) joined ${G2_GROUPS[*]}"
-ct_wait_mdb "$SW" br-sw sw-a 5 "${MGROUPS[@]}" || true
+ct_wait_mdb "$SW" br-sw sw-a 5 "${MGROUPS[@]}" ||
+  tb_fail "switch mdb lacks g1's groups on sw-a before any migration: $(ct_mdb_list "$SW" br-sw | xargs)"
 [[ $(ct_mdb_ports "$SW" br-sw "$LG_GROUP6") == *sw-a* ]] || tb_fail "switch mdb lacks $LG_GROUP6 on sw-a before any migration"
 # Unicast traffic so both addresses are the IP source of the guest's own
 # packets (its echo replies: what the learner owns): the switch pings the
@@ -122,8 +138,43 @@ lost_total() {
   out=$(lg_ctl "$SW" "$IP1" stats 2>/dev/null) || { echo -1; return; }
   awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^lost=/) { sub(/lost=/, "", $i); s += $i } } END { print s + 0 }' <<<"$out"
 }
-# grp_stats: "GROUP COUNT LOST" per group of g1.
-grp_stats() { ct_guest_stats "$IP1"; }
+# grp_stats: "GROUP COUNT LOST LAST_SEQ" per group of g1, then "time EPOCH_S"
+# (when the numbers were read).
+grp_stats() {
+  lg_ctl "$SW" "$IP1" stats 2>/dev/null | awk 'NR > 1 { c = l = q = 0
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "count") c = kv[2]; if (kv[1] == "lost") l = kv[2]; if (kv[1] == "last") q = kv[2] }
+    print $1, c, l, q }'
+  echo "time $(date +%s.%N)"
+}
+# loss_bound STATS0 STATS1 T_SUSPENDED T_RESUMED: "BOUND EXPLANATION": the
+# datagrams the sender sent during the paused window, plus 1 per group.
+# The sender's rate per group comes from its own sequence numbers (the
+# last one the guest saw at STATS0 and at STATS1) over the time between
+# the two readings; the paused window from the source's SUSPENDED_MIGRATED
+# to the destination's RESUMED_MIGRATED (virsh event times).
+loss_bound() {
+  python3 - "$@" <<'PY'
+import math, sys
+def rd(p):
+    g, t = {}, None
+    for l in open(p):
+        w = l.split()
+        if w[0] == "time":
+            t = float(w[1])
+        elif len(w) >= 4:
+            g[w[0]] = int(w[3])
+    return g, t
+(g0, t0), (g1, t1) = rd(sys.argv[1]), rd(sys.argv[2])
+pause = float(sys.argv[4]) - float(sys.argv[3])
+total, why = 0, []
+for k in sorted(g0):
+    rate = (g1.get(k, 0) - g0[k]) / (t1 - t0)
+    b = math.ceil(rate * pause) + 1
+    total += b
+    why.append(f"{k}: {rate:.1f}/s x {pause * 1000:.0f} ms + 1 = {b}")
+print(total, "; ".join(why))
+PY
+}
 rx_total() {
   lg_ctl "$SW" "$IP1" stats 2>/dev/null |
     awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^count=/) { sub(/count=/, "", $i); s += $i } } END { print s + 0 }'
@@ -185,7 +236,8 @@ json.dump({"pcap_dst": "$TB_DIR/c-sw-${dst,,}.pcap", "port_dst": "sw-${dst,,}", 
            "groups": "${groups[*]}".split(), "t0": $t0, "t_resumed": tr, "t_end": $t_end,
            "mdb_log": "$TB_DIR/mdb-sw.log", "mdb_final": json.load(open("$TB_DIR/mdb-final.json")),
            "host_mdb": json.load(open("$TB_DIR/host-mdb.json")), "host_mdb_log": "$TB_DIR/mdb-$dst.log",
-           "tap": "$tap", "checks": "$checks".split(",")}, open(sys.argv[1], "w"))
+           "tap": "$tap", "checks": "$checks".split(","),
+           "pcap_old_in": "$TB_DIR/in-sw-${src,,}.pcap", "port_old": "sw-${src,,}"}, open(sys.argv[1], "w"))
 PY
   cp "$TB_DIR/spec.json" "$TB_DIR/spec-$tag.json"
   python3 "$CARRY_PY" check "$TB_DIR/spec.json" >"$TB_DIR/check-$tag.txt" 2>&1 || rc=$?
@@ -201,6 +253,11 @@ PY
     say "[$tag] multicast: guest received $((rx1 - rx0)) datagrams across the migration, lost $LOST_DELTA (both groups, $CT_RATE/s each)"
     ((rx1 > rx0)) || nfail "[$tag] the stream did not reach g1 on $dst after resume (rx $rx0 -> $rx1)"
     grp_stats >"$TB_DIR/stats1"
+    LOSS_BOUND='' LOSS_WHY='no paused window measured (no SUSPENDED or RESUMED event)'
+    if [[ -n $t_ev && -n $t_susp ]]; then
+      read -r LOSS_BOUND LOSS_WHY < <(loss_bound "$TB_DIR/stats0" "$TB_DIR/stats1" "$t_susp" "$t_ev")
+      say "[$tag] datagrams sent during the paused window, +1 per group: $LOSS_BOUND ($LOSS_WHY)"
+    fi
     for g in "${groups[@]}"; do
       c0=$(awk -v g="$g" '$1 == g { print $2 }' "$TB_DIR/stats0")
       c1=$(awk -v g="$g" '$1 == g { print $2 }' "$TB_DIR/stats1")
@@ -210,14 +267,21 @@ PY
   fi
 }
 
-# ---- 0. the lease-less guest g2 ----------------------------------------------------
-migrate "$G2" A B nolease nodhcp
-lt_virsh B destroy "$G2" >/dev/null || true
-say "[nolease] g2 destroyed"
-
 # ---- 1. g1 A -> B, dnsmasq ---------------------------------------------------------
-migrate "$G1" A B dnsmasq dhcp,mdb,host_mdb,garp,na
+migrate "$G1" A B dnsmasq dhcp,mdb,host_mdb,garp,na,oldport
 LOSS_ON=$LOST_DELTA
+# With the replay before RESUMED, g1 loses at most what was sent while it
+# was paused (+1 per group for a datagram straddling either edge).
+check_loss() { # check_loss TAG
+  if [[ -z $LOSS_BOUND ]]; then
+    nfail "[$1] cannot bound the loss: $LOSS_WHY"
+  elif ((LOST_DELTA < 0 || LOST_DELTA > LOSS_BOUND)); then
+    nfail "[$1] with vsimigd g1 lost $LOST_DELTA datagrams, more than were sent while it was paused + 1 per group ($LOSS_BOUND: $LOSS_WHY)"
+  else
+    say "[$1] ok: g1 lost $LOST_DELTA datagrams, at most the $LOSS_BOUND sent while it was paused (+1 per group)"
+  fi
+}
+check_loss dnsmasq
 # The destination's timeline records the replay, at SWITCHOVER (not late).
 if lt=$(timeline_dump B "$G1" "$T0" 'replay|switchover'); then
   printf '%s\n' "$lt" | sed 's/^/[dnsmasq] timeline: /'
@@ -238,23 +302,65 @@ else
 fi
 
 # The source sent leaves for g1's groups on its uplink once g1 had left
-# ([replay] leave-old-port): the switch prunes the old port sw-a within
-# its last-member query time instead of the 260 s membership interval.
-for g in "${MGROUPS[@]}"; do
-  pruned=0
-  for ((i = 0; i < 100; i++)); do
-    [[ " $(ct_mdb_ports "$SW" br-sw "$g") " == *" sw-a "* ]] || { pruned=1; break; }
-    sleep 0.1
+# ([replay] leave-old-port), from the uplink's own MAC: the switch prunes
+# the old port within its last-member query time instead of the 260 s
+# membership interval.
+# check_pruned TAG SRC DOMAIN GROUP...: the GROUPs leave the old port
+# sw-<SRC> within 10 s.
+check_pruned() {
+  local tag=$1 src=$2 port=sw-${2,,} dom=$3 g i pruned lt
+  shift 3
+  for g in "$@"; do
+    pruned=0
+    for ((i = 0; i < 100; i++)); do
+      [[ " $(ct_mdb_ports "$SW" br-sw "$g") " == *" $port "* ]] || { pruned=1; break; }
+      sleep 0.1
+    done
+    if ((pruned)); then
+      say "[$tag] ok: the switch no longer forwards $g to the old port $port"
+    else
+      nfail "[$tag] $g still on the old port $port 10 s after the migration (ports: $(ct_mdb_ports "$SW" br-sw "$g"))"
+    fi
   done
-  if ((pruned)); then
-    say "[dnsmasq] ok: the switch no longer forwards $g to the old port sw-a"
-  else
-    nfail "[dnsmasq] $g still on the old port sw-a 10 s after the migration (ports: $(ct_mdb_ports "$SW" br-sw "$g"))"
+  if lt=$(timeline_dump "$src" "$dom" "$T0" 'old port'); then
+    printf '%s\n' "$lt" | sed "s/^/[$tag] source timeline: /"
   fi
-done
-if lt=$(timeline_dump A "$G1" "$T0" 'old port'); then
-  printf '%s\n' "$lt" | sed 's/^/[dnsmasq] source timeline: /'
+}
+# leaves_for PCAP T0 GROUP: the IGMP/MLD leaves for GROUP in PCAP since T0
+# (v2 Leave, MLDv1 Done, a v3/MLDv2 TO_IN{} record), one line each.
+leaves_for() {
+  python3 "$CARRY_PY" frames "$1" | python3 -c '
+import json, sys
+t0, g = float(sys.argv[1]), sys.argv[2]
+for l in sys.stdin:
+    f = json.loads(l)
+    if f["t"] < t0 or g not in f.get("groups", []):
+        continue
+    rt = f.get("rtypes") or []
+    if f["kind"] in ("igmp-leave", "mld-leave") or (rt and rt[f["groups"].index(g)] == 3):
+        print("%.3f s %s from %s %s" % (f["t"] - t0, f["kind"], f["src"], f.get("ipsrc")))
+' "$2" "$3"
+}
+# g1's IPv6 group is pruned from sw-a; its IPv4 group is g2's too, and g2
+# still runs on A: A sends no leave for it and sw-a keeps it.
+check_pruned dnsmasq A "$G1" "$LG_GROUP6"
+sleep 1
+l=$(leaves_for "$TB_DIR/in-sw-a.pcap" "$T0" "$LG_GROUP4")
+[[ -z $l ]] || nfail "[dnsmasq] A sent a leave for $LG_GROUP4 on sw-a although g2 still listens there: $l"
+[[ -n $l ]] || say "[dnsmasq] ok: A sent no leave for $LG_GROUP4, which g2 on A still holds"
+if [[ " $(ct_mdb_ports "$SW" br-sw "$LG_GROUP4") " == *" sw-a "* ]]; then
+  say "[dnsmasq] ok: the switch still forwards $LG_GROUP4 to sw-a for g2"
+else
+  nfail "[dnsmasq] the switch pruned $LG_GROUP4 from sw-a although g2 on A still listens (ports: $(ct_mdb_ports "$SW" br-sw "$LG_GROUP4"))"
 fi
+
+# ---- 0. (after 1) the lease-less guest g2 A -> B ----------------------------------------------------
+migrate "$G2" A B nolease nodhcp,oldport
+lt_virsh B destroy "$G2" >/dev/null || nfail "[nolease] virsh destroy g2 on B failed"
+say "[nolease] g2 destroyed"
+# g2 gone from A: its groups leave sw-a (g1's IPv4 group with them).
+check_pruned nolease A "$G2" "${G2_GROUPS[@]}"
+
 
 # ---- 2. a wrong token on B's peer listener ---------------------------------------
 tok=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -274,7 +380,9 @@ grep -iE 'token|reject|peer' "$TB_DIR/vsimigd-B.log" | tail -n 3 | sed 's/^/[tok
 ct_dnsmasq_stop
 ct_dhcpd_start "$(ct_dhcpd_lease "$IP1" "$MAC1" "$CID1" "$G1")"
 say "[dhcpd] dnsmasq stopped; isc-dhcpd pid $CT_DHCPD_PID seeded with g1's binding ($IP1, uid $CID1)"
-migrate "$G1" B A dhcpd dhcp,garp,na
+migrate "$G1" B A dhcpd dhcp,garp,na,oldport
+check_loss dhcpd
+check_pruned dhcpd B "$G1" "${MGROUPS[@]}"
 grep -E 'DHCP(REQUEST|ACK|NAK)' "$TB_DIR/dhcpd.log" | sed 's/^/[dhcpd] log: /' || true
 grep -q DHCPNAK "$TB_DIR/dhcpd.log" && nfail "[dhcpd] isc-dhcpd logged a DHCPNAK: $(grep DHCPNAK "$TB_DIR/dhcpd.log" | head -n 2 | tr '\n' ' ')"
 ct_dhcpd_stop
@@ -288,8 +396,8 @@ table inet vsmtest {
 EOF
 tb_defer "lt_exec A nft delete table inet vsmtest 2>/dev/null || true"
 say "[late] nft on A drops TCP $PEER_PORT"
-migrate "$G1" A B late dhcp_any
-lt_exec A nft delete table inet vsmtest || true
+migrate "$G1" A B late dhcp_any,oldport
+lt_exec A nft delete table inet vsmtest || nfail "[late] could not remove the nft table on A"
 if lt=$(timeline_dump B "$G1" "$T0" 'replay.*late|late.*replay'); then
   printf '%s\n' "$lt" | sed 's/^/[late] timeline: /'
   say "[late] ok: B's timeline marks the replay late"
@@ -302,9 +410,10 @@ mt_vsimigd_stop A
 mt_vsimigd_stop B
 migrate "$G1" B A off none
 LOSS_OFF=$LOST_DELTA
-say "[loss] datagrams lost across the migration: with vsimigd $LOSS_ON, without $LOSS_OFF (slack $SLACK)"
+# For the record only: without vsimigd the switch keeps the groups on the
+# old port until the guest reports again after it resumed.
+say "[loss] datagrams lost across the migration: with vsimigd $LOSS_ON, without $LOSS_OFF (sent while paused without: ${LOSS_BOUND:-?})"
 ((LOSS_ON >= 0 && LOSS_OFF >= 0)) || nfail "[loss] could not read the guest's counters ($LOSS_ON / $LOSS_OFF)"
-((LOSS_ON <= LOSS_OFF + SLACK)) || nfail "[loss] with vsimigd g1 lost $LOSS_ON datagrams, more than without it ($LOSS_OFF) + $SLACK"
 
 # ---- never a NAK -------------------------------------------------------------------
 tb_capture_stop "$TB_DIR/c-sw-a.pcap"

@@ -1051,13 +1051,17 @@ static void test_queries(void) {
 
 /* Leaves for the VM's groups on the old port: v1 has none, v2 a Leave
  * Group to all-routers, v3 and MLDv2 CHANGE_TO_INCLUDE{} records packed
- * into one report, MLDv1 a Done to all-routers; no sources named. */
+ * into one report, MLDv1 a Done to all-routers; no sources named.  Never
+ * as the VM: from the host's MAC, IPv4 source 0.0.0.0, IPv6 source the
+ * host MAC's EUI-64 link-local, although the VM has a lease and a
+ * link-local of its own. */
 static void test_leaves(void) {
         static const char *const srcs[] = { "10.0.0.1", NULL };
         g_autoptr(GPtrArray) frames = NULL;
         g_autofree VsmIgmpFrame *ig = g_new0(VsmIgmpFrame, 1);
         g_autofree VsmMldFrame *ml = g_new0(VsmMldFrame, 1);
         VsmNicState *s = state_new();
+        static const uint8_t host_mac[6] = { 0x0a, 0x11, 0x22, 0x33, 0x44, 0x55 };
         uint8_t src4[4], src6[16], a[16];
         VsmReader r;
 
@@ -1069,11 +1073,18 @@ static void test_leaves(void) {
         state_group(s, "239.4.4.4", VSM_LEARN_IGMP_V3, VSM_LEARN_FILTER_INCLUDE, 0, srcs);
         state_group(s, "ff05::1", VSM_LEARN_MLD_V1, VSM_LEARN_FILTER_EXCLUDE, 0, NULL);
         state_group(s, "ff05::2", VSM_LEARN_MLD_V2, VSM_LEARN_FILTER_EXCLUDE, 3, NULL);
-        ip4("10.77.0.5", src4);
-        ip6("fe80::5054:ff:fe12:3456", src6);
+        ip4("0.0.0.0", src4);
+        ip6("fe80::811:22ff:fe33:4455", src6);
 
-        frames = vsm_replay_build_leaves(s);
+        frames = vsm_replay_build_leaves(s, host_mac);
         g_assert_cmpuint(frames->len, ==, 4);
+        for (guint i = 0; i < frames->len; i++) {
+                gsize len;
+                const uint8_t *d = g_bytes_get_data(frame_at(frames, i)->frame, &len);
+
+                g_assert_cmpuint(len, >, 12);
+                g_assert_cmpmem(d + 6, 6, host_mac, 6);
+        }
 
         frame_reader(frame_at(frames, 0), VSM_REPLAY_IGMP_LEAVE, &r);
         g_assert_cmpint(vsm_igmp_frame_parse(&r, ig), ==, 0);
@@ -1100,6 +1111,7 @@ static void test_leaves(void) {
         ip4("239.4.4.4", a);
         g_assert_cmpmem(ig->msg.records[1].group, 4, a, 4);
         g_assert_cmpmem(ig->ip.dst, 4, vsm_ip4_igmpv3_routers, 4);
+        g_assert_cmpmem(ig->ip.src, 4, src4, 4);
         g_assert_cmpstr(frame_at(frames, 1)->what, ==, "igmpv3-leave 239.3.3.3 +1 (2 records)");
 
         frame_reader(frame_at(frames, 2), VSM_REPLAY_MLD_LEAVE, &r);
@@ -1120,12 +1132,13 @@ static void test_leaves(void) {
         g_assert_cmpuint(ml->msg.records[0].type, ==, VSM_MCAST_CHANGE_TO_INCLUDE);
         g_assert_cmpuint(ml->msg.records[0].n_sources, ==, 0);
         g_assert_cmpmem(ml->ip.dst, 16, vsm_ip6_mldv2_routers, 16);
+        g_assert_cmpmem(ml->ip.src, 16, src6, 16);
         g_assert_cmpstr(frame_at(frames, 3)->what, ==, "mldv2-leave ff05::2");
 
         /* No groups, no leaves. */
         g_array_set_size(s->groups, 0);
         g_ptr_array_unref(g_steal_pointer(&frames));
-        frames = vsm_replay_build_leaves(s);
+        frames = vsm_replay_build_leaves(s, host_mac);
         g_assert_cmpuint(frames->len, ==, 0);
         state_free(s);
 }

@@ -27,6 +27,8 @@ library only.  An independent reading of what crossed the switch ports:
   carry.py switchover SPEC_JSON      a short table for people: what the
                                      switch saw on the destination port
                                      around the switchover, ms vs RESUMED
+  carry.py oldport SPEC_JSON         the "oldport" check alone (RESUMED read
+                                     as check does); exit 1 if it fails
 
 SPEC_JSON (check) keys: pcap_dst, port_dst, mac, ip4, ip6 (list), cid (hex
 without colons, "" = the guest sends none), groups (list), t0, t_resumed,
@@ -35,7 +37,12 @@ mdb_final (list of "port group" after the migration), host_mdb (list of
 "tap group" on the destination br0 after the migration), host_mdb_log,
 tap, checks (list of: dhcp, mdb, host_mdb, garp, na; "nodhcp" = no DHCP
 from the MAC at all in [t0, t_end]; "dhcp_any" = the replayed REQUEST at
-any time in [t0, t_end], not only before RESUMED).
+any time in [t0, t_end], not only before RESUMED; "oldport" = nothing the
+old host sent on its switch port after RESUMED (until t_end) has the VM's
+MAC as Ethernet source or one of its addresses (ip4, ip6) as IP / ARP
+sender, read from pcap_old_in, a capture of what came IN on port_old from
+the old host (tcpdump -Q in, every frame); the IGMP/MLD leaves seen there
+after RESUMED are listed as evidence).
 
 SPEC_JSON (switchover): pcap_dst, port_dst, mac, groups, t0, t_resumed,
 t_end, mdb_log as for check, plus vdp_pcap (the ECP/LLDP capture of the
@@ -227,6 +234,55 @@ def mdb_events(path):
     return ev
 
 
+def sources(fr):
+    """(Ethernet source, IP or ARP sender address or None, summary) of any
+    frame, VLAN tags skipped."""
+    if len(fr) < 14:
+        return None, None, "runt"
+    src, et, p = mac(fr[6:12]), struct.unpack("!H", fr[12:14])[0], fr[14:]
+    while et in (0x8100, 0x88A8) and len(p) >= 4:
+        et, p = struct.unpack("!H", p[2:4])[0], p[4:]
+    if et == 0x0800 and len(p) >= 20:
+        return src, ip4(p[12:16]), f"IPv4 proto {p[9]} {ip4(p[12:16])} -> {ip4(p[16:20])}"
+    if et == 0x86DD and len(p) >= 40:
+        return src, ip6(p[8:24]), f"IPv6 next {p[6]} {ip6(p[8:24])} -> {ip6(p[24:40])}"
+    if et == 0x0806 and len(p) >= 28:
+        return src, ip4(p[14:18]), f"ARP op {struct.unpack('!H', p[6:8])[0]} {ip4(p[14:18])} -> {ip4(p[24:28])}"
+    return src, None, f"ethertype {et:#06x}"
+
+
+def old_port(spec, tr, ok, fail, info):
+    """The "oldport" check (see SPEC_JSON): after RESUMED the old host
+    sends nothing as the VM on its switch port."""
+    m, te, port = spec["mac"].lower(), spec["t_end"], spec["port_old"]
+    addrs = {a for a in [spec.get("ip4")] + list(spec.get("ip6") or []) if a}
+    try:
+        raw = [(t, fr) for t, fr in read_pcap(spec["pcap_old_in"]) if tr < t <= te]
+    except FileNotFoundError:
+        fail(f"no capture of what came in on the old port {port} ({spec['pcap_old_in']})")
+        return
+    as_vm, leaves = [], []
+    for t, fr in raw:
+        src, a, what = sources(fr)
+        if src == m or (a is not None and a in addrs):
+            as_vm.append(f"{rel(t, tr)} from {src}: {what}")
+        d = decode(t, fr)
+        if d and (d["kind"] in ("igmp-leave", "mld-leave") or
+                  (d["kind"] in ("igmp-report", "mld-report") and d.get("rtypes") and
+                   all(x == 3 for x in d["rtypes"]))):
+            leaves.append(f"{rel(t, tr)} {describe(d)}")
+    info(f"{len(raw)} frame(s) came in on the old port {port} from RESUMED to +{(te - tr):.1f} s; "
+         f"IGMP/MLD leaves among them: {len(leaves)}")
+    for x in leaves[:8]:
+        print(f"    {x}")
+    if as_vm:
+        fail(f"{len(as_vm)} frame(s) as the VM ({m}, {sorted(addrs)}) came in on the old port {port} "
+             "after RESUMED: " + "; ".join(as_vm[:6]))
+    else:
+        ok(f"nothing with the VM's MAC {m} or its addresses {sorted(addrs)} as source came in on the old "
+           f"port {port} after RESUMED ({len(raw)} frame(s) from the old host checked)")
+
+
 def rel(t, t_res):
     return f"{(t - t_res) * 1000:+.1f} ms vs RESUMED"
 
@@ -369,6 +425,8 @@ def check(spec):
         else:
             fail(f"no gratuitous ARP for {spec['ip4']} from {m} on {spec['port_dst']} before RESUMED (seen: {seen}; "
                  "after RESUMED they may be the guest's own announce)")
+    if "oldport" in checks:
+        old_port(spec, tr, ok, fail, info)
     if "na" in checks:
         for a in spec["ip6"]:
             n = [f for f in mine if f["kind"] == "na" and f["src"] == m and f["target"] == a and not f["s_flag"]]
@@ -618,6 +676,17 @@ def main():
         return 1
     if a and a[0] == "switchover":
         return switchover(json.load(open(a[1])))
+    if a and a[0] == "oldport":
+        spec = json.load(open(a[1]))
+        win = [f for f in frames(spec["pcap_dst"], spec["port_dst"]) if spec["t0"] <= f["t"] <= spec["t_end"]]
+        tr, _ = resumed_time(spec, win)
+        failed = []
+        if tr is None:
+            print("FAIL: no RESUMED time")
+            return 1
+        old_port(spec, tr, lambda x: print("ok:", x), lambda x: (print("FAIL:", x), failed.append(x)),
+                 lambda x: print("info:", x))
+        return 1 if failed else 0
     if a and a[0] == "peer-hello":
         return peer_hello(*a[1:5])
     print(__doc__, file=sys.stderr)

@@ -28,6 +28,7 @@
 #   ct_peer_key                     the shared key file ($TB_DIR/peer.key)
 #   ct_capture_start PORT FILE      capture the carried protocols
 #                                   ($CT_CAPF) on a switch port
+#   ct_capture_in_start PORT FILE   capture all a switch port receives
 #   ct_boot_linux_guest HOST NAME MAC [CMDLINE_EXTRA]
 #                                   start the Linux guest, wait for its
 #                                   lease, joins and IPv6 link-local
@@ -246,6 +247,12 @@ CT_CAPF='igmp or arp or rarp or (ip6 and not udp) or (udp and (port 67 or port 6
 # ct_capture_start PORT FILE: capture $CT_CAPF on the switch port PORT.
 ct_capture_start() {
 	tb_capture_start "$LT_NS_SW" "$1" "$2" "$CT_CAPF"
+}
+
+# ct_capture_in_start PORT FILE: capture every frame the switch port PORT
+# receives from its host (what that host sends), for carry.py's "oldport".
+ct_capture_in_start() {
+	TB_CAPTURE_DIRECTION=in tb_capture_start "$LT_NS_SW" "$1" "$2" "len >= 14"
 }
 
 # ct_boot_linux_guest HOST NAME MAC [CMDLINE_EXTRA]: define and start the

@@ -539,7 +539,9 @@ tb_capture_start() {
 	# -Z root: do not drop privileges (the file is in a 0700 tmp dir);
 	# --immediate-mode: no TPACKET_V3 block buffering, so nothing is held
 	# back when we stop it; -U: write each packet out as it arrives.
-	ip netns exec "$ns" tcpdump -i "$ifn" -n -s 0 -U --immediate-mode -Z root \
+	# TB_CAPTURE_DIRECTION=in|out: only what IF receives / sends (-Q).
+	ip netns exec "$ns" tcpdump -i "$ifn" ${TB_CAPTURE_DIRECTION:+-Q "$TB_CAPTURE_DIRECTION"} \
+		-n -s 0 -U --immediate-mode -Z root \
 		--time-stamp-precision=nano -w "$file" "$filter" >"$log" 2>&1 </dev/null &
 	pid=$!
 	TB__PIDS+=("$pid:tcpdump")
