@@ -6,7 +6,7 @@
 # third queue of A's tap and writes, as the guest would, IGMPv2 reports for
 # 40 groups back to back while the guest migrates A -> B (precopy held
 # long by a throttled migration link) and B's peer channel to A is up.
-# vsimigd on A coalesces the changes of one loop turn into one STATE: B
+# vsimigd on A coalesces a domain's changes of 10 ms into one STATE: B
 # must count far fewer peer messages than the 40 changes A learned, and
 # have all 40 groups.  Then the migration completes.
 set -euo pipefail
