@@ -68,12 +68,11 @@ void vsm_carry_replay(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, 
 /* Destination, RESUMED_MIGRATED/POSTCOPY: record how the replay stood,
  * then the post-resume general query. */
 void vsm_carry_resumed(VsmCarry *c, const char *uuid, const VsmDomainInfo *info);
-/* Source, the VM migrated away (or was stopped while migrating): IGMP/MLD
- * leaves for its groups on the uplink ([replay] leave-old-port), so the
- * switch stops forwarding them to this port now. */
-void vsm_carry_left(VsmCarry *c, const char *uuid, const VsmDomainInfo *info);
-/* The domain is gone from here. */
-void vsm_carry_forget(VsmCarry *c, const char *uuid);
+/* The domain is gone from here.  When it left as a source (migrated away,
+ * or stopped while migrating), first IGMP/MLD leaves for its groups on the
+ * uplink ([replay] leave-old-port), so the switch stops forwarding them to
+ * this port now (sm/carry.h decides). */
+void vsm_carry_forget(VsmCarry *c, const char *uuid, const VsmDomainInfo *info);
 
 /* What is learned or carried for one domain (NULL if nothing), for
  * `vsimigctl show`; and the daemon-wide counters for `status`. */

@@ -250,9 +250,7 @@ static void follower_carry(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const V
         const VsmDomainInfo *info = vsm_domain_get_info(d);
 
         if (a->forget) {
-                if (old_role == VSM_MIG_ROLE_SOURCE)
-                        vsm_carry_left(f->carry, uuid, info);
-                vsm_carry_forget(f->carry, uuid);
+                vsm_carry_forget(f->carry, uuid, info);
                 return;
         }
         if (m->role == VSM_MIG_ROLE_DESTINATION && info &&
