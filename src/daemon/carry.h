@@ -44,9 +44,11 @@ void vsm_carry_set_libvirt(VsmCarry *c, VsmLibvirt *lv);
  * the old key stays and FALSE says why.  TRUE without a key file. */
 gboolean vsm_carry_reload_key(VsmCarry *c, GError **error);
 
-/* After every event the machine took: learning follows the domain's role
- * and phase (on while it runs or is being migrated away, or has switched
- * over to here), snapshot writes only while it runs here unmigrating. */
+/* After every event the machine took.  Each call below feeds the domain's
+ * carry policy (sm/carry.h), which decides; this object carries out its
+ * actions.  Learning follows the domain's role and phase (on while it runs
+ * or is being migrated away, or has switched over to here), snapshot
+ * writes only while it runs here unmigrating. */
 void vsm_carry_update(VsmCarry *c, const char *uuid, const char *name, const VsmDomainInfo *info,
                       const VsmMigration *m);
 /* Destination, "migrate begin" hook: take the snapshot from the XML and
