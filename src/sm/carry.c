@@ -275,6 +275,43 @@ static void on_write_refused(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_
         policy_schedule_write(p, in->generation, now, ret);
 }
 
+static bool mig_event_is_resumed(VsmMigEvent ev) {
+        return ev == VSM_MIG_EV_RESUMED_MIGRATED || ev == VSM_MIG_EV_RESUMED_POSTCOPY ||
+               ev == VSM_MIG_EV_RESUMED_UNPAUSED || ev == VSM_MIG_EV_RESUMED_OTHER;
+}
+
+size_t vsm_carry_events_from_step(VsmMigEvent ev, const VsmMigAction *a, VsmMigRole old_role, VsmMigPhase old_phase,
+                                  const VsmMigration *m, bool has_info, bool found_paused,
+                                  VsmCarryInput ret[VSM_CARRY_STEP_EVENTS_MAX]) {
+        size_t n = 0;
+
+#define STEP_ADD(...) ret[n++] = (VsmCarryInput) { .has_info = has_info, __VA_ARGS__ }
+        if (a->forget) {
+                STEP_ADD(.ev = VSM_CARRY_EV_FORGET);
+                return n;
+        }
+        if (m->role == VSM_MIG_ROLE_DESTINATION && has_info &&
+            (ev == VSM_MIG_EV_HOOK_MIGRATE_BEGIN || ev == VSM_MIG_EV_HOOK_PREPARE_BEGIN ||
+             ev == VSM_MIG_EV_HOOK_START_BEGIN))
+                STEP_ADD(.ev = VSM_CARRY_EV_INCOMING);
+        if (a->vdp && a->request == VSM_VDP_REQ_ASSOCIATE && (a->flags & VSM_VDP_STATUS_M))
+                STEP_ADD(.ev = VSM_CARRY_EV_REPLAY, .late = m->late);
+        if (m->role == VSM_MIG_ROLE_SOURCE && (ev == VSM_MIG_EV_SUSPENDED_MIGRATED || ev == VSM_MIG_EV_SUSPENDED_POSTCOPY))
+                STEP_ADD(.ev = VSM_CARRY_EV_SUSPENDED);
+        if (old_role == VSM_MIG_ROLE_DESTINATION && mig_event_is_resumed(ev))
+                STEP_ADD(.ev = VSM_CARRY_EV_RESUMED);
+        /* A failed migration: the source speaks for the VM again only
+         * while it runs here (reconcile also finds it paused by a user). */
+        if (old_role == VSM_MIG_ROLE_SOURCE && m->role == VSM_MIG_ROLE_LOCAL &&
+            ((old_phase == VSM_MIG_PHASE_SUSPENDED && mig_event_is_resumed(ev)) || ev == VSM_MIG_EV_RECONCILE_RUNNING))
+                STEP_ADD(.ev = VSM_CARRY_EV_FAILED_BACK, .running = !found_paused);
+        else if (old_role == VSM_MIG_ROLE_LOCAL && m->role == VSM_MIG_ROLE_LOCAL && mig_event_is_resumed(ev))
+                STEP_ADD(.ev = VSM_CARRY_EV_RUNNING);
+        STEP_ADD(.ev = VSM_CARRY_EV_UPDATE, .role = m->role, .phase = m->phase);
+#undef STEP_ADD
+        return n;
+}
+
 int vsm_carry_policy_handle(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t now_usec, VsmCarryActions *ret) {
         ret->n = 0;
         if (!p || !in || (unsigned) in->ev >= _VSM_CARRY_EV_MAX)

@@ -186,6 +186,20 @@ bool vsm_carry_policy_creates(const VsmCarryConfig *cfg, const VsmCarryInput *in
 /* Feed one event at now_usec.  Always fills *ret (possibly empty).
  * -EINVAL for an event out of range (then *ret is empty). */
 int vsm_carry_policy_handle(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t now_usec, VsmCarryActions *ret);
+#define VSM_CARRY_STEP_EVENTS_MAX 6
+
+/* The carry events one step of the migration machine gives, in the order
+ * to feed them (each with ev and its facts; UPDATE last, with the new role
+ * and phase): the migrate begin hook of a destination gives INCOMING, the
+ * ASSOCIATE (M) REPLAY (late when switched at RESUMED), the source's
+ * SUSPENDED_* SUSPENDED, a destination's RESUMED_* RESUMED, a source that
+ * is local again (RESUMED_* after SUSPENDED, or RECONCILE_RUNNING)
+ * FAILED_BACK (running: the VM is not found paused), a local domain's
+ * RESUMED_* RUNNING; a forget gives FORGET only.  old_*: before the step;
+ * m: after it.  Returns how many were written to ret. */
+size_t vsm_carry_events_from_step(VsmMigEvent ev, const VsmMigAction *a, VsmMigRole old_role, VsmMigPhase old_phase,
+                                  const VsmMigration *m, bool has_info, bool found_paused,
+                                  VsmCarryInput ret[VSM_CARRY_STEP_EVENTS_MAX]);
 /* The first action of that type in *a, or NULL. */
 const VsmCarryAction *vsm_carry_actions_find(const VsmCarryActions *a, VsmCarryActionType type);
 

@@ -630,6 +630,182 @@ static void test_config_off(void) {
         g_assert_false(has(feed(&h, VSM_CARRY_EV_FORGET), VSM_CARRY_ACT_SEND_LEAVES));
 }
 
+/* ---- driven by the migration machine ---- */
+
+/* One step of the real migration machine, and the carry events it gives
+ * fed to the policy, as follower.c does.  Returns the actions of all of
+ * them together (counted in h->count as usual). */
+static unsigned mig_step(Host *h, VsmMigration *m, VsmMigEvent ev, bool found_paused, unsigned *ret_replays) {
+        VsmCarryInput evs[VSM_CARRY_STEP_EVENTS_MAX];
+        VsmMigRole old_role = m->role;
+        VsmMigPhase old_phase = m->phase;
+        VsmMigAction a;
+        unsigned before = h->count[VSM_CARRY_ACT_REPLAY];
+        size_t n;
+
+        g_assert_cmpint(vsm_migration_handle(m, ev, h->now, &a), ==, 0);
+        n = vsm_carry_events_from_step(ev, &a, old_role, old_phase, m, true, found_paused, evs);
+        g_assert_cmpuint(n, <=, VSM_CARRY_STEP_EVENTS_MAX);
+        g_assert_cmpuint(n, >=, 1);
+        /* UPDATE (or FORGET) comes last, always */
+        g_assert_true(evs[n - 1].ev == VSM_CARRY_EV_UPDATE || evs[n - 1].ev == VSM_CARRY_EV_FORGET);
+        for (size_t i = 0; i < n; i++) {
+                feed_in(h, evs[i]);
+                /* the daemon says whether SWITCHOVER reached a destination */
+                if (has(&h->last, VSM_CARRY_ACT_SEND_SWITCHOVER))
+                        feed_in(h, (VsmCarryInput) { .ev = VSM_CARRY_EV_SWITCHOVER_SENT, .sent = true });
+        }
+        if (ret_replays)
+                *ret_replays = h->count[VSM_CARRY_ACT_REPLAY] - before;
+        h->now += 10 * MSEC;
+        return (unsigned) n;
+}
+
+static void test_step_source(void) {
+        /* 0: completes (leaves); 1: fails back running (replay, no
+         * leaves); 2: fails back found paused (replay at RUNNING) */
+        for (int kind = 0; kind <= 2; kind++) {
+                Host h;
+                VsmMigration m;
+                unsigned replays = 0;
+
+                host_init(&h, NULL);
+                vsm_migration_init(&m, NULL);
+                mig_step(&h, &m, VSM_MIG_EV_STARTED_BOOTED, false, NULL);
+                g_assert_true(h.has_nics);
+                g_assert_true(h.p.writes_allowed);
+                g_assert_true(peer_auth(&h));
+                mig_step(&h, &m, VSM_MIG_EV_MIGRATION_ITERATION, false, NULL);
+                g_assert_false(h.p.writes_allowed);
+                mig_step(&h, &m, VSM_MIG_EV_SUSPENDED_MIGRATED, false, NULL);
+                g_assert_cmpuint(h.count[VSM_CARRY_ACT_SEND_SWITCHOVER], ==, 1);
+                g_assert_true(h.p.switchover_sent);
+                if (kind == 0) {
+                        mig_step(&h, &m, VSM_MIG_EV_STOPPED_MIGRATED, false, NULL);
+                        g_assert_cmpuint(h.count[VSM_CARRY_ACT_SEND_LEAVES], ==, 1);
+                        g_assert_true(h.forgotten);
+                        continue;
+                }
+                if (kind == 1) {
+                        mig_step(&h, &m, VSM_MIG_EV_RESUMED_MIGRATED, false, &replays);
+                        g_assert_cmpuint(replays, ==, 1);
+                } else {
+                        mig_step(&h, &m, VSM_MIG_EV_RECONCILE_RUNNING, true, &replays);
+                        g_assert_cmpuint(replays, ==, 0);
+                        g_assert_true(h.p.failback_pending);
+                        mig_step(&h, &m, VSM_MIG_EV_SUSPENDED_PAUSED, false, &replays);
+                        g_assert_cmpuint(replays, ==, 0);
+                        mig_step(&h, &m, VSM_MIG_EV_RESUMED_UNPAUSED, false, &replays);
+                        g_assert_cmpuint(replays, ==, 1);
+                }
+                g_assert_cmpint(h.p.role, ==, LOCAL);
+                g_assert_cmpuint(h.count[VSM_CARRY_ACT_MINT_TOKEN], ==, 1);
+                mig_step(&h, &m, VSM_MIG_EV_STOPPED_SHUTDOWN, false, NULL);
+                g_assert_true(h.forgotten);
+                g_assert_cmpuint(h.count[VSM_CARRY_ACT_SEND_LEAVES], ==, 0);
+        }
+}
+
+static void test_step_destination(void) {
+        for (int late = 0; late <= 1; late++) {
+                Host h;
+                VsmMigration m;
+                unsigned replays = 0;
+
+                host_init(&h, NULL);
+                vsm_migration_init(&m, NULL);
+                mig_step(&h, &m, VSM_MIG_EV_HOOK_MIGRATE_BEGIN, false, NULL);
+                g_assert_true(h.p.incoming);
+                g_assert_cmpuint(h.count[VSM_CARRY_ACT_TAKE_INCOMING], ==, 1);
+                mig_step(&h, &m, VSM_MIG_EV_HOOK_PREPARE_BEGIN, false, NULL);
+                mig_step(&h, &m, VSM_MIG_EV_HOOK_START_BEGIN, false, NULL);
+                g_assert_cmpuint(h.count[VSM_CARRY_ACT_TAKE_INCOMING], ==, 1);
+                mig_step(&h, &m, VSM_MIG_EV_STARTED_MIGRATED, false, NULL);
+                g_assert_false(h.has_nics);
+                if (!late) {
+                        mig_step(&h, &m, VSM_MIG_EV_SWITCHOVER, false, &replays);
+                        g_assert_cmpuint(replays, ==, 1);
+                }
+                mig_step(&h, &m, VSM_MIG_EV_RESUMED_MIGRATED, false, &replays);
+                g_assert_cmpuint(replays, ==, (unsigned) late);
+                g_assert_cmpint(h.p.replay_late, ==, late);
+                g_assert_cmpuint(h.count[VSM_CARRY_ACT_REPORT_RESUMED], ==, 1);
+                g_assert_cmpuint(h.count[VSM_CARRY_ACT_REPLAY], ==, 1);
+                /* RESUMED_MIGRATED completes the migration: taken over */
+                g_assert_cmpint(m.role, ==, LOCAL);
+                g_assert_cmpuint(h.count[VSM_CARRY_ACT_TAKEOVER], ==, 1);
+                g_assert_true(h.has_nics);
+                advance(&h, 0);
+                g_assert_cmpuint(h.count[VSM_CARRY_ACT_WRITE_SNAPSHOT], ==, 1);
+                mig_step(&h, &m, VSM_MIG_EV_STOPPED_DESTROYED, false, NULL);
+                g_assert_cmpuint(h.count[VSM_CARRY_ACT_SEND_LEAVES], ==, 0);
+        }
+}
+
+/* Random lifecycle and hook events through the real migration machine:
+ * the same invariants as the random walk, with the event sequences the
+ * follower can really produce. */
+static void test_step_random_walk(void) {
+        static const VsmMigEvent mig_events[] = {
+                VSM_MIG_EV_HOOK_MIGRATE_BEGIN, VSM_MIG_EV_HOOK_PREPARE_BEGIN, VSM_MIG_EV_HOOK_START_BEGIN,
+                VSM_MIG_EV_HOOK_STARTED_BEGIN, VSM_MIG_EV_HOOK_STOPPED_END,   VSM_MIG_EV_HOOK_RELEASE_END,
+                VSM_MIG_EV_STARTED_BOOTED,     VSM_MIG_EV_STARTED_MIGRATED,   VSM_MIG_EV_SUSPENDED_PAUSED,
+                VSM_MIG_EV_SUSPENDED_MIGRATED, VSM_MIG_EV_SUSPENDED_POSTCOPY, VSM_MIG_EV_RESUMED_UNPAUSED,
+                VSM_MIG_EV_RESUMED_MIGRATED,   VSM_MIG_EV_RESUMED_POSTCOPY,   VSM_MIG_EV_STOPPED_SHUTDOWN,
+                VSM_MIG_EV_STOPPED_MIGRATED,   VSM_MIG_EV_STOPPED_FAILED,     VSM_MIG_EV_MIGRATION_ITERATION,
+                VSM_MIG_EV_JOB_COMPLETED,      VSM_MIG_EV_RECONCILE_RUNNING,  VSM_MIG_EV_RECONCILE_INCOMING,
+                VSM_MIG_EV_SWITCHOVER,
+        };
+        Host h;
+        VsmMigration m;
+        unsigned n_leaves = 0, n_replays = 0, n_writes = 0;
+        bool replayed_since_source = false;
+
+        host_init(&h, NULL);
+        vsm_migration_init(&m, NULL);
+        for (int i = 0; i < 100000; i++) {
+                VsmMigEvent ev = mig_events[g_test_rand_int_range(0, G_N_ELEMENTS(mig_events))];
+                VsmMigRole old_role = m.role;
+                unsigned replays = 0, leaves = h.count[VSM_CARRY_ACT_SEND_LEAVES];
+                unsigned writes = h.count[VSM_CARRY_ACT_WRITE_SNAPSHOT];
+
+                if (g_test_rand_int_range(0, 4) == 0)
+                        changed(&h);
+                if (g_test_rand_int_range(0, 8) == 0)
+                        peer_auth(&h);
+                if (g_test_rand_int_range(0, 8) == 0)
+                        feed(&h, VSM_CARRY_EV_PEER_ENDED);
+                advance(&h, (uint64_t) g_test_rand_int_range(0, 3000));
+                if (h.count[VSM_CARRY_ACT_WRITE_SNAPSHOT] > writes) {
+                        g_assert_cmpint(m.role, ==, LOCAL);
+                        g_assert_cmpint(m.phase, ==, VSM_MIG_PHASE_RUNNING);
+                }
+                mig_step(&h, &m, ev, g_test_rand_bit(), &replays);
+                if (old_role != SRC && m.role == SRC)
+                        replayed_since_source = false;
+                if (replays)
+                        replayed_since_source = true;
+                if (h.count[VSM_CARRY_ACT_SEND_LEAVES] > leaves) {
+                        g_assert_false(replayed_since_source);
+                        g_assert_cmpint(old_role, ==, SRC);
+                        n_leaves++;
+                }
+                n_replays += replays;
+                n_writes += h.count[VSM_CARRY_ACT_WRITE_SNAPSHOT] - writes;
+                if (h.forgotten) {
+                        uint64_t now = h.now;
+
+                        host_init(&h, NULL);
+                        h.now = now;
+                        vsm_migration_init(&m, NULL);
+                        replayed_since_source = false;
+                }
+        }
+        g_assert_cmpuint(n_leaves, >, 50);
+        g_assert_cmpuint(n_replays, >, 50);
+        g_assert_cmpuint(n_writes, >, 50);
+}
+
 /* ---- every event in every state ---- */
 
 static const VsmCarryEvent all_events[] = {
@@ -952,5 +1128,8 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/carry/config-off", test_config_off);
         g_test_add_func("/sm/carry/every-event-every-state", test_every_event_every_state);
         g_test_add_func("/sm/carry/random-walk", test_random_walk);
+        g_test_add_func("/sm/carry/step-source", test_step_source);
+        g_test_add_func("/sm/carry/step-destination", test_step_destination);
+        g_test_add_func("/sm/carry/step-random-walk", test_step_random_walk);
         return g_test_run();
 }
