@@ -15,14 +15,9 @@
 #include "io/netlink.h"
 #include "io/packet.h"
 #include "io/sniffer.h"
+#include "sm/carry.h"
 
 #define CARRY_EXPIRE_INTERVAL_SEC 5
-#define CARRY_METADATA_RETRY_MS 5000
-/* The first snapshot after a takeover is retried this often: until it is
- * written, the domain's XML names the previous host and its token, and a
- * next migration out of here would be sent there. */
-#define CARRY_METADATA_TAKEOVER_RETRY_MS 50
-#define CARRY_METADATA_TAKEOVER_TRIES 100      /* then CARRY_METADATA_RETRY_MS */
 #define CARRY_MDB_RETRY_MS 20
 #define CARRY_MDB_RETRY_FOR_MS 3000
 #define CARRY_STATE_COALESCE_MS 10           /* changes of a domain streamed together */
@@ -48,18 +43,14 @@ struct CarryDomain {
         uint8_t uuid_bin[16];
         char *name;
         char token[VSM_NETSTATE_TOKEN_LEN + 1];
-        gboolean token_used;           /* a destination authenticated with it */
+        /* Every decision: when to learn, stream, send SWITCHOVER, replay,
+         * send leaves, mint the token, write the snapshot (sm/carry.h). */
+        VsmCarryPolicy policy;
         VsmRateLimit refused_rl;       /* timeline notes of refused destinations */
         guint64 generation;
         GPtrArray *nics;               /* CarryNic: the learners */
         /* the <metadata> snapshot */
-        gboolean writes_allowed;
-        gboolean written_once;
-        guint64 written_generation;
-        guint write_timer;
-        gboolean write_inflight;
-        gboolean takeover_write;       /* the first snapshot after a takeover: now, retried fast */
-        guint takeover_tries;
+        guint write_timer;             /* the policy's ARM_TIMER */
         GCancellable *write_cancel;
         guint64 metadata_writes, metadata_errors;
         /* destination: what came with the migration */
@@ -69,15 +60,9 @@ struct CarryDomain {
         char *peer_state;              /* "connecting", "connected", "closed: ..." */
         guint peer_messages;
         guint state_flush;             /* source: one STATE per CARRY_STATE_COALESCE_MS for what changed */
-        gboolean switchover_received;
-        gboolean switchover_refused;   /* came before the incoming domain started */
-        gboolean switchover_sent;      /* source: the destination may have replayed */
-        gboolean failback_pending;     /* source: replay once the VM runs here again */
         gint64 suspended_real_usec;    /* the source's clock, from SWITCHOVER */
-        gboolean replayed, replay_late;
         gint64 replay_last_real_usec;
         guint replay_frames, replay_errors;
-        gboolean resumed;
         gint64 resumed_real_usec;
         /* mdb entries waiting for the tap's carrier */
         GArray *mdb_pending;           /* VsmMdbEntry */
@@ -97,6 +82,7 @@ struct VsmCarry {
         GBytes *key;                   /* [peer] key-file's contents (reloaded on SIGHUP) */
         GHashTable *domains;           /* uuid -> CarryDomain (owned) */
         GHashTable *by_ifindex;        /* ifindex -> CarryNic (borrowed) */
+        VsmCarryConfig policy_cfg;     /* for every domain's VsmCarryPolicy */
         guint expire_timer;
         guint64 n_learned_frames, n_changes, n_replays, n_replays_late, n_replay_frames, n_replay_refused;
         guint64 n_switchovers_sent, n_switchovers_received, n_switchovers_refused, n_peer_rejects, n_state_messages;
@@ -130,7 +116,6 @@ static const char *carry_origin(const VsmCarry *c) {
  * uses it once. */
 static void carry_new_token(CarryDomain *d) {
         vsm_peer_random_hex(d->token, VSM_NETSTATE_TOKEN_LEN / 2);
-        d->token_used = FALSE;
         d->c->n_tokens_minted++;
 }
 
@@ -198,6 +183,7 @@ static CarryDomain *carry_ensure(VsmCarry *c, const char *uuid, const char *name
         d->name = g_strdup(name ? name : uuid);
         d->nics = g_ptr_array_new_with_free_func(nic_free);
         d->refused_rl = (VsmRateLimit) VSM_RATELIMIT_INIT(10 * G_USEC_PER_SEC, 1);
+        vsm_carry_policy_init(&d->policy, &c->policy_cfg);
         carry_new_token(d);
         g_hash_table_insert(c->domains, d->uuid, d);
         return d;
@@ -271,49 +257,66 @@ static GPtrArray *domain_snapshot(CarryDomain *d, gboolean with_mdb) {
         return nics;
 }
 
-/* ---- the <metadata> snapshot ---- */
+/* ---- feeding the policy ---- */
 
-static void domain_schedule_write(CarryDomain *d);
+/* What an event brings beside the facts in VsmCarryInput, for carrying
+ * out the actions. */
+typedef struct CarryCtx {
+        const VsmDomainInfo *info;
+        VsmPeerConn *conn;             /* PEER_UP: the destination's connection */
+        VsmPeerClient *client;         /* destination: the channel the event came on */
+        const VsmPeerMessage *msg;     /* SWITCHOVER_RECEIVED */
+        VsmDomainState *incoming;      /* INCOMING: the parsed snapshot (taken) */
+        const GError *error;           /* INCOMING: why it was refused; WRITE_REFUSED: libvirt's answer */
+        VsmCarrySnapshot snapshot;     /* INCOMING */
+        gboolean accepted;             /* PEER_AUTH: ACCEPT_PEER came */
+} CarryCtx;
+
+static gboolean carry_feed(CarryDomain *d, VsmCarryInput *in, CarryCtx *ctx);
+
+/* An event with no more facts than the domain's own. */
+static gboolean carry_feed_simple(CarryDomain *d, VsmCarryEvent ev) {
+        VsmCarryInput in = { .ev = ev };
+        CarryCtx ctx = {};
+
+        return carry_feed(d, &in, &ctx);
+}
+
+/* ---- the <metadata> snapshot ---- */
 
 static void on_metadata_written(GObject *source, GAsyncResult *result, gpointer user_data) {
         g_autoptr(GError) error = NULL;
         CarryDomain *d;
         gboolean ok = vsm_libvirt_set_metadata_finish(result, &error);
+        VsmCarryInput in = {};
+        CarryCtx ctx = {};
 
         if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
                 return;                 /* the domain is gone; d with it */
         d = user_data;
-        d->write_inflight = FALSE;
         if (ok) {
-                if (d->takeover_write)
-                        carry_note(d, FALSE, "snapshot written: this host is the origin now");
-                d->takeover_write = FALSE;
                 d->metadata_writes++;
                 d->c->n_metadata_writes++;
+                in.ev = VSM_CARRY_EV_WRITE_DONE;
+                carry_feed(d, &in, &ctx);
                 return;
         }
         /* libvirt refuses while a job (the migration) holds the domain:
-         * expected, not an error; try again later if still wanted. */
+         * expected, not an error; the policy retries if still wanted. */
         d->metadata_errors++;
         d->c->n_metadata_errors++;
-        if (d->takeover_write && ++d->takeover_tries >= CARRY_METADATA_TAKEOVER_TRIES) {
-                carry_note(d, FALSE, "takeover snapshot not written after %u tries: %s", d->takeover_tries,
-                           error->message);
-                d->takeover_write = FALSE;
-        }
-        d->written_generation = G_MAXUINT64;   /* retry after CARRY_METADATA_RETRY_MS */
         vsm_log(G_LOG_LEVEL_DEBUG, "domain %s: <metadata> write not taken: %s", d->name, error->message);
-        domain_schedule_write(d);
+        in.ev = VSM_CARRY_EV_WRITE_REFUSED;
+        ctx.error = error;
+        carry_feed(d, &in, &ctx);
 }
 
-static gboolean on_write_timer(gpointer user_data) {
-        CarryDomain *d = user_data;
+/* WRITE_SNAPSHOT: the snapshot of generation d->generation, with this
+ * host as the origin and the current token. */
+static void domain_write_snapshot(CarryDomain *d) {
         g_autoptr(VsmDomainState) st = NULL;
         g_autofree char *xml = NULL;
 
-        d->write_timer = 0;
-        if (!d->writes_allowed || d->write_inflight || !d->c->libvirt)
-                return G_SOURCE_REMOVE;
         st = vsm_domain_state_new(d->uuid_bin);
         st->origin = g_strdup(carry_origin(d->c));
         memcpy(st->token, d->token, sizeof(st->token));
@@ -323,31 +326,18 @@ static gboolean on_write_timer(gpointer user_data) {
         xml = vsm_domain_state_to_xml(st);
         if (!d->write_cancel)
                 d->write_cancel = g_cancellable_new();
-        if (!vsm_libvirt_set_metadata_async(d->c->libvirt, d->uuid_bin, xml, VSIMIG_METADATA_PREFIX,
-                                            VSIMIG_METADATA_NS, d->write_cancel, on_metadata_written, d)) {
-                d->written_generation = G_MAXUINT64;
-                domain_schedule_write(d);
-                return G_SOURCE_REMOVE;
-        }
-        d->write_inflight = TRUE;
-        d->written_once = TRUE;
-        d->written_generation = d->generation;
-        return G_SOURCE_REMOVE;
+        if (!d->c->libvirt ||
+            !vsm_libvirt_set_metadata_async(d->c->libvirt, d->uuid_bin, xml, VSIMIG_METADATA_PREFIX,
+                                            VSIMIG_METADATA_NS, d->write_cancel, on_metadata_written, d))
+                carry_feed_simple(d, VSM_CARRY_EV_WRITE_NOT_STARTED);
 }
 
-static void domain_schedule_write(CarryDomain *d) {
-        guint delay;
+static gboolean on_write_timer(gpointer user_data) {
+        CarryDomain *d = user_data;
 
-        if (!d->writes_allowed || !d->c->libvirt || d->write_timer || d->write_inflight)
-                return;
-        if (d->written_once && d->written_generation == d->generation)
-                return;
-        if (d->takeover_write)
-                delay = d->written_once ? CARRY_METADATA_TAKEOVER_RETRY_MS : 0;
-        else
-                delay = d->written_generation == G_MAXUINT64 ? CARRY_METADATA_RETRY_MS
-                                                             : d->c->config->metadata_interval_ms;
-        d->write_timer = g_timeout_add(delay, on_write_timer, d);
+        d->write_timer = 0;
+        carry_feed_simple(d, VSM_CARRY_EV_TIMER);
+        return G_SOURCE_REMOVE;
 }
 
 /* ---- learning ---- */
@@ -411,13 +401,17 @@ static gboolean on_state_flush(gpointer user_data) {
         return G_SOURCE_REMOVE;
 }
 
+/* STREAM_CHANGED: a timer, not a low-priority idle, which would starve
+ * behind busy taps. */
+static void domain_stream_changed(CarryDomain *d) {
+        if (d->c->server && !d->state_flush)
+                d->state_flush = g_timeout_add(CARRY_STATE_COALESCE_MS, on_state_flush, d);
+}
+
 static void domain_changed(CarryDomain *d, CarryNic *n) {
         d->generation++;
         d->c->n_changes++;
-        domain_schedule_write(d);
-        /* A timer, not a low-priority idle: that would starve behind busy taps. */
-        if (d->c->server && n && !d->state_flush)
-                d->state_flush = g_timeout_add(CARRY_STATE_COALESCE_MS, on_state_flush, d);
+        carry_feed_simple(d, VSM_CARRY_EV_LEARNER_CHANGED);
 }
 
 static void on_sniffed(int ifindex, const uint8_t *frame, size_t len, VsmLearnDirection dir, gpointer user_data) {
@@ -582,6 +576,7 @@ static void domain_sync_nics(CarryDomain *d, const VsmDomainInfo *info, const Vs
                         if (s) {
                                 nic_seed(n, ni, s, seed->nics);
                                 d->generation++;
+                                carry_feed_simple(d, VSM_CARRY_EV_SEEDED);
                         }
                 }
         }
@@ -603,8 +598,7 @@ static void domain_adopt_snapshot(CarryDomain *d, const VsmDomainInfo *info) {
                 return;                 /* someone else's: a migration in */
         memcpy(d->token, st->token, sizeof(d->token));
         d->generation = st->generation;
-        d->written_once = TRUE;
-        d->written_generation = d->generation;
+        carry_feed_simple(d, VSM_CARRY_EV_ADOPTED);
         carry_note(d, FALSE, "snapshot of generation %" G_GUINT64_FORMAT " taken back: token kept, %u vNIC state(s)",
                    st->generation, st->nics->len);
         d->adopted = g_steal_pointer(&st);
@@ -612,52 +606,23 @@ static void domain_adopt_snapshot(CarryDomain *d, const VsmDomainInfo *info) {
 
 void vsm_carry_update(VsmCarry *c, const char *uuid, const char *name, const VsmDomainInfo *info,
                       const VsmMigration *m) {
-        gboolean learn, writes;
-        CarryDomain *d;
+        VsmCarryInput in = {
+                .ev = VSM_CARRY_EV_UPDATE,
+                .role = m->role,
+                .phase = m->phase,
+        };
+        CarryCtx ctx = { .info = info };
+        CarryDomain *d = carry_lookup(c, uuid);
 
-        learn = (m->role == VSM_MIG_ROLE_LOCAL && m->phase == VSM_MIG_PHASE_RUNNING) ||
-                (m->role == VSM_MIG_ROLE_SOURCE &&
-                 (m->phase == VSM_MIG_PHASE_MIGRATING || m->phase == VSM_MIG_PHASE_SUSPENDED)) ||
-                (m->role == VSM_MIG_ROLE_DESTINATION && m->phase == VSM_MIG_PHASE_SWITCHED && carry_lookup(c, uuid) &&
-                 carry_lookup(c, uuid)->resumed);
-        writes = m->role == VSM_MIG_ROLE_LOCAL && m->phase == VSM_MIG_PHASE_RUNNING;
-        if (!c->config->learn_enabled)
-                learn = writes = FALSE;
-        d = carry_lookup(c, uuid);
-        if (!learn && !d)
+        if (!d && !vsm_carry_policy_creates(&c->policy_cfg, &in))
                 return;
         if (!d) {
                 d = carry_ensure(c, uuid, name);
-                if (learn && info && info->metadata)
+                if (info && info->metadata)
                         domain_adopt_snapshot(d, info);
         }
-        if (learn)
-                domain_sync_nics(d, info, d->incoming ? d->incoming : d->adopted);
+        carry_feed(d, &in, &ctx);
         g_clear_pointer(&d->adopted, vsm_domain_state_free);
-        d->writes_allowed = writes;
-        if (writes && d->incoming) {
-                /* The migration into here is over: this host owns the VM
-                 * now, with a token of its own. */
-                carry_note(d, FALSE, "carried state taken over: learning here now");
-                g_clear_pointer(&d->client, vsm_peer_client_free);
-                g_clear_pointer(&d->incoming, vsm_domain_state_free);
-                carry_new_token(d);
-                d->written_once = FALSE;
-                /* Write at once: until then a next migration would go to
-                 * the previous host with its token (back-to-back A->B->C). */
-                d->takeover_write = TRUE;
-                d->takeover_tries = 0;
-                g_clear_handle_id(&d->write_timer, g_source_remove);
-        }
-        if (writes)
-                domain_schedule_write(d);
-        else {
-                g_clear_handle_id(&d->write_timer, g_source_remove);
-                if (d->takeover_write && !d->write_inflight)
-                        carry_note(d, FALSE, "migrating away before the takeover snapshot was written: "
-                                             "the next destination finds the previous origin");
-                d->takeover_write = FALSE;
-        }
 }
 
 /* ---- destination: the peer client ---- */
@@ -694,26 +659,11 @@ static void on_peer_message(VsmPeerClient *client, VsmPeerMessage *m, gpointer u
         if (!d->incoming)
                 return;
         domain_merge_incoming(d, msg->nics);
-        if (msg->type == VSM_PEER_MSG_SWITCHOVER && !d->switchover_received) {
-                /* Only while the incoming domain is started here: before,
-                 * associating would move the VSI to a host without it. */
-                if (d->c->host.switchover && !d->c->host.switchover(d->uuid, d->c->host_data)) {
-                        d->c->n_switchovers_refused++;
-                        if (!d->switchover_refused)
-                                carry_note(d, FALSE, "peer: SWITCHOVER refused: the incoming domain is not started "
-                                           "here yet; channel closed, the replay waits for RESUMED (late)");
-                        d->switchover_refused = TRUE;
-                        g_free(d->peer_state);
-                        d->peer_state = g_strdup("closed: SWITCHOVER before the incoming domain started");
-                        if (d->client == client)
-                                d->client = NULL;
-                        vsm_peer_client_free(client);
-                        return;
-                }
-                d->switchover_received = TRUE;
-                d->suspended_real_usec = msg->suspended_at_real_usec;
-                d->c->n_switchovers_received++;
-                carry_note(d, FALSE, "peer: SWITCHOVER (%u changed vNIC state(s))", msg->nics->len);
+        if (msg->type == VSM_PEER_MSG_SWITCHOVER) {
+                VsmCarryInput in = { .ev = VSM_CARRY_EV_SWITCHOVER_RECEIVED };
+                CarryCtx ctx = { .client = client, .msg = msg };
+
+                carry_feed(d, &in, &ctx);
         } else if (msg->type == VSM_PEER_MSG_STATE) {
                 carry_note(d, TRUE, "peer: state of %u vNIC(s), generation %" G_GUINT64_FORMAT, msg->nics->len,
                            msg->generation);
@@ -734,9 +684,9 @@ static void on_peer_closed(VsmPeerClient *client, const GError *error, gpointer 
                 d->c->n_peer_auth_failures++;
         g_free(d->peer_state);
         d->peer_state = g_strdup_printf("closed: %s", error ? error->message : "by the peer");
-        if (!d->switchover_received)
+        if (!d->policy.switchover_received)
                 carry_note(d, FALSE, "peer channel %s%s", d->peer_state,
-                           d->replayed ? "" : "; the replay waits for RESUMED (late)");
+                           d->policy.replayed ? "" : "; the replay waits for RESUMED (late)");
         else
                 carry_note(d, TRUE, "peer channel %s", d->peer_state);
         if (d->client == client) {
@@ -745,57 +695,108 @@ static void on_peer_closed(VsmPeerClient *client, const GError *error, gpointer 
         }
 }
 
-void vsm_carry_incoming(VsmCarry *c, const char *uuid, const char *name, const VsmDomainInfo *info) {
+/* FORWARD_SWITCHOVER: the migration machine takes it only while the
+ * incoming domain is started here (host->switchover). */
+static void domain_forward_switchover(CarryDomain *d, CarryCtx *ctx) {
+        VsmCarryInput in = {};
+        CarryCtx refused = { .client = ctx->client };
+
+        if (d->c->host.switchover && !d->c->host.switchover(d->uuid, d->c->host_data)) {
+                d->c->n_switchovers_refused++;
+                in.ev = VSM_CARRY_EV_SWITCHOVER_REFUSED;
+                carry_feed(d, &in, &refused);
+                return;
+        }
+        in.ev = VSM_CARRY_EV_SWITCHOVER_ACCEPTED;
+        carry_feed(d, &in, &refused);
+        d->suspended_real_usec = ctx->msg->suspended_at_real_usec;
+        d->c->n_switchovers_received++;
+        carry_note(d, FALSE, "peer: SWITCHOVER (%u changed vNIC state(s))", ctx->msg->nics->len);
+}
+
+/* DROP_PEER on a destination: the channel the event came on. */
+static void domain_drop_client(CarryDomain *d, VsmPeerClient *client) {
+        g_free(d->peer_state);
+        d->peer_state = g_strdup("closed: SWITCHOVER before the incoming domain started");
+        if (d->client == client)
+                d->client = NULL;
+        vsm_peer_client_free(client);
+}
+
+/* TAKE_INCOMING: keep what the migration brought (or an empty state), and
+ * say what the snapshot was. */
+static void domain_take_incoming(CarryDomain *d, CarryCtx *ctx) {
+        d->replay_frames = d->replay_errors = 0;
+        switch (ctx->snapshot) {
+        case VSM_CARRY_SNAPSHOT_NONE:
+                carry_note(d, FALSE, "no vsimig snapshot in the domain XML: nothing to replay");
+                d->incoming = vsm_domain_state_new(d->uuid_bin);
+                return;
+        case VSM_CARRY_SNAPSHOT_REFUSED:
+                carry_note(d, FALSE, "vsimig snapshot refused: %s", ctx->error ? ctx->error->message : "?");
+                d->incoming = vsm_domain_state_new(d->uuid_bin);
+                return;
+        default:
+                break;
+        }
+        d->incoming = g_steal_pointer(&ctx->incoming);
+        carry_note(d, FALSE, "snapshot: %u vNIC state(s), generation %" G_GUINT64_FORMAT ", origin %s",
+                   d->incoming->nics->len, d->incoming->generation,
+                   d->incoming->origin ? d->incoming->origin : "none");
+        if (ctx->snapshot == VSM_CARRY_SNAPSHOT_NO_ORIGIN)
+                carry_note(d, FALSE, "snapshot has no origin/token: no peer channel, replay at RESUMED (late)");
+        else if (ctx->snapshot == VSM_CARRY_SNAPSHOT_SELF)
+                carry_note(d, FALSE, "snapshot origin is this host: no peer channel");
+}
+
+static void domain_connect_peer(CarryDomain *d) {
         static const VsmPeerClientCallbacks cb = {
                 .message = on_peer_message,
                 .closed = on_peer_closed,
         };
-        g_autoptr(GError) error = NULL;
-        g_autoptr(VsmDomainState) st = NULL;
-        CarryDomain *d;
 
-        if (!c->config->replay_enabled)
-                return;
-        d = carry_ensure(c, uuid, name);
-        if (d->incoming || d->nics->len > 0)
-                return;                 /* already incoming, or it runs here */
-        d->switchover_received = d->switchover_refused = d->replayed = d->replay_late = d->resumed = FALSE;
-        d->replay_frames = d->replay_errors = 0;
-        if (!info->metadata) {
-                carry_note(d, FALSE, "no vsimig snapshot in the domain XML: nothing to replay");
-                d->incoming = vsm_domain_state_new(d->uuid_bin);
-                return;
-        }
-        if (!vsm_domain_state_from_xml(info->metadata, strlen(info->metadata), &st, &error)) {
-                carry_note(d, FALSE, "vsimig snapshot refused: %s", error->message);
-                d->incoming = vsm_domain_state_new(d->uuid_bin);
-                return;
-        }
-        memcpy(st->uuid, d->uuid_bin, 16);
-        d->incoming = g_steal_pointer(&st);
-        carry_note(d, FALSE, "snapshot: %u vNIC state(s), generation %" G_GUINT64_FORMAT ", origin %s",
-                   d->incoming->nics->len, d->incoming->generation,
-                   d->incoming->origin ? d->incoming->origin : "none");
-        if (!d->incoming->origin || !d->incoming->token[0]) {
-                carry_note(d, FALSE, "snapshot has no origin/token: no peer channel, replay at RESUMED (late)");
-                return;
-        }
-        if (carry_origin(c) && g_str_equal(d->incoming->origin, carry_origin(c))) {
-                carry_note(d, FALSE, "snapshot origin is this host: no peer channel");
-                return;
-        }
-        if (!c->sec.key && !c->sec.tls && !c->config->peer_insecure) {
-                c->n_peer_not_opened++;
-                g_free(d->peer_state);
-                d->peer_state = g_strdup("not opened: no [peer] key-file or tls");
-                carry_note(d, FALSE, "no peer channel: neither [peer] key-file nor tls is set (nor insecure = true), "
-                           "so the origin could not be authenticated; replay at RESUMED (late)");
-                return;
-        }
         g_free(d->peer_state);
         d->peer_state = g_strdup("connecting");
-        d->client = vsm_peer_client_new(d->incoming->origin, d->uuid, d->incoming->token, &c->sec, &cb, d);
+        d->client = vsm_peer_client_new(d->incoming->origin, d->uuid, d->incoming->token, &d->c->sec, &cb, d);
         carry_note(d, TRUE, "peer channel to %s: connecting", d->incoming->origin);
+}
+
+static void domain_peer_not_opened(CarryDomain *d) {
+        d->c->n_peer_not_opened++;
+        g_free(d->peer_state);
+        d->peer_state = g_strdup("not opened: no [peer] key-file or tls");
+        carry_note(d, FALSE, "no peer channel: neither [peer] key-file nor tls is set (nor insecure = true), "
+                   "so the origin could not be authenticated; replay at RESUMED (late)");
+}
+
+void vsm_carry_incoming(VsmCarry *c, const char *uuid, const char *name, const VsmDomainInfo *info) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(VsmDomainState) st = NULL;
+        VsmCarryInput in = { .ev = VSM_CARRY_EV_INCOMING, .snapshot = VSM_CARRY_SNAPSHOT_NONE };
+        CarryCtx ctx = { .info = info };
+        CarryDomain *d;
+
+        if (!vsm_carry_policy_creates(&c->policy_cfg, &in))
+                return;
+        d = carry_ensure(c, uuid, name);
+        if (!info->metadata)
+                in.snapshot = VSM_CARRY_SNAPSHOT_NONE;
+        else if (!vsm_domain_state_from_xml(info->metadata, strlen(info->metadata), &st, &error))
+                in.snapshot = VSM_CARRY_SNAPSHOT_REFUSED;
+        else if (!st->origin || !st->token[0])
+                in.snapshot = VSM_CARRY_SNAPSHOT_NO_ORIGIN;
+        else if (carry_origin(c) && g_str_equal(st->origin, carry_origin(c)))
+                in.snapshot = VSM_CARRY_SNAPSHOT_SELF;
+        else
+                in.snapshot = VSM_CARRY_SNAPSHOT_PEER;
+        if (st)
+                memcpy(st->uuid, d->uuid_bin, 16);
+        ctx.incoming = st;
+        ctx.error = error;
+        ctx.snapshot = in.snapshot;
+        carry_feed(d, &in, &ctx);
+        if (ctx.incoming != st)
+                st = NULL;              /* taken */
 }
 
 /* ---- source: the peer server ---- */
@@ -822,27 +823,23 @@ static gboolean on_peer_lookup(const char *domain, char ret_token[VSM_NETSTATE_T
 /* The destination proved it knows the key and this token: it takes the
  * token, once. */
 static gboolean on_peer_authorize(const char *domain, const char *token, gpointer user_data) {
-        CarryDomain *d = peer_domain(user_data, domain);
+        CarryDomain *d = carry_lookup(user_data, domain);
+        VsmCarryInput in = { .ev = VSM_CARRY_EV_PEER_AUTH };
+        CarryCtx ctx = {};
 
-        if (!d || d->token_used || !token_equal(token, d->token))
+        if (!d || !token_equal(token, d->token))
                 return FALSE;
-        d->token_used = TRUE;
-        return TRUE;
+        carry_feed(d, &in, &ctx);
+        return ctx.accepted;
 }
 
 /* The destination's connection ended before the domain left: its token
  * is spent, so the next migration gets a new one in the snapshot. */
 static void on_peer_disconnected(const char *domain, gpointer user_data) {
-        CarryDomain *d = peer_domain(user_data, domain);
+        CarryDomain *d = carry_lookup(user_data, domain);
 
-        if (!d)
-                return;
-        carry_new_token(d);
-        d->written_once = FALSE;
-        carry_note(d, FALSE, "peer: the destination's connection ended%s: new token for the next migration",
-                   d->switchover_sent ? " after the SWITCHOVER" : " before the SWITCHOVER");
-        if (d->writes_allowed)
-                domain_schedule_write(d);
+        if (d)
+                carry_feed_simple(d, VSM_CARRY_EV_PEER_ENDED);
 }
 
 static void on_peer_refused(const char *domain, const char *why, gpointer user_data) {
@@ -856,13 +853,19 @@ static void on_peer_refused(const char *domain, const char *why, gpointer user_d
 }
 
 static void on_peer_connected(VsmPeerConn *conn, const char *domain, gpointer user_data) {
-        VsmCarry *c = user_data;
-        CarryDomain *d = carry_lookup(c, domain);
+        CarryDomain *d = carry_lookup(user_data, domain);
+        VsmCarryInput in = { .ev = VSM_CARRY_EV_PEER_UP };
+        CarryCtx ctx = { .conn = conn };
+
+        if (d)
+                carry_feed(d, &in, &ctx);
+}
+
+/* STREAM_ALL: the full state to the destination that just connected. */
+static void domain_stream_all(CarryDomain *d, VsmPeerConn *conn) {
         g_autoptr(GPtrArray) nics = NULL;
         VsmPeerMessage m = { .type = VSM_PEER_MSG_STATE };
 
-        if (!d)
-                return;
         nics = domain_snapshot(d, FALSE);
         g_strlcpy(m.domain, d->uuid, sizeof(m.domain));
         m.generation = d->generation;
@@ -878,11 +881,18 @@ static void on_peer_connected(VsmPeerConn *conn, const char *domain, gpointer us
  * the bridge's mdb adds groups to; the destination has the rest. */
 void vsm_carry_suspended(VsmCarry *c, const char *uuid) {
         CarryDomain *d = carry_lookup(c, uuid);
+
+        if (d)
+                carry_feed_simple(d, VSM_CARRY_EV_SUSPENDED);
+}
+
+/* SEND_SWITCHOVER, then SWITCHOVER_SENT: did a destination get it? */
+static void domain_send_switchover(CarryDomain *d) {
         g_autoptr(GPtrArray) all = NULL;
         g_autoptr(GPtrArray) changed = NULL;
+        VsmCarryInput in = { .ev = VSM_CARRY_EV_SWITCHOVER_SENT };
+        CarryCtx ctx = {};
 
-        if (!d || d->nics->len == 0 || !c->server)
-                return;
         all = domain_snapshot(d, TRUE);
         changed = g_ptr_array_new_with_free_func(nic_state_destroy);
         for (guint i = 0; i < d->nics->len; i++) {
@@ -893,8 +903,9 @@ void vsm_carry_suspended(VsmCarry *c, const char *uuid) {
                     st->groups->len > vsm_learner_n_groups(n->learner))
                         g_ptr_array_add(changed, vsm_nic_state_copy(st));
         }
-        if (peer_send_nics(d, VSM_PEER_MSG_SWITCHOVER, changed) > 0) {
-                d->switchover_sent = TRUE;
+        in.sent = peer_send_nics(d, VSM_PEER_MSG_SWITCHOVER, changed) > 0;
+        carry_feed(d, &in, &ctx);
+        if (in.sent) {
                 for (guint i = 0; i < d->nics->len; i++)
                         nic_mark_streamed(d->nics->pdata[i]);
                 carry_note(d, FALSE, "peer: SWITCHOVER sent (%u of %u vNIC states changed since streamed)",
@@ -1067,12 +1078,18 @@ static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, GPtrArray *nics, gi
 
 void vsm_carry_replay(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, gboolean late) {
         CarryDomain *d = carry_lookup(c, uuid);
+        VsmCarryInput in = { .ev = VSM_CARRY_EV_REPLAY, .late = late };
+        CarryCtx ctx = { .info = info };
+
+        if (d)
+                carry_feed(d, &in, &ctx);
+}
+
+/* REPLAY on the destination: the incoming state on the uplinks. */
+static void domain_replay_incoming(CarryDomain *d, const VsmDomainInfo *info, gboolean late) {
+        VsmCarry *c = d->c;
         gint64 real_now = g_get_real_time();
 
-        if (!d || !d->incoming || d->replayed || !c->config->replay_enabled || !info)
-                return;
-        d->replayed = TRUE;
-        d->replay_late = late;
         d->replay_last_real_usec = 0;
         c->n_replays++;
         if (late)
@@ -1143,26 +1160,34 @@ static void send_queries(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState
 
 void vsm_carry_resumed(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
         CarryDomain *d = carry_lookup(c, uuid);
+        VsmCarryInput in = { .ev = VSM_CARRY_EV_RESUMED };
+        CarryCtx ctx = { .info = info };
 
-        if (!d || !d->incoming || d->resumed)
-                return;
-        d->resumed = TRUE;
+        if (d)
+                carry_feed(d, &in, &ctx);
+}
+
+/* REPORT_RESUMED: how the replay stood at RESUMED. */
+static void domain_report_resumed(CarryDomain *d) {
         d->resumed_real_usec = g_get_real_time();
-        if (!d->replayed)
+        if (!d->policy.replayed)
                 carry_note(d, FALSE, "RESUMED: no replay was done");
-        else if (d->replay_late)
+        else if (d->policy.replay_late)
                 carry_note(d, FALSE, "RESUMED: the replay was late (no SWITCHOVER from the source before RESUMED)");
         else if (d->replay_frames == 0)
                 carry_note(d, FALSE, "RESUMED: the replay had nothing to send");
         else
                 carry_note(d, FALSE, "RESUMED: all %u replayed frame(s) left before it (last %.2f ms earlier)",
                            d->replay_frames, (double) (d->resumed_real_usec - d->replay_last_real_usec) / 1000.0);
-        if (c->config->replay_query && info)
-                for (guint i = 0; i < info->nics->len; i++) {
-                        const VsmNicInfo *ni = info->nics->pdata[i];
+}
 
-                        send_queries(d, ni, vsm_domain_state_find_nic(d->incoming, ni->mac));
-                }
+/* SEND_QUERIES: the post-resume general queries into the new taps. */
+static void domain_send_queries(CarryDomain *d, const VsmDomainInfo *info) {
+        for (guint i = 0; i < info->nics->len; i++) {
+                const VsmNicInfo *ni = info->nics->pdata[i];
+
+                send_queries(d, ni, vsm_domain_state_find_nic(d->incoming, ni->mac));
+        }
 }
 
 /* Does a VM other than d, still followed here, hold the group g?  Then the
@@ -1201,12 +1226,10 @@ static gboolean group_held_here(VsmCarry *c, const CarryDomain *d, const VsmStat
  * querier, asks that port once more (last-member queries), so another VM
  * behind it that still listens answers and keeps the group.  Groups that
  * another VM followed here holds are not left at all. */
-void vsm_carry_left(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
-        CarryDomain *d = carry_lookup(c, uuid);
+static void domain_send_leaves(CarryDomain *d, const VsmDomainInfo *info) {
+        VsmCarry *c = d->c;
         guint sent = 0, kept = 0;
 
-        if (!d || !info || !c->config->replay_leaves)
-                return;
         for (guint i = 0; i < info->nics->len; i++) {
                 const VsmNicInfo *ni = info->nics->pdata[i];
                 CarryNic *n = domain_find_nic(d, ni->mac);
@@ -1248,8 +1271,13 @@ void vsm_carry_left(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
         }
 }
 
-void vsm_carry_forget(VsmCarry *c, const char *uuid) {
-        g_hash_table_remove(c->domains, uuid);
+void vsm_carry_forget(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
+        CarryDomain *d = carry_lookup(c, uuid);
+        VsmCarryInput in = { .ev = VSM_CARRY_EV_FORGET };
+        CarryCtx ctx = { .info = info };
+
+        if (d)
+                carry_feed(d, &in, &ctx);
 }
 
 /* The destination may have replayed already: the switch then holds the
@@ -1260,8 +1288,6 @@ static void failback_replay(CarryDomain *d, const VsmDomainInfo *info) {
         gint64 real_now = g_get_real_time();
         guint before = d->replay_frames;
 
-        d->switchover_sent = FALSE;
-        d->failback_pending = FALSE;
         for (guint i = 0; i < info->nics->len; i++)
                 replay_nic(d, info->nics->pdata[i], nics, real_now);
         mdb_start(d);
@@ -1272,29 +1298,123 @@ static void failback_replay(CarryDomain *d, const VsmDomainInfo *info) {
 
 void vsm_carry_failed_back(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, gboolean running) {
         CarryDomain *d = carry_lookup(c, uuid);
+        VsmCarryInput in = { .ev = VSM_CARRY_EV_FAILED_BACK, .running = running };
+        CarryCtx ctx = { .info = info };
 
-        if (!d)
-                return;
-        if (c->server)
-                vsm_peer_server_drop_domain(c->server, d->uuid);
-        carry_new_token(d);
-        d->written_once = FALSE;
-        carry_note(d, FALSE, "migration failed: new token, the old destination's channel closed");
-        if (!d->switchover_sent || !c->config->replay_enabled || !info)
-                return;
-        if (running) {
-                failback_replay(d, info);
-        } else {
-                d->failback_pending = TRUE;
-                carry_note(d, FALSE, "the VM is paused here: the replay from the source waits until it runs");
-        }
+        if (d)
+                carry_feed(d, &in, &ctx);
 }
 
 void vsm_carry_running(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
         CarryDomain *d = carry_lookup(c, uuid);
+        VsmCarryInput in = { .ev = VSM_CARRY_EV_RUNNING };
+        CarryCtx ctx = { .info = info };
 
-        if (d && d->failback_pending && info && c->config->replay_enabled)
-                failback_replay(d, info);
+        if (d)
+                carry_feed(d, &in, &ctx);
+}
+
+/* ---- carrying out the policy's actions ---- */
+
+static void carry_arm_timer(CarryDomain *d, uint64_t at_usec, uint64_t now_usec) {
+        g_clear_handle_id(&d->write_timer, g_source_remove);
+        d->write_timer = g_timeout_add((guint) ((at_usec > now_usec ? at_usec - now_usec : 0) / 1000), on_write_timer, d);
+}
+
+/* Feed one event to d's policy and carry out what it says, in order.
+ * FALSE: d is gone (FORGET). */
+static gboolean carry_feed(CarryDomain *d, VsmCarryInput *in, CarryCtx *ctx) {
+        uint64_t now = (uint64_t) g_get_monotonic_time();
+        VsmCarryActions acts;
+
+        in->generation = d->generation;
+        in->has_info = ctx->info != NULL;
+        in->has_nics = d->nics->len > 0;
+        if (vsm_carry_policy_handle(&d->policy, in, now, &acts) < 0)
+                return TRUE;
+        for (size_t i = 0; i < acts.n; i++) {
+                const VsmCarryAction *a = &acts.a[i];
+
+                switch (a->type) {
+                case VSM_CARRY_ACT_LEARN_ON:
+                        domain_sync_nics(d, ctx->info, d->incoming ? d->incoming : d->adopted);
+                        break;
+                case VSM_CARRY_ACT_STREAM_CHANGED:
+                        domain_stream_changed(d);
+                        break;
+                case VSM_CARRY_ACT_STREAM_ALL:
+                        if (ctx->conn)
+                                domain_stream_all(d, ctx->conn);
+                        break;
+                case VSM_CARRY_ACT_SEND_SWITCHOVER:
+                        domain_send_switchover(d);
+                        break;
+                case VSM_CARRY_ACT_REPLAY:
+                        if (a->failback)
+                                failback_replay(d, ctx->info);
+                        else
+                                domain_replay_incoming(d, ctx->info, a->late);
+                        break;
+                case VSM_CARRY_ACT_SEND_LEAVES:
+                        domain_send_leaves(d, ctx->info);
+                        break;
+                case VSM_CARRY_ACT_SEND_QUERIES:
+                        domain_send_queries(d, ctx->info);
+                        break;
+                case VSM_CARRY_ACT_REPORT_RESUMED:
+                        domain_report_resumed(d);
+                        break;
+                case VSM_CARRY_ACT_MINT_TOKEN:
+                        carry_new_token(d);
+                        break;
+                case VSM_CARRY_ACT_WRITE_SNAPSHOT:
+                        domain_write_snapshot(d);
+                        break;
+                case VSM_CARRY_ACT_ARM_TIMER:
+                        carry_arm_timer(d, a->at_usec, now);
+                        break;
+                case VSM_CARRY_ACT_CANCEL_TIMER:
+                        g_clear_handle_id(&d->write_timer, g_source_remove);
+                        break;
+                case VSM_CARRY_ACT_TAKE_INCOMING:
+                        domain_take_incoming(d, ctx);
+                        break;
+                case VSM_CARRY_ACT_CONNECT_PEER:
+                        domain_connect_peer(d);
+                        break;
+                case VSM_CARRY_ACT_PEER_NOT_OPENED:
+                        domain_peer_not_opened(d);
+                        break;
+                case VSM_CARRY_ACT_ACCEPT_PEER:
+                        ctx->accepted = TRUE;
+                        break;
+                case VSM_CARRY_ACT_DROP_PEER:
+                        if (ctx->client)
+                                domain_drop_client(d, ctx->client);
+                        else if (d->c->server)
+                                vsm_peer_server_drop_domain(d->c->server, d->uuid);
+                        break;
+                case VSM_CARRY_ACT_FORWARD_SWITCHOVER:
+                        domain_forward_switchover(d, ctx);
+                        break;
+                case VSM_CARRY_ACT_TAKEOVER:
+                        g_clear_pointer(&d->client, vsm_peer_client_free);
+                        g_clear_pointer(&d->incoming, vsm_domain_state_free);
+                        break;
+                case VSM_CARRY_ACT_NOTE:
+                        if (ctx->error && in->ev == VSM_CARRY_EV_WRITE_REFUSED)
+                                carry_note(d, FALSE, "%s: %s", a->note, ctx->error->message);
+                        else
+                                carry_note(d, FALSE, "%s", a->note);
+                        break;
+                case VSM_CARRY_ACT_FORGET:
+                        g_hash_table_remove(d->c->domains, d->uuid);
+                        return FALSE;
+                default:
+                        break;
+                }
+        }
+        return TRUE;
 }
 
 /* ---- the JSON views ---- */
@@ -1344,15 +1464,15 @@ JsonNode *vsm_carry_domain_json(VsmCarry *c, const char *uuid) {
                 json_builder_set_member_name(b, "peer_messages");
                 json_builder_add_int_value(b, d->peer_messages);
                 json_builder_set_member_name(b, "switchover_received");
-                json_builder_add_boolean_value(b, d->switchover_received);
+                json_builder_add_boolean_value(b, d->policy.switchover_received);
         }
         /* The last replay here: kept after the destination took the state
          * over, until the next migration in. */
-        if (d->incoming || d->replayed) {
+        if (d->incoming || d->policy.replayed) {
                 json_builder_set_member_name(b, "replayed");
-                json_builder_add_boolean_value(b, d->replayed);
+                json_builder_add_boolean_value(b, d->policy.replayed);
                 json_builder_set_member_name(b, "replay_late");
-                json_builder_add_boolean_value(b, d->replay_late);
+                json_builder_add_boolean_value(b, d->policy.replay_late);
                 json_builder_set_member_name(b, "replay_frames");
                 json_builder_add_int_value(b, d->replay_frames);
                 if (d->suspended_real_usec && d->replay_last_real_usec) {
@@ -1360,7 +1480,7 @@ JsonNode *vsm_carry_domain_json(VsmCarry *c, const char *uuid) {
                         json_builder_add_double_value(b, (double) (d->replay_last_real_usec - d->suspended_real_usec) /
                                                                  1000.0);
                 }
-                if (d->resumed && d->replay_last_real_usec) {
+                if (d->policy.resumed && d->replay_last_real_usec) {
                         json_builder_set_member_name(b, "last_frame_before_resumed_ms");
                         json_builder_add_double_value(b, (double) (d->resumed_real_usec - d->replay_last_real_usec) /
                                                                  1000.0);
@@ -1444,6 +1564,15 @@ VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpoin
         c->key = config->peer_key ? g_bytes_ref(config->peer_key) : NULL;
         c->sec.key = c->key;
         c->sec.insecure = config->peer_insecure;
+        c->policy_cfg = (VsmCarryConfig) {
+                .learn = config->learn_enabled,
+                .replay = config->replay_enabled,
+                .leaves = config->replay_leaves,
+                .queries = config->replay_query,
+                .stream = config->peer_listen != NULL,
+                .secure = c->key || c->tls || config->peer_insecure,
+                .write_interval_usec = (uint64_t) config->metadata_interval_ms * 1000,
+        };
         if (config->peer_listen) {
                 c->server = vsm_peer_server_new(config->peer_listen, &c->sec, &scb, c, error);
                 if (!c->server)
@@ -1473,7 +1602,14 @@ gboolean vsm_carry_reload_key(VsmCarry *c, GError **error) {
 }
 
 void vsm_carry_set_libvirt(VsmCarry *c, VsmLibvirt *lv) {
+        GHashTableIter it;
+        gpointer v;
+
         c->libvirt = lv;
+        c->policy_cfg.can_write = lv != NULL;
+        g_hash_table_iter_init(&it, c->domains);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                ((CarryDomain *) v)->policy.cfg.can_write = lv != NULL;
 }
 
 VsmCarry *vsm_carry_free(VsmCarry *c) {

@@ -44,9 +44,11 @@ void vsm_carry_set_libvirt(VsmCarry *c, VsmLibvirt *lv);
  * the old key stays and FALSE says why.  TRUE without a key file. */
 gboolean vsm_carry_reload_key(VsmCarry *c, GError **error);
 
-/* After every event the machine took: learning follows the domain's role
- * and phase (on while it runs or is being migrated away, or has switched
- * over to here), snapshot writes only while it runs here unmigrating. */
+/* After every event the machine took.  Each call below feeds the domain's
+ * carry policy (sm/carry.h), which decides; this object carries out its
+ * actions.  Learning follows the domain's role and phase (on while it runs
+ * or is being migrated away, or has switched over to here), snapshot
+ * writes only while it runs here unmigrating. */
 void vsm_carry_update(VsmCarry *c, const char *uuid, const char *name, const VsmDomainInfo *info,
                       const VsmMigration *m);
 /* Destination, "migrate begin" hook: take the snapshot from the XML and
@@ -68,12 +70,11 @@ void vsm_carry_replay(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, 
 /* Destination, RESUMED_MIGRATED/POSTCOPY: record how the replay stood,
  * then the post-resume general query. */
 void vsm_carry_resumed(VsmCarry *c, const char *uuid, const VsmDomainInfo *info);
-/* Source, the VM migrated away (or was stopped while migrating): IGMP/MLD
- * leaves for its groups on the uplink ([replay] leave-old-port), so the
- * switch stops forwarding them to this port now. */
-void vsm_carry_left(VsmCarry *c, const char *uuid, const VsmDomainInfo *info);
-/* The domain is gone from here. */
-void vsm_carry_forget(VsmCarry *c, const char *uuid);
+/* The domain is gone from here.  When it left as a source (migrated away,
+ * or stopped while migrating), first IGMP/MLD leaves for its groups on the
+ * uplink ([replay] leave-old-port), so the switch stops forwarding them to
+ * this port now (sm/carry.h decides). */
+void vsm_carry_forget(VsmCarry *c, const char *uuid, const VsmDomainInfo *info);
 
 /* What is learned or carried for one domain (NULL if nothing), for
  * `vsimigctl show`; and the daemon-wide counters for `status`. */

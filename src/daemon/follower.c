@@ -10,6 +10,7 @@
 #include "daemon/uplink.h"
 #include "io/libvirt.h"
 #include "io/netlink.h"
+#include "sm/carry.h"
 #include "sm/migration.h"
 
 /* virDomainState values (libvirt-domain.h), kept local so only io/ needs
@@ -237,43 +238,46 @@ static void follower_vdp(VsmFollower *f, VsmDomain *d, VsmVdpRequest req, uint8_
                 follower_vdp_nic(f, d, info->nics->pdata[i], req, flags);
 }
 
-static gboolean event_is_resumed(VsmMigEvent ev) {
-        return ev == VSM_MIG_EV_RESUMED_MIGRATED || ev == VSM_MIG_EV_RESUMED_POSTCOPY ||
-               ev == VSM_MIG_EV_RESUMED_UNPAUSED || ev == VSM_MIG_EV_RESUMED_OTHER;
-}
-
-/* What the state carry does around one event (daemon/carry.h). */
+/* What the state carry does around one event: sm/carry.h says which of
+ * its events the step gives; daemon/carry.h carries them out. */
 static void follower_carry(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const VsmMigAction *a, VsmMigRole old_role,
                            VsmMigPhase old_phase) {
         VsmMigration *m = vsm_domain_get_machine(d);
         const char *uuid = vsm_domain_get_uuid_string(d);
         const VsmDomainInfo *info = vsm_domain_get_info(d);
+        VsmCarryInput evs[VSM_CARRY_STEP_EVENTS_MAX];
+        size_t n = vsm_carry_events_from_step(ev, a, old_role, old_phase, m, info != NULL, f->found_paused, evs);
 
-        if (a->forget) {
-                if (old_role == VSM_MIG_ROLE_SOURCE)
-                        vsm_carry_left(f->carry, uuid, info);
-                vsm_carry_forget(f->carry, uuid);
-                return;
+        for (size_t i = 0; i < n; i++) {
+                switch (evs[i].ev) {
+                case VSM_CARRY_EV_FORGET:
+                        vsm_carry_forget(f->carry, uuid, info);
+                        return;
+                case VSM_CARRY_EV_INCOMING:
+                        vsm_carry_incoming(f->carry, uuid, vsm_domain_get_name(d), info);
+                        break;
+                case VSM_CARRY_EV_REPLAY:
+                        vsm_carry_replay(f->carry, uuid, info, evs[i].late);
+                        break;
+                case VSM_CARRY_EV_SUSPENDED:
+                        vsm_carry_suspended(f->carry, uuid);
+                        break;
+                case VSM_CARRY_EV_RESUMED:
+                        vsm_carry_resumed(f->carry, uuid, info);
+                        break;
+                case VSM_CARRY_EV_FAILED_BACK:
+                        vsm_carry_failed_back(f->carry, uuid, info, evs[i].running);
+                        break;
+                case VSM_CARRY_EV_RUNNING:
+                        vsm_carry_running(f->carry, uuid, info);
+                        break;
+                case VSM_CARRY_EV_UPDATE:
+                        vsm_carry_update(f->carry, uuid, vsm_domain_get_name(d), info, m);
+                        break;
+                default:
+                        break;
+                }
         }
-        if (m->role == VSM_MIG_ROLE_DESTINATION && info &&
-            (ev == VSM_MIG_EV_HOOK_MIGRATE_BEGIN || ev == VSM_MIG_EV_HOOK_PREPARE_BEGIN ||
-             ev == VSM_MIG_EV_HOOK_START_BEGIN))
-                vsm_carry_incoming(f->carry, uuid, vsm_domain_get_name(d), info);
-        if (a->vdp && a->request == VSM_VDP_REQ_ASSOCIATE && (a->flags & VSM_VDP_STATUS_M))
-                vsm_carry_replay(f->carry, uuid, info, m->late);
-        if (m->role == VSM_MIG_ROLE_SOURCE && (ev == VSM_MIG_EV_SUSPENDED_MIGRATED ||
-                                                ev == VSM_MIG_EV_SUSPENDED_POSTCOPY))
-                vsm_carry_suspended(f->carry, uuid);
-        if (old_role == VSM_MIG_ROLE_DESTINATION && event_is_resumed(ev))
-                vsm_carry_resumed(f->carry, uuid, info);
-        /* A failed migration: the source speaks for the VM again only
-         * while it runs here (reconcile also finds it paused by a user). */
-        if (old_role == VSM_MIG_ROLE_SOURCE && m->role == VSM_MIG_ROLE_LOCAL &&
-            ((old_phase == VSM_MIG_PHASE_SUSPENDED && event_is_resumed(ev)) || ev == VSM_MIG_EV_RECONCILE_RUNNING))
-                vsm_carry_failed_back(f->carry, uuid, info, !f->found_paused);
-        else if (old_role == VSM_MIG_ROLE_LOCAL && m->role == VSM_MIG_ROLE_LOCAL && event_is_resumed(ev))
-                vsm_carry_running(f->carry, uuid, info);
-        vsm_carry_update(f->carry, uuid, vsm_domain_get_name(d), info, m);
 }
 
 static void follower_feed(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const char *source);
