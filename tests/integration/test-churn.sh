@@ -41,33 +41,6 @@ mt_wait A "any(v['mac'] == '$MAC' and v['state'] == 'associated' for v in d['vsi
 mt_wait A "(d.get('carry') or {}).get('metadata_writes', 0) >= 1" 30 show "$G"
 echo "ok: $G runs on A with its own tap"
 
-# The writer: N IGMPv2 reports, distinct groups, into a queue of the tap.
-cat >"$TB_DIR/burst.py" <<'PY'
-import fcntl, os, struct, sys
-tap, mac, n = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), int(sys.argv[3])
-TUNSETIFF, TUNGETVNETHDRSZ = 0x400454CA, 0x800454D7
-IFF_TAP, IFF_NO_PI, IFF_MULTI_QUEUE, IFF_VNET_HDR = 0x0002, 0x1000, 0x0100, 0x4000
-fd = os.open("/dev/net/tun", os.O_RDWR)
-# QEMU's queues' flags: each frame starts with a zeroed virtio-net header.
-fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", tap.encode(), IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE | IFF_VNET_HDR))
-hdr = bytes(struct.unpack("i", fcntl.ioctl(fd, TUNGETVNETHDRSZ, struct.pack("i", 0)))[0])
-def csum(b):
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
-def report(g):
-    body = struct.pack("!BBH4s", 0x16, 0, 0, g)
-    body = body[:2] + struct.pack("!H", csum(body)) + body[4:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x46, 0xC0, 32, 0, 0, 1, 2, 0, bytes([10, 77, 1, 80]), g) + bytes([0x94, 4, 0, 0])
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    return hdr + bytes([1, 0, 0x5E, g[1] & 0x7F, g[2], g[3]]) + mac + b"\x08\x00" + ip + body
-frames = [report(bytes([239, 77, 40, 1 + i])) for i in range(n)]
-for f in frames:
-    os.write(fd, f)
-print(len(frames))
-PY
-
 lt_exec A tc qdisc add dev mig0 root tbf rate 50kbit burst 32kbit latency 5s
 tb_defer "lt_exec A tc qdisc del dev mig0 root 2>/dev/null || true"
 ( lt_migrate A B "$G" >"$TB_DIR/migrate.out" 2>&1 ) &
@@ -76,7 +49,7 @@ mt_wait B "(d.get('carry') or {}).get('peer') == 'connected'" 30 show "$G"
 show() { hctl "$1" --json show "$G"; }
 m0=$(show B | vsm_json 'd["carry"]["peer_messages"]')
 c0=$(hctl A --json status | vsm_json 'd["libvirt"]["carry"]["changes"]')
-nsenter -t "$LT_HOLDER_A" -n -m -u -- python3 "$TB_DIR/burst.py" "$TAP" "$MAC" "$N_GROUPS" >/dev/null ||
+nsenter -t "$LT_HOLDER_A" -n -m -u -- python3 "$HERE/lib/tapwrite.py" burst "$TAP" "$MAC" "$N_GROUPS" >/dev/null ||
   tb_fail "the burst writer failed"
 mt_wait B "sum(len(n.get('groups', [])) for n in d['carry']['incoming']['nics']) >= $N_GROUPS" 10 show "$G"
 sleep 0.5

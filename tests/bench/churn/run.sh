@@ -64,47 +64,11 @@ mt_wait A "any(v['mac'] == '$CHURN_MAC' and v['state'] == 'associated' for v in 
 mt_wait A "(d.get('carry') or {}).get('metadata_writes', 0) >= 1" 30 show "$MT_GUEST"
 echo "churn: guests up on A (churn on $CHURN_TAP, quiet $MT_GUEST)"
 
-# The churn: IGMPv2 report / leave for 239.77.30.1 from the guest's MAC and
+# The churn (lib/tapwrite.py): IGMPv2 report / leave for 239.77.30.1 from the guest's MAC and
 # 10.77.1.70, written into a queue of the guest's tap, unpaced.
-cat >"$OUT/churn.py" <<'PY'
-import fcntl, os, struct, sys, time
-tap, mac, secs = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), float(sys.argv[3])
-TUNSETIFF, TUNGETVNETHDRSZ = 0x400454CA, 0x800454D7
-IFF_TAP, IFF_NO_PI, IFF_MULTI_QUEUE, IFF_VNET_HDR = 0x0002, 0x1000, 0x0100, 0x4000
-fd = os.open("/dev/net/tun", os.O_RDWR)
-# The flags QEMU's queues have (a queue attached with others would change
-# them for all); every frame then starts with a virtio-net header, zeroed.
-fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", tap.encode(), IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE | IFF_VNET_HDR))
-hdr = bytes(struct.unpack("i", fcntl.ioctl(fd, TUNGETVNETHDRSZ, struct.pack("i", 0)))[0])
-def csum(b):
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
-def igmp(kind, group, dst):
-    body = struct.pack("!BBH4s", kind, 0, 0, group)
-    body = body[:2] + struct.pack("!H", csum(body)) + body[4:]
-    src = bytes([10, 77, 1, 70])
-    ip = struct.pack("!BBHHHBBH4s4s", 0x46, 0xC0, 24 + len(body), 0, 0, 1, 2, 0, src, dst) + bytes([0x94, 4, 0, 0])
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    dmac = bytes([1, 0, 0x5E, dst[1] & 0x7F, dst[2], dst[3]])
-    return dmac + mac + b"\x08\x00" + ip + body
-g = bytes([239, 77, 30, 1])
-frames = [hdr + igmp(0x16, g, g), hdr + igmp(0x17, g, bytes([224, 0, 0, 2]))]
-end, n = time.monotonic() + secs, 0
-while time.monotonic() < end:
-    try:
-        os.write(fd, frames[n & 1])
-        n += 1
-    except BlockingIOError:
-        pass
-    if n % 4096 == 0:
-        with open(sys.argv[4], "w") as f:
-            f.write(f"{n}\n")
-PY
 churn_start() {
   # nsenter execs python3 (lt_exec, a function, would leave a subshell in $!).
-  nsenter -t "$LT_HOLDER_A" -n -m -u -- python3 "$OUT/churn.py" "$CHURN_TAP" "$CHURN_MAC" 3600 "$OUT/churn.count" \
+  nsenter -t "$LT_HOLDER_A" -n -m -u -- python3 "$VSM_SOURCE_ROOT/tests/integration/lib/tapwrite.py" churn "$CHURN_TAP" "$CHURN_MAC" 3600 "$OUT/churn.count" \
     >"$OUT/churn.out" 2>&1 &
   CHURN_PID=$!
   tb_track_pid "$CHURN_PID" churn
