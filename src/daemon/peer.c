@@ -509,19 +509,14 @@ void vsm_peer_random_hex(char *out, gsize octets) {
         explicit_bzero(buf, sizeof(buf));
 }
 
-/**
- * vsm_peer_proof: HMAC-SHA-256 over "vsimig-peer-v2 source" (or
- * "destination"), domain, token and the two nonces, each field followed
- * by a NUL (all but the label have a fixed length), in hex.  Keyed by key,
- * or by the token's characters when key is NULL.
- */
-void vsm_peer_proof(GBytes *key, gboolean source, const char *domain, const char *token, const char *nonce_d,
-                    const char *nonce_s, char out[VSM_PEER_PROOF_LEN + 1]) {
-        const char *label = source ? "vsimig-peer-v2 source" : "vsimig-peer-v2 destination";
+/* HMAC over label, domain, token and the two nonces, each followed by a
+ * NUL; keyed by key, or by the token's characters when key is NULL. */
+static GHmac *handshake_hmac(GBytes *key, const char *label, const char *domain, const char *token,
+                             const char *nonce_d, const char *nonce_s) {
         const char *fields[] = { label, domain, token, nonce_d, nonce_s };
-        g_autoptr(GHmac) h = NULL;
         const guint8 *k;
         gsize klen;
+        GHmac *h;
 
         if (key) {
                 k = g_bytes_get_data(key, &klen);
@@ -532,7 +527,97 @@ void vsm_peer_proof(GBytes *key, gboolean source, const char *domain, const char
         h = g_hmac_new(G_CHECKSUM_SHA256, k, klen);
         for (gsize i = 0; i < G_N_ELEMENTS(fields); i++)
                 g_hmac_update(h, (const guchar *) fields[i], (gssize) strlen(fields[i]) + 1);
+        return h;
+}
+
+/**
+ * vsm_peer_proof: HMAC-SHA-256 over "vsimig-peer-v2 source" (or
+ * "destination"), domain, token and the two nonces, each field followed
+ * by a NUL (all but the label have a fixed length), in hex.  Keyed by key,
+ * or by the token's characters when key is NULL.
+ */
+void vsm_peer_proof(GBytes *key, gboolean source, const char *domain, const char *token, const char *nonce_d,
+                    const char *nonce_s, char out[VSM_PEER_PROOF_LEN + 1]) {
+        const char *label = source ? "vsimig-peer-v2 source" : "vsimig-peer-v2 destination";
+        g_autoptr(GHmac) h = handshake_hmac(key, label, domain, token, nonce_d, nonce_s);
+
         g_strlcpy(out, g_hmac_get_string(h), VSM_PEER_PROOF_LEN + 1);
+}
+
+/**
+ * vsm_peer_session_key: the key of the frames after the handshake, from
+ * the key that keyed the proofs and the same fields, under its own label.
+ */
+void vsm_peer_session_key(GBytes *key, const char *domain, const char *token, const char *nonce_d,
+                          const char *nonce_s, guint8 out[VSM_PEER_MAC_LEN]) {
+        g_autoptr(GHmac) h = handshake_hmac(key, "vsimig-peer-v2 session", domain, token, nonce_d, nonce_s);
+        gsize len = VSM_PEER_MAC_LEN;
+
+        g_hmac_get_digest(h, out, &len);
+        g_assert(len == VSM_PEER_MAC_LEN);
+}
+
+/**
+ * vsm_peer_frame_mac: HMAC-SHA-256 under the session key of the
+ * direction's label, the frame's sequence number in that direction (8
+ * octets, big-endian) and its body.
+ */
+void vsm_peer_frame_mac(const guint8 sk[VSM_PEER_MAC_LEN], gboolean from_source, guint64 seq, const guint8 *body,
+                        gsize len, guint8 out[VSM_PEER_MAC_LEN]) {
+        const char *label = from_source ? "vsimig-peer-v2 source frame" : "vsimig-peer-v2 destination frame";
+        g_autoptr(GHmac) h = g_hmac_new(G_CHECKSUM_SHA256, sk, VSM_PEER_MAC_LEN);
+        guint8 be[8];
+        gsize out_len = VSM_PEER_MAC_LEN;
+
+        for (int i = 0; i < 8; i++)
+                be[i] = (guint8) (seq >> (56 - 8 * i));
+        g_hmac_update(h, (const guchar *) label, (gssize) strlen(label) + 1);
+        g_hmac_update(h, be, sizeof(be));
+        g_hmac_update(h, body, (gssize) len);
+        g_hmac_get_digest(h, out, &out_len);
+}
+
+/**
+ * vsm_peer_frame_seal: frame with its MAC between the length prefix and
+ * the body (the prefix counts both).
+ */
+GBytes *vsm_peer_frame_seal(const guint8 sk[VSM_PEER_MAC_LEN], gboolean from_source, guint64 seq, GBytes *frame) {
+        gsize size;
+        const guint8 *p = g_bytes_get_data(frame, &size);
+        gsize len;
+        guint8 *out;
+
+        g_return_val_if_fail(size > PEER_FRAME_HDR, NULL);
+        len = size - PEER_FRAME_HDR + VSM_PEER_MAC_LEN;
+        out = g_malloc(PEER_FRAME_HDR + len);
+        out[0] = (guint8) (len >> 24);
+        out[1] = (guint8) (len >> 16);
+        out[2] = (guint8) (len >> 8);
+        out[3] = (guint8) len;
+        vsm_peer_frame_mac(sk, from_source, seq, p + PEER_FRAME_HDR, size - PEER_FRAME_HDR, out + PEER_FRAME_HDR);
+        memcpy(out + PEER_FRAME_HDR + VSM_PEER_MAC_LEN, p + PEER_FRAME_HDR, size - PEER_FRAME_HDR);
+        return g_bytes_new_take(out, PEER_FRAME_HDR + len);
+}
+
+/**
+ * vsm_peer_frame_open: checks the MAC of a sealed frame's payload (MAC
+ * then body) in constant time, before anything looks at the body.
+ */
+gboolean vsm_peer_frame_open(const guint8 sk[VSM_PEER_MAC_LEN], gboolean from_source, guint64 seq,
+                             const guint8 *payload, gsize len, const guint8 **ret_body, gsize *ret_len) {
+        guint8 want[VSM_PEER_MAC_LEN];
+        gboolean ok;
+
+        if (len <= VSM_PEER_MAC_LEN)
+                return FALSE;
+        vsm_peer_frame_mac(sk, from_source, seq, payload + VSM_PEER_MAC_LEN, len - VSM_PEER_MAC_LEN, want);
+        ok = vsm_peer_secret_equal((const char *) want, (const char *) payload, VSM_PEER_MAC_LEN);
+        explicit_bzero(want, sizeof(want));
+        if (!ok)
+                return FALSE;
+        *ret_body = payload + VSM_PEER_MAC_LEN;
+        *ret_len = len - VSM_PEER_MAC_LEN;
+        return TRUE;
 }
 
 /**
@@ -649,6 +734,15 @@ typedef struct PeerIo {
         gsize out_len;                 /* unsent octets queued */
         gsize out_max;                 /* cap of out_len */
         guint32 frame_max;
+        /* After the handshake every frame is sealed (vsm_peer_frame_seal())
+         * under the session key, each direction with its own label and
+         * sequence numbers from 0. */
+        gboolean seal_out;             /* from the next frame queued on */
+        gboolean seal_in;              /* from the next frame read on */
+        gboolean is_source;            /* the label of our direction */
+        guint64 seq_out;
+        guint64 seq_in;
+        guint8 sk[VSM_PEER_MAC_LEN];
 } PeerIo;
 
 static void clear_source(GSource **src) {
@@ -751,7 +845,31 @@ static void peer_io_clear(PeerIo *io) {
         g_queue_clear_full(&io->out, (GDestroyNotify) g_bytes_unref);
         io->out_off = 0;
         io->out_len = 0;
+        io->seal_out = io->seal_in = FALSE;
+        io->seq_out = io->seq_in = 0;
+        explicit_bzero(io->sk, sizeof(io->sk));
         g_clear_pointer(&io->ctx, g_main_context_unref);
+}
+
+/* The session key of this connection (is_source: which label is ours);
+ * then peer_io_seal_out() and peer_io_seal_in() turn sealing on for each
+ * direction, at the frame where the handshake ends for it. */
+static void peer_io_set_session_key(PeerIo *io, gboolean is_source, GBytes *key, const char *domain,
+                                    const char *token, const char *nonce_d, const char *nonce_s) {
+        vsm_peer_session_key(key, domain, token, nonce_d, nonce_s, io->sk);
+        io->is_source = is_source;
+}
+
+static void peer_io_seal_out(PeerIo *io) {
+        io->seal_out = TRUE;
+        io->seq_out = 0;
+}
+
+static void peer_io_seal_in(PeerIo *io) {
+        io->seal_in = TRUE;
+        io->seq_in = 0;
+        /* A sealed frame is a MAC longer than the message it carries. */
+        io->frame_max += MIN(VSM_PEER_MAC_LEN, G_MAXUINT32 - io->frame_max);
 }
 
 /* Writes what the socket takes now.  FALSE on a socket error. */
@@ -787,7 +905,9 @@ static gboolean peer_io_flush(PeerIo *io, GError **error) {
 
 /* Queues a frame and writes what fits.  FALSE when the buffer would pass
  * io->out_max (nothing queued) or on a socket error. */
-static gboolean peer_io_send(PeerIo *io, GBytes *frame, GError **error) {
+static gboolean peer_io_send(PeerIo *io, GBytes *plain, GError **error) {
+        g_autoptr(GBytes) frame = io->seal_out ? vsm_peer_frame_seal(io->sk, io->is_source, io->seq_out, plain)
+                                               : g_bytes_ref(plain);
         gsize size = g_bytes_get_size(frame);
 
         if (size > io->out_max - MIN(io->out_len, io->out_max)) {
@@ -797,6 +917,8 @@ static gboolean peer_io_send(PeerIo *io, GBytes *frame, GError **error) {
         }
         g_queue_push_tail(&io->out, g_bytes_ref(frame));
         io->out_len += size;
+        if (io->seal_out)
+                io->seq_out++;
         return peer_io_flush(io, error);
 }
 
@@ -827,14 +949,17 @@ static void peer_io_consume(PeerIo *io, guint32 len) {
         }
 }
 
-/* The next whole message in io's buffer, decoded; its frame is then
- * consumed.  1: *ret_m set; 0: more is needed; -EMSGSIZE: the length
- * prefix is 0 or above the cap; -EBADMSG: the body does not decode.  On
- * failure error says why and the buffer is left as it was. */
+/* The next whole message in io's buffer, its MAC checked first when
+ * sealed, then decoded; its frame is then consumed.  1: *ret_m set; 0:
+ * more is needed; -EMSGSIZE: the length prefix is 0 or above the cap;
+ * -EPERM: the MAC is wrong (forged, replayed, reordered or corrupted);
+ * -EBADMSG: the body does not decode.  On failure error says why and the
+ * buffer is left as it was. */
 static int peer_io_next(PeerIo *io, VsmPeerMessage **ret_m, GError **error) {
         g_autoptr(GError) local = NULL;
         const guint8 *body = NULL;
         guint32 len = 0;
+        gsize blen;
         int r;
 
         r = peer_io_frame(io, &body, &len);
@@ -844,10 +969,19 @@ static int peer_io_next(PeerIo *io, VsmPeerMessage **ret_m, GError **error) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "bad length prefix %u", len);
                 return -EMSGSIZE;
         }
-        if (!vsm_peer_message_decode(body, len, ret_m, &local)) {
+        blen = len;
+        if (io->seal_in && !vsm_peer_frame_open(io->sk, !io->is_source, io->seq_in, body, len, &body, &blen)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID,
+                            "frame %" G_GUINT64_FORMAT " failed its MAC (not sent by the authenticated peer, or "
+                            "replayed, reordered or altered on the way)", io->seq_in);
+                return -EPERM;
+        }
+        if (!vsm_peer_message_decode(body, blen, ret_m, &local)) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "bad message: %s", local->message);
                 return -EBADMSG;
         }
+        if (io->seal_in)
+                io->seq_in++;
         peer_io_consume(io, len);
         return 1;
 }
@@ -1063,6 +1197,7 @@ struct VsmPeerServer {
         guint64 rejected_per_address;  /* over VSM_PEER_CONNS_PER_ADDR */
         guint64 rejected_protocol;     /* bad framing/JSON, unexpected type, truncated, no hello */
         guint64 rejected_tls;          /* failed TLS handshakes (plain TCP, bad or missing certificate) */
+        guint64 rejected_mac;          /* a sealed frame with a wrong MAC */
         guint64 hello_timeouts;        /* with TLS: handshake and hello */
         guint64 over_capacity;
         guint64 dropped_slow;          /* output buffer passed the cap */
@@ -1313,7 +1448,12 @@ static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
         if (!peer_io_send(&c->io, frame, &error)) {
                 peer_log(G_LOG_LEVEL_INFO, c->peer, conn_domain(c), "peer %s: %s", c->peer, error->message);
                 conn_close(c);
+                return;
         }
+        /* Everything we send after the challenge is sealed under the
+         * session key (a destination that checked the proof has it). */
+        peer_io_set_session_key(&c->io, TRUE, s->key, c->domain, c->token, c->nonce_d, c->nonce_s);
+        peer_io_seal_out(&c->io);
 }
 
 /* Step 4: the destination's proof. */
@@ -1322,6 +1462,8 @@ static void conn_on_auth(VsmPeerConn *c, VsmPeerMessage *m) {
         char want[VSM_PEER_PROOF_LEN + 1];
         gboolean ok;
 
+        /* and everything the destination sends after its auth. */
+        peer_io_seal_in(&c->io);
         vsm_peer_proof(s->key, FALSE, c->domain, c->token, c->nonce_d, c->nonce_s, want);
         ok = vsm_peer_secret_equal(want, m->proof, VSM_PEER_PROOF_LEN);
         explicit_bzero(want, sizeof(want));
@@ -1356,6 +1498,10 @@ static void conn_process(VsmPeerConn *c) {
                 r = peer_io_next(&c->io, &m, &error);
                 if (r == 0)
                         return;
+                if (r == -EPERM) {
+                        conn_reject(c, &c->server->rejected_mac, "bad MAC", "%s", error->message);
+                        return;
+                }
                 if (r < 0) {
                         conn_reject(c, &c->server->rejected_protocol, r == -EMSGSIZE ? "bad length" : "bad message",
                                     "%s", error->message);
@@ -1774,6 +1920,7 @@ JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s) {
         COUNTER(rejected_per_address);
         COUNTER(rejected_protocol);
         COUNTER(rejected_tls);
+        COUNTER(rejected_mac);
         COUNTER(hello_timeouts);
         COUNTER(over_capacity);
         COUNTER(dropped_slow);
@@ -1819,6 +1966,7 @@ struct VsmPeerClient {
         PeerIo io;
         guint64 messages_received;
         guint64 rejected;              /* protocol errors from the source */
+        guint64 rejected_mac;          /* ...of which frames with a wrong MAC */
         guint64 refused;               /* error messages from the source */
 };
 
@@ -1974,6 +2122,13 @@ static gboolean client_on_challenge(VsmPeerClient *c, const VsmPeerMessage *m) {
                 client_fail(c, e);
                 return FALSE;
         }
+        /* The proof alone does not say who writes the frames after it (a
+         * relay can forward a genuine challenge): every frame after the
+         * challenge, both ways, must carry the MAC of the session key,
+         * which only the holder of the key (or token) can derive. */
+        peer_io_set_session_key(&c->io, FALSE, c->key, c->domain, c->token, c->nonce_d, m->nonce);
+        peer_io_seal_out(&c->io);
+        peer_io_seal_in(&c->io);
         return TRUE;
 }
 
@@ -2057,6 +2212,8 @@ static gboolean client_on_read(gpointer user_data, gssize n, const GError *error
                 if (r == 0)
                         break;
                 if (r < 0) {
+                        if (r == -EPERM)
+                                c->rejected_mac++;
                         client_reject(c, "%s", local->message);
                         goto out;
                 }
@@ -2354,6 +2511,8 @@ JsonNode *vsm_peer_client_to_json(const VsmPeerClient *c) {
         json_builder_add_int_value(b, (gint64) c->rejected);
         json_builder_set_member_name(b, "refused");
         json_builder_add_int_value(b, (gint64) c->refused);
+        json_builder_set_member_name(b, "rejected_mac");
+        json_builder_add_int_value(b, (gint64) c->rejected_mac);
         json_builder_set_member_name(b, "auth_failed");
         json_builder_add_boolean_value(b, c->auth_failed);
         json_builder_end_object(b);
