@@ -1180,7 +1180,7 @@ struct VsmPeerServer {
         GTlsCertificate *tls_cert;     /* NULL: plain TCP */
         GTlsDatabase *tls_ca;
         GBytes *key;                   /* NULL: keyed by the token */
-        gboolean insecure;             /* version 1 hellos accepted */
+        gboolean insecure;             /* version 1 hellos accepted, when neither key nor TLS */
         VsmPeerServerCallbacks cb;
         gpointer user_data;
         GList *conns;                  /* VsmPeerConn, one reference each */
@@ -1407,9 +1407,13 @@ static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
                  * only when the operator said so. */
                 gboolean ok = FALSE;
 
-                if (!s->insecure) {
+                if (!s->insecure || s->key || s->tls_cert) {
+                        /* A key or TLS says the operator wants the
+                         * channel authenticated: insecure = true then
+                         * does not reopen the clear-text version. */
                         conn_reject(c, &s->rejected_v1, "protocol version 1 refused: set [peer] key-file on both hosts",
-                                    "version 1 hello (token in clear) refused: [peer] insecure is not set");
+                                    "version 1 hello (token in clear) refused: %s",
+                                    s->insecure ? "[peer] key-file or tls is set" : "[peer] insecure is not set");
                         return;
                 }
                 if (s->cb.lookup)

@@ -62,8 +62,9 @@
  *
  * Version 1 ({"type":"hello","version":1,"domain":...,"token":"<hex32>"},
  * the token in clear, no proof of the source, nothing sealed) is accepted
- * only by a listener with insecure = true; others answer it with an
- * error.
+ * only by a listener with insecure = true and neither a key nor TLS
+ * (also after a key arrives by vsm_peer_server_set_key()); others answer
+ * it with an error.
  *
  * Limits on the listener: VSM_PEER_CONNS_MAX connections in all,
  * VSM_PEER_CONNS_PER_ADDR not yet authenticated ones per source address,
@@ -222,7 +223,7 @@ typedef struct VsmPeerServerCallbacks {
 typedef struct VsmPeerSecurity {
         const VsmPeerTls *tls;         /* NULL: plain TCP */
         GBytes *key;                   /* the cluster secret; NULL: keyed by the token */
-        gboolean insecure;             /* listener: accept version 1 hellos */
+        gboolean insecure;             /* listener: accept version 1 hellos (ignored with key or tls) */
 } VsmPeerSecurity;
 
 /* Listens on "ADDR:PORT" ("[v6]:PORT"; ADDR may be 0.0.0.0 / ::).

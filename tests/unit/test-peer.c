@@ -1307,7 +1307,8 @@ static void test_auth_token_once(void) {
         vsm_peer_server_free(srv.s);
 }
 
-/* Version 1 (the token in clear) only with insecure = true. */
+/* Version 1 (the token in clear) only with insecure = true, and then
+ * only without a key or TLS. */
 static void test_auth_v1(void) {
         Srv srv = { .send_on_connect = TRUE };
         Srv lax = { .send_on_connect = TRUE, .no_key = TRUE, .insecure = TRUE };
@@ -1340,7 +1341,45 @@ static void test_auth_v1(void) {
         g_assert_cmpint(m->type, ==, VSM_PEER_MSG_STATE);
         g_assert_cmpuint(lax.n_connected, ==, 1);
         close(fd);
+
+        /* insecure = true does not reopen version 1 when a key is set
+         * (at start, or later by SIGHUP): the token would go in clear on
+         * a channel the operator meant to authenticate. */
+        WAIT_UNTIL(lax.n_disconnected == 1, 3000);
+        lax.reuse_token = TRUE;        /* only the version can refuse it */
+        vsm_peer_server_set_key(lax.s, test_key());
+        fd = raw_connect(vsm_peer_server_get_port(lax.s));
+        raw_write_frame(fd, HELLO_V1_JSON);
+        g_clear_pointer(&m, vsm_peer_message_free);
+        g_byte_array_set_size(buf, 0);
+        m = raw_next_msg(fd, buf);
+        g_assert_nonnull(m);
+        g_assert_cmpint(m->type, ==, VSM_PEER_MSG_ERROR);
+        g_assert_nonnull(strstr(m->reason, "version 1"));
+        WAIT_UNTIL(raw_closed(fd), 3000);
+        close(fd);
+        g_assert_cmpuint(lax.n_connected, ==, 1);
+        g_assert_cmpint(srv_stat(&lax, "rejected_v1"), ==, 1);
         vsm_peer_server_free(lax.s);
+
+        {
+                Srv keyed = { .send_on_connect = TRUE, .insecure = TRUE };
+
+                srv_start(&keyed);
+                fd = raw_connect(vsm_peer_server_get_port(keyed.s));
+                raw_write_frame(fd, HELLO_V1_JSON);
+                g_clear_pointer(&m, vsm_peer_message_free);
+                g_byte_array_set_size(buf, 0);
+                m = raw_next_msg(fd, buf);
+                g_assert_nonnull(m);
+                g_assert_cmpint(m->type, ==, VSM_PEER_MSG_ERROR);
+                WAIT_UNTIL(raw_closed(fd), 3000);
+                close(fd);
+                g_assert_cmpuint(keyed.n_lookup, ==, 0);
+                g_assert_cmpuint(keyed.n_connected, ==, 0);
+                g_assert_cmpint(srv_stat(&keyed, "rejected_v1"), ==, 1);
+                vsm_peer_server_free(keyed.s);
+        }
 }
 
 static int raw_connect_from(guint16 port, const char *from) {
