@@ -1199,6 +1199,7 @@ struct VsmPeerServer {
         guint64 rejected_tls;          /* failed TLS handshakes (plain TCP, bad or missing certificate) */
         guint64 rejected_mac;          /* a sealed frame with a wrong MAC */
         guint64 hello_timeouts;        /* with TLS: handshake and hello */
+        guint64 evicted;               /* oldest handshakes closed for a newcomer */
         guint64 over_capacity;
         guint64 dropped_slow;          /* output buffer passed the cap */
         guint64 messages_sent;
@@ -1222,6 +1223,7 @@ struct VsmPeerConn {
         char nonce_d[VSM_PEER_NONCE_LEN + 1];
         char nonce_s[VSM_PEER_NONCE_LEN + 1];
         GSource *timer;                /* the handshake timeout, then the linger */
+        GSource *hello_timer;          /* until the hello */
 };
 
 static void conn_unref(VsmPeerConn *c) {
@@ -1270,6 +1272,7 @@ static void conn_close_full(VsmPeerConn *c, gboolean with_callback) {
         conn_unclaim_addr(s, c);
         c->server = NULL;
         clear_source(&c->timer);
+        clear_source(&c->hello_timer);
         /* A running handshake owns its streams: it ends, and its callback
          * closes them. */
         if (c->hs_cancel)
@@ -1328,6 +1331,24 @@ static gboolean conn_on_hello_timeout(gpointer user_data) {
                     c->hs_cancel ? "no TLS handshake" : c->challenged ? "no auth" : "no hello",
                     c->server->hello_timeout_ms);
         return G_SOURCE_REMOVE;
+}
+
+static gboolean conn_on_hello_only_timeout(gpointer user_data) {
+        VsmPeerConn *c = user_data;
+
+        g_clear_pointer(&c->hello_timer, g_source_unref);
+        conn_reject(c, &c->server->hello_timeouts, "handshake timeout", "no hello within %d ms",
+                    VSM_PEER_HELLO_ONLY_TIMEOUT_MS);
+        return G_SOURCE_REMOVE;
+}
+
+/* The hello must come within VSM_PEER_HELLO_ONLY_TIMEOUT_MS of the
+ * moment it can be read (the whole handshake keeps its longer one). */
+static void conn_start_hello_timer(VsmPeerConn *c) {
+        guint ms = MIN(VSM_PEER_HELLO_ONLY_TIMEOUT_MS, c->server->hello_timeout_ms);
+
+        clear_source(&c->hello_timer);
+        c->hello_timer = attach_timeout(c->server->ctx, ms, conn_on_hello_only_timeout, c);
 }
 
 static gboolean conn_on_linger_timeout(gpointer user_data) {
@@ -1401,6 +1422,7 @@ static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
         g_autoptr(GBytes) frame = NULL;
         g_autoptr(GError) error = NULL;
 
+        clear_source(&c->hello_timer);
         g_strlcpy(c->domain, m->domain, sizeof(c->domain));
         if (m->version == 1) {
                 /* The token in clear, and nothing proves the source:
@@ -1576,6 +1598,7 @@ static void conn_on_handshake(GObject *source, GAsyncResult *res, gpointer user_
         peer_log(G_LOG_LEVEL_DEBUG, c->peer, "-", "peer %s: TLS handshake done", c->peer);
         peer_io_init(&c->io, c->server->ctx, g_steal_pointer(&conn), g_steal_pointer(&tls), PEER_HELLO_MAX,
                      PEER_UNAUTH_OUTBUF_MAX, conn_on_read, conn_on_writable, c);
+        conn_start_hello_timer(c);
         conn_unref(c);
 }
 
@@ -1600,6 +1623,40 @@ static void conn_start_tls(VsmPeerConn *c, GSocketConnection *connection) {
                            conn_ref(c));
 }
 
+/**
+ * vsm_peer_source_key: what VSM_PEER_CONNS_PER_ADDR counts by: the IPv4
+ * address (also when it comes IPv4-mapped on an IPv6 socket), or the /64
+ * of an IPv6 one (a host usually has a whole /64 to pick from).
+ */
+char *vsm_peer_source_key(GInetAddress *addr) {
+        const guint8 *b;
+
+        if (g_inet_address_get_family(addr) != G_SOCKET_FAMILY_IPV6)
+                return g_inet_address_to_string(addr);
+        b = g_inet_address_to_bytes(addr);
+        if (memcmp(b, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0)
+                return g_strdup_printf("%u.%u.%u.%u", b[12], b[13], b[14], b[15]);
+        return g_strdup_printf("%x:%x:%x:%x::/64", (b[0] << 8) | b[1], (b[2] << 8) | b[3], (b[4] << 8) | b[5],
+                               (b[6] << 8) | b[7]);
+}
+
+/* Connections still in the handshake; *ret_oldest the one that has been
+ * at it longest (s->conns is newest first). */
+static guint count_handshakes(VsmPeerServer *s, VsmPeerConn **ret_oldest) {
+        guint n = 0;
+
+        *ret_oldest = NULL;
+        for (GList *l = s->conns; l; l = l->next) {
+                VsmPeerConn *o = l->data;
+
+                if (o->authorized)
+                        continue;
+                n++;
+                *ret_oldest = o;
+        }
+        return n;
+}
+
 static gboolean server_on_incoming(GSocketService *service, GSocketConnection *connection, GObject *source_object,
                                    gpointer user_data) {
         VsmPeerServer *s = user_data;
@@ -1610,7 +1667,7 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
         VsmPeerConn *c;
 
         if (remote && G_IS_INET_SOCKET_ADDRESS(remote))
-                addr = g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(remote)));
+                addr = vsm_peer_source_key(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(remote)));
         else
                 addr = g_strdup("?");
         from_addr = GPOINTER_TO_UINT(g_hash_table_lookup(s->per_addr, addr));
@@ -1638,6 +1695,17 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
                 (void) g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
                 return TRUE;
         }
+        /* Handshakes in progress are capped below the total: past the
+         * cap the oldest one goes (told to retry), not the newcomer, so
+         * handshakes stalled from many addresses cannot keep a real
+         * destination out. */
+        {
+                VsmPeerConn *oldest;
+
+                if (count_handshakes(s, &oldest) >= VSM_PEER_HANDSHAKES_MAX && oldest)
+                        conn_reject(oldest, &s->evicted, PEER_BUSY, "evicted: %d handshakes in progress",
+                                    VSM_PEER_HANDSHAKES_MAX);
+        }
         c = g_new0(VsmPeerConn, 1);
         c->ref = 1;
         c->server = s;
@@ -1652,9 +1720,11 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
         peer_log(G_LOG_LEVEL_DEBUG, c->peer, "-", "peer %s: connection accepted", c->peer);
         if (s->tls_cert)
                 conn_start_tls(c, connection);
-        else
+        else {
                 peer_io_init(&c->io, s->ctx, g_object_ref(connection), NULL, PEER_HELLO_MAX, PEER_UNAUTH_OUTBUF_MAX,
                              conn_on_read, conn_on_writable, c);
+                conn_start_hello_timer(c);
+        }
         return TRUE;
 }
 
@@ -1911,6 +1981,8 @@ JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s) {
         json_builder_add_boolean_value(b, s->insecure);
         json_builder_set_member_name(b, "connections");
         json_builder_add_int_value(b, s->n_conns);
+        json_builder_set_member_name(b, "handshakes");
+        json_builder_add_int_value(b, s->n_conns - n_authorized);
         json_builder_set_member_name(b, "authorized_connections");
         json_builder_add_int_value(b, n_authorized);
 #define COUNTER(name) \
@@ -1926,6 +1998,7 @@ JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s) {
         COUNTER(rejected_tls);
         COUNTER(rejected_mac);
         COUNTER(hello_timeouts);
+        COUNTER(evicted);
         COUNTER(over_capacity);
         COUNTER(dropped_slow);
         COUNTER(messages_sent);
@@ -2081,6 +2154,7 @@ static void client_retry(VsmPeerClient *c) {
 
         peer_io_clear(&c->io);
         c->connected = FALSE;
+        c->authenticated = FALSE;
         c->retries++;
         clear_source(&c->timer);
         peer_log(G_LOG_LEVEL_DEBUG, c->origin, c->domain, "peer %s: busy, retrying in %u ms", c->origin, delay_ms);
@@ -2176,8 +2250,10 @@ static gboolean client_on_message(VsmPeerClient *c, VsmPeerMessage *msg) {
                 g_autoptr(GError) error = NULL;
 
                 /* The source is busy with handshakes from our address (many
-                 * migrations at once): try again shortly. */
-                if (!c->authenticated && g_str_equal(m->reason, PEER_BUSY) &&
+                 * migrations at once), or evicted ours for a newer one
+                 * (then the refusal comes sealed, after the challenge;
+                 * the token is not used): try again shortly. */
+                if (c->messages_received == 0 && g_str_equal(m->reason, PEER_BUSY) &&
                     g_get_monotonic_time() < c->retry_until_usec) {
                         client_retry(c);
                         return FALSE;

@@ -67,9 +67,14 @@
  * it with an error.
  *
  * Limits on the listener: VSM_PEER_CONNS_MAX connections in all,
- * VSM_PEER_CONNS_PER_ADDR not yet authenticated ones per source address,
- * one authenticated connection per domain, the handshake timeout, a few
- * KiB of output for a connection that is not authenticated and
+ * VSM_PEER_CONNS_PER_ADDR not yet authenticated ones per source address
+ * (per /64 for IPv6: one host has them all), VSM_PEER_HANDSHAKES_MAX not
+ * yet authenticated ones in all (past it a new connection evicts the
+ * oldest handshake, which is told "too many connections" and retries:
+ * stalled handshakes from many addresses cannot keep a destination out),
+ * one authenticated connection per domain, VSM_PEER_HELLO_ONLY_TIMEOUT_MS
+ * for the hello and VSM_PEER_HELLO_TIMEOUT_MS for the whole handshake, a
+ * few KiB of output for a connection that is not authenticated and
  * VSM_PEER_DOMAIN_OUTBUF_MAX for the one of a domain.
  *
  * Optional TLS (VsmPeerTls, from libvirt's PKI files): the listener
@@ -97,7 +102,9 @@
 #define VSM_PEER_HELLO_TIMEOUT_MS 5000
 #define VSM_PEER_CONNECT_TIMEOUT_MS 3000
 #define VSM_PEER_CONNS_MAX 256
-#define VSM_PEER_CONNS_PER_ADDR 8      /* not yet authenticated, per source address */
+#define VSM_PEER_CONNS_PER_ADDR 8      /* not yet authenticated, per source address (IPv6: per /64) */
+#define VSM_PEER_HANDSHAKES_MAX 64     /* not yet authenticated, in all: the oldest is evicted */
+#define VSM_PEER_HELLO_ONLY_TIMEOUT_MS 1000 /* from accept (or the TLS handshake's end) to the hello */
 #define VSM_PEER_DOMAIN_OUTBUF_MAX (2 * (gsize) VSM_PEER_MESSAGE_MAX)
 #define VSM_PEER_PROTOCOL_VERSION 2
 #define VSM_PEER_NONCE_LEN 32          /* hex characters (128 bit) */
@@ -252,7 +259,11 @@ guint vsm_peer_server_send(VsmPeerServer *s, const VsmPeerMessage *m);
 /* Close every connection for this domain (after the migration ended),
  * once what is queued for it has been written (at most 5 s). */
 void vsm_peer_server_drop_domain(VsmPeerServer *s, const char *domain);
-/* {"listen","port","tls","key","insecure","connections","accepted","authorized","rejected",
+/* The key a source address is counted under for VSM_PEER_CONNS_PER_ADDR:
+ * the address (an IPv4-mapped IPv6 one as IPv4), an IPv6 one's /64. */
+char *vsm_peer_source_key(GInetAddress *addr);
+/* {"listen","port","tls","key","insecure","connections","handshakes","accepted","authorized","rejected",
+ *  "evicted",
  *  "rejected_auth","rejected_v1","rejected_per_address","rejected_protocol","rejected_tls","rejected_mac",
  *  "hello_timeouts","over_capacity","dropped_slow","messages_sent","log_suppressed"} */
 JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s);

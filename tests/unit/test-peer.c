@@ -1691,9 +1691,11 @@ static void test_tcp_server_free_pending(void) {
 
 #define N_MANY 300
 
-/* VSM_PEER_CONNS_MAX connections in all (from many addresses, each under
- * its own cap); beyond, refused at once; when the server goes, every
- * one is closed. */
+/* Stalled handshakes from many addresses (each under its own cap, here
+ * each with its hello sent and its auth never) fill at most
+ * VSM_PEER_HANDSHAKES_MAX slots: past it the oldest is evicted, not the
+ * newcomer refused, so a real destination gets in at once; when the
+ * server goes, every connection is closed. */
 static void test_tcp_many(void) {
         Srv srv = { .send_on_connect = TRUE };
         g_autofree char *origin = NULL;
@@ -1702,6 +1704,8 @@ static void test_tcp_many(void) {
         Rec r;
 
         srv_start(&srv);
+        /* Only the cap may close them, not the clock of a loaded host. */
+        vsm_peer_server_set_hello_timeout_ms(srv.s, 60000);
         port = vsm_peer_server_get_port(srv.s);
         origin = srv_origin(&srv);
         for (guint i = 0; i < N_MANY; i++) {
@@ -1709,36 +1713,38 @@ static void test_tcp_many(void) {
 
                 g_snprintf(from, sizeof(from), "127.0.%u.%u", 1 + i / VSM_PEER_CONNS_PER_ADDR,
                            1 + i % VSM_PEER_CONNS_PER_ADDR);
-                /* one per address: only the total cap applies */
+                /* one per address: only the global caps apply */
                 fds[i] = raw_connect_from(port, from);
+                raw_hello(fds[i], DOM, NONCE);
                 /* let the listener take it (its backlog is finite) */
                 while (g_main_context_iteration(NULL, FALSE))
                         ;
         }
         WAIT_UNTIL(srv_stat(&srv, "accepted") + srv_stat(&srv, "over_capacity") == N_MANY, 20000);
-        g_assert_cmpint(srv_stat(&srv, "connections"), ==, VSM_PEER_CONNS_MAX);
-        g_assert_cmpint(srv_stat(&srv, "over_capacity"), ==, N_MANY - VSM_PEER_CONNS_MAX);
+        g_assert_cmpint(srv_stat(&srv, "over_capacity"), ==, 0);
+        g_assert_cmpint(srv_stat(&srv, "connections"), ==, VSM_PEER_HANDSHAKES_MAX);
+        g_assert_cmpint(srv_stat(&srv, "handshakes"), ==, VSM_PEER_HANDSHAKES_MAX);
+        g_assert_cmpint(srv_stat(&srv, "evicted"), ==, N_MANY - VSM_PEER_HANDSHAKES_MAX);
         g_assert_cmpint(srv_stat(&srv, "rejected_per_address"), ==, 0);
+        /* the oldest went first */
+        for (guint i = 0; i < N_MANY - VSM_PEER_HANDSHAKES_MAX; i++)
+                WAIT_UNTIL(raw_closed(fds[i]), 3000);
 
-        /* A real destination now: told "too many connections", it keeps
-         * trying (many migrations at once are normal)... */
+        /* A real destination now: in at once, the oldest stalled one out. */
         rec_init(&r);
         rec_connect(&r, origin, DOM, TOKEN);
-        WAIT_UNTIL(srv_stat(&srv, "over_capacity") >= N_MANY - VSM_PEER_CONNS_MAX + 2, 3000);
-        g_assert_cmpuint(r.n_closed, ==, 0);
-        g_assert_cmpuint(r.msgs->len, ==, 0);
-
-        /* ...and is served once there is room. */
-        for (guint i = 0; i < 16; i++)
-                close(fds[i]);
-        WAIT_UNTIL(r.msgs->len == 1 || r.n_closed, 5000);
+        WAIT_UNTIL(r.msgs->len == 1 || r.n_closed, 3000);
         g_assert_cmpuint(r.msgs->len, ==, 1);
+        g_assert_cmpint(srv_stat(&srv, "evicted"), ==, N_MANY - VSM_PEER_HANDSHAKES_MAX + 1);
+        g_assert_cmpint(srv_stat(&srv, "authorized_connections"), ==, 1);
+        g_assert_cmpint(srv_stat(&srv, "handshakes"), ==, VSM_PEER_HANDSHAKES_MAX - 1);
+        WAIT_UNTIL(raw_closed(fds[N_MANY - VSM_PEER_HANDSHAKES_MAX]), 3000);
 
         /* The server goes away: every connection is closed. */
         srv.s = vsm_peer_server_free(srv.s);
         WAIT_UNTIL(r.n_closed == 1, 3000);
         g_assert_nonnull(r.error);     /* no switchover: not a clean end */
-        for (guint i = 16; i < N_MANY; i++) {
+        for (guint i = 0; i < N_MANY; i++) {
                 WAIT_UNTIL(raw_closed(fds[i]), 3000);
                 close(fds[i]);
         }
@@ -2512,6 +2518,62 @@ static void test_auth_sealed_from_destination(void) {
         vsm_peer_server_free(srv.s);
 }
 
+
+/* An IPv6 host has a /64 to pick source addresses from: it counts as
+ * one; IPv4 (also mapped into IPv6) by address. */
+static void test_source_key(void) {
+        static const struct {
+                const char *addr, *key;
+        } cases[] = {
+                { "10.77.0.1", "10.77.0.1" },
+                { "::ffff:10.77.0.1", "10.77.0.1" },
+                { "2001:db8:1:2::1", "2001:db8:1:2::/64" },
+                { "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2::/64" },
+                { "2001:db8:1:3::1", "2001:db8:1:3::/64" },
+                { "fe80::1", "fe80:0:0:0::/64" },
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autoptr(GInetAddress) a = g_inet_address_new_from_string(cases[i].addr);
+                g_autofree char *key = NULL;
+
+                g_assert_nonnull(a);
+                key = vsm_peer_source_key(a);
+                g_assert_cmpstr(key, ==, cases[i].key);
+        }
+}
+
+/* The hello has VSM_PEER_HELLO_ONLY_TIMEOUT_MS, the whole handshake
+ * still VSM_PEER_HELLO_TIMEOUT_MS: a silent connection goes after about
+ * a second, one that sent its hello stays for its auth. */
+static void test_hello_only_timeout(void) {
+        Srv srv = { .send_on_connect = TRUE };
+        g_autoptr(GByteArray) buf = g_byte_array_new();
+        g_autoptr(VsmPeerMessage) ch = NULL;
+        gint64 start, took;
+        int silent, talker;
+
+        srv_start(&srv);
+        start = g_get_monotonic_time();
+        silent = raw_connect(vsm_peer_server_get_port(srv.s));
+        talker = raw_connect(vsm_peer_server_get_port(srv.s));
+        raw_hello(talker, DOM, NONCE);
+        ch = raw_next_msg(talker, buf);
+        g_assert_nonnull(ch);
+        WAIT_UNTIL(raw_closed(silent), 4000);
+        took = g_get_monotonic_time() - start;
+        g_test_message("silent connection closed after %" G_GINT64_FORMAT " ms", took / 1000);
+        g_assert_cmpint(took, >=, (VSM_PEER_HELLO_ONLY_TIMEOUT_MS - 100) * 1000);
+        g_assert_cmpint(took, <, (VSM_PEER_HELLO_TIMEOUT_MS - 1000) * 1000);
+        g_assert_cmpint(srv_stat(&srv, "hello_timeouts"), ==, 1);
+        spin(VSM_PEER_HELLO_ONLY_TIMEOUT_MS);
+        g_assert_false(raw_closed(talker));
+        g_assert_cmpint(srv_stat(&srv, "connections"), ==, 1);
+        close(silent);
+        close(talker);
+        vsm_peer_server_free(srv.s);
+}
+
 int main(int argc, char **argv) {
         static const TlsCase tls_files_case = { .func = test_tls_files };
         static const TlsCase tls_flow = { .data_func = test_tls_flow, .data = GINT_TO_POINTER(TRUE) };
@@ -2560,6 +2622,8 @@ int main(int argc, char **argv) {
         g_test_add_func("/peer/auth/sealed-from-destination", test_auth_sealed_from_destination);
         g_test_add_func("/peer/limits/per-address", test_per_address);
         g_test_add_func("/peer/limits/handshake-timeout", test_handshake_timeout);
+        g_test_add_func("/peer/limits/hello-only-timeout", test_hello_only_timeout);
+        g_test_add_func("/peer/limits/source-key", test_source_key);
         g_test_add_func("/peer/limits/client-no-challenge", test_client_no_challenge);
         g_test_add_func("/peer/tcp/hostile-clients", test_tcp_hostile);
         g_test_add_func("/peer/tcp/closed-port", test_tcp_closed_port);
