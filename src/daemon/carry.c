@@ -688,7 +688,8 @@ static void on_peer_message(VsmPeerClient *client, VsmPeerMessage *m, gpointer u
         }
         if (!d->incoming)
                 return;
-        domain_merge_incoming(d, msg->nics);
+        if (msg->type != VSM_PEER_MSG_SWITCHOVER || d->switchover_received)
+                domain_merge_incoming(d, msg->nics);
         if (msg->type == VSM_PEER_MSG_SWITCHOVER && !d->switchover_received) {
                 /* Only while the incoming domain is started here: before,
                  * associating would move the VSI to a host without it. */
@@ -705,6 +706,9 @@ static void on_peer_message(VsmPeerClient *client, VsmPeerMessage *m, gpointer u
                         vsm_peer_client_free(client);
                         return;
                 }
+                /* Its NICs count only once it is taken: a refused one
+                 * must not be replayed later, at RESUMED. */
+                domain_merge_incoming(d, msg->nics);
                 d->switchover_received = TRUE;
                 d->suspended_real_usec = msg->suspended_at_real_usec;
                 d->c->n_switchovers_received++;
