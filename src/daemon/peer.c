@@ -26,7 +26,7 @@
 #include "daemon/log.h"
 
 #define PEER_JSON_DEPTH_MAX 16
-#define PEER_HELLO_MAX 4096            /* all the source ever reads is one hello */
+#define PEER_HELLO_MAX 4096            /* a frame of the handshake (hello, challenge, auth, error) */
 #define PEER_REASON_MAX 1024           /* characters of an error's reason */
 #define PEER_UNAUTH_OUTBUF_MAX 4096   /* a challenge and an error, for a connection not authenticated */
 #define PEER_READ_CHUNK 65536
@@ -2206,6 +2206,7 @@ static gboolean client_on_challenge(VsmPeerClient *c, const VsmPeerMessage *m) {
          * which only the holder of the key (or token) can derive. */
         peer_io_set_session_key(&c->io, FALSE, c->key, c->domain, c->token, c->nonce_d, m->nonce);
         peer_io_seal_out(&c->io);
+        c->io.frame_max = VSM_PEER_MESSAGE_MAX;
         peer_io_seal_in(&c->io);
         return TRUE;
 }
@@ -2333,7 +2334,9 @@ static void client_start(VsmPeerClient *c, GSocketConnection *conn, GIOStream *t
         g_autoptr(GBytes) hello = NULL;
         VsmPeerMessage m = { .type = VSM_PEER_MSG_HELLO, .version = VSM_PEER_PROTOCOL_VERSION };
 
-        peer_io_init(&c->io, c->ctx, conn, tls, VSM_PEER_MESSAGE_MAX, PEER_UNAUTH_OUTBUF_MAX, client_on_read,
+        /* Until the source proved itself it sends a challenge or an
+         * error: a hello-sized frame, not VSM_PEER_MESSAGE_MAX. */
+        peer_io_init(&c->io, c->ctx, conn, tls, PEER_HELLO_MAX, PEER_UNAUTH_OUTBUF_MAX, client_on_read,
                      client_on_writable, c);
         c->connected = TRUE;
         peer_log(G_LOG_LEVEL_INFO, c->origin, c->domain, "peer %s: connected%s for domain %s", c->origin,

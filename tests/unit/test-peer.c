@@ -1802,6 +1802,7 @@ typedef enum FakeCase {
         FAKE_STATE_BEFORE_CHALLENGE,   /* state before proving anything */
         FAKE_SWITCHOVER_BEFORE_CHALLENGE,
         FAKE_SECOND_CHALLENGE,
+        FAKE_BIG_BEFORE_CHALLENGE,     /* a length past any handshake frame, before proving anything */
         _FAKE_MAX,
 } FakeCase;
 
@@ -1857,7 +1858,8 @@ static void test_client_hostile(void) {
                 if (k == FAKE_RANDOM_PROOF)
                         vsm_peer_random_hex(proof, VSM_PEER_PROOF_LEN / 2);
                 challenge = g_strdup_printf("{\"type\":\"challenge\",\"nonce\":\"%s\",\"proof\":\"%s\"}", nonce_s, proof);
-                if (k != FAKE_STATE_BEFORE_CHALLENGE && k != FAKE_SWITCHOVER_BEFORE_CHALLENGE)
+                if (k != FAKE_STATE_BEFORE_CHALLENGE && k != FAKE_SWITCHOVER_BEFORE_CHALLENGE &&
+                    k != FAKE_BIG_BEFORE_CHALLENGE)
                         raw_write_frame(fd, challenge);
                 if (!before) {
                         /* The destination's proof. */
@@ -1915,6 +1917,12 @@ static void test_client_hostile(void) {
                         break;
                 case FAKE_SECOND_CHALLENGE:
                         FAKE_SEND(challenge);
+                        break;
+                case FAKE_BIG_BEFORE_CHALLENGE:
+                        /* 4097 octets announced: refused at the prefix,
+                         * not buffered (up to 8 MiB) from a source that
+                         * proved nothing yet. */
+                        raw_write(fd, "\x00\x00\x10\x01{", 5);
                         break;
                 default:
                         g_assert_not_reached();
