@@ -1401,18 +1401,19 @@ static gboolean domain_taken(VsmPeerServer *s, const VsmPeerConn *self, const ch
         return FALSE;
 }
 
-/* The one refusal of the handshake, the same whatever was wrong. */
+/* The one refusal of the handshake, the same whatever was wrong: the
+ * error is written and the connection closed first, then the daemon
+ * hears of it (its timeline note and journal line take time that must
+ * not tell a known domain from an unknown one). */
 static void conn_refuse(VsmPeerConn *c, const char *why) {
         VsmPeerServer *s = c->server;
+        gboolean known = c->known;
         char domain[37];
 
         g_strlcpy(domain, c->domain, sizeof(domain));
-        if (c->known && s->cb.refused) {
-                s->cb.refused(domain, why, s->user_data);
-                if (!c->server)
-                        return;
-        }
         conn_reject(c, &s->rejected_auth, VSM_PEER_NOT_AUTHORIZED, "domain %s: %s", domain, why);
+        if (known && s->cb.refused)
+                s->cb.refused(domain, why, s->user_data);
 }
 
 /* Step 1 -> 2: a version 2 hello gets a challenge, true or random. */

@@ -520,6 +520,7 @@ typedef struct Srv {
         guint n_connected;
         guint n_disconnected;
         guint n_refused;
+        gint64 refused_connections;    /* open connections when refused() ran */
         gboolean send_on_connect;
         gboolean token_used;           /* as the daemon does: a token is used once */
         gboolean reuse_token;          /* ...unless the test says otherwise */
@@ -569,12 +570,15 @@ static void srv_disconnected(const char *domain, gpointer user_data) {
         srv->n_disconnected++;
 }
 
+static gint64 srv_stat(Srv *srv, const char *name);
+
 static void srv_refused(const char *domain, const char *why, gpointer user_data) {
         Srv *srv = user_data;
 
         g_assert_cmpstr(domain, ==, DOM);
         g_test_message("refused: %s", why);
         srv->n_refused++;
+        srv->refused_connections = srv_stat(srv, "connections");
 }
 
 static const VsmPeerServerCallbacks srv_cb = {
@@ -1130,6 +1134,9 @@ static void test_auth_wrong_key_at_source(void) {
         g_assert_cmpuint(srv.n_connected, ==, 0);
         g_assert_cmpuint(srv.n_authorize, ==, 0);
         g_assert_cmpuint(srv.n_refused, ==, 1);
+        /* The refusal was written and the connection closed before the
+         * daemon was told (its note must not delay the answer). */
+        g_assert_cmpint(srv.refused_connections, ==, 0);
         g_assert_cmpint(srv_stat(&srv, "rejected_auth"), ==, 1);
         g_assert_cmpint(srv_stat(&srv, "authorized"), ==, 0);
         g_assert_cmpint(srv_stat(&srv, "messages_sent"), ==, 0);
