@@ -641,6 +641,7 @@ gboolean vsm_peer_secret_equal(const char *a, const char *b, gsize len) {
  */
 GBytes *vsm_peer_key_load(const char *path, GError **error) {
         g_autofree guint8 *buf = NULL;
+        GBytes *key;
         struct stat st;
         gsize got = 0;
         int fd;
@@ -651,7 +652,7 @@ GBytes *vsm_peer_key_load(const char *path, GError **error) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] key-file: '%s' is not an absolute path", path);
                 return NULL;
         }
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
         if (fd < 0) {
                 int e = errno;
 
@@ -689,6 +690,7 @@ GBytes *vsm_peer_key_load(const char *path, GError **error) {
                         int e = errno;
 
                         close(fd);
+                        explicit_bzero(buf, VSM_PEER_KEY_MAX + 1);
                         g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] key-file: cannot read %s: %s", path,
                                     g_strerror(e));
                         return NULL;
@@ -707,7 +709,10 @@ GBytes *vsm_peer_key_load(const char *path, GError **error) {
                             VSM_PEER_KEY_MAX);
                 return NULL;
         }
-        return g_bytes_new(buf, got);
+        key = g_bytes_new(buf, got);
+        /* The key lives on in key alone, not in a freed buffer. */
+        explicit_bzero(buf, VSM_PEER_KEY_MAX + 1);
+        return key;
 }
 
 /* ---- framed, non-blocking socket I/O shared by both sides ---- */

@@ -80,7 +80,7 @@ tb_track_pid "$NOKEY_PID" vsimigd-nokey
 for ((i = 0; i < 50; i++)); do [[ -S $TB_DIR/nokey.sock ]] && break; sleep 0.1; done
 cat >"$TB_DIR/nokey.xml" <<XML
 <domain type='kvm'><name>nokey</name><uuid>0d6f3a8e-1b2c-4d5e-8f90-a1b2c3d4e5f6</uuid><memory unit='KiB'>65536</memory><vcpu>1</vcpu>
-<metadata><vsimig:state xmlns:vsimig="https://vsimig.dev/xmlns/metadata/1" version="1" origin="127.0.0.1:7799" token="0123456789abcdef0123456789abcdef" generation="1"><vsimig:nic mac="02:76:73:6d:30:0a"><vsimig:client-id state="unknown"/></vsimig:nic></vsimig:state></metadata>
+<metadata><vsimig:state xmlns:vsimig="https://vsimig.dev/xmlns/metadata/1" version="1" origin="10.77.9.1:7799" token="0123456789abcdef0123456789abcdef" generation="1"><vsimig:nic mac="02:76:73:6d:30:0a"><vsimig:client-id state="unknown"/></vsimig:nic></vsimig:state></metadata>
 <os><type arch='x86_64'>hvm</type></os><devices><interface type='bridge'><mac address='02:76:73:6d:30:0a'/><source bridge='br0'/><target dev='vnet-nokey'/></interface></devices></domain>
 XML
 printf '[control]\nsocket = %s\n' "$TB_DIR/nokey.sock" >"$TB_DIR/nokey-ctl.conf"
