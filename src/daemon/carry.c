@@ -658,13 +658,15 @@ static void on_peer_message(VsmPeerClient *client, VsmPeerMessage *m, gpointer u
         }
         if (!d->incoming)
                 return;
-        domain_merge_incoming(d, msg->nics);
         if (msg->type == VSM_PEER_MSG_SWITCHOVER) {
                 VsmCarryInput in = { .ev = VSM_CARRY_EV_SWITCHOVER_RECEIVED };
                 CarryCtx ctx = { .client = client, .msg = msg };
 
+                /* Its vNIC states are merged only once it is taken
+                 * (domain_forward_switchover). */
                 carry_feed(d, &in, &ctx);
         } else if (msg->type == VSM_PEER_MSG_STATE) {
+                domain_merge_incoming(d, msg->nics);
                 carry_note(d, TRUE, "peer: state of %u vNIC(s), generation %" G_GUINT64_FORMAT, msg->nics->len,
                            msg->generation);
         }
@@ -700,8 +702,21 @@ static void on_peer_closed(VsmPeerClient *client, const GError *error, gpointer 
 static void domain_forward_switchover(CarryDomain *d, CarryCtx *ctx) {
         VsmCarryInput in = {};
         CarryCtx refused = { .client = ctx->client };
+        g_autoptr(GPtrArray) before = g_ptr_array_new_full(d->incoming->nics->len, nic_state_destroy);
 
+        /* The replay runs inside host->switchover and must see the final
+         * changes and the source's SUSPENDED time; a refused SWITCHOVER's
+         * content is undone, so the late replay at RESUMED never uses it. */
+        for (guint i = 0; i < d->incoming->nics->len; i++)
+                g_ptr_array_add(before, vsm_nic_state_copy(d->incoming->nics->pdata[i]));
+        domain_merge_incoming(d, ctx->msg->nics);
+        d->suspended_real_usec = ctx->msg->suspended_at_real_usec;
         if (d->c->host.switchover && !d->c->host.switchover(d->uuid, d->c->host_data)) {
+                GPtrArray *merged = d->incoming->nics;
+
+                d->incoming->nics = g_steal_pointer(&before);
+                g_ptr_array_unref(merged);
+                d->suspended_real_usec = 0;
                 d->c->n_switchovers_refused++;
                 in.ev = VSM_CARRY_EV_SWITCHOVER_REFUSED;
                 carry_feed(d, &in, &refused);
@@ -709,7 +724,6 @@ static void domain_forward_switchover(CarryDomain *d, CarryCtx *ctx) {
         }
         in.ev = VSM_CARRY_EV_SWITCHOVER_ACCEPTED;
         carry_feed(d, &in, &refused);
-        d->suspended_real_usec = ctx->msg->suspended_at_real_usec;
         d->c->n_switchovers_received++;
         carry_note(d, FALSE, "peer: SWITCHOVER (%u changed vNIC state(s))", ctx->msg->nics->len);
 }

@@ -269,6 +269,15 @@ static gboolean endpoint_valid(const char *s, gboolean allow_name) {
         return TRUE;
 }
 
+/* The address of an endpoint endpoint_valid() accepted, without brackets. */
+static char *endpoint_host(const char *s) {
+        const char *colon = strrchr(s, ':');
+
+        if (s[0] == '[')
+                return g_strndup(s + 1, (gsize) (colon - s - 2));
+        return g_strndup(s, (gsize) (colon - s));
+}
+
 static gboolean listen_is_wildcard(const char *s) {
         return g_str_has_prefix(s, "0.0.0.0:") || g_str_has_prefix(s, "[::]:");
 }
@@ -317,6 +326,18 @@ static gboolean config_validate(const VsmConfig *c, GError **error) {
                             "[peer] advertise: '%s' is not ADDRESS:PORT (an IP address, [v6]:PORT, port 1-65535; "
                             "host names are refused)", c->peer_advertise);
                 return FALSE;
+        }
+        if (c->peer_advertise) {
+                g_autofree char *host = endpoint_host(c->peer_advertise);
+
+                /* Destinations refuse such an origin in <metadata>. */
+                if (!vsm_netstate_origin_host_ok(host)) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                                    "[peer] advertise: '%s' is not an address other hosts reach (loopback, "
+                                    "unspecified, multicast and link- or site-local IPv6 addresses are refused)",
+                                    c->peer_advertise);
+                        return FALSE;
+                }
         }
         if (c->peer_listen && !c->peer_advertise && listen_is_wildcard(c->peer_listen)) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,

@@ -168,6 +168,38 @@ static gboolean hostname_is_valid(const char *s, gsize len) {
 
 /* "A.B.C.D:PORT" or "[V6]:PORT", port 1-65535: an IP literal, never a
  * host name (a destination would trust whatever resolves it). */
+/**
+ * vsm_netstate_origin_host_ok: whether host (an IP literal, no brackets)
+ * may be a peer origin: a unicast address another host can reach, so not
+ * loopback, unspecified, multicast, or IPv6 link- or site-local (scoped:
+ * meaningless without an interface, which an origin does not name).
+ */
+gboolean vsm_netstate_origin_host_ok(const char *host) {
+        g_autoptr(GInetAddress) a = NULL;
+
+        if (strchr(host, '%'))
+                return FALSE;
+        a = g_inet_address_new_from_string(host);
+        if (!a)
+                return FALSE;
+        if (g_inet_address_get_is_loopback(a) || g_inet_address_get_is_any(a) ||
+            g_inet_address_get_is_multicast(a))
+                return FALSE;
+        if (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV6) {
+                const guint8 *b = g_inet_address_to_bytes(a);
+
+                if (g_inet_address_get_is_link_local(a) || g_inet_address_get_is_site_local(a))
+                        return FALSE;
+                /* IPv4-mapped: the same rules for the IPv4 address. */
+                if (memcmp(b, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0)
+                        return b[12] != 127 && b[12] != 0 && (b[12] & 0xf0) != 0xe0 &&
+                               !(b[12] == 255 && b[13] == 255 && b[14] == 255 && b[15] == 255);
+                return TRUE;
+        }
+        /* IPv4 limited broadcast */
+        return !g_str_equal(host, "255.255.255.255");
+}
+
 static gboolean origin_is_valid(const char *s) {
         g_autofree char *host = NULL;
         const char *colon;
@@ -186,10 +218,10 @@ static gboolean origin_is_valid(const char *s) {
                 if (colon - s < 3 || colon[-1] != ']')
                         return FALSE;
                 host = g_strndup(s + 1, (gsize) (colon - s - 2));
-                return strchr(host, ':') && g_hostname_is_ip_address(host);
+                return strchr(host, ':') && g_hostname_is_ip_address(host) && vsm_netstate_origin_host_ok(host);
         }
         host = g_strndup(s, (gsize) (colon - s));
-        return !strchr(host, ':') && g_hostname_is_ip_address(host);
+        return !strchr(host, ':') && g_hostname_is_ip_address(host) && vsm_netstate_origin_host_ok(host);
 }
 
 static gboolean token_is_valid(const char *s) {

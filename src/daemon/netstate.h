@@ -129,6 +129,11 @@ gboolean vsm_nic_state_from_json(JsonNode *node, VsmNicState **ret, GError **err
  * most 1 MiB).  uuid is not in the XML: the caller sets it. */
 char *vsm_domain_state_to_xml(const VsmDomainState *s);
 gboolean vsm_domain_state_from_xml(const char *xml, gsize len, VsmDomainState **ret, GError **error);
+/* Whether host (an IP literal without brackets) may be a peer origin: not
+ * loopback, unspecified, multicast or a scoped (link/site-local) IPv6
+ * address. */
+gboolean vsm_netstate_origin_host_ok(const char *host);
+
 /* The domain state as a JSON object {"origin","generation","nics":[...]}
  * (no token: it is for vsimigctl show and logs). */
 JsonNode *vsm_domain_state_to_json_public(const VsmDomainState *s);

@@ -26,7 +26,7 @@
 #include "daemon/log.h"
 
 #define PEER_JSON_DEPTH_MAX 16
-#define PEER_HELLO_MAX 4096            /* all the source ever reads is one hello */
+#define PEER_HELLO_MAX 4096            /* a frame of the handshake (hello, challenge, auth, error) */
 #define PEER_REASON_MAX 1024           /* characters of an error's reason */
 #define PEER_UNAUTH_OUTBUF_MAX 4096   /* a challenge and an error, for a connection not authenticated */
 #define PEER_READ_CHUNK 65536
@@ -509,19 +509,14 @@ void vsm_peer_random_hex(char *out, gsize octets) {
         explicit_bzero(buf, sizeof(buf));
 }
 
-/**
- * vsm_peer_proof: HMAC-SHA-256 over "vsimig-peer-v2 source" (or
- * "destination"), domain, token and the two nonces, each field followed
- * by a NUL (all but the label have a fixed length), in hex.  Keyed by key,
- * or by the token's characters when key is NULL.
- */
-void vsm_peer_proof(GBytes *key, gboolean source, const char *domain, const char *token, const char *nonce_d,
-                    const char *nonce_s, char out[VSM_PEER_PROOF_LEN + 1]) {
-        const char *label = source ? "vsimig-peer-v2 source" : "vsimig-peer-v2 destination";
+/* HMAC over label, domain, token and the two nonces, each followed by a
+ * NUL; keyed by key, or by the token's characters when key is NULL. */
+static GHmac *handshake_hmac(GBytes *key, const char *label, const char *domain, const char *token,
+                             const char *nonce_d, const char *nonce_s) {
         const char *fields[] = { label, domain, token, nonce_d, nonce_s };
-        g_autoptr(GHmac) h = NULL;
         const guint8 *k;
         gsize klen;
+        GHmac *h;
 
         if (key) {
                 k = g_bytes_get_data(key, &klen);
@@ -532,7 +527,97 @@ void vsm_peer_proof(GBytes *key, gboolean source, const char *domain, const char
         h = g_hmac_new(G_CHECKSUM_SHA256, k, klen);
         for (gsize i = 0; i < G_N_ELEMENTS(fields); i++)
                 g_hmac_update(h, (const guchar *) fields[i], (gssize) strlen(fields[i]) + 1);
+        return h;
+}
+
+/**
+ * vsm_peer_proof: HMAC-SHA-256 over "vsimig-peer-v2 source" (or
+ * "destination"), domain, token and the two nonces, each field followed
+ * by a NUL (all but the label have a fixed length), in hex.  Keyed by key,
+ * or by the token's characters when key is NULL.
+ */
+void vsm_peer_proof(GBytes *key, gboolean source, const char *domain, const char *token, const char *nonce_d,
+                    const char *nonce_s, char out[VSM_PEER_PROOF_LEN + 1]) {
+        const char *label = source ? "vsimig-peer-v2 source" : "vsimig-peer-v2 destination";
+        g_autoptr(GHmac) h = handshake_hmac(key, label, domain, token, nonce_d, nonce_s);
+
         g_strlcpy(out, g_hmac_get_string(h), VSM_PEER_PROOF_LEN + 1);
+}
+
+/**
+ * vsm_peer_session_key: the key of the frames after the handshake, from
+ * the key that keyed the proofs and the same fields, under its own label.
+ */
+void vsm_peer_session_key(GBytes *key, const char *domain, const char *token, const char *nonce_d,
+                          const char *nonce_s, guint8 out[VSM_PEER_MAC_LEN]) {
+        g_autoptr(GHmac) h = handshake_hmac(key, "vsimig-peer-v2 session", domain, token, nonce_d, nonce_s);
+        gsize len = VSM_PEER_MAC_LEN;
+
+        g_hmac_get_digest(h, out, &len);
+        g_assert(len == VSM_PEER_MAC_LEN);
+}
+
+/**
+ * vsm_peer_frame_mac: HMAC-SHA-256 under the session key of the
+ * direction's label, the frame's sequence number in that direction (8
+ * octets, big-endian) and its body.
+ */
+void vsm_peer_frame_mac(const guint8 sk[VSM_PEER_MAC_LEN], gboolean from_source, guint64 seq, const guint8 *body,
+                        gsize len, guint8 out[VSM_PEER_MAC_LEN]) {
+        const char *label = from_source ? "vsimig-peer-v2 source frame" : "vsimig-peer-v2 destination frame";
+        g_autoptr(GHmac) h = g_hmac_new(G_CHECKSUM_SHA256, sk, VSM_PEER_MAC_LEN);
+        guint8 be[8];
+        gsize out_len = VSM_PEER_MAC_LEN;
+
+        for (int i = 0; i < 8; i++)
+                be[i] = (guint8) (seq >> (56 - 8 * i));
+        g_hmac_update(h, (const guchar *) label, (gssize) strlen(label) + 1);
+        g_hmac_update(h, be, sizeof(be));
+        g_hmac_update(h, body, (gssize) len);
+        g_hmac_get_digest(h, out, &out_len);
+}
+
+/**
+ * vsm_peer_frame_seal: frame with its MAC between the length prefix and
+ * the body (the prefix counts both).
+ */
+GBytes *vsm_peer_frame_seal(const guint8 sk[VSM_PEER_MAC_LEN], gboolean from_source, guint64 seq, GBytes *frame) {
+        gsize size;
+        const guint8 *p = g_bytes_get_data(frame, &size);
+        gsize len;
+        guint8 *out;
+
+        g_return_val_if_fail(size > PEER_FRAME_HDR, NULL);
+        len = size - PEER_FRAME_HDR + VSM_PEER_MAC_LEN;
+        out = g_malloc(PEER_FRAME_HDR + len);
+        out[0] = (guint8) (len >> 24);
+        out[1] = (guint8) (len >> 16);
+        out[2] = (guint8) (len >> 8);
+        out[3] = (guint8) len;
+        vsm_peer_frame_mac(sk, from_source, seq, p + PEER_FRAME_HDR, size - PEER_FRAME_HDR, out + PEER_FRAME_HDR);
+        memcpy(out + PEER_FRAME_HDR + VSM_PEER_MAC_LEN, p + PEER_FRAME_HDR, size - PEER_FRAME_HDR);
+        return g_bytes_new_take(out, PEER_FRAME_HDR + len);
+}
+
+/**
+ * vsm_peer_frame_open: checks the MAC of a sealed frame's payload (MAC
+ * then body) in constant time, before anything looks at the body.
+ */
+gboolean vsm_peer_frame_open(const guint8 sk[VSM_PEER_MAC_LEN], gboolean from_source, guint64 seq,
+                             const guint8 *payload, gsize len, const guint8 **ret_body, gsize *ret_len) {
+        guint8 want[VSM_PEER_MAC_LEN];
+        gboolean ok;
+
+        if (len <= VSM_PEER_MAC_LEN)
+                return FALSE;
+        vsm_peer_frame_mac(sk, from_source, seq, payload + VSM_PEER_MAC_LEN, len - VSM_PEER_MAC_LEN, want);
+        ok = vsm_peer_secret_equal((const char *) want, (const char *) payload, VSM_PEER_MAC_LEN);
+        explicit_bzero(want, sizeof(want));
+        if (!ok)
+                return FALSE;
+        *ret_body = payload + VSM_PEER_MAC_LEN;
+        *ret_len = len - VSM_PEER_MAC_LEN;
+        return TRUE;
 }
 
 /**
@@ -556,6 +641,7 @@ gboolean vsm_peer_secret_equal(const char *a, const char *b, gsize len) {
  */
 GBytes *vsm_peer_key_load(const char *path, GError **error) {
         g_autofree guint8 *buf = NULL;
+        GBytes *key;
         struct stat st;
         gsize got = 0;
         int fd;
@@ -566,7 +652,7 @@ GBytes *vsm_peer_key_load(const char *path, GError **error) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] key-file: '%s' is not an absolute path", path);
                 return NULL;
         }
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
         if (fd < 0) {
                 int e = errno;
 
@@ -604,6 +690,7 @@ GBytes *vsm_peer_key_load(const char *path, GError **error) {
                         int e = errno;
 
                         close(fd);
+                        explicit_bzero(buf, VSM_PEER_KEY_MAX + 1);
                         g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[peer] key-file: cannot read %s: %s", path,
                                     g_strerror(e));
                         return NULL;
@@ -622,7 +709,10 @@ GBytes *vsm_peer_key_load(const char *path, GError **error) {
                             VSM_PEER_KEY_MAX);
                 return NULL;
         }
-        return g_bytes_new(buf, got);
+        key = g_bytes_new(buf, got);
+        /* The key lives on in key alone, not in a freed buffer. */
+        explicit_bzero(buf, VSM_PEER_KEY_MAX + 1);
+        return key;
 }
 
 /* ---- framed, non-blocking socket I/O shared by both sides ---- */
@@ -649,6 +739,15 @@ typedef struct PeerIo {
         gsize out_len;                 /* unsent octets queued */
         gsize out_max;                 /* cap of out_len */
         guint32 frame_max;
+        /* After the handshake every frame is sealed (vsm_peer_frame_seal())
+         * under the session key, each direction with its own label and
+         * sequence numbers from 0. */
+        gboolean seal_out;             /* from the next frame queued on */
+        gboolean seal_in;              /* from the next frame read on */
+        gboolean is_source;            /* the label of our direction */
+        guint64 seq_out;
+        guint64 seq_in;
+        guint8 sk[VSM_PEER_MAC_LEN];
 } PeerIo;
 
 static void clear_source(GSource **src) {
@@ -751,7 +850,31 @@ static void peer_io_clear(PeerIo *io) {
         g_queue_clear_full(&io->out, (GDestroyNotify) g_bytes_unref);
         io->out_off = 0;
         io->out_len = 0;
+        io->seal_out = io->seal_in = FALSE;
+        io->seq_out = io->seq_in = 0;
+        explicit_bzero(io->sk, sizeof(io->sk));
         g_clear_pointer(&io->ctx, g_main_context_unref);
+}
+
+/* The session key of this connection (is_source: which label is ours);
+ * then peer_io_seal_out() and peer_io_seal_in() turn sealing on for each
+ * direction, at the frame where the handshake ends for it. */
+static void peer_io_set_session_key(PeerIo *io, gboolean is_source, GBytes *key, const char *domain,
+                                    const char *token, const char *nonce_d, const char *nonce_s) {
+        vsm_peer_session_key(key, domain, token, nonce_d, nonce_s, io->sk);
+        io->is_source = is_source;
+}
+
+static void peer_io_seal_out(PeerIo *io) {
+        io->seal_out = TRUE;
+        io->seq_out = 0;
+}
+
+static void peer_io_seal_in(PeerIo *io) {
+        io->seal_in = TRUE;
+        io->seq_in = 0;
+        /* A sealed frame is a MAC longer than the message it carries. */
+        io->frame_max += MIN(VSM_PEER_MAC_LEN, G_MAXUINT32 - io->frame_max);
 }
 
 /* Writes what the socket takes now.  FALSE on a socket error. */
@@ -787,7 +910,9 @@ static gboolean peer_io_flush(PeerIo *io, GError **error) {
 
 /* Queues a frame and writes what fits.  FALSE when the buffer would pass
  * io->out_max (nothing queued) or on a socket error. */
-static gboolean peer_io_send(PeerIo *io, GBytes *frame, GError **error) {
+static gboolean peer_io_send(PeerIo *io, GBytes *plain, GError **error) {
+        g_autoptr(GBytes) frame = io->seal_out ? vsm_peer_frame_seal(io->sk, io->is_source, io->seq_out, plain)
+                                               : g_bytes_ref(plain);
         gsize size = g_bytes_get_size(frame);
 
         if (size > io->out_max - MIN(io->out_len, io->out_max)) {
@@ -797,6 +922,8 @@ static gboolean peer_io_send(PeerIo *io, GBytes *frame, GError **error) {
         }
         g_queue_push_tail(&io->out, g_bytes_ref(frame));
         io->out_len += size;
+        if (io->seal_out)
+                io->seq_out++;
         return peer_io_flush(io, error);
 }
 
@@ -827,14 +954,17 @@ static void peer_io_consume(PeerIo *io, guint32 len) {
         }
 }
 
-/* The next whole message in io's buffer, decoded; its frame is then
- * consumed.  1: *ret_m set; 0: more is needed; -EMSGSIZE: the length
- * prefix is 0 or above the cap; -EBADMSG: the body does not decode.  On
- * failure error says why and the buffer is left as it was. */
+/* The next whole message in io's buffer, its MAC checked first when
+ * sealed, then decoded; its frame is then consumed.  1: *ret_m set; 0:
+ * more is needed; -EMSGSIZE: the length prefix is 0 or above the cap;
+ * -EPERM: the MAC is wrong (forged, replayed, reordered or corrupted);
+ * -EBADMSG: the body does not decode.  On failure error says why and the
+ * buffer is left as it was. */
 static int peer_io_next(PeerIo *io, VsmPeerMessage **ret_m, GError **error) {
         g_autoptr(GError) local = NULL;
         const guint8 *body = NULL;
         guint32 len = 0;
+        gsize blen;
         int r;
 
         r = peer_io_frame(io, &body, &len);
@@ -844,10 +974,19 @@ static int peer_io_next(PeerIo *io, VsmPeerMessage **ret_m, GError **error) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "bad length prefix %u", len);
                 return -EMSGSIZE;
         }
-        if (!vsm_peer_message_decode(body, len, ret_m, &local)) {
+        blen = len;
+        if (io->seal_in && !vsm_peer_frame_open(io->sk, !io->is_source, io->seq_in, body, len, &body, &blen)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID,
+                            "frame %" G_GUINT64_FORMAT " failed its MAC (not sent by the authenticated peer, or "
+                            "replayed, reordered or altered on the way)", io->seq_in);
+                return -EPERM;
+        }
+        if (!vsm_peer_message_decode(body, blen, ret_m, &local)) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "bad message: %s", local->message);
                 return -EBADMSG;
         }
+        if (io->seal_in)
+                io->seq_in++;
         peer_io_consume(io, len);
         return 1;
 }
@@ -1046,7 +1185,7 @@ struct VsmPeerServer {
         GTlsCertificate *tls_cert;     /* NULL: plain TCP */
         GTlsDatabase *tls_ca;
         GBytes *key;                   /* NULL: keyed by the token */
-        gboolean insecure;             /* version 1 hellos accepted */
+        gboolean insecure;             /* version 1 hellos accepted, when neither key nor TLS */
         VsmPeerServerCallbacks cb;
         gpointer user_data;
         GList *conns;                  /* VsmPeerConn, one reference each */
@@ -1063,7 +1202,9 @@ struct VsmPeerServer {
         guint64 rejected_per_address;  /* over VSM_PEER_CONNS_PER_ADDR */
         guint64 rejected_protocol;     /* bad framing/JSON, unexpected type, truncated, no hello */
         guint64 rejected_tls;          /* failed TLS handshakes (plain TCP, bad or missing certificate) */
+        guint64 rejected_mac;          /* a sealed frame with a wrong MAC */
         guint64 hello_timeouts;        /* with TLS: handshake and hello */
+        guint64 evicted;               /* oldest handshakes closed for a newcomer */
         guint64 over_capacity;
         guint64 dropped_slow;          /* output buffer passed the cap */
         guint64 messages_sent;
@@ -1087,6 +1228,7 @@ struct VsmPeerConn {
         char nonce_d[VSM_PEER_NONCE_LEN + 1];
         char nonce_s[VSM_PEER_NONCE_LEN + 1];
         GSource *timer;                /* the handshake timeout, then the linger */
+        GSource *hello_timer;          /* until the hello */
 };
 
 static void conn_unref(VsmPeerConn *c) {
@@ -1135,6 +1277,7 @@ static void conn_close_full(VsmPeerConn *c, gboolean with_callback) {
         conn_unclaim_addr(s, c);
         c->server = NULL;
         clear_source(&c->timer);
+        clear_source(&c->hello_timer);
         /* A running handshake owns its streams: it ends, and its callback
          * closes them. */
         if (c->hs_cancel)
@@ -1195,6 +1338,24 @@ static gboolean conn_on_hello_timeout(gpointer user_data) {
         return G_SOURCE_REMOVE;
 }
 
+static gboolean conn_on_hello_only_timeout(gpointer user_data) {
+        VsmPeerConn *c = user_data;
+
+        g_clear_pointer(&c->hello_timer, g_source_unref);
+        conn_reject(c, &c->server->hello_timeouts, "handshake timeout", "no hello within %d ms",
+                    VSM_PEER_HELLO_ONLY_TIMEOUT_MS);
+        return G_SOURCE_REMOVE;
+}
+
+/* The hello must come within VSM_PEER_HELLO_ONLY_TIMEOUT_MS of the
+ * moment it can be read (the whole handshake keeps its longer one). */
+static void conn_start_hello_timer(VsmPeerConn *c) {
+        guint ms = MIN(VSM_PEER_HELLO_ONLY_TIMEOUT_MS, c->server->hello_timeout_ms);
+
+        clear_source(&c->hello_timer);
+        c->hello_timer = attach_timeout(c->server->ctx, ms, conn_on_hello_only_timeout, c);
+}
+
 static gboolean conn_on_linger_timeout(gpointer user_data) {
         VsmPeerConn *c = user_data;
 
@@ -1245,18 +1406,19 @@ static gboolean domain_taken(VsmPeerServer *s, const VsmPeerConn *self, const ch
         return FALSE;
 }
 
-/* The one refusal of the handshake, the same whatever was wrong. */
+/* The one refusal of the handshake, the same whatever was wrong: the
+ * error is written and the connection closed first, then the daemon
+ * hears of it (its timeline note and journal line take time that must
+ * not tell a known domain from an unknown one). */
 static void conn_refuse(VsmPeerConn *c, const char *why) {
         VsmPeerServer *s = c->server;
+        gboolean known = c->known;
         char domain[37];
 
         g_strlcpy(domain, c->domain, sizeof(domain));
-        if (c->known && s->cb.refused) {
-                s->cb.refused(domain, why, s->user_data);
-                if (!c->server)
-                        return;
-        }
         conn_reject(c, &s->rejected_auth, VSM_PEER_NOT_AUTHORIZED, "domain %s: %s", domain, why);
+        if (known && s->cb.refused)
+                s->cb.refused(domain, why, s->user_data);
 }
 
 /* Step 1 -> 2: a version 2 hello gets a challenge, true or random. */
@@ -1266,15 +1428,20 @@ static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
         g_autoptr(GBytes) frame = NULL;
         g_autoptr(GError) error = NULL;
 
+        clear_source(&c->hello_timer);
         g_strlcpy(c->domain, m->domain, sizeof(c->domain));
         if (m->version == 1) {
                 /* The token in clear, and nothing proves the source:
                  * only when the operator said so. */
                 gboolean ok = FALSE;
 
-                if (!s->insecure) {
+                if (!s->insecure || s->key || s->tls_cert) {
+                        /* A key or TLS says the operator wants the
+                         * channel authenticated: insecure = true then
+                         * does not reopen the clear-text version. */
                         conn_reject(c, &s->rejected_v1, "protocol version 1 refused: set [peer] key-file on both hosts",
-                                    "version 1 hello (token in clear) refused: [peer] insecure is not set");
+                                    "version 1 hello (token in clear) refused: %s",
+                                    s->insecure ? "[peer] key-file or tls is set" : "[peer] insecure is not set");
                         return;
                 }
                 if (s->cb.lookup)
@@ -1313,7 +1480,12 @@ static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
         if (!peer_io_send(&c->io, frame, &error)) {
                 peer_log(G_LOG_LEVEL_INFO, c->peer, conn_domain(c), "peer %s: %s", c->peer, error->message);
                 conn_close(c);
+                return;
         }
+        /* Everything we send after the challenge is sealed under the
+         * session key (a destination that checked the proof has it). */
+        peer_io_set_session_key(&c->io, TRUE, s->key, c->domain, c->token, c->nonce_d, c->nonce_s);
+        peer_io_seal_out(&c->io);
 }
 
 /* Step 4: the destination's proof. */
@@ -1322,6 +1494,8 @@ static void conn_on_auth(VsmPeerConn *c, VsmPeerMessage *m) {
         char want[VSM_PEER_PROOF_LEN + 1];
         gboolean ok;
 
+        /* and everything the destination sends after its auth. */
+        peer_io_seal_in(&c->io);
         vsm_peer_proof(s->key, FALSE, c->domain, c->token, c->nonce_d, c->nonce_s, want);
         ok = vsm_peer_secret_equal(want, m->proof, VSM_PEER_PROOF_LEN);
         explicit_bzero(want, sizeof(want));
@@ -1356,6 +1530,10 @@ static void conn_process(VsmPeerConn *c) {
                 r = peer_io_next(&c->io, &m, &error);
                 if (r == 0)
                         return;
+                if (r == -EPERM) {
+                        conn_reject(c, &c->server->rejected_mac, "bad MAC", "%s", error->message);
+                        return;
+                }
                 if (r < 0) {
                         conn_reject(c, &c->server->rejected_protocol, r == -EMSGSIZE ? "bad length" : "bad message",
                                     "%s", error->message);
@@ -1426,6 +1604,7 @@ static void conn_on_handshake(GObject *source, GAsyncResult *res, gpointer user_
         peer_log(G_LOG_LEVEL_DEBUG, c->peer, "-", "peer %s: TLS handshake done", c->peer);
         peer_io_init(&c->io, c->server->ctx, g_steal_pointer(&conn), g_steal_pointer(&tls), PEER_HELLO_MAX,
                      PEER_UNAUTH_OUTBUF_MAX, conn_on_read, conn_on_writable, c);
+        conn_start_hello_timer(c);
         conn_unref(c);
 }
 
@@ -1450,6 +1629,40 @@ static void conn_start_tls(VsmPeerConn *c, GSocketConnection *connection) {
                            conn_ref(c));
 }
 
+/**
+ * vsm_peer_source_key: what VSM_PEER_CONNS_PER_ADDR counts by: the IPv4
+ * address (also when it comes IPv4-mapped on an IPv6 socket), or the /64
+ * of an IPv6 one (a host usually has a whole /64 to pick from).
+ */
+char *vsm_peer_source_key(GInetAddress *addr) {
+        const guint8 *b;
+
+        if (g_inet_address_get_family(addr) != G_SOCKET_FAMILY_IPV6)
+                return g_inet_address_to_string(addr);
+        b = g_inet_address_to_bytes(addr);
+        if (memcmp(b, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0)
+                return g_strdup_printf("%u.%u.%u.%u", b[12], b[13], b[14], b[15]);
+        return g_strdup_printf("%x:%x:%x:%x::/64", (b[0] << 8) | b[1], (b[2] << 8) | b[3], (b[4] << 8) | b[5],
+                               (b[6] << 8) | b[7]);
+}
+
+/* Connections still in the handshake; *ret_oldest the one that has been
+ * at it longest (s->conns is newest first). */
+static guint count_handshakes(VsmPeerServer *s, VsmPeerConn **ret_oldest) {
+        guint n = 0;
+
+        *ret_oldest = NULL;
+        for (GList *l = s->conns; l; l = l->next) {
+                VsmPeerConn *o = l->data;
+
+                if (o->authorized)
+                        continue;
+                n++;
+                *ret_oldest = o;
+        }
+        return n;
+}
+
 static gboolean server_on_incoming(GSocketService *service, GSocketConnection *connection, GObject *source_object,
                                    gpointer user_data) {
         VsmPeerServer *s = user_data;
@@ -1460,7 +1673,7 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
         VsmPeerConn *c;
 
         if (remote && G_IS_INET_SOCKET_ADDRESS(remote))
-                addr = g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(remote)));
+                addr = vsm_peer_source_key(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(remote)));
         else
                 addr = g_strdup("?");
         from_addr = GPOINTER_TO_UINT(g_hash_table_lookup(s->per_addr, addr));
@@ -1488,6 +1701,17 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
                 (void) g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
                 return TRUE;
         }
+        /* Handshakes in progress are capped below the total: past the
+         * cap the oldest one goes (told to retry), not the newcomer, so
+         * handshakes stalled from many addresses cannot keep a real
+         * destination out. */
+        {
+                VsmPeerConn *oldest;
+
+                if (count_handshakes(s, &oldest) >= VSM_PEER_HANDSHAKES_MAX && oldest)
+                        conn_reject(oldest, &s->evicted, PEER_BUSY, "evicted: %d handshakes in progress",
+                                    VSM_PEER_HANDSHAKES_MAX);
+        }
         c = g_new0(VsmPeerConn, 1);
         c->ref = 1;
         c->server = s;
@@ -1502,9 +1726,11 @@ static gboolean server_on_incoming(GSocketService *service, GSocketConnection *c
         peer_log(G_LOG_LEVEL_DEBUG, c->peer, "-", "peer %s: connection accepted", c->peer);
         if (s->tls_cert)
                 conn_start_tls(c, connection);
-        else
+        else {
                 peer_io_init(&c->io, s->ctx, g_object_ref(connection), NULL, PEER_HELLO_MAX, PEER_UNAUTH_OUTBUF_MAX,
                              conn_on_read, conn_on_writable, c);
+                conn_start_hello_timer(c);
+        }
         return TRUE;
 }
 
@@ -1761,6 +1987,8 @@ JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s) {
         json_builder_add_boolean_value(b, s->insecure);
         json_builder_set_member_name(b, "connections");
         json_builder_add_int_value(b, s->n_conns);
+        json_builder_set_member_name(b, "handshakes");
+        json_builder_add_int_value(b, s->n_conns - n_authorized);
         json_builder_set_member_name(b, "authorized_connections");
         json_builder_add_int_value(b, n_authorized);
 #define COUNTER(name) \
@@ -1774,7 +2002,9 @@ JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s) {
         COUNTER(rejected_per_address);
         COUNTER(rejected_protocol);
         COUNTER(rejected_tls);
+        COUNTER(rejected_mac);
         COUNTER(hello_timeouts);
+        COUNTER(evicted);
         COUNTER(over_capacity);
         COUNTER(dropped_slow);
         COUNTER(messages_sent);
@@ -1819,6 +2049,7 @@ struct VsmPeerClient {
         PeerIo io;
         guint64 messages_received;
         guint64 rejected;              /* protocol errors from the source */
+        guint64 rejected_mac;          /* ...of which frames with a wrong MAC */
         guint64 refused;               /* error messages from the source */
 };
 
@@ -1929,6 +2160,7 @@ static void client_retry(VsmPeerClient *c) {
 
         peer_io_clear(&c->io);
         c->connected = FALSE;
+        c->authenticated = FALSE;
         c->retries++;
         clear_source(&c->timer);
         peer_log(G_LOG_LEVEL_DEBUG, c->origin, c->domain, "peer %s: busy, retrying in %u ms", c->origin, delay_ms);
@@ -1974,6 +2206,14 @@ static gboolean client_on_challenge(VsmPeerClient *c, const VsmPeerMessage *m) {
                 client_fail(c, e);
                 return FALSE;
         }
+        /* The proof alone does not say who writes the frames after it (a
+         * relay can forward a genuine challenge): every frame after the
+         * challenge, both ways, must carry the MAC of the session key,
+         * which only the holder of the key (or token) can derive. */
+        peer_io_set_session_key(&c->io, FALSE, c->key, c->domain, c->token, c->nonce_d, m->nonce);
+        peer_io_seal_out(&c->io);
+        c->io.frame_max = VSM_PEER_MESSAGE_MAX;
+        peer_io_seal_in(&c->io);
         return TRUE;
 }
 
@@ -2017,8 +2257,10 @@ static gboolean client_on_message(VsmPeerClient *c, VsmPeerMessage *msg) {
                 g_autoptr(GError) error = NULL;
 
                 /* The source is busy with handshakes from our address (many
-                 * migrations at once): try again shortly. */
-                if (!c->authenticated && g_str_equal(m->reason, PEER_BUSY) &&
+                 * migrations at once), or evicted ours for a newer one
+                 * (then the refusal comes sealed, after the challenge;
+                 * the token is not used): try again shortly. */
+                if (c->messages_received == 0 && g_str_equal(m->reason, PEER_BUSY) &&
                     g_get_monotonic_time() < c->retry_until_usec) {
                         client_retry(c);
                         return FALSE;
@@ -2057,6 +2299,8 @@ static gboolean client_on_read(gpointer user_data, gssize n, const GError *error
                 if (r == 0)
                         break;
                 if (r < 0) {
+                        if (r == -EPERM)
+                                c->rejected_mac++;
                         client_reject(c, "%s", local->message);
                         goto out;
                 }
@@ -2096,7 +2340,9 @@ static void client_start(VsmPeerClient *c, GSocketConnection *conn, GIOStream *t
         g_autoptr(GBytes) hello = NULL;
         VsmPeerMessage m = { .type = VSM_PEER_MSG_HELLO, .version = VSM_PEER_PROTOCOL_VERSION };
 
-        peer_io_init(&c->io, c->ctx, conn, tls, VSM_PEER_MESSAGE_MAX, PEER_UNAUTH_OUTBUF_MAX, client_on_read,
+        /* Until the source proved itself it sends a challenge or an
+         * error: a hello-sized frame, not VSM_PEER_MESSAGE_MAX. */
+        peer_io_init(&c->io, c->ctx, conn, tls, PEER_HELLO_MAX, PEER_UNAUTH_OUTBUF_MAX, client_on_read,
                      client_on_writable, c);
         c->connected = TRUE;
         peer_log(G_LOG_LEVEL_INFO, c->origin, c->domain, "peer %s: connected%s for domain %s", c->origin,
@@ -2354,6 +2600,8 @@ JsonNode *vsm_peer_client_to_json(const VsmPeerClient *c) {
         json_builder_add_int_value(b, (gint64) c->rejected);
         json_builder_set_member_name(b, "refused");
         json_builder_add_int_value(b, (gint64) c->refused);
+        json_builder_set_member_name(b, "rejected_mac");
+        json_builder_add_int_value(b, (gint64) c->rejected_mac);
         json_builder_set_member_name(b, "auth_failed");
         json_builder_add_boolean_value(b, c->auth_failed);
         json_builder_end_object(b);

@@ -24,6 +24,23 @@
  *  4. S checks Pd.  A bad proof, an unknown domain, a token already used
  *     and a domain that already has its authenticated connection all get
  *     the same {"type":"error","reason":"not authorized"} and a close.
+ *  5. The proofs say who holds the key, not who writes the frames after
+ *     them: a host that answers at the origin and reaches the real
+ *     source could relay the hello, the genuine challenge and the auth,
+ *     then write its own messages.  So both sides derive the session key
+ *       SK = HMAC(K', "vsimig-peer-v2 session" NUL domain NUL token NUL Nd NUL Ns NUL)
+ *     (K' the key that keyed the proofs) and every frame after the
+ *     handshake is sealed: S's frames from the one after the challenge
+ *     on (the refusal of step 4 included), D's from the one after its
+ *     auth on.  A sealed frame is
+ *       4-octet big-endian length (MAC + body) | MAC (32 octets) | body
+ *       MAC = HMAC-SHA-256(SK, label NUL | 64-bit big-endian seq | body)
+ *     label "vsimig-peer-v2 source frame" or "vsimig-peer-v2 destination
+ *     frame", seq counting each direction's sealed frames from 0.  The
+ *     MAC is checked, in constant time, before the body is decoded; a
+ *     wrong one (forged, replayed, reordered, or after a dropped frame)
+ *     closes the connection and is counted (rejected_mac) and logged; the
+ *     destination's daemon notes the close in the domain's timeline.
  * Nonces are 128 bit from getrandom(); proofs are compared in constant
  * time.  The whole handshake (TLS included) must end within
  * VSM_PEER_HELLO_TIMEOUT_MS, on both sides.  A token is used once: the
@@ -44,13 +61,20 @@
  * limited) and closed; nothing else is disturbed.  Each side counts them.
  *
  * Version 1 ({"type":"hello","version":1,"domain":...,"token":"<hex32>"},
- * the token in clear, no proof of the source) is accepted only by a
- * listener with insecure = true; others answer it with an error.
+ * the token in clear, no proof of the source, nothing sealed) is accepted
+ * only by a listener with insecure = true and neither a key nor TLS
+ * (also after a key arrives by vsm_peer_server_set_key()); others answer
+ * it with an error.
  *
  * Limits on the listener: VSM_PEER_CONNS_MAX connections in all,
- * VSM_PEER_CONNS_PER_ADDR not yet authenticated ones per source address,
- * one authenticated connection per domain, the handshake timeout, a few
- * KiB of output for a connection that is not authenticated and
+ * VSM_PEER_CONNS_PER_ADDR not yet authenticated ones per source address
+ * (per /64 for IPv6: one host has them all), VSM_PEER_HANDSHAKES_MAX not
+ * yet authenticated ones in all (past it a new connection evicts the
+ * oldest handshake, which is told "too many connections" and retries:
+ * stalled handshakes from many addresses cannot keep a destination out),
+ * one authenticated connection per domain, VSM_PEER_HELLO_ONLY_TIMEOUT_MS
+ * for the hello and VSM_PEER_HELLO_TIMEOUT_MS for the whole handshake, a
+ * few KiB of output for a connection that is not authenticated and
  * VSM_PEER_DOMAIN_OUTBUF_MAX for the one of a domain.
  *
  * Optional TLS (VsmPeerTls, from libvirt's PKI files): the listener
@@ -74,17 +98,20 @@
 
 #include "daemon/netstate.h"
 
-#define VSM_PEER_MESSAGE_MAX (8u * 1024u * 1024u)
+#define VSM_PEER_MESSAGE_MAX (8u * 1024u * 1024u)   /* octets of a body (a sealed frame adds the MAC) */
 #define VSM_PEER_HELLO_TIMEOUT_MS 5000
 #define VSM_PEER_CONNECT_TIMEOUT_MS 3000
 #define VSM_PEER_CONNS_MAX 256
-#define VSM_PEER_CONNS_PER_ADDR 8      /* not yet authenticated, per source address */
+#define VSM_PEER_CONNS_PER_ADDR 8      /* not yet authenticated, per source address (IPv6: per /64) */
+#define VSM_PEER_HANDSHAKES_MAX 64     /* not yet authenticated, in all: the oldest is evicted */
+#define VSM_PEER_HELLO_ONLY_TIMEOUT_MS 1000 /* from accept (or the TLS handshake's end) to the hello */
 #define VSM_PEER_DOMAIN_OUTBUF_MAX (2 * (gsize) VSM_PEER_MESSAGE_MAX)
 #define VSM_PEER_PROTOCOL_VERSION 2
 #define VSM_PEER_NONCE_LEN 32          /* hex characters (128 bit) */
 #define VSM_PEER_PROOF_LEN 64          /* hex characters (HMAC-SHA-256) */
 #define VSM_PEER_KEY_MIN 32            /* octets of a key file */
 #define VSM_PEER_KEY_MAX 4096
+#define VSM_PEER_MAC_LEN 32           /* raw octets of a frame's HMAC-SHA-256 */
 #define VSM_PEER_NOT_AUTHORIZED "not authorized"
 
 typedef enum VsmPeerMessageType {
@@ -129,6 +156,23 @@ void vsm_peer_random_hex(char *out, gsize octets);
  * the cluster secret, or NULL to key by the token. */
 void vsm_peer_proof(GBytes *key, gboolean source, const char *domain, const char *token, const char *nonce_d,
                     const char *nonce_s, char out[VSM_PEER_PROOF_LEN + 1]);
+/* The session key of step 5: HMAC(key, "vsimig-peer-v2 session" NUL
+ * domain NUL token NUL nonce_d NUL nonce_s NUL), raw; key NULL: keyed by
+ * the token, as the proofs. */
+void vsm_peer_session_key(GBytes *key, const char *domain, const char *token, const char *nonce_d,
+                          const char *nonce_s, guint8 out[VSM_PEER_MAC_LEN]);
+/* The MAC of one frame body: HMAC(sk, label NUL seq body), label
+ * "vsimig-peer-v2 source frame" (from_source) or "vsimig-peer-v2
+ * destination frame", seq 8 octets big-endian. */
+void vsm_peer_frame_mac(const guint8 sk[VSM_PEER_MAC_LEN], gboolean from_source, guint64 seq, const guint8 *body,
+                        gsize len, guint8 out[VSM_PEER_MAC_LEN]);
+/* frame (as vsm_peer_message_encode() makes it) sealed for sending after
+ * the handshake: length (of MAC and body), MAC, body. */
+GBytes *vsm_peer_frame_seal(const guint8 sk[VSM_PEER_MAC_LEN], gboolean from_source, guint64 seq, GBytes *frame);
+/* Checks a sealed frame's payload (what follows the length prefix): TRUE
+ * and the body when its MAC is right (compared in constant time). */
+gboolean vsm_peer_frame_open(const guint8 sk[VSM_PEER_MAC_LEN], gboolean from_source, guint64 seq,
+                             const guint8 *payload, gsize len, const guint8 **ret_body, gsize *ret_len);
 /* Constant-time comparison of two NUL-terminated strings of length len. */
 gboolean vsm_peer_secret_equal(const char *a, const char *b, gsize len);
 /* Reads a key file: a regular file owned by root (or by the daemon's own
@@ -186,7 +230,7 @@ typedef struct VsmPeerServerCallbacks {
 typedef struct VsmPeerSecurity {
         const VsmPeerTls *tls;         /* NULL: plain TCP */
         GBytes *key;                   /* the cluster secret; NULL: keyed by the token */
-        gboolean insecure;             /* listener: accept version 1 hellos */
+        gboolean insecure;             /* listener: accept version 1 hellos (ignored with key or tls) */
 } VsmPeerSecurity;
 
 /* Listens on "ADDR:PORT" ("[v6]:PORT"; ADDR may be 0.0.0.0 / ::).
@@ -215,8 +259,12 @@ guint vsm_peer_server_send(VsmPeerServer *s, const VsmPeerMessage *m);
 /* Close every connection for this domain (after the migration ended),
  * once what is queued for it has been written (at most 5 s). */
 void vsm_peer_server_drop_domain(VsmPeerServer *s, const char *domain);
-/* {"listen","port","tls","key","insecure","connections","accepted","authorized","rejected",
- *  "rejected_auth","rejected_v1","rejected_per_address","rejected_protocol","rejected_tls",
+/* The key a source address is counted under for VSM_PEER_CONNS_PER_ADDR:
+ * the address (an IPv4-mapped IPv6 one as IPv4), an IPv6 one's /64. */
+char *vsm_peer_source_key(GInetAddress *addr);
+/* {"listen","port","tls","key","insecure","connections","handshakes","accepted","authorized","rejected",
+ *  "evicted",
+ *  "rejected_auth","rejected_v1","rejected_per_address","rejected_protocol","rejected_tls","rejected_mac",
  *  "hello_timeouts","over_capacity","dropped_slow","messages_sent","log_suppressed"} */
 JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s);
 
@@ -249,7 +297,7 @@ gboolean vsm_peer_client_is_authenticated(const VsmPeerClient *c);
 /* TRUE when the client closed because the origin's proof was wrong. */
 gboolean vsm_peer_client_auth_failed(const VsmPeerClient *c);
 /* {"origin","domain","tls","connected","authenticated","switchover_received","messages_received",
- *  "rejected","refused","auth_failed"} */
+ *  "rejected","refused","rejected_mac","auth_failed"} */
 JsonNode *vsm_peer_client_to_json(const VsmPeerClient *c);
 
 const char *vsm_peer_message_type_to_string(VsmPeerMessageType t);

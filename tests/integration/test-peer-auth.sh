@@ -25,7 +25,9 @@
 #      that holds the key and the token (python) sends it right after the
 #      handshake to B, which has seen only the "migrate begin" hook of that
 #      domain (fed by hand): refused, counted, noted, channel closed, no
-#      VDP ASSOCIATE.  (c shows the same SWITCHOVER taken once started.)
+#      VDP ASSOCIATE, and the address only that SWITCHOVER carried is not
+#      in the incoming state (it would be replayed late at RESUMED).
+#      (c shows the same SWITCHOVER taken once started.)
 #   e. 1000 connections (slowloris: 2 octets each) from another address
 #      on the migration network against B's listener while g1 migrates
 #      B -> A: A still gets the SWITCHOVER before RESUMED; B counts the
@@ -78,7 +80,7 @@ tb_track_pid "$NOKEY_PID" vsimigd-nokey
 for ((i = 0; i < 50; i++)); do [[ -S $TB_DIR/nokey.sock ]] && break; sleep 0.1; done
 cat >"$TB_DIR/nokey.xml" <<XML
 <domain type='kvm'><name>nokey</name><uuid>0d6f3a8e-1b2c-4d5e-8f90-a1b2c3d4e5f6</uuid><memory unit='KiB'>65536</memory><vcpu>1</vcpu>
-<metadata><vsimig:state xmlns:vsimig="https://vsimig.dev/xmlns/metadata/1" version="1" origin="127.0.0.1:7799" token="0123456789abcdef0123456789abcdef" generation="1"><vsimig:nic mac="02:76:73:6d:30:0a"><vsimig:client-id state="unknown"/></vsimig:nic></vsimig:state></metadata>
+<metadata><vsimig:state xmlns:vsimig="https://vsimig.dev/xmlns/metadata/1" version="1" origin="10.77.9.1:7799" token="0123456789abcdef0123456789abcdef" generation="1"><vsimig:nic mac="02:76:73:6d:30:0a"><vsimig:client-id state="unknown"/></vsimig:nic></vsimig:state></metadata>
 <os><type arch='x86_64'>hvm</type></os><devices><interface type='bridge'><mac address='02:76:73:6d:30:0a'/><source bridge='br0'/><target dev='vnet-nokey'/></interface></devices></domain>
 XML
 printf '[control]\nsocket = %s\n' "$TB_DIR/nokey.sock" >"$TB_DIR/nokey-ctl.conf"
@@ -223,8 +225,9 @@ mt_vsimigd_start A
 EARLY=early EARLY_UUID=5e1f0b57-7d8a-4c5e-9a11-0f6d2b3c4e5f EARLY_MAC=02:76:73:6d:30:09 EARLY_PORT=7790
 EARLY_TOK=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 hv=LT_HOLDER_A
+EARLY_SW_IP=10.77.1.62   # only in the early SWITCHOVER, not in <metadata>
 nsenter -t "${!hv}" -n -m -u -- python3 "$PA_PY" keyed-origin "$LT_IP_A" "$EARLY_PORT" "$KEY" "$EARLY_TOK" \
-  "$TB_DIR/early.log" </dev/null >>"$TB_DIR/early.out" 2>&1 &
+  "$TB_DIR/early.log" "$EARLY_MAC" "$EARLY_SW_IP" </dev/null >>"$TB_DIR/early.out" 2>&1 &
 EARLY_PID=$!
 tb_track_pid "$EARLY_PID" keyed-origin
 for ((i = 0; i < 50; i++)); do grep -q listening "$TB_DIR/early.log" 2>/dev/null && break; sleep 0.1; done
@@ -251,6 +254,11 @@ grep -q 'SWITCHOVER refused' "$TB_DIR/show-early.txt" || nfail "[early] B's time
 grep -qiE 'vdp associate' "$TB_DIR/show-early.txt" && nfail "[early] B sent a VDP ASSOCIATE for $EARLY on the early SWITCHOVER"
 [[ $(hctl B --json vdp list | vsm_json "[v['state'] for v in d['vsis'] if v['mac'] == '$EARLY_MAC' and v['state'] == 'associated']") == "[]" ]] ||
   nfail "[early] $EARLY_MAC is associated on B after the early SWITCHOVER"
+inc=$(hctl B --json show "$EARLY" | vsm_json "[a for n in d['carry']['incoming']['nics'] for a in n['ip4']]" 2>&1) || true
+say "[early] B's incoming state for $EARLY after the refusal: ip4 $inc"
+grep -q "10.77.1.61" <<<"$inc" || nfail "[early] B's incoming state for $EARLY lost the snapshot's address: $inc"
+grep -q "$EARLY_SW_IP" <<<"$inc" &&
+  nfail "[early] the refused SWITCHOVER's address $EARLY_SW_IP was merged into $EARLY's incoming state (replayed late)"
 lt_exec B "$VSIMIGCTL" --config /run/vsimig/vsimigd.conf hook "$EARLY" release end - <"$TB_DIR/early.xml" || true
 tb__kill_pid "$EARLY_PID" TERM 3
 tb__untrack_pid "$EARLY_PID"

@@ -154,6 +154,11 @@ static const BadCase bad_cases[] = {
         { "[peer]\nlisten = 10.77.9.1:7788\ninsecure = true\nadvertise = host-a.example:7788\n",
           "host names are refused" },
         { "[peer]\nlisten = 10.77.9.1:7788\ninsecure = true\nadvertise = localhost:7788\n", "[peer] advertise" },
+        { "[peer]\nlisten = 0.0.0.0:7788\ninsecure = true\nadvertise = 127.0.0.1:7788\n", "not an address other hosts" },
+        { "[peer]\nlisten = 0.0.0.0:7788\ninsecure = true\nadvertise = 0.0.0.0:7788\n", "not an address other hosts" },
+        { "[peer]\nlisten = [::]:7788\ninsecure = true\nadvertise = [::1]:7788\n", "not an address other hosts" },
+        { "[peer]\nlisten = [::]:7788\ninsecure = true\nadvertise = [fe80::1]:7788\n", "not an address other hosts" },
+        { "[peer]\nlisten = 0.0.0.0:7788\ninsecure = true\nadvertise = 239.1.2.3:7788\n", "not an address other hosts" },
         /* secure by default: a listener needs a key, TLS, or the explicit opt-out */
         { "[peer]\nlisten = 10.77.9.1:7788\n", "vsimigctl peer-key new" },
         { "[peer]\nlisten = 10.77.9.1:7788\ninsecure = false\n", "key-file" },

@@ -760,6 +760,18 @@ static void test_xml_hostile(void) {
                 { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"2001:db8::1:7788\"/>", "origin" },
                 { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"[10.77.9.1]:7788\"/>", "origin" },
                 { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"[host]:7788\"/>", "origin" },
+                /* addresses no other host reaches (a destination would
+                 * connect to itself, or to whoever holds the scope) */
+                { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"127.0.0.1:7788\"/>", "origin" },
+                { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"0.0.0.0:7788\"/>", "origin" },
+                { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"224.0.0.1:7788\"/>", "origin" },
+                { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"255.255.255.255:7788\"/>", "origin" },
+                { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"[::1]:7788\"/>", "origin" },
+                { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"[::]:7788\"/>", "origin" },
+                { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"[ff02::1]:7788\"/>", "origin" },
+                { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"[fe80::1]:7788\"/>", "origin" },
+                { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"[fe80::1%eth0]:7788\"/>", "origin" },
+                { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" origin=\"[::ffff:127.0.0.1]:7788\"/>", "origin" },
                 { "<state xmlns=\"" NS "\" version=\"1\" generation=\"1\" color=\"red\"/>", "unknown attribute 'color'" },
                 { "<state xmlns=\"" NS "\" xmlns:x=\"urn:x\" version=\"1\" generation=\"1\" x:version=\"1\"/>",
                   "in a namespace" },

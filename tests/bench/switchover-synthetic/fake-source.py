@@ -15,7 +15,9 @@ only while a socket is created, so everything else runs where it started):
     big-endian length + JSON; answers each hello (known domain, version 2)
     with a challenge proving the cluster key (--key-file) and the domain's
     token, checks the destination's auth proof, sends a "state", and when
-    everything is ready sends every "switchover" in one go.
+    everything is ready sends every "switchover" in one go; every frame
+    after the challenge sealed under the session key (HMAC, per-direction
+    sequence number).
   * the daemon's control socket (a path: no netns): the libvirt hooks
     "migrate begin" (with the domain XML carrying the <metadata> snapshot),
     "prepare begin" and "start begin" for every domain, and afterwards
@@ -187,6 +189,8 @@ class Domain:
         self.nics = [Nic(index * n_nics + i, self, i, groups_mode, n_groups, ack_usec) for i in range(n_nics)]
         self.writer = None           # the peer connection, once the hello was right
         self.hello_at = None
+        self.sk = None               # the session key: every frame after the challenge is sealed
+        self.seq = 0
         self.closed_at = None
         self.closed_why = None
 
@@ -209,6 +213,21 @@ def peer_proof(key, source, domain, token, nonce_d, nonce_s):
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
 
 
+def session_key(key, domain, token, nonce_d, nonce_s):
+    """vsm_peer_session_key(): the key that seals every frame after the
+    handshake."""
+    msg = b"".join(f.encode() + b"\0" for f in ("vsimig-peer-v2 session", domain, token, nonce_d, nonce_s))
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def sealed(sk, seq, body):
+    """vsm_peer_frame_seal() for the source's direction: length (of MAC and
+    body), HMAC(sk, label NUL, 64-bit big-endian seq, body), body."""
+    mac = hmac.new(sk, b"vsimig-peer-v2 source frame\0" + struct.pack(">Q", seq) + body,
+                   hashlib.sha256).digest()
+    return struct.pack(">I", len(mac) + len(body)) + mac + body
+
+
 async def read_frame(reader, limit=65536, timeout=10):
     hdr = await asyncio.wait_for(reader.readexactly(4), timeout)
     ln = struct.unpack(">I", hdr)[0]
@@ -220,6 +239,10 @@ async def read_frame(reader, limit=65536, timeout=10):
 def frame(obj):
     body = json.dumps(obj, separators=(",", ":")).encode()
     return struct.pack(">I", len(body)) + body
+
+
+def body_of(obj):
+    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 # ---------------------------------------------------------------- /proc
@@ -551,6 +574,7 @@ class Bench:
         d = None
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sk = None
         try:
             hello = await read_frame(reader)
             d = self.by_uuid.get(hello.get("domain"))
@@ -571,6 +595,8 @@ class Bench:
                 writer.write(frame({"type": "challenge", "nonce": nonce_s,
                                     "proof": peer_proof(self.key, True, d.uuid, d.token, nonce_d, nonce_s)}))
                 await writer.drain()
+                # Everything after the challenge is sealed.
+                sk = session_key(self.key, d.uuid, d.token, nonce_d, nonce_s)
                 auth = await read_frame(reader)
                 want = peer_proof(self.key, False, d.uuid, d.token, nonce_d, nonce_s)
                 if auth.get("type") != "auth":
@@ -580,13 +606,15 @@ class Bench:
             if why:
                 self.peer_bad += 1
                 self.errors.append(f"peer: {why}")
-                writer.write(frame({"type": "error", "reason": why}))
+                err = body_of({"type": "error", "reason": why})
+                writer.write(sealed(sk, 0, err) if sk else struct.pack(">I", len(err)) + err)
                 await writer.drain()
                 writer.close()
                 return
             d.hello_at = time.time_ns()
-            writer.write(frame({"type": "state", "domain": d.uuid, "generation": 1,
-                                "nics": [n.json() for n in d.nics]}))
+            d.sk, d.seq = sk, 1
+            writer.write(sealed(sk, 0, body_of({"type": "state", "domain": d.uuid, "generation": 1,
+                                                 "nics": [n.json() for n in d.nics]})))
             await writer.drain()
             d.writer = writer
             self.connected += 1
@@ -736,7 +764,8 @@ class Bench:
         us = str(t0 // 1000).encode()
         for d, pre, post in parts:
             body = pre + us + post
-            d.writer.write(struct.pack(">I", len(body)) + body)
+            d.writer.write(sealed(d.sk, d.seq, body))
+            d.seq += 1
         t_sent = time.time_ns()
         for d, _, _ in parts:
             await d.writer.drain()

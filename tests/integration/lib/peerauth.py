@@ -9,7 +9,9 @@ library only.
         token alone, which is all a libvirt read-only client has), then
         auth with the same key.  Prints one line per step:
           "challenge proof-ok" / "challenge proof-bad"
-          "reply {json}" for every message that follows
+          "reply {json}" for every message that follows (frames after
+          the challenge are sealed: "reply (MAC not verified) {json}"
+          when the MAC does not check out under our session key)
           "closed" / "still-open" / "timeout" / "refused ERR"
   peerauth.py client-v1 HOST PORT UUID TOKEN
         the version 1 hello (token in clear); prints the reply likewise
@@ -18,11 +20,13 @@ library only.
         a challenge with a random proof, then a SWITCHOVER for the domain
         (what an attacker answering at the origin would like the
         destination to act on); one line per event in LOG
-  peerauth.py keyed-origin ADDR PORT KEYFILE TOKEN LOG
+  peerauth.py keyed-origin ADDR PORT KEYFILE TOKEN LOG [MAC IP]
         a source that holds the key and the token (so the destination
         authenticates it) but sends the SWITCHOVER at once, right after
-        the handshake, whatever the destination's domain is doing; one line
-        per event in LOG; runs until killed
+        the handshake, whatever the destination's domain is doing (with
+        MAC IP: one vNIC MAC with the address IP, which only the
+        SWITCHOVER carries); frames sealed as a real source seals them;
+        one line per event in LOG; runs until killed
   peerauth.py replay PCAP SERVER_PORT HOST PORT
         the destination's octets of the first connection to SERVER_PORT in
         PCAP (hello and auth of an earlier, real exchange), sent verbatim to
@@ -59,6 +63,22 @@ def frame(obj):
     return struct.pack(">I", len(b)) + b
 
 
+def session_key(key, domain, token, nd, ns):
+    msg = b"".join(f.encode() + b"\0" for f in ("vsimig-peer-v2 session", domain, token, nd, ns))
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def frame_mac(sk, from_source, seq, body):
+    label = b"vsimig-peer-v2 source frame\0" if from_source else b"vsimig-peer-v2 destination frame\0"
+    return hmac.new(sk, label + struct.pack(">Q", seq) + body, hashlib.sha256).digest()
+
+
+def sealed(sk, seq, obj):
+    """A frame after the handshake, from the source (src/daemon/peer.h)."""
+    b = json.dumps(obj, separators=(",", ":")).encode()
+    return struct.pack(">I", 32 + len(b)) + frame_mac(sk, True, seq, b) + b
+
+
 def recv_exact(s, n):
     b = b""
     while len(b) < n:
@@ -69,28 +89,42 @@ def recv_exact(s, n):
     return b
 
 
-def recv_msg(s):
+def recv_frame(s):
     hdr = recv_exact(s, 4)
     if hdr is None:
         return None
     n = struct.unpack(">I", hdr)[0]
     if n == 0 or n > 1 << 20:
         raise ValueError(f"length {n}")
-    body = recv_exact(s, n)
-    if body is None:
-        return None
-    return json.loads(body)
+    return recv_exact(s, n)
 
 
-def print_rest(s, limit=4):
-    """Every message until the peer closes (or is quiet for 3 s)."""
+def recv_msg(s):
+    body = recv_frame(s)
+    return None if body is None else json.loads(body)
+
+
+def print_rest(s, limit=4, sealed_from=None, sk=None):
+    """Every message until the peer closes (or is quiet for 3 s).  Frames
+    after a challenge (or all, with sealed_from=0) are sealed: their MAC
+    is checked with sk (sequence from sealed_from) when we have one."""
+    seq = sealed_from
     try:
         for _ in range(limit):
-            m = recv_msg(s)
-            if m is None:
+            raw = recv_frame(s)
+            if raw is None:
                 print("closed")
                 return
-            print("reply " + json.dumps(m))
+            if seq is None:
+                m = json.loads(raw)
+                print("reply " + json.dumps(m))
+                if m.get("type") == "challenge":
+                    seq = 0
+                continue
+            mac, body = raw[:32], raw[32:]
+            ok = sk is not None and hmac.compare_digest(mac, frame_mac(sk, True, seq, body))
+            seq += 1
+            print("reply " + ("" if ok else "(MAC not verified) ") + json.dumps(json.loads(body)))
         print("still-open")
     except socket.timeout:
         print("still-open")
@@ -129,7 +163,7 @@ def client(host, port, uuid, token, keyfile=None):
     print("challenge " + ("proof-ok" if ok else "proof-bad"))
     # Go on anyway: the test wants the source's answer to our proof.
     s.sendall(frame({"type": "auth", "proof": proof(key, False, uuid, token, nd, ch["nonce"])}))
-    print_rest(s)
+    print_rest(s, sealed_from=0, sk=session_key(key, uuid, token, nd, ch["nonce"]))
     return 0
 
 
@@ -168,7 +202,7 @@ def fake_origin(addr, port, log):
             c.close()
 
 
-def keyed_origin(addr, port, keyfile, token, log):
+def keyed_origin(addr, port, keyfile, token, log, mac=None, ip=None):
     key = open(keyfile, "rb").read()
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -190,9 +224,11 @@ def keyed_origin(addr, port, keyfile, token, log):
             ok = auth is not None and hmac.compare_digest(str(auth.get("proof")),
                                                           proof(key, False, dom, token, nd, ns))
             out.write(f"auth {'ok' if ok else 'bad'}: {json.dumps(auth)}\n")
-            c.sendall(frame({"type": "state", "domain": dom, "generation": 1, "nics": []}))
-            c.sendall(frame({"type": "switchover", "domain": dom, "generation": 2, "nics": [],
-                             "suspended_at": time.time_ns() // 1000}))
+            sk = session_key(key, dom, token, nd, ns)
+            nics = [{"mac": mac, "client_id": {"state": "unknown"}, "groups": [], "ip4": [ip], "ip6": []}] if mac else []
+            c.sendall(sealed(sk, 0, {"type": "state", "domain": dom, "generation": 1, "nics": []}))
+            c.sendall(sealed(sk, 1, {"type": "switchover", "domain": dom, "generation": 2, "nics": nics,
+                                     "suspended_at": time.time_ns() // 1000}))
             out.write("sent state and switchover\n")
             m = recv_msg(c)
             out.write(f"then: {json.dumps(m) if m is not None else 'closed by the destination'}\n")
@@ -294,7 +330,7 @@ def main():
         return client_v1(*a[1:])
     if len(a) == 4 and a[0] == "fake-origin":
         return fake_origin(*a[1:])
-    if len(a) == 6 and a[0] == "keyed-origin":
+    if len(a) in (6, 8) and a[0] == "keyed-origin":
         return keyed_origin(*a[1:])
     if len(a) == 5 and a[0] == "replay":
         return replay(*a[1:])
