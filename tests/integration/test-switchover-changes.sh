@@ -227,7 +227,7 @@ done <<<"$out"
 kill -0 "$VSM_PID" 2>/dev/null || nfail "vsimigd died; log tail: $(tail -5 "$VSM_LOG")"
 tb__kill_pid "$VSM_PID" TERM 5
 tb__untrack_pid "$VSM_PID"
-grep -E 'AddressSanitizer|runtime error' "$VSM_LOG" && nfail "sanitizer report in vsimigd's log"
+grep -E 'Sanitizer|runtime error:' "$VSM_LOG" && nfail "sanitizer report in vsimigd's log"
 
 say "done in $(( ($(date +%s%N) - T_ALL) / 1000000 )) ms"
 if ((${#FAILS[@]})); then
