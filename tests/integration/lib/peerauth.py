@@ -27,6 +27,13 @@ library only.
         MAC IP: one vNIC MAC with the address IP, which only the
         SWITCHOVER carries); frames sealed as a real source seals them;
         one line per event in LOG; runs until killed
+  peerauth.py keyed-source ADDR PORT KEYFILE TOKEN LOG STATE_NIC SW_NIC GO
+        a source that holds the key and the token and behaves like a real
+        one, for one connection: after the handshake a STATE with the vNIC
+        state STATE_NIC (JSON), then, once the file GO exists (at most
+        30 s), a SWITCHOVER carrying only SW_NIC (JSON: the vNIC's final
+        changes) and suspended_at = now; then waits until the destination
+        closes; one line per event in LOG ("switchover sent at USEC")
   peerauth.py replay PCAP SERVER_PORT HOST PORT
         the destination's octets of the first connection to SERVER_PORT in
         PCAP (hello and auth of an earlier, real exchange), sent verbatim to
@@ -238,6 +245,55 @@ def keyed_origin(addr, port, keyfile, token, log, mac=None, ip=None):
             c.close()
 
 
+def keyed_source(addr, port, keyfile, token, log, state_nic, sw_nic, go):
+    key = open(keyfile, "rb").read()
+    state_nic, sw_nic = json.loads(state_nic), json.loads(sw_nic)
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((addr, int(port)))
+    ls.listen(4)
+    out = open(log, "a", buffering=1)
+    out.write(f"listening {addr}:{port}\n")
+    c, peer = ls.accept()
+    c.settimeout(10)
+    try:
+        hello = recv_msg(c)
+        out.write(f"hello from {peer[0]}: {json.dumps(hello)}\n")
+        if not hello or hello.get("type") != "hello":
+            return 1
+        dom, nd, ns = hello.get("domain", ""), hello.get("nonce", ""), secrets.token_hex(16)
+        c.sendall(frame({"type": "challenge", "nonce": ns, "proof": proof(key, True, dom, token, nd, ns)}))
+        auth = recv_msg(c)
+        ok = auth is not None and hmac.compare_digest(str(auth.get("proof")), proof(key, False, dom, token, nd, ns))
+        out.write(f"auth {'ok' if ok else 'bad'}\n")
+        if not ok:
+            return 1
+        sk = session_key(key, dom, token, nd, ns)
+        c.sendall(sealed(sk, 0, {"type": "state", "domain": dom, "generation": 2, "nics": [state_nic]}))
+        out.write("state sent\n")
+        for _ in range(300):
+            if os.path.exists(go):
+                break
+            time.sleep(0.1)
+        else:
+            out.write("no go file after 30 s\n")
+            return 1
+        now = time.time_ns() // 1000
+        c.sendall(sealed(sk, 1, {"type": "switchover", "domain": dom, "generation": 3, "nics": [sw_nic],
+                                 "suspended_at": now}))
+        out.write(f"switchover sent at {now}\n")
+        c.settimeout(30)
+        m = recv_frame(c)
+        out.write(f"then: {'closed by the destination' if m is None else 'data'}\n")
+    except (OSError, ValueError) as e:
+        out.write(f"connection: {e!r}\n")
+        return 1
+    finally:
+        c.close()
+        ls.close()
+    return 0
+
+
 def tcp_payloads(path, server_port):
     """The client->server payload of the first TCP connection to
     server_port in the pcap (IPv4 over Ethernet), in sequence order."""
@@ -332,6 +388,8 @@ def main():
         return fake_origin(*a[1:])
     if len(a) in (6, 8) and a[0] == "keyed-origin":
         return keyed_origin(*a[1:])
+    if len(a) == 9 and a[0] == "keyed-source":
+        return keyed_source(*a[1:])
     if len(a) == 5 and a[0] == "replay":
         return replay(*a[1:])
     if len(a) in (5, 6) and a[0] == "flood":
