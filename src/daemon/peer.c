@@ -1221,7 +1221,8 @@ struct VsmPeerConn {
         char *addr;                    /* the address alone: the key of server->per_addr */
         gboolean challenged;           /* a challenge went out: an auth is expected */
         gboolean known;                /* lookup() knew the domain */
-        gboolean lookup_pending;       /* a deferred lookup has not answered yet */
+        gboolean lookup_pending;       /* a deferred lookup has not answered yet: input waits */
+        gboolean eof_pending;          /* the destination closed its side meanwhile */
         gboolean v1;                   /* the hello was version 1... */
         char v1_token[VSM_NETSTATE_TOKEN_LEN + 1]; /* ...with this token in clear */
         gboolean authorized;
@@ -1432,6 +1433,8 @@ struct VsmPeerLookup {
 };
 
 static void conn_after_lookup(VsmPeerConn *c);
+static void conn_process(VsmPeerConn *c);
+static void conn_on_eof(VsmPeerConn *c);
 
 /* Step 1 -> 2: a version 2 hello gets a challenge, true or random, once
  * the daemon answered the lookup (at once, or later: see lookup_deferred). */
@@ -1485,6 +1488,11 @@ void vsm_peer_lookup_answer(VsmPeerLookup *q, const char *token) {
                 if (token)
                         g_strlcpy(c->token, token, sizeof(c->token));
                 conn_after_lookup(c);
+                /* What came meanwhile: the auth, the end. */
+                if (c->server)
+                        conn_process(c);
+                if (c->server && c->eof_pending)
+                        conn_on_eof(c);
         }
         conn_unref(c);
 }
@@ -1566,8 +1574,17 @@ static void conn_on_auth(VsmPeerConn *c, VsmPeerMessage *m) {
                 conn_accept(c);
 }
 
+/* While a deferred lookup runs, what the destination sends waits (so a
+ * hello and an auth sent at once get the answer an unknown domain's get). */
+#define PEER_PENDING_IN_MAX (2 * PEER_HELLO_MAX)
+
 static void conn_process(VsmPeerConn *c) {
-        while (c->server) {
+        if (c->server && c->lookup_pending && c->io.in->len > PEER_PENDING_IN_MAX) {
+                conn_reject(c, &c->server->rejected_protocol, "bad length", "%u octets before the challenge",
+                            c->io.in->len);
+                return;
+        }
+        while (c->server && !c->lookup_pending) {
                 g_autoptr(VsmPeerMessage) m = NULL;
                 g_autoptr(GError) error = NULL;
                 gboolean expected;
@@ -1586,7 +1603,7 @@ static void conn_process(VsmPeerConn *c) {
                         return;
                 }
                 /* The destination sends one hello, then one auth. */
-                expected = !c->authorized && !c->lookup_pending &&
+                expected = !c->authorized &&
                            (c->challenged ? m->type == VSM_PEER_MSG_AUTH : m->type == VSM_PEER_MSG_HELLO);
                 if (!expected) {
                         conn_reject(c, &c->server->rejected_protocol, "unexpected message",
@@ -1614,20 +1631,29 @@ static gboolean conn_on_read(gpointer user_data, gssize n, const GError *error) 
         }
         conn_ref(c);
         conn_process(c);
-        if (n == 0 && c->server) {
-                if (c->io.in->len > 0)
-                        conn_reject(c, &c->server->rejected_protocol, NULL, "truncated message (%u octets) at end of stream",
-                                    c->io.in->len);
-                else if (!c->authorized)
-                        conn_reject(c, &c->server->rejected_protocol, NULL, "closed during the handshake");
-                else {
-                        peer_log(G_LOG_LEVEL_INFO, c->peer, conn_domain(c), "peer %s: destination closed the connection",
-                                 c->peer);
-                        conn_close(c);
-                }
+        if (n == 0 && c->server && c->lookup_pending) {
+                /* Answered later, as if the answer had come first. */
+                c->eof_pending = TRUE;
+                clear_source(&c->io.in_src);
+        } else if (n == 0 && c->server) {
+                conn_on_eof(c);
         }
         conn_unref(c);
         return G_SOURCE_CONTINUE;      /* a closed connection's source is already destroyed */
+}
+
+/* The destination closed its side (c->server set). */
+static void conn_on_eof(VsmPeerConn *c) {
+        if (c->io.in->len > 0)
+                conn_reject(c, &c->server->rejected_protocol, NULL, "truncated message (%u octets) at end of stream",
+                            c->io.in->len);
+        else if (!c->authorized)
+                conn_reject(c, &c->server->rejected_protocol, NULL, "closed during the handshake");
+        else {
+                peer_log(G_LOG_LEVEL_INFO, c->peer, conn_domain(c), "peer %s: destination closed the connection",
+                         c->peer);
+                conn_close(c);
+        }
 }
 
 static void conn_on_handshake(GObject *source, GAsyncResult *res, gpointer user_data) {

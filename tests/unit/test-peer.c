@@ -2725,22 +2725,18 @@ static void test_deferred_refused(void) {
         vsm_peer_server_free(srv.s);
 }
 
-/* The connection ends while the lookup is pending: by the destination, by
- * the handshake deadline, by a message before the challenge, by the
- * server's end.  The late answer is dropped, safely (ASan). */
+/* The connection ends while the lookup is pending: by the handshake
+ * deadline, by the server's end; the late answer is dropped, safely
+ * (ASan).  What the destination sends meanwhile (its auth, its end)
+ * waits for the answer: handled then as for a synchronous lookup. */
 static void test_deferred_closed(void) {
         Srv srv = { .send_on_connect = TRUE, .cb = &srv_cb_deferred };
+        g_autoptr(GByteArray) buf = g_byte_array_new();
+        g_autoptr(GBytes) reply = NULL;
         int fd;
 
         srv_start(&srv);
         vsm_peer_server_set_hello_timeout_ms(srv.s, 300);
-        /* The destination goes away. */
-        fd = raw_connect(vsm_peer_server_get_port(srv.s));
-        raw_hello(fd, DOM, NONCE);
-        WAIT_UNTIL(srv.pending != NULL, 3000);
-        close(fd);
-        WAIT_UNTIL(srv_stat(&srv, "connections") == 0, 3000);
-        srv_answer(&srv, TOKEN);
         /* The deadline. */
         fd = raw_connect(vsm_peer_server_get_port(srv.s));
         raw_hello(fd, DOM, NONCE);
@@ -2748,16 +2744,27 @@ static void test_deferred_closed(void) {
         WAIT_UNTIL(raw_closed(fd), 3000);
         close(fd);
         g_assert_cmpint(srv_stat(&srv, "hello_timeouts"), ==, 1);
+        g_assert_cmpint(srv_stat(&srv, "connections"), ==, 0);
         srv_answer(&srv, TOKEN);
-        /* An auth before the challenge. */
+        /* A (wrong) auth and the end before the challenge: both wait, then
+         * the same refusal as without the wait. */
         fd = raw_connect(vsm_peer_server_get_port(srv.s));
         raw_hello(fd, DOM, NONCE);
         WAIT_UNTIL(srv.pending != NULL, 3000);
         raw_auth(fd, PROOF);
+        shutdown(fd, SHUT_WR);
+        spin(100);
+        g_assert_cmpint(srv_stat(&srv, "connections"), ==, 1);
+        g_assert_cmpint(srv_stat(&srv, "rejected"), ==, 1);
+        srv_answer(&srv, TOKEN);
+        g_assert_nonnull(raw_next_frame(fd, buf));      /* the challenge */
+        reply = raw_next_frame(fd, buf);
+        g_assert_nonnull(reply);
         WAIT_UNTIL(raw_closed(fd), 3000);
         close(fd);
-        g_assert_cmpint(srv_stat(&srv, "rejected_protocol"), ==, 2);       /* with the first's close */
-        srv_answer(&srv, TOKEN);
+        g_assert_cmpint(srv_stat(&srv, "rejected_auth"), ==, 1);
+        g_assert_cmpint(srv_stat(&srv, "rejected_protocol"), ==, 0);
+        g_assert_cmpuint(srv.n_refused, ==, 1);
         /* The server goes. */
         fd = raw_connect(vsm_peer_server_get_port(srv.s));
         raw_hello(fd, DOM, NONCE);
@@ -2769,7 +2776,7 @@ static void test_deferred_closed(void) {
         spin(50);
         g_assert_cmpuint(srv.n_authorize, ==, 0);
         g_assert_cmpuint(srv.n_connected, ==, 0);
-        g_assert_cmpuint(srv.n_lookup, ==, 4);
+        g_assert_cmpuint(srv.n_lookup, ==, 3);
 }
 
 int main(int argc, char **argv) {
