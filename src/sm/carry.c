@@ -448,8 +448,8 @@ int vsm_carry_policy_handle(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t
 VsmCarryPeerAnswer vsm_carry_policy_peer_answer(const VsmCarryPolicy *p, bool job_asked, VsmMigJobOp job) {
         if (p->role == VSM_MIG_ROLE_SOURCE && (p->phase == VSM_MIG_PHASE_MIGRATING || p->phase == VSM_MIG_PHASE_SUSPENDED))
                 return VSM_CARRY_PEER_PROVE;
-        /* A domain arriving here, or leaving already, is not ours to prove. */
-        if (p->incoming || p->role == VSM_MIG_ROLE_DESTINATION || p->phase == VSM_MIG_PHASE_GONE)
+        /* A domain arriving here, or gone already, is not ours to prove. */
+        if (p->incoming || p->phase == VSM_MIG_PHASE_GONE)
                 return VSM_CARRY_PEER_REFUSE;
         if (!job_asked)
                 return VSM_CARRY_PEER_ASK_JOB;
