@@ -2779,6 +2779,43 @@ static void test_deferred_closed(void) {
         g_assert_cmpuint(srv.n_lookup, ==, 3);
 }
 
+/* Version 1 (insecure) waits for a deferred lookup too: served when
+ * answered with the token, refused ("not authorized") when not. */
+static void test_deferred_v1(void) {
+        Srv lax = { .send_on_connect = TRUE, .no_key = TRUE, .insecure = TRUE, .cb = &srv_cb_deferred };
+        g_autoptr(GByteArray) buf = g_byte_array_new();
+        g_autoptr(VsmPeerMessage) m = NULL;
+        int fd;
+
+        srv_start(&lax);
+        fd = raw_connect(vsm_peer_server_get_port(lax.s));
+        raw_write_frame(fd, HELLO_V1_JSON);
+        WAIT_UNTIL(lax.pending != NULL, 3000);
+        g_assert_cmpuint(lax.n_authorize, ==, 0);
+        srv_answer(&lax, NULL);
+        m = raw_next_msg(fd, buf);
+        g_assert_nonnull(m);
+        g_assert_cmpint(m->type, ==, VSM_PEER_MSG_ERROR);
+        g_assert_cmpstr(m->reason, ==, VSM_PEER_NOT_AUTHORIZED);
+        WAIT_UNTIL(raw_closed(fd), 3000);
+        close(fd);
+        g_assert_cmpuint(lax.n_authorize, ==, 0);
+
+        fd = raw_connect(vsm_peer_server_get_port(lax.s));
+        raw_write_frame(fd, HELLO_V1_JSON);
+        WAIT_UNTIL(lax.pending != NULL, 3000);
+        srv_answer(&lax, TOKEN);
+        g_clear_pointer(&m, vsm_peer_message_free);
+        g_byte_array_set_size(buf, 0);
+        m = raw_next_msg(fd, buf);
+        g_assert_nonnull(m);
+        g_assert_cmpint(m->type, ==, VSM_PEER_MSG_STATE);
+        g_assert_cmpuint(lax.n_connected, ==, 1);
+        close(fd);
+        WAIT_UNTIL(lax.n_disconnected == 1, 3000);
+        vsm_peer_server_free(lax.s);
+}
+
 int main(int argc, char **argv) {
         static const TlsCase tls_files_case = { .func = test_tls_files };
         static const TlsCase tls_flow = { .data_func = test_tls_flow, .data = GINT_TO_POINTER(TRUE) };
@@ -2819,6 +2856,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/peer/auth/deferred-answered", test_deferred_answered);
         g_test_add_func("/peer/auth/deferred-refused", test_deferred_refused);
         g_test_add_func("/peer/auth/deferred-closed", test_deferred_closed);
+        g_test_add_func("/peer/auth/deferred-v1", test_deferred_v1);
         g_test_add_func("/peer/auth/token-once", test_auth_token_once);
         g_test_add_func("/peer/auth/v1", test_auth_v1);
         g_test_add_func("/peer/auth/server-set-key", test_server_set_key);
