@@ -1223,6 +1223,7 @@ struct VsmPeerConn {
         gboolean known;                /* lookup() knew the domain */
         gboolean lookup_pending;       /* a deferred lookup has not answered yet: input waits */
         gboolean eof_pending;          /* the destination closed its side meanwhile */
+        gboolean in_lookup;            /* inside lookup_deferred(): conn_process() goes on by itself */
         gboolean v1;                   /* the hello was version 1... */
         char v1_token[VSM_NETSTATE_TOKEN_LEN + 1]; /* ...with this token in clear */
         gboolean authorized;
@@ -1464,8 +1465,12 @@ static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
                 VsmPeerLookup *q = g_new0(VsmPeerLookup, 1);
 
                 q->c = conn_ref(c);
+                conn_ref(c);            /* an answer at once may close it */
                 c->lookup_pending = TRUE;
+                c->in_lookup = TRUE;
                 s->cb.lookup_deferred(q, c->domain, s->user_data);
+                c->in_lookup = FALSE;
+                conn_unref(c);
                 return;
         }
         if (s->cb.lookup)
@@ -1488,8 +1493,9 @@ void vsm_peer_lookup_answer(VsmPeerLookup *q, const char *token) {
                 if (token)
                         g_strlcpy(c->token, token, sizeof(c->token));
                 conn_after_lookup(c);
-                /* What came meanwhile: the auth, the end. */
-                if (c->server)
+                /* What came meanwhile: the auth, the end (answered at
+                 * once, the caller's conn_process() goes on). */
+                if (c->server && !c->in_lookup)
                         conn_process(c);
                 if (c->server && c->eof_pending)
                         conn_on_eof(c);

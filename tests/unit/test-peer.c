@@ -530,6 +530,7 @@ typedef struct Srv {
         const VsmPeerServerCallbacks *cb; /* NULL: srv_cb */
         VsmPeerLookup *pending;        /* srv_cb_deferred: the lookup not answered yet */
         char pending_domain[37];
+        gboolean answer_now;           /* srv_cb_deferred answers inside the call: TOKEN for DOM */
 } Srv;
 
 static gboolean srv_lookup(const char *domain, char ret_token[VSM_NETSTATE_TOKEN_LEN + 1], gpointer user_data) {
@@ -2598,6 +2599,10 @@ static void srv_lookup_deferred(VsmPeerLookup *q, const char *domain, gpointer u
         Srv *srv = user_data;
 
         srv->n_lookup++;
+        if (srv->answer_now) {
+                vsm_peer_lookup_answer(q, g_str_equal(domain, DOM) ? TOKEN : NULL);
+                return;
+        }
         g_assert_null(srv->pending);
         srv->pending = q;
         g_strlcpy(srv->pending_domain, domain, sizeof(srv->pending_domain));
@@ -2816,6 +2821,28 @@ static void test_deferred_v1(void) {
         vsm_peer_server_free(lax.s);
 }
 
+/* A deferred lookup answered inside the call (the daemon knows at once,
+ * as for an unknown domain): the same as a synchronous one. */
+static void test_deferred_at_once(void) {
+        Srv srv = { .send_on_connect = TRUE, .cb = &srv_cb_deferred, .answer_now = TRUE };
+        g_autofree char *origin = NULL;
+        g_autoptr(GBytes) ch = NULL, reply = NULL;
+        Rec r;
+
+        srv_start(&srv);
+        origin = srv_origin(&srv);
+        rec_init(&r);
+        rec_connect(&r, origin, DOM, TOKEN);
+        WAIT_UNTIL(r.msgs->len == 1 || r.n_closed, 3000);
+        g_assert_cmpuint(r.msgs->len, ==, 1);
+        g_assert_cmpuint(srv.n_connected, ==, 1);
+        rec_clear(&r);
+        probe(&srv, DOM_OTHER, TRUE, &ch, &reply);
+        g_assert_cmpint(srv_stat(&srv, "rejected_auth"), ==, 1);
+        g_assert_cmpuint(srv.n_lookup, ==, 2);
+        vsm_peer_server_free(srv.s);
+}
+
 int main(int argc, char **argv) {
         static const TlsCase tls_files_case = { .func = test_tls_files };
         static const TlsCase tls_flow = { .data_func = test_tls_flow, .data = GINT_TO_POINTER(TRUE) };
@@ -2857,6 +2884,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/peer/auth/deferred-refused", test_deferred_refused);
         g_test_add_func("/peer/auth/deferred-closed", test_deferred_closed);
         g_test_add_func("/peer/auth/deferred-v1", test_deferred_v1);
+        g_test_add_func("/peer/auth/deferred-at-once", test_deferred_at_once);
         g_test_add_func("/peer/auth/token-once", test_auth_token_once);
         g_test_add_func("/peer/auth/v1", test_auth_v1);
         g_test_add_func("/peer/auth/server-set-key", test_server_set_key);
