@@ -75,6 +75,7 @@ struct VsmCarry {
         VsmCarryHost host;
         gpointer host_data;
         VsmLibvirt *libvirt;
+        GCancellable *cancel;          /* libvirt calls that end with the carry */
         VsmSniffer *sniffer;
         VsmPeerServer *server;
         VsmPeerTls *tls;               /* [peer] tls = true; NULL: plain TCP */
@@ -825,13 +826,57 @@ static CarryDomain *peer_domain(VsmCarry *c, const char *domain) {
         return d;
 }
 
-static gboolean on_peer_lookup(const char *domain, char ret_token[VSM_NETSTATE_TOKEN_LEN + 1], gpointer user_data) {
-        CarryDomain *d = peer_domain(user_data, domain);
+/* libvirt's VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT (follower.c too). */
+#define CARRY_JOB_OPERATION_MIGRATION_OUT 5
 
-        if (!d)
-                return FALSE;
-        memcpy(ret_token, d->token, VSM_NETSTATE_TOKEN_LEN + 1);
-        return TRUE;
+typedef struct PeerJobAsk {
+        VsmCarry *c;                   /* not touched once cancelled: it may be gone */
+        VsmPeerLookup *q;
+        char domain[37];
+} PeerJobAsk;
+
+static void peer_answer(VsmPeerLookup *q, CarryDomain *d, gboolean job_asked, VsmMigJobOp job) {
+        if (d && vsm_carry_policy_peer_answer(&d->policy, job_asked, job) == VSM_CARRY_PEER_PROVE)
+                vsm_peer_lookup_answer(q, d->token);
+        else
+                vsm_peer_lookup_answer(q, NULL);
+}
+
+static void on_peer_job(GObject *source, GAsyncResult *result, gpointer user_data) {
+        g_autofree PeerJobAsk *a = user_data;
+        g_autoptr(GError) error = NULL;
+        int op = vsm_libvirt_get_job_operation_finish(result, &error);
+
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+                vsm_peer_lookup_answer(a->q, NULL);     /* the carry (and its server) are gone */
+                return;
+        }
+        /* Asked again: the domain may have changed meanwhile. */
+        peer_answer(a->q, peer_domain(a->c, a->domain), TRUE,
+                    op == CARRY_JOB_OPERATION_MIGRATION_OUT ? VSM_MIG_JOB_OP_MIGRATION_OUT : VSM_MIG_JOB_OP_OTHER);
+}
+
+/* A hello for domain: the real proof only while it migrates out from here
+ * (sm/carry.h), else the same answer as for an unknown domain.  libvirt's
+ * job is asked in a worker thread when the machine does not know yet. */
+static void on_peer_lookup(VsmPeerLookup *q, const char *domain, gpointer user_data) {
+        VsmCarry *c = user_data;
+        CarryDomain *d = peer_domain(c, domain);
+        PeerJobAsk *a;
+
+        if (!d || vsm_carry_policy_peer_answer(&d->policy, FALSE, VSM_MIG_JOB_OP_UNKNOWN) != VSM_CARRY_PEER_ASK_JOB) {
+                peer_answer(q, d, FALSE, VSM_MIG_JOB_OP_UNKNOWN);
+                return;
+        }
+        a = g_new0(PeerJobAsk, 1);
+        a->c = c;
+        a->q = q;
+        g_strlcpy(a->domain, domain, sizeof(a->domain));
+        if (!c->libvirt ||
+            !vsm_libvirt_get_job_operation_async(c->libvirt, d->uuid_bin, c->cancel, on_peer_job, a)) {
+                vsm_peer_lookup_answer(q, NULL);
+                g_free(a);
+        }
 }
 
 /* The destination proved it knows the key and this token: it takes the
@@ -1553,7 +1598,7 @@ JsonNode *vsm_carry_status_json(VsmCarry *c) {
 
 VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpointer user_data, GError **error) {
         static const VsmPeerServerCallbacks scb = {
-                .lookup = on_peer_lookup,
+                .lookup_deferred = on_peer_lookup,
                 .authorize = on_peer_authorize,
                 .connected = on_peer_connected,
                 .disconnected = on_peer_disconnected,
@@ -1565,6 +1610,7 @@ VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpoin
         c->host = *host;
         c->host_data = user_data;
         c->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, domain_free);
+        c->cancel = g_cancellable_new();
         c->by_ifindex = g_hash_table_new(g_direct_hash, g_direct_equal);
         c->sniffer = vsm_sniffer_new(on_sniffed, c);
         c->expire_timer = g_timeout_add_seconds(CARRY_EXPIRE_INTERVAL_SEC, on_expire_timer, c);
@@ -1630,6 +1676,9 @@ VsmCarry *vsm_carry_free(VsmCarry *c) {
         if (!c)
                 return NULL;
         g_clear_handle_id(&c->expire_timer, g_source_remove);
+        if (c->cancel)
+                g_cancellable_cancel(c->cancel);
+        g_clear_object(&c->cancel);
         /* Domains first: their NICs unregister from the sniffer, their
          * connections from the server. */
         g_clear_pointer(&c->domains, g_hash_table_unref);

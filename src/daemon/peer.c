@@ -1221,6 +1221,11 @@ struct VsmPeerConn {
         char *addr;                    /* the address alone: the key of server->per_addr */
         gboolean challenged;           /* a challenge went out: an auth is expected */
         gboolean known;                /* lookup() knew the domain */
+        gboolean lookup_pending;       /* a deferred lookup has not answered yet: input waits */
+        gboolean eof_pending;          /* the destination closed its side meanwhile */
+        gboolean in_lookup;            /* inside lookup_deferred(): conn_process() goes on by itself */
+        gboolean v1;                   /* the hello was version 1... */
+        char v1_token[VSM_NETSTATE_TOKEN_LEN + 1]; /* ...with this token in clear */
         gboolean authorized;
         gboolean closing;              /* dropped: flushing, then closed */
         char domain[37];
@@ -1238,6 +1243,7 @@ static void conn_unref(VsmPeerConn *c) {
         close_streams(&c->hs_conn, &c->hs_tls);
         g_clear_object(&c->hs_cancel);
         explicit_bzero(c->token, sizeof(c->token));
+        explicit_bzero(c->v1_token, sizeof(c->v1_token));
         g_free(c->peer);
         g_free(c->addr);
         g_free(c);
@@ -1333,7 +1339,8 @@ static gboolean conn_on_hello_timeout(gpointer user_data) {
         VsmPeerConn *c = user_data;
 
         conn_reject(c, &c->server->hello_timeouts, "handshake timeout", "%s within %u ms",
-                    c->hs_cancel ? "no TLS handshake" : c->challenged ? "no auth" : "no hello",
+                    c->hs_cancel ? "no TLS handshake" : c->challenged ? "no auth"
+                                                      : c->lookup_pending ? "no answer to the lookup" : "no hello",
                     c->server->hello_timeout_ms);
         return G_SOURCE_REMOVE;
 }
@@ -1421,20 +1428,25 @@ static void conn_refuse(VsmPeerConn *c, const char *why) {
                 s->cb.refused(domain, why, s->user_data);
 }
 
-/* Step 1 -> 2: a version 2 hello gets a challenge, true or random. */
+/* A deferred lookup: holds a reference on its connection until answered. */
+struct VsmPeerLookup {
+        VsmPeerConn *c;
+};
+
+static void conn_after_lookup(VsmPeerConn *c);
+static void conn_process(VsmPeerConn *c);
+static void conn_on_eof(VsmPeerConn *c);
+
+/* Step 1 -> 2: a version 2 hello gets a challenge, true or random, once
+ * the daemon answered the lookup (at once, or later: see lookup_deferred). */
 static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
         VsmPeerServer *s = c->server;
-        VsmPeerMessage ch = { .type = VSM_PEER_MSG_CHALLENGE };
-        g_autoptr(GBytes) frame = NULL;
-        g_autoptr(GError) error = NULL;
 
         clear_source(&c->hello_timer);
         g_strlcpy(c->domain, m->domain, sizeof(c->domain));
         if (m->version == 1) {
                 /* The token in clear, and nothing proves the source:
                  * only when the operator said so. */
-                gboolean ok = FALSE;
-
                 if (!s->insecure || s->key || s->tls_cert) {
                         /* A key or TLS says the operator wants the
                          * channel authenticated: insecure = true then
@@ -1444,13 +1456,66 @@ static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
                                     s->insecure ? "[peer] key-file or tls is set" : "[peer] insecure is not set");
                         return;
                 }
-                if (s->cb.lookup)
-                        c->known = s->cb.lookup(m->domain, c->token, s->user_data);
-                if (!c->server)
-                        return;
+                c->v1 = TRUE;
+                g_strlcpy(c->v1_token, m->token, sizeof(c->v1_token));
+        } else {
+                g_strlcpy(c->nonce_d, m->nonce, sizeof(c->nonce_d));
+        }
+        if (s->cb.lookup_deferred) {
+                VsmPeerLookup *q = g_new0(VsmPeerLookup, 1);
+
+                q->c = conn_ref(c);
+                conn_ref(c);            /* an answer at once may close it */
+                c->lookup_pending = TRUE;
+                c->in_lookup = TRUE;
+                s->cb.lookup_deferred(q, c->domain, s->user_data);
+                c->in_lookup = FALSE;
+                conn_unref(c);
+                return;
+        }
+        if (s->cb.lookup)
+                c->known = s->cb.lookup(m->domain, c->token, s->user_data);
+        if (c->server)
+                conn_after_lookup(c);
+}
+
+void vsm_peer_lookup_answer(VsmPeerLookup *q, const char *token) {
+        VsmPeerConn *c;
+
+        if (!q)
+                return;
+        c = q->c;
+        g_free(q);
+        /* Closed (timeout, refused, the server freed) meanwhile: dropped. */
+        if (c->server && c->lookup_pending) {
+                c->lookup_pending = FALSE;
+                c->known = token != NULL;
+                if (token)
+                        g_strlcpy(c->token, token, sizeof(c->token));
+                conn_after_lookup(c);
+                /* What came meanwhile: the auth, the end (answered at
+                 * once, the caller's conn_process() goes on). */
+                if (c->server && !c->in_lookup)
+                        conn_process(c);
+                if (c->server && c->eof_pending)
+                        conn_on_eof(c);
+        }
+        conn_unref(c);
+}
+
+static void conn_after_lookup(VsmPeerConn *c) {
+        VsmPeerServer *s = c->server;
+        VsmPeerMessage ch = { .type = VSM_PEER_MSG_CHALLENGE };
+        g_autoptr(GBytes) frame = NULL;
+        g_autoptr(GError) error = NULL;
+
+        if (c->v1) {
+                gboolean ok = FALSE;
+
                 if (c->known && !domain_taken(s, c, c->domain) &&
-                    vsm_peer_secret_equal(m->token, c->token, VSM_NETSTATE_TOKEN_LEN))
+                    vsm_peer_secret_equal(c->v1_token, c->token, VSM_NETSTATE_TOKEN_LEN))
                         ok = !s->cb.authorize || s->cb.authorize(c->domain, c->token, s->user_data);
+                explicit_bzero(c->v1_token, sizeof(c->v1_token));
                 if (!c->server)
                         return;
                 if (!ok) {
@@ -1460,15 +1525,10 @@ static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
                 conn_accept(c);
                 return;
         }
-        if (s->cb.lookup)
-                c->known = s->cb.lookup(m->domain, c->token, s->user_data);
-        if (!c->server)
-                return;
         if (!c->known || !is_hex_token(c->token)) {
                 c->known = FALSE;
                 vsm_peer_random_hex(c->token, VSM_NETSTATE_TOKEN_LEN / 2);
         }
-        g_strlcpy(c->nonce_d, m->nonce, sizeof(c->nonce_d));
         vsm_peer_random_hex(c->nonce_s, VSM_PEER_NONCE_LEN / 2);
         g_strlcpy(ch.nonce, c->nonce_s, sizeof(ch.nonce));
         if (c->known)
@@ -1520,8 +1580,17 @@ static void conn_on_auth(VsmPeerConn *c, VsmPeerMessage *m) {
                 conn_accept(c);
 }
 
+/* While a deferred lookup runs, what the destination sends waits (so a
+ * hello and an auth sent at once get the answer an unknown domain's get). */
+#define PEER_PENDING_IN_MAX (2 * PEER_HELLO_MAX)
+
 static void conn_process(VsmPeerConn *c) {
-        while (c->server) {
+        if (c->server && c->lookup_pending && c->io.in->len > PEER_PENDING_IN_MAX) {
+                conn_reject(c, &c->server->rejected_protocol, "bad length", "%u octets before the challenge",
+                            c->io.in->len);
+                return;
+        }
+        while (c->server && !c->lookup_pending) {
                 g_autoptr(VsmPeerMessage) m = NULL;
                 g_autoptr(GError) error = NULL;
                 gboolean expected;
@@ -1568,20 +1637,29 @@ static gboolean conn_on_read(gpointer user_data, gssize n, const GError *error) 
         }
         conn_ref(c);
         conn_process(c);
-        if (n == 0 && c->server) {
-                if (c->io.in->len > 0)
-                        conn_reject(c, &c->server->rejected_protocol, NULL, "truncated message (%u octets) at end of stream",
-                                    c->io.in->len);
-                else if (!c->authorized)
-                        conn_reject(c, &c->server->rejected_protocol, NULL, "closed during the handshake");
-                else {
-                        peer_log(G_LOG_LEVEL_INFO, c->peer, conn_domain(c), "peer %s: destination closed the connection",
-                                 c->peer);
-                        conn_close(c);
-                }
+        if (n == 0 && c->server && c->lookup_pending) {
+                /* Answered later, as if the answer had come first. */
+                c->eof_pending = TRUE;
+                clear_source(&c->io.in_src);
+        } else if (n == 0 && c->server) {
+                conn_on_eof(c);
         }
         conn_unref(c);
         return G_SOURCE_CONTINUE;      /* a closed connection's source is already destroyed */
+}
+
+/* The destination closed its side (c->server set). */
+static void conn_on_eof(VsmPeerConn *c) {
+        if (c->io.in->len > 0)
+                conn_reject(c, &c->server->rejected_protocol, NULL, "truncated message (%u octets) at end of stream",
+                            c->io.in->len);
+        else if (!c->authorized)
+                conn_reject(c, &c->server->rejected_protocol, NULL, "closed during the handshake");
+        else {
+                peer_log(G_LOG_LEVEL_INFO, c->peer, conn_domain(c), "peer %s: destination closed the connection",
+                         c->peer);
+                conn_close(c);
+        }
 }
 
 static void conn_on_handshake(GObject *source, GAsyncResult *res, gpointer user_data) {

@@ -205,12 +205,20 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmPeerTls, vsm_peer_tls_free)
 
 typedef struct VsmPeerServer VsmPeerServer;
 typedef struct VsmPeerConn VsmPeerConn;
+typedef struct VsmPeerLookup VsmPeerLookup;
 
 typedef struct VsmPeerServerCallbacks {
         /* A hello arrived: TRUE when domain runs here and may migrate away
          * now; then its current token goes to ret_token.  FALSE: the
          * challenge carries a random proof. */
         gboolean (*lookup)(const char *domain, char ret_token[VSM_NETSTATE_TOKEN_LEN + 1], gpointer user_data);
+        /* Instead of lookup when set: the answer may come later.  The
+         * callee calls vsm_peer_lookup_answer(q, ...) exactly once, at once
+         * or later; q stays valid until then even when the connection was
+         * closed or the server freed meanwhile (the answer is dropped).
+         * The challenge goes out with the answer, within the handshake's
+         * deadline; anything the destination sends before it is refused. */
+        void (*lookup_deferred)(VsmPeerLookup *q, const char *domain, gpointer user_data);
         /* The destination proved itself for domain (token is the one it
          * proved): TRUE consumes the token and accepts, FALSE (token used
          * or changed, domain gone) refuses with "not authorized". */
@@ -249,6 +257,10 @@ void vsm_peer_server_set_hello_timeout_ms(VsmPeerServer *s, guint ms);
 void vsm_peer_server_set_key(VsmPeerServer *s, GBytes *key);
 /* The port actually bound (useful with port 0 in tests). */
 guint16 vsm_peer_server_get_port(const VsmPeerServer *s);
+/* The answer to a deferred lookup: token, the domain's current token
+ * (then the challenge carries the real proof), or NULL (as for an unknown
+ * domain: a random proof, later "not authorized").  Frees q. */
+void vsm_peer_lookup_answer(VsmPeerLookup *q, const char *token);
 /* Queue a message to one accepted connection (non-blocking, buffered;
  * a connection whose buffer passes VSM_PEER_DOMAIN_OUTBUF_MAX is closed).
  * A VsmPeerConn is only valid inside connected(); later, use

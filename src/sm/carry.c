@@ -444,3 +444,14 @@ int vsm_carry_policy_handle(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t
         }
         return 0;
 }
+
+VsmCarryPeerAnswer vsm_carry_policy_peer_answer(const VsmCarryPolicy *p, bool job_asked, VsmMigJobOp job) {
+        if (p->role == VSM_MIG_ROLE_SOURCE && (p->phase == VSM_MIG_PHASE_MIGRATING || p->phase == VSM_MIG_PHASE_SUSPENDED))
+                return VSM_CARRY_PEER_PROVE;
+        /* A domain arriving here, or gone already, is not ours to prove. */
+        if (p->incoming || p->phase == VSM_MIG_PHASE_GONE)
+                return VSM_CARRY_PEER_REFUSE;
+        if (!job_asked)
+                return VSM_CARRY_PEER_ASK_JOB;
+        return job == VSM_MIG_JOB_OP_MIGRATION_OUT ? VSM_CARRY_PEER_PROVE : VSM_CARRY_PEER_REFUSE;
+}

@@ -186,6 +186,19 @@ bool vsm_carry_policy_creates(const VsmCarryConfig *cfg, const VsmCarryInput *in
 /* Feed one event at now_usec.  Always fills *ret (possibly empty).
  * -EINVAL for an event out of range (then *ret is empty). */
 int vsm_carry_policy_handle(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t now_usec, VsmCarryActions *ret);
+/* May the source prove itself to a destination for this domain (the real
+ * proof for its token)?  Only while it migrates out from here: the
+ * machine is SOURCE (MIGRATING or SUSPENDED), or libvirt's job for it is
+ * an outgoing migration (job: VSM_MIG_JOB_OP_UNKNOWN when not asked; the
+ * destination connects at its migrate begin hook, during the source's
+ * Begin/Prepare, before the machine knows).  Otherwise the peer channel
+ * answers as for an unknown domain. */
+typedef enum VsmCarryPeerAnswer {
+        VSM_CARRY_PEER_REFUSE,         /* not migrating out: as unknown */
+        VSM_CARRY_PEER_PROVE,          /* answer with the real proof */
+        VSM_CARRY_PEER_ASK_JOB,        /* ask libvirt's job, then call again with it */
+} VsmCarryPeerAnswer;
+VsmCarryPeerAnswer vsm_carry_policy_peer_answer(const VsmCarryPolicy *p, bool job_asked, VsmMigJobOp job);
 #define VSM_CARRY_STEP_EVENTS_MAX 6
 
 /* The carry events one step of the migration machine gives, in the order

@@ -527,6 +527,10 @@ typedef struct Srv {
         GBytes *key;                   /* NULL: test_key(); see no_key */
         gboolean no_key;
         gboolean insecure;
+        const VsmPeerServerCallbacks *cb; /* NULL: srv_cb */
+        VsmPeerLookup *pending;        /* srv_cb_deferred: the lookup not answered yet */
+        char pending_domain[37];
+        gboolean answer_now;           /* srv_cb_deferred answers inside the call: TOKEN for DOM */
 } Srv;
 
 static gboolean srv_lookup(const char *domain, char ret_token[VSM_NETSTATE_TOKEN_LEN + 1], gpointer user_data) {
@@ -594,7 +598,7 @@ static void srv_start_full(Srv *srv, const char *listen, const VsmPeerTls *tls) 
         VsmPeerSecurity sec = { .tls = tls, .key = srv->no_key ? NULL : srv->key ? srv->key : test_key(),
                                 .insecure = srv->insecure };
 
-        srv->s = vsm_peer_server_new(listen, &sec, &srv_cb, srv, &error);
+        srv->s = vsm_peer_server_new(listen, &sec, srv->cb ? srv->cb : &srv_cb, srv, &error);
         g_assert_no_error(error);
         g_assert_nonnull(srv->s);
         g_assert_cmpuint(vsm_peer_server_get_port(srv->s), >, 0);
@@ -2589,6 +2593,256 @@ static void test_hello_only_timeout(void) {
         vsm_peer_server_free(srv.s);
 }
 
+/* ---- deferred lookups (the daemon asks libvirt's job first) ---- */
+
+static void srv_lookup_deferred(VsmPeerLookup *q, const char *domain, gpointer user_data) {
+        Srv *srv = user_data;
+
+        srv->n_lookup++;
+        if (srv->answer_now) {
+                vsm_peer_lookup_answer(q, g_str_equal(domain, DOM) ? TOKEN : NULL);
+                return;
+        }
+        g_assert_null(srv->pending);
+        srv->pending = q;
+        g_strlcpy(srv->pending_domain, domain, sizeof(srv->pending_domain));
+}
+
+static const VsmPeerServerCallbacks srv_cb_deferred = {
+        .lookup_deferred = srv_lookup_deferred,
+        .authorize = srv_authorize,
+        .connected = srv_connected,
+        .disconnected = srv_disconnected,
+        .refused = srv_refused,
+};
+
+static void srv_answer(Srv *srv, const char *token) {
+        VsmPeerLookup *q = g_steal_pointer(&srv->pending);
+
+        g_assert_nonnull(q);
+        vsm_peer_lookup_answer(q, token);
+}
+
+/* The challenge waits for the answer; answered with the token, the
+ * destination is served. */
+static void test_deferred_answered(void) {
+        Srv srv = { .send_on_connect = TRUE, .cb = &srv_cb_deferred };
+        g_autofree char *origin = NULL;
+        Rec r;
+
+        srv_start(&srv);
+        origin = srv_origin(&srv);
+        rec_init(&r);
+        rec_connect(&r, origin, DOM, TOKEN);
+        WAIT_UNTIL(srv.pending != NULL, 3000);
+        g_assert_cmpstr(srv.pending_domain, ==, DOM);
+        spin(200);
+        g_assert_false(vsm_peer_client_is_authenticated(r.c));
+        g_assert_cmpuint(r.n_closed, ==, 0);
+        g_assert_cmpuint(srv.n_authorize, ==, 0);
+        srv_answer(&srv, TOKEN);
+        WAIT_UNTIL(r.msgs->len == 1 || r.n_closed, 3000);
+        g_assert_cmpuint(r.msgs->len, ==, 1);
+        g_assert_true(vsm_peer_client_is_authenticated(r.c));
+        g_assert_cmpuint(srv.n_connected, ==, 1);
+        rec_clear(&r);
+        vsm_peer_server_free(srv.s);
+}
+
+/* The challenge frame with its nonce and proof blanked: the shape. */
+static char *challenge_shape(GBytes *frame) {
+        g_autoptr(VsmPeerMessage) m = NULL;
+        g_autoptr(GError) error = NULL;
+        gsize size;
+        const guint8 *p = g_bytes_get_data(frame, &size);
+        g_autofree char *body = g_strndup((const char *) p + 4, size - 4);
+        g_auto(GStrv) a = NULL, b = NULL;
+        g_autofree char *s1 = NULL;
+
+        g_assert_true(vsm_peer_message_decode(p + 4, size - 4, &m, &error));
+        a = g_strsplit(body, m->nonce, -1);
+        s1 = g_strjoinv("NONCE", a);
+        b = g_strsplit(s1, m->proof, -1);
+        return g_strjoinv("PROOF", b);
+}
+
+/* hello for domain; the lookup answered with token; the right proof for
+ * TOKEN sent; returns the challenge and the reply. */
+static void probe_deferred(Srv *srv, const char *domain, const char *token, GBytes **ret_challenge,
+                           GBytes **ret_reply) {
+        g_autoptr(GByteArray) buf = g_byte_array_new();
+        g_autoptr(VsmPeerMessage) ch = NULL;
+        g_autoptr(GError) error = NULL;
+        char proof[VSM_PEER_PROOF_LEN + 1];
+        int fd = raw_connect(vsm_peer_server_get_port(srv->s));
+        const guint8 *p;
+        gsize size;
+
+        raw_hello(fd, domain, NONCE);
+        WAIT_UNTIL(srv->pending != NULL, 3000);
+        srv_answer(srv, token);
+        *ret_challenge = raw_next_frame(fd, buf);
+        g_assert_nonnull(*ret_challenge);
+        p = g_bytes_get_data(*ret_challenge, &size);
+        g_assert_true(vsm_peer_message_decode(p + 4, size - 4, &ch, &error));
+        g_assert_cmpint(ch->type, ==, VSM_PEER_MSG_CHALLENGE);
+        /* A destination with the key and the token cannot verify a source
+         * that answered "not migrating". */
+        vsm_peer_proof(test_key(), TRUE, domain, TOKEN, NONCE, ch->nonce, proof);
+        if (token)
+                g_assert_cmpstr(ch->proof, ==, proof);
+        else
+                g_assert_cmpstr(ch->proof, !=, proof);
+        vsm_peer_proof(test_key(), FALSE, domain, TOKEN, NONCE, ch->nonce, proof);
+        raw_auth(fd, proof);
+        *ret_reply = raw_next_frame(fd, buf);
+        g_assert_nonnull(*ret_reply);
+        WAIT_UNTIL(raw_closed(fd), 3000);
+        close(fd);
+}
+
+/* Answered "no" (the domain runs here but does not migrate out): refused
+ * even with the key and the token, and the same shape as an unknown
+ * domain: the challenge byte-identical but for its random nonce and
+ * proof, a refusal of the same length, no refused() note either. */
+static void test_deferred_refused(void) {
+        Srv srv = { .send_on_connect = TRUE, .cb = &srv_cb_deferred };
+        g_autoptr(GBytes) ch_no = NULL, reply_no = NULL, ch_unknown = NULL, reply_unknown = NULL;
+        g_autoptr(GBytes) want = NULL;
+        g_autofree char *shape_no = NULL, *shape_unknown = NULL;
+
+        srv_start(&srv);
+        probe_deferred(&srv, DOM, NULL, &ch_no, &reply_no);
+        probe_deferred(&srv, DOM_OTHER, NULL, &ch_unknown, &reply_unknown);
+        shape_no = challenge_shape(ch_no);
+        shape_unknown = challenge_shape(ch_unknown);
+        g_assert_cmpstr(shape_no, ==, shape_unknown);
+        g_assert_cmpuint(g_bytes_get_size(ch_no), ==, g_bytes_get_size(ch_unknown));
+        g_assert_cmpuint(g_bytes_get_size(reply_no), ==, g_bytes_get_size(reply_unknown));
+        /* Not the refusal a known domain's bad proof gets (its token). */
+        want = sealed_refusal(test_key(), DOM, TOKEN, NONCE, challenge_nonce(ch_no));
+        g_assert_false(g_bytes_equal(reply_no, want));
+        g_assert_cmpuint(g_bytes_get_size(reply_no), ==, g_bytes_get_size(want));
+        g_assert_cmpuint(srv.n_authorize, ==, 0);
+        g_assert_cmpuint(srv.n_connected, ==, 0);
+        g_assert_cmpuint(srv.n_refused, ==, 0);
+        g_assert_cmpint(srv_stat(&srv, "rejected_auth"), ==, 2);
+        vsm_peer_server_free(srv.s);
+}
+
+/* The connection ends while the lookup is pending: by the handshake
+ * deadline, by the server's end; the late answer is dropped, safely
+ * (ASan).  What the destination sends meanwhile (its auth, its end)
+ * waits for the answer: handled then as for a synchronous lookup. */
+static void test_deferred_closed(void) {
+        Srv srv = { .send_on_connect = TRUE, .cb = &srv_cb_deferred };
+        g_autoptr(GByteArray) buf = g_byte_array_new();
+        g_autoptr(GBytes) reply = NULL;
+        int fd;
+
+        srv_start(&srv);
+        vsm_peer_server_set_hello_timeout_ms(srv.s, 300);
+        /* The deadline. */
+        fd = raw_connect(vsm_peer_server_get_port(srv.s));
+        raw_hello(fd, DOM, NONCE);
+        WAIT_UNTIL(srv.pending != NULL, 3000);
+        WAIT_UNTIL(raw_closed(fd), 3000);
+        close(fd);
+        g_assert_cmpint(srv_stat(&srv, "hello_timeouts"), ==, 1);
+        g_assert_cmpint(srv_stat(&srv, "connections"), ==, 0);
+        srv_answer(&srv, TOKEN);
+        /* A (wrong) auth and the end before the challenge: both wait, then
+         * the same refusal as without the wait. */
+        fd = raw_connect(vsm_peer_server_get_port(srv.s));
+        raw_hello(fd, DOM, NONCE);
+        WAIT_UNTIL(srv.pending != NULL, 3000);
+        raw_auth(fd, PROOF);
+        shutdown(fd, SHUT_WR);
+        spin(100);
+        g_assert_cmpint(srv_stat(&srv, "connections"), ==, 1);
+        g_assert_cmpint(srv_stat(&srv, "rejected"), ==, 1);
+        srv_answer(&srv, TOKEN);
+        g_assert_nonnull(raw_next_frame(fd, buf));      /* the challenge */
+        reply = raw_next_frame(fd, buf);
+        g_assert_nonnull(reply);
+        WAIT_UNTIL(raw_closed(fd), 3000);
+        close(fd);
+        g_assert_cmpint(srv_stat(&srv, "rejected_auth"), ==, 1);
+        g_assert_cmpint(srv_stat(&srv, "rejected_protocol"), ==, 0);
+        g_assert_cmpuint(srv.n_refused, ==, 1);
+        /* The server goes. */
+        fd = raw_connect(vsm_peer_server_get_port(srv.s));
+        raw_hello(fd, DOM, NONCE);
+        WAIT_UNTIL(srv.pending != NULL, 3000);
+        srv.s = vsm_peer_server_free(srv.s);
+        WAIT_UNTIL(raw_closed(fd), 3000);
+        close(fd);
+        srv_answer(&srv, TOKEN);
+        spin(50);
+        g_assert_cmpuint(srv.n_authorize, ==, 0);
+        g_assert_cmpuint(srv.n_connected, ==, 0);
+        g_assert_cmpuint(srv.n_lookup, ==, 3);
+}
+
+/* Version 1 (insecure) waits for a deferred lookup too: served when
+ * answered with the token, refused ("not authorized") when not. */
+static void test_deferred_v1(void) {
+        Srv lax = { .send_on_connect = TRUE, .no_key = TRUE, .insecure = TRUE, .cb = &srv_cb_deferred };
+        g_autoptr(GByteArray) buf = g_byte_array_new();
+        g_autoptr(VsmPeerMessage) m = NULL;
+        int fd;
+
+        srv_start(&lax);
+        fd = raw_connect(vsm_peer_server_get_port(lax.s));
+        raw_write_frame(fd, HELLO_V1_JSON);
+        WAIT_UNTIL(lax.pending != NULL, 3000);
+        g_assert_cmpuint(lax.n_authorize, ==, 0);
+        srv_answer(&lax, NULL);
+        m = raw_next_msg(fd, buf);
+        g_assert_nonnull(m);
+        g_assert_cmpint(m->type, ==, VSM_PEER_MSG_ERROR);
+        g_assert_cmpstr(m->reason, ==, VSM_PEER_NOT_AUTHORIZED);
+        WAIT_UNTIL(raw_closed(fd), 3000);
+        close(fd);
+        g_assert_cmpuint(lax.n_authorize, ==, 0);
+
+        fd = raw_connect(vsm_peer_server_get_port(lax.s));
+        raw_write_frame(fd, HELLO_V1_JSON);
+        WAIT_UNTIL(lax.pending != NULL, 3000);
+        srv_answer(&lax, TOKEN);
+        g_clear_pointer(&m, vsm_peer_message_free);
+        g_byte_array_set_size(buf, 0);
+        m = raw_next_msg(fd, buf);
+        g_assert_nonnull(m);
+        g_assert_cmpint(m->type, ==, VSM_PEER_MSG_STATE);
+        g_assert_cmpuint(lax.n_connected, ==, 1);
+        close(fd);
+        WAIT_UNTIL(lax.n_disconnected == 1, 3000);
+        vsm_peer_server_free(lax.s);
+}
+
+/* A deferred lookup answered inside the call (the daemon knows at once,
+ * as for an unknown domain): the same as a synchronous one. */
+static void test_deferred_at_once(void) {
+        Srv srv = { .send_on_connect = TRUE, .cb = &srv_cb_deferred, .answer_now = TRUE };
+        g_autofree char *origin = NULL;
+        g_autoptr(GBytes) ch = NULL, reply = NULL;
+        Rec r;
+
+        srv_start(&srv);
+        origin = srv_origin(&srv);
+        rec_init(&r);
+        rec_connect(&r, origin, DOM, TOKEN);
+        WAIT_UNTIL(r.msgs->len == 1 || r.n_closed, 3000);
+        g_assert_cmpuint(r.msgs->len, ==, 1);
+        g_assert_cmpuint(srv.n_connected, ==, 1);
+        rec_clear(&r);
+        probe(&srv, DOM_OTHER, TRUE, &ch, &reply);
+        g_assert_cmpint(srv_stat(&srv, "rejected_auth"), ==, 1);
+        g_assert_cmpuint(srv.n_lookup, ==, 2);
+        vsm_peer_server_free(srv.s);
+}
+
 int main(int argc, char **argv) {
         static const TlsCase tls_files_case = { .func = test_tls_files };
         static const TlsCase tls_flow = { .data_func = test_tls_flow, .data = GINT_TO_POINTER(TRUE) };
@@ -2626,6 +2880,11 @@ int main(int argc, char **argv) {
         g_test_add_func("/peer/auth/wrong-key-at-source", test_auth_wrong_key_at_source);
         g_test_add_func("/peer/auth/replay", test_auth_replay);
         g_test_add_func("/peer/auth/identical-replies", test_auth_identical_replies);
+        g_test_add_func("/peer/auth/deferred-answered", test_deferred_answered);
+        g_test_add_func("/peer/auth/deferred-refused", test_deferred_refused);
+        g_test_add_func("/peer/auth/deferred-closed", test_deferred_closed);
+        g_test_add_func("/peer/auth/deferred-v1", test_deferred_v1);
+        g_test_add_func("/peer/auth/deferred-at-once", test_deferred_at_once);
         g_test_add_func("/peer/auth/token-once", test_auth_token_once);
         g_test_add_func("/peer/auth/v1", test_auth_v1);
         g_test_add_func("/peer/auth/server-set-key", test_server_set_key);

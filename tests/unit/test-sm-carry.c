@@ -1110,6 +1110,41 @@ static void test_random_walk(void) {
         }
 }
 
+/* The source proves itself only while the domain migrates out: the
+ * machine is SOURCE (MIGRATING, SUSPENDED), or, before it knows (the
+ * destination's migrate begin hook), libvirt's job is MIGRATION_OUT. */
+static void test_peer_answer(void) {
+        static const VsmMigJobOp jobs[] = { VSM_MIG_JOB_OP_UNKNOWN, VSM_MIG_JOB_OP_NONE, VSM_MIG_JOB_OP_MIGRATION_IN,
+                                            VSM_MIG_JOB_OP_OTHER };
+        Host h;
+
+        host_init(&h, NULL);
+        host_running(&h);
+        g_assert_cmpint(vsm_carry_policy_peer_answer(&h.p, false, VSM_MIG_JOB_OP_UNKNOWN), ==, VSM_CARRY_PEER_ASK_JOB);
+        g_assert_cmpint(vsm_carry_policy_peer_answer(&h.p, true, VSM_MIG_JOB_OP_MIGRATION_OUT), ==,
+                        VSM_CARRY_PEER_PROVE);
+        for (size_t i = 0; i < G_N_ELEMENTS(jobs); i++)
+                g_assert_cmpint(vsm_carry_policy_peer_answer(&h.p, true, jobs[i]), ==, VSM_CARRY_PEER_REFUSE);
+        update(&h, SRC, VSM_MIG_PHASE_MIGRATING);
+        for (size_t i = 0; i < G_N_ELEMENTS(jobs); i++)
+                g_assert_cmpint(vsm_carry_policy_peer_answer(&h.p, true, jobs[i]), ==, VSM_CARRY_PEER_PROVE);
+        g_assert_cmpint(vsm_carry_policy_peer_answer(&h.p, false, VSM_MIG_JOB_OP_UNKNOWN), ==, VSM_CARRY_PEER_PROVE);
+        update(&h, SRC, VSM_MIG_PHASE_SUSPENDED);
+        g_assert_cmpint(vsm_carry_policy_peer_answer(&h.p, false, VSM_MIG_JOB_OP_UNKNOWN), ==, VSM_CARRY_PEER_PROVE);
+        /* failed back: local again, the job asked again */
+        update(&h, LOCAL, VSM_MIG_PHASE_RUNNING);
+        g_assert_cmpint(vsm_carry_policy_peer_answer(&h.p, false, VSM_MIG_JOB_OP_UNKNOWN), ==, VSM_CARRY_PEER_ASK_JOB);
+        g_assert_cmpint(vsm_carry_policy_peer_answer(&h.p, true, VSM_MIG_JOB_OP_NONE), ==, VSM_CARRY_PEER_REFUSE);
+
+        /* A destination never proves itself as a source, whatever the job. */
+        host_init(&h, NULL);
+        incoming(&h, VSM_CARRY_SNAPSHOT_PEER);
+        update(&h, DST, VSM_MIG_PHASE_INCOMING);
+        g_assert_cmpint(vsm_carry_policy_peer_answer(&h.p, false, VSM_MIG_JOB_OP_UNKNOWN), ==, VSM_CARRY_PEER_REFUSE);
+        g_assert_cmpint(vsm_carry_policy_peer_answer(&h.p, true, VSM_MIG_JOB_OP_MIGRATION_OUT), ==,
+                        VSM_CARRY_PEER_REFUSE);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/sm/carry/strings", test_strings);
@@ -1124,6 +1159,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/carry/back-to-back", test_back_to_back);
         g_test_add_func("/sm/carry/takeover-not-written", test_takeover_not_written);
         g_test_add_func("/sm/carry/token-once", test_token_once);
+        g_test_add_func("/sm/carry/peer-answer", test_peer_answer);
         g_test_add_func("/sm/carry/debounce", test_debounce);
         g_test_add_func("/sm/carry/config-off", test_config_off);
         g_test_add_func("/sm/carry/every-event-every-state", test_every_event_every_state);
