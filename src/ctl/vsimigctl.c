@@ -408,6 +408,10 @@ static int cmd_status(void) {
                                int_or(peer, "rejected_auth", 0), int_or(peer, "rejected_v1", 0),
                                int_or(peer, "rejected_per_address", 0), int_or(peer, "over_capacity", 0),
                                int_or(peer, "hello_timeouts", 0));
+                if (peer && g_strcmp0(str_or(peer, "listener", "up"), "down") == 0)
+                        printf("  listener down: %s (%" G_GINT64_FORMAT " bind retr%s, retrying)\n",
+                               str_or(peer, "bind_error", "?"), int_or(peer, "bind_retries", 0),
+                               int_or(peer, "bind_retries", 0) == 1 ? "y" : "ies");
         }
         return VSIMIG_EXIT_OK;
 }

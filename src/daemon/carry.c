@@ -1634,11 +1634,12 @@ VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpoin
                 .write_interval_usec = (uint64_t) config->metadata_interval_ms * 1000,
         };
         if (config->peer_listen) {
-                c->server = vsm_peer_server_new(config->peer_listen, &c->sec, &scb, c, error);
+                c->server = vsm_peer_server_new_retrying(config->peer_listen, &c->sec, &scb, c, error);
                 if (!c->server)
                         return NULL;
-                vsm_log(G_LOG_LEVEL_MESSAGE, "peer listener on %s (origin %s, %s%s%s)", config->peer_listen,
-                        carry_origin(c), config->peer_key ? "key file" : "", config->peer_key && c->tls ? " + " : "",
+                vsm_log(G_LOG_LEVEL_MESSAGE, "peer listener on %s%s (origin %s, %s%s%s)", config->peer_listen,
+                        vsm_peer_server_is_bound(c->server) ? "" : ", not bound yet", carry_origin(c),
+                        config->peer_key ? "key file" : "", config->peer_key && c->tls ? " + " : "",
                         c->tls ? "TLS" : config->peer_key ? "" : "INSECURE: no key file, no TLS");
         }
         return g_steal_pointer(&c);

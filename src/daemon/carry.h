@@ -33,8 +33,9 @@ typedef struct VsmCarryHost {
         gboolean (*switchover)(const char *uuid, gpointer user_data);
 } VsmCarryHost;
 
-/* Starts the peer listener when [peer] listen is set (FALSE and an error
- * if it cannot listen). */
+/* Starts the peer listener when [peer] listen is set (NULL and an error
+ * for a bad address; a failed bind is retried from the main loop, see
+ * vsm_peer_server_new_retrying()). */
 VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpointer user_data, GError **error);
 VsmCarry *vsm_carry_free(VsmCarry *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmCarry, vsm_carry_free)

@@ -1182,6 +1182,12 @@ struct VsmPeerServer {
         guint16 port;
         GMainContext *ctx;
         GSocketService *service;
+        GSocketAddress *bind_addr;     /* parsed listen address */
+        gboolean bound;                /* FALSE: bind failed, retrying */
+        char *bind_error;              /* the last bind failure; NULL once bound */
+        guint bind_retries;            /* failed retries since the first failure */
+        guint bind_delay_ms;           /* the next retry's delay */
+        GSource *bind_timer;
         GTlsCertificate *tls_cert;     /* NULL: plain TCP */
         GTlsDatabase *tls_ca;
         GBytes *key;                   /* NULL: keyed by the token */
@@ -1851,17 +1857,45 @@ bad:
         return FALSE;
 }
 
-/**
- * vsm_peer_server_new: listens on "ADDR:PORT" / "[V6ADDR]:PORT" (port 0
- * picks one) in the thread-default main context.
- */
-VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerSecurity *sec, const VsmPeerServerCallbacks *cb,
-                                   gpointer user_data, GError **error) {
+/* Binds s->bind_addr on s->service; FALSE and error on failure. */
+static gboolean server_bind(VsmPeerServer *s, GError **error) {
+        g_autoptr(GSocketAddress) effective = NULL;
+
+        if (!g_socket_listener_add_address(G_SOCKET_LISTENER(s->service), s->bind_addr, G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_TCP, NULL, &effective, error))
+                return FALSE;
+        s->port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
+        s->bound = TRUE;
+        g_clear_pointer(&s->bind_error, g_free);
+        /* A service that is already active picks up the new socket. */
+        g_socket_service_start(s->service);
+        return TRUE;
+}
+
+static gboolean server_on_bind_timer(gpointer data) {
+        VsmPeerServer *s = data;
+        g_autoptr(GError) local = NULL;
+
+        clear_source(&s->bind_timer);
+        if (server_bind(s, &local)) {
+                vsm_log(G_LOG_LEVEL_MESSAGE, "peer listener on %s bound after %u retries", s->listen,
+                        s->bind_retries + 1);
+                return G_SOURCE_REMOVE;
+        }
+        s->bind_retries++;
+        if (g_strcmp0(s->bind_error, local->message) != 0)
+                vsm_log(G_LOG_LEVEL_WARNING, "peer listener on %s still not bound: %s", s->listen, local->message);
+        g_free(s->bind_error);
+        s->bind_error = g_strdup(local->message);
+        s->bind_delay_ms = MIN(s->bind_delay_ms * 2, VSM_PEER_BIND_RETRY_MAX_MS);
+        s->bind_timer = attach_timeout(s->ctx, s->bind_delay_ms, server_on_bind_timer, s);
+        return G_SOURCE_REMOVE;
+}
+
+static VsmPeerServer *server_new(const char *listen, const VsmPeerSecurity *sec, const VsmPeerServerCallbacks *cb,
+                                 gpointer user_data, gboolean retry, GError **error) {
         const VsmPeerTls *tls = sec ? sec->tls : NULL;
         g_autoptr(GInetAddress) addr = NULL;
-        g_autoptr(GSocketAddress) sa = NULL;
-        g_autoptr(GSocketAddress) effective = NULL;
-        g_autoptr(GSocketService) service = NULL;
         g_autoptr(GError) local = NULL;
         VsmPeerServer *s;
         guint16 port;
@@ -1872,18 +1906,12 @@ VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerSecurity *se
 
         if (!parse_listen(listen, &addr, &port, error))
                 return NULL;
-        service = g_socket_service_new();
-        g_socket_listener_set_backlog(G_SOCKET_LISTENER(service), PEER_LISTEN_BACKLOG);
-        sa = g_inet_socket_address_new(addr, port);
-        if (!g_socket_listener_add_address(G_SOCKET_LISTENER(service), sa, G_SOCKET_TYPE_STREAM,
-                                           G_SOCKET_PROTOCOL_TCP, NULL, &effective, &local)) {
-                g_set_error(error, VSM_ERROR, VSM_ERROR_IO, "cannot listen on %s: %s", listen, local->message);
-                return NULL;
-        }
         s = g_new0(VsmPeerServer, 1);
         s->listen = g_strdup(listen);
-        s->port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
         s->ctx = g_main_context_ref_thread_default();
+        s->service = g_socket_service_new();
+        g_socket_listener_set_backlog(G_SOCKET_LISTENER(s->service), PEER_LISTEN_BACKLOG);
+        s->bind_addr = g_inet_socket_address_new(addr, port);
         s->cb = *cb;
         s->user_data = user_data;
         s->hello_timeout_ms = VSM_PEER_HELLO_TIMEOUT_MS;
@@ -1896,10 +1924,49 @@ VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerSecurity *se
         if (sec && sec->key)
                 s->key = g_bytes_ref(sec->key);
         s->insecure = sec && sec->insecure;
-        s->service = g_steal_pointer(&service);
         g_signal_connect(s->service, "incoming", G_CALLBACK(server_on_incoming), s);
-        g_socket_service_start(s->service);
+        if (!server_bind(s, &local)) {
+                if (!retry) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_IO, "cannot listen on %s: %s", listen,
+                                    local->message);
+                        return vsm_peer_server_free(s);
+                }
+                s->bind_error = g_strdup(local->message);
+                s->bind_delay_ms = VSM_PEER_BIND_RETRY_MIN_MS;
+                s->bind_timer = attach_timeout(s->ctx, s->bind_delay_ms, server_on_bind_timer, s);
+                vsm_log(G_LOG_LEVEL_WARNING,
+                        "peer listener on %s not bound: %s; running without it, retrying every %u to %u s",
+                        listen, local->message, VSM_PEER_BIND_RETRY_MIN_MS / 1000, VSM_PEER_BIND_RETRY_MAX_MS / 1000);
+        }
         return s;
+}
+
+/**
+ * vsm_peer_server_new: listens on "ADDR:PORT" / "[V6ADDR]:PORT" (port 0
+ * picks one) in the thread-default main context.
+ */
+VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerSecurity *sec, const VsmPeerServerCallbacks *cb,
+                                   gpointer user_data, GError **error) {
+        return server_new(listen, sec, cb, user_data, FALSE, error);
+}
+
+/**
+ * vsm_peer_server_new_retrying: as vsm_peer_server_new(), but a failed
+ * bind is not an error: the server starts down, logs a warning and binds
+ * again from the main loop, VSM_PEER_BIND_RETRY_MIN_MS doubling to
+ * VSM_PEER_BIND_RETRY_MAX_MS, until it succeeds.  A listen address that
+ * does not parse is still an error.
+ */
+VsmPeerServer *vsm_peer_server_new_retrying(const char *listen, const VsmPeerSecurity *sec,
+                                            const VsmPeerServerCallbacks *cb, gpointer user_data, GError **error) {
+        return server_new(listen, sec, cb, user_data, TRUE, error);
+}
+
+/**
+ * vsm_peer_server_is_bound: FALSE while a retrying server waits to bind.
+ */
+gboolean vsm_peer_server_is_bound(const VsmPeerServer *s) {
+        return s->bound;
 }
 
 /**
@@ -1909,6 +1976,7 @@ VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerSecurity *se
 VsmPeerServer *vsm_peer_server_free(VsmPeerServer *s) {
         if (!s)
                 return NULL;
+        clear_source(&s->bind_timer);
         g_signal_handlers_disconnect_by_data(s->service, s);
         g_socket_service_stop(s->service);
         g_socket_listener_close(G_SOCKET_LISTENER(s->service));
@@ -1920,6 +1988,8 @@ VsmPeerServer *vsm_peer_server_free(VsmPeerServer *s) {
         g_clear_object(&s->tls_cert);
         g_clear_object(&s->tls_ca);
         g_main_context_unref(s->ctx);
+        g_clear_object(&s->bind_addr);
+        g_free(s->bind_error);
         g_free(s->listen);
         g_free(s);
         return NULL;
@@ -2057,6 +2127,15 @@ JsonNode *vsm_peer_server_to_json(const VsmPeerServer *s) {
         json_builder_add_string_value(b, s->listen);
         json_builder_set_member_name(b, "port");
         json_builder_add_int_value(b, s->port);
+        json_builder_set_member_name(b, "listener");
+        json_builder_add_string_value(b, s->bound ? "up" : "down");
+        json_builder_set_member_name(b, "bind_error");
+        if (s->bind_error)
+                json_builder_add_string_value(b, s->bind_error);
+        else
+                json_builder_add_null_value(b);
+        json_builder_set_member_name(b, "bind_retries");
+        json_builder_add_int_value(b, s->bind_retries);
         json_builder_set_member_name(b, "tls");
         json_builder_add_boolean_value(b, s->tls_cert != NULL);
         json_builder_set_member_name(b, "key");

@@ -247,6 +247,16 @@ typedef struct VsmPeerSecurity {
  * its own references, and of sec->key). */
 VsmPeerServer *vsm_peer_server_new(const char *listen, const VsmPeerSecurity *sec, const VsmPeerServerCallbacks *cb,
                                    gpointer user_data, GError **error);
+/* As vsm_peer_server_new(), but a failed bind is not an error: the
+ * server starts down (a warning is logged) and binds again from the main
+ * loop after VSM_PEER_BIND_RETRY_MIN_MS, doubling to
+ * VSM_PEER_BIND_RETRY_MAX_MS.  A bad listen address is still an error. */
+#define VSM_PEER_BIND_RETRY_MIN_MS 1000u
+#define VSM_PEER_BIND_RETRY_MAX_MS 30000u
+VsmPeerServer *vsm_peer_server_new_retrying(const char *listen, const VsmPeerSecurity *sec,
+                                            const VsmPeerServerCallbacks *cb, gpointer user_data, GError **error);
+/* FALSE while a retrying server has not bound yet. */
+gboolean vsm_peer_server_is_bound(const VsmPeerServer *s);
 VsmPeerServer *vsm_peer_server_free(VsmPeerServer *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmPeerServer, vsm_peer_server_free)
 /* How long a new connection may take for the whole handshake (default
