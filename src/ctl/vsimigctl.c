@@ -940,6 +940,13 @@ int main(int argc, char **argv) {
         }
         if (argc < 2)
                 return die_usage("no command given");
+        /* --config names the daemon's socket too (unless --socket does). */
+        if (opt_config && !opt_socket && !g_str_equal(argv[1], "check")) {
+                g_autoptr(GKeyFile) kf = g_key_file_new();
+
+                if (g_key_file_load_from_file(kf, opt_config, G_KEY_FILE_NONE, NULL))
+                        opt_socket = g_key_file_get_string(kf, "control", "socket", NULL);
+        }
         if (g_str_equal(argv[1], "status")) {
                 if (argc != 2)
                         return die_usage("status takes no arguments");
