@@ -346,6 +346,15 @@ static gboolean is_evb_tlv(const char *name) {
         return g_ascii_strcasecmp(name, "tlvid0080c20d") == 0 || g_ascii_strcasecmp(name, "tlvid001b3f00") == 0;
 }
 
+static gboolean push(char stack[][64], int *depth, const char *name, GError **error) {
+        if (*depth >= LLDPAD_DEPTH_MAX) {
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "nested deeper than %d", LLDPAD_DEPTH_MAX);
+                return FALSE;
+        }
+        g_strlcpy(stack[(*depth)++], name, 64);
+        return TRUE;
+}
+
 gboolean vsm_check_lldpad_conf_port(const char *text, gsize len, const char *ifname, VsmLldpadPort *ret,
                                     GError **error) {
         char stack[LLDPAD_DEPTH_MAX][64];
@@ -375,12 +384,8 @@ gboolean vsm_check_lldpad_conf_port(const char *text, gsize len, const char *ifn
                 if (s.kind != TOK_PUNCT)
                         continue;
                 if (s.punct == '{' || s.punct == '(' || s.punct == '[') {
-                        if (depth >= LLDPAD_DEPTH_MAX) {
-                                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "nested deeper than %d",
-                                            LLDPAD_DEPTH_MAX);
+                        if (!push(stack, &depth, pending, error))
                                 return FALSE;
-                        }
-                        g_strlcpy(stack[depth++], pending, sizeof(stack[0]));
                         pending[0] = '\0';
                         continue;
                 }
@@ -403,14 +408,9 @@ gboolean vsm_check_lldpad_conf_port(const char *text, gsize len, const char *ifn
                                 return FALSE;
                         if (s.kind == TOK_PUNCT) {
                                 /* "name : {": a group; let the loop push it. */
-                                if (s.punct == '{' || s.punct == '(' || s.punct == '[') {
-                                        if (depth >= LLDPAD_DEPTH_MAX) {
-                                                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                                                            "nested deeper than %d", LLDPAD_DEPTH_MAX);
-                                                return FALSE;
-                                        }
-                                        g_strlcpy(stack[depth++], key, sizeof(stack[0]));
-                                }
+                                if ((s.punct == '{' || s.punct == '(' || s.punct == '[') &&
+                                    !push(stack, &depth, key, error))
+                                        return FALSE;
                                 pending[0] = '\0';
                                 if (g_str_equal(key, ifname) && s.punct == '{')
                                         ret->named = TRUE;
