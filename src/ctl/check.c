@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
 #include <limits.h>
 #include <net/if.h>
 #include <string.h>
@@ -325,8 +326,35 @@ static void check_libvirt(VsmCheckReport *r, const VsmConfig *c, const char *con
                               "[libvirt] enabled = false: vsimigd follows no migrations");
                 return;
         }
-        if (!status)
+        if (!status) {
+                /* The daemon's view is missing: at least whether libvirt's
+                 * read-only socket (monolithic or modular) takes a connection. */
+                static const char *const socks[] = { "/run/libvirt/libvirt-sock-ro",
+                                                     "/run/libvirt/virtqemud-sock-ro", NULL };
+                g_autofree char *err = NULL;
+
+                if (g_strcmp0(c->libvirt_uri, "qemu:///system") != 0)
+                        return;
+                for (const char *const *p = socks; *p; p++) {
+                        g_autoptr(GSocketClient) client = g_socket_client_new();
+                        g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(*p);
+                        g_autoptr(GSocketConnection) conn = NULL;
+                        g_autoptr(GError) error = NULL;
+
+                        g_socket_client_set_timeout(client, 2);
+                        conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, &error);
+                        if (conn) {
+                                vsm_check_add(r, "libvirt", c->libvirt_uri, VSM_CHECK_OK, NULL,
+                                              "%s accepts connections (vsimigd's own view unknown)", *p);
+                                return;
+                        }
+                        if (!err)
+                                err = g_strdup_printf("%s: %s", *p, error->message);
+                }
+                vsm_check_add(r, "libvirt", c->libvirt_uri, VSM_CHECK_FAIL,
+                              "systemctl start libvirtd (or virtqemud)", "libvirt is not reachable: %s", err);
                 return;
+        }
         uri = str_member(lv, "uri");
         if (!bool_member(lv, "connected", FALSE)) {
                 g_autofree char *fix = g_strdup_printf(

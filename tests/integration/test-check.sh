@@ -153,8 +153,6 @@ HOOK_SRC=$TB_DIR/vsimig-hook
 sed -e "s|@BINDIR@|$VSM_BUILD_ROOT/src/ctl|" -e "s|@SYSCONFDIR@/vsimig/vsimigd.conf|/run/ck-vsimigd.conf|" \
   "$VSM_SOURCE_ROOT/hooks/qemu.d/vsimig" >"$HOOK_SRC"
 lt_setup   # no hook yet
-lt_libvirtd_start A
-[ -f "$(lt_host_path A /run/libvirtd.pid)" ] || tb_fail "libvirtd wrote no /run/libvirtd.pid"
 cat >"$(lt_host_path A /run/ck-vsimigd.conf)" <<CONF
 [vdp]
 uplinks = up0
@@ -163,6 +161,14 @@ uri = qemu:///system
 [control]
 socket = /run/vsimig/vsimigd.sock
 CONF
+acheck() { RC=0; OUT=$(lt_exec A "$VSIMIGCTL" --timeout 5 check --config /run/ck-vsimigd.conf 2>&1) || RC=$?; }
+# Neither vsimigd nor libvirtd: check probes libvirt's socket itself.
+acheck
+expect fail libvirt qemu:///system "libvirt is not reachable" "systemctl start libvirtd"
+lt_libvirtd_start A
+[ -f "$(lt_host_path A /run/libvirtd.pid)" ] || tb_fail "libvirtd wrote no /run/libvirtd.pid"
+acheck
+expect ok libvirt qemu:///system "/run/libvirt/libvirt-sock-ro accepts connections"
 mkdir -p "$(lt_host_path A /run/vsimig)"
 nsenter -t "$LT_HOLDER_A" -n -m -u -- "$VSIMIGD" --config /run/ck-vsimigd.conf --verbose \
   >"$TB_DIR/vsimigd-A.log" 2>&1 </dev/null &
@@ -179,8 +185,6 @@ for ((i = 0; i < 100; i++)); do
 done
 [ "$(actl --json status | vsm_json 'd["libvirt"]["connected"]')" = True ] ||
   { cat "$TB_DIR/vsimigd-A.log" >&2; tb_fail "vsimigd on host A did not connect to libvirtd"; }
-acheck() { RC=0; OUT=$(lt_exec A "$VSIMIGCTL" --timeout 5 check --config /run/ck-vsimigd.conf 2>&1) || RC=$?; }
-
 acheck
 expect fail hook /etc/libvirt/hooks/qemu.d/vsimig "missing" "install the vsimig package"
 expect ok libvirt qemu:///system "vsimigd is connected"
