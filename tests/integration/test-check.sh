@@ -6,6 +6,8 @@
 #     peer is lldpad in the bridge role (ok);
 #   - [peer] insecure = true (warn), a key-file with group bits (fail);
 #   - lldpad running EVB on one of our uplinks (fail);
+#   - a bad frame counted by vsimigd (health warns);
+#   - libvirt's socket probed by check itself while vsimigd is down;
 #   - a real libvirtd started before the hook was installed (fail, "restart
 #     libvirtd"), then restarted (ok), then a hook call arriving (ok);
 #   - --json carries the same verdicts, and the exit status follows them.
@@ -137,6 +139,12 @@ expect fail lldpad ck1 "lldpad (pid $(tb_lldpad_pid ckst)) runs EVB/VDP (evbmode
   "lldptool -T -i ck1 -V evb enableTx=no"
 absent lldpad "$TB_IF_ST"
 say "ok: lldpad running EVB on ck1 fails, with its fix"
+# A malformed LLDPDU from the bridge's side: the health counters warn.
+ip netns exec "$TB_NS_BR" python3 "$VSMTEST" inject "$TB_IF_BR" "0180c200000e${TB_MAC_BR//:/}88cc0207040102030405"
+for ((i = 0; i < 50; i++)); do [ "$(vsm_counter rx_bad)" -ge 1 ] && break; sleep 0.1; done
+check_run "$TB_NS_ST" "$VSM_CONF"
+expect warn health "" "error counters are not zero: $TB_IF_ST.rx_bad=1" "journalctl -u vsimigd"
+say "ok: a bad frame counted makes health warn, with its fix"
 vsm_alive
 kill -TERM "$VSM_PID"
 wait "$VSM_PID" 2>/dev/null || true
