@@ -424,6 +424,18 @@ gboolean vsm_config_load_data(const char *data, gsize len, VsmConfig **ret, GErr
                 return FALSE;
         }
         groups = g_key_file_get_groups(kf, NULL);
+        /* Typos: name every one, not only the first. */
+        {
+                g_auto(GStrv) unknown = vsm_config_unknown_keys(data, len);
+                guint n = unknown ? g_strv_length(unknown) : 0;
+
+                if (n > 1) {
+                        g_autofree char *list = g_strjoinv(", ", unknown);
+
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "%u unknown sections or keys: %s", n, list);
+                        return FALSE;
+                }
+        }
         for (char **g = groups; *g; g++) {
                 g_auto(GStrv) keys = NULL;
 
