@@ -376,8 +376,8 @@ static void check_hook(VsmCheckReport *r, const VsmCheckOptions *o, JsonObject *
         static const char *const daemon_names[] = { "libvirtd", "virtqemud", NULL };
         JsonObject *lv = obj_member(status, "libvirt");
         g_autofree char *fix_install = g_strdup_printf(
-                "install the vsimig package (or: install -m 0755 -o root hooks/qemu.d/vsimig %s), then restart libvirtd",
-                o->hook_path);
+                "install the vsimig package (it ships %s; from a source tree: meson install with "
+                "--sysconfdir /etc), then restart libvirtd", o->hook_path);
         struct stat st;
         double hook_time, start = 0;
         pid_t pid = 0;
