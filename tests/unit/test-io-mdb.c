@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "io/mdb.h"
+#include "io/mdb-cache.h"
 #include "test-netns.h"
 #include "test-util.h"
 
@@ -205,6 +206,63 @@ static void test_list_errors(void) {
         g_assert_cmpint(err, ==, 0);
 }
 
+static gboolean cached(VsmMdbCache *c, const VsmMdbEntry *e) {
+        const GArray *a = vsm_mdb_cache_port(c, e->port_ifindex, NULL);
+
+        return a && listed((GArray *) a, e);
+}
+
+/* Iterate the loop until the cache holds (or no longer holds) e. */
+static void wait_cached(VsmMdbCache *c, const VsmMdbEntry *e, gboolean want) {
+        gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+        while (cached(c, e) != want && g_get_monotonic_time() < end)
+                g_main_context_iteration(NULL, FALSE) || (g_usleep(1000), 0);
+        g_assert_true(cached(c, e) == want);
+}
+
+static void on_cache_changed(int port, gpointer user_data) {
+        (*(guint *) user_data)++;
+}
+
+/* The cache against the kernel: primed by the dump (an entry added
+ * before it started), kept by RTM_NEWMDB/RTM_DELMDB notifications. */
+static void test_cache(void) {
+        VsmMdbEntry before = entry("239.1.3.1", PORT, TRUE);
+        VsmMdbEntry e4 = entry("239.1.3.2", PORT, FALSE);
+        VsmMdbEntry e6 = entry("ff0e::3:2", PORT, FALSE);
+        g_autoptr(VsmMdbCache) c = NULL;
+        guint changes = 0;
+        VsmMdbCacheStats st;
+        gint64 end;
+
+        wait_port_ready();
+        g_assert_cmpint(vsm_mdb_add(&before), ==, 0);
+        c = vsm_mdb_cache_new(VSM_MDB_CACHE_ENTRIES_MAX, VSM_MDB_CACHE_PORT_ENTRIES_MAX, on_cache_changed, &changes);
+        g_assert_cmpint(vsm_mdb_cache_start(c), ==, 0);
+        end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+        while (!vsm_mdb_cache_is_complete(c) && g_get_monotonic_time() < end)
+                g_main_context_iteration(NULL, FALSE) || (g_usleep(1000), 0);
+        g_assert_true(vsm_mdb_cache_is_complete(c));
+        g_assert_true(cached(c, &before));
+        g_assert_cmpuint(changes, >=, 1);
+
+        g_assert_cmpint(vsm_mdb_add(&e4), ==, 0);
+        g_assert_cmpint(vsm_mdb_add(&e6), ==, 0);
+        wait_cached(c, &e4, TRUE);
+        wait_cached(c, &e6, TRUE);
+        g_assert_cmpint(vsm_mdb_del(&e4), ==, 0);
+        g_assert_cmpint(vsm_mdb_del(&before), ==, 0);
+        wait_cached(c, &e4, FALSE);
+        wait_cached(c, &before, FALSE);
+        g_assert_true(cached(c, &e6));
+        vsm_mdb_cache_get_stats(c, &st);
+        g_assert_cmpuint(st.dumps, ==, 1);
+        g_assert_cmpuint(st.notifications, >=, 4);
+        g_assert_cmpuint(st.malformed, ==, 0);
+        g_assert_cmpint(vsm_mdb_del(&e6), ==, 0);
+}
+
 int main(int argc, char **argv) {
         int ret;
 
@@ -222,5 +280,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-mdb/add-list-del", test_add_list_del);
         g_test_add_func("/io-mdb/refusals", test_refusals);
         g_test_add_func("/io-mdb/list-errors", test_list_errors);
+        g_test_add_func("/io-mdb/cache", test_cache);
         return g_test_run();
 }
