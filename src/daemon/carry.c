@@ -21,6 +21,7 @@
 #define CARRY_EXPIRE_INTERVAL_SEC 5
 #define CARRY_MDB_RETRY_MS 20
 #define CARRY_MDB_RETRY_FOR_MS 3000
+#define CARRY_MDB_SLICE_US 1000              /* RTM_NEWMDB work per main-loop dispatch */
 #define CARRY_STATE_COALESCE_MS 10           /* changes of a domain streamed together */
 /* Replayed frames listed one by one in a timeline (the rest is counted),
  * so the timeline's own cap keeps room for what follows. */
@@ -69,8 +70,11 @@ struct CarryDomain {
         gint64 resumed_real_usec;
         /* mdb entries waiting for the tap's carrier */
         GArray *mdb_pending;           /* VsmMdbEntry */
-        guint mdb_timer;
-        gint64 mdb_deadline_usec;
+        guint mdb_cursor;              /* the pass in progress is at this entry */
+        guint mdb_first_n;
+        gboolean mdb_queued;           /* in c->mdb_queue */
+        guint mdb_timer;               /* retry while the tap has no carrier */
+        gint64 mdb_deadline_usec;      /* 0: first pass */
 };
 
 struct VsmCarry {
@@ -81,6 +85,8 @@ struct VsmCarry {
         GCancellable *cancel;          /* libvirt calls that end with the carry */
         VsmSniffer *sniffer;
         VsmMdbCache *mdb;              /* the bridges' mdb, by notifications (a source's mdb-only groups) */
+        GQueue mdb_queue;              /* CarryDomain with RTM_NEWMDB requests to make */
+        guint mdb_idle;
         VsmPeerServer *server;
         VsmPeerTls *tls;               /* [peer] tls = true; NULL: plain TCP */
         VsmPeerSecurity sec;           /* tls, the key file's key, insecure */
@@ -145,6 +151,8 @@ static void nic_free(gpointer p) {
         g_free(n);
 }
 
+static void mdb_stop(CarryDomain *d);
+
 static void domain_free(gpointer p) {
         CarryDomain *d = p;
 
@@ -153,7 +161,7 @@ static void domain_free(gpointer p) {
                 g_object_unref(d->write_cancel);
         }
         g_clear_handle_id(&d->write_timer, g_source_remove);
-        g_clear_handle_id(&d->mdb_timer, g_source_remove);
+        mdb_stop(d);
         g_clear_handle_id(&d->state_flush, g_source_remove);
         if (d->c->server)
                 vsm_peer_server_drop_domain(d->c->server, d->uuid);
@@ -996,46 +1004,115 @@ static void domain_send_switchover(CarryDomain *d) {
 
 /* ---- destination: the replay ---- */
 
-/* Add what is pending; entries refused for a reason other than the tap's
- * missing carrier ("Port is in disabled state") are dropped and said. */
-static gboolean mdb_try(CarryDomain *d) {
-        guint i = 0;
+/* The RTM_NEWMDB requests of every domain that switched over go through
+ * one carry-wide queue, served by one low-priority idle source in slices
+ * of CARRY_MDB_SLICE_US: each request waits for its kernel ack, and 125
+ * domains x 200 groups done in one go held the main loop for ~0.5 s
+ * (one GLib dispatch runs every ready idle source back to back). */
 
-        while (i < d->mdb_pending->len) {
-                const VsmMdbEntry *e = &g_array_index(d->mdb_pending, VsmMdbEntry, i);
+/* Add pending entries from d->mdb_cursor on until the slice ends; entries
+ * refused for a reason other than the tap's missing carrier ("Port is in
+ * disabled state") are dropped and said.  TRUE: the pass is complete. */
+static gboolean mdb_pass(CarryDomain *d, gint64 end_usec) {
+        while (d->mdb_cursor < d->mdb_pending->len) {
+                const VsmMdbEntry *e = &g_array_index(d->mdb_pending, VsmMdbEntry, d->mdb_cursor);
                 g_autofree char *reason = NULL;
-                int r = vsm_mdb_add_full(e, &reason);
+                int r;
 
+                if (g_get_monotonic_time() >= end_usec)
+                        return FALSE;
+                r = vsm_mdb_add_full(e, &reason);
                 if (r == 0) {
                         d->c->n_mdb_added++;
-                        g_array_remove_index(d->mdb_pending, i);
+                        g_array_remove_index(d->mdb_pending, d->mdb_cursor);
                 } else if (r == -EINVAL && reason && strstr(reason, "disabled state")) {
-                        i++;            /* no carrier yet: retry */
+                        d->mdb_cursor++;        /* no carrier yet: retry */
                 } else {
                         d->c->n_mdb_failed++;
                         carry_note(d, FALSE, "mdb: entry refused: %s", reason ? reason : g_strerror(-r));
-                        g_array_remove_index(d->mdb_pending, i);
+                        g_array_remove_index(d->mdb_pending, d->mdb_cursor);
                 }
         }
-        return d->mdb_pending->len == 0;
+        return TRUE;
 }
+
+static void mdb_enqueue(CarryDomain *d);
 
 static gboolean on_mdb_retry(gpointer user_data) {
         CarryDomain *d = user_data;
 
-        if (mdb_try(d)) {
-                d->mdb_timer = 0;
-                carry_note(d, FALSE, "mdb: all groups added on the new tap");
-                return G_SOURCE_REMOVE;
-        }
-        if (g_get_monotonic_time() < d->mdb_deadline_usec)
-                return G_SOURCE_CONTINUE;
         d->mdb_timer = 0;
-        d->c->n_mdb_failed += d->mdb_pending->len;
-        carry_note(d, FALSE, "mdb: gave up on %u group(s): the tap got no carrier within 3 s",
-                   d->mdb_pending->len);
-        g_array_set_size(d->mdb_pending, 0);
+        mdb_enqueue(d);
         return G_SOURCE_REMOVE;
+}
+
+/* A pass over d's entries is complete: done, wait for the carrier, or
+ * give up. */
+static void mdb_pass_done(CarryDomain *d) {
+        gboolean first = d->mdb_deadline_usec == 0;
+
+        if (d->mdb_pending->len == 0) {
+                if (first)
+                        carry_note(d, TRUE, "mdb: %u group(s) added on the new tap(s)", d->mdb_first_n);
+                else
+                        carry_note(d, FALSE, "mdb: all groups added on the new tap");
+                d->mdb_deadline_usec = 0;
+                return;
+        }
+        if (first) {
+                d->mdb_deadline_usec = g_get_monotonic_time() + CARRY_MDB_RETRY_FOR_MS * 1000;
+                carry_note(d, FALSE, "mdb: %u group(s) wait for the tap's carrier", d->mdb_pending->len);
+        } else if (g_get_monotonic_time() >= d->mdb_deadline_usec) {
+                d->c->n_mdb_failed += d->mdb_pending->len;
+                carry_note(d, FALSE, "mdb: gave up on %u group(s): the tap got no carrier within 3 s",
+                           d->mdb_pending->len);
+                g_array_set_size(d->mdb_pending, 0);
+                d->mdb_deadline_usec = 0;
+                return;
+        }
+        d->mdb_timer = g_timeout_add(CARRY_MDB_RETRY_MS, on_mdb_retry, d);
+}
+
+static gboolean on_mdb_work(gpointer user_data) {
+        VsmCarry *c = user_data;
+        gint64 end = g_get_monotonic_time() + CARRY_MDB_SLICE_US;
+        CarryDomain *d;
+
+        while ((d = g_queue_peek_head(&c->mdb_queue))) {
+                if (!mdb_pass(d, end))
+                        return G_SOURCE_CONTINUE;
+                g_queue_pop_head(&c->mdb_queue);
+                d->mdb_queued = FALSE;
+                mdb_pass_done(d);
+                if (g_get_monotonic_time() >= end && !g_queue_is_empty(&c->mdb_queue))
+                        return G_SOURCE_CONTINUE;
+        }
+        c->mdb_idle = 0;
+        return G_SOURCE_REMOVE;
+}
+
+static void mdb_enqueue(CarryDomain *d) {
+        VsmCarry *c = d->c;
+
+        if (d->mdb_queued)
+                return;
+        d->mdb_queued = TRUE;
+        d->mdb_cursor = 0;
+        g_queue_push_tail(&c->mdb_queue, d);
+        if (!c->mdb_idle)
+                c->mdb_idle = g_idle_add_full(G_PRIORITY_LOW, on_mdb_work, c, NULL);
+}
+
+/* Nothing more to add for d (a new replay, or d goes away). */
+static void mdb_stop(CarryDomain *d) {
+        g_clear_handle_id(&d->mdb_timer, g_source_remove);
+        if (d->mdb_queued) {
+                g_queue_remove(&d->c->mdb_queue, d);
+                d->mdb_queued = FALSE;
+        }
+        if (d->mdb_pending)
+                g_array_set_size(d->mdb_pending, 0);
+        d->mdb_deadline_usec = 0;
 }
 
 /* Queue the mdb entries of one vNIC's groups on its new tap; they are
@@ -1074,26 +1151,13 @@ static void replay_mdb(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState *
 
 /* The local bridge's mdb comes after the upstream frames of this and of
  * any other domain switching over in the same loop iteration: the switch
- * upstream is what the paused window is for. */
-static gboolean on_mdb_first(gpointer user_data) {
-        CarryDomain *d = user_data;
-        guint n = d->mdb_pending->len;
-
-        d->mdb_timer = 0;
-        if (mdb_try(d)) {
-                carry_note(d, TRUE, "mdb: %u group(s) added on the new tap(s)", n);
-                return G_SOURCE_REMOVE;
-        }
-        d->mdb_deadline_usec = g_get_monotonic_time() + CARRY_MDB_RETRY_FOR_MS * 1000;
-        d->mdb_timer = g_timeout_add(CARRY_MDB_RETRY_MS, on_mdb_retry, d);
-        carry_note(d, FALSE, "mdb: %u group(s) wait for the tap's carrier", d->mdb_pending->len);
-        return G_SOURCE_REMOVE;
-}
-
+ * upstream is what the paused window is for (a low-priority source). */
 static void mdb_start(CarryDomain *d) {
-        if (!d->mdb_pending || d->mdb_pending->len == 0 || d->mdb_timer)
+        if (!d->mdb_pending || d->mdb_pending->len == 0 || d->mdb_timer || d->mdb_queued)
                 return;
-        d->mdb_timer = g_idle_add_full(G_PRIORITY_LOW, on_mdb_first, d, NULL);
+        d->mdb_deadline_usec = 0;
+        d->mdb_first_n = d->mdb_pending->len;
+        mdb_enqueue(d);
 }
 
 static const VsmNicState *states_find(GPtrArray *nics, const uint8_t mac[VSM_ETH_ALEN]) {
@@ -1236,9 +1300,7 @@ static void domain_replay_incoming(CarryDomain *d, const VsmDomainInfo *info, gb
         c->n_replays++;
         if (late)
                 c->n_replays_late++;
-        g_clear_handle_id(&d->mdb_timer, g_source_remove);
-        if (d->mdb_pending)
-                g_array_set_size(d->mdb_pending, 0);
+        mdb_stop(d);
         for (guint i = 0; i < info->nics->len; i++)
                 replay_nic(d, info->nics->pdata[i], d->incoming->nics, real_now, bursts);
         bursts_send(d, bursts);
@@ -1810,6 +1872,7 @@ VsmCarry *vsm_carry_free(VsmCarry *c) {
          * connections from the server. */
         g_clear_pointer(&c->domains, g_hash_table_unref);
         g_clear_pointer(&c->by_ifindex, g_hash_table_unref);
+        g_clear_handle_id(&c->mdb_idle, g_source_remove);
         vsm_peer_server_free(c->server);
         vsm_peer_tls_free(c->tls);
         g_clear_pointer(&c->key, g_bytes_unref);

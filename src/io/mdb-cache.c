@@ -32,7 +32,8 @@
 #include "proto/inet.h"
 
 #define MDB_CACHE_RECV_BUF (64 * 1024)      /* a dump part is at most 32 KiB */
-#define MDB_CACHE_RECVS_PER_TURN 16         /* bounded work per main-loop turn */
+#define MDB_CACHE_RECVS_PER_TURN 256        /* bounded work per main-loop turn ... */
+#define MDB_CACHE_TURN_USEC 500             /* ... in count and in time */
 #define MDB_CACHE_RCVBUF (4 * 1024 * 1024)  /* room for a burst of notifications */
 #define MDB_CACHE_RETRY_SEC 1
 
@@ -466,8 +467,9 @@ static int cache_send_dump(VsmMdbCache *c) {
 
 static gboolean on_readable(int fd, GIOCondition cond, gpointer user_data) {
         VsmMdbCache *c = user_data;
+        gint64 end = g_get_monotonic_time() + MDB_CACHE_TURN_USEC;
 
-        for (int i = 0; i < MDB_CACHE_RECVS_PER_TURN; i++) {
+        for (int i = 0; i < MDB_CACHE_RECVS_PER_TURN && (i == 0 || g_get_monotonic_time() < end); i++) {
                 struct sockaddr_nl from;
                 struct iovec iov = { .iov_base = c->buf, .iov_len = MDB_CACHE_RECV_BUF };
                 struct msghdr msg = {
@@ -532,7 +534,9 @@ int vsm_mdb_cache_start(VsmMdbCache *c) {
                 return r;
         }
         c->buf = g_malloc(MDB_CACHE_RECV_BUF);
-        c->fd_source = g_unix_fd_add(c->fd, G_IO_IN, on_readable, c);
+        /* Below the default priority: the peer channel, the uplinks and a
+         * replay in the paused window go first; a lag only delays a STATE. */
+        c->fd_source = g_unix_fd_add_full(G_PRIORITY_DEFAULT_IDLE, c->fd, G_IO_IN, on_readable, c, NULL);
         /* Subscribed before the dump: nothing falls between the two. */
         r = cache_send_dump(c);
         return r == -EAGAIN ? 0 : r;
