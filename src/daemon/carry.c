@@ -217,7 +217,7 @@ static CarryNic *domain_find_nic(CarryDomain *d, const uint8_t mac[VSM_ETH_ALEN]
  * IGMPv3/MLDv2 EXCLUDE{} joins, which snooping treats like any report.
  * From the cache the mdb notifications keep: no netlink call here. */
 static void state_add_mdb_groups(VsmNicState *s, const CarryNic *n) {
-        const GArray *list = n->ifindex > 0 ? vsm_mdb_cache_port(n->dom->c->mdb, n->ifindex, NULL) : NULL;
+        g_autoptr(GArray) list = n->ifindex > 0 ? vsm_mdb_cache_port(n->dom->c->mdb, n->ifindex, NULL) : NULL;
 
         for (guint i = 0; list && i < list->len && s->groups->len < VSM_LEARN_GROUPS_MAX; i++) {
                 const VsmMdbEntry *e = &g_array_index(list, VsmMdbEntry, i);
@@ -1115,20 +1115,40 @@ static void mdb_stop(CarryDomain *d) {
         d->mdb_deadline_usec = 0;
 }
 
+/* One domain's replay: the frames per uplink, and the last bridge looked
+ * up (a domain's vNICs usually share one). */
+typedef struct ReplayRun {
+        GArray *bursts;                /* ReplayBurst */
+        char bridge[IF_NAMESIZE];
+        int bridge_ifindex;
+} ReplayRun;
+
 /* Queue the mdb entries of one vNIC's groups on its new tap; they are
- * added after every replayed frame of the domain is out (mdb_start). */
-static void replay_mdb(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState *s) {
+ * added after every replayed frame of the domain is out (mdb_start).  The
+ * tap's ifindex is the one it is watched by when it is (no lookup in the
+ * paused window: each if_nametoindex() is a socket and an ioctl). */
+static void replay_mdb(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState *s, ReplayRun *run) {
         char master[IF_NAMESIZE];
         const char *bridge_name = ni->source_bridge;
+        const CarryNic *n;
         int port, bridge = 0;
 
         if (!d->c->config->replay_mdb || s->groups->len == 0 || !ni->target_dev)
                 return;
-        port = (int) if_nametoindex(ni->target_dev);
+        n = domain_find_nic(d, ni->mac);
+        if (n && n->ifindex > 0 && g_str_equal(n->ifname, ni->target_dev))
+                port = n->ifindex;
+        else
+                port = (int) if_nametoindex(ni->target_dev);
         if (!bridge_name && vsm_link_get_master(ni->target_dev, master) == 0)
                 bridge_name = master;
-        if (bridge_name)
+        if (bridge_name && run->bridge_ifindex > 0 && g_str_equal(run->bridge, bridge_name)) {
+                bridge = run->bridge_ifindex;
+        } else if (bridge_name) {
                 bridge = (int) if_nametoindex(bridge_name);
+                g_strlcpy(run->bridge, bridge_name, sizeof(run->bridge));
+                run->bridge_ifindex = bridge;
+        }
         if (port <= 0 || bridge <= 0) {
                 carry_note(d, FALSE, "mdb: %s is not a bridge port: no entries", ni->target_dev);
                 return;
@@ -1246,7 +1266,7 @@ static void bursts_send(CarryDomain *d, GArray *bursts) {
 
 /* Replay one vNIC's state (from nics) on the uplink under its bridge: its
  * frames join the burst of that uplink (bursts_send). */
-static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, GPtrArray *nics, gint64 real_now, GArray *bursts) {
+static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, GPtrArray *nics, gint64 real_now, ReplayRun *run) {
         VsmCarry *c = d->c;
         const VsmNicState *carried = states_find(nics, ni->mac);
         g_autoptr(VsmNicState) s = NULL;
@@ -1277,8 +1297,8 @@ static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, GPtrArray *nics, gi
         frames = vsm_replay_build(s, real_now, &skipped);
         carry_note(d, TRUE, "replay vNIC %s: %u frame(s) on %s%s%s", mac, frames->len, vsm_uplink_get_name(u),
                    skipped ? "; skipped: " : "", skipped ? skipped : "");
-        bursts_add(bursts, u, g_steal_pointer(&frames));
-        replay_mdb(d, ni, s);
+        bursts_add(run->bursts, u, g_steal_pointer(&frames));
+        replay_mdb(d, ni, s, run);
 }
 
 void vsm_carry_replay(VsmCarry *c, const char *uuid, const VsmDomainInfo *info, gboolean late) {
@@ -1295,6 +1315,7 @@ static void domain_replay_incoming(CarryDomain *d, const VsmDomainInfo *info, gb
         VsmCarry *c = d->c;
         gint64 real_now = g_get_real_time();
         g_autoptr(GArray) bursts = bursts_new();
+        ReplayRun run = { .bursts = bursts };
 
         d->replay_last_real_usec = 0;
         c->n_replays++;
@@ -1302,7 +1323,7 @@ static void domain_replay_incoming(CarryDomain *d, const VsmDomainInfo *info, gb
                 c->n_replays_late++;
         mdb_stop(d);
         for (guint i = 0; i < info->nics->len; i++)
-                replay_nic(d, info->nics->pdata[i], d->incoming->nics, real_now, bursts);
+                replay_nic(d, info->nics->pdata[i], d->incoming->nics, real_now, &run);
         bursts_send(d, bursts);
         mdb_start(d);
         if (d->replay_frames > CARRY_FRAME_NOTES_MAX)
@@ -1493,9 +1514,10 @@ static void failback_replay(CarryDomain *d, const VsmDomainInfo *info) {
         gint64 real_now = g_get_real_time();
         guint before = d->replay_frames;
         g_autoptr(GArray) bursts = bursts_new();
+        ReplayRun run = { .bursts = bursts };
 
         for (guint i = 0; i < info->nics->len; i++)
-                replay_nic(d, info->nics->pdata[i], nics, real_now, bursts);
+                replay_nic(d, info->nics->pdata[i], nics, real_now, &run);
         bursts_send(d, bursts);
         mdb_start(d);
         d->c->n_replays++;
