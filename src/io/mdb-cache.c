@@ -37,9 +37,23 @@
 #define MDB_CACHE_RCVBUF (4 * 1024 * 1024)  /* room for a burst of notifications */
 #define MDB_CACHE_RETRY_SEC 1
 
+/* One entry as kept: 28 octets (a VsmMdbEntry and its epoch took 40),
+ * in arrays grown by MDB_PORT_GROW, not doubled: 25 k entries are
+ * 0.7 MiB. */
+typedef struct MdbSlot {
+        uint8_t group[VSM_IP6_ALEN];
+        int32_t bridge_ifindex;
+        uint32_t epoch;
+        uint16_t vid;
+        uint8_t is_ip6;
+        uint8_t permanent;
+} MdbSlot;
+
+#define MDB_PORT_GROW 8
+
 typedef struct MdbPort {
-        GArray *entries;               /* VsmMdbEntry */
-        GArray *epochs;                /* uint32_t, parallel to entries */
+        MdbSlot *slots;
+        guint n, cap;
         gboolean truncated;
 } MdbPort;
 
@@ -67,9 +81,16 @@ struct VsmMdbCache {
 static void port_free(gpointer p) {
         MdbPort *port = p;
 
-        g_array_unref(port->entries);
-        g_array_unref(port->epochs);
+        g_free(port->slots);
         g_free(port);
+}
+
+static void port_remove(MdbPort *port, guint i) {
+        port->slots[i] = port->slots[--port->n];
+        if (port->cap - port->n >= 2 * MDB_PORT_GROW) {
+                port->cap -= MDB_PORT_GROW;
+                port->slots = g_renew(MdbSlot, port->slots, port->cap);
+        }
 }
 
 VsmMdbCache *vsm_mdb_cache_new(guint max_entries, guint max_per_port, VsmMdbCacheChangedFunc changed,
@@ -102,12 +123,29 @@ gboolean vsm_mdb_cache_is_complete(const VsmMdbCache *c) {
         return c && c->complete;
 }
 
-const GArray *vsm_mdb_cache_port(const VsmMdbCache *c, int port_ifindex, gboolean *ret_truncated) {
+GArray *vsm_mdb_cache_port(const VsmMdbCache *c, int port_ifindex, gboolean *ret_truncated) {
         MdbPort *port = c ? g_hash_table_lookup(c->ports, GINT_TO_POINTER(port_ifindex)) : NULL;
+        GArray *a;
 
         if (ret_truncated)
                 *ret_truncated = port && port->truncated;
-        return port && port->entries->len > 0 ? port->entries : NULL;
+        if (!port || port->n == 0)
+                return NULL;
+        a = g_array_sized_new(FALSE, TRUE, sizeof(VsmMdbEntry), port->n);
+        for (guint i = 0; i < port->n; i++) {
+                const MdbSlot *sl = &port->slots[i];
+                VsmMdbEntry e = {
+                        .bridge_ifindex = sl->bridge_ifindex,
+                        .port_ifindex = port_ifindex,
+                        .is_ip6 = sl->is_ip6,
+                        .vid = sl->vid,
+                        .permanent = sl->permanent,
+                };
+
+                memcpy(e.group, sl->group, VSM_IP6_ALEN);
+                g_array_append_val(a, e);
+        }
+        return a;
 }
 
 void vsm_mdb_cache_get_stats(const VsmMdbCache *c, VsmMdbCacheStats *ret) {
@@ -124,14 +162,14 @@ void vsm_mdb_cache_get_stats(const VsmMdbCache *c, VsmMdbCacheStats *ret) {
 
 /* ---- the table ---- */
 
-static gboolean entry_same(const VsmMdbEntry *a, const VsmMdbEntry *b) {
-        return a->bridge_ifindex == b->bridge_ifindex && a->is_ip6 == b->is_ip6 && a->vid == b->vid &&
-               memcmp(a->group, b->group, VSM_IP6_ALEN) == 0;
+static gboolean slot_is(const MdbSlot *sl, const VsmMdbEntry *e) {
+        return sl->bridge_ifindex == e->bridge_ifindex && sl->is_ip6 == !!e->is_ip6 && sl->vid == e->vid &&
+               memcmp(sl->group, e->group, VSM_IP6_ALEN) == 0;
 }
 
 static int port_find(const MdbPort *port, const VsmMdbEntry *e) {
-        for (guint i = 0; i < port->entries->len; i++)
-                if (entry_same(&g_array_index(port->entries, VsmMdbEntry, i), e))
+        for (guint i = 0; i < port->n; i++)
+                if (slot_is(&port->slots[i], e))
                         return (int) i;
         return -1;
 }
@@ -146,16 +184,16 @@ static void cache_add(VsmMdbCache *c, const VsmMdbEntry *e) {
         int i;
 
         if (port && (i = port_find(port, e)) >= 0) {
-                VsmMdbEntry *old = &g_array_index(port->entries, VsmMdbEntry, i);
+                MdbSlot *old = &port->slots[i];
 
-                g_array_index(port->epochs, uint32_t, i) = c->epoch;
-                if (old->permanent != e->permanent) {
-                        old->permanent = e->permanent;
+                old->epoch = c->epoch;
+                if (old->permanent != !!e->permanent) {
+                        old->permanent = !!e->permanent;
                         notify(c, e->port_ifindex);
                 }
                 return;
         }
-        if (c->n_entries >= c->max_entries || (port && port->entries->len >= c->max_per_port)) {
+        if (c->n_entries >= c->max_entries || (port && port->n >= c->max_per_port)) {
                 c->overflow++;
                 if (port)
                         port->truncated = TRUE;
@@ -163,12 +201,21 @@ static void cache_add(VsmMdbCache *c, const VsmMdbEntry *e) {
         }
         if (!port) {
                 port = g_new0(MdbPort, 1);
-                port->entries = g_array_new(FALSE, FALSE, sizeof(VsmMdbEntry));
-                port->epochs = g_array_new(FALSE, FALSE, sizeof(uint32_t));
                 g_hash_table_insert(c->ports, GINT_TO_POINTER(e->port_ifindex), port);
         }
-        g_array_append_val(port->entries, *e);
-        g_array_append_val(port->epochs, c->epoch);
+        if (port->n == port->cap) {
+                port->cap += MDB_PORT_GROW;
+                port->slots = g_renew(MdbSlot, port->slots, port->cap);
+        }
+        port->slots[port->n] = (MdbSlot) {
+                .bridge_ifindex = e->bridge_ifindex,
+                .epoch = c->epoch,
+                .vid = e->vid,
+                .is_ip6 = !!e->is_ip6,
+                .permanent = !!e->permanent,
+        };
+        memcpy(port->slots[port->n].group, e->group, VSM_IP6_ALEN);
+        port->n++;
         c->n_entries++;
         notify(c, e->port_ifindex);
 }
@@ -179,10 +226,9 @@ static void cache_del(VsmMdbCache *c, const VsmMdbEntry *e) {
 
         if (!port || (i = port_find(port, e)) < 0)
                 return;
-        g_array_remove_index_fast(port->entries, (guint) i);
-        g_array_remove_index_fast(port->epochs, (guint) i);
+        port_remove(port, (guint) i);
         c->n_entries--;
-        if (port->entries->len == 0 && !port->truncated)
+        if (port->n == 0 && !port->truncated)
                 g_hash_table_remove(c->ports, GINT_TO_POINTER(e->port_ifindex));
         notify(c, e->port_ifindex);
 }
@@ -196,21 +242,20 @@ static void cache_sweep(VsmMdbCache *c) {
         g_hash_table_iter_init(&it, c->ports);
         while (g_hash_table_iter_next(&it, &k, &v)) {
                 MdbPort *port = v;
-                guint before = port->entries->len;
+                guint before = port->n;
 
-                for (guint i = port->entries->len; i-- > 0;) {
-                        if (g_array_index(port->epochs, uint32_t, i) == c->epoch)
+                for (guint i = port->n; i-- > 0;) {
+                        if (port->slots[i].epoch == c->epoch)
                                 continue;
-                        g_array_remove_index_fast(port->entries, i);
-                        g_array_remove_index_fast(port->epochs, i);
+                        port_remove(port, i);
                         c->n_entries--;
                 }
-                if (port->entries->len != before) {
+                if (port->n != before) {
                         int ifindex = GPOINTER_TO_INT(k);
 
                         g_array_append_val(touched, ifindex);
                 }
-                if (port->entries->len == 0 && !port->truncated)
+                if (port->n == 0 && !port->truncated)
                         g_hash_table_iter_remove(&it);
         }
         /* Told after the walk: the callback may look the port up. */

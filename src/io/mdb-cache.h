@@ -48,10 +48,10 @@ int vsm_mdb_cache_start(VsmMdbCache *c);
  * notification: before that the cache may miss entries. */
 gboolean vsm_mdb_cache_is_complete(const VsmMdbCache *c);
 
-/* The entries of one bridge port (VsmMdbEntry), or NULL if it has none.
- * Borrowed: valid until the cache next reads the socket.  *ret_truncated
- * (may be NULL): entries of the port were dropped at a cap. */
-const GArray *vsm_mdb_cache_port(const VsmMdbCache *c, int port_ifindex, gboolean *ret_truncated);
+/* A copy of the entries of one bridge port (VsmMdbEntry; g_array_unref),
+ * or NULL if it has none.  *ret_truncated (may be NULL): entries of the
+ * port were dropped at a cap. */
+GArray *vsm_mdb_cache_port(const VsmMdbCache *c, int port_ifindex, gboolean *ret_truncated);
 
 void vsm_mdb_cache_get_stats(const VsmMdbCache *c, VsmMdbCacheStats *ret);
 

@@ -133,13 +133,13 @@ static void feed(VsmMdbCache *c, GByteArray *b) {
 }
 
 static guint port_len(VsmMdbCache *c, int port) {
-        const GArray *a = vsm_mdb_cache_port(c, port, NULL);
+        g_autoptr(GArray) a = vsm_mdb_cache_port(c, port, NULL);
 
         return a ? a->len : 0;
 }
 
 static gboolean has(VsmMdbCache *c, int port, const char *group) {
-        const GArray *a = vsm_mdb_cache_port(c, port, NULL);
+        g_autoptr(GArray) a = vsm_mdb_cache_port(c, port, NULL);
         uint8_t want[16] = {};
         gboolean v6 = strchr(group, ':') != NULL;
 
@@ -183,7 +183,11 @@ static void test_add_del(void) {
         g_assert_true(has(c, 5, "239.1.1.1"));
         g_assert_true(has(c, 5, "ff3e::1:2"));
         g_assert_true(has(c, 6, "239.1.1.2"));
-        g_assert_cmpuint(g_array_index(vsm_mdb_cache_port(c, 6, NULL), VsmMdbEntry, 0).vid, ==, 7);
+        {
+                g_autoptr(GArray) a = vsm_mdb_cache_port(c, 6, NULL);
+
+                g_assert_cmpuint(g_array_index(a, VsmMdbEntry, 0).vid, ==, 7);
+        }
         g_assert_cmpuint(seen.changed->len, ==, 3);
         g_assert_cmpuint(stats(c).entries, ==, 3);
         g_assert_cmpuint(stats(c).notifications, ==, 3);
@@ -204,7 +208,7 @@ static void test_add_del(void) {
         g_assert_cmpuint(port_len(c, 6), ==, 1);
         msg_add(b, RTM_DELMDB, 0, 0, BR, &add[2], 1);
         feed(c, b);
-        g_assert_null(vsm_mdb_cache_port(c, 6, NULL));
+        g_assert_cmpuint(port_len(c, 6), ==, 0);
         g_assert_cmpuint(stats(c).entries, ==, 1);
         g_assert_cmpuint(stats(c).ports, ==, 1);
         g_array_unref(seen.changed);
@@ -225,7 +229,11 @@ static void test_replace(void) {
         msg_add(b, RTM_NEWMDB, 0, 0, BR, &e, 1);
         feed(c, b);
         g_assert_cmpuint(port_len(c, 5), ==, 1);
-        g_assert_true(g_array_index(vsm_mdb_cache_port(c, 5, NULL), VsmMdbEntry, 0).permanent);
+        {
+                g_autoptr(GArray) a = vsm_mdb_cache_port(c, 5, NULL);
+
+                g_assert_true(g_array_index(a, VsmMdbEntry, 0).permanent);
+        }
         g_assert_cmpuint(seen.changed->len, ==, 2);
         g_array_unref(seen.changed);
 }
@@ -312,7 +320,9 @@ static void test_caps(void) {
         msg_add(b, RTM_GETMDB, 0, 0, BR, es, G_N_ELEMENTS(es));
         feed(c, b);
         g_assert_cmpuint(port_len(c, 5), ==, 2);
-        (void) vsm_mdb_cache_port(c, 5, &truncated);
+        {
+                g_autoptr(GArray) a = vsm_mdb_cache_port(c, 5, &truncated);
+        }
         g_assert_true(truncated);
         g_assert_cmpuint(port_len(c, 6), ==, 1);
         g_assert_cmpuint(port_len(c, 7), ==, 0);
@@ -323,6 +333,39 @@ static void test_caps(void) {
         msg_add(b, RTM_NEWMDB, 0, 0, BR, &es[4], 1);
         feed(c, b);
         g_assert_cmpuint(port_len(c, 7), ==, 1);
+}
+
+/* Many entries on one port, added and removed in a mixed order: the
+ * table holds exactly what is left. */
+static void test_grow_shrink(void) {
+        g_autoptr(VsmMdbCache) c = vsm_mdb_cache_new(1000, 256, NULL, NULL);
+        g_autoptr(GByteArray) b = g_byte_array_new();
+        char group[32];
+
+        for (int i = 0; i < 200; i++) {
+                g_snprintf(group, sizeof(group), "239.2.%d.%d", i / 100, i % 100);
+                msg_add(b, RTM_NEWMDB, 0, 0, BR, &(E) { .port = 9, .group = group }, 1);
+        }
+        feed(c, b);
+        g_assert_cmpuint(port_len(c, 9), ==, 200);
+        for (int i = 0; i < 200; i += 2) {
+                g_snprintf(group, sizeof(group), "239.2.%d.%d", i / 100, i % 100);
+                msg_add(b, RTM_DELMDB, 0, 0, BR, &(E) { .port = 9, .group = group }, 1);
+        }
+        feed(c, b);
+        g_assert_cmpuint(port_len(c, 9), ==, 100);
+        for (int i = 0; i < 200; i++) {
+                g_snprintf(group, sizeof(group), "239.2.%d.%d", i / 100, i % 100);
+                g_assert_true(has(c, 9, group) == (i % 2 == 1));
+        }
+        for (int i = 1; i < 200; i += 2) {
+                g_snprintf(group, sizeof(group), "239.2.%d.%d", i / 100, i % 100);
+                msg_add(b, RTM_DELMDB, 0, 0, BR, &(E) { .port = 9, .group = group }, 1);
+        }
+        feed(c, b);
+        g_assert_cmpuint(port_len(c, 9), ==, 0);
+        g_assert_cmpuint(stats(c).entries, ==, 0);
+        g_assert_cmpuint(stats(c).ports, ==, 0);
 }
 
 /* Cut or lying lengths: counted, never read past the buffer (ASan). */
@@ -390,6 +433,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-mdb-cache/skipped", test_skipped);
         g_test_add_func("/io-mdb-cache/dump-sweep", test_dump_sweep);
         g_test_add_func("/io-mdb-cache/caps", test_caps);
+        g_test_add_func("/io-mdb-cache/grow-shrink", test_grow_shrink);
         g_test_add_func("/io-mdb-cache/malformed", test_malformed);
         return g_test_run();
 }

@@ -207,9 +207,9 @@ static void test_list_errors(void) {
 }
 
 static gboolean cached(VsmMdbCache *c, const VsmMdbEntry *e) {
-        const GArray *a = vsm_mdb_cache_port(c, e->port_ifindex, NULL);
+        g_autoptr(GArray) a = vsm_mdb_cache_port(c, e->port_ifindex, NULL);
 
-        return a && listed((GArray *) a, e);
+        return a && listed(a, e);
 }
 
 /* Iterate the loop until the cache holds (or no longer holds) e. */
