@@ -59,6 +59,7 @@ typedef struct MdbPort {
 
 struct VsmMdbCache {
         guint max_entries, max_per_port;
+        int rcvbuf;
         VsmMdbCacheChangedFunc changed;
         gpointer user_data;
         GHashTable *ports;             /* port ifindex -> MdbPort */
@@ -103,7 +104,12 @@ VsmMdbCache *vsm_mdb_cache_new(guint max_entries, guint max_per_port, VsmMdbCach
         c->user_data = user_data;
         c->ports = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, port_free);
         c->fd = -1;
+        c->rcvbuf = MDB_CACHE_RCVBUF;
         return c;
+}
+
+void vsm_mdb_cache_set_rcvbuf(VsmMdbCache *c, int bytes) {
+        c->rcvbuf = bytes;
 }
 
 VsmMdbCache *vsm_mdb_cache_free(VsmMdbCache *c) {
@@ -569,8 +575,8 @@ int vsm_mdb_cache_start(VsmMdbCache *c) {
                 return -errno;
         /* Larger than the default where we may (CAP_NET_ADMIN), else what
          * rmem_max allows: a burst of joins must not overflow it. */
-        if (setsockopt(c->fd, SOL_SOCKET, SO_RCVBUFFORCE, &(int) { MDB_CACHE_RCVBUF }, sizeof(int)) < 0)
-                (void) setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &(int) { MDB_CACHE_RCVBUF }, sizeof(int));
+        if (setsockopt(c->fd, SOL_SOCKET, SO_RCVBUFFORCE, &c->rcvbuf, sizeof(int)) < 0)
+                (void) setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &c->rcvbuf, sizeof(int));
         if (bind(c->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
             setsockopt(c->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0) {
                 r = -errno;

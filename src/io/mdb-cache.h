@@ -39,6 +39,10 @@ VsmMdbCache *vsm_mdb_cache_new(guint max_entries, guint max_per_port, VsmMdbCach
 VsmMdbCache *vsm_mdb_cache_free(VsmMdbCache *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmMdbCache, vsm_mdb_cache_free)
 
+/* The socket's receive buffer (bytes) vsm_mdb_cache_start() asks for;
+ * default 4 MiB.  Tests make it small to see ENOBUFS and the resync. */
+void vsm_mdb_cache_set_rcvbuf(VsmMdbCache *c, int bytes);
+
 /* Opens the netlink socket (NETLINK_ROUTE, RTNLGRP_MDB), attaches it to
  * the thread-default main context and sends the priming dump.  0 or
  * -errno. */

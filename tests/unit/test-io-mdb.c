@@ -263,6 +263,62 @@ static void test_cache(void) {
         g_assert_cmpint(vsm_mdb_del(&e6), ==, 0);
 }
 
+/* Notifications lost (a receive buffer far too small for a burst of
+ * adds: ENOBUFS): the cache says it is incomplete, dumps again, and ends
+ * with exactly the kernel's entries. */
+static void test_cache_resync(void) {
+        g_autoptr(VsmMdbCache) c = NULL;
+        VsmMdbEntry es[300];
+        VsmMdbCacheStats st;
+        gint64 end;
+        guint n_port = 0;
+
+        wait_port_ready();
+        c = vsm_mdb_cache_new(VSM_MDB_CACHE_ENTRIES_MAX, 512, NULL, NULL);
+        vsm_mdb_cache_set_rcvbuf(c, 1024);
+        g_assert_cmpint(vsm_mdb_cache_start(c), ==, 0);
+        end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+        while (!vsm_mdb_cache_is_complete(c) && g_get_monotonic_time() < end)
+                g_main_context_iteration(NULL, FALSE) || (g_usleep(1000), 0);
+        g_assert_true(vsm_mdb_cache_is_complete(c));
+        /* The burst, without reading: the socket overflows. */
+        for (guint i = 0; i < G_N_ELEMENTS(es); i++) {
+                char group[32];
+
+                g_snprintf(group, sizeof(group), "239.3.%u.%u", i / 200, i % 200 + 1);
+                es[i] = entry(group, PORT, TRUE);
+                g_assert_cmpint(vsm_mdb_add(&es[i]), ==, 0);
+        }
+        end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+        do {
+                while (g_main_context_iteration(NULL, FALSE))
+                        ;
+                vsm_mdb_cache_get_stats(c, &st);
+                if (vsm_mdb_cache_is_complete(c) && st.resyncs > 0)
+                        break;
+                g_usleep(2000);
+        } while (g_get_monotonic_time() < end);
+        vsm_mdb_cache_get_stats(c, &st);
+        g_test_message("after the burst: %u entries, %" G_GUINT64_FORMAT " notifications, %" G_GUINT64_FORMAT
+                       " dumps, %" G_GUINT64_FORMAT " resyncs",
+                       st.entries, st.notifications, st.dumps, st.resyncs);
+        g_assert_cmpuint(st.resyncs, >, 0);
+        g_assert_true(vsm_mdb_cache_is_complete(c));
+        for (guint i = 0; i < G_N_ELEMENTS(es); i++) {
+                g_assert_true(cached(c, &es[i]));
+                n_port++;
+        }
+        {
+                g_autoptr(GArray) a = vsm_mdb_cache_port(c, ifindex(PORT), NULL);
+
+                /* Nothing else on the port (earlier tests deleted theirs). */
+                g_assert_nonnull(a);
+                g_assert_cmpuint(a->len, ==, n_port);
+        }
+        for (guint i = 0; i < G_N_ELEMENTS(es); i++)
+                g_assert_cmpint(vsm_mdb_del(&es[i]), ==, 0);
+}
+
 int main(int argc, char **argv) {
         int ret;
 
@@ -281,5 +337,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-mdb/refusals", test_refusals);
         g_test_add_func("/io-mdb/list-errors", test_list_errors);
         g_test_add_func("/io-mdb/cache", test_cache);
+        g_test_add_func("/io-mdb/cache-resync", test_cache_resync);
         return g_test_run();
 }
