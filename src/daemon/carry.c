@@ -434,7 +434,9 @@ static void on_mdb_changed(int port_ifindex, gpointer user_data) {
         if (!n)
                 return;
         n->mdb_generation++;
-        if (n->dom->policy.cfg.stream)
+        /* An arriving domain streams to nobody (peer_domain): its own
+         * replay's RTM_NEWMDB would only arm flushes. */
+        if (n->dom->policy.cfg.stream && !n->dom->incoming)
                 domain_stream_changed(n->dom);
 }
 
