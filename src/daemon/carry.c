@@ -983,6 +983,9 @@ static void domain_send_switchover(CarryDomain *d) {
         CarryCtx ctx = {};
         gint64 mono = g_get_monotonic_time(), real = g_get_real_time();
 
+        /* A notification already queued (its source runs below the
+         * default priority) still counts: read it now, without waiting. */
+        vsm_mdb_cache_poll(d->c->mdb);
         changed = g_ptr_array_new_with_free_func(nic_state_destroy);
         for (guint i = 0; i < d->nics->len; i++) {
                 CarryNic *n = d->nics->pdata[i];

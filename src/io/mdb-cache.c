@@ -564,6 +564,11 @@ static gboolean on_readable(int fd, GIOCondition cond, gpointer user_data) {
         return G_SOURCE_CONTINUE;
 }
 
+void vsm_mdb_cache_poll(VsmMdbCache *c) {
+        if (c && c->fd >= 0)
+                (void) on_readable(c->fd, G_IO_IN, c);
+}
+
 int vsm_mdb_cache_start(VsmMdbCache *c) {
         struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
         int group = RTNLGRP_MDB, r;

@@ -48,6 +48,11 @@ void vsm_mdb_cache_set_rcvbuf(VsmMdbCache *c, int bytes);
  * -errno. */
 int vsm_mdb_cache_start(VsmMdbCache *c);
 
+/* Reads what the socket holds now (non-blocking, bounded like a loop
+ * turn): for a caller about to read the table that must not miss a
+ * notification already queued (the source at SUSPENDED). */
+void vsm_mdb_cache_poll(VsmMdbCache *c);
+
 /* Whether a dump has completed since the start or the last lost
  * notification: before that the cache may miss entries. */
 gboolean vsm_mdb_cache_is_complete(const VsmMdbCache *c);
