@@ -30,7 +30,11 @@
 #      bound of step 1 again.
 #   4. g1 A -> B with TCP 7788 dropped on host A (the source): the replay
 #      still happens, at RESUMED, and B's timeline marks it late.
-#   5. g1 B -> A with vsimigd stopped on both hosts: the loss without
+#   6. g1 B -> A after A's libvirtd was restarted without the hook: A's
+#      vsimigd sees no hook call, reads the snapshot from the live
+#      <metadata> at STARTED_MIGRATED and still replays at SWITCHOVER;
+#      "no hook seen" in A's show and status.
+#   5. g1 A -> B with vsimigd stopped on both hosts: the loss without
 #      vsimigd, for the record.
 # In every migration but 5, nothing the old host sends on its switch port
 # after RESUMED has the VM's MAC as source, or its addresses as IP / ARP
@@ -405,10 +409,39 @@ else
   nfail "[late] B's timeline has no entry marking the replay late (/replay.*late|late.*replay/; see the timeline above)"
 fi
 
-# ---- 5. g1 B -> A with vsimigd off on both hosts ------------------------------------
+# ---- 6. g1 B -> A to a host whose libvirtd runs without the hook ---------------------
+# As a new user installs it: the hook file is there, but libvirtd read its
+# hooks before (libvirt reads them only at start).  A's vsimigd sees no hook
+# call, only STARTED_MIGRATED: it reads the snapshot from the live
+# <metadata> through its libvirt worker, connects to the origin B, and
+# replays at SWITCHOVER (before RESUMED), as with the hook.
+rm -f "$(lt_host_path A /etc/libvirt/hooks/qemu.d/vsimig)"
+rc0=$(hctl A --json status | vsm_json 'd["libvirt"]["reconnects"]')
+lt_libvirtd_restart A
+mt_wait A "d['libvirt']['connected'] and d['libvirt']['reconnects'] > $rc0" 40 status
+say "[nohook] A's libvirtd restarted without the hook; A's vsimigd reconnected"
+migrate "$G1" B A nohook dhcp,garp,na,oldport
+if lt=$(timeline_dump A "$G1" "$T0" 'no hook seen'); then
+  printf '%s\n' "$lt" | sed 's/^/[nohook] timeline: /'
+else
+  nfail "[nohook] A's timeline does not say 'no hook seen'"
+fi
+if lt=$(timeline_dump A "$G1" "$T0" 'replay|switchover'); then
+  printf '%s\n' "$lt" | sed 's/^/[nohook] timeline: /'
+  grep -qiE 'replay.*late|late.*replay' <<<"$lt" && nfail "[nohook] A's replay was late (at RESUMED), not at SWITCHOVER"
+else
+  nfail "[nohook] A's timeline has no replay/switchover entry"
+fi
+n=$(hctl A --json status | vsm_json 'd["libvirt"]["carry"]["incoming_no_hook"]')
+((n >= 1)) && say "[nohook] ok: status counts $n incoming migration(s) without a hook" ||
+  nfail "[nohook] A's status counts no incoming migration without a hook ($n)"
+out=$(hctl A show "$G1" 2>&1) || true
+grep -q 'no hook seen' <<<"$out" || nfail "[nohook] vsimigctl show on A does not say 'no hook seen'"
+
+# ---- 5. g1 A -> B with vsimigd off on both hosts ------------------------------------
 mt_vsimigd_stop A
 mt_vsimigd_stop B
-migrate "$G1" B A off none
+migrate "$G1" A B off none
 LOSS_OFF=$LOST_DELTA
 # For the record only: without vsimigd the switch keeps the groups on the
 # old port until the guest reports again after it resumed.
