@@ -435,6 +435,32 @@ static int cmd_status(void) {
         lv = json_object_has_member(r, "libvirt") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(r, "libvirt"))
                      ? json_object_get_object_member(r, "libvirt")
                      : NULL;
+        if (lv && json_object_has_member(lv, "workers") &&
+            JSON_NODE_HOLDS_OBJECT(json_object_get_member(lv, "workers"))) {
+                JsonObject *w = json_object_get_object_member(lv, "workers");
+                static const char *const names[] = { "rpc", "metadata" };
+
+                printf("libvirt %s: %s", str_or(lv, "uri", "?"),
+                       json_object_get_boolean_member_with_default(lv, "connected", FALSE) ? "connected"
+                                                                                          : "NOT connected");
+                for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+                        JsonObject *o = json_object_has_member(w, names[i]) &&
+                                                        JSON_NODE_HOLDS_OBJECT(json_object_get_member(w, names[i]))
+                                                ? json_object_get_object_member(w, names[i])
+                                                : NULL;
+
+                        if (!o)
+                                continue;
+                        printf("; %s worker: %" G_GINT64_FORMAT " queued, ", names[i], int_or(o, "queued", 0));
+                        if (int_or(o, "busy_ms", 0) > 0)
+                                printf("waiting %" G_GINT64_FORMAT " ms", int_or(o, "busy_ms", 0));
+                        else
+                                printf("idle");
+                        printf(" (%" G_GINT64_FORMAT " run, longest %" G_GINT64_FORMAT " ms)", int_or(o, "ran", 0),
+                               int_or(o, "max_busy_ms", 0));
+                }
+                printf("\n");
+        }
         carry = lv && json_object_has_member(lv, "carry") ? json_object_get_object_member(lv, "carry") : NULL;
         if (carry) {
                 JsonObject *peer = json_object_has_member(carry, "peer") &&
@@ -453,6 +479,10 @@ static int cmd_status(void) {
                        int_or(carry, "switchovers_sent", 0), int_or(carry, "switchovers_received", 0),
                        int_or(carry, "replays", 0), int_or(carry, "replays_late", 0), int_or(carry, "replay_frames", 0),
                        int_or(carry, "peer_rejects", 0));
+                if (int_or(carry, "incoming_no_hook", 0) > 0)
+                        printf("  no hook seen: %" G_GINT64_FORMAT " incoming migration(s) found at STARTED_MIGRATED "
+                               "without a hook call (restart libvirtd so it reads the hook)\n",
+                               int_or(carry, "incoming_no_hook", 0));
                 printf("  peer authentication: %" G_GINT64_FORMAT " origin(s) failed it, %" G_GINT64_FORMAT
                        " early switchover(s) refused, %" G_GINT64_FORMAT " channel(s) not opened (no key/TLS)\n",
                        int_or(carry, "peer_auth_failures", 0), int_or(carry, "switchovers_refused", 0),
@@ -676,6 +706,8 @@ static void print_carry(JsonObject *c) {
                        json_object_get_boolean_member_with_default(c, "replayed", FALSE) ? "done" : "not done",
                        int_or(c, "replay_frames", 0),
                        json_object_get_boolean_member_with_default(c, "replay_late", FALSE) ? ", late" : "");
+                if (!json_object_get_boolean_member_with_default(c, "hook_seen", TRUE))
+                        printf("  no hook seen: snapshot read from the live <metadata> at STARTED_MIGRATED\n");
                 for (guint i = 0; nics && i < json_array_get_length(nics); i++)
                         print_nic_state("    ", json_array_get_object_element(nics, i));
         } else if (json_object_get_boolean_member_with_default(c, "replayed", FALSE)) {
