@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "daemon/config.h"
 
@@ -12,5 +13,7 @@ VsmManager *vsm_manager_new(VsmConfig *config, GError **error);
 VsmManager *vsm_manager_free(VsmManager *m);
 /* SIGHUP: retry uplinks that are down and resend LLDP. */
 void vsm_manager_kick(VsmManager *m);
+/* The status object "vsimigctl status --json" prints (new reference). */
+JsonNode *vsm_manager_status_json(VsmManager *m);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmManager, vsm_manager_free)
