@@ -1,0 +1,356 @@
+#!/bin/bash
+# tests/system/test-systemd.sh: vsimig's Debian package and vsimigd.service
+# under a real systemd (PID 1 of a Debian 12 container booted with
+# systemd-nspawn -b), with libvirtd (socket-activated) and a TCG guest.
+#
+# Builds the .deb from a clean copy of the tree (dpkg-buildpackage -us -uc
+# -b) and runs lintian on it (errors fail), then a second build with a
+# bumped version for the upgrade; boots the cached root of mkroot.sh
+# (--volatile=overlay, private network, unified cgroup hierarchy) and
+# asserts, in the container:
+#   - dpkg -i works, the vsimig group exists, the unit is enabled;
+#   - "systemctl start vsimigd" returns only after READY=1: the daemon logs
+#     when it sent READY, and systemd's ActiveEnterTimestamp is not earlier;
+#   - vsimigctl status answers through the socket as root and as a member
+#     of group vsimig, and is refused for another user;
+#   - libvirtd, started after the install, calls the installed hook
+#     (the daemon's hook counter), and the guest's VSI is on the uplink;
+#   - a steady run with the guest running survives a libvirtd restart and
+#     a vsimigd restart (metadata writes, worker threads, mdb, taps) with
+#     no restart of the unit and no seccomp kill (journal, kernel log);
+#   - SIGHUP makes systemd go running -> reload -> running (RELOADING=1);
+#   - the sandbox holds: in the daemon's own mount namespace /etc is
+#     read-only and /run/vsimig writable;
+#   - a SIGSTOP'd daemon is killed by the watchdog and restarted;
+#   - dpkg -i of the newer build with the guest running restarts the
+#     daemon, which reconciles (finds the guest's VSI again);
+#   - dpkg --purge leaves nothing of the package behind.
+# Needs root, systemd-nspawn, debhelper and lintian (tests/deps.sh).
+set -euo pipefail
+
+SRC=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${VSM_ROOT_CACHE:-/var/cache/vsimig-test}
+NAME=vsmsys$$
+T0=$(date +%s%N)
+
+say() { printf '[system %5.1fs] %s\n' "$(( ($(date +%s%N) - T0) / 1000000 ))e-3" "$*"; }
+fail() {
+	printf '[system] FAIL: %s\n' "$*" >&2
+	if [[ -n ${L:-} ]] && kill -0 "$L" 2>/dev/null; then
+		echo "--- journal (vsimigd, libvirtd, pid 1), last 60 lines" >&2
+		C journalctl --no-pager -o short-monotonic -n 60 2>/dev/null >&2 || true
+	fi
+	exit 1
+}
+skip_or_fail() {
+	if [[ ${CI:-} == true ]]; then
+		printf '[system] FAIL (CI=true, not skipping): %s\n' "$*" >&2
+		exit 1
+	fi
+	printf '[system] SKIP: %s\n' "$*" >&2
+	exit 77
+}
+
+[[ $(id -u) == 0 ]] || skip_or_fail "needs root (systemd-nspawn)"
+for t in systemd-nspawn dpkg-buildpackage dh lintian zstd nsenter; do
+	command -v "$t" >/dev/null || skip_or_fail "missing tool: $t (tests/deps.sh installs it)"
+done
+bash "$SRC/tests/system/mkroot.sh" || fail "could not build the container root (tests/system/mkroot.sh)"
+ROOT_TAR=$(ls "$CACHE"/root-bookworm-libvirt-v*.tar.zst 2>/dev/null | sort -V | tail -1)
+[[ -s $ROOT_TAR ]] || fail "no cached root in $CACHE"
+
+W=$(mktemp -d /var/tmp/vsm-system.XXXXXX)
+NSPID= L=
+cleanup() {
+	local rc=$? i
+	set +e
+	if [[ -n $NSPID ]] && kill -0 "$NSPID" 2>/dev/null; then
+		[[ -n $L ]] && kill -RTMIN+4 "$L" 2>/dev/null
+		for ((i = 0; i < 100; i++)); do kill -0 "$NSPID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$NSPID" 2>/dev/null
+		wait "$NSPID" 2>/dev/null
+	fi
+	if [[ ${VSM_KEEP:-0} == 1 ]]; then
+		echo "[system] kept $W" >&2
+	else
+		rm -rf "$W"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# C CMD...: run CMD in the container (host capabilities: see
+# ../shared/research/systemd-nspawn.md; systemd-run gives a true
+# in-container context where that matters).
+C() { nsenter -t "$L" -a "$@"; }
+prop() { C systemctl show -P "$2" "$1"; }
+mainpid() { prop vsimigd.service MainPID; }
+status_json() { C vsimigctl status --json; }
+jget() { python3 -c 'import json,sys
+v=json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v=v[int(k)] if isinstance(v,list) else v[k]
+print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1"; }
+# wait_for SECONDS DESC CMD...: poll CMD every 0.2 s.
+wait_for() {
+	local tmo=$1 desc=$2 i
+	shift 2
+	for ((i = 0; i < tmo * 5; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	fail "timed out after ${tmo}s waiting for: $desc"
+}
+
+# --------------------------------------------------------------------------
+# the packages
+
+if [[ -n ${VSM_REUSE_BUILD:-} ]]; then
+	# Development only: the src/ of a run kept with VSM_KEEP=1.
+	cp -a "$VSM_REUSE_BUILD/src" "$W/src"
+	mkdir -p "$W/debs"
+	V2=$(dpkg-parsechangelog -l "$W/src/vsimig/debian/changelog" -S Version)
+	V1=${V2%+systest1}
+	DEB1=$W/src/vsimig_${V1}_$(dpkg --print-architecture).deb
+	cp "$DEB1" "$W/src/vsimig_${V2}_$(dpkg --print-architecture).deb" "$W/debs/"
+	say "reusing the packages of $VSM_REUSE_BUILD"
+else
+say "building the .deb from a clean copy of the tree"
+mkdir -p "$W/src/vsimig" "$W/debs"
+(cd "$SRC" && git ls-files -co --exclude-standard | grep -v -e '^build' -e '^debian/\.debhelper' | tar -cf - -T -) |
+	tar -xf - -C "$W/src/vsimig"
+tb=$(date +%s)
+(cd "$W/src/vsimig" && nice dpkg-buildpackage -us -uc -b >"$W/build.log" 2>&1) || {
+	tail -30 "$W/build.log" >&2; fail "dpkg-buildpackage -us -uc -b failed"; }
+V1=$(dpkg-parsechangelog -l "$W/src/vsimig/debian/changelog" -S Version)
+DEB1=$W/src/vsimig_${V1}_$(dpkg --print-architecture).deb
+[[ -s $DEB1 ]] || fail "no $DEB1"
+say "built $(basename "$DEB1") in $(( $(date +%s) - tb )) s"
+
+say "lintian"
+lintian --fail-on error "$W/src/vsimig_${V1}_$(dpkg --print-architecture).changes" >"$W/lintian.log" 2>&1 || {
+	cat "$W/lintian.log" >&2; fail "lintian reports errors"; }
+sed 's/^/  lintian: /' "$W/lintian.log"
+
+# The upgrade: the same tree with a bumped package version (an incremental
+# rebuild in the same copy: no clean, no unit tests again).
+V2="$V1+systest1"
+sed -i "1s/(\([^)]*\))/($V2)/" "$W/src/vsimig/debian/changelog"
+(cd "$W/src/vsimig" && DEB_BUILD_OPTIONS=nocheck nice dpkg-buildpackage -us -uc -b -nc >"$W/build2.log" 2>&1) || {
+	tail -30 "$W/build2.log" >&2; fail "the upgrade build failed"; }
+cp "$DEB1" "$W/src/vsimig_${V2}_$(dpkg --print-architecture).deb" "$W/debs/"
+say "built the upgrade, version $V2"
+fi
+
+# --------------------------------------------------------------------------
+# boot
+
+mkdir "$W/root"
+tar -C "$W/root" -I zstd -xf "$ROOT_TAR"
+# The guest: no disk, no kernel (SeaBIOS idles), a virtio NIC on br0.
+cat >"$W/debs/guest.xml" <<EOF
+<domain type='qemu'>
+  <name>vsmsys-guest</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><bios rebootTimeout='-1'/></os>
+  <features><acpi/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <interface type='bridge'>
+      <source bridge='br0'/>
+      <mac address='02:76:73:6d:5a:01'/>
+      <model type='virtio'/>
+      <rom enabled='no'/>
+    </interface>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+EOF
+
+KMSG_START=$(dmesg 2>/dev/null | wc -l)
+say "booting the container $NAME"
+SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 setsid systemd-nspawn -q -D "$W/root" -M "$NAME" -b \
+	--register=no --keep-unit --console=pipe --private-network --volatile=overlay \
+	--bind-ro="$W/debs:/mnt/pkg" >"$W/boot.log" 2>&1 </dev/null &
+NSPID=$!
+for ((i = 0; i < 200; i++)); do
+	L=$(pgrep -P "$NSPID" -x systemd) && break
+	sleep 0.05
+done
+[[ -n $L ]] || { cat "$W/boot.log" >&2; fail "systemd did not start in the container"; }
+for ((i = 0; i < 300; i++)); do
+	st=$(C systemctl is-system-running --wait 2>/dev/null) || true
+	[[ $st == running || $st == degraded ]] && break
+	sleep 0.1
+done
+[[ $st == running || $st == degraded ]] || fail "the container did not boot (state '$st')"
+say "booted: $st, systemd $(C systemctl --version | head -1 | awk '{print $2}')"
+
+# The uplink (a veth pair: this kernel has no dummy driver) enslaved to
+# br0, the bridge the guest's NIC uses.
+C ip link add vsmup0 type veth peer name vsmup0p
+C ip link add br0 type bridge
+C ip link set vsmup0 master br0
+for l in vsmup0 vsmup0p br0; do C ip link set "$l" up; done
+
+# --------------------------------------------------------------------------
+# install
+
+# libvirt-daemon-system enables libvirtd.service: it runs from the boot
+# on, before the hook exists, as on a compute node that gets vsimig later.
+C systemctl is-active --quiet libvirtd.service || fail "libvirtd is not running after the boot"
+C dpkg -i "/mnt/pkg/$(basename "$DEB1")" >"$W/dpkg-i.log" 2>&1 || { cat "$W/dpkg-i.log" >&2; fail "dpkg -i failed"; }
+grep -q "restart libvirtd" "$W/dpkg-i.log" || {
+	cat "$W/dpkg-i.log" >&2; fail "postinst does not tell to restart the running libvirtd"; }
+C getent group vsimig >/dev/null || fail "no vsimig group after the install (sysusers)"
+[[ $(C systemctl is-enabled vsimigd.service) == enabled ]] || fail "vsimigd.service not enabled by the install"
+wait_for 10 "vsimigd active after dpkg -i" C systemctl is-active --quiet vsimigd.service
+say "installed $V1: vsimigd.service enabled and active"
+
+# The operator's step 2: the uplink and the control group.
+C sed -i -e 's/^#uplinks = .*/uplinks = vsmup0/' -e 's/^#group = .*/group = vsimig/' /etc/vsimig/vsimigd.conf
+C grep -q '^uplinks = vsmup0' /etc/vsimig/vsimigd.conf || fail "could not set [vdp] uplinks"
+C grep -q '^group = vsimig' /etc/vsimig/vsimigd.conf || fail "could not set [control] group"
+C systemctl stop vsimigd.service
+
+# --------------------------------------------------------------------------
+# readiness
+
+C journalctl --rotate >/dev/null 2>&1 || true
+C systemctl start vsimigd.service
+t_ret=$(C date +%s%6N)
+ready=$(C journalctl -u vsimigd.service -o cat --no-pager | grep 'READY=1 sent to systemd at' | tail -1)
+[[ -n $ready ]] || fail "vsimigd logged no READY=1"
+[[ $ready =~ realtime\ ([0-9]+)\.([0-9]{6}),\ monotonic\ ([0-9]+)\.([0-9]{6}) ]] || fail "bad READY line: $ready"
+ready_rt=$((10#${BASH_REMATCH[1]}${BASH_REMATCH[2]}))
+ready_mono=$((10#${BASH_REMATCH[3]}${BASH_REMATCH[4]}))
+active_mono=$(prop vsimigd.service ActiveEnterTimestampMonotonic)
+((ready_rt <= t_ret)) || fail "systemctl start returned ${t_ret} us, before READY=1 (${ready_rt} us)"
+((active_mono >= ready_mono)) || fail "systemd made the unit active at ${active_mono} us, before READY=1 (${ready_mono} us)"
+[[ $(C systemctl is-active vsimigd.service) == active ]] || fail "vsimigd.service not active"
+say "systemctl start returned $(( (t_ret - ready_rt) / 1000 )) ms after READY=1; active $(( (active_mono - ready_mono) / 1000 )) ms after it"
+st=$(prop vsimigd.service StatusText)
+[[ $st == *"uplinks 1/1 up"* && $st == *"hook calls"* ]] || fail "STATUS= line missing or wrong: '$st'"
+say "StatusText: $st"
+
+# --------------------------------------------------------------------------
+# the control socket: root, a member of group vsimig, another user
+
+C vsimigctl status >/dev/null || fail "vsimigctl status (root) failed"
+C useradd -M -N -g users -G vsimig vsmop
+C useradd -M -N -g users vsmother
+C setpriv --reuid vsmop --regid users --init-groups vsimigctl status >/dev/null 2>"$W/op.err" || {
+	cat "$W/op.err" >&2; fail "vsimigctl status as a member of group vsimig failed"; }
+if C setpriv --reuid vsmother --regid users --init-groups vsimigctl status >/dev/null 2>"$W/other.err"; then
+	fail "vsimigctl status answered a user outside group vsimig"
+fi
+say "vsimigctl status: root ok, group vsimig ok, other user refused ($(head -1 "$W/other.err"))"
+
+# --------------------------------------------------------------------------
+# libvirtd restarted after the install (the operator's step 3), a guest
+
+C systemctl restart libvirtd.service
+C virsh -q define /mnt/pkg/guest.xml >/dev/null || fail "virsh define failed"
+C virsh -q start vsmsys-guest >/dev/null || fail "virsh start failed"
+hooks() { status_json | jget libvirt.hooks; }
+hooks_seen() { (( $(hooks) > 0 )); }
+wait_for 20 "the installed hook calls reach vsimigd" hooks_seen
+vsis() { status_json | jget uplinks.0.vsis; }
+vsi_seen() { (( $(vsis) >= 1 )); }
+wait_for 30 "the guest's VSI on vsmup0" vsi_seen
+say "libvirtd called the hook ($(hooks) calls); the guest's VSI is on vsmup0"
+
+# --------------------------------------------------------------------------
+# steady run: libvirtd restart, vsimigd restart, with the guest running
+
+n0=$(prop vsimigd.service NRestarts)
+C systemctl restart libvirtd.service
+sleep 3
+pid_before=$(mainpid)
+C systemctl restart vsimigd.service
+[[ $(mainpid) != "$pid_before" ]] || fail "systemctl restart did not restart vsimigd"
+wait_for 30 "the guest's VSI after the vsimigd restart" vsi_seen
+# The <metadata> snapshot is written after a 1 s debounce by a GLib worker.
+sleep 4
+[[ $(C systemctl is-active vsimigd.service) == active ]] || fail "vsimigd.service not active after the steady run"
+[[ $(prop vsimigd.service NRestarts) == "$n0" ]] || fail "vsimigd was restarted by systemd during the steady run"
+C journalctl --no-pager -o cat | grep -E 'status=31/SYS|code=killed' && fail "a process was killed (seccomp?) in the container"
+dmesg 2>/dev/null | tail -n +"$((KMSG_START + 1))" | grep -E 'type=1326.*(vsimigd|comm="(gmain|gdbus|pool|vsimig))' &&
+	fail "the kernel log shows a seccomp kill of vsimigd"
+say "steady run: libvirtd and vsimigd restarted with the guest running; no restart, no SIGSYS"
+
+# --------------------------------------------------------------------------
+# SIGHUP: RELOADING=1 then READY=1
+
+C systemctl log-level debug
+pid=$(mainpid)
+C kill -HUP "$pid"
+reload_seen() { C journalctl --no-pager -o cat _PID=1 | grep -q 'vsimigd.service: Changed running -> reload'; }
+wait_for 10 "systemd sees RELOADING=1 (running -> reload)" reload_seen
+back_seen() { C journalctl --no-pager -o cat _PID=1 | grep -q 'vsimigd.service: Changed reload -> running'; }
+wait_for 10 "systemd sees READY=1 after the reload (reload -> running)" back_seen
+C systemctl log-level info
+[[ $(mainpid) == "$pid" && $(C systemctl is-active vsimigd.service) == active ]] || fail "SIGHUP restarted or stopped vsimigd"
+say "SIGHUP: systemd went running -> reload -> running"
+
+# --------------------------------------------------------------------------
+# the sandbox, seen from the daemon's own mount namespace
+
+pid=$(mainpid)
+if C nsenter -t "$pid" -m sh -c ': >/etc/vsimig/probe' 2>"$W/ro.err"; then
+	fail "/etc is writable in vsimigd's mount namespace (ProtectSystem=strict)"
+fi
+grep -q 'Read-only file system' "$W/ro.err" || fail "writing /etc failed, but not with EROFS: $(cat "$W/ro.err")"
+C nsenter -t "$pid" -m sh -c ': >/run/vsimig/probe && rm /run/vsimig/probe' || fail "/run/vsimig not writable for vsimigd"
+[[ $(C stat -c %G /run/vsimig/vsimigd.sock) == vsimig ]] || fail "the control socket's group is not vsimig"
+say "sandbox: /etc read-only (EROFS) and /run/vsimig writable in vsimigd's namespace; socket group vsimig"
+
+# --------------------------------------------------------------------------
+# the watchdog
+
+n0=$(prop vsimigd.service NRestarts)
+pid=$(mainpid)
+C kill -STOP "$pid"
+restarted() { (( $(prop vsimigd.service NRestarts) > n0 )) && C systemctl is-active --quiet vsimigd.service; }
+wait_for 40 "the watchdog to restart the SIGSTOP'd vsimigd" restarted
+[[ $(mainpid) != "$pid" ]] || fail "same MainPID after the watchdog restart"
+C journalctl -u vsimigd.service --no-pager -o cat | grep -q 'Watchdog timeout' || fail "no watchdog timeout in the journal"
+say "watchdog: SIGSTOP'd vsimigd killed and restarted (NRestarts $n0 -> $(prop vsimigd.service NRestarts))"
+
+# --------------------------------------------------------------------------
+# upgrade with the guest running
+
+wait_for 30 "the guest's VSI before the upgrade" vsi_seen
+pid=$(mainpid)
+C dpkg -i "/mnt/pkg/vsimig_${V2}_$(dpkg --print-architecture).deb" >"$W/dpkg-u.log" 2>&1 || {
+	cat "$W/dpkg-u.log" >&2; fail "dpkg -i of the upgrade failed"; }
+[[ $(C dpkg-query -W -f '${Version}' vsimig) == "$V2" ]] || fail "vsimig is not at $V2 after the upgrade"
+[[ $(mainpid) != "$pid" ]] || fail "the upgrade did not restart vsimigd"
+C systemctl is-active --quiet vsimigd.service || fail "vsimigd not active after the upgrade"
+C grep -q '^uplinks = vsmup0' /etc/vsimig/vsimigd.conf || fail "the upgrade replaced the edited conffile"
+wait_for 30 "the upgraded vsimigd reconciles the running guest (its VSI)" vsi_seen
+[[ $(status_json | jget libvirt.domains_active) -ge 1 ]] || fail "the upgraded vsimigd does not see the running guest"
+say "upgrade to $V2 with the guest running: vsimigd restarted and found the guest again"
+
+# --------------------------------------------------------------------------
+# purge
+
+C virsh -q destroy vsmsys-guest >/dev/null
+C dpkg --purge vsimig >"$W/dpkg-p.log" 2>&1 || { cat "$W/dpkg-p.log" >&2; fail "dpkg --purge failed"; }
+C dpkg -L vsimig >/dev/null 2>&1 && fail "dpkg -L vsimig still lists files after the purge"
+for p in /etc/vsimig /run/vsimig /lib/systemd/system/vsimigd.service /etc/libvirt/hooks/qemu.d/vsimig \
+	/etc/systemd/system/multi-user.target.wants/vsimigd.service /usr/sbin/vsimigd /usr/bin/vsimigctl \
+	/usr/lib/sysusers.d/vsimig.conf /var/lib/systemd/deb-systemd-helper-enabled/vsimigd.service.dsh-also; do
+	C test -e "$p" && fail "$p is left after the purge"
+done
+[[ $(prop vsimigd.service LoadState) == not-found ]] || fail "systemd still knows vsimigd.service after the purge"
+C pgrep -x vsimigd >/dev/null && fail "vsimigd still runs after the purge"
+# Policy 9.2: the system group stays (files outside the package may carry it).
+C getent group vsimig >/dev/null || fail "the purge removed the vsimig group (it should stay)"
+say "purge: nothing left (the vsimig group stays, Debian policy)"
+
+say "ok"
