@@ -13,11 +13,13 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "ctl/check.h"
 #include "vsimig/control.h"
 
 #define REPLY_MAX (16 * 1024 * 1024)
 
 static char *opt_socket;
+static char *opt_config;
 static gboolean opt_json;
 static gint opt_timeout = 30;
 static char *opt_uplink, *opt_mac, *opt_instance, *opt_manager;
@@ -30,6 +32,8 @@ static const GOptionEntry global_entries[] = {
           "Control socket (default " VSIMIG_DEFAULT_SOCKET ")", "PATH" },
         { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON for automation", NULL },
         { "timeout", 't', 0, G_OPTION_ARG_INT, &opt_timeout, "Seconds to wait for the daemon (default 30)", "SEC" },
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config,
+          "vsimigd's config, for check and hook (default " VSIMIG_DEFAULT_CONFIG ")", "FILE" },
         { NULL },
 };
 
@@ -61,6 +65,9 @@ static const char summary[] =
         "      --uplink IF --mac MAC [--vlan VID] --type-id N [--type-version N]\n"
         "      --instance UUID [--manager ID] [--migrated-to|--suspended]\n"
         "                                 send one VDP request, wait for the bridge's answer\n"
+        "  check                          what is still wrong on this host (config, uplinks and EVB,\n"
+        "                                 libvirt, hook, peer channel, lldpad, clock, counters),\n"
+        "                                 each with its fix; exit 0 all ok, 1 a failure, 4 warnings\n"
         "  peer-key new PATH              write a new [peer] key-file (32 random octets, mode 0600;\n"
         "                                 never overwrites); copy it to every compute node\n"
         "\n"
@@ -796,6 +803,57 @@ static int cmd_hook(int argc, char **argv, const char *config_path) {
         return VSIMIG_EXIT_OK;
 }
 
+JsonObject *vsm_ctl_request(const char *socket_path, const char *method, guint timeout_ms, char **ret_error) {
+        g_autoptr(JsonObject) reply = NULL;
+        char *saved = opt_socket;
+        int ex = VSIMIG_EXIT_OK;
+        JsonNode *n;
+
+        opt_socket = (char *) socket_path;
+        reply = call_full(method, NULL, timeout_ms, NULL, NULL, &ex, TRUE);
+        opt_socket = saved;
+        if (!reply) {
+                *ret_error = ex == VSIMIG_EXIT_UNREACHABLE ?
+                        g_strdup_printf("cannot connect to %s (or no answer within %u ms)", socket_path, timeout_ms) :
+                        g_strdup("bad reply");
+                return NULL;
+        }
+        n = json_object_get_member(reply, "result");
+        if (!n || !JSON_NODE_HOLDS_OBJECT(n)) {
+                JsonNode *e = json_object_get_member(reply, "error");
+                const char *msg = e && JSON_NODE_HOLDS_OBJECT(e) ?
+                        str_or(json_node_get_object(e), "message", "?") : "reply without a result";
+
+                *ret_error = g_strdup_printf("vsimigd refused %s: %.200s", method, msg);
+                return NULL;
+        }
+        return json_object_ref(json_node_get_object(n));
+}
+
+static int cmd_check(void) {
+        static const char *const libvirtd_pidfiles[] = { "/run/libvirtd.pid", "/run/virtqemud.pid", NULL };
+        const VsmCheckOptions o = {
+                .config_path = opt_config ? opt_config : VSIMIG_DEFAULT_CONFIG,
+                .socket_path = opt_socket,
+                .hook_path = VSIMIG_LIBVIRT_HOOK,
+                .libvirtd_pidfiles = libvirtd_pidfiles,
+                .lldpad_pidfile = "/run/lldpad.pid",
+                .timeout_ms = (guint) CLAMP(opt_timeout, 1, 10) * 1000,
+        };
+        g_autoptr(VsmCheckReport) r = vsm_check_run(&o);
+
+        if (opt_json) {
+                g_autoptr(JsonNode) node = vsm_check_report_json(r);
+
+                print_json(node);
+        } else {
+                g_autofree char *text = vsm_check_report_text(r);
+
+                fputs(text, stdout);
+        }
+        return vsm_check_report_exit(r);
+}
+
 /* peer-key new PATH: the cluster secret of [peer] key-file, 32 octets
  * from getrandom(), in a file created 0600 with O_EXCL (an existing file
  * is never replaced).  Copy it to every compute node. */
@@ -882,6 +940,13 @@ int main(int argc, char **argv) {
         }
         if (argc < 2)
                 return die_usage("no command given");
+        /* --config names the daemon's socket too (unless --socket does). */
+        if (opt_config && !opt_socket && !g_str_equal(argv[1], "check")) {
+                g_autoptr(GKeyFile) kf = g_key_file_new();
+
+                if (g_key_file_load_from_file(kf, opt_config, G_KEY_FILE_NONE, NULL))
+                        opt_socket = g_key_file_get_string(kf, "control", "socket", NULL);
+        }
         if (g_str_equal(argv[1], "status")) {
                 if (argc != 2)
                         return die_usage("status takes no arguments");
@@ -904,6 +969,11 @@ int main(int argc, char **argv) {
         }
         if (g_str_equal(argv[1], "hook"))
                 return die_usage("hook takes no options before it but --config FILE");
+        if (g_str_equal(argv[1], "check")) {
+                if (argc != 2)
+                        return die_usage("check takes no arguments");
+                return cmd_check();
+        }
         if (g_str_equal(argv[1], "peer-key")) {
                 if (argc != 4 || !g_str_equal(argv[2], "new"))
                         return die_usage("peer-key needs: new PATH");
