@@ -91,9 +91,11 @@ VsmNotify *vsm_notify_ready(VsmManager *m) {
         int r;
 
         n->manager = m;
-        r = sd_notify(0, msg);
+        /* The time just before the datagram: systemd may act on it (make
+         * the unit active) before this thread runs again. */
         clock_gettime(CLOCK_REALTIME, &rt);
         clock_gettime(CLOCK_MONOTONIC, &mt);
+        r = sd_notify(0, msg);
         if (r < 0) {
                 vsm_log(G_LOG_LEVEL_WARNING, "sd_notify READY=1: %s", g_strerror(-r));
         } else if (r > 0) {
