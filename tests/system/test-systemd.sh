@@ -28,7 +28,7 @@
 # Needs root, systemd-nspawn, debhelper and lintian (tests/deps.sh).
 set -euo pipefail
 
-SRC=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
+SRC=${VSM_SOURCE_ROOT:-$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)}
 CACHE=${VSM_ROOT_CACHE:-/var/cache/vsimig-test}
 NAME=vsmsys$$
 T0=$(date +%s%N)
@@ -38,7 +38,7 @@ fail() {
 	printf '[system] FAIL: %s\n' "$*" >&2
 	if [[ -n ${L:-} ]] && kill -0 "$L" 2>/dev/null; then
 		echo "--- journal (vsimigd, libvirtd, pid 1), last 60 lines" >&2
-		C journalctl --no-pager -o short-monotonic -n 60 2>/dev/null >&2 || true
+		nsenter -t "$L" -a journalctl --no-pager -o short-monotonic -n 60 >&2 || true
 	fi
 	exit 1
 }
@@ -59,11 +59,21 @@ bash "$SRC/tests/system/mkroot.sh" || fail "could not build the container root (
 ROOT_TAR=$(ls "$CACHE"/root-bookworm-libvirt-v*.tar.zst 2>/dev/null | sort -V | tail -1)
 [[ -s $ROOT_TAR ]] || fail "no cached root in $CACHE"
 
+# tb_lldpad_conf only (no test bed: this test has its own cleanup).
+# shellcheck source=../integration/lib/testbed.sh
+. "$SRC/tests/integration/lib/testbed.sh"
+
 W=$(mktemp -d /var/tmp/vsm-system.XXXXXX)
-NSPID= L=
+NSPID= L= LLDPAD=
+BRNS=vsmsysbr$$
 cleanup() {
 	local rc=$? i
 	set +e
+	if [[ -n $LLDPAD ]]; then
+		kill "$LLDPAD" 2>/dev/null
+		wait "$LLDPAD" 2>/dev/null
+	fi
+	ip netns del "$BRNS" 2>/dev/null
 	if [[ -n $NSPID ]] && kill -0 "$NSPID" 2>/dev/null; then
 		[[ -n $L ]] && kill -RTMIN+4 "$L" 2>/dev/null
 		for ((i = 0; i < 100; i++)); do kill -0 "$NSPID" 2>/dev/null || break; sleep 0.1; done
@@ -191,11 +201,30 @@ done
 say "booted: $st, systemd $(C systemctl --version | head -1 | awk '{print $2}')"
 
 # The uplink (a veth pair: this kernel has no dummy driver) enslaved to
-# br0, the bridge the guest's NIC uses.
-C ip link add vsmup0 type veth peer name vsmup0p
+# br0, the bridge the guest's NIC uses.  Its far end is in a host netns
+# where lldpad plays the EVB bridge (the switch port), as in the
+# integration tests.
+ip netns add "$BRNS"
+ip -n "$BRNS" link add vsmup0p type veth peer name vsmup0
+ip -n "$BRNS" link set vsmup0 netns "$L"
+ip -n "$BRNS" link set lo up
+ip -n "$BRNS" link set vsmup0p up
 C ip link add br0 type bridge
 C ip link set vsmup0 master br0
-for l in vsmup0 vsmup0p br0; do C ip link set "$l" up; done
+for l in vsmup0 br0; do C ip link set "$l" up; done
+mkdir -p "$W/lldpad" /var/lib/lldpad
+tb_lldpad_conf vsmup0p bridge >"$W/lldpad/lldpad.conf"
+# lldpad in a private mount namespace (its shm state, pid file and
+# /var/lib/lldpad are tmpfs there), as tests/integration/lib/testbed.sh does.
+ip netns exec "$BRNS" unshare --mount --propagation private -- /bin/sh -c '
+	set -e
+	mount --make-rprivate /
+	mount -t tmpfs -o mode=1777 vsm-shm /dev/shm
+	mount -t tmpfs -o mode=0755 vsm-run /run
+	mount -t tmpfs -o mode=0755 vsm-lldpad /var/lib/lldpad
+	exec lldpad -t -V 6 -f "$1"
+' vsm-lldpad "$W/lldpad/lldpad.conf" >"$W/lldpad/lldpad.log" 2>&1 </dev/null &
+LLDPAD=$!
 
 # --------------------------------------------------------------------------
 # install
@@ -211,8 +240,13 @@ C getent group vsimig >/dev/null || fail "no vsimig group after the install (sys
 wait_for 10 "vsimigd active after dpkg -i" C systemctl is-active --quiet vsimigd.service
 say "installed $V1: vsimigd.service enabled and active"
 
-# The operator's step 2: the uplink and the control group.
-C sed -i -e 's/^#uplinks = .*/uplinks = vsmup0/' -e 's/^#group = .*/group = vsimig/' /etc/vsimig/vsimigd.conf
+# The operator's step 2: the uplink, the control group, and the peer
+# channel (a listener on br0's address with a cluster key).
+C ip addr add 10.77.212.1/24 dev br0
+C vsimigctl peer-key new /etc/vsimig/peer.key >/dev/null
+C sed -i -e 's/^#uplinks = .*/uplinks = vsmup0/' -e 's/^#group = .*/group = vsimig/' \
+	-e 's/^#listen = .*/listen = 10.77.212.1:7788/' -e 's|^#key-file = .*|key-file = /etc/vsimig/peer.key|' \
+	/etc/vsimig/vsimigd.conf
 C grep -q '^uplinks = vsmup0' /etc/vsimig/vsimigd.conf || fail "could not set [vdp] uplinks"
 C grep -q '^group = vsimig' /etc/vsimig/vsimigd.conf || fail "could not set [control] group"
 C systemctl stop vsimigd.service
@@ -236,6 +270,15 @@ say "systemctl start returned $(( (t_ret - ready_rt) / 1000 )) ms after READY=1;
 st=$(prop vsimigd.service StatusText)
 [[ $st == *"uplinks 1/1 up"* && $st == *"hook calls"* ]] || fail "STATUS= line missing or wrong: '$st'"
 say "StatusText: $st"
+
+# systemd-analyze on the installed unit: verify (no unparsed syscall
+# names: a bad SystemCallFilter line is only a warning) and the score.
+C systemd-analyze verify --man=no vsimigd.service >"$W/verify.log" 2>&1 || {
+	cat "$W/verify.log" >&2; fail "systemd-analyze verify vsimigd.service failed"; }
+grep -i -e 'Failed to parse system call' -e 'vsimigd.service:[0-9]*:' "$W/verify.log" && fail "systemd-analyze verify warns about the unit"
+score=$(C systemd-analyze security vsimigd.service | sed -n 's/.*Overall exposure level for vsimigd.service: \([0-9.]*\).*/\1/p')
+[[ -n $score ]] || fail "no systemd-analyze security score"
+say "systemd-analyze verify: clean; security: exposure $score"
 
 # --------------------------------------------------------------------------
 # the control socket: root, a member of group vsimig, another user
@@ -263,6 +306,25 @@ vsis() { status_json | jget uplinks.0.vsis; }
 vsi_seen() { (( $(vsis) >= 1 )); }
 wait_for 30 "the guest's VSI on vsmup0" vsi_seen
 say "libvirtd called the hook ($(hooks) calls); the guest's VSI is on vsmup0"
+
+# vsimigctl check (the operator's step 4).  Every item must be ok, except
+# the clock, which is the host kernel's (a warn when the host is not
+# synchronised).
+evb_seen() { [[ $(status_json | jget uplinks.0.bridge) != null ]]; }
+wait_for 30 "vsimigd sees lldpad's EVB TLV on vsmup0" evb_seen
+C vsimigctl check --json >"$W/check.json" 2>"$W/check.err" || true
+python3 - "$W/check.json" <<'PY' || fail "vsimigctl check: an item is not ok (above)"
+import json, sys
+r = json.load(open(sys.argv[1]))
+bad = 0
+for c in r["checks"]:
+    allowed = c["check"] == "time" and c["level"] == "warn"
+    print(f"  check: {c['level']:4} {c['check']:8} {c.get('subject') or '':24} {c['text']}" + ("" if c["level"] == "ok" else f"  (fix: {c.get('fix')})"))
+    if c["level"] != "ok" and not allowed:
+        bad += 1
+sys.exit(1 if bad or not r["checks"] else 0)
+PY
+say "vsimigctl check: every item ok (the clock: the host's)"
 
 # --------------------------------------------------------------------------
 # steady run: libvirtd restart, vsimigd restart, with the guest running
@@ -338,6 +400,10 @@ say "upgrade to $V2 with the guest running: vsimigd restarted and found the gues
 
 # --------------------------------------------------------------------------
 # purge
+
+# The key is the operator's file, not the package's: a purge keeps
+# /etc/vsimig while it is there (postrm says so).  Removed first here.
+C rm /etc/vsimig/peer.key
 
 C virsh -q destroy vsmsys-guest >/dev/null
 C dpkg --purge vsimig >"$W/dpkg-p.log" 2>&1 || { cat "$W/dpkg-p.log" >&2; fail "dpkg --purge failed"; }
