@@ -249,16 +249,23 @@ C sed -i -e 's/^#uplinks = .*/uplinks = vsmup0/' -e 's/^#group = .*/group = vsim
 	/etc/vsimig/vsimigd.conf
 C grep -q '^uplinks = vsmup0' /etc/vsimig/vsimigd.conf || fail "could not set [vdp] uplinks"
 C grep -q '^group = vsimig' /etc/vsimig/vsimigd.conf || fail "could not set [control] group"
-C systemctl stop vsimigd.service
+C systemctl stop vsimigd.service || fail "systemctl stop vsimigd failed"
 
 # --------------------------------------------------------------------------
 # readiness
 
-C journalctl --rotate >/dev/null 2>&1 || true
-C systemctl start vsimigd.service
+C systemctl start vsimigd.service || fail "systemctl start vsimigd failed: $(C systemctl show -P Result vsimigd.service)"
 t_ret=$(C date +%s%6N)
-ready=$(C journalctl -u vsimigd.service -o cat --no-pager | grep 'READY=1 sent to systemd at' | tail -1)
-[[ -n $ready ]] || fail "vsimigd logged no READY=1"
+# The READY line of this very start (its MainPID: the daemon of the
+# install logged one too); journald may write it a moment later.
+pid=$(mainpid)
+ready=
+for ((i = 0; i < 50; i++)); do
+	ready=$(C journalctl _PID="$pid" -o cat --no-pager | grep 'READY=1 sent to systemd at' | tail -1) || true
+	[[ -n $ready ]] && break
+	sleep 0.1
+done
+[[ -n $ready ]] || fail "vsimigd (pid $pid) logged no READY=1"
 [[ $ready =~ realtime\ ([0-9]+)\.([0-9]{6}),\ monotonic\ ([0-9]+)\.([0-9]{6}) ]] || fail "bad READY line: $ready"
 ready_rt=$((10#${BASH_REMATCH[1]}${BASH_REMATCH[2]}))
 ready_mono=$((10#${BASH_REMATCH[3]}${BASH_REMATCH[4]}))
@@ -312,6 +319,8 @@ say "libvirtd called the hook ($(hooks) calls); the guest's VSI is on vsmup0"
 # synchronised).
 evb_seen() { [[ $(status_json | jget uplinks.0.bridge) != null ]]; }
 wait_for 30 "vsimigd sees lldpad's EVB TLV on vsmup0" evb_seen
+connected() { [[ $(status_json | jget libvirt.connected) == true ]]; }
+wait_for 30 "vsimigd connected to libvirtd again" connected
 C vsimigctl check --json >"$W/check.json" 2>"$W/check.err" || true
 python3 - "$W/check.json" <<'PY' || fail "vsimigctl check: an item is not ok (above)"
 import json, sys
@@ -333,7 +342,7 @@ n0=$(prop vsimigd.service NRestarts)
 C systemctl restart libvirtd.service
 sleep 3
 pid_before=$(mainpid)
-C systemctl restart vsimigd.service
+C systemctl restart vsimigd.service || fail "systemctl restart vsimigd failed: $(C systemctl show -P Result vsimigd.service)"
 [[ $(mainpid) != "$pid_before" ]] || fail "systemctl restart did not restart vsimigd"
 wait_for 30 "the guest's VSI after the vsimigd restart" vsi_seen
 # The <metadata> snapshot is written after a 1 s debounce by a GLib worker.
