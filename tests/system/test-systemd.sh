@@ -232,6 +232,11 @@ LLDPAD=$!
 # libvirt-daemon-system enables libvirtd.service: it runs from the boot
 # on, before the hook exists, as on a compute node that gets vsimig later.
 C systemctl is-active --quiet libvirtd.service || fail "libvirtd is not running after the boot"
+# An operator's own /etc/libvirt/hooks/qemu script: the package's hook is
+# a qemu.d/ drop-in and must never touch it (checked after the purge).
+C mkdir -p /etc/libvirt/hooks
+C sh -c 'printf "#!/bin/sh\n# the operator'"'"'s own hook\nexit 0\n" >/etc/libvirt/hooks/qemu && chmod 0755 /etc/libvirt/hooks/qemu'
+own_hook=$(C sha256sum /etc/libvirt/hooks/qemu)
 C dpkg -i "/mnt/pkg/$(basename "$DEB1")" >"$W/dpkg-i.log" 2>&1 || { cat "$W/dpkg-i.log" >&2; fail "dpkg -i failed"; }
 grep -q "restart libvirtd" "$W/dpkg-i.log" || {
 	cat "$W/dpkg-i.log" >&2; fail "postinst does not tell to restart the running libvirtd"; }
@@ -424,8 +429,10 @@ for p in /etc/vsimig /run/vsimig /lib/systemd/system/vsimigd.service /etc/libvir
 done
 [[ $(prop vsimigd.service LoadState) == not-found ]] || fail "systemd still knows vsimigd.service after the purge"
 C pgrep -x vsimigd >/dev/null && fail "vsimigd still runs after the purge"
+[[ $(C sha256sum /etc/libvirt/hooks/qemu 2>/dev/null) == "$own_hook" ]] ||
+	fail "the operator's /etc/libvirt/hooks/qemu changed or went away"
 # Policy 9.2: the system group stays (files outside the package may carry it).
 C getent group vsimig >/dev/null || fail "the purge removed the vsimig group (it should stay)"
-say "purge: nothing left (the vsimig group stays, Debian policy)"
+say "purge: nothing left (the vsimig group stays, Debian policy); the operator's hooks/qemu untouched"
 
 say "ok"
