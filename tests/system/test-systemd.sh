@@ -24,6 +24,10 @@
 #   - a SIGSTOP'd daemon is killed by the watchdog and restarted;
 #   - dpkg -i of the newer build with the guest running restarts the
 #     daemon, which reconciles (finds the guest's VSI again);
+#   - a live migration of the guest to a second container (host B, its
+#     own libvirtd and vsimigd, the same lldpad bridge), with B upgraded
+#     by dpkg -i while the guest arrives: the guest runs on B, B's
+#     restarted vsimigd has its VSI associated, A's de-associated it;
 #   - dpkg --purge leaves nothing of the package behind.
 # Needs root, systemd-nspawn, debhelper and lintian (tests/deps.sh).
 set -euo pipefail
@@ -64,7 +68,7 @@ ROOT_TAR=$(ls "$CACHE"/root-bookworm-libvirt-v*.tar.zst 2>/dev/null | sort -V | 
 . "$SRC/tests/integration/lib/testbed.sh"
 
 W=$(mktemp -d /var/tmp/vsm-system.XXXXXX)
-NSPID= L= LLDPAD=
+NSPID= L= LLDPAD= NSPIDB= LB=
 BRNS=vsmsysbr$$
 cleanup() {
 	local rc=$? i
@@ -74,6 +78,12 @@ cleanup() {
 		wait "$LLDPAD" 2>/dev/null
 	fi
 	ip netns del "$BRNS" 2>/dev/null
+	if [[ -n $NSPIDB ]] && kill -0 "$NSPIDB" 2>/dev/null; then
+		[[ -n $LB ]] && kill -RTMIN+4 "$LB" 2>/dev/null
+		for ((i = 0; i < 100; i++)); do kill -0 "$NSPIDB" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$NSPIDB" 2>/dev/null
+		wait "$NSPIDB" 2>/dev/null
+	fi
 	if [[ -n $NSPID ]] && kill -0 "$NSPID" 2>/dev/null; then
 		[[ -n $L ]] && kill -RTMIN+4 "$L" 2>/dev/null
 		for ((i = 0; i < 100; i++)); do kill -0 "$NSPID" 2>/dev/null || break; sleep 0.1; done
@@ -209,11 +219,14 @@ ip -n "$BRNS" link add vsmup0p type veth peer name vsmup0
 ip -n "$BRNS" link set vsmup0 netns "$L"
 ip -n "$BRNS" link set lo up
 ip -n "$BRNS" link set vsmup0p up
+# The second host's uplink, moved into it when it boots (the migration).
+ip -n "$BRNS" link add vsmup1p type veth peer name vsmup1
+ip -n "$BRNS" link set vsmup1p up
 C ip link add br0 type bridge
 C ip link set vsmup0 master br0
 for l in vsmup0 br0; do C ip link set "$l" up; done
 mkdir -p "$W/lldpad" /var/lib/lldpad
-tb_lldpad_conf vsmup0p bridge >"$W/lldpad/lldpad.conf"
+tb_lldpad_conf vsmup0p,vsmup1p bridge >"$W/lldpad/lldpad.conf"
 # lldpad in a private mount namespace (its shm state, pid file and
 # /var/lib/lldpad are tmpfs there), as tests/integration/lib/testbed.sh does.
 ip netns exec "$BRNS" unshare --mount --propagation private -- /bin/sh -c '
@@ -413,13 +426,92 @@ wait_for 30 "the upgraded vsimigd reconciles the running guest (its VSI)" vsi_se
 say "upgrade to $V2 with the guest running: vsimigd restarted and found the guest again"
 
 # --------------------------------------------------------------------------
+# a live migration to a second host, upgraded while the guest arrives
+
+# Host B: a second container from the same cached root, its uplink on the
+# same lldpad bridge, a veth between the two for libvirt and QEMU.
+mkdir "$W/rootb"
+tar -C "$W/rootb" -I zstd -xf "$ROOT_TAR"
+SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 setsid systemd-nspawn -q -D "$W/rootb" -M "${NAME}b" -b \
+	--register=no --keep-unit --console=pipe --private-network --volatile=overlay \
+	--bind-ro="$W/debs:/mnt/pkg" >"$W/bootb.log" 2>&1 </dev/null &
+NSPIDB=$!
+for ((i = 0; i < 200; i++)); do
+	LB=$(pgrep -P "$NSPIDB" -x systemd) && break
+	sleep 0.05
+done
+[[ -n $LB ]] || { cat "$W/bootb.log" >&2; fail "systemd did not start in the second container"; }
+B() { nsenter -t "$LB" -a "$@"; }
+for ((i = 0; i < 300; i++)); do
+	st=$(B systemctl is-system-running --wait 2>/dev/null) || true
+	[[ $st == running || $st == degraded ]] && break
+	sleep 0.1
+done
+[[ $st == running || $st == degraded ]] || fail "the second container did not boot (state '$st')"
+ip -n "$BRNS" link set vsmup1 netns "$LB"
+ip -n "$BRNS" link add vsmmiga type veth peer name vsmmigb
+ip -n "$BRNS" link set vsmmiga netns "$L"
+ip -n "$BRNS" link set vsmmigb netns "$LB"
+C ip addr add 10.77.214.1/24 dev vsmmiga
+B ip addr add 10.77.214.2/24 dev vsmmigb
+B ip link add br0 type bridge
+B ip link set vsmup1 master br0
+for l in vsmup1 br0 vsmmigb lo; do B ip link set "$l" up; done
+C ip link set vsmmiga up
+# libvirt: distinct host names and UUIDs (one cached root), TCP without
+# auth on the migration link (libvirtd-tcp.socket), QEMU's incoming
+# migration on B's address.
+C hostname vsmsysa
+B hostname vsmsysb
+for h in C B; do
+	$h sh -c "printf 'host_uuid = \"%s\"\nauth_tcp = \"none\"\n' \$(cat /proc/sys/kernel/random/uuid) >>/etc/libvirt/libvirtd.conf"
+done
+B sh -c 'echo "migration_address = \"10.77.214.2\"" >>/etc/libvirt/qemu.conf'
+B mkdir -p /etc/libvirt/hooks
+B dpkg -i "/mnt/pkg/$(basename "$DEB1")" >"$W/dpkg-b.log" 2>&1 || { cat "$W/dpkg-b.log" >&2; fail "dpkg -i on B failed"; }
+B sed -i -e 's/^#uplinks = .*/uplinks = vsmup1/' /etc/vsimig/vsimigd.conf
+B systemctl restart vsimigd.service || fail "vsimigd on B did not start"
+B systemctl stop libvirtd.service
+B systemctl start libvirtd-tcp.socket libvirtd.service || fail "libvirtd with TCP on B did not start"
+C systemctl restart libvirtd.service
+wait_for 30 "vsimigd connected to A's libvirtd again" connected
+status_b() { B vsimigctl status --json; }
+vsis_b() { status_b | jget uplinks.0.vsis; }
+say "host B booted, vsimig $V1 on it; migrating the guest A -> B (bandwidth 1 MiB/s) and upgrading B to $V2 meanwhile"
+
+# The guest's RAM is mostly zero pages: 1 MiB/s stretches the copy of the
+# rest (firmware, option ROM) over seconds.
+C virsh migrate --live --bandwidth 1 vsmsys-guest qemu+tcp://10.77.214.2/system \
+	--migrateuri tcp://10.77.214.2 >"$W/migrate.log" 2>&1 &
+MIGPID=$!
+migrating() { B virsh -q list --all | grep -q vsmsys-guest; }
+wait_for 30 "the incoming guest on B" migrating
+pid=$(B systemctl show -P MainPID vsimigd.service)
+kill -0 "$MIGPID" 2>/dev/null && mig_at_upgrade=running || mig_at_upgrade=finished
+B dpkg -i "/mnt/pkg/vsimig_${V2}_$(dpkg --print-architecture).deb" >"$W/dpkg-bu.log" 2>&1 || {
+	cat "$W/dpkg-bu.log" >&2; fail "dpkg -i of the upgrade on B failed"; }
+state_after=$(B virsh -q domstate vsmsys-guest 2>&1 || true)
+[[ $(B systemctl show -P MainPID vsimigd.service) != "$pid" ]] || fail "the upgrade did not restart vsimigd on B"
+wait "$MIGPID" || { cat "$W/migrate.log" >&2; fail "the live migration failed"; }
+say "migration done: it was $mig_at_upgrade when dpkg -i began on B; B's guest was '$state_after' when dpkg -i had restarted vsimigd there"
+[[ $(B virsh -q domstate vsmsys-guest) == running ]] || fail "the guest does not run on B"
+[[ $(B dpkg-query -W -f '${Version}' vsimig) == "$V2" ]] || fail "vsimig on B is not at $V2"
+vsi_b_assoc() { [[ $(B vsimigctl --json vdp list | jget vsis.0.state) == associated ]]; }
+wait_for 30 "B's upgraded vsimigd has the migrated guest's VSI associated" vsi_b_assoc
+vsi_a_off() { [[ $(C vsimigctl --json vdp list | jget vsis.0.state) == none ]]; }
+wait_for 30 "A's vsimigd de-associated the guest's VSI" vsi_a_off
+B systemctl is-active --quiet vsimigd.service || fail "vsimigd on B not active"
+B journalctl -u vsimigd.service -o cat --no-pager | grep -E 'vsmsys-guest|reconcile' | sed 's/^/  B vsimigd: /' | tail -8
+say "live migration across B's upgrade: the guest runs on B, associated by B's vsimigd $V2, de-associated by A's"
+kill -RTMIN+4 "$LB" 2>/dev/null
+
+# --------------------------------------------------------------------------
 # purge
 
 # The key is the operator's file, not the package's: a purge keeps
 # /etc/vsimig while it is there (postrm says so).  Removed first here.
 C rm /etc/vsimig/peer.key
 
-C virsh -q destroy vsmsys-guest >/dev/null
 C dpkg --purge vsimig >"$W/dpkg-p.log" 2>&1 || { cat "$W/dpkg-p.log" >&2; fail "dpkg --purge failed"; }
 C dpkg -L vsimig >/dev/null 2>&1 && fail "dpkg -L vsimig still lists files after the purge"
 for p in /etc/vsimig /run/vsimig /lib/systemd/system/vsimigd.service /etc/libvirt/hooks/qemu.d/vsimig \
