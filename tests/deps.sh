@@ -21,6 +21,10 @@ PKGS=(
   glib-networking openssl
   # sanitizers and fuzzers
   clang
+  # the Debian package and the real-systemd test (tests/system): sd_notify,
+  # dpkg-buildpackage with dh, lintian, a booted systemd-nspawn container
+  # of a debootstrapped root cached as .tar.zst
+  libsystemd-dev debhelper lintian systemd-container debootstrap zstd
 )
 
 missing=()
@@ -53,3 +57,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" >/dev/null
 fi
 ninja -C "$BUILD" >/dev/null
+
+# The container root of tests/system/test-systemd.sh: built once per
+# machine (~2 min), cached in /var/cache/vsimig-test; a no-op afterwards.
+bash tests/system/mkroot.sh

@@ -3,6 +3,8 @@
 #   1. installs the build and test dependencies and builds (tests/deps.sh);
 #   2. runs every meson test: unit tests, fuzz-corpus replays, and the
 #      integration tests against the real peers (lldpad in the bridge role);
+#      and, once, the system suite: the .deb under a real systemd in a
+#      systemd-nspawn container (tests/system, ~3-4 min; plain build only);
 #   3. builds again with ASan+UBSan and runs the unit, fuzz and integration
 #      suites once more.
 # Ends with one line "N passed, N failed" (a skipped test counts as failed

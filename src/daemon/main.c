@@ -10,11 +10,15 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/manager.h"
+#include "daemon/notify.h"
+
+static VsmNotify *notify;
 
 static gboolean on_sigterm(gpointer user_data) {
         VsmLoop *loop = user_data;
 
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE", "signal received, shutting down");
+        vsm_notify_stopping(notify);
         vsm_loop_quit(loop);
         return G_SOURCE_CONTINUE;
 }
@@ -22,7 +26,9 @@ static gboolean on_sigterm(gpointer user_data) {
 static gboolean on_sighup(gpointer user_data) {
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE",
                          "SIGHUP: retrying uplinks that are down, resending LLDP, reading [peer] key-file again");
+        vsm_notify_reloading(notify);
         vsm_manager_kick(user_data);
+        vsm_notify_reloaded(notify);
         return G_SOURCE_CONTINUE;
 }
 
@@ -83,12 +89,16 @@ int main(int argc, char **argv) {
         sig_int = g_unix_signal_add(SIGINT, on_sigterm, loop);
         sig_hup = g_unix_signal_add(SIGHUP, on_sighup, manager);
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE", "vsimigd %s started", VSIMIG_VERSION);
+        /* systemd: READY=1 now (socket listening, uplinks open, libvirt
+         * connected or connecting), then WATCHDOG=1 and STATUS= lines. */
+        notify = vsm_notify_ready(manager);
 
         vsm_loop_run(loop);
 
         g_source_remove(sig_term);
         g_source_remove(sig_int);
         g_source_remove(sig_hup);
+        g_clear_pointer(&notify, vsm_notify_free);
         g_clear_pointer(&manager, vsm_manager_free);
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE", "stopped");
         return 0;

@@ -412,3 +412,7 @@ void vsm_manager_kick(VsmManager *m) {
         if (m->follower && !vsm_follower_reload_peer_key(m->follower, &error))
                 vsm_log(G_LOG_LEVEL_WARNING, "SIGHUP: %s; the previous key stays in use", error->message);
 }
+
+JsonNode *vsm_manager_status_json(VsmManager *m) {
+        return manager_status_json(m);
+}

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "daemon/config.h"
 #include "daemon/loop.h"
@@ -16,5 +17,7 @@ VsmManager *vsm_manager_free(VsmManager *m);
 void vsm_manager_set_loop(VsmManager *m, VsmLoop *loop);
 /* SIGHUP: retry uplinks that are down and resend LLDP. */
 void vsm_manager_kick(VsmManager *m);
+/* The status object "vsimigctl status --json" prints (new reference). */
+JsonNode *vsm_manager_status_json(VsmManager *m);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmManager, vsm_manager_free)
