@@ -541,10 +541,30 @@ static uint64_t evb_exp_usec(uint8_t exp) {
         return UINT64_C(10) << exp;
 }
 
-/* Timers from the bridge's EVB TLV: response timeout = RWD time * 1.5, at
- * least 1 s; keep-alive = RKA time * 0.6 within [1 s, 60 s].  lldpad's
- * bridge (RWD = RKA = 20, 10.49 s) gives 15.73 s and 6.29 s; it drops a
- * VSI after 15.76 s without a refresh. */
+/* Timers from the bridge's EVB TLV.
+ *
+ * Response timeout = RWD time * 1.5, at least 1 s (resource wait is the
+ * bridge's promise to answer within RWD time).
+ *
+ * Keep-alive = RKA time itself (IEEE 802.1Qbg-2012 41.5.5: the station's
+ * reinitKeepAlive is 10 us * 2^RKA), at least 1 ms, at most 60 s.  The
+ * bridge's keep-alive timeout (toutKeepAlive, 41.5.5) is
+ *     1.5 * (RKA time + (2R + 1) * ECP ack timeout)
+ * restarted on every keep-alive it receives (lldpad: 1.5 * (10.49 s +
+ * 7 * 2.56 ms) = 15.76 s; HPE's EVB bridges document the same formula,
+ * with the larger R and RTE of both ends).  Sending every RKA time leaves
+ *     toutKeepAlive - RKA time >= RKA time / 2 + 1.5 * (2R + 1) * ack timeout,
+ * i.e. a keep-alive delivered by ECP's last retry ((R + 1) ack timeouts
+ * after it was due) still arrives at least half an interval before the
+ * bridge's timer runs out, for any R and RTE: 5.26 s against lldpad,
+ * which covers the VDP-level resends after an ECP give-up (50 + 250 ms),
+ * batching behind a ULPDU in flight and main-loop delays.  Any longer
+ * interval would spend that margin, which the standard sizes for frames
+ * lost in transit; tests/unit/test-sm-vdp.c holds both the factor and the
+ * margin.  (The 0.6 * RKA used before sent 67% more keep-alives for no
+ * gain in safety.)  The 60 s ceiling bounds how long a bridge that lost
+ * its state silently (restarted) stays without our VSIs; the 1 ms floor
+ * only keeps a zero exponent from spinning the timer. */
 void vsm_vdp_timers_from_evb(uint8_t rwd, uint8_t rka, VsmVdpTimers *ret) {
         uint64_t resp, ka;
 
@@ -554,12 +574,16 @@ void vsm_vdp_timers_from_evb(uint8_t rwd, uint8_t rka, VsmVdpTimers *ret) {
         if (resp < USEC_PER_SEC)
                 resp = USEC_PER_SEC;
 
-        ka = evb_exp_usec(rka) * 3 / 5;
-        if (ka < USEC_PER_SEC)
-                ka = USEC_PER_SEC;
-        if (ka > 60 * USEC_PER_SEC)
-                ka = 60 * USEC_PER_SEC;
+        ka = evb_exp_usec(rka);
+        if (ka < VSM_VDP_KEEPALIVE_MIN_USEC)
+                ka = VSM_VDP_KEEPALIVE_MIN_USEC;
+        if (ka > VSM_VDP_KEEPALIVE_MAX_USEC)
+                ka = VSM_VDP_KEEPALIVE_MAX_USEC;
 
         ret->response_timeout_usec = resp;
         ret->keepalive_usec = ka;
+}
+
+uint64_t vsm_vdp_bridge_keepalive_timeout_usec(uint8_t rka, uint8_t r, uint8_t rte) {
+        return (evb_exp_usec(rka) + (2 * (uint64_t) r + 1) * evb_exp_usec(rte)) * 3 / 2;
 }

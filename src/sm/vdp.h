@@ -165,7 +165,15 @@ void vsm_vdp_vsi_on_timer(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *
 
 const char *vsm_vsi_state_to_string(VsmVsiState s);
 const char *vsm_vdp_outcome_to_string(VsmVdpOutcome o);
+/* Keep-alive interval bounds (see vsm_vdp_timers_from_evb). */
+#define VSM_VDP_KEEPALIVE_MIN_USEC UINT64_C(1000)
+#define VSM_VDP_KEEPALIVE_MAX_USEC UINT64_C(60000000)
 /* Timers from the bridge's EVB TLV exponents: response timeout = RWD time
  * * 1.5 (at least 1 s, as resource-wait is the bridge's promise), keep-alive
- * = RKA time * 0.6 clamped to [1 s, 60 s]; exponents above 25 are capped. */
+ * = RKA time (the station's reinitKeepAlive, 802.1Qbg-2012 41.5.5) within
+ * [1 ms, 60 s]; exponents above 25 are capped.  sm/vdp.c says why this is
+ * the largest safe interval. */
 void vsm_vdp_timers_from_evb(uint8_t rwd, uint8_t rka, VsmVdpTimers *ret);
+/* The bridge's keep-alive timeout (toutKeepAlive, 802.1Qbg-2012 41.5.5):
+ * 1.5 * (RKA time + (2R + 1) * 10 us * 2^RTE); exponents above 25 capped. */
+uint64_t vsm_vdp_bridge_keepalive_timeout_usec(uint8_t rka, uint8_t r, uint8_t rte);

@@ -12,7 +12,7 @@
 #define T0 UINT64_C(1000000)
 #define RTT UINT64_C(2500)              /* lldpad's bridge answers in ~2.5 ms */
 #define RESP_TIMEOUT UINT64_C(15728640) /* RWD 20: 10.49 s * 1.5 */
-#define KEEPALIVE UINT64_C(6291456)     /* RKA 20: 10.49 s * 0.6 */
+#define KEEPALIVE UINT64_C(10485760)    /* RKA 20: 10.49 s (reinitKeepAlive) */
 #define LLDPAD_BRIDGE_KA UINT64_C(15760000) /* lldpad's bridge drops after ~15.76 s */
 
 #define M VSM_VDP_STATUS_M
@@ -1057,13 +1057,14 @@ static void test_timers_from_evb(void) {
                 uint64_t resp, ka;
         } cases[] = {
                 /* lldpad's bridge: both exponents 20 = 10.49 s. */
-                { 20, 20, 15728640, 6291456 },
-                { 0, 0, 1000000, 1000000 },          /* floors */
-                { 16, 17, 1000000, 1000000 },        /* 0.98 s and 0.79 s: floors */
-                { 17, 18, 1966080, 1572864 },
-                { 22, 22, 62914560, 25165824 },
-                { 23, 23, 125829120, 50331648 },
-                { 24, 24, 251658240, 60000000 },     /* keep-alive ceiling */
+                { 20, 20, 15728640, 10485760 },
+                { 0, 0, 1000000, 1000 },             /* floors */
+                { 6, 6, 1000000, 1000 },             /* 0.64 ms: keep-alive floor */
+                { 7, 7, 1000000, 1280 },
+                { 16, 17, 1000000, 1310720 },        /* response timeout floor */
+                { 17, 18, 1966080, 2621440 },
+                { 22, 22, 62914560, 41943040 },
+                { 23, 23, 125829120, 60000000 },     /* keep-alive ceiling */
                 { 25, 25, 503316480, 60000000 },
                 { 26, 31, 503316480, 60000000 },     /* exponents capped at 25 */
                 { 255, 255, 503316480, 60000000 },
@@ -1078,6 +1079,47 @@ static void test_timers_from_evb(void) {
         }
         /* With lldpad's values the keep-alive beats its 15.76 s expiry. */
         g_assert_cmpuint(KEEPALIVE, <, LLDPAD_BRIDGE_KA);
+}
+
+/* The keep-alive interval against the bridge's keep-alive timeout
+ * (toutKeepAlive = 1.5 * (RKA time + (2R + 1) * ack timeout), 802.1Qbg-2012
+ * 41.5.5; lldpad computes the same, see sm/vdp.c).
+ * - The factor: the interval is the station's reinitKeepAlive, RKA time
+ *   itself (not less: every keep-alive earlier than that is load on the
+ *   bridge for nothing), wherever the floor and the ceiling do not apply.
+ * - The margin: a keep-alive that ECP delivers only with its last retry,
+ *   (R + 1) ack timeouts after it was due, still reaches the bridge at
+ *   least half an interval before its timer runs out, for every R (0-7)
+ *   and RTE the two ends may settle on, and every RKA from 7 (1.28 ms; the
+ *   1 ms floor is below it) up; for lldpad's values that is 5.26 s. */
+static void test_keepalive_margin(void) {
+        VsmVdpTimers t;
+        uint64_t tout;
+
+        tout = vsm_vdp_bridge_keepalive_timeout_usec(20, 3, 8);
+        g_assert_cmpuint(tout, ==, 15755520);  /* lldpad's bridge: 15.76 s */
+        g_assert_cmpuint(tout, <=, LLDPAD_BRIDGE_KA);
+        vsm_vdp_timers_from_evb(20, 20, &t);
+        g_assert_cmpuint(tout - t.keepalive_usec - 4 * 2560, >=, 5000000);
+
+        for (unsigned rka = 7; rka <= 31; rka++) {
+                uint64_t k = UINT64_C(10) << MIN(rka, 25u);
+
+                vsm_vdp_timers_from_evb(20, (uint8_t) rka, &t);
+                if (k >= VSM_VDP_KEEPALIVE_MIN_USEC && k <= VSM_VDP_KEEPALIVE_MAX_USEC)
+                        g_assert_cmpuint(t.keepalive_usec, ==, k);
+                else
+                        g_assert_cmpuint(t.keepalive_usec, <=, k);
+                for (unsigned r = 0; r <= 7; r++)
+                        for (unsigned rte = 0; rte <= 31; rte++) {
+                                uint64_t ack = UINT64_C(10) << MIN(rte, 25u);
+
+                                tout = vsm_vdp_bridge_keepalive_timeout_usec((uint8_t) rka, (uint8_t) r,
+                                                                             (uint8_t) rte);
+                                g_assert_cmpuint(t.keepalive_usec + (r + 1) * ack + t.keepalive_usec / 2, <=,
+                                                 tout);
+                        }
+        }
 }
 
 /* New timers re-derive the running deadline. */
@@ -1406,6 +1448,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/vdp/stale-responses", test_stale_responses);
         g_test_add_func("/sm/vdp/flags-validation", test_flags_validation);
         g_test_add_func("/sm/vdp/timers-from-evb", test_timers_from_evb);
+        g_test_add_func("/sm/vdp/keepalive-margin", test_keepalive_margin);
         g_test_add_func("/sm/vdp/set-timers", test_set_timers);
         g_test_add_data_func("/sm/vdp/soak-1h", &no_loss, test_soak);
         g_test_add_data_func("/sm/vdp/soak-1h-ack-loss", &ack_loss, test_soak);
