@@ -479,6 +479,53 @@ void vsm_vdp_vsi_on_tx_failed(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpActi
         vdp_action_finish(m, ret);
 }
 
+void vsm_vdp_vsi_link_down(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret) {
+        assert(m);
+        assert(ret);
+
+        (void) now_usec;
+        vdp_action_clear(ret);
+        if (m->queued)
+                /* The one on the wire is superseded or the machine's own. */
+                vdp_report(ret, VSM_VDP_OUTCOME_LINK_DOWN, m->queued_request, m->queued_flags, 0, 0);
+        else if (m->pending && m->pending_kind == VSM_VDP_SEND_REQUEST && !m->pending_superseded)
+                vdp_report(ret, VSM_VDP_OUTCOME_LINK_DOWN, m->pending_request, m->pending_flags, 0, 0);
+        else if (m->pending && m->pending_kind != VSM_VDP_SEND_REQUEST)
+                vdp_report_internal(ret, VSM_VDP_OUTCOME_LINK_DOWN, m->pending_request, m->pending_flags, 0, 0);
+        m->queued = false;
+        m->pending = false;
+        m->pending_superseded = false;
+        m->deadline_usec = 0;
+        vdp_action_finish(m, ret);
+}
+
+void vsm_vdp_vsi_link_up(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret) {
+        assert(m);
+        assert(ret);
+
+        vdp_action_clear(ret);
+        if (!m->pending && !m->queued) {
+                if (m->state != VSM_VSI_STATE_NONE)
+                        vdp_enter_keepalive(m, now_usec, ret);
+                else if (m->repair)
+                        vdp_enter_waiting(m, VSM_VDP_SEND_REPAIR, VSM_VDP_REQ_ASSOCIATE, m->current_flags, now_usec,
+                                          ret);
+        }
+        vdp_action_finish(m, ret);
+}
+
+void vsm_vdp_vsi_drop(VsmVdpVsiMachine *m, uint64_t now_usec) {
+        assert(m);
+
+        vdp_set_state(m, VSM_VSI_STATE_NONE, now_usec);
+        m->repair = false;
+        m->repair_backoff_usec = 0;
+        m->queued = false;
+        m->pending = false;
+        m->pending_superseded = false;
+        m->deadline_usec = 0;
+}
+
 /* The timer fired.  Before the deadline, or with no timer, nothing
  * happens.  WAITING: the response timed out (or a queued request waited
  * long enough).  SETTLED: send the keep-alive, or the repair. */
@@ -514,7 +561,7 @@ const char *vsm_vsi_state_to_string(VsmVsiState s) {
 }
 
 /* "ok", "error", "timeout", "cancelled", "refreshed", "bridge-deassoc",
- * "repaired";
+ * "repaired", "link-down";
  * NULL when out of range. */
 const char *vsm_vdp_outcome_to_string(VsmVdpOutcome o) {
         static const char *const table[_VSM_VDP_OUTCOME_MAX] = {
@@ -525,6 +572,7 @@ const char *vsm_vdp_outcome_to_string(VsmVdpOutcome o) {
                 [VSM_VDP_OUTCOME_REFRESHED] = "refreshed",
                 [VSM_VDP_OUTCOME_BRIDGE_DEASSOC] = "bridge-deassoc",
                 [VSM_VDP_OUTCOME_REPAIRED] = "repaired",
+                [VSM_VDP_OUTCOME_LINK_DOWN] = "link-down",
         };
 
         if ((unsigned) o >= _VSM_VDP_OUTCOME_MAX)

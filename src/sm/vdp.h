@@ -60,6 +60,7 @@ typedef enum VsmVdpOutcome {
         VSM_VDP_OUTCOME_REFRESHED,       /* keep-alive resend answered ok */
         VSM_VDP_OUTCOME_BRIDGE_DEASSOC,  /* bridge-initiated DE-ASSOCIATE */
         VSM_VDP_OUTCOME_REPAIRED,        /* re-ASSOCIATE after it answered ok */
+        VSM_VDP_OUTCOME_LINK_DOWN,       /* the uplink went away with it in flight */
         _VSM_VDP_OUTCOME_MAX,
 } VsmVdpOutcome;
 
@@ -160,6 +161,19 @@ int vsm_vdp_vsi_on_bridge_request(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_
                                   uint64_t now_usec, VsmVdpAction *ret);
 /* ECP gave up on the ULPDU that carried this VSI's pending request. */
 void vsm_vdp_vsi_on_tx_failed(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret);
+/* The uplink's interface went away.  The request on the wire and a queued
+ * one are lost: reported LINK_DOWN (to the caller's waiter, or internal for
+ * a keep-alive or repair).  The settled state, its request and M/S hint
+ * and a wanted repair are kept (the association is what the VM still
+ * needs), and the timer stops until vsm_vdp_vsi_link_up(). */
+void vsm_vdp_vsi_link_down(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret);
+/* The uplink is back (re-created, bridge seen): a settled state other
+ * than none is sent again at once as a keep-alive (the settled request
+ * with its hint); a wanted repair goes now; else nothing. */
+void vsm_vdp_vsi_link_up(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret);
+/* Forget the association without telling the bridge (it cannot be told:
+ * the uplink is gone): none, no repair, nothing in flight, no timer. */
+void vsm_vdp_vsi_drop(VsmVdpVsiMachine *m, uint64_t now_usec);
 /* The deadline passed: response timeout or keep-alive. */
 void vsm_vdp_vsi_on_timer(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret);
 

@@ -148,6 +148,7 @@ static void test_to_string(void) {
                 { VSM_VDP_OUTCOME_REFRESHED, "refreshed" },
                 { VSM_VDP_OUTCOME_BRIDGE_DEASSOC, "bridge-deassoc" },
                 { VSM_VDP_OUTCOME_REPAIRED, "repaired" },
+                { VSM_VDP_OUTCOME_LINK_DOWN, "link-down" },
                 { _VSM_VDP_OUTCOME_MAX, NULL },
                 { 1000, NULL },
         };
@@ -1122,6 +1123,98 @@ static void test_keepalive_margin(void) {
         }
 }
 
+/* The uplink goes away and comes back: what was on the wire fails
+ * (link-down; the caller's is reported to it, the machine's own is
+ * internal), the settled state and its hint stay with no timer running,
+ * and link_up re-sends exactly that state as a keep-alive. */
+static void test_link_down_up(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(settled_states); i++) {
+                VsmVdpRequest req = request_of(settled_states[i]);
+
+                for (size_t f = 0; f < G_N_ELEMENTS(all_flags); f++) {
+                        now = T0;
+                        vsm_vdp_vsi_init(&m, &lldpad_timers);
+                        settle(&m, req, all_flags[f], &now);
+
+                        /* Idle: nothing to report, the keep-alive timer stops. */
+                        vsm_vdp_vsi_link_down(&m, now, &a);
+                        assert_idle_action(&a);
+                        g_assert_cmpuint(a.deadline_usec, ==, 0);
+                        g_assert_cmpint(m.state, ==, settled_states[i]);
+                        vsm_vdp_vsi_on_timer(&m, now + 100 * KEEPALIVE, &a);
+                        assert_idle_action(&a);
+
+                        vsm_vdp_vsi_link_up(&m, now + 1, &a);
+                        assert_send(&a, req, all_flags[f], true);
+                        g_assert_false(a.report);
+                        g_assert_cmpuint(a.deadline_usec, ==, now + 1 + RESP_TIMEOUT);
+
+                        /* A keep-alive on the wire: lost, internal. */
+                        vsm_vdp_vsi_link_down(&m, now + 2, &a);
+                        assert_report(&a, VSM_VDP_OUTCOME_LINK_DOWN, req, all_flags[f]);
+                        g_assert_true(a.report_internal);
+                        g_assert_false(a.send);
+                        g_assert_false(m.pending);
+                        g_assert_cmpint(m.state, ==, settled_states[i]);
+                        g_assert_cmphex(m.current_flags, ==, all_flags[f]);
+                        vsm_vdp_vsi_link_up(&m, now + 3, &a);
+                        assert_send(&a, req, all_flags[f], true);
+                }
+        }
+
+        /* A caller request on the wire: reported link-down to it; from
+         * none nothing is re-sent. */
+        now = T0;
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        g_assert_cmpint(vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, false, now, &a), ==, 0);
+        vsm_vdp_vsi_link_down(&m, now + 1, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_LINK_DOWN, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_false(a.report_internal);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+        vsm_vdp_vsi_link_up(&m, now + 2, &a);
+        assert_idle_action(&a);
+        g_assert_cmpuint(a.deadline_usec, ==, 0);
+
+        /* A queued request behind a keep-alive: the queued one is reported. */
+        now = T0;
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        now += KEEPALIVE;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, true);
+        g_assert_cmpint(vsm_vdp_vsi_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, false, now + 1, &a), ==, 0);
+        g_assert_true(m.queued);
+        vsm_vdp_vsi_link_down(&m, now + 2, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_LINK_DOWN, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+        g_assert_false(m.queued);
+        g_assert_false(m.pending);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+
+        /* Dropped while away: nothing is re-sent. */
+        vsm_vdp_vsi_drop(&m, now + 3);
+        vsm_vdp_vsi_link_up(&m, now + 4, &a);
+        assert_idle_action(&a);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+
+        /* A wanted repair goes at once when the link is back. */
+        now = T0;
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, now, &a), ==, 0);
+        g_assert_true(m.repair);
+        vsm_vdp_vsi_link_down(&m, now + 1, &a);
+        g_assert_true(m.repair);
+        vsm_vdp_vsi_link_up(&m, now + 2, &a);
+        g_assert_true(a.send);
+        g_assert_true(a.send_is_repair);
+        g_assert_cmpint(a.send_request, ==, VSM_VDP_REQ_ASSOCIATE);
+        g_assert_cmphex(a.send_flags, ==, M);
+}
+
 /* New timers re-derive the running deadline. */
 static void test_set_timers(void) {
         VsmVdpTimers fast = { .response_timeout_usec = 2000000, .keepalive_usec = 1000000 };
@@ -1449,6 +1542,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/vdp/flags-validation", test_flags_validation);
         g_test_add_func("/sm/vdp/timers-from-evb", test_timers_from_evb);
         g_test_add_func("/sm/vdp/keepalive-margin", test_keepalive_margin);
+        g_test_add_func("/sm/vdp/link-down-up", test_link_down_up);
         g_test_add_func("/sm/vdp/set-timers", test_set_timers);
         g_test_add_data_func("/sm/vdp/soak-1h", &no_loss, test_soak);
         g_test_add_data_func("/sm/vdp/soak-1h-ack-loss", &ack_loss, test_soak);
