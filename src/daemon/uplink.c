@@ -881,6 +881,11 @@ static void uplink_try_open(VsmUplink *u) {
         if (u->fd >= 0)
                 return;
         r = vsm_link_lookup(u->ifname, &ifindex, mac);
+        if (r == -ENODEV && u->link_lost && u->down_reason) {
+                /* Still gone: the reason stays what happened to it. */
+                vsm_timer_arm(u->retry_timer, now_usec() + UPLINK_RETRY_USEC);
+                return;
+        }
         if (r < 0) {
                 g_autofree char *why = g_strdup_printf("interface lookup failed: %s", g_strerror(-r));
                 uplink_set_down(u, why);

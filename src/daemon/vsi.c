@@ -288,6 +288,7 @@ gboolean vsm_vsi_request(VsmVsi *vsi, VsmVdpRequest req, uint8_t flags, VsmVsiDo
                 return FALSE;
         }
 
+        vsi->link_down = FALSE;
         /* Whether the request in flight is still in the ULPDU being built:
          * then it is replaced there, else the new one waits for its answer. */
         gboolean unsent = vsi->sm.pending && vsm_uplink_vdp_is_staged(vsi->uplink, vsi->cookie);
@@ -382,6 +383,9 @@ void vsm_vsi_on_link_down(VsmVsi *vsi) {
 gboolean vsm_vsi_on_link_up(VsmVsi *vsi) {
         VsmVdpAction a = {};
 
+        /* A request made since the link came back already speaks for it. */
+        if (!vsi->link_down)
+                return FALSE;
         vsi->link_down = FALSE;
         vsm_vdp_vsi_link_up(&vsi->sm, (uint64_t) g_get_monotonic_time(), &a);
         if (a.send)
