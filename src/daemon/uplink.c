@@ -42,6 +42,7 @@ typedef struct UplinkCounters {
         guint64 vdp_bridge_deassoc;    /* bridge DE-ASSOCIATEs of VSIs not none */
         guint64 vdp_repairs;           /* re-ASSOCIATEs sent after one */
         guint64 vdp_repaired;          /* ... and answered ok */
+        guint64 vdp_keepalive_resends; /* keep-alives sent again for want of an answer */
         guint64 link_deleted;          /* the interface went away (deleted, renamed, replaced) */
         guint64 link_reopened;         /* ... and came back: socket re-opened */
         guint64 carrier_lost;          /* the interface went down or lost its carrier */
@@ -386,6 +387,9 @@ void vsm_uplink_count_vdp(VsmUplink *u, VsmUplinkVdpEvent ev) {
                 break;
         case VSM_UPLINK_VDP_REPAIRED:
                 u->n.vdp_repaired++;
+                break;
+        case VSM_UPLINK_VDP_KEEPALIVE_RESEND:
+                u->n.vdp_keepalive_resends++;
                 break;
         case _VSM_UPLINK_VDP_EVENT_MAX:
                 break;
@@ -1123,6 +1127,7 @@ JsonNode *vsm_uplink_to_json(const VsmUplink *u) {
         COUNTER(vdp_bridge_deassoc)
         COUNTER(vdp_repairs)
         COUNTER(vdp_repaired)
+        COUNTER(vdp_keepalive_resends)
         COUNTER(link_deleted)
         COUNTER(link_reopened)
         COUNTER(carrier_lost)

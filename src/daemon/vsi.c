@@ -32,6 +32,7 @@ struct VsmVsi {
         uint8_t sent_flags;
         guint tx_rounds;               /* ECP give-ups for the request in flight */
         gboolean link_down;            /* frozen until vsm_vsi_on_link_up() */
+        uint64_t keepalive_resends_seen;
         VsmTimer *resend_timer;
 
         VsmVsiDoneFunc done;
@@ -230,6 +231,12 @@ static void vsi_apply(VsmVsi *vsi, const VsmVdpAction *a) {
                         vsm_timer_arm(vsi->resend_timer, 0);
         }
         if (a->send) {
+                if (a->send_is_keepalive && vsi->sm.n_keepalive_resends != vsi->keepalive_resends_seen) {
+                        vsi->keepalive_resends_seen = vsi->sm.n_keepalive_resends;
+                        vsm_uplink_count_vdp(vsi->uplink, VSM_UPLINK_VDP_KEEPALIVE_RESEND);
+                        vsm_log_vsi(G_LOG_LEVEL_INFO, vsm_uplink_get_name(vsi->uplink), vsi->id,
+                                    "keep-alive of VSI %s not answered: sent again", vsi->id);
+                }
                 if (a->send_is_repair) {
                         vsm_uplink_count_vdp(vsi->uplink, VSM_UPLINK_VDP_REPAIR);
                         vsm_log_vsi(G_LOG_LEVEL_WARNING, vsm_uplink_get_name(vsi->uplink), vsi->id,

@@ -103,7 +103,10 @@ static uint64_t min_deadline(uint64_t a, uint64_t b) {
  * queued), keep-alive from the last confirmed send, repair, or none. */
 static uint64_t vdp_deadline(const VsmVdpVsiMachine *m) {
         if (m->pending) {
-                uint64_t d = deadline_after(m->pending_sent_usec, m->timers.response_timeout_usec);
+                uint64_t wait = m->pending_kind == VSM_VDP_SEND_KEEPALIVE && m->timers.keepalive_response_usec
+                                        ? m->timers.keepalive_response_usec
+                                        : m->timers.response_timeout_usec;
+                uint64_t d = deadline_after(m->pending_sent_usec, wait);
 
                 if (m->queued)
                         d = min_deadline(d, deadline_after(m->queued_usec, VSM_VDP_QUEUE_WAIT_USEC));
@@ -140,7 +143,18 @@ static void vdp_enter_keepalive(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAc
         /* Keep-alives repeat the settled request with the hint it was
          * confirmed with, as lldpad's station does: a plain ASSOCIATE from
          * a post-copy source (S) would claim the VM back. */
+        m->keepalive_first_usec = now_usec;
         vdp_enter_waiting(m, VSM_VDP_SEND_KEEPALIVE, m->current_request, m->current_flags, now_usec, ret);
+}
+
+/* Whether an unanswered keep-alive may go again: its answer must be due
+ * within half a keep-alive interval of the round's first send, which the
+ * bridge's keep-alive timeout still covers (toutKeepAlive >= 1.5 x RKA
+ * time, see vsm_vdp_timers_from_evb). */
+static bool vdp_keepalive_may_resend(const VsmVdpVsiMachine *m, uint64_t now_usec) {
+        uint64_t wait = m->timers.keepalive_response_usec;
+
+        return wait != 0 && now_usec + wait <= m->keepalive_first_usec + m->timers.keepalive_usec / 2;
 }
 
 /* The next repair attempt: after 1 s, then twice the last delay, capped. */
@@ -209,6 +223,15 @@ static void vdp_pending_failed(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAct
 
         switch (m->pending_kind) {
         case VSM_VDP_SEND_KEEPALIVE:
+                /* Lost on the way or in the bridge (lldpad drops input that
+                 * a second frame overwrites within 2 ms, and stalls under
+                 * load): again, while the bridge still holds the state. */
+                if (vdp_keepalive_may_resend(m, now_usec)) {
+                        m->n_keepalive_resends++;
+                        vdp_enter_waiting(m, VSM_VDP_SEND_KEEPALIVE, m->current_request, m->current_flags, now_usec,
+                                          ret);
+                        return;
+                }
                 /* The bridge did not confirm the state, and its keep-alive
                  * timer will drop it: so do we. */
                 vdp_report_internal(ret, VSM_VDP_OUTCOME_TIMEOUT, m->pending_request, m->pending_flags, 0, 0);
@@ -614,7 +637,7 @@ static uint64_t evb_exp_usec(uint8_t exp) {
  * its state silently (restarted) stays without our VSIs; the 1 ms floor
  * only keeps a zero exponent from spinning the timer. */
 void vsm_vdp_timers_from_evb(uint8_t rwd, uint8_t rka, VsmVdpTimers *ret) {
-        uint64_t resp, ka;
+        uint64_t resp, ka, kaw;
 
         assert(ret);
 
@@ -630,6 +653,15 @@ void vsm_vdp_timers_from_evb(uint8_t rwd, uint8_t rka, VsmVdpTimers *ret) {
 
         ret->response_timeout_usec = resp;
         ret->keepalive_usec = ka;
+        /* The bridge answers a keep-alive at once (no resource wait), so
+         * an eighth of the interval (1.31 s against lldpad) is plenty, and
+         * leaves room for three resends within the half interval. */
+        kaw = ka / 8;
+        if (kaw < VSM_VDP_KEEPALIVE_RESPONSE_MIN_USEC)
+                kaw = VSM_VDP_KEEPALIVE_RESPONSE_MIN_USEC;
+        if (kaw > resp)
+                kaw = resp;
+        ret->keepalive_response_usec = kaw;
 }
 
 uint64_t vsm_vdp_bridge_keepalive_timeout_usec(uint8_t rka, uint8_t r, uint8_t rte) {

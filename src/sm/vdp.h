@@ -16,7 +16,11 @@
  * - While settled in any state but none, the settled request is resent
  *   every keepalive_usec with the M/S hint it was confirmed with (as
  *   lldpad's station does), so that the bridge's keep-alive never expires;
- *   a keep-alive answer is reported as REFRESHED.  The hint changes only
+ *   a keep-alive answer is reported as REFRESHED.  A keep-alive that gets
+ *   no answer within keepalive_response_usec is sent again, as long as
+ *   that answer can still come within half a keep-alive interval of the
+ *   round's first send (the bridge waits at least that much longer, see
+ *   vsm_vdp_timers_from_evb); only then is the state given up.  The hint changes only
  *   when the bridge confirms another request: that request's flags
  *   (possibly none) replace it.  A failed or cancelled request leaves it.
  * - Matching: the bridge does not echo M/S, so two requests of one type in
@@ -81,6 +85,10 @@ typedef enum VsmVdpSendKind {
 typedef struct VsmVdpTimers {
         uint64_t response_timeout_usec;
         uint64_t keepalive_usec;
+        /* How long a keep-alive waits for its answer before it is sent
+         * again, within half a keep-alive interval of the first; 0: like any
+         * request (response_timeout_usec, no resend). */
+        uint64_t keepalive_response_usec;
 } VsmVdpTimers;
 
 typedef struct VsmVdpAction {
@@ -133,6 +141,9 @@ typedef struct VsmVdpVsiMachine {
         uint64_t repair_due_usec;
         uint64_t repair_backoff_usec;    /* delay of the last attempt, 0 = none yet */
         uint64_t n_repairs;              /* re-ASSOCIATEs sent */
+        /* Keep-alive round: when its first send went, and resends so far. */
+        uint64_t keepalive_first_usec;
+        uint64_t n_keepalive_resends;
         /* Last response, for status displays. */
         bool have_last;
         uint8_t last_status;
@@ -182,6 +193,8 @@ const char *vsm_vdp_outcome_to_string(VsmVdpOutcome o);
 /* Keep-alive interval bounds (see vsm_vdp_timers_from_evb). */
 #define VSM_VDP_KEEPALIVE_MIN_USEC UINT64_C(1000)
 #define VSM_VDP_KEEPALIVE_MAX_USEC UINT64_C(60000000)
+/* Least wait for a keep-alive's answer before it is sent again. */
+#define VSM_VDP_KEEPALIVE_RESPONSE_MIN_USEC UINT64_C(10000)
 /* Timers from the bridge's EVB TLV exponents: response timeout = RWD time
  * * 1.5 (at least 1 s, as resource-wait is the bridge's promise), keep-alive
  * = RKA time (the station's reinitKeepAlive, 802.1Qbg-2012 41.5.5) within

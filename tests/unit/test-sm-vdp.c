@@ -1123,6 +1123,71 @@ static void test_keepalive_margin(void) {
         }
 }
 
+/* An unanswered keep-alive is sent again every keepalive_response_usec
+ * while its answer can still come within half an interval of the round's
+ * first send (the bridge still holds the state then: its timeout is at
+ * least 1.5 intervals after the last confirmed send); after that the state
+ * is given up as before.  A late answer to any of them confirms it. */
+static void test_keepalive_resend(void) {
+        VsmVdpTimers t;
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0, first, wait;
+        unsigned sends = 1;
+
+        vsm_vdp_timers_from_evb(20, 20, &t);
+        wait = t.keepalive_response_usec;
+        g_assert_cmpuint(wait, ==, 1310720);    /* lldpad: RKA time / 8 */
+        vsm_vdp_vsi_init(&m, &t);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        first = now - RTT + t.keepalive_usec;
+        vsm_vdp_vsi_on_timer(&m, first, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, true);
+        g_assert_cmpuint(a.deadline_usec, ==, first + wait);
+        now = first;
+        while (now + 2 * wait <= first + t.keepalive_usec / 2) {
+                now += wait;
+                vsm_vdp_vsi_on_timer(&m, now, &a);
+                assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, true);
+                g_assert_false(a.report);
+                g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+                sends++;
+        }
+        g_assert_cmpuint(sends, ==, 4);         /* first + 3 resends within 5.24 s */
+        g_assert_cmpuint(m.n_keepalive_resends, ==, 3);
+        /* The last one's answer would come too late: given up. */
+        now += wait;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        g_assert_false(a.send);
+        assert_report(&a, VSM_VDP_OUTCOME_TIMEOUT, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_true(a.report_internal);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+
+        /* A late answer while a resend is out: refreshed, round over. */
+        now = T0;
+        vsm_vdp_vsi_init(&m, &t);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        first = now - RTT + t.keepalive_usec;
+        vsm_vdp_vsi_on_timer(&m, first, &a);
+        vsm_vdp_vsi_on_timer(&m, first + wait, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, true);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, first + wait + RTT, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_REFRESHED, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_cmpuint(a.deadline_usec, ==, first + wait + t.keepalive_usec);
+
+        /* Without keepalive_response_usec (0): one wait of the response
+         * timeout, then given up, as before. */
+        now = T0;
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        first = now - RTT + KEEPALIVE;
+        vsm_vdp_vsi_on_timer(&m, first, &a);
+        g_assert_cmpuint(a.deadline_usec, ==, first + RESP_TIMEOUT);
+        vsm_vdp_vsi_on_timer(&m, first + RESP_TIMEOUT, &a);
+        g_assert_false(a.send);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+}
+
 /* The uplink goes away and comes back: what was on the wire fails
  * (link-down; the caller's is reported to it, the machine's own is
  * internal), the settled state and its hint stay with no timer running,
@@ -1543,6 +1608,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/vdp/timers-from-evb", test_timers_from_evb);
         g_test_add_func("/sm/vdp/keepalive-margin", test_keepalive_margin);
         g_test_add_func("/sm/vdp/link-down-up", test_link_down_up);
+        g_test_add_func("/sm/vdp/keepalive-resend", test_keepalive_resend);
         g_test_add_func("/sm/vdp/set-timers", test_set_timers);
         g_test_add_data_func("/sm/vdp/soak-1h", &no_loss, test_soak);
         g_test_add_data_func("/sm/vdp/soak-1h-ack-loss", &ack_loss, test_soak);
