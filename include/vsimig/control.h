@@ -40,6 +40,7 @@
 #define VSIMIG_ERR_PERMISSION      "permission-denied"
 #define VSIMIG_ERR_INTERNAL        "internal-error"
 #define VSIMIG_ERR_NOT_FOUND       "not-found"
+#define VSIMIG_ERR_UPLINK_DOWN     "uplink-down"       /* its interface is gone or has no carrier */
 
 /* vsimigctl exit statuses. */
 #define VSIMIG_EXIT_OK            0

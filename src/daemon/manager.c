@@ -161,7 +161,10 @@ static void manager_vdp_request(VsmManager *m, VsmControlClient *c, VsmControlRe
                 vsm_control_client_unref(p->client);
                 g_free(p->uplink);
                 g_free(p);
-                reply_error(c, req->has_id, req->id, VSIMIG_ERR_INVALID_PARAMS, error->message);
+                reply_error(c, req->has_id, req->id,
+                            g_error_matches(error, VSM_ERROR, VSM_ERROR_IO) ? VSIMIG_ERR_UPLINK_DOWN
+                                                                            : VSIMIG_ERR_INVALID_PARAMS,
+                            error->message);
         }
 }
 

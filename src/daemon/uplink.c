@@ -8,7 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/if.h>
+
 #include "daemon/log.h"
+#include "io/netlink.h"
 #include "io/packet.h"
 #include "io/timer.h"
 #include "proto/ecp.h"
@@ -39,6 +42,11 @@ typedef struct UplinkCounters {
         guint64 vdp_bridge_deassoc;    /* bridge DE-ASSOCIATEs of VSIs not none */
         guint64 vdp_repairs;           /* re-ASSOCIATEs sent after one */
         guint64 vdp_repaired;          /* ... and answered ok */
+        guint64 vdp_keepalive_resends; /* keep-alives sent again for want of an answer */
+        guint64 link_deleted;          /* the interface went away (deleted, renamed, replaced) */
+        guint64 link_reopened;         /* ... and came back: socket re-opened */
+        guint64 carrier_lost;          /* the interface went down or lost its carrier */
+        guint64 vsis_resent;           /* associations sent again after the link came back */
 } UplinkCounters;
 
 struct VsmUplink {
@@ -49,6 +57,15 @@ struct VsmUplink {
         guint io_id;
         gboolean fd_is_seam;
         char *down_reason;
+        /* Link state from RTNLGRP_LINK: no carrier (or administratively
+         * down) keeps the socket but counts as down; a deleted interface
+         * closes it.  Either way the VSIs keep the association they need
+         * and are sent again once the link is back and the bridge's EVB
+         * TLV seen (or RKA time later at the latest): resume_pending. */
+        gboolean no_carrier;
+        gboolean link_lost;            /* VSIs frozen since the link went away */
+        gboolean resume_pending;
+        VsmTimer *resume_timer;
 
         /* what we advertise */
         unsigned our_r, our_rte, our_rwd, our_rka;
@@ -94,6 +111,7 @@ struct VsmUplink {
 static void uplink_ecp_apply(VsmUplink *u, const VsmEcpTxResult *res);
 static void uplink_flush(VsmUplink *u);
 static void uplink_fail_cookie(VsmUplink *u, uint64_t cookie);
+static void uplink_resume(VsmUplink *u, const char *why);
 
 const char *vsm_uplink_get_name(const VsmUplink *u) {
         return u->ifname;
@@ -104,7 +122,11 @@ const uint8_t *vsm_uplink_get_mac(const VsmUplink *u) {
 }
 
 gboolean vsm_uplink_is_up(const VsmUplink *u) {
-        return u->fd >= 0;
+        return u->fd >= 0 && !u->no_carrier;
+}
+
+const char *vsm_uplink_get_down_reason(const VsmUplink *u) {
+        return u->down_reason;
 }
 
 const VsmVdpTimers *vsm_uplink_get_vdp_timers(const VsmUplink *u) {
@@ -381,6 +403,9 @@ void vsm_uplink_count_vdp(VsmUplink *u, VsmUplinkVdpEvent ev) {
         case VSM_UPLINK_VDP_REPAIRED:
                 u->n.vdp_repaired++;
                 break;
+        case VSM_UPLINK_VDP_KEEPALIVE_RESEND:
+                u->n.vdp_keepalive_resends++;
+                break;
         case _VSM_UPLINK_VDP_EVENT_MAX:
                 break;
         }
@@ -501,6 +526,8 @@ static void uplink_on_lldp(VsmUplink *u, const VsmEthHeader *eh, VsmReader *r) {
                    (double) vsm_evb_exp_to_usec(pdu->evb.rka) / 1e6);
         /* Answer at once so the bridge sees our adopted values. */
         uplink_send_lldp(u);
+        /* Then the VSIs kept while the link was away go again. */
+        uplink_resume(u, "bridge seen");
 }
 
 /* ---- VDP receive ---- */
@@ -676,6 +703,196 @@ static void uplink_attach_fd(VsmUplink *u, int fd) {
         uplink_on_lldp_timer(u);
 }
 
+/* ---- link notifications ---- */
+
+static void uplink_resume(VsmUplink *u, const char *why) {
+        g_autoptr(GPtrArray) vsis = NULL;
+        guint64 n = 0;
+
+        if (!u->resume_pending)
+                return;
+        u->resume_pending = FALSE;
+        u->link_lost = FALSE;
+        vsm_timer_arm(u->resume_timer, 0);
+        vsis = vsm_uplink_list_vsis(u);
+        for (guint i = 0; i < vsis->len; i++)
+                if (vsm_vsi_on_link_up(vsis->pdata[i]))
+                        n++;
+        u->n.vsis_resent += n;
+        vsm_log_if(G_LOG_LEVEL_MESSAGE, u->ifname, "%s: link back, %s: %" G_GUINT64_FORMAT
+                   " VSI(s) sent again", u->ifname, why, n);
+}
+
+static void uplink_on_resume_timer(gpointer user_data) {
+        uplink_resume(user_data, "no EVB TLV from the bridge within RKA time");
+}
+
+/* The link is usable again (socket re-opened, or carrier back). */
+static void uplink_link_back(VsmUplink *u) {
+        if (!u->link_lost)
+                return;
+        u->resume_pending = TRUE;
+        /* Wait for the bridge's EVB TLV (lldpad de-associates whatever
+         * comes before it), but not longer than a keep-alive interval. */
+        vsm_timer_arm(u->resume_timer, now_usec() + (gint64) u->vdp_timers.keepalive_usec);
+}
+
+static guint uplink_count_busy(VsmUplink *u) {
+        GHashTableIter it;
+        gpointer v;
+        guint n = 0;
+
+        g_hash_table_iter_init(&it, u->vsis);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                n += !vsm_vsi_is_idle(v);
+        return n;
+}
+
+/* The link went away: ECP and what was staged are dropped, the bridge
+ * must be seen again, each VSI fails what it had in flight and keeps the
+ * association it needs.  close_fd: the interface is gone (its socket is
+ * dead); else only the carrier is. */
+static void uplink_link_lost(VsmUplink *u, const char *reason, gboolean close_fd) {
+        g_autoptr(GPtrArray) vsis = NULL;
+        VsmEcpTxConfig ecp;
+
+        if (close_fd) {
+                if (u->fd < 0)
+                        return;
+                u->n.link_deleted++;
+                g_clear_handle_id(&u->io_id, g_source_remove);
+                close(u->fd);
+                u->fd = -1;
+                u->no_carrier = FALSE;
+        } else {
+                if (u->fd < 0 || u->no_carrier)
+                        return;
+                /* A re-created interface without carrier yet is not a new loss. */
+                if (!u->link_lost)
+                        u->n.carrier_lost++;
+                u->no_carrier = TRUE;
+        }
+        vsm_log_if(G_LOG_LEVEL_WARNING, u->ifname, "%s: uplink down: %s; %u VSI(s) kept, sent again when it is back",
+                   u->ifname, reason, uplink_count_busy(u));
+        g_free(u->down_reason);
+        u->down_reason = g_strdup(reason);
+
+        u->staged_n = 0;
+        u->staged_len = 0;
+        vsm_timer_arm(u->flush_timer, 0);
+        vsm_timer_arm(u->ecp_timer, 0);
+        vsm_timer_arm(u->lldp_timer, 0);
+        vsm_timer_arm(u->resume_timer, 0);
+        vsm_ecp_tx_free(u->ecp_tx);
+        u->peer_seen = FALSE;
+        uplink_ecp_config(u, &ecp);
+        u->ecp_tx = vsm_ecp_tx_new(&ecp, (uint16_t) g_random_int_range(0, 65536));
+        vsm_ecp_rx_init(&u->ecp_rx);
+        u->resume_pending = FALSE;
+        u->link_lost = TRUE;
+
+        vsis = vsm_uplink_list_vsis(u);
+        for (guint i = 0; i < vsis->len; i++)
+                vsm_vsi_on_link_down(vsis->pdata[i]);
+        if (close_fd)
+                vsm_timer_arm(u->retry_timer, now_usec() + UPLINK_RETRY_USEC);
+}
+
+static void uplink_try_open(VsmUplink *u);
+
+static void uplink_on_link_event(VsmUplink *u, const VsmLinkEvent *ev) {
+        gboolean ours_by_name = ev->ifname[0] && g_str_equal(ev->ifname, u->ifname);
+        gboolean ours_by_index = u->fd >= 0 && ev->ifindex == u->ifindex;
+
+        switch (ev->type) {
+        case VSM_LINK_EVENT_LOST: {
+                int ifindex, r;
+                uint8_t mac[VSM_ETH_ALEN];
+
+                /* Events were lost: look the name up again (one ioctl). */
+                r = vsm_link_lookup(u->ifname, &ifindex, mac);
+                if (u->fd >= 0 && (r < 0 || ifindex != u->ifindex))
+                        uplink_link_lost(u, "interface gone (found after a netlink overrun)", TRUE);
+                if (u->fd < 0 && r >= 0)
+                        uplink_try_open(u);
+                return;
+        }
+        case VSM_LINK_EVENT_DEL:
+                if (ours_by_index) {
+                        g_autofree char *why = g_strdup_printf("interface deleted (was ifindex %d)", u->ifindex);
+
+                        uplink_link_lost(u, why, TRUE);
+                }
+                return;
+        case VSM_LINK_EVENT_NEW:
+                break;
+        }
+        if (ours_by_index && ev->ifname[0] && !ours_by_name) {
+                g_autofree char *why = g_strdup_printf("interface renamed to %s", ev->ifname);
+
+                uplink_link_lost(u, why, TRUE);
+                return;
+        }
+        if (ours_by_name && u->fd >= 0 && ev->ifindex != u->ifindex) {
+                g_autofree char *why = g_strdup_printf("interface replaced (ifindex %d -> %d)", u->ifindex,
+                                                       ev->ifindex);
+
+                uplink_link_lost(u, why, TRUE);
+        }
+        if (ours_by_name && u->fd < 0) {
+                uplink_try_open(u);
+                if (u->fd < 0)
+                        return;
+                /* Opened: the same message says whether it has a carrier. */
+                ours_by_index = ev->ifindex == u->ifindex;
+        }
+        if (ours_by_index || (ours_by_name && ev->ifindex == u->ifindex)) {
+                gboolean carrier = (ev->flags & IFF_UP) && (ev->flags & IFF_LOWER_UP);
+
+                if (!carrier && !u->no_carrier) {
+                        uplink_link_lost(u, (ev->flags & IFF_UP) ? "no carrier" : "interface set down", FALSE);
+                } else if (carrier && u->no_carrier) {
+                        u->no_carrier = FALSE;
+                        g_clear_pointer(&u->down_reason, g_free);
+                        vsm_log_if(G_LOG_LEVEL_MESSAGE, u->ifname, "%s: uplink up: carrier back", u->ifname);
+                        uplink_on_lldp_timer(u);
+                        uplink_link_back(u);
+                }
+        }
+}
+
+/* One monitor for all uplinks. */
+static VsmLinkMonitor *link_monitor;
+static GPtrArray *link_uplinks;
+
+static void uplinks_on_link_event(const VsmLinkEvent *ev, gpointer user_data) {
+        (void) user_data;
+        /* Handlers do not add or remove uplinks. */
+        for (guint i = 0; link_uplinks && i < link_uplinks->len; i++)
+                uplink_on_link_event(link_uplinks->pdata[i], ev);
+}
+
+static void uplink_watch_links(VsmUplink *u) {
+        if (!link_uplinks)
+                link_uplinks = g_ptr_array_new();
+        if (!link_monitor) {
+                link_monitor = vsm_link_monitor_new(uplinks_on_link_event, NULL);
+                if (!link_monitor)
+                        vsm_log(G_LOG_LEVEL_WARNING, "cannot watch link notifications (%s): a deleted uplink "
+                                "is only noticed when sending fails", g_strerror(errno));
+        }
+        g_ptr_array_add(link_uplinks, u);
+}
+
+static void uplink_unwatch_links(VsmUplink *u) {
+        if (!link_uplinks || !g_ptr_array_remove(link_uplinks, u))
+                return;
+        if (link_uplinks->len == 0) {
+                g_clear_pointer(&link_monitor, vsm_link_monitor_free);
+                g_clear_pointer(&link_uplinks, g_ptr_array_unref);
+        }
+}
+
 static void uplink_try_open(VsmUplink *u) {
         int ifindex, fd, r;
         uint8_t mac[VSM_ETH_ALEN];
@@ -683,6 +900,11 @@ static void uplink_try_open(VsmUplink *u) {
         if (u->fd >= 0)
                 return;
         r = vsm_link_lookup(u->ifname, &ifindex, mac);
+        if (r == -ENODEV && u->link_lost && u->down_reason) {
+                /* Still gone: the reason stays what happened to it. */
+                vsm_timer_arm(u->retry_timer, now_usec() + UPLINK_RETRY_USEC);
+                return;
+        }
         if (r < 0) {
                 g_autofree char *why = g_strdup_printf("interface lookup failed: %s", g_strerror(-r));
                 uplink_set_down(u, why);
@@ -696,8 +918,17 @@ static void uplink_try_open(VsmUplink *u) {
         }
         u->ifindex = ifindex;
         memcpy(u->mac, mac, VSM_ETH_ALEN);
-        vsm_log_if(G_LOG_LEVEL_MESSAGE, u->ifname, "%s: uplink up (ifindex %d)", u->ifname, ifindex);
+        vsm_timer_arm(u->retry_timer, 0);
+        if (u->link_lost) {
+                u->n.link_reopened++;
+                vsm_log_if(G_LOG_LEVEL_MESSAGE, u->ifname,
+                           "%s: uplink up (ifindex %d): re-opened, LLDP restarted, VSIs follow once the bridge "
+                           "is seen", u->ifname, ifindex);
+        } else {
+                vsm_log_if(G_LOG_LEVEL_MESSAGE, u->ifname, "%s: uplink up (ifindex %d)", u->ifname, ifindex);
+        }
         uplink_attach_fd(u, fd);
+        uplink_link_back(u);
 }
 
 static void uplink_on_retry(gpointer user_data) {
@@ -730,6 +961,7 @@ static VsmUplink *uplink_alloc(const char *ifname, const VsmConfig *c) {
         u->lldp_timer = vsm_timer_new(uplink_on_lldp_timer, u);
         u->retry_timer = vsm_timer_new(uplink_on_retry, u);
         u->flush_timer = vsm_timer_new(uplink_on_flush, u);
+        u->resume_timer = vsm_timer_new(uplink_on_resume_timer, u);
         u->vsis = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, vsi_destroy);
         return u;
 }
@@ -737,6 +969,7 @@ static VsmUplink *uplink_alloc(const char *ifname, const VsmConfig *c) {
 VsmUplink *vsm_uplink_new(const char *ifname, const VsmConfig *config) {
         VsmUplink *u = uplink_alloc(ifname, config);
 
+        uplink_watch_links(u);
         uplink_try_open(u);
         return u;
 }
@@ -763,6 +996,7 @@ VsmUplink *vsm_uplink_free(VsmUplink *u) {
                 return NULL;
         /* VSIs first: their waiters are told "cancelled" while we still exist. */
         g_clear_pointer(&u->vsis, g_hash_table_unref);
+        uplink_unwatch_links(u);
         g_clear_handle_id(&u->io_id, g_source_remove);
         if (u->fd >= 0)
                 close(u->fd);
@@ -770,6 +1004,7 @@ VsmUplink *vsm_uplink_free(VsmUplink *u) {
         vsm_timer_free(u->lldp_timer);
         vsm_timer_free(u->retry_timer);
         vsm_timer_free(u->flush_timer);
+        vsm_timer_free(u->resume_timer);
         vsm_ecp_tx_free(u->ecp_tx);
         g_free(u->down_reason);
         g_free(u->ifname);
@@ -838,7 +1073,11 @@ JsonNode *vsm_uplink_to_json(const VsmUplink *u) {
         json_builder_set_member_name(b, "name");
         json_builder_add_string_value(b, u->ifname);
         json_builder_set_member_name(b, "up");
-        json_builder_add_boolean_value(b, u->fd >= 0);
+        json_builder_add_boolean_value(b, vsm_uplink_is_up(u));
+        json_builder_set_member_name(b, "carrier");
+        json_builder_add_boolean_value(b, u->fd >= 0 && !u->no_carrier);
+        json_builder_set_member_name(b, "vsis_waiting");
+        json_builder_add_boolean_value(b, u->link_lost);
         json_builder_set_member_name(b, "down_reason");
         if (u->down_reason)
                 json_builder_add_string_value(b, u->down_reason);
@@ -903,6 +1142,11 @@ JsonNode *vsm_uplink_to_json(const VsmUplink *u) {
         COUNTER(vdp_bridge_deassoc)
         COUNTER(vdp_repairs)
         COUNTER(vdp_repaired)
+        COUNTER(vdp_keepalive_resends)
+        COUNTER(link_deleted)
+        COUNTER(link_reopened)
+        COUNTER(carrier_lost)
+        COUNTER(vsis_resent)
 #undef COUNTER
         json_builder_end_object(b);
         json_builder_end_object(b);

@@ -23,7 +23,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmUplink, vsm_uplink_free)
 const char *vsm_uplink_get_name(const VsmUplink *u);
 /* The interface's own MAC (all zero until it was first opened). */
 const uint8_t *vsm_uplink_get_mac(const VsmUplink *u);
+/* Open, and the link has its carrier (as far as link notifications say). */
 gboolean vsm_uplink_is_up(const VsmUplink *u);
+/* Why it is down (NULL while up or never tried). */
+const char *vsm_uplink_get_down_reason(const VsmUplink *u);
 /* Retry opening if down, and send LLDP now (SIGHUP). */
 void vsm_uplink_kick(VsmUplink *u);
 
@@ -52,6 +55,7 @@ typedef enum VsmUplinkVdpEvent {
         VSM_UPLINK_VDP_BRIDGE_DEASSOC,   /* the bridge de-associated a VSI not none */
         VSM_UPLINK_VDP_REPAIR,           /* re-ASSOCIATE sent after that */
         VSM_UPLINK_VDP_REPAIRED,         /* re-ASSOCIATE answered ok */
+        VSM_UPLINK_VDP_KEEPALIVE_RESEND, /* a keep-alive sent again, unanswered */
         _VSM_UPLINK_VDP_EVENT_MAX,
 } VsmUplinkVdpEvent;
 /* Used by VSIs: count a VDP event in the uplink's counters. */

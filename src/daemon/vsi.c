@@ -31,6 +31,8 @@ struct VsmVsi {
         VsmVdpRequest sent_request;
         uint8_t sent_flags;
         guint tx_rounds;               /* ECP give-ups for the request in flight */
+        gboolean link_down;            /* frozen until vsm_vsi_on_link_up() */
+        uint64_t keepalive_resends_seen;
         VsmTimer *resend_timer;
 
         VsmVsiDoneFunc done;
@@ -229,6 +231,12 @@ static void vsi_apply(VsmVsi *vsi, const VsmVdpAction *a) {
                         vsm_timer_arm(vsi->resend_timer, 0);
         }
         if (a->send) {
+                if (a->send_is_keepalive && vsi->sm.n_keepalive_resends != vsi->keepalive_resends_seen) {
+                        vsi->keepalive_resends_seen = vsi->sm.n_keepalive_resends;
+                        vsm_uplink_count_vdp(vsi->uplink, VSM_UPLINK_VDP_KEEPALIVE_RESEND);
+                        vsm_log_vsi(G_LOG_LEVEL_INFO, vsm_uplink_get_name(vsi->uplink), vsi->id,
+                                    "keep-alive of VSI %s not answered: sent again", vsi->id);
+                }
                 if (a->send_is_repair) {
                         vsm_uplink_count_vdp(vsi->uplink, VSM_UPLINK_VDP_REPAIR);
                         vsm_log_vsi(G_LOG_LEVEL_WARNING, vsm_uplink_get_name(vsi->uplink), vsi->id,
@@ -269,6 +277,25 @@ gboolean vsm_vsi_request(VsmVsi *vsi, VsmVdpRequest req, uint8_t flags, VsmVsiDo
         VsmVdpAction a = {};
         int r;
 
+        /* Fail fast while the uplink is gone: nothing can reach the bridge. */
+        if (!vsm_uplink_is_up(vsi->uplink)) {
+                const char *why = vsm_uplink_get_down_reason(vsi->uplink);
+
+                if (req == VSM_VDP_REQ_DE_ASSOCIATE && vsi->sm.state != VSM_VSI_STATE_NONE) {
+                        /* Not re-associated when the uplink comes back. */
+                        vsm_vdp_vsi_drop(&vsi->sm, (uint64_t) g_get_monotonic_time());
+                        vsm_timer_arm(vsi->timer, 0);
+                        vsm_log_vsi(G_LOG_LEVEL_WARNING, vsm_uplink_get_name(vsi->uplink), vsi->id,
+                                    "uplink %s is down: VSI %s forgotten without a DE-ASSOCIATE",
+                                    vsm_uplink_get_name(vsi->uplink), vsi->id);
+                }
+                g_set_error(error, VSM_ERROR, VSM_ERROR_IO, "uplink %s is down (%s): %s not sent",
+                            vsm_uplink_get_name(vsi->uplink), why ? why : "not opened yet",
+                            vsm_vdp_request_to_string(req));
+                return FALSE;
+        }
+
+        vsi->link_down = FALSE;
         /* Whether the request in flight is still in the ULPDU being built:
          * then it is replaced there, else the new one waits for its answer. */
         gboolean unsent = vsi->sm.pending && vsm_uplink_vdp_is_staged(vsi->uplink, vsi->cookie);
@@ -349,11 +376,43 @@ void vsm_vsi_on_tx_failed(VsmVsi *vsi, uint64_t cookie) {
         vsi_apply(vsi, &a);
 }
 
+void vsm_vsi_on_link_down(VsmVsi *vsi) {
+        VsmVdpAction a = {};
+
+        vsi->cookie = 0;
+        vsi->tx_rounds = 0;
+        vsi->link_down = TRUE;
+        vsm_timer_arm(vsi->resend_timer, 0);
+        vsm_vdp_vsi_link_down(&vsi->sm, (uint64_t) g_get_monotonic_time(), &a);
+        vsi_apply(vsi, &a);
+}
+
+gboolean vsm_vsi_on_link_up(VsmVsi *vsi) {
+        VsmVdpAction a = {};
+
+        /* A request made since the link came back already speaks for it. */
+        if (!vsi->link_down)
+                return FALSE;
+        vsi->link_down = FALSE;
+        vsm_vdp_vsi_link_up(&vsi->sm, (uint64_t) g_get_monotonic_time(), &a);
+        if (a.send)
+                vsm_log_vsi(G_LOG_LEVEL_MESSAGE, vsm_uplink_get_name(vsi->uplink), vsi->id,
+                            "re-sending %s%s of VSI %s on the re-opened uplink",
+                            vsm_vdp_request_to_string(a.send_request),
+                            (a.send_flags & VSM_VDP_STATUS_M) ? " (migrated-to)" :
+                            (a.send_flags & VSM_VDP_STATUS_S) ? " (suspended)" : "", vsi->id);
+        vsi->tx_rounds = 0;
+        vsi_apply(vsi, &a);
+        return a.send;
+}
+
 void vsm_vsi_set_timers(VsmVsi *vsi, const VsmVdpTimers *timers) {
         vsm_vdp_vsi_set_timers(&vsi->sm, timers);
         /* The machine recomputed its deadline; it may already be past, in
-         * which case the timer fires at once. */
-        vsm_timer_arm(vsi->timer, (gint64) vsi->sm.deadline_usec);
+         * which case the timer fires at once.  Not while the uplink is
+         * away: vsm_vsi_on_link_up() sends what is due. */
+        if (!vsi->link_down)
+                vsm_timer_arm(vsi->timer, (gint64) vsi->sm.deadline_usec);
 }
 
 static void json_add_report(JsonBuilder *b, const VsmVdpAction *a) {

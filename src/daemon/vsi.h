@@ -48,6 +48,12 @@ void vsm_vsi_on_bridge_request(VsmVsi *vsi, VsmVdpRequest req, uint8_t status);
 /* The ECP ULPDU with this cookie failed; ignored if not the VSI's latest. */
 void vsm_vsi_on_tx_failed(VsmVsi *vsi, uint64_t cookie);
 void vsm_vsi_set_timers(VsmVsi *vsi, const VsmVdpTimers *timers);
+/* The uplink's interface went away: what was in flight fails (link-down),
+ * the association the VM needs is kept, timers stop. */
+void vsm_vsi_on_link_down(VsmVsi *vsi);
+/* The uplink is back and the bridge known: the kept association is sent
+ * again at once.  TRUE when something was sent. */
+gboolean vsm_vsi_on_link_up(VsmVsi *vsi);
 gboolean vsm_vsi_is_idle(const VsmVsi *vsi);   /* none and nothing pending */
 
 /* JSON form for vdp.list (a new JsonObject node). */

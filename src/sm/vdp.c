@@ -103,7 +103,10 @@ static uint64_t min_deadline(uint64_t a, uint64_t b) {
  * queued), keep-alive from the last confirmed send, repair, or none. */
 static uint64_t vdp_deadline(const VsmVdpVsiMachine *m) {
         if (m->pending) {
-                uint64_t d = deadline_after(m->pending_sent_usec, m->timers.response_timeout_usec);
+                uint64_t wait = m->pending_kind == VSM_VDP_SEND_KEEPALIVE && m->timers.keepalive_response_usec
+                                        ? m->timers.keepalive_response_usec
+                                        : m->timers.response_timeout_usec;
+                uint64_t d = deadline_after(m->pending_sent_usec, wait);
 
                 if (m->queued)
                         d = min_deadline(d, deadline_after(m->queued_usec, VSM_VDP_QUEUE_WAIT_USEC));
@@ -140,7 +143,18 @@ static void vdp_enter_keepalive(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAc
         /* Keep-alives repeat the settled request with the hint it was
          * confirmed with, as lldpad's station does: a plain ASSOCIATE from
          * a post-copy source (S) would claim the VM back. */
+        m->keepalive_first_usec = now_usec;
         vdp_enter_waiting(m, VSM_VDP_SEND_KEEPALIVE, m->current_request, m->current_flags, now_usec, ret);
+}
+
+/* Whether an unanswered keep-alive may go again: its answer must be due
+ * within half a keep-alive interval of the round's first send, which the
+ * bridge's keep-alive timeout still covers (toutKeepAlive >= 1.5 x RKA
+ * time, see vsm_vdp_timers_from_evb). */
+static bool vdp_keepalive_may_resend(const VsmVdpVsiMachine *m, uint64_t now_usec) {
+        uint64_t wait = m->timers.keepalive_response_usec;
+
+        return wait != 0 && now_usec + wait <= m->keepalive_first_usec + m->timers.keepalive_usec / 2;
 }
 
 /* The next repair attempt: after 1 s, then twice the last delay, capped. */
@@ -209,6 +223,15 @@ static void vdp_pending_failed(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAct
 
         switch (m->pending_kind) {
         case VSM_VDP_SEND_KEEPALIVE:
+                /* Lost on the way or in the bridge (lldpad drops input that
+                 * a second frame overwrites within 2 ms, and stalls under
+                 * load): again, while the bridge still holds the state. */
+                if (vdp_keepalive_may_resend(m, now_usec)) {
+                        m->n_keepalive_resends++;
+                        vdp_enter_waiting(m, VSM_VDP_SEND_KEEPALIVE, m->current_request, m->current_flags, now_usec,
+                                          ret);
+                        return;
+                }
                 /* The bridge did not confirm the state, and its keep-alive
                  * timer will drop it: so do we. */
                 vdp_report_internal(ret, VSM_VDP_OUTCOME_TIMEOUT, m->pending_request, m->pending_flags, 0, 0);
@@ -479,6 +502,53 @@ void vsm_vdp_vsi_on_tx_failed(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpActi
         vdp_action_finish(m, ret);
 }
 
+void vsm_vdp_vsi_link_down(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret) {
+        assert(m);
+        assert(ret);
+
+        (void) now_usec;
+        vdp_action_clear(ret);
+        if (m->queued)
+                /* The one on the wire is superseded or the machine's own. */
+                vdp_report(ret, VSM_VDP_OUTCOME_LINK_DOWN, m->queued_request, m->queued_flags, 0, 0);
+        else if (m->pending && m->pending_kind == VSM_VDP_SEND_REQUEST && !m->pending_superseded)
+                vdp_report(ret, VSM_VDP_OUTCOME_LINK_DOWN, m->pending_request, m->pending_flags, 0, 0);
+        else if (m->pending && m->pending_kind != VSM_VDP_SEND_REQUEST)
+                vdp_report_internal(ret, VSM_VDP_OUTCOME_LINK_DOWN, m->pending_request, m->pending_flags, 0, 0);
+        m->queued = false;
+        m->pending = false;
+        m->pending_superseded = false;
+        m->deadline_usec = 0;
+        vdp_action_finish(m, ret);
+}
+
+void vsm_vdp_vsi_link_up(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret) {
+        assert(m);
+        assert(ret);
+
+        vdp_action_clear(ret);
+        if (!m->pending && !m->queued) {
+                if (m->state != VSM_VSI_STATE_NONE)
+                        vdp_enter_keepalive(m, now_usec, ret);
+                else if (m->repair)
+                        vdp_enter_waiting(m, VSM_VDP_SEND_REPAIR, VSM_VDP_REQ_ASSOCIATE, m->current_flags, now_usec,
+                                          ret);
+        }
+        vdp_action_finish(m, ret);
+}
+
+void vsm_vdp_vsi_drop(VsmVdpVsiMachine *m, uint64_t now_usec) {
+        assert(m);
+
+        vdp_set_state(m, VSM_VSI_STATE_NONE, now_usec);
+        m->repair = false;
+        m->repair_backoff_usec = 0;
+        m->queued = false;
+        m->pending = false;
+        m->pending_superseded = false;
+        m->deadline_usec = 0;
+}
+
 /* The timer fired.  Before the deadline, or with no timer, nothing
  * happens.  WAITING: the response timed out (or a queued request waited
  * long enough).  SETTLED: send the keep-alive, or the repair. */
@@ -514,7 +584,7 @@ const char *vsm_vsi_state_to_string(VsmVsiState s) {
 }
 
 /* "ok", "error", "timeout", "cancelled", "refreshed", "bridge-deassoc",
- * "repaired";
+ * "repaired", "link-down";
  * NULL when out of range. */
 const char *vsm_vdp_outcome_to_string(VsmVdpOutcome o) {
         static const char *const table[_VSM_VDP_OUTCOME_MAX] = {
@@ -525,6 +595,7 @@ const char *vsm_vdp_outcome_to_string(VsmVdpOutcome o) {
                 [VSM_VDP_OUTCOME_REFRESHED] = "refreshed",
                 [VSM_VDP_OUTCOME_BRIDGE_DEASSOC] = "bridge-deassoc",
                 [VSM_VDP_OUTCOME_REPAIRED] = "repaired",
+                [VSM_VDP_OUTCOME_LINK_DOWN] = "link-down",
         };
 
         if ((unsigned) o >= _VSM_VDP_OUTCOME_MAX)
@@ -541,12 +612,32 @@ static uint64_t evb_exp_usec(uint8_t exp) {
         return UINT64_C(10) << exp;
 }
 
-/* Timers from the bridge's EVB TLV: response timeout = RWD time * 1.5, at
- * least 1 s; keep-alive = RKA time * 0.6 within [1 s, 60 s].  lldpad's
- * bridge (RWD = RKA = 20, 10.49 s) gives 15.73 s and 6.29 s; it drops a
- * VSI after 15.76 s without a refresh. */
+/* Timers from the bridge's EVB TLV.
+ *
+ * Response timeout = RWD time * 1.5, at least 1 s (resource wait is the
+ * bridge's promise to answer within RWD time).
+ *
+ * Keep-alive = RKA time itself (IEEE 802.1Qbg-2012 41.5.5: the station's
+ * reinitKeepAlive is 10 us * 2^RKA), at least 1 ms, at most 60 s.  The
+ * bridge's keep-alive timeout (toutKeepAlive, 41.5.5) is
+ *     1.5 * (RKA time + (2R + 1) * ECP ack timeout)
+ * restarted on every keep-alive it receives (lldpad: 1.5 * (10.49 s +
+ * 7 * 2.56 ms) = 15.76 s; HPE's EVB bridges document the same formula,
+ * with the larger R and RTE of both ends).  Sending every RKA time leaves
+ *     toutKeepAlive - RKA time >= RKA time / 2 + 1.5 * (2R + 1) * ack timeout,
+ * i.e. a keep-alive delivered by ECP's last retry ((R + 1) ack timeouts
+ * after it was due) still arrives at least half an interval before the
+ * bridge's timer runs out, for any R and RTE: 5.26 s against lldpad,
+ * which covers the VDP-level resends after an ECP give-up (50 + 250 ms),
+ * batching behind a ULPDU in flight and main-loop delays.  Any longer
+ * interval would spend that margin, which the standard sizes for frames
+ * lost in transit; tests/unit/test-sm-vdp.c holds both the factor and the
+ * margin.  (The 0.6 * RKA used before sent 67% more keep-alives for no
+ * gain in safety.)  The 60 s ceiling bounds how long a bridge that lost
+ * its state silently (restarted) stays without our VSIs; the 1 ms floor
+ * only keeps a zero exponent from spinning the timer. */
 void vsm_vdp_timers_from_evb(uint8_t rwd, uint8_t rka, VsmVdpTimers *ret) {
-        uint64_t resp, ka;
+        uint64_t resp, ka, kaw;
 
         assert(ret);
 
@@ -554,12 +645,25 @@ void vsm_vdp_timers_from_evb(uint8_t rwd, uint8_t rka, VsmVdpTimers *ret) {
         if (resp < USEC_PER_SEC)
                 resp = USEC_PER_SEC;
 
-        ka = evb_exp_usec(rka) * 3 / 5;
-        if (ka < USEC_PER_SEC)
-                ka = USEC_PER_SEC;
-        if (ka > 60 * USEC_PER_SEC)
-                ka = 60 * USEC_PER_SEC;
+        ka = evb_exp_usec(rka);
+        if (ka < VSM_VDP_KEEPALIVE_MIN_USEC)
+                ka = VSM_VDP_KEEPALIVE_MIN_USEC;
+        if (ka > VSM_VDP_KEEPALIVE_MAX_USEC)
+                ka = VSM_VDP_KEEPALIVE_MAX_USEC;
 
         ret->response_timeout_usec = resp;
         ret->keepalive_usec = ka;
+        /* The bridge answers a keep-alive at once (no resource wait), so
+         * an eighth of the interval (1.31 s against lldpad) is plenty, and
+         * leaves room for three resends within the half interval. */
+        kaw = ka / 8;
+        if (kaw < VSM_VDP_KEEPALIVE_RESPONSE_MIN_USEC)
+                kaw = VSM_VDP_KEEPALIVE_RESPONSE_MIN_USEC;
+        if (kaw > resp)
+                kaw = resp;
+        ret->keepalive_response_usec = kaw;
+}
+
+uint64_t vsm_vdp_bridge_keepalive_timeout_usec(uint8_t rka, uint8_t r, uint8_t rte) {
+        return (evb_exp_usec(rka) + (2 * (uint64_t) r + 1) * evb_exp_usec(rte)) * 3 / 2;
 }

@@ -16,7 +16,11 @@
  * - While settled in any state but none, the settled request is resent
  *   every keepalive_usec with the M/S hint it was confirmed with (as
  *   lldpad's station does), so that the bridge's keep-alive never expires;
- *   a keep-alive answer is reported as REFRESHED.  The hint changes only
+ *   a keep-alive answer is reported as REFRESHED.  A keep-alive that gets
+ *   no answer within keepalive_response_usec is sent again, as long as
+ *   that answer can still come within half a keep-alive interval of the
+ *   round's first send (the bridge waits at least that much longer, see
+ *   vsm_vdp_timers_from_evb); only then is the state given up.  The hint changes only
  *   when the bridge confirms another request: that request's flags
  *   (possibly none) replace it.  A failed or cancelled request leaves it.
  * - Matching: the bridge does not echo M/S, so two requests of one type in
@@ -60,6 +64,7 @@ typedef enum VsmVdpOutcome {
         VSM_VDP_OUTCOME_REFRESHED,       /* keep-alive resend answered ok */
         VSM_VDP_OUTCOME_BRIDGE_DEASSOC,  /* bridge-initiated DE-ASSOCIATE */
         VSM_VDP_OUTCOME_REPAIRED,        /* re-ASSOCIATE after it answered ok */
+        VSM_VDP_OUTCOME_LINK_DOWN,       /* the uplink went away with it in flight */
         _VSM_VDP_OUTCOME_MAX,
 } VsmVdpOutcome;
 
@@ -80,6 +85,10 @@ typedef enum VsmVdpSendKind {
 typedef struct VsmVdpTimers {
         uint64_t response_timeout_usec;
         uint64_t keepalive_usec;
+        /* How long a keep-alive waits for its answer before it is sent
+         * again, within half a keep-alive interval of the first; 0: like any
+         * request (response_timeout_usec, no resend). */
+        uint64_t keepalive_response_usec;
 } VsmVdpTimers;
 
 typedef struct VsmVdpAction {
@@ -132,6 +141,9 @@ typedef struct VsmVdpVsiMachine {
         uint64_t repair_due_usec;
         uint64_t repair_backoff_usec;    /* delay of the last attempt, 0 = none yet */
         uint64_t n_repairs;              /* re-ASSOCIATEs sent */
+        /* Keep-alive round: when its first send went, and resends so far. */
+        uint64_t keepalive_first_usec;
+        uint64_t n_keepalive_resends;
         /* Last response, for status displays. */
         bool have_last;
         uint8_t last_status;
@@ -160,12 +172,35 @@ int vsm_vdp_vsi_on_bridge_request(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_
                                   uint64_t now_usec, VsmVdpAction *ret);
 /* ECP gave up on the ULPDU that carried this VSI's pending request. */
 void vsm_vdp_vsi_on_tx_failed(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret);
+/* The uplink's interface went away.  The request on the wire and a queued
+ * one are lost: reported LINK_DOWN (to the caller's waiter, or internal for
+ * a keep-alive or repair).  The settled state, its request and M/S hint
+ * and a wanted repair are kept (the association is what the VM still
+ * needs), and the timer stops until vsm_vdp_vsi_link_up(). */
+void vsm_vdp_vsi_link_down(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret);
+/* The uplink is back (re-created, bridge seen): a settled state other
+ * than none is sent again at once as a keep-alive (the settled request
+ * with its hint); a wanted repair goes now; else nothing. */
+void vsm_vdp_vsi_link_up(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret);
+/* Forget the association without telling the bridge (it cannot be told:
+ * the uplink is gone): none, no repair, nothing in flight, no timer. */
+void vsm_vdp_vsi_drop(VsmVdpVsiMachine *m, uint64_t now_usec);
 /* The deadline passed: response timeout or keep-alive. */
 void vsm_vdp_vsi_on_timer(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAction *ret);
 
 const char *vsm_vsi_state_to_string(VsmVsiState s);
 const char *vsm_vdp_outcome_to_string(VsmVdpOutcome o);
+/* Keep-alive interval bounds (see vsm_vdp_timers_from_evb). */
+#define VSM_VDP_KEEPALIVE_MIN_USEC UINT64_C(1000)
+#define VSM_VDP_KEEPALIVE_MAX_USEC UINT64_C(60000000)
+/* Least wait for a keep-alive's answer before it is sent again. */
+#define VSM_VDP_KEEPALIVE_RESPONSE_MIN_USEC UINT64_C(10000)
 /* Timers from the bridge's EVB TLV exponents: response timeout = RWD time
  * * 1.5 (at least 1 s, as resource-wait is the bridge's promise), keep-alive
- * = RKA time * 0.6 clamped to [1 s, 60 s]; exponents above 25 are capped. */
+ * = RKA time (the station's reinitKeepAlive, 802.1Qbg-2012 41.5.5) within
+ * [1 ms, 60 s]; exponents above 25 are capped.  sm/vdp.c says why this is
+ * the largest safe interval. */
 void vsm_vdp_timers_from_evb(uint8_t rwd, uint8_t rka, VsmVdpTimers *ret);
+/* The bridge's keep-alive timeout (toutKeepAlive, 802.1Qbg-2012 41.5.5):
+ * 1.5 * (RKA time + (2R + 1) * 10 us * 2^RTE); exponents above 25 capped. */
+uint64_t vsm_vdp_bridge_keepalive_timeout_usec(uint8_t rka, uint8_t r, uint8_t rte);

@@ -12,7 +12,7 @@
 #define T0 UINT64_C(1000000)
 #define RTT UINT64_C(2500)              /* lldpad's bridge answers in ~2.5 ms */
 #define RESP_TIMEOUT UINT64_C(15728640) /* RWD 20: 10.49 s * 1.5 */
-#define KEEPALIVE UINT64_C(6291456)     /* RKA 20: 10.49 s * 0.6 */
+#define KEEPALIVE UINT64_C(10485760)    /* RKA 20: 10.49 s (reinitKeepAlive) */
 #define LLDPAD_BRIDGE_KA UINT64_C(15760000) /* lldpad's bridge drops after ~15.76 s */
 
 #define M VSM_VDP_STATUS_M
@@ -148,6 +148,7 @@ static void test_to_string(void) {
                 { VSM_VDP_OUTCOME_REFRESHED, "refreshed" },
                 { VSM_VDP_OUTCOME_BRIDGE_DEASSOC, "bridge-deassoc" },
                 { VSM_VDP_OUTCOME_REPAIRED, "repaired" },
+                { VSM_VDP_OUTCOME_LINK_DOWN, "link-down" },
                 { _VSM_VDP_OUTCOME_MAX, NULL },
                 { 1000, NULL },
         };
@@ -1057,13 +1058,14 @@ static void test_timers_from_evb(void) {
                 uint64_t resp, ka;
         } cases[] = {
                 /* lldpad's bridge: both exponents 20 = 10.49 s. */
-                { 20, 20, 15728640, 6291456 },
-                { 0, 0, 1000000, 1000000 },          /* floors */
-                { 16, 17, 1000000, 1000000 },        /* 0.98 s and 0.79 s: floors */
-                { 17, 18, 1966080, 1572864 },
-                { 22, 22, 62914560, 25165824 },
-                { 23, 23, 125829120, 50331648 },
-                { 24, 24, 251658240, 60000000 },     /* keep-alive ceiling */
+                { 20, 20, 15728640, 10485760 },
+                { 0, 0, 1000000, 1000 },             /* floors */
+                { 6, 6, 1000000, 1000 },             /* 0.64 ms: keep-alive floor */
+                { 7, 7, 1000000, 1280 },
+                { 16, 17, 1000000, 1310720 },        /* response timeout floor */
+                { 17, 18, 1966080, 2621440 },
+                { 22, 22, 62914560, 41943040 },
+                { 23, 23, 125829120, 60000000 },     /* keep-alive ceiling */
                 { 25, 25, 503316480, 60000000 },
                 { 26, 31, 503316480, 60000000 },     /* exponents capped at 25 */
                 { 255, 255, 503316480, 60000000 },
@@ -1078,6 +1080,204 @@ static void test_timers_from_evb(void) {
         }
         /* With lldpad's values the keep-alive beats its 15.76 s expiry. */
         g_assert_cmpuint(KEEPALIVE, <, LLDPAD_BRIDGE_KA);
+}
+
+/* The keep-alive interval against the bridge's keep-alive timeout
+ * (toutKeepAlive = 1.5 * (RKA time + (2R + 1) * ack timeout), 802.1Qbg-2012
+ * 41.5.5; lldpad computes the same, see sm/vdp.c).
+ * - The factor: the interval is the station's reinitKeepAlive, RKA time
+ *   itself (not less: every keep-alive earlier than that is load on the
+ *   bridge for nothing), wherever the floor and the ceiling do not apply.
+ * - The margin: a keep-alive that ECP delivers only with its last retry,
+ *   (R + 1) ack timeouts after it was due, still reaches the bridge at
+ *   least half an interval before its timer runs out, for every R (0-7)
+ *   and RTE the two ends may settle on, and every RKA from 7 (1.28 ms; the
+ *   1 ms floor is below it) up; for lldpad's values that is 5.26 s. */
+static void test_keepalive_margin(void) {
+        VsmVdpTimers t;
+        uint64_t tout;
+
+        tout = vsm_vdp_bridge_keepalive_timeout_usec(20, 3, 8);
+        g_assert_cmpuint(tout, ==, 15755520);  /* lldpad's bridge: 15.76 s */
+        g_assert_cmpuint(tout, <=, LLDPAD_BRIDGE_KA);
+        vsm_vdp_timers_from_evb(20, 20, &t);
+        g_assert_cmpuint(tout - t.keepalive_usec - 4 * 2560, >=, 5000000);
+
+        for (unsigned rka = 7; rka <= 31; rka++) {
+                uint64_t k = UINT64_C(10) << MIN(rka, 25u);
+
+                vsm_vdp_timers_from_evb(20, (uint8_t) rka, &t);
+                if (k >= VSM_VDP_KEEPALIVE_MIN_USEC && k <= VSM_VDP_KEEPALIVE_MAX_USEC)
+                        g_assert_cmpuint(t.keepalive_usec, ==, k);
+                else
+                        g_assert_cmpuint(t.keepalive_usec, <=, k);
+                for (unsigned r = 0; r <= 7; r++)
+                        for (unsigned rte = 0; rte <= 31; rte++) {
+                                uint64_t ack = UINT64_C(10) << MIN(rte, 25u);
+
+                                tout = vsm_vdp_bridge_keepalive_timeout_usec((uint8_t) rka, (uint8_t) r,
+                                                                             (uint8_t) rte);
+                                g_assert_cmpuint(t.keepalive_usec + (r + 1) * ack + t.keepalive_usec / 2, <=,
+                                                 tout);
+                        }
+        }
+}
+
+/* An unanswered keep-alive is sent again every keepalive_response_usec
+ * while its answer can still come within half an interval of the round's
+ * first send (the bridge still holds the state then: its timeout is at
+ * least 1.5 intervals after the last confirmed send); after that the state
+ * is given up as before.  A late answer to any of them confirms it. */
+static void test_keepalive_resend(void) {
+        VsmVdpTimers t;
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0, first, wait;
+        unsigned sends = 1;
+
+        vsm_vdp_timers_from_evb(20, 20, &t);
+        wait = t.keepalive_response_usec;
+        g_assert_cmpuint(wait, ==, 1310720);    /* lldpad: RKA time / 8 */
+        vsm_vdp_vsi_init(&m, &t);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        first = now - RTT + t.keepalive_usec;
+        vsm_vdp_vsi_on_timer(&m, first, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, true);
+        g_assert_cmpuint(a.deadline_usec, ==, first + wait);
+        now = first;
+        while (now + 2 * wait <= first + t.keepalive_usec / 2) {
+                now += wait;
+                vsm_vdp_vsi_on_timer(&m, now, &a);
+                assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, true);
+                g_assert_false(a.report);
+                g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+                sends++;
+        }
+        g_assert_cmpuint(sends, ==, 4);         /* first + 3 resends within 5.24 s */
+        g_assert_cmpuint(m.n_keepalive_resends, ==, 3);
+        /* The last one's answer would come too late: given up. */
+        now += wait;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        g_assert_false(a.send);
+        assert_report(&a, VSM_VDP_OUTCOME_TIMEOUT, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_true(a.report_internal);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+
+        /* A late answer while a resend is out: refreshed, round over. */
+        now = T0;
+        vsm_vdp_vsi_init(&m, &t);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        first = now - RTT + t.keepalive_usec;
+        vsm_vdp_vsi_on_timer(&m, first, &a);
+        vsm_vdp_vsi_on_timer(&m, first + wait, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, true);
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, first + wait + RTT, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_REFRESHED, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_cmpuint(a.deadline_usec, ==, first + wait + t.keepalive_usec);
+
+        /* Without keepalive_response_usec (0): one wait of the response
+         * timeout, then given up, as before. */
+        now = T0;
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        first = now - RTT + KEEPALIVE;
+        vsm_vdp_vsi_on_timer(&m, first, &a);
+        g_assert_cmpuint(a.deadline_usec, ==, first + RESP_TIMEOUT);
+        vsm_vdp_vsi_on_timer(&m, first + RESP_TIMEOUT, &a);
+        g_assert_false(a.send);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+}
+
+/* The uplink goes away and comes back: what was on the wire fails
+ * (link-down; the caller's is reported to it, the machine's own is
+ * internal), the settled state and its hint stay with no timer running,
+ * and link_up re-sends exactly that state as a keep-alive. */
+static void test_link_down_up(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(settled_states); i++) {
+                VsmVdpRequest req = request_of(settled_states[i]);
+
+                for (size_t f = 0; f < G_N_ELEMENTS(all_flags); f++) {
+                        now = T0;
+                        vsm_vdp_vsi_init(&m, &lldpad_timers);
+                        settle(&m, req, all_flags[f], &now);
+
+                        /* Idle: nothing to report, the keep-alive timer stops. */
+                        vsm_vdp_vsi_link_down(&m, now, &a);
+                        assert_idle_action(&a);
+                        g_assert_cmpuint(a.deadline_usec, ==, 0);
+                        g_assert_cmpint(m.state, ==, settled_states[i]);
+                        vsm_vdp_vsi_on_timer(&m, now + 100 * KEEPALIVE, &a);
+                        assert_idle_action(&a);
+
+                        vsm_vdp_vsi_link_up(&m, now + 1, &a);
+                        assert_send(&a, req, all_flags[f], true);
+                        g_assert_false(a.report);
+                        g_assert_cmpuint(a.deadline_usec, ==, now + 1 + RESP_TIMEOUT);
+
+                        /* A keep-alive on the wire: lost, internal. */
+                        vsm_vdp_vsi_link_down(&m, now + 2, &a);
+                        assert_report(&a, VSM_VDP_OUTCOME_LINK_DOWN, req, all_flags[f]);
+                        g_assert_true(a.report_internal);
+                        g_assert_false(a.send);
+                        g_assert_false(m.pending);
+                        g_assert_cmpint(m.state, ==, settled_states[i]);
+                        g_assert_cmphex(m.current_flags, ==, all_flags[f]);
+                        vsm_vdp_vsi_link_up(&m, now + 3, &a);
+                        assert_send(&a, req, all_flags[f], true);
+                }
+        }
+
+        /* A caller request on the wire: reported link-down to it; from
+         * none nothing is re-sent. */
+        now = T0;
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        g_assert_cmpint(vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, false, now, &a), ==, 0);
+        vsm_vdp_vsi_link_down(&m, now + 1, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_LINK_DOWN, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_false(a.report_internal);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+        vsm_vdp_vsi_link_up(&m, now + 2, &a);
+        assert_idle_action(&a);
+        g_assert_cmpuint(a.deadline_usec, ==, 0);
+
+        /* A queued request behind a keep-alive: the queued one is reported. */
+        now = T0;
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        now += KEEPALIVE;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, true);
+        g_assert_cmpint(vsm_vdp_vsi_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, false, now + 1, &a), ==, 0);
+        g_assert_true(m.queued);
+        vsm_vdp_vsi_link_down(&m, now + 2, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_LINK_DOWN, VSM_VDP_REQ_DE_ASSOCIATE, 0);
+        g_assert_false(m.queued);
+        g_assert_false(m.pending);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+
+        /* Dropped while away: nothing is re-sent. */
+        vsm_vdp_vsi_drop(&m, now + 3);
+        vsm_vdp_vsi_link_up(&m, now + 4, &a);
+        assert_idle_action(&a);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
+
+        /* A wanted repair goes at once when the link is back. */
+        now = T0;
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        settle(&m, VSM_VDP_REQ_ASSOCIATE, M, &now);
+        g_assert_cmpint(vsm_vdp_vsi_on_bridge_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, now, &a), ==, 0);
+        g_assert_true(m.repair);
+        vsm_vdp_vsi_link_down(&m, now + 1, &a);
+        g_assert_true(m.repair);
+        vsm_vdp_vsi_link_up(&m, now + 2, &a);
+        g_assert_true(a.send);
+        g_assert_true(a.send_is_repair);
+        g_assert_cmpint(a.send_request, ==, VSM_VDP_REQ_ASSOCIATE);
+        g_assert_cmphex(a.send_flags, ==, M);
 }
 
 /* New timers re-derive the running deadline. */
@@ -1406,6 +1606,9 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/vdp/stale-responses", test_stale_responses);
         g_test_add_func("/sm/vdp/flags-validation", test_flags_validation);
         g_test_add_func("/sm/vdp/timers-from-evb", test_timers_from_evb);
+        g_test_add_func("/sm/vdp/keepalive-margin", test_keepalive_margin);
+        g_test_add_func("/sm/vdp/link-down-up", test_link_down_up);
+        g_test_add_func("/sm/vdp/keepalive-resend", test_keepalive_resend);
         g_test_add_func("/sm/vdp/set-timers", test_set_timers);
         g_test_add_data_func("/sm/vdp/soak-1h", &no_loss, test_soak);
         g_test_add_data_func("/sm/vdp/soak-1h-ack-loss", &ack_loss, test_soak);
