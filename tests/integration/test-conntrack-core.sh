@@ -160,7 +160,7 @@ while read -r sp; do
   [[ -n $maxb && $sp -gt $maxb ]] && late=$((late + $(count A -p udp -s "$IP1" --sport "$sp")))
 done <"$DURING"
 left=$(( $(count A -s "$IP1") + $(count A -d "$IP1") - late ))
-[[ $left -eq 0 ]] || nfail "A still holds $left of g1's entries after it left (besides $late made after the SWITCHOVER)"
+[[ $left -eq 0 ]] || nfail "A still holds $left of g1's entries after it left (besides $late made after the SWITCHOVER; B's last loop sport $maxb): $(cta -L -s "$IP1" 2>/dev/null | tail -5 | tr '\n' ';') $(cta -L -d "$IP1" 2>/dev/null | tr '\n' ';')"
 [[ $(count A -p tcp -s "$IP1") -eq 0 ]] || nfail "A still holds g1's TCP entries"
 [[ $(count A -s "$OTHER") -eq 1 ]] || nfail "A lost $OTHER's entry"
 
