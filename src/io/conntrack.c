@@ -99,7 +99,12 @@ static bool ct_to_entry(const struct nf_conntrack *ct, VsmCtEntry *ret) {
                 return false;
         }
         e.proto = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO);
-        if (nfct_attr_is_set(ct, ATTR_ORIG_PORT_SRC) > 0) {
+        if (e.proto == IPPROTO_ICMP || e.proto == IPPROTO_ICMPV6) {
+                /* Not carried, but deleted after the VM left: the tuple
+                 * is type, code and id (here in the port fields). */
+                e.orig_sport = ntohs(nfct_get_attr_u16(ct, ATTR_ICMP_ID));
+                e.orig_dport = (uint16_t) (nfct_get_attr_u8(ct, ATTR_ICMP_TYPE) << 8 | nfct_get_attr_u8(ct, ATTR_ICMP_CODE));
+        } else if (nfct_attr_is_set(ct, ATTR_ORIG_PORT_SRC) > 0) {
                 e.orig_sport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
                 e.orig_dport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
                 e.repl_sport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
@@ -152,6 +157,13 @@ static void entry_set_tuple(struct nf_conntrack *ct, const VsmCtEntry *e, bool w
                 }
         }
         nfct_set_attr_u8(ct, ATTR_L4PROTO, e->proto);
+        if (e->proto == IPPROTO_ICMP || e->proto == IPPROTO_ICMPV6) {
+                nfct_set_attr_u16(ct, ATTR_ICMP_ID, htons(e->orig_sport));
+                nfct_set_attr_u8(ct, ATTR_ICMP_TYPE, (uint8_t) (e->orig_dport >> 8));
+                nfct_set_attr_u8(ct, ATTR_ICMP_CODE, (uint8_t) e->orig_dport);
+                nfct_set_attr_u16(ct, ATTR_ZONE, (uint16_t) e->zone);
+                return;
+        }
         nfct_set_attr_u16(ct, ATTR_PORT_SRC, htons(e->orig_sport));
         nfct_set_attr_u16(ct, ATTR_PORT_DST, htons(e->orig_dport));
         if (with_reply) {

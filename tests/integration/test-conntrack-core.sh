@@ -154,7 +154,8 @@ d_b=$(vsm_json 'd["conntrack"]["delta_entries"]' <<<"$show_b")
 #    loop's entries made after the SWITCHOVER (the VM paused, so not its
 #    flows: B has none of them) may be made after the delete: not counted.
 sleep 1
-maxb=$(ctb -L -p udp -s "$IP1" --dport 9 2>/dev/null | sed -n 's/.*sport=\([0-9]*\).*/\1/p' | sort -n | tail -1)
+maxb=$(ctb -L -p udp -s "$IP1" --dport 9 2>/dev/null |
+  awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^sport=/) { print substr($i, 7); break } }' | sort -n | tail -1)
 late=0
 while read -r sp; do
   [[ -n $maxb && $sp -gt $maxb ]] && late=$((late + $(count A -p udp -s "$IP1" --sport "$sp")))
