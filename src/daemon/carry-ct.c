@@ -642,6 +642,13 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
                         d->skipped[v]++;
                         continue;
                 }
+                {
+                        const VsmNicState *s = nic < checked->len ? checked->pdata[nic] : NULL;
+                        const CtNicRef *r = s ? nic_ref(d, s->mac) : NULL;
+
+                        e.zone = vsm_ct_zone_map_apply(&cc->config->ct_zone, r && r->bridge[0] ? r->bridge : NULL,
+                                                       (uint16_t) e.zone);
+                }
                 if (e.flags & VSM_CT_F_DESTROYED) {
                         if (delta)
                                 g_array_append_val(del, e);
@@ -650,13 +657,6 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
                 if (d->submitted->len + add->len >= cc->config->ct_max_entries) {
                         d->skipped[VSM_CT_SKIP_CAP]++;
                         continue;
-                }
-                {
-                        const VsmNicState *s = nic < checked->len ? checked->pdata[nic] : NULL;
-                        const CtNicRef *r = s ? nic_ref(d, s->mac) : NULL;
-
-                        e.zone = vsm_ct_zone_map_apply(&cc->config->ct_zone, r && r->bridge[0] ? r->bridge : NULL,
-                                                       (uint16_t) e.zone);
                 }
                 g_array_append_val(add, e);
         }

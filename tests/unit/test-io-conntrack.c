@@ -274,10 +274,12 @@ static void test_worker_events(void) {
 }
 
 int main(int argc, char **argv) {
+        g_autofree char *tool = NULL;
         int ret;
 
         g_test_init(&argc, &argv, NULL);
-        if (!g_find_program_in_path("conntrack")) {
+        tool = g_find_program_in_path("conntrack");
+        if (!tool) {
                 if (g_strcmp0(g_getenv("CI"), "true") == 0) {
                         g_printerr("conntrack(8) is missing (tests/deps.sh installs it)\n");
                         return 1;
