@@ -15,6 +15,9 @@
 #include "io/conntrack.h"
 
 #define CT_GONE_MAX 256
+/* Entries per chunk a pre-stage dump posts while it runs (each becomes a
+ * batch on the wire: the destination installs while the source dumps). */
+#define CT_DUMP_CHUNK 8192
 
 enum {
         CT_TAG_PRESTAGE = 1,           /* a source dump for the pre-stage */
@@ -67,6 +70,7 @@ struct VsmCtDomain {
         GHashTable *table;             /* CtKey -> CtLearned */
         guint64 seq;
         gint64 prestage_start_usec;
+        guint chunks;
         /* destination */
         GArray *nics;                  /* CtNicRef */
         GArray *submitted;             /* VsmCtEntry given to the kernel (for CT_UNDO) */
@@ -354,12 +358,58 @@ static void domain_send_delta(VsmCtDomain *d) {
                 n, n == 1 ? "y" : "ies", destroyed, g_get_monotonic_time() - t0);
 }
 
+/* Dumped entries into the table: skipped ones counted, ones an event
+ * already brought kept (newer).  With batch: the new ones are added there,
+ * clean (they go now); else they are left dirty (for the last batch). */
+static void domain_dump_take(VsmCtDomain *d, GArray *entries, GArray *batch) {
+        for (guint i = 0; i < entries->len; i++) {
+                const VsmCtEntry *e = &g_array_index(entries, VsmCtEntry, i);
+                int v = vsm_ct_entry_check(e, &d->owned, d->cc->config->ct_nat_carry, NULL);
+                CtKey k;
+
+                if (v >= 0) {
+                        d->skipped[v]++;
+                        continue;
+                }
+                key_of(e, &k);
+                if (g_hash_table_contains(d->table, &k))
+                        continue;
+                domain_learn_entry(d, e, batch == NULL, TRUE);
+                if (batch && g_hash_table_contains(d->table, &k))
+                        g_array_append_val(batch, *e);
+        }
+}
+
+/* A chunk of the dump while the worker goes on: streamed at once, so the
+ * destination installs while the source still dumps. */
+static void domain_dump_chunk(VsmCtDomain *d, GArray *entries) {
+        g_autoptr(GArray) batch = g_array_sized_new(FALSE, FALSE, sizeof(VsmCtEntry), entries->len);
+        VsmPeerMessage m = { .type = VSM_PEER_MSG_CONNTRACK };
+
+        domain_dump_take(d, entries, batch);
+        d->chunks++;
+        if (batch->len == 0 || !d->server)
+                return;
+        g_strlcpy(m.domain, d->uuid, sizeof(m.domain));
+        m.ct_phase = d->delta_wanted ? VSM_PEER_CT_DELTA : VSM_PEER_CT_PRESTAGE;
+        m.ct_seq = d->seq++;
+        m.ct_last = FALSE;
+        m.ct_entries = batch;
+        vsm_peer_server_send(d->server, &m);
+        d->carried += batch->len;
+        d->prestage_entries += batch->len;
+}
+
 static void on_dump(VsmCtJob *j, gpointer user_data) {
         VsmCtDomain *d = user_data;
         VsmCtCarry *cc = d->cc;
         guint before = 0;
         gboolean resync = j->user_tag == CT_TAG_RESYNC;
 
+        if (j->partial) {
+                domain_dump_chunk(d, j->out);
+                return;
+        }
         d->dump_pending = FALSE;
         if (j->error < 0) {
                 gboolean automatic = cc->config->ct_enabled == VSM_CONFIG_CT_AUTO;
@@ -398,37 +448,33 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
                 }
                 return;
         }
+        /* The rest of the dump goes with what events changed meanwhile
+         * (dirty), as the last pre-stage batch. */
         before = g_hash_table_size(d->table);
-        for (guint i = 0; i < j->out->len; i++) {
-                const VsmCtEntry *e = &g_array_index(j->out, VsmCtEntry, i);
-                int v = vsm_ct_entry_check(e, &d->owned, cc->config->ct_nat_carry, NULL);
-
-                if (v >= 0) {
-                        d->skipped[v]++;
-                        continue;
-                }
-                domain_learn_entry(d, e, FALSE, TRUE);
-        }
+        domain_dump_take(d, j->out, NULL);
         d->skipped[VSM_CT_SKIP_CAP] += j->over;
         if (d->delta_wanted) {
-                /* SUSPENDED came first: everything goes as the delta. */
-                ct_note(cc, d->uuid, FALSE, "conntrack: the dump ended after SUSPENDED: all as the delta");
+                /* SUSPENDED came first: everything left goes as the delta. */
+                ct_note(cc, d->uuid, FALSE, "conntrack: the dump ended after SUSPENDED: the rest as the delta");
                 domain_send_delta(d);
                 return;
         }
         {
                 g_autofree char *sk = skipped_text(d->skipped);
                 gint64 t0 = g_get_monotonic_time();
-                guint n = domain_stream(d, VSM_PEER_CT_PRESTAGE, FALSE, NULL);
+                guint destroyed = 0;
+                guint n = domain_stream(d, VSM_PEER_CT_PRESTAGE, TRUE, &destroyed);
 
-                d->prestage_entries = n;
+                d->prestage_entries += n;
                 d->prestage_ms = (double) (g_get_monotonic_time() - d->prestage_start_usec) / 1000.0;
                 ct_note(cc, d->uuid, FALSE,
-                        "conntrack: pre-stage: %u entr%s streamed (%u learned from %u in the table, %u by events "
-                        "meanwhile; skipped: %s); dump %.1f ms in the worker, encoding %.1f ms",
-                        n, n == 1 ? "y" : "ies", j->out->len, j->seen, before, sk,
-                        (double) (j->ended_usec - j->started_usec) / 1000.0,
+                        "conntrack: pre-stage: %" G_GUINT64_FORMAT " entries streamed in %.1f ms (%u of %u in the "
+                        "table; %u chunk(s) while the worker dumped, the last batch %u entries and %u destroyed; "
+                        "skipped: %s); dump %.1f ms in the worker, last batch encoded in %.1f ms",
+                        d->prestage_entries, d->prestage_ms, g_hash_table_size(d->table), j->seen, d->chunks, n,
+                        destroyed, sk, (double) (j->ended_usec - j->started_usec) / 1000.0,
                         (double) (g_get_monotonic_time() - t0) / 1000.0);
+                (void) before;
         }
 }
 
@@ -440,6 +486,8 @@ static void domain_dump(VsmCtDomain *d, int tag) {
          * that are skipped. */
         j->max = d->cc->config->ct_max_entries + 1024;
         j->user_tag = tag;
+        if (tag == CT_TAG_PRESTAGE)
+                j->chunk = CT_DUMP_CHUNK;
         d->dump_pending = TRUE;
         cc_submit(d->cc, j, on_dump, d);
 }
@@ -475,6 +523,8 @@ void vsm_ct_domain_prestage(VsmCtDomain *d, const VsmCtOwned *owned, VsmPeerServ
         d->server = server;
         d->delta_wanted = d->delta_sent = FALSE;
         d->seq = 0;
+        d->chunks = 0;
+        d->prestage_entries = 0;
         g_hash_table_remove_all(d->table);
         if (owned->n == 0) {
                 ct_note(cc, d->uuid, FALSE, "conntrack: the VM owns no address yet: no entries carried");
@@ -650,8 +700,9 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
                                                        (uint16_t) e.zone);
                 }
                 if (e.flags & VSM_CT_F_DESTROYED) {
-                        if (delta)
-                                g_array_append_val(del, e);
+                        /* (in a pre-stage too: one streamed in an earlier
+                         * chunk and destroyed while the dump ran) */
+                        g_array_append_val(del, e);
                         continue;
                 }
                 if (d->submitted->len + add->len >= cc->config->ct_max_entries) {

@@ -244,7 +244,10 @@ static struct nlmsghdr *put_ct_header(void *buf, uint16_t type, uint16_t flags, 
 typedef struct DumpCtx {
         const VsmCtOwned *owned;
         GArray *out;
-        guint max, seen, over;
+        guint max, seen, over, kept;
+        guint chunk;
+        void (*post)(GArray *chunk, gpointer data); /* takes the chunk */
+        gpointer post_data;
 } DumpCtx;
 
 static int dump_cb(const struct nlmsghdr *nlh, void *data) {
@@ -257,18 +260,32 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data) {
         if (nfct_nlmsg_parse(nlh, ct) >= 0) {
                 x->seen++;
                 if (ct_to_entry(ct, &e) && (!x->owned || vsm_ct_owned_match(x->owned, &e, NULL))) {
-                        if (x->out->len < x->max)
+                        if (x->kept < x->max) {
                                 g_array_append_val(x->out, e);
-                        else
+                                x->kept++;
+                                if (x->chunk && x->post && x->out->len >= x->chunk) {
+                                        x->post(x->out, x->post_data);
+                                        x->out = g_array_sized_new(FALSE, FALSE, sizeof(VsmCtEntry), x->chunk);
+                                }
+                        } else {
                                 x->over++;
+                        }
                 }
         }
         nfct_destroy(ct);
         return MNL_CB_OK;
 }
 
+static int sock_dump(VsmCtSock *s, DumpCtx *xp, guint *ret_seen, guint *ret_over);
+
 int vsm_ct_sock_dump(VsmCtSock *s, const VsmCtOwned *owned, GArray *out, guint max, guint *ret_seen, guint *ret_over) {
         DumpCtx x = { .owned = owned, .out = out, .max = max };
+
+        return sock_dump(s, &x, ret_seen, ret_over);
+}
+
+static int sock_dump(VsmCtSock *s, DumpCtx *xp, guint *ret_seen, guint *ret_over) {
+        DumpCtx x = *xp;
         uint32_t seq = ++s->seq;
         struct nlmsghdr *nlh;
         int r = 0;
@@ -293,6 +310,7 @@ int vsm_ct_sock_dump(VsmCtSock *s, const VsmCtOwned *owned, GArray *out, guint m
                 *ret_seen = x.seen;
         if (ret_over)
                 *ret_over = x.over;
+        xp->out = x.out;
         return r;
 }
 
@@ -431,6 +449,37 @@ VsmCtJob *vsm_ct_job_new(VsmCtJobType type) {
 
 static VsmCtJob worker_quit_job;
 
+typedef struct PostCtx {
+        VsmCtWorker *w;
+        VsmCtJob *job;
+} PostCtx;
+
+static void worker_post(VsmCtWorker *w, VsmCtJob *j) {
+        uint64_t one = 1;
+
+        g_async_queue_push(w->done, j);
+        if (write(w->efd, &one, sizeof(one)) < 0) {
+                /* eventfd saturated: the main loop wakes anyway */
+        }
+}
+
+/* A chunk of a running dump, posted as a partial result. */
+static void worker_post_chunk(GArray *chunk, gpointer data) {
+        PostCtx *pc = data;
+        VsmCtJob *p = g_new0(VsmCtJob, 1);
+
+        p->type = pc->job->type;
+        p->partial = true;
+        p->parent = pc->job;
+        p->out = chunk;
+        p->func = pc->job->func;
+        p->user_data = pc->job->user_data;
+        p->user_tag = pc->job->user_tag;
+        p->started_usec = pc->job->started_usec;
+        p->ended_usec = g_get_monotonic_time();
+        worker_post(pc->w, p);
+}
+
 static void worker_run(VsmCtWorker *w, VsmCtJob *j) {
         int err = 0;
 
@@ -443,9 +492,18 @@ static void worker_run(VsmCtWorker *w, VsmCtJob *j) {
         }
         switch (j->type) {
         case VSM_CT_JOB_DUMP:
-        case VSM_CT_JOB_FLUSH:
-                j->out = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
-                j->error = vsm_ct_sock_dump(w->sock, &j->owned, j->out, j->max, &j->seen, &j->over);
+        case VSM_CT_JOB_FLUSH: {
+                PostCtx pc = { .w = w, .job = j };
+                DumpCtx x = { .owned = &j->owned, .max = j->max };
+
+                x.out = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+                if (j->type == VSM_CT_JOB_DUMP && j->chunk) {
+                        x.chunk = j->chunk;
+                        x.post = worker_post_chunk;
+                        x.post_data = &pc;
+                }
+                j->error = sock_dump(w->sock, &x, &j->seen, &j->over);
+                j->out = x.out;
                 if (j->error < 0 || j->type == VSM_CT_JOB_DUMP)
                         break;
                 err = vsm_ct_sock_delete(w->sock, (const VsmCtEntry *) (void *) j->out->data, j->out->len);
@@ -454,6 +512,7 @@ static void worker_run(VsmCtWorker *w, VsmCtJob *j) {
                 else
                         j->done = (guint) err;
                 break;
+        }
         case VSM_CT_JOB_INSTALL: {
                 guint n = j->in ? j->in->len : 0;
                 g_autofree bool *ok = g_new0(bool, MAX(n, 1));
@@ -493,16 +552,12 @@ static gpointer worker_thread(gpointer data) {
 
         for (;;) {
                 VsmCtJob *j = g_async_queue_pop(w->jobs);
-                uint64_t one = 1;
 
                 if (j == &worker_quit_job)
                         break;
                 worker_run(w, j);
                 j->ended_usec = g_get_monotonic_time();
-                g_async_queue_push(w->done, j);
-                if (write(w->efd, &one, sizeof(one)) < 0) {
-                        /* eventfd saturated: the main loop wakes anyway */
-                }
+                worker_post(w, j);
         }
         vsm_ct_sock_close(w->sock);
         w->sock = NULL;
@@ -517,8 +572,16 @@ static gboolean worker_on_done(int fd, GIOCondition cond, gpointer data) {
         if (read(fd, &v, sizeof(v)) < 0) {
                 /* EAGAIN: drained already */
         }
+        /* In order: a dump's chunks come before its final result (which
+         * frees the parent they point to). */
         while ((j = g_async_queue_try_pop(w->done))) {
-                g_ptr_array_remove_fast(w->pending, j);
+                if (j->partial) {
+                        if (!j->parent->cancelled && j->func)
+                                j->func(j, j->user_data);
+                        job_free(j);
+                        continue;
+                }
+                g_ptr_array_remove(w->pending, j);
                 if (!j->cancelled && j->func)
                         j->func(j, j->user_data);
                 job_free(j);

@@ -58,6 +58,7 @@ typedef struct VsmCtJob {
         VsmCtJobType type;
         VsmCtOwned owned;              /* DUMP, FLUSH */
         guint max;                     /* DUMP: cap */
+        guint chunk;                   /* DUMP: also post every chunk entries as they come (0: no) */
         bool nat_carry;                /* INSTALL */
         GArray *in;                    /* INSTALL, DELETE: VsmCtEntry (owned by the job) */
         /* results */
@@ -65,6 +66,9 @@ typedef struct VsmCtJob {
         GArray *out;                   /* DUMP: VsmCtEntry; INSTALL: those installed */
         guint seen, over, done, failed;
         gint64 queued_usec, started_usec, ended_usec; /* monotonic */
+        bool partial;                  /* a chunk of a DUMP still running: out has it; the final
+                                        * result (partial false) has the rest and the counters */
+        struct VsmCtJob *parent;       /* partial: the job it belongs to */
         /* the caller's, untouched */
         char tag[40];
         int user_tag;
