@@ -19,7 +19,7 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 
-#define CT_BUF_LEN (64u * 1024u)
+#define CT_BUF_LEN (128u * 1024u)
 #define CT_BATCH_LIMIT (CT_BUF_LEN - 1024u)  /* octets of messages per sendmsg */
 #define CT_RCVBUF (8 * 1024 * 1024)
 #define CT_EVENTS_RCVBUF (32 * 1024 * 1024)
@@ -50,6 +50,14 @@ VsmCtSock *vsm_ct_sock_open(int *ret_errno) {
         /* Acks without the request copied in: a batch's errors fit. */
         (void) mnl_socket_setsockopt(s->nl, NETLINK_CAP_ACK, &one, sizeof(one));
         sock_set_rcvbuf(mnl_socket_get_fd(s->nl), CT_RCVBUF);
+        {
+                /* Room for one batch (the default, ~208 KiB, would do; a
+                 * smaller net.core.wmem_default would not). */
+                int snd = 4 * (int) CT_BUF_LEN;
+
+                if (setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd)) < 0)
+                        (void) setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+        }
         s->portid = mnl_socket_get_portid(s->nl);
         s->seq = (uint32_t) g_get_monotonic_time();
         s->buf = g_malloc(CT_BUF_LEN);
