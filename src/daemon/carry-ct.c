@@ -18,6 +18,8 @@
 /* Entries per chunk a pre-stage dump posts while it runs (each becomes a
  * batch on the wire: the destination installs while the source dumps). */
 #define CT_DUMP_CHUNK 8192
+#define CT_OUT_RESERVE (4u * 1024u * 1024u)
+#define CT_PACE_MS 10
 
 enum {
         CT_TAG_PRESTAGE = 1,           /* a source dump for the pre-stage */
@@ -71,6 +73,9 @@ struct VsmCtDomain {
         guint64 seq;
         gint64 prestage_start_usec;
         guint chunks;
+        GQueue outq;                   /* CtOut waiting for room on the connection */
+        guint out_timer;
+        guint64 out_dropped;           /* entries that did not fit before the SWITCHOVER */
         /* destination */
         GArray *nics;                  /* CtNicRef */
         GArray *submitted;             /* VsmCtEntry given to the kernel (for CT_UNDO) */
@@ -287,6 +292,108 @@ static gboolean domain_learning_start(VsmCtDomain *d) {
         return TRUE;
 }
 
+/* ---- sending, paced ----
+ *
+ * A batch goes at once while the connection's unsent octets leave
+ * CT_OUT_RESERVE of VSM_PEER_DOMAIN_OUTBUF_MAX free (for the state and the
+ * SWITCHOVER: a connection past the cap is closed, and with it the whole
+ * carry would go late); else it waits in outq, sent every CT_PACE_MS as
+ * room frees.  The delta (forced) goes at once after what waits, as far as
+ * it fits; what does not is dropped and counted (cap). */
+typedef struct CtOut {
+        VsmPeerCtPhase phase;
+        gboolean last;
+        GArray *entries;
+} CtOut;
+
+static void ct_out_free(gpointer p) {
+        CtOut *o = p;
+
+        g_array_unref(o->entries);
+        g_free(o);
+}
+
+static gsize ct_octets(const GArray *a) {
+        gsize n = 256;
+
+        for (guint i = 0; i < a->len; i++)
+                n += vsm_ct_record_len(&g_array_index(a, VsmCtEntry, i)) * 4 / 3 + 1;
+        return n;
+}
+
+static gboolean ct_fits(VsmCtDomain *d, gsize octets) {
+        gsize q = vsm_peer_server_queued(d->server, d->uuid);
+
+        return q + octets + CT_OUT_RESERVE <= VSM_PEER_DOMAIN_OUTBUF_MAX;
+}
+
+static void ct_send_now(VsmCtDomain *d, VsmPeerCtPhase phase, GArray *entries, gboolean last) {
+        VsmPeerMessage m = { .type = VSM_PEER_MSG_CONNTRACK, .ct_phase = phase, .ct_last = last };
+
+        g_strlcpy(m.domain, d->uuid, sizeof(m.domain));
+        m.ct_seq = d->seq++;
+        m.ct_entries = entries;
+        vsm_peer_server_send(d->server, &m);
+}
+
+/* What waits, in order, while it fits (force: all of it, dropping what
+ * does not fit).  FALSE when some still waits. */
+static gboolean ct_drain(VsmCtDomain *d, gboolean force) {
+        CtOut *o;
+
+        while ((o = g_queue_peek_head(&d->outq))) {
+                if (ct_fits(d, ct_octets(o->entries))) {
+                        ct_send_now(d, o->phase, o->entries, o->last);
+                } else if (force) {
+                        d->skipped[VSM_CT_SKIP_CAP] += o->entries->len;
+                        d->out_dropped += o->entries->len;
+                } else {
+                        return FALSE;
+                }
+                ct_out_free(g_queue_pop_head(&d->outq));
+        }
+        return TRUE;
+}
+
+static gboolean on_out_timer(gpointer user_data) {
+        VsmCtDomain *d = user_data;
+
+        if (!ct_drain(d, FALSE))
+                return G_SOURCE_CONTINUE;
+        d->out_timer = 0;
+        return G_SOURCE_REMOVE;
+}
+
+static void ct_send(VsmCtDomain *d, VsmPeerCtPhase phase, GArray *entries, gboolean last, gboolean force) {
+        CtOut *o;
+
+        if (!d->server)
+                return;
+        if (force)
+                (void) ct_drain(d, TRUE);
+        if (g_queue_is_empty(&d->outq) && ct_fits(d, ct_octets(entries))) {
+                ct_send_now(d, phase, entries, last);
+                return;
+        }
+        if (force) {
+                d->skipped[VSM_CT_SKIP_CAP] += entries->len;
+                d->out_dropped += entries->len;
+                return;
+        }
+        o = g_new0(CtOut, 1);
+        o->phase = phase;
+        o->last = last;
+        o->entries = g_array_copy(entries);
+        g_queue_push_tail(&d->outq, o);
+        if (!d->out_timer)
+                d->out_timer = g_timeout_add(CT_PACE_MS, on_out_timer, d);
+}
+
+static void ct_out_clear(VsmCtDomain *d) {
+        g_queue_clear_full(&d->outq, ct_out_free);
+        g_clear_handle_id(&d->out_timer, g_source_remove);
+}
+
 /* The batches of the entries (all, or the dirty ones), destroyed ones
  * removed from the table once sent; at least one batch, the last marked. */
 static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_dirty, guint *ret_destroyed) {
@@ -296,9 +403,7 @@ static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_d
         GHashTableIter it;
         gpointer v;
         guint sent = 0, destroyed = 0, batches = 0;
-        VsmPeerMessage m = { .type = VSM_PEER_MSG_CONNTRACK, .ct_phase = phase };
 
-        g_strlcpy(m.domain, d->uuid, sizeof(m.domain));
         g_hash_table_iter_init(&it, d->table);
         for (;;) {
                 gboolean more = g_hash_table_iter_next(&it, NULL, &v);
@@ -327,11 +432,7 @@ static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_d
                 }
                 if (!more && batches > 0 && batch->len == 0)
                         break;
-                m.ct_seq = d->seq++;
-                m.ct_last = !more;
-                m.ct_entries = batch;
-                if (d->server)
-                        vsm_peer_server_send(d->server, &m);
+                ct_send(d, phase, batch, !more, phase == VSM_PEER_CT_DELTA);
                 batches++;
                 g_array_set_size(batch, 0);
                 if (!more)
@@ -352,6 +453,11 @@ static void domain_send_delta(VsmCtDomain *d) {
         n = domain_stream(d, VSM_PEER_CT_DELTA, TRUE, &destroyed);
         d->delta_entries = n + destroyed;
         d->delta_sent = TRUE;
+        if (d->out_dropped)
+                ct_note(d->cc, d->uuid, FALSE,
+                        "conntrack: %" G_GUINT64_FORMAT " entries did not reach the peer channel's buffer before "
+                        "the SWITCHOVER (the migration network was slower than the pre-stage): not carried",
+                        d->out_dropped);
         ct_note(d->cc, d->uuid, FALSE,
                 "conntrack: delta before SWITCHOVER: %u entr%s created or changed, %u destroyed since the "
                 "pre-stage (encoded in %" G_GINT64_FORMAT " us)",
@@ -384,18 +490,12 @@ static void domain_dump_take(VsmCtDomain *d, GArray *entries, GArray *batch) {
  * destination installs while the source still dumps. */
 static void domain_dump_chunk(VsmCtDomain *d, GArray *entries) {
         g_autoptr(GArray) batch = g_array_sized_new(FALSE, FALSE, sizeof(VsmCtEntry), entries->len);
-        VsmPeerMessage m = { .type = VSM_PEER_MSG_CONNTRACK };
 
         domain_dump_take(d, entries, batch);
         d->chunks++;
         if (batch->len == 0 || !d->server)
                 return;
-        g_strlcpy(m.domain, d->uuid, sizeof(m.domain));
-        m.ct_phase = d->delta_wanted ? VSM_PEER_CT_DELTA : VSM_PEER_CT_PRESTAGE;
-        m.ct_seq = d->seq++;
-        m.ct_last = FALSE;
-        m.ct_entries = batch;
-        vsm_peer_server_send(d->server, &m);
+        ct_send(d, d->delta_wanted ? VSM_PEER_CT_DELTA : VSM_PEER_CT_PRESTAGE, batch, FALSE, d->delta_wanted);
         d->carried += batch->len;
         d->prestage_entries += batch->len;
 }
@@ -488,6 +588,10 @@ static void domain_dump(VsmCtDomain *d, int tag) {
         j->user_tag = tag;
         if (tag == CT_TAG_PRESTAGE)
                 j->chunk = CT_DUMP_CHUNK;
+        /* Entries with the VM only in the reply tuple have NAT: skipped
+         * anyway unless nat = carry (the delete after it left looks for
+         * them too). */
+        j->orig_only = !d->cc->config->ct_nat_carry;
         d->dump_pending = TRUE;
         cc_submit(d->cc, j, on_dump, d);
 }
@@ -525,6 +629,8 @@ void vsm_ct_domain_prestage(VsmCtDomain *d, const VsmCtOwned *owned, VsmPeerServ
         d->seq = 0;
         d->chunks = 0;
         d->prestage_entries = 0;
+        d->out_dropped = 0;
+        ct_out_clear(d);
         g_hash_table_remove_all(d->table);
         if (owned->n == 0) {
                 ct_note(cc, d->uuid, FALSE, "conntrack: the VM owns no address yet: no entries carried");
@@ -553,6 +659,7 @@ void vsm_ct_domain_stop(VsmCtDomain *d) {
         if (d->cc->worker)
                 vsm_ct_worker_cancel(d->cc->worker, d);
         d->dump_pending = d->delta_wanted = FALSE;
+        ct_out_clear(d);
         g_hash_table_remove_all(d->table);
 }
 
@@ -781,6 +888,7 @@ VsmCtDomain *vsm_ct_domain_free(VsmCtDomain *d) {
         if (g_hash_table_size(d->cc->gone) >= CT_GONE_MAX)
                 g_hash_table_remove_all(d->cc->gone);
         g_hash_table_replace(d->cc->gone, g_strdup(d->uuid), vsm_ct_domain_to_json(d));
+        ct_out_clear(d);
         g_hash_table_unref(d->table);
         g_array_unref(d->nics);
         g_array_unref(d->submitted);

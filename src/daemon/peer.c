@@ -2218,6 +2218,23 @@ guint vsm_peer_server_send(VsmPeerServer *s, const VsmPeerMessage *m) {
 }
 
 /**
+ * vsm_peer_server_queued: the most octets any accepted connection for
+ * domain has queued unsent (0 if none).
+ */
+gsize vsm_peer_server_queued(const VsmPeerServer *s, const char *domain) {
+        gsize most = 0;
+
+        g_return_val_if_fail(s != NULL, 0);
+        for (GList *l = s->conns; l; l = l->next) {
+                const VsmPeerConn *c = l->data;
+
+                if (c->authorized && !c->closing && g_str_equal(c->domain, domain))
+                        most = MAX(most, c->io.out_len);
+        }
+        return most;
+}
+
+/**
  * vsm_peer_server_drop_domain: closes every connection for domain, after
  * what is queued has been written (at most PEER_LINGER_MS).
  */

@@ -26,6 +26,7 @@
 #define CT_EVENTS_PER_DISPATCH 64         /* recv() calls per main-loop dispatch */
 
 struct VsmCtSock {
+        bool last_filtered;
         struct mnl_socket *nl;
         unsigned portid;
         uint32_t seq;
@@ -256,6 +257,8 @@ typedef struct DumpCtx {
         guint chunk;
         void (*post)(GArray *chunk, gpointer data); /* takes the chunk */
         gpointer post_data;
+        GHashTable *keys;              /* GBytes of the original tuples seen (several dumps) */
+        bool orig_only;                /* the kernel's filter on the original tuple only */
 } DumpCtx;
 
 static int dump_cb(const struct nlmsghdr *nlh, void *data) {
@@ -267,6 +270,30 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data) {
                 return MNL_CB_ERROR;
         if (nfct_nlmsg_parse(nlh, ct) >= 0) {
                 x->seen++;
+                if (ct_to_entry(ct, &e) && x->keys) {
+                        /* the original tuple and zone: seen in an earlier dump? */
+                        struct {
+                                uint32_t zone;
+                                uint16_t sport, dport;
+                                uint8_t family, proto, pad[2];
+                                uint8_t src[16], dst[16];
+                        } key;
+                        GBytes *k;
+
+                        memset(&key, 0, sizeof(key));
+                        key.zone = e.zone;
+                        key.sport = e.orig_sport;
+                        key.dport = e.orig_dport;
+                        key.family = e.family;
+                        key.proto = e.proto;
+                        memcpy(key.src, e.orig_src, 16);
+                        memcpy(key.dst, e.orig_dst, 16);
+                        k = g_bytes_new(&key, sizeof(key));
+                        if (!g_hash_table_add(x->keys, k)) {
+                                nfct_destroy(ct);
+                                return MNL_CB_OK;
+                        }
+                }
                 if (ct_to_entry(ct, &e) && (!x->owned || vsm_ct_owned_match(x->owned, &e, NULL))) {
                         if (x->kept < x->max) {
                                 g_array_append_val(x->out, e);
@@ -292,13 +319,91 @@ int vsm_ct_sock_dump(VsmCtSock *s, const VsmCtOwned *owned, GArray *out, guint m
         return sock_dump(s, &x, ret_seen, ret_over);
 }
 
+/* nf_conntrack_netlink.c's tuple filter flags (CTA_FILTER_*_FLAGS; not
+ * in the uapi headers). */
+#define CT_FILTER_F_IP_SRC (1u << 0)
+#define CT_FILTER_F_IP_DST (1u << 1)
+#define CT_FILTER_ADDRS_MAX 16          /* more owned addresses: one dump, filtered here */
+
+/* A dump request: the whole table (a NULL), or the kernel's CTA_FILTER
+ * for one address at one position (reply: of the reply tuple; src: as
+ * its source). */
+static struct nlmsghdr *dump_request(VsmCtSock *s, uint32_t seq, const VsmCtAddr *a, bool reply, bool src) {
+        struct nlmsghdr *nlh;
+        struct nlattr *t, *ip, *f;
+
+        if (!a)
+                return put_ct_header(s->buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq, AF_UNSPEC);
+        nlh = put_ct_header(s->buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq, a->family == 4 ? AF_INET : AF_INET6);
+        t = mnl_attr_nest_start(nlh, reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG);
+        ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+        if (a->family == 4)
+                mnl_attr_put(nlh, src ? CTA_IP_V4_SRC : CTA_IP_V4_DST, 4, a->addr);
+        else
+                mnl_attr_put(nlh, src ? CTA_IP_V6_SRC : CTA_IP_V6_DST, 16, a->addr);
+        mnl_attr_nest_end(nlh, ip);
+        mnl_attr_nest_end(nlh, t);
+        f = mnl_attr_nest_start(nlh, CTA_FILTER);
+        mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, reply ? 0 : src ? CT_FILTER_F_IP_SRC : CT_FILTER_F_IP_DST);
+        mnl_attr_put_u32(nlh, CTA_FILTER_REPLY_FLAGS, !reply ? 0 : src ? CT_FILTER_F_IP_SRC : CT_FILTER_F_IP_DST);
+        mnl_attr_nest_end(nlh, f);
+        return nlh;
+}
+
+static int sock_dump_one(VsmCtSock *s, DumpCtx *x, const VsmCtAddr *a, bool reply, bool src);
+
+/* With owned addresses (at most CT_FILTER_ADDRS_MAX): the kernel filters
+ * (Linux >= 5.8: CTA_FILTER), one dump per address and position (orig
+ * source, orig destination, reply source, reply destination), entries
+ * found twice kept once; the table's other entries never reach user
+ * space.  A kernel that refuses the filter: one dump of everything,
+ * filtered here. */
 static int sock_dump(VsmCtSock *s, DumpCtx *xp, guint *ret_seen, guint *ret_over) {
+        DumpCtx x = *xp;
+        int r = 0;
+
+        s->last_filtered = false;
+        if (x.owned && x.owned->n > 0 && x.owned->n <= CT_FILTER_ADDRS_MAX) {
+                g_autoptr(GHashTable) keys = g_hash_table_new_full(g_bytes_hash, g_bytes_equal,
+                                                                   (GDestroyNotify) g_bytes_unref, NULL);
+
+                x.keys = keys;
+                for (size_t i = 0; i < x.owned->n && r == 0; i++)
+                        for (int pos = 0; pos < (x.orig_only ? 2 : 4) && r == 0; pos++) {
+                                r = sock_dump_one(s, &x, &x.owned->a[i], pos >= 2, pos % 2 == 0);
+                                if (r < 0 && i == 0 && pos == 0 && x.seen == 0)
+                                        break;  /* not supported: fall back below */
+                        }
+                x.keys = NULL;
+                if (r == 0) {
+                        s->last_filtered = true;
+                        goto out;
+                }
+                if (x.seen > 0)
+                        goto out;
+                r = 0;
+        }
+        r = sock_dump_one(s, &x, NULL, false, false);
+out:
+        if (ret_seen)
+                *ret_seen = x.seen;
+        if (ret_over)
+                *ret_over = x.over;
+        xp->out = x.out;
+        return r;
+}
+
+bool vsm_ct_sock_last_dump_filtered(const VsmCtSock *s) {
+        return s->last_filtered;
+}
+
+static int sock_dump_one(VsmCtSock *s, DumpCtx *xp, const VsmCtAddr *a, bool reply, bool src) {
         DumpCtx x = *xp;
         uint32_t seq = ++s->seq;
         struct nlmsghdr *nlh;
         int r = 0;
 
-        nlh = put_ct_header(s->buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq, AF_UNSPEC);
+        nlh = dump_request(s, seq, a, reply, src);
         if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
                 return -errno;
         for (;;) {
@@ -314,11 +419,7 @@ static int sock_dump(VsmCtSock *s, DumpCtx *xp, guint *ret_seen, guint *ret_over
                         break;
                 }
         }
-        if (ret_seen)
-                *ret_seen = x.seen;
-        if (ret_over)
-                *ret_over = x.over;
-        xp->out = x.out;
+        *xp = x;
         return r;
 }
 
@@ -502,7 +603,7 @@ static void worker_run(VsmCtWorker *w, VsmCtJob *j) {
         case VSM_CT_JOB_DUMP:
         case VSM_CT_JOB_FLUSH: {
                 PostCtx pc = { .w = w, .job = j };
-                DumpCtx x = { .owned = &j->owned, .max = j->max };
+                DumpCtx x = { .owned = &j->owned, .max = j->max, .orig_only = j->orig_only };
 
                 x.out = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
                 if (j->type == VSM_CT_JOB_DUMP && j->chunk) {
