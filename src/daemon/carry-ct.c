@@ -678,24 +678,34 @@ static void on_flushed(VsmCtJob *j, gpointer user_data) {
         VsmCtCarry *cc = user_data;
 
         if (j->error < 0) {
-                ct_note(cc, j->tag, FALSE, "conntrack: deleting the VM's entries here failed: %s", g_strerror(-j->error));
+                gboolean automatic = cc->config->ct_enabled == VSM_CONFIG_CT_AUTO;
+
+                /* auto: conntrack is not in use here; say so once, quietly. */
+                ct_note(cc, j->tag, automatic, "conntrack: deleting the VM's entries here failed: %s%s",
+                        g_strerror(-j->error), automatic ? " (not in use here)" : "");
+                if (automatic)
+                        cc->unavailable = TRUE;
                 return;
         }
         cc->n_deleted_after_left += j->done;
         gone_add_deleted(cc, j->tag, j->done);
-        ct_note(cc, j->tag, FALSE, "conntrack: the VM left: deleted its %u entr%s here", j->done,
+        ct_note(cc, j->tag, j->done == 0, "conntrack: the VM left: deleted its %u entr%s here", j->done,
                 j->done == 1 ? "y" : "ies");
 }
 
-void vsm_ct_domain_flush(VsmCtDomain *d) {
+void vsm_ct_domain_flush(VsmCtDomain *d, const VsmCtOwned *owned) {
         VsmCtCarry *cc = d->cc;
+        VsmCtOwned all = d->owned;
         VsmCtJob *j;
 
         domain_learning_stop(d);
-        if (d->owned.n == 0 || !cc_worker(cc))
+        ct_out_clear(d);
+        for (size_t i = 0; owned && i < owned->n; i++)
+                (void) vsm_ct_owned_add(&all, owned->a[i].family, owned->a[i].addr, owned->a[i].nic);
+        if (all.n == 0 || (cc->unavailable && cc->config->ct_enabled == VSM_CONFIG_CT_AUTO) || !cc_worker(cc))
                 return;
         j = vsm_ct_job_new(VSM_CT_JOB_FLUSH);
-        j->owned = d->owned;
+        j->owned = all;
         g_strlcpy(j->tag, d->uuid, sizeof(j->tag));
         cc_submit(cc, j, on_flushed, cc);
 }
