@@ -182,6 +182,10 @@ c=$(jget 'd["conntrack"]')
   nfail "delta figures: $c"
 say "delta: $(show | python3 "$CARRY_PY" timeline 0 '^conntrack: delta' | tr -s ' ')"
 
+plain=$(vsm_ctl show "$NAME" 2>&1 || true)
+grep -q '^conntrack: learned 0, carried 0, installed 4, failed 0, deleted 1$' <<<"$plain" ||
+  nfail "plain show lacks the conntrack counters: $(grep -A3 '^conntrack' <<<"$plain" | tr '\n' ';')"
+
 # 3. the migration fails here: nothing it installed stays
 hook release end
 for ((i = 0; i < 20; i++)); do [[ $(count -s "$IP1") -eq 0 && $(count -d "$IP1") -eq 0 ]] && break; sleep 0.1; done
