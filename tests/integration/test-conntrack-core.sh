@@ -180,6 +180,11 @@ for h in A B; do
 done
 say "prestage on A: $prestage_ms ms (dump + stream); B: $(vsm_json '"%s entries installed, pre-stage %.1f ms, delta %s entries in %s us" % (d["conntrack"]["installed"], d["conntrack"]["prestage_ms"], d["conntrack"]["delta_entries"], d["conntrack"]["delta_us"])' <<<"$show_b")"
 
+for h in A B; do
+  mt_vsimigd_stop "$h"
+  grep -E 'Sanitizer|runtime error:' "$TB_DIR/vsimigd-$h.log" && nfail "sanitizer report in vsimigd-$h's log"
+done
+
 if [[ ${#FAILS[@]} -gt 0 ]]; then
   say "${#FAILS[@]} failure(s):"
   printf '  - %s\n' "${FAILS[@]}"
