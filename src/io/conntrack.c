@@ -842,6 +842,13 @@ VsmCtEvents *vsm_ct_events_free(VsmCtEvents *ev) {
         return NULL;
 }
 
+void vsm_ct_events_set_rcvbuf(VsmCtEvents *ev, int bytes) {
+        int fd = mnl_socket_get_fd(ev->nl);
+
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+}
+
 guint64 vsm_ct_events_received(const VsmCtEvents *ev) {
         return ev->received;
 }

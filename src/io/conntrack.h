@@ -114,5 +114,7 @@ typedef struct VsmCtEvents VsmCtEvents;
 VsmCtEvents *vsm_ct_events_new(VsmCtEventFunc func, VsmCtOverrunFunc overrun, gpointer user_data, int *ret_errno);
 VsmCtEvents *vsm_ct_events_free(VsmCtEvents *ev);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmCtEvents, vsm_ct_events_free)
+/* Another receive buffer size (tests: a small one overruns). */
+void vsm_ct_events_set_rcvbuf(VsmCtEvents *ev, int bytes);
 guint64 vsm_ct_events_received(const VsmCtEvents *ev);
 guint64 vsm_ct_events_overruns(const VsmCtEvents *ev);

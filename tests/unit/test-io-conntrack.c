@@ -315,6 +315,54 @@ static void test_worker_events(void) {
         vsm_ct_events_free(ev);
 }
 
+static void on_overrun(gpointer user_data) {
+        (*(guint *) user_data)++;
+}
+
+static void on_event_count(const VsmCtEntry *e, bool destroyed, gpointer user_data) {
+}
+
+/* Events lost to a full receive buffer are reported (the carry then dumps
+ * again), and the socket goes on. */
+static void test_events_overrun(void) {
+        g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+        guint overruns = 0;
+        int err = 0;
+        VsmCtEvents *ev = vsm_ct_events_new(on_event_count, on_overrun, &overruns, &err);
+        VsmCtSock *s = vsm_ct_sock_open(&err);
+        g_autoptr(GArray) in = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+
+        g_assert_nonnull(ev);
+        g_assert_nonnull(s);
+        vsm_test_run("conntrack -F >/dev/null 2>&1; true");
+        vsm_ct_events_set_rcvbuf(ev, 4096);
+        /* 2000 NEW events while the loop does not read them. */
+        for (guint i = 0; i < 2000; i++) {
+                VsmCtEntry e = { .family = 4, .proto = 17, .timeout = 60 };
+
+                inet_pton(AF_INET, VM, e.orig_src);
+                inet_pton(AF_INET, "10.77.31.1", e.orig_dst);
+                memcpy(e.repl_src, e.orig_dst, 4);
+                memcpy(e.repl_dst, e.orig_src, 4);
+                e.orig_sport = e.repl_dport = (uint16_t) (20000 + i);
+                e.orig_dport = e.repl_sport = 53;
+                g_array_append_val(in, e);
+        }
+        g_assert_cmpint(vsm_ct_sock_install(s, (const VsmCtEntry *) (void *) in->data, in->len, false, NULL), ==, 2000);
+        for (int i = 0; i < 50 && overruns == 0; i++) {
+                guint t = g_timeout_add(20, on_timeout, loop);
+
+                g_main_loop_run(loop);
+                g_source_remove(t);
+        }
+        g_assert_cmpuint(overruns, >=, 1);
+        g_assert_cmpuint(vsm_ct_events_overruns(ev), ==, overruns);
+        g_assert_cmpuint(vsm_ct_events_received(ev), <, 2000);
+        vsm_ct_events_free(ev);
+        vsm_ct_sock_close(s);
+        vsm_test_run("conntrack -F >/dev/null 2>&1; true");
+}
+
 int main(int argc, char **argv) {
         g_autofree char *tool = NULL;
         int ret;
@@ -334,5 +382,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-conntrack/dump-install-delete", test_dump_install_delete);
         g_test_add_func("/io-conntrack/batches", test_batches);
         g_test_add_func("/io-conntrack/worker-events", test_worker_events);
+        g_test_add_func("/io-conntrack/events-overrun", test_events_overrun);
         return g_test_run();
 }
