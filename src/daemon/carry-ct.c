@@ -236,6 +236,12 @@ static void on_event(const VsmCtEntry *e, bool destroyed, gpointer user_data) {
                 if (destroyed) {
                         key_of(e, &k);
                         l = g_hash_table_lookup(d->table, &k);
+                        if (!l && d->dump_pending) {
+                                /* A tombstone: the dump may still bring
+                                 * the entry as it was. */
+                                domain_learn_entry(d, e, TRUE, FALSE);
+                                l = g_hash_table_lookup(d->table, &k);
+                        }
                         if (l) {
                                 l->e.flags |= VSM_CT_F_DESTROYED;
                                 l->dirty = TRUE;
