@@ -652,6 +652,13 @@ void vsm_ct_domain_delta(VsmCtDomain *d) {
         if (!d->learning)
                 return;
         if (d->dump_pending) {
+                /* The SWITCHOVER does not wait for it: what the dump still
+                 * brings follows it and may come after the destination
+                 * took the VM over (then it is not installed). */
+                ct_note(d->cc, d->uuid, FALSE,
+                        "conntrack: SUSPENDED before the pre-stage dump ended (%" G_GUINT64_FORMAT " entries "
+                        "streamed so far): the rest follows the SWITCHOVER, possibly too late",
+                        d->prestage_entries);
                 d->delta_wanted = TRUE;
                 domain_learning_stop(d);
                 return;

@@ -257,9 +257,45 @@ typedef struct DumpCtx {
         guint chunk;
         void (*post)(GArray *chunk, gpointer data); /* takes the chunk */
         gpointer post_data;
-        GHashTable *keys;              /* GBytes of the original tuples seen (several dumps) */
+        bool filtering;                /* several kernel-filtered dumps: */
+        size_t cur_addr;               /* the owned address ... */
+        int cur_pos;                   /* ... and the position (pos_addr) of this one */
         bool orig_only;                /* the kernel's filter on the original tuple only */
 } DumpCtx;
+
+/* The address at a tuple position: 0 orig source, 1 orig destination,
+ * 2 reply source, 3 reply destination. */
+static const uint8_t *pos_addr(const VsmCtEntry *e, int pos) {
+        switch (pos) {
+        case 0:
+                return e->orig_src;
+        case 1:
+                return e->orig_dst;
+        case 2:
+                return e->repl_src;
+        default:
+                return e->repl_dst;
+        }
+}
+
+/* Several filtered dumps: did an earlier one (address, position) already
+ * bring e?  Then it is not taken again. */
+static bool dump_seen_before(const DumpCtx *x, const VsmCtEntry *e) {
+        size_t alen = e->family == 4 ? 4 : 16;
+
+        for (size_t j = 0; j <= x->cur_addr && j < x->owned->n; j++)
+                for (int q = 0; q < 4; q++) {
+                        const VsmCtAddr *a = &x->owned->a[j];
+
+                        if (j == x->cur_addr && q >= x->cur_pos)
+                                return false;
+                        if (x->orig_only && q >= 2)
+                                continue;
+                        if (a->family == e->family && memcmp(pos_addr(e, q), a->addr, alen) == 0)
+                                return true;
+                }
+        return false;
+}
 
 static int dump_cb(const struct nlmsghdr *nlh, void *data) {
         DumpCtx *x = data;
@@ -270,31 +306,11 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data) {
                 return MNL_CB_ERROR;
         if (nfct_nlmsg_parse(nlh, ct) >= 0) {
                 x->seen++;
-                if (ct_to_entry(ct, &e) && x->keys) {
-                        /* the original tuple and zone: seen in an earlier dump? */
-                        struct {
-                                uint32_t zone;
-                                uint16_t sport, dport;
-                                uint8_t family, proto, pad[2];
-                                uint8_t src[16], dst[16];
-                        } key;
-                        GBytes *k;
-
-                        memset(&key, 0, sizeof(key));
-                        key.zone = e.zone;
-                        key.sport = e.orig_sport;
-                        key.dport = e.orig_dport;
-                        key.family = e.family;
-                        key.proto = e.proto;
-                        memcpy(key.src, e.orig_src, 16);
-                        memcpy(key.dst, e.orig_dst, 16);
-                        k = g_bytes_new(&key, sizeof(key));
-                        if (!g_hash_table_add(x->keys, k)) {
-                                nfct_destroy(ct);
-                                return MNL_CB_OK;
-                        }
+                if (!ct_to_entry(ct, &e) || (x->filtering && dump_seen_before(x, &e))) {
+                        nfct_destroy(ct);
+                        return MNL_CB_OK;
                 }
-                if (ct_to_entry(ct, &e) && (!x->owned || vsm_ct_owned_match(x->owned, &e, NULL))) {
+                if (!x->owned || vsm_ct_owned_match(x->owned, &e, NULL)) {
                         if (x->kept < x->max) {
                                 g_array_append_val(x->out, e);
                                 x->kept++;
@@ -364,17 +380,16 @@ static int sock_dump(VsmCtSock *s, DumpCtx *xp, guint *ret_seen, guint *ret_over
 
         s->last_filtered = false;
         if (x.owned && x.owned->n > 0 && x.owned->n <= CT_FILTER_ADDRS_MAX) {
-                g_autoptr(GHashTable) keys = g_hash_table_new_full(g_bytes_hash, g_bytes_equal,
-                                                                   (GDestroyNotify) g_bytes_unref, NULL);
-
-                x.keys = keys;
+                x.filtering = true;
                 for (size_t i = 0; i < x.owned->n && r == 0; i++)
                         for (int pos = 0; pos < (x.orig_only ? 2 : 4) && r == 0; pos++) {
+                                x.cur_addr = i;
+                                x.cur_pos = pos;
                                 r = sock_dump_one(s, &x, &x.owned->a[i], pos >= 2, pos % 2 == 0);
                                 if (r < 0 && i == 0 && pos == 0 && x.seen == 0)
                                         break;  /* not supported: fall back below */
                         }
-                x.keys = NULL;
+                x.filtering = false;
                 if (r == 0) {
                         s->last_filtered = true;
                         goto out;
