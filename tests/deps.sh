@@ -19,6 +19,10 @@ PKGS=(
   # TLS on the peer channel: GIO's TLS backend, and openssl to make the
   # throwaway CA and certificates of test-peer
   glib-networking openssl
+  # the conntrack carry test and benchmark (test-conntrack.sh,
+  # tests/bench/conntrack): conntrack to read and seed the tables,
+  # conntrackd as the benchmark's reference
+  conntrack conntrackd
   # sanitizers and fuzzers
   clang
 )
