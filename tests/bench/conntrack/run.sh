@@ -48,8 +48,10 @@ L=$VSM_SOURCE_ROOT/tests/integration/lib
 
 N=${N:-100000}
 D=${D:-1000}
-[[ $N =~ ^[0-9]+$ && $D =~ ^[0-9]+$ ]] && ((N >= 1 && N <= 200000 && D >= 1 && D <= 50000)) ||
-  { echo "N must be 1..200000, D 1..50000" >&2; exit 2; }
+if ! [[ $N =~ ^[0-9]+$ && $D =~ ^[0-9]+$ ]] || ((N < 1 || N > 200000 || D < 1 || D > 50000)); then
+  echo "N must be 1..200000, D 1..50000" >&2
+  exit 2
+fi
 G1=g1 MAC1=02:76:73:6d:20:01
 T_ALL=$(date +%s%N)
 say() { printf '[ct-bench %4ss] %s\n' "$(( ($(date +%s%N) - T_ALL) / 1000000000 ))" "$*"; }
