@@ -10,6 +10,8 @@ PKGS=(
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libjson-glib-dev libnl-3-dev libnl-route-3-dev
   libvirt-dev libvirt-glib-1.0-dev libxml2-dev
+  # the conntrack carry (src/io/conntrack.c); conntrack(8) for its tests
+  libnetfilter-conntrack-dev libmnl-dev conntrack
   # real peers and tools for the tests and the demo
   lldpad tshark tcpdump iproute2 util-linux procps
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils

@@ -683,6 +683,30 @@ static void print_carry(JsonObject *c) {
         }
 }
 
+/* The conntrack carry's counters (daemon/carry-ct.h). */
+static void print_conntrack(JsonObject *c) {
+        JsonObject *sk = json_object_has_member(c, "skipped") &&
+                                         JSON_NODE_HOLDS_OBJECT(json_object_get_member(c, "skipped"))
+                                 ? json_object_get_object_member(c, "skipped")
+                                 : NULL;
+        g_autoptr(GList) names = sk ? json_object_get_members(sk) : NULL;
+
+        printf("\nconntrack: learned %" G_GINT64_FORMAT ", carried %" G_GINT64_FORMAT ", installed %" G_GINT64_FORMAT
+               ", failed %" G_GINT64_FORMAT ", deleted %" G_GINT64_FORMAT "\n",
+               int_or(c, "learned", 0), int_or(c, "carried", 0), int_or(c, "installed", 0), int_or(c, "failed", 0),
+               int_or(c, "deleted", 0));
+        printf("  skipped:");
+        for (GList *l = names; l; l = l->next)
+                printf(" %s %" G_GINT64_FORMAT, (const char *) l->data, int_or(sk, l->data, 0));
+        printf("\n  pre-stage: %" G_GINT64_FORMAT " entries, %.1f ms; delta: %" G_GINT64_FORMAT " entries, ",
+               int_or(c, "prestage_entries", 0), json_object_get_double_member_with_default(c, "prestage_ms", 0),
+               int_or(c, "delta_entries", 0));
+        if (int_or(c, "delta_us", -1) >= 0)
+                printf("%" G_GINT64_FORMAT " us\n", int_or(c, "delta_us", 0));
+        else
+                printf("not installed here\n");
+}
+
 static int cmd_show(const char *domain) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonObject) reply = NULL;
@@ -718,6 +742,8 @@ static int cmd_show(const char *domain) {
         }
         if (json_object_has_member(r, "carry") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(r, "carry")))
                 print_carry(json_object_get_object_member(r, "carry"));
+        if (json_object_has_member(r, "conntrack") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(r, "conntrack")))
+                print_conntrack(json_object_get_object_member(r, "conntrack"));
         return VSIMIG_EXIT_OK;
 }
 

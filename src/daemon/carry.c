@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/carry-ct.h"
 #include "daemon/log.h"
 #include "daemon/netstate.h"
 #include "daemon/peer.h"
@@ -68,6 +69,7 @@ struct CarryDomain {
         GArray *mdb_pending;           /* VsmMdbEntry */
         guint mdb_timer;
         gint64 mdb_deadline_usec;
+        VsmCtDomain *ct;               /* the conntrack carry's part; NULL until used */
 };
 
 struct VsmCarry {
@@ -84,6 +86,7 @@ struct VsmCarry {
         GHashTable *domains;           /* uuid -> CarryDomain (owned) */
         GHashTable *by_ifindex;        /* ifindex -> CarryNic (borrowed) */
         VsmCarryConfig policy_cfg;     /* for every domain's VsmCarryPolicy */
+        VsmCtCarry *ct;                /* NULL: [conntrack] enabled = false */
         guint expire_timer;
         guint64 n_learned_frames, n_changes, n_replays, n_replays_late, n_replay_frames, n_replay_refused;
         guint64 n_switchovers_sent, n_switchovers_received, n_switchovers_refused, n_peer_rejects, n_state_messages;
@@ -158,9 +161,16 @@ static void domain_free(gpointer p) {
         g_ptr_array_unref(d->nics);
         if (d->mdb_pending)
                 g_array_unref(d->mdb_pending);
+        vsm_ct_domain_free(d->ct);
         g_free(d->peer_state);
         g_free(d->name);
         g_free(d);
+}
+
+static VsmCtDomain *domain_ct(CarryDomain *d) {
+        if (!d->ct && d->c->ct)
+                d->ct = vsm_ct_domain_new(d->c->ct, d->uuid);
+        return d->ct;
 }
 
 static CarryDomain *carry_lookup(VsmCarry *c, const char *uuid) {
@@ -666,6 +676,11 @@ static void on_peer_message(VsmPeerClient *client, VsmPeerMessage *m, gpointer u
                 /* Its vNIC states are merged only once it is taken
                  * (domain_forward_switchover). */
                 carry_feed(d, &in, &ctx);
+        } else if (msg->type == VSM_PEER_MSG_CONNTRACK) {
+                VsmCarryInput in = { .ev = VSM_CARRY_EV_CT_RECEIVED };
+                CarryCtx ctx = { .client = client, .msg = msg };
+
+                carry_feed(d, &in, &ctx);
         } else if (msg->type == VSM_PEER_MSG_STATE) {
                 domain_merge_incoming(d, msg->nics);
                 carry_note(d, TRUE, "peer: state of %u vNIC(s), generation %" G_GUINT64_FORMAT, msg->nics->len,
@@ -742,6 +757,8 @@ static void domain_drop_client(CarryDomain *d, VsmPeerClient *client) {
  * say what the snapshot was. */
 static void domain_take_incoming(CarryDomain *d, CarryCtx *ctx) {
         d->replay_frames = d->replay_errors = 0;
+        if (domain_ct(d))
+                vsm_ct_domain_set_nics(d->ct, ctx->info);
         switch (ctx->snapshot) {
         case VSM_CARRY_SNAPSHOT_NONE:
                 carry_note(d, FALSE, "no vsimig snapshot in the domain XML: nothing to replay");
@@ -1380,6 +1397,18 @@ static void carry_arm_timer(CarryDomain *d, uint64_t at_usec, uint64_t now_usec)
         d->write_timer = g_timeout_add((guint) ((at_usec > now_usec ? at_usec - now_usec : 0) / 1000), on_write_timer, d);
 }
 
+/* CT_PRESTAGE: the VM's owned addresses, from the learners. */
+static void domain_ct_prestage(CarryDomain *d) {
+        g_autoptr(GPtrArray) states = NULL;
+        VsmCtOwned owned;
+
+        if (!domain_ct(d))
+                return;
+        states = domain_snapshot(d, FALSE);
+        vsm_ct_owned_from_states(&owned, states);
+        vsm_ct_domain_prestage(d->ct, &owned, d->c->server);
+}
+
 /* Feed one event to d's policy and carry out what it says, in order.
  * FALSE: d is gone (FORGET). */
 static gboolean carry_feed(CarryDomain *d, VsmCarryInput *in, CarryCtx *ctx) {
@@ -1457,6 +1486,8 @@ static gboolean carry_feed(CarryDomain *d, VsmCarryInput *in, CarryCtx *ctx) {
                         domain_forward_switchover(d, ctx);
                         break;
                 case VSM_CARRY_ACT_TAKEOVER:
+                        if (d->ct)
+                                vsm_ct_domain_keep(d->ct);
                         g_clear_pointer(&d->client, vsm_peer_client_free);
                         g_clear_pointer(&d->incoming, vsm_domain_state_free);
                         break;
@@ -1469,6 +1500,29 @@ static gboolean carry_feed(CarryDomain *d, VsmCarryInput *in, CarryCtx *ctx) {
                 case VSM_CARRY_ACT_FORGET:
                         g_hash_table_remove(d->c->domains, d->uuid);
                         return FALSE;
+                case VSM_CARRY_ACT_CT_PRESTAGE:
+                        domain_ct_prestage(d);
+                        break;
+                case VSM_CARRY_ACT_CT_DELTA:
+                        if (d->ct)
+                                vsm_ct_domain_delta(d->ct);
+                        break;
+                case VSM_CARRY_ACT_CT_STOP:
+                        if (d->ct)
+                                vsm_ct_domain_stop(d->ct);
+                        break;
+                case VSM_CARRY_ACT_CT_FLUSH:
+                        if (d->ct)
+                                vsm_ct_domain_flush(d->ct);
+                        break;
+                case VSM_CARRY_ACT_CT_INSTALL:
+                        if (domain_ct(d) && ctx->msg && d->incoming)
+                                vsm_ct_domain_install(d->ct, ctx->msg, d->incoming->nics);
+                        break;
+                case VSM_CARRY_ACT_CT_UNDO:
+                        if (d->ct)
+                                vsm_ct_domain_undo(d->ct);
+                        break;
                 default:
                         break;
                 }
@@ -1478,6 +1532,14 @@ static gboolean carry_feed(CarryDomain *d, VsmCarryInput *in, CarryCtx *ctx) {
 
 /* ---- the JSON views ---- */
 
+
+JsonNode *vsm_carry_domain_ct_json(VsmCarry *c, const char *uuid) {
+        CarryDomain *d = carry_lookup(c, uuid);
+
+        if (d && d->ct)
+                return vsm_ct_domain_to_json(d->ct);
+        return vsm_ct_carry_gone_json(c->ct, uuid);
+}
 
 JsonNode *vsm_carry_domain_json(VsmCarry *c, const char *uuid) {
         CarryDomain *d = carry_lookup(c, uuid);
@@ -1585,6 +1647,8 @@ JsonNode *vsm_carry_status_json(VsmCarry *c) {
         COUNTER(mdb_failed);
         COUNTER(queries);
         COUNTER(leaves);
+        json_builder_set_member_name(b, "conntrack");
+        json_builder_add_value(b, vsm_ct_carry_to_json(c->ct));
         json_builder_set_member_name(b, "peer");
         if (c->server)
                 json_builder_add_value(b, vsm_peer_server_to_json(c->server));
@@ -1595,6 +1659,13 @@ JsonNode *vsm_carry_status_json(VsmCarry *c) {
 }
 
 /* ---- lifetime ---- */
+
+static void carry_ct_note(const char *uuid, gboolean quiet, const char *text, gpointer user_data) {
+        VsmCarry *c = user_data;
+
+        if (c->host.note)
+                c->host.note(uuid, quiet, text, c->host_data);
+}
 
 VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpointer user_data, GError **error) {
         static const VsmPeerServerCallbacks scb = {
@@ -1633,6 +1704,8 @@ VsmCarry *vsm_carry_new(const VsmConfig *config, const VsmCarryHost *host, gpoin
                 .secure = c->key || c->tls || config->peer_insecure,
                 .write_interval_usec = (uint64_t) config->metadata_interval_ms * 1000,
         };
+        c->ct = vsm_ct_carry_new(config, carry_ct_note, c);
+        c->policy_cfg.conntrack = c->ct != NULL;
         if (config->peer_listen) {
                 c->server = vsm_peer_server_new_retrying(config->peer_listen, &c->sec, &scb, c, error);
                 if (!c->server)
@@ -1684,6 +1757,7 @@ VsmCarry *vsm_carry_free(VsmCarry *c) {
          * connections from the server. */
         g_clear_pointer(&c->domains, g_hash_table_unref);
         g_clear_pointer(&c->by_ifindex, g_hash_table_unref);
+        c->ct = vsm_ct_carry_free(c->ct);
         vsm_peer_server_free(c->server);
         vsm_peer_tls_free(c->tls);
         g_clear_pointer(&c->key, g_bytes_unref);

@@ -77,6 +77,9 @@ void vsm_carry_resumed(VsmCarry *c, const char *uuid, const VsmDomainInfo *info)
  * this port now (sm/carry.h decides). */
 void vsm_carry_forget(VsmCarry *c, const char *uuid, const VsmDomainInfo *info);
 
+/* The conntrack carry's counters for one domain (NULL if none): the
+ * "conntrack" object of `vsimigctl show --json` (daemon/carry-ct.h). */
+JsonNode *vsm_carry_domain_ct_json(VsmCarry *c, const char *uuid);
 /* What is learned or carried for one domain (NULL if nothing), for
  * `vsimigctl show`; and the daemon-wide counters for `status`. */
 JsonNode *vsm_carry_domain_json(VsmCarry *c, const char *uuid);

@@ -51,6 +51,12 @@ VsmConfig *vsm_config_new_default(void) {
         c->replay_mdb = TRUE;
         c->replay_query = TRUE;
         c->replay_leaves = TRUE;
+        c->ct_enabled_text = g_strdup("auto");
+        c->ct_enabled = VSM_CONFIG_CT_AUTO;
+        c->ct_zone_text = g_strdup("keep");
+        c->ct_nat_text = g_strdup("skip");
+        c->ct_nat_carry = FALSE;
+        c->ct_max_entries = VSM_CONFIG_CT_MAX_ENTRIES_DEFAULT;
         c->control_socket = g_strdup(VSIMIG_DEFAULT_SOCKET);
         c->control_group = NULL;
         c->control_max_clients = 64;
@@ -74,6 +80,9 @@ VsmConfig *vsm_config_free(VsmConfig *c) {
         g_free(c->peer_tls_client_key);
         g_free(c->peer_key_file);
         g_clear_pointer(&c->peer_key, g_bytes_unref);
+        g_free(c->ct_enabled_text);
+        g_free(c->ct_zone_text);
+        g_free(c->ct_nat_text);
         g_free(c->control_socket);
         g_free(c->control_group);
         g_free(c);
@@ -132,6 +141,10 @@ static const KeySpec key_specs[] = {
         { "replay", "leave-old-port", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_leaves), 0, 0 },
         { "control", "socket", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_socket), 0, 0 },
         { "control", "group", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_group), 0, 0 },
+        { "conntrack", "enabled", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, ct_enabled_text), 0, 0 },
+        { "conntrack", "zone", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, ct_zone_text), 0, 0 },
+        { "conntrack", "nat", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, ct_nat_text), 0, 0 },
+        { "conntrack", "max-entries", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, ct_max_entries), 1, 16000000 },
         { "control", "max-clients", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, control_max_clients), 1, 4096 },
 };
 
@@ -282,7 +295,40 @@ static gboolean listen_is_wildcard(const char *s) {
         return g_str_has_prefix(s, "0.0.0.0:") || g_str_has_prefix(s, "[::]:");
 }
 
-static gboolean config_validate(const VsmConfig *c, GError **error) {
+/* [conntrack]: the text keys into their parsed forms. */
+static gboolean config_conntrack(VsmConfig *c, GError **error) {
+        const char *en = c->ct_enabled_text ? c->ct_enabled_text : "auto";
+        const char *nat = c->ct_nat_text ? c->ct_nat_text : "skip";
+
+        if (g_str_equal(en, "auto"))
+                c->ct_enabled = VSM_CONFIG_CT_AUTO;
+        else if (g_str_equal(en, "true") || g_str_equal(en, "yes") || g_str_equal(en, "1"))
+                c->ct_enabled = VSM_CONFIG_CT_ON;
+        else if (g_str_equal(en, "false") || g_str_equal(en, "no") || g_str_equal(en, "0"))
+                c->ct_enabled = VSM_CONFIG_CT_OFF;
+        else {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[conntrack] enabled: '%s' is not auto, true or false",
+                            en);
+                return FALSE;
+        }
+        if (g_str_equal(nat, "skip"))
+                c->ct_nat_carry = FALSE;
+        else if (g_str_equal(nat, "carry"))
+                c->ct_nat_carry = TRUE;
+        else {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[conntrack] nat: '%s' is not skip or carry", nat);
+                return FALSE;
+        }
+        if (vsm_ct_zone_map_parse(c->ct_zone_text ? c->ct_zone_text : "keep", &c->ct_zone) < 0) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                            "[conntrack] zone: '%s' is not keep, a zone number (0-65535) or BRIDGE:ZONE[,BRIDGE:ZONE...]",
+                            c->ct_zone_text);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+static gboolean config_validate(VsmConfig *c, GError **error) {
         uint8_t id[VSM_VDP_MANAGER_ID_LEN];
         guint n = g_strv_length(c->uplinks);
 
@@ -376,6 +422,8 @@ static gboolean config_validate(const VsmConfig *c, GError **error) {
                                 return FALSE;
                         }
         }
+        if (!config_conntrack(c, error))
+                return FALSE;
         if (!c->control_socket || !g_path_is_absolute(c->control_socket) ||
             strlen(c->control_socket) >= 108) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,

@@ -5,7 +5,17 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "proto/ct-record.h"
+
 #define VSM_CONFIG_UPLINKS_MAX 64
+
+typedef enum VsmConfigCtEnabled {
+        VSM_CONFIG_CT_AUTO,             /* on where the kernel's conntrack answers */
+        VSM_CONFIG_CT_ON,
+        VSM_CONFIG_CT_OFF,
+} VsmConfigCtEnabled;
+
+#define VSM_CONFIG_CT_MAX_ENTRIES_DEFAULT 1000000u
 
 typedef struct VsmConfig {
         /* [vdp] */
@@ -53,6 +63,14 @@ typedef struct VsmConfig {
         gboolean replay_mdb;            /* RTM_NEWMDB on the new tap */
         gboolean replay_query;          /* general query into the tap after resume */
         gboolean replay_leaves;         /* the source: leaves for the VM's groups after it left */
+        /* [conntrack] */
+        char *ct_enabled_text;          /* "auto" | "true" | "false" */
+        VsmConfigCtEnabled ct_enabled;
+        char *ct_zone_text;             /* "keep" | N | "BRIDGE:N,..." */
+        VsmCtZoneMap ct_zone;
+        char *ct_nat_text;              /* "skip" | "carry" */
+        gboolean ct_nat_carry;
+        unsigned ct_max_entries;        /* per domain */
         /* [control] */
         char *control_socket;
         char *control_group;            /* NULL: root only */

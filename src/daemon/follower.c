@@ -863,5 +863,10 @@ JsonNode *vsm_follower_show_json(VsmFollower *f, const char *domain, GError **er
                 json_object_set_member(json_node_get_object(node), "carry", carry);
         else
                 json_object_set_null_member(json_node_get_object(node), "carry");
+        carry = vsm_carry_domain_ct_json(f->carry, vsm_domain_get_uuid_string(d));
+        if (carry)
+                json_object_set_member(json_node_get_object(node), "conntrack", carry);
+        else
+                json_object_set_null_member(json_node_get_object(node), "conntrack");
         return node;
 }

@@ -49,6 +49,7 @@ static const char *const msg_type_names[_VSM_PEER_MSG_MAX] = {
         [VSM_PEER_MSG_ERROR] = "error",
         [VSM_PEER_MSG_CHALLENGE] = "challenge",
         [VSM_PEER_MSG_AUTH] = "auth",
+        [VSM_PEER_MSG_CONNTRACK] = "conntrack",
 };
 
 /* The members each type allows ("type" included); everything else is refused. */
@@ -58,6 +59,13 @@ static const char *const switchover_members[] = { "type", "domain", "generation"
 static const char *const error_members[] = { "type", "reason", NULL };
 static const char *const challenge_members[] = { "type", "nonce", "proof", NULL };
 static const char *const auth_members[] = { "type", "proof", NULL };
+static const char *const conntrack_members[] = { "type", "domain", "phase", "seq", "last", "entries", NULL };
+static const char *const ct_phase_names[_VSM_PEER_CT_PHASE_MAX] = {
+        [VSM_PEER_CT_PRESTAGE] = "prestage",
+        [VSM_PEER_CT_DELTA] = "delta",
+};
+/* base64 of VSM_CT_BATCH_MAX IPv6 records */
+#define PEER_CT_BASE64_MAX (((gsize) VSM_CT_BATCH_MAX * VSM_CT_RECORD_LEN_IP6 + 2) / 3 * 4)
 
 /**
  * vsm_peer_message_type_to_string: the wire name of a message type.
@@ -76,9 +84,47 @@ VsmPeerMessage *vsm_peer_message_free(VsmPeerMessage *m) {
                 return NULL;
         if (m->nics)
                 g_ptr_array_unref(m->nics);
+        if (m->ct_entries)
+                g_array_unref(m->ct_entries);
         g_free(m->reason);
         g_free(m);
         return NULL;
+}
+
+/* The records of entries, base64; NULL when more than VSM_CT_BATCH_MAX
+ * or one does not encode. */
+static char *ct_entries_base64(const GArray *entries) {
+        guint n = entries ? entries->len : 0;
+        g_autofree uint8_t *buf = NULL;
+        VsmWriter w;
+
+        if (n > VSM_CT_BATCH_MAX)
+                return NULL;
+        buf = g_malloc((gsize) MAX(n, 1) * VSM_CT_RECORD_LEN_IP6);
+        vsm_writer_init(&w, buf, (gsize) MAX(n, 1) * VSM_CT_RECORD_LEN_IP6);
+        for (guint i = 0; i < n; i++)
+                if (vsm_ct_record_write(&w, &g_array_index(entries, VsmCtEntry, i)) < 0)
+                        return NULL;
+        return g_base64_encode(buf, w.len);
+}
+
+/* Strict base64: the alphabet, padding only at the end, a multiple of 4. */
+static gboolean base64_valid(const char *s, gsize len) {
+        gsize pad = 0;
+
+        if (len % 4 != 0)
+                return FALSE;
+        for (gsize i = 0; i < len; i++) {
+                char c = s[i];
+
+                if (c == '=') {
+                        pad++;
+                        continue;
+                }
+                if (pad || !(g_ascii_isalnum(c) || c == '+' || c == '/'))
+                        return FALSE;
+        }
+        return pad <= 2;
 }
 
 /**
@@ -146,6 +192,23 @@ GBytes *vsm_peer_message_encode(const VsmPeerMessage *m) {
                 json_builder_set_member_name(b, "reason");
                 json_builder_add_string_value(b, m->reason ? m->reason : "");
                 break;
+        case VSM_PEER_MSG_CONNTRACK: {
+                g_autofree char *b64 = ct_entries_base64(m->ct_entries);
+
+                if (!b64)
+                        return NULL;
+                json_builder_set_member_name(b, "domain");
+                json_builder_add_string_value(b, m->domain);
+                json_builder_set_member_name(b, "phase");
+                json_builder_add_string_value(b, ct_phase_names[m->ct_phase < _VSM_PEER_CT_PHASE_MAX ? m->ct_phase : 0]);
+                json_builder_set_member_name(b, "seq");
+                json_builder_add_int_value(b, (gint64) MIN(m->ct_seq, (guint64) G_MAXINT64));
+                json_builder_set_member_name(b, "last");
+                json_builder_add_boolean_value(b, m->ct_last);
+                json_builder_set_member_name(b, "entries");
+                json_builder_add_string_value(b, b64);
+                break;
+        }
         default:
                 g_assert_not_reached();
         }
@@ -328,6 +391,65 @@ static gboolean parse_nics(JsonObject *obj, GPtrArray **ret, GError **error) {
         return TRUE;
 }
 
+static gboolean parse_ct(JsonObject *obj, VsmPeerMessage *m, GError **error) {
+        const char *phase, *b64;
+        JsonNode *last;
+        g_autofree guint8 *raw = NULL;
+        gsize raw_len = 0, len;
+        gint64 v;
+        int n;
+
+        if (!parse_domain(obj, m->domain, error))
+                return FALSE;
+        phase = member_string(obj, "phase", error);
+        if (!phase)
+                return FALSE;
+        if (g_str_equal(phase, "prestage"))
+                m->ct_phase = VSM_PEER_CT_PRESTAGE;
+        else if (g_str_equal(phase, "delta"))
+                m->ct_phase = VSM_PEER_CT_DELTA;
+        else {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"phase\" must be prestage or delta");
+                return FALSE;
+        }
+        if (!member_uint(obj, "seq", FALSE, &v, error))
+                return FALSE;
+        m->ct_seq = (guint64) v;
+        last = json_object_get_member(obj, "last");
+        if (!last || !JSON_NODE_HOLDS_VALUE(last) || json_node_get_value_type(last) != G_TYPE_BOOLEAN) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"last\" must be a boolean");
+                return FALSE;
+        }
+        m->ct_last = json_node_get_boolean(last);
+        b64 = member_string(obj, "entries", error);
+        if (!b64)
+                return FALSE;
+        len = strlen(b64);
+        if (len > PEER_CT_BASE64_MAX) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"entries\": more than %u entries",
+                            VSM_CT_BATCH_MAX);
+                return FALSE;
+        }
+        if (!base64_valid(b64, len)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"entries\" is not base64");
+                return FALSE;
+        }
+        m->ct_entries = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+        if (len == 0)
+                return TRUE;
+        raw = g_base64_decode(b64, &raw_len);
+        g_array_set_size(m->ct_entries, VSM_CT_BATCH_MAX);
+        n = vsm_ct_records_decode(raw, raw_len, (VsmCtEntry *) (void *) m->ct_entries->data, VSM_CT_BATCH_MAX);
+        if (n < 0) {
+                g_array_set_size(m->ct_entries, 0);
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"entries\": %s",
+                            n == -E2BIG ? "too many entries" : "a record is malformed");
+                return FALSE;
+        }
+        g_array_set_size(m->ct_entries, (guint) n);
+        return TRUE;
+}
+
 /**
  * vsm_peer_message_decode: parses and validates one message body (without
  * its length prefix).  Strict: unknown types and members, wrong types, a
@@ -402,6 +524,9 @@ gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage 
         } else if (g_str_equal(type, "auth")) {
                 m->type = VSM_PEER_MSG_AUTH;
                 allowed = auth_members;
+        } else if (g_str_equal(type, "conntrack")) {
+                m->type = VSM_PEER_MSG_CONNTRACK;
+                allowed = conntrack_members;
         } else {
                 g_autofree char *esc = escape_short(type);
 
@@ -473,6 +598,10 @@ gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage 
                 m->reason = g_strdup(reason);
                 break;
         }
+        case VSM_PEER_MSG_CONNTRACK:
+                if (!parse_ct(obj, m, error))
+                        return FALSE;
+                break;
         default:
                 g_assert_not_reached();
         }
@@ -2387,6 +2516,7 @@ static gboolean client_on_message(VsmPeerClient *c, VsmPeerMessage *msg) {
                 return client_on_challenge(c, m);
         case VSM_PEER_MSG_STATE:
         case VSM_PEER_MSG_SWITCHOVER:
+        case VSM_PEER_MSG_CONNTRACK:
                 /* Nothing counts before the source proved itself. */
                 if (!c->authenticated) {
                         client_reject(c, "%s message before the challenge", vsm_peer_message_type_to_string(m->type));

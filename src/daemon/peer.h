@@ -54,6 +54,13 @@
  *   {"type":"switchover","domain":"<uuid>","generation":N,"nics":[...],"suspended_at":<real µs>}
  * with the final state: the NICs changed since they were last streamed
  * (the destination has the rest).  <nic> is vsm_nic_state_to_json().
+ * The VM's connection-tracking entries (vsimigd(8) CONNTRACK) go as
+ *   {"type":"conntrack","domain":"<uuid>","phase":"prestage"|"delta",
+ *    "seq":N,"last":true|false,"entries":"<base64>"}
+ * entries being the binary records of proto/ct-record.h back to back, at
+ * most VSM_CT_BATCH_MAX per message: the pre-stage right after the first
+ * state, the delta (entries created, changed or destroyed since) just
+ * before the switchover, on the same connection.
  * The destination takes state and switchover only after step 3 and only
  * for its domain.  A refusal is {"type":"error","reason":"..."} and the
  * connection is closed.  Oversized, truncated or garbage messages,
@@ -97,6 +104,7 @@
 #include <json-glib/json-glib.h>
 
 #include "daemon/netstate.h"
+#include "proto/ct-record.h"
 
 #define VSM_PEER_MESSAGE_MAX (8u * 1024u * 1024u)   /* octets of a body (a sealed frame adds the MAC) */
 #define VSM_PEER_HELLO_TIMEOUT_MS 5000
@@ -121,8 +129,17 @@ typedef enum VsmPeerMessageType {
         VSM_PEER_MSG_ERROR,
         VSM_PEER_MSG_CHALLENGE,
         VSM_PEER_MSG_AUTH,
+        VSM_PEER_MSG_CONNTRACK,
         _VSM_PEER_MSG_MAX,
 } VsmPeerMessageType;
+
+/* A "conntrack" message's phase (issue 11): the pre-stage streamed at
+ * migrate begin, or the delta sent just before SWITCHOVER. */
+typedef enum VsmPeerCtPhase {
+        VSM_PEER_CT_PRESTAGE,
+        VSM_PEER_CT_DELTA,
+        _VSM_PEER_CT_PHASE_MAX,
+} VsmPeerCtPhase;
 
 /* A parsed, validated message. */
 typedef struct VsmPeerMessage {
@@ -136,6 +153,11 @@ typedef struct VsmPeerMessage {
         gint64 suspended_at_real_usec; /* switchover; 0 if absent */
         GPtrArray *nics;               /* VsmNicState, owned; state/switchover (never NULL there) */
         char *reason;                  /* error */
+        /* conntrack */
+        VsmPeerCtPhase ct_phase;
+        guint64 ct_seq;                /* batches of one migration, counted from 0 */
+        gboolean ct_last;              /* the last batch of its phase */
+        GArray *ct_entries;            /* VsmCtEntry, owned; at most VSM_CT_BATCH_MAX (never NULL there) */
 } VsmPeerMessage;
 
 VsmPeerMessage *vsm_peer_message_free(VsmPeerMessage *m);

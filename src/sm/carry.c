@@ -38,6 +38,7 @@ static const char *const event_names[_VSM_CARRY_EV_MAX] = {
         [VSM_CARRY_EV_WRITE_NOT_STARTED] = "write-not-started",
         [VSM_CARRY_EV_WRITE_DONE] = "write-done",
         [VSM_CARRY_EV_WRITE_REFUSED] = "write-refused",
+        [VSM_CARRY_EV_CT_RECEIVED] = "ct-received",
 };
 
 static const char *const action_names[_VSM_CARRY_ACT_MAX] = {
@@ -62,6 +63,12 @@ static const char *const action_names[_VSM_CARRY_ACT_MAX] = {
         [VSM_CARRY_ACT_TAKEOVER] = "takeover",
         [VSM_CARRY_ACT_NOTE] = "note",
         [VSM_CARRY_ACT_FORGET] = "forget",
+        [VSM_CARRY_ACT_CT_PRESTAGE] = "ct-prestage",
+        [VSM_CARRY_ACT_CT_DELTA] = "ct-delta",
+        [VSM_CARRY_ACT_CT_STOP] = "ct-stop",
+        [VSM_CARRY_ACT_CT_FLUSH] = "ct-flush",
+        [VSM_CARRY_ACT_CT_INSTALL] = "ct-install",
+        [VSM_CARRY_ACT_CT_UNDO] = "ct-undo",
 };
 
 static const char *const snapshot_names[_VSM_CARRY_SNAPSHOT_MAX] = {
@@ -238,6 +245,10 @@ static void replay_failback(VsmCarryPolicy *p, VsmCarryActions *ret) {
  * take the VM's bindings back, but only while it runs here. */
 static void on_failed_back(VsmCarryPolicy *p, const VsmCarryInput *in, VsmCarryActions *ret) {
         act(ret, VSM_CARRY_ACT_DROP_PEER);
+        if (p->ct_learning) {
+                p->ct_learning = false;
+                act(ret, VSM_CARRY_ACT_CT_STOP);
+        }
         policy_mint(p, ret);
         note(ret, "migration failed: new token, the old destination's channel closed");
         if (!p->switchover_sent || !p->cfg.replay || !in->has_info)
@@ -339,8 +350,13 @@ int vsm_carry_policy_handle(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t
                 act(ret, VSM_CARRY_ACT_REPLAY)->late = in->late;
                 break;
         case VSM_CARRY_EV_SUSPENDED:
-                if (in->has_nics && p->cfg.stream)
-                        act(ret, VSM_CARRY_ACT_SEND_SWITCHOVER);
+                if (!in->has_nics || !p->cfg.stream)
+                        break;
+                /* The delta goes first on the same channel: the
+                 * destination starts installing it before the replay. */
+                if (p->ct_learning)
+                        act(ret, VSM_CARRY_ACT_CT_DELTA);
+                act(ret, VSM_CARRY_ACT_SEND_SWITCHOVER);
                 break;
         case VSM_CARRY_EV_SWITCHOVER_SENT:
                 if (in->sent)
@@ -367,6 +383,14 @@ int vsm_carry_policy_handle(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t
                  * said it is here). */
                 if (p->role == VSM_MIG_ROLE_SOURCE && !p->replayed_as_source && p->cfg.leaves && in->has_info)
                         act(ret, VSM_CARRY_ACT_SEND_LEAVES);
+                /* Its entries stay here from ~300 s to days otherwise. */
+                if (p->role == VSM_MIG_ROLE_SOURCE && !p->replayed_as_source && p->cfg.conntrack &&
+                    (p->ct_learning || p->switchover_sent))
+                        act(ret, VSM_CARRY_ACT_CT_FLUSH);
+                /* A migration that never resumed here: nothing of it stays. */
+                if (p->incoming && !p->resumed && p->cfg.conntrack)
+                        act(ret, VSM_CARRY_ACT_CT_UNDO);
+                p->ct_learning = false;
                 act(ret, VSM_CARRY_ACT_FORGET);
                 break;
         case VSM_CARRY_EV_LEARNER_CHANGED:
@@ -388,6 +412,16 @@ int vsm_carry_policy_handle(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t
                 break;
         case VSM_CARRY_EV_PEER_UP:
                 act(ret, VSM_CARRY_ACT_STREAM_ALL);
+                /* After the first state: the destination has the vNICs'
+                 * addresses to re-check the entries against. */
+                if (p->cfg.conntrack && in->has_nics) {
+                        p->ct_learning = true;
+                        act(ret, VSM_CARRY_ACT_CT_PRESTAGE);
+                }
+                break;
+        case VSM_CARRY_EV_CT_RECEIVED:
+                if (p->incoming && p->cfg.conntrack)
+                        act(ret, VSM_CARRY_ACT_CT_INSTALL);
                 break;
         case VSM_CARRY_EV_PEER_ENDED:
                 /* Its token is spent: the next migration gets a new one

@@ -34,7 +34,15 @@
  *   - RESUMED: SEND_QUERIES; learning starts, and at LOCAL/RUNNING the
  *     host takes over: TAKEOVER, MINT_TOKEN, and the snapshot is written
  *     at once and retried fast (VSM_CARRY_TAKEOVER_RETRY_USEC, at most
- *     VSM_CARRY_TAKEOVER_TRIES times). */
+ *     VSM_CARRY_TAKEOVER_TRIES times).
+ * Conntrack (cfg.conntrack):
+ *   - source: the destination's channel up (PEER_UP): CT_PRESTAGE;
+ *     SUSPENDED: CT_DELTA just before SEND_SWITCHOVER (same channel, so
+ *     the destination has it first); failed back: CT_STOP; the VM left
+ *     (FORGET as a source that did not take it back): CT_FLUSH;
+ *   - destination: each batch while incoming (CT_RECEIVED): CT_INSTALL;
+ *     forgotten while incoming and not resumed here (a failed
+ *     migration): CT_UNDO. */
 #pragma once
 
 #include <stdbool.h>
@@ -49,7 +57,7 @@
  * next migration out of here would be sent there. */
 #define VSM_CARRY_TAKEOVER_RETRY_USEC UINT64_C(50000)
 #define VSM_CARRY_TAKEOVER_TRIES 100        /* then VSM_CARRY_WRITE_RETRY_USEC */
-#define VSM_CARRY_ACTIONS_MAX 8
+#define VSM_CARRY_ACTIONS_MAX 12
 
 typedef enum VsmCarryEvent {
         VSM_CARRY_EV_UPDATE,           /* the migration machine took a step: in.role, in.phase */
@@ -74,6 +82,7 @@ typedef enum VsmCarryEvent {
         VSM_CARRY_EV_WRITE_NOT_STARTED, /* WRITE_SNAPSHOT could not be started */
         VSM_CARRY_EV_WRITE_DONE,       /* libvirt took the snapshot */
         VSM_CARRY_EV_WRITE_REFUSED,    /* libvirt refused it */
+        VSM_CARRY_EV_CT_RECEIVED,      /* destination: a "conntrack" batch from the peer */
         _VSM_CARRY_EV_MAX,
 } VsmCarryEvent;
 
@@ -122,6 +131,13 @@ typedef enum VsmCarryActionType {
         VSM_CARRY_ACT_TAKEOVER,        /* drop the incoming snapshot and client: ours now */
         VSM_CARRY_ACT_NOTE,            /* note: static text for the timeline */
         VSM_CARRY_ACT_FORGET,
+        /* the conntrack carry (issue 11; vsimigd(8) CONNTRACK) */
+        VSM_CARRY_ACT_CT_PRESTAGE,     /* source: learn the VM's entries (dump, events), stream them */
+        VSM_CARRY_ACT_CT_DELTA,        /* source: what changed since, just before SWITCHOVER */
+        VSM_CARRY_ACT_CT_STOP,         /* source: the migration failed: stop learning, keep the entries */
+        VSM_CARRY_ACT_CT_FLUSH,        /* source: the VM left: delete its entries here */
+        VSM_CARRY_ACT_CT_INSTALL,      /* destination: re-check and install a received batch */
+        VSM_CARRY_ACT_CT_UNDO,         /* destination: the migration failed: delete what we installed */
         _VSM_CARRY_ACT_MAX,
 } VsmCarryActionType;
 
@@ -147,6 +163,7 @@ typedef struct VsmCarryConfig {
         bool secure;                   /* a destination can authenticate its origin (key, TLS or insecure) */
         bool can_write;                /* a libvirt connection for <metadata> writes */
         uint64_t write_interval_usec;  /* [learn] metadata-interval */
+        bool conntrack;                /* [conntrack] enabled is not false */
 } VsmCarryConfig;
 
 typedef struct VsmCarryPolicy {
@@ -170,6 +187,7 @@ typedef struct VsmCarryPolicy {
         bool switchover_sent;          /* the destination may have replayed */
         bool failback_pending;         /* replay once the VM runs here again */
         bool replayed_as_source;       /* a replay since the domain became a source: it is here */
+        bool ct_learning;              /* CT_PRESTAGE given, no CT_STOP/CT_FLUSH since */
         /* destination */
         bool incoming;
         bool switchover_received;

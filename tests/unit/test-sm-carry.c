@@ -1145,9 +1145,134 @@ static void test_peer_answer(void) {
                         VSM_CARRY_PEER_REFUSE);
 }
 
+/* ---- the conntrack carry (issue 11) ---- */
+
+static const VsmCarryConfig ct_cfg = {
+        .learn = true,
+        .replay = true,
+        .leaves = true,
+        .queries = true,
+        .stream = true,
+        .secure = true,
+        .can_write = true,
+        .write_interval_usec = INTERVAL_MS * MSEC,
+        .conntrack = true,
+};
+
+static size_t index_of(const VsmCarryActions *a, VsmCarryActionType t) {
+        for (size_t i = 0; i < a->n; i++)
+                if (a->a[i].type == t)
+                        return i;
+        return SIZE_MAX;
+}
+
+/* Source: pre-stage after the first state, the delta just before the
+ * SWITCHOVER, the entries deleted once the VM left. */
+static void test_ct_source(void) {
+        Host h;
+        const VsmCarryActions *a;
+
+        host_init(&h, &ct_cfg);
+        host_running(&h);
+        g_assert_true(has(feed(&h, VSM_CARRY_EV_PEER_AUTH), VSM_CARRY_ACT_ACCEPT_PEER));
+        a = feed(&h, VSM_CARRY_EV_PEER_UP);
+        g_assert_true(has(a, VSM_CARRY_ACT_CT_PRESTAGE));
+        g_assert_cmpuint(index_of(a, VSM_CARRY_ACT_STREAM_ALL), <, index_of(a, VSM_CARRY_ACT_CT_PRESTAGE));
+        update(&h, SRC, VSM_MIG_PHASE_MIGRATING);
+        a = feed(&h, VSM_CARRY_EV_SUSPENDED);
+        g_assert_true(has(a, VSM_CARRY_ACT_CT_DELTA));
+        g_assert_cmpuint(index_of(a, VSM_CARRY_ACT_CT_DELTA), <, index_of(a, VSM_CARRY_ACT_SEND_SWITCHOVER));
+        feed_in(&h, (VsmCarryInput) { .ev = VSM_CARRY_EV_SWITCHOVER_SENT, .sent = true });
+        update(&h, SRC, VSM_MIG_PHASE_SUSPENDED);
+        a = feed(&h, VSM_CARRY_EV_FORGET);
+        g_assert_true(has(a, VSM_CARRY_ACT_CT_FLUSH));
+        g_assert_false(has(a, VSM_CARRY_ACT_CT_UNDO));
+        g_assert_cmpuint(index_of(a, VSM_CARRY_ACT_CT_FLUSH), <, index_of(a, VSM_CARRY_ACT_FORGET));
+        g_assert_cmpuint(h.count[VSM_CARRY_ACT_CT_PRESTAGE], ==, 1);
+        g_assert_cmpuint(h.count[VSM_CARRY_ACT_CT_DELTA], ==, 1);
+        g_assert_cmpuint(h.count[VSM_CARRY_ACT_CT_STOP], ==, 0);
+}
+
+/* Source, a migration that fails: learning stops, the entries stay (the
+ * VM runs here), and a later forget of a local domain deletes nothing. */
+static void test_ct_source_failed(void) {
+        Host h;
+        const VsmCarryActions *a;
+
+        host_init(&h, &ct_cfg);
+        host_running(&h);
+        g_assert_true(peer_auth(&h));
+        g_assert_cmpuint(h.count[VSM_CARRY_ACT_CT_PRESTAGE], ==, 1);
+        update(&h, SRC, VSM_MIG_PHASE_MIGRATING);
+        a = feed_in(&h, (VsmCarryInput) { .ev = VSM_CARRY_EV_FAILED_BACK, .running = true, .has_info = true });
+        g_assert_true(has(a, VSM_CARRY_ACT_CT_STOP));
+        update(&h, LOCAL, VSM_MIG_PHASE_RUNNING);
+        /* No delta without learning, even if a SUSPENDED came late. */
+        g_assert_false(has(feed(&h, VSM_CARRY_EV_SUSPENDED), VSM_CARRY_ACT_CT_DELTA));
+        a = feed(&h, VSM_CARRY_EV_FORGET);
+        g_assert_false(has(a, VSM_CARRY_ACT_CT_FLUSH));
+        g_assert_true(has(a, VSM_CARRY_ACT_FORGET));
+}
+
+/* Destination: batches installed only while incoming; a migration that
+ * never resumed here is undone, one that did is kept. */
+static void test_ct_destination(void) {
+        Host h;
+        const VsmCarryActions *a;
+
+        host_init(&h, &ct_cfg);
+        /* Not incoming: a batch is ignored. */
+        g_assert_false(has(feed(&h, VSM_CARRY_EV_CT_RECEIVED), VSM_CARRY_ACT_CT_INSTALL));
+        incoming(&h, VSM_CARRY_SNAPSHOT_PEER);
+        update(&h, DST, VSM_MIG_PHASE_INCOMING);
+        g_assert_true(has(feed(&h, VSM_CARRY_EV_CT_RECEIVED), VSM_CARRY_ACT_CT_INSTALL));
+        g_assert_true(has(feed(&h, VSM_CARRY_EV_CT_RECEIVED), VSM_CARRY_ACT_CT_INSTALL));
+        /* domjobabort: the incoming domain goes away before RESUMED. */
+        a = feed(&h, VSM_CARRY_EV_FORGET);
+        g_assert_true(has(a, VSM_CARRY_ACT_CT_UNDO));
+        g_assert_false(has(a, VSM_CARRY_ACT_CT_FLUSH));
+
+        host_init(&h, &ct_cfg);
+        incoming(&h, VSM_CARRY_SNAPSHOT_PEER);
+        update(&h, DST, VSM_MIG_PHASE_PRE_ASSOCIATED);
+        g_assert_true(has(feed(&h, VSM_CARRY_EV_CT_RECEIVED), VSM_CARRY_ACT_CT_INSTALL));
+        feed(&h, VSM_CARRY_EV_SWITCHOVER_RECEIVED);
+        feed(&h, VSM_CARRY_EV_SWITCHOVER_ACCEPTED);
+        feed(&h, VSM_CARRY_EV_RESUMED);
+        update(&h, LOCAL, VSM_MIG_PHASE_RUNNING);
+        g_assert_false(has(feed(&h, VSM_CARRY_EV_CT_RECEIVED), VSM_CARRY_ACT_CT_INSTALL));
+        a = feed(&h, VSM_CARRY_EV_FORGET);
+        g_assert_false(has(a, VSM_CARRY_ACT_CT_UNDO));
+}
+
+/* [conntrack] enabled = false: no conntrack action, ever. */
+static void test_ct_off(void) {
+        Host h;
+
+        host_init(&h, NULL);
+        host_running(&h);
+        g_assert_true(peer_auth(&h));
+        update(&h, SRC, VSM_MIG_PHASE_MIGRATING);
+        feed(&h, VSM_CARRY_EV_SUSPENDED);
+        feed_in(&h, (VsmCarryInput) { .ev = VSM_CARRY_EV_SWITCHOVER_SENT, .sent = true });
+        feed(&h, VSM_CARRY_EV_FORGET);
+        for (int t = VSM_CARRY_ACT_CT_PRESTAGE; t <= VSM_CARRY_ACT_CT_UNDO; t++)
+                g_assert_cmpuint(h.count[t], ==, 0);
+        host_init(&h, NULL);
+        incoming(&h, VSM_CARRY_SNAPSHOT_PEER);
+        feed(&h, VSM_CARRY_EV_CT_RECEIVED);
+        feed(&h, VSM_CARRY_EV_FORGET);
+        for (int t = VSM_CARRY_ACT_CT_PRESTAGE; t <= VSM_CARRY_ACT_CT_UNDO; t++)
+                g_assert_cmpuint(h.count[t], ==, 0);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/sm/carry/strings", test_strings);
+        g_test_add_func("/sm/carry/ct-source", test_ct_source);
+        g_test_add_func("/sm/carry/ct-source-failed", test_ct_source_failed);
+        g_test_add_func("/sm/carry/ct-destination", test_ct_destination);
+        g_test_add_func("/sm/carry/ct-off", test_ct_off);
         g_test_add_func("/sm/carry/bad-event", test_bad_event);
         g_test_add_func("/sm/carry/creates", test_creates);
         g_test_add_func("/sm/carry/source-normal", test_source_normal);

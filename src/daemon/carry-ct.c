@@ -1,0 +1,766 @@
+/* The conntrack carry inside vsimigd (see daemon/carry-ct.h; issue 11,
+ * DESIGN.md section 4 "Conntrack", the trust model of section 7).
+ *
+ * Nothing here walks the kernel's table on the main loop: dumps, installs
+ * and deletes are jobs of the worker thread (io/conntrack.h); the main
+ * loop only reads events (bounded per dispatch), keeps the learned table
+ * and encodes the batches. */
+#include "daemon/carry-ct.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "daemon/log.h"
+#include "daemon/netstate.h"
+#include "io/conntrack.h"
+
+#define CT_GONE_MAX 256
+
+enum {
+        CT_TAG_PRESTAGE = 1,           /* a source dump for the pre-stage */
+        CT_TAG_RESYNC,                 /* a source dump after lost events */
+        CT_TAG_INSTALL,                /* a destination batch ... */
+        CT_TAG_INSTALL_PRESTAGE_LAST,  /* ... the pre-stage's last */
+        CT_TAG_INSTALL_DELTA_LAST,     /* ... the delta's last */
+        CT_TAG_DELETE,                 /* destination: destroyed entries of the delta */
+};
+
+struct VsmCtCarry {
+        const VsmConfig *config;
+        VsmCtNoteFunc note;
+        gpointer note_data;
+        VsmCtWorker *worker;
+        VsmCtEvents *events;
+        GPtrArray *learning;           /* VsmCtDomain (borrowed) learning now */
+        gboolean unavailable;          /* auto: the kernel's conntrack did not answer */
+        GHashTable *gone;              /* uuid -> JsonNode: the counters of domains forgotten here */
+        guint64 n_jobs, n_deleted_after_left, n_undone;
+};
+
+/* The key of a learned entry: its original tuple and zone. */
+typedef struct CtKey {
+        uint8_t family, proto;
+        uint16_t zone;
+        uint16_t sport, dport;
+        uint8_t src[16], dst[16];
+} CtKey;
+
+typedef struct CtLearned {
+        CtKey key;                     /* first: the hash table's key */
+        VsmCtEntry e;
+        gint64 learned_usec;           /* monotonic, when e.timeout was read */
+        gboolean dirty;                /* changed since streamed (or destroyed) */
+} CtLearned;
+
+typedef struct CtNicRef {
+        VsmNicInfo ni;                 /* strings NULL: the nwfilter parameters only */
+        char bridge[16];
+} CtNicRef;
+
+struct VsmCtDomain {
+        VsmCtCarry *cc;
+        char uuid[37];
+        /* source */
+        VsmCtOwned owned;
+        VsmPeerServer *server;         /* borrowed (freed after the domains) */
+        gboolean learning, dump_pending, delta_wanted, delta_sent;
+        GHashTable *table;             /* CtKey -> CtLearned */
+        guint64 seq;
+        gint64 prestage_start_usec;
+        /* destination */
+        GArray *nics;                  /* CtNicRef */
+        GArray *submitted;             /* VsmCtEntry given to the kernel (for CT_UNDO) */
+        gint64 prestage_rx_usec, delta_rx_usec;
+        /* counters (show) */
+        guint64 learned, carried, skipped[_VSM_CT_SKIP_MAX], installed, failed, deleted;
+        guint64 prestage_entries, delta_entries;
+        double prestage_ms;
+        gint64 delta_us;               /* -1: none */
+};
+
+static void ct_note(VsmCtCarry *cc, const char *uuid, gboolean quiet, const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+static void ct_note(VsmCtCarry *cc, const char *uuid, gboolean quiet, const char *fmt, ...) {
+        g_autofree char *text = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        text = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        if (cc->note)
+                cc->note(uuid, quiet, text, cc->note_data);
+}
+
+static guint key_hash(gconstpointer p) {
+        const uint8_t *b = p;
+        guint32 h = 2166136261u;
+
+        for (size_t i = 0; i < sizeof(CtKey); i++)
+                h = (h ^ b[i]) * 16777619u;
+        return h;
+}
+
+static gboolean key_equal(gconstpointer a, gconstpointer b) {
+        return memcmp(a, b, sizeof(CtKey)) == 0;
+}
+
+static void key_of(const VsmCtEntry *e, CtKey *k) {
+        memset(k, 0, sizeof(*k));
+        k->family = e->family;
+        k->proto = e->proto;
+        k->zone = (uint16_t) e->zone;
+        k->sport = e->orig_sport;
+        k->dport = e->orig_dport;
+        memcpy(k->src, e->orig_src, 16);
+        memcpy(k->dst, e->orig_dst, 16);
+}
+
+static char *skipped_text(const guint64 *skipped) {
+        GString *s = g_string_new(NULL);
+
+        for (int i = 0; i < _VSM_CT_SKIP_MAX; i++)
+                if (skipped[i])
+                        g_string_append_printf(s, "%s%s %" G_GUINT64_FORMAT, s->len ? ", " : "",
+                                               vsm_ct_skip_to_string((VsmCtSkip) i), skipped[i]);
+        if (!s->len)
+                g_string_append(s, "none");
+        return g_string_free(s, FALSE);
+}
+
+/* ---- the host's part ---- */
+
+VsmCtCarry *vsm_ct_carry_new(const VsmConfig *config, VsmCtNoteFunc note, gpointer user_data) {
+        VsmCtCarry *cc;
+
+        if (config->ct_enabled == VSM_CONFIG_CT_OFF)
+                return NULL;
+        cc = g_new0(VsmCtCarry, 1);
+        cc->config = config;
+        cc->note = note;
+        cc->note_data = user_data;
+        cc->learning = g_ptr_array_new();
+        cc->gone = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) json_node_unref);
+        return cc;
+}
+
+VsmCtCarry *vsm_ct_carry_free(VsmCtCarry *cc) {
+        if (!cc)
+                return NULL;
+        vsm_ct_events_free(cc->events);
+        vsm_ct_worker_free(cc->worker);
+        g_ptr_array_unref(cc->learning);
+        g_hash_table_unref(cc->gone);
+        g_free(cc);
+        return NULL;
+}
+
+JsonNode *vsm_ct_carry_to_json(const VsmCtCarry *cc) {
+        JsonObject *o = json_object_new();
+        JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+        json_object_set_boolean_member(o, "enabled", cc != NULL);
+        if (cc) {
+                json_object_set_boolean_member(o, "available", !cc->unavailable);
+                json_object_set_int_member(o, "worker_jobs", (gint64) cc->n_jobs);
+                json_object_set_int_member(o, "learning_domains", cc->learning->len);
+                json_object_set_int_member(o, "events", cc->events ? (gint64) vsm_ct_events_received(cc->events) : 0);
+                json_object_set_int_member(o, "event_overruns",
+                                           cc->events ? (gint64) vsm_ct_events_overruns(cc->events) : 0);
+                json_object_set_int_member(o, "deleted_after_left", (gint64) cc->n_deleted_after_left);
+                json_object_set_int_member(o, "undone", (gint64) cc->n_undone);
+        }
+        json_node_take_object(n, o);
+        return n;
+}
+
+static gboolean cc_worker(VsmCtCarry *cc) {
+        g_autoptr(GError) error = NULL;
+
+        if (cc->worker)
+                return TRUE;
+        cc->worker = vsm_ct_worker_new(&error);
+        if (!cc->worker)
+                vsm_log(G_LOG_LEVEL_WARNING, "conntrack: no worker thread: %s", error->message);
+        return cc->worker != NULL;
+}
+
+static void cc_submit(VsmCtCarry *cc, VsmCtJob *j, VsmCtJobFunc func, gpointer data) {
+        cc->n_jobs++;
+        vsm_ct_worker_submit(cc->worker, j, func, data);
+}
+
+/* ---- source: learning ---- */
+
+static void domain_learn_entry(VsmCtDomain *d, const VsmCtEntry *e, gboolean dirty, gboolean keep_newer) {
+        CtKey k;
+        CtLearned *l;
+
+        key_of(e, &k);
+        l = g_hash_table_lookup(d->table, &k);
+        if (l && keep_newer)
+                return;                 /* an event after the dump started knows better */
+        if (!l) {
+                if (g_hash_table_size(d->table) >= d->cc->config->ct_max_entries) {
+                        d->skipped[VSM_CT_SKIP_CAP]++;
+                        return;
+                }
+                l = g_new0(CtLearned, 1);
+                l->key = k;
+                g_hash_table_insert(d->table, &l->key, l);
+                d->learned++;
+        }
+        l->e = *e;
+        l->e.flags = 0;
+        l->learned_usec = g_get_monotonic_time();
+        l->dirty = dirty;
+}
+
+static void on_event(const VsmCtEntry *e, bool destroyed, gpointer user_data) {
+        VsmCtCarry *cc = user_data;
+
+        for (guint i = 0; i < cc->learning->len; i++) {
+                VsmCtDomain *d = cc->learning->pdata[i];
+                CtKey k;
+                CtLearned *l;
+
+                if (!vsm_ct_owned_match(&d->owned, e, NULL))
+                        continue;
+                if (destroyed) {
+                        key_of(e, &k);
+                        l = g_hash_table_lookup(d->table, &k);
+                        if (l) {
+                                l->e.flags |= VSM_CT_F_DESTROYED;
+                                l->dirty = TRUE;
+                        }
+                        continue;
+                }
+                /* Skipped ones (NAT, protocol) are counted at the dump. */
+                if (vsm_ct_entry_check(e, &d->owned, cc->config->ct_nat_carry, NULL) >= 0)
+                        continue;
+                domain_learn_entry(d, e, TRUE, FALSE);
+        }
+}
+
+static void domain_resync_start(VsmCtDomain *d);
+
+static void on_overrun(gpointer user_data) {
+        VsmCtCarry *cc = user_data;
+
+        vsm_log(G_LOG_LEVEL_WARNING, "conntrack: events lost (receive buffer overrun): dumping again");
+        for (guint i = 0; i < cc->learning->len; i++)
+                domain_resync_start(cc->learning->pdata[i]);
+}
+
+static void domain_learning_stop(VsmCtDomain *d) {
+        VsmCtCarry *cc = d->cc;
+
+        if (!d->learning)
+                return;
+        d->learning = FALSE;
+        g_ptr_array_remove(cc->learning, d);
+        if (cc->learning->len == 0)
+                g_clear_pointer(&cc->events, vsm_ct_events_free);
+}
+
+static gboolean domain_learning_start(VsmCtDomain *d) {
+        VsmCtCarry *cc = d->cc;
+        int err = 0;
+
+        if (d->learning)
+                return TRUE;
+        if (!cc->events) {
+                cc->events = vsm_ct_events_new(on_event, on_overrun, cc, &err);
+                if (!cc->events) {
+                        ct_note(cc, d->uuid, FALSE, "conntrack: no event socket (%s): %s", g_strerror(-err),
+                                cc->config->ct_enabled == VSM_CONFIG_CT_AUTO ? "not in use here, nothing carried"
+                                                                             : "nothing carried");
+                        if (cc->config->ct_enabled == VSM_CONFIG_CT_AUTO)
+                                cc->unavailable = TRUE;
+                        return FALSE;
+                }
+        }
+        d->learning = TRUE;
+        g_ptr_array_add(cc->learning, d);
+        return TRUE;
+}
+
+/* The batches of the entries (all, or the dirty ones), destroyed ones
+ * removed from the table once sent; at least one batch, the last marked. */
+static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_dirty, guint *ret_destroyed) {
+        g_autoptr(GArray) batch = g_array_sized_new(FALSE, FALSE, sizeof(VsmCtEntry), 1024);
+        g_autoptr(GPtrArray) gone = g_ptr_array_new();
+        gint64 now = g_get_monotonic_time();
+        GHashTableIter it;
+        gpointer v;
+        guint sent = 0, destroyed = 0, batches = 0;
+        VsmPeerMessage m = { .type = VSM_PEER_MSG_CONNTRACK, .ct_phase = phase };
+
+        g_strlcpy(m.domain, d->uuid, sizeof(m.domain));
+        g_hash_table_iter_init(&it, d->table);
+        for (;;) {
+                gboolean more = g_hash_table_iter_next(&it, NULL, &v);
+
+                if (more) {
+                        CtLearned *l = v;
+                        VsmCtEntry e;
+
+                        if (only_dirty && !l->dirty)
+                                continue;
+                        l->dirty = FALSE;
+                        e = l->e;
+                        if (e.flags & VSM_CT_F_DESTROYED) {
+                                g_ptr_array_add(gone, l);
+                                if (!only_dirty)
+                                        continue;
+                                destroyed++;
+                        } else {
+                                e.timeout = vsm_ct_timeout_remaining(e.timeout, (uint64_t) l->learned_usec,
+                                                                     (uint64_t) now);
+                                sent++;
+                        }
+                        g_array_append_val(batch, e);
+                        if (batch->len < VSM_CT_BATCH_MAX)
+                                continue;
+                }
+                if (!more && batches > 0 && batch->len == 0)
+                        break;
+                m.ct_seq = d->seq++;
+                m.ct_last = !more;
+                m.ct_entries = batch;
+                if (d->server)
+                        vsm_peer_server_send(d->server, &m);
+                batches++;
+                g_array_set_size(batch, 0);
+                if (!more)
+                        break;
+        }
+        for (guint i = 0; i < gone->len; i++)
+                g_hash_table_remove(d->table, &((CtLearned *) gone->pdata[i])->key);
+        d->carried += sent;
+        if (ret_destroyed)
+                *ret_destroyed = destroyed;
+        return sent;
+}
+
+static void domain_send_delta(VsmCtDomain *d) {
+        gint64 t0 = g_get_monotonic_time();
+        guint destroyed = 0, n;
+
+        n = domain_stream(d, VSM_PEER_CT_DELTA, TRUE, &destroyed);
+        d->delta_entries = n + destroyed;
+        d->delta_sent = TRUE;
+        ct_note(d->cc, d->uuid, FALSE,
+                "conntrack: delta before SWITCHOVER: %u entr%s created or changed, %u destroyed since the "
+                "pre-stage (encoded in %" G_GINT64_FORMAT " us)",
+                n, n == 1 ? "y" : "ies", destroyed, g_get_monotonic_time() - t0);
+}
+
+static void on_dump(VsmCtJob *j, gpointer user_data) {
+        VsmCtDomain *d = user_data;
+        VsmCtCarry *cc = d->cc;
+        guint before = 0;
+        gboolean resync = j->user_tag == CT_TAG_RESYNC;
+
+        d->dump_pending = FALSE;
+        if (j->error < 0) {
+                gboolean automatic = cc->config->ct_enabled == VSM_CONFIG_CT_AUTO;
+
+                ct_note(cc, d->uuid, FALSE, "conntrack: dump failed: %s%s", g_strerror(-j->error),
+                        automatic ? " (not in use here: nothing carried)" : "");
+                if (automatic)
+                        cc->unavailable = TRUE;
+                domain_learning_stop(d);
+                return;
+        }
+        if (resync) {
+                GHashTableIter it;
+                gpointer v;
+                g_autoptr(GHashTable) seen = g_hash_table_new(key_hash, key_equal);
+                g_autofree CtKey *keys = g_new0(CtKey, MAX(j->out->len, 1));
+
+                /* What the dump has is current; what it lacks is gone. */
+                for (guint i = 0; i < j->out->len; i++) {
+                        const VsmCtEntry *e = &g_array_index(j->out, VsmCtEntry, i);
+
+                        if (vsm_ct_entry_check(e, &d->owned, cc->config->ct_nat_carry, NULL) >= 0)
+                                continue;
+                        key_of(e, &keys[i]);
+                        g_hash_table_add(seen, &keys[i]);
+                        domain_learn_entry(d, e, TRUE, FALSE);
+                }
+                g_hash_table_iter_init(&it, d->table);
+                while (g_hash_table_iter_next(&it, NULL, &v)) {
+                        CtLearned *l = v;
+
+                        if (!g_hash_table_contains(seen, &l->key)) {
+                                l->e.flags |= VSM_CT_F_DESTROYED;
+                                l->dirty = TRUE;
+                        }
+                }
+                return;
+        }
+        before = g_hash_table_size(d->table);
+        for (guint i = 0; i < j->out->len; i++) {
+                const VsmCtEntry *e = &g_array_index(j->out, VsmCtEntry, i);
+                int v = vsm_ct_entry_check(e, &d->owned, cc->config->ct_nat_carry, NULL);
+
+                if (v >= 0) {
+                        d->skipped[v]++;
+                        continue;
+                }
+                domain_learn_entry(d, e, FALSE, TRUE);
+        }
+        d->skipped[VSM_CT_SKIP_CAP] += j->over;
+        if (d->delta_wanted) {
+                /* SUSPENDED came first: everything goes as the delta. */
+                ct_note(cc, d->uuid, FALSE, "conntrack: the dump ended after SUSPENDED: all as the delta");
+                domain_send_delta(d);
+                return;
+        }
+        {
+                g_autofree char *sk = skipped_text(d->skipped);
+                gint64 t0 = g_get_monotonic_time();
+                guint n = domain_stream(d, VSM_PEER_CT_PRESTAGE, FALSE, NULL);
+
+                d->prestage_entries = n;
+                d->prestage_ms = (double) (g_get_monotonic_time() - d->prestage_start_usec) / 1000.0;
+                ct_note(cc, d->uuid, FALSE,
+                        "conntrack: pre-stage: %u entr%s streamed (%u learned from %u in the table, %u by events "
+                        "meanwhile; skipped: %s); dump %.1f ms in the worker, encoding %.1f ms",
+                        n, n == 1 ? "y" : "ies", j->out->len, j->seen, before, sk,
+                        (double) (j->ended_usec - j->started_usec) / 1000.0,
+                        (double) (g_get_monotonic_time() - t0) / 1000.0);
+        }
+}
+
+static void domain_dump(VsmCtDomain *d, int tag) {
+        VsmCtJob *j = vsm_ct_job_new(VSM_CT_JOB_DUMP);
+
+        j->owned = d->owned;
+        /* The cap applies to what is carried; the dump may hold a few more
+         * that are skipped. */
+        j->max = d->cc->config->ct_max_entries + 1024;
+        j->user_tag = tag;
+        d->dump_pending = TRUE;
+        cc_submit(d->cc, j, on_dump, d);
+}
+
+static void domain_resync_start(VsmCtDomain *d) {
+        if (!d->dump_pending)
+                domain_dump(d, CT_TAG_RESYNC);
+}
+
+void vsm_ct_owned_from_states(VsmCtOwned *o, const GPtrArray *states) {
+        memset(o, 0, sizeof(*o));
+        for (guint i = 0; states && i < states->len; i++) {
+                const VsmNicState *s = states->pdata[i];
+                uint8_t nic = (uint8_t) MIN(i, 255u);
+
+                if (s->has_lease)
+                        (void) vsm_ct_owned_add(o, 4, s->lease_address, nic);
+                for (guint k = 0; s->ip4 && k < s->ip4->len; k++)
+                        (void) vsm_ct_owned_add(o, 4, (const uint8_t *) s->ip4->data + k * VSM_IP4_ALEN, nic);
+                for (guint k = 0; s->ip6 && k < s->ip6->len; k++)
+                        (void) vsm_ct_owned_add(o, 6, (const uint8_t *) s->ip6->data + k * VSM_IP6_ALEN, nic);
+        }
+}
+
+void vsm_ct_domain_prestage(VsmCtDomain *d, const VsmCtOwned *owned, VsmPeerServer *server) {
+        VsmCtCarry *cc = d->cc;
+
+        if (cc->unavailable && cc->config->ct_enabled == VSM_CONFIG_CT_AUTO) {
+                ct_note(cc, d->uuid, TRUE, "conntrack: not in use on this host: nothing carried");
+                return;
+        }
+        d->owned = *owned;
+        d->server = server;
+        d->delta_wanted = d->delta_sent = FALSE;
+        d->seq = 0;
+        g_hash_table_remove_all(d->table);
+        if (owned->n == 0) {
+                ct_note(cc, d->uuid, FALSE, "conntrack: the VM owns no address yet: no entries carried");
+                return;
+        }
+        if (!cc_worker(cc) || !domain_learning_start(d))
+                return;
+        d->prestage_start_usec = g_get_monotonic_time();
+        domain_dump(d, CT_TAG_PRESTAGE);
+}
+
+void vsm_ct_domain_delta(VsmCtDomain *d) {
+        if (!d->learning)
+                return;
+        if (d->dump_pending) {
+                d->delta_wanted = TRUE;
+                domain_learning_stop(d);
+                return;
+        }
+        domain_send_delta(d);
+        domain_learning_stop(d);
+}
+
+void vsm_ct_domain_stop(VsmCtDomain *d) {
+        domain_learning_stop(d);
+        if (d->cc->worker)
+                vsm_ct_worker_cancel(d->cc->worker, d);
+        d->dump_pending = d->delta_wanted = FALSE;
+        g_hash_table_remove_all(d->table);
+}
+
+/* A forgotten domain's "deleted" counter, after the fact. */
+static void gone_add_deleted(VsmCtCarry *cc, const char *uuid, guint n) {
+        JsonNode *node = g_hash_table_lookup(cc->gone, uuid);
+        JsonObject *o;
+
+        if (!node)
+                return;
+        o = json_node_get_object(node);
+        json_object_set_int_member(o, "deleted", json_object_get_int_member_with_default(o, "deleted", 0) + n);
+}
+
+static void on_flushed(VsmCtJob *j, gpointer user_data) {
+        VsmCtCarry *cc = user_data;
+
+        if (j->error < 0) {
+                ct_note(cc, j->tag, FALSE, "conntrack: deleting the VM's entries here failed: %s", g_strerror(-j->error));
+                return;
+        }
+        cc->n_deleted_after_left += j->done;
+        gone_add_deleted(cc, j->tag, j->done);
+        ct_note(cc, j->tag, FALSE, "conntrack: the VM left: deleted its %u entr%s here", j->done,
+                j->done == 1 ? "y" : "ies");
+}
+
+void vsm_ct_domain_flush(VsmCtDomain *d) {
+        VsmCtCarry *cc = d->cc;
+        VsmCtJob *j;
+
+        domain_learning_stop(d);
+        if (d->owned.n == 0 || !cc_worker(cc))
+                return;
+        j = vsm_ct_job_new(VSM_CT_JOB_FLUSH);
+        j->owned = d->owned;
+        g_strlcpy(j->tag, d->uuid, sizeof(j->tag));
+        cc_submit(cc, j, on_flushed, cc);
+}
+
+/* ---- destination ---- */
+
+void vsm_ct_domain_set_nics(VsmCtDomain *d, const VsmDomainInfo *info) {
+        g_array_set_size(d->nics, 0);
+        for (guint i = 0; info && info->nics && i < info->nics->len; i++) {
+                const VsmNicInfo *ni = info->nics->pdata[i];
+                CtNicRef r = { .ni = *ni };
+
+                r.ni.type = r.ni.target_dev = r.ni.source_bridge = r.ni.source_network = r.ni.qbg_manager_id = NULL;
+                if (ni->source_bridge)
+                        g_strlcpy(r.bridge, ni->source_bridge, sizeof(r.bridge));
+                g_array_append_val(d->nics, r);
+        }
+}
+
+static const CtNicRef *nic_ref(const VsmCtDomain *d, const uint8_t mac[VSM_ETH_ALEN]) {
+        for (guint i = 0; i < d->nics->len; i++) {
+                const CtNicRef *r = &g_array_index(d->nics, CtNicRef, i);
+
+                if (memcmp(r->ni.mac, mac, VSM_ETH_ALEN) == 0)
+                        return r;
+        }
+        return NULL;
+}
+
+static void on_installed(VsmCtJob *j, gpointer user_data) {
+        VsmCtDomain *d = user_data;
+        VsmCtCarry *cc = d->cc;
+
+        if (j->user_tag == CT_TAG_DELETE) {
+                if (j->error >= 0)
+                        d->deleted += j->done;
+                return;
+        }
+        d->installed += j->done;
+        d->failed += j->failed;
+        if (j->error < 0)
+                ct_note(cc, d->uuid, FALSE, "conntrack: installing failed: %s", g_strerror(-j->error));
+        if (j->user_tag == CT_TAG_INSTALL_PRESTAGE_LAST) {
+                g_autofree char *sk = skipped_text(d->skipped);
+
+                d->prestage_ms = (double) (j->ended_usec - d->prestage_rx_usec) / 1000.0;
+                ct_note(cc, d->uuid, FALSE,
+                        "conntrack: pre-stage installed: %" G_GUINT64_FORMAT " entries received, %" G_GUINT64_FORMAT
+                        " installed, %" G_GUINT64_FORMAT " failed, refused: %s; %.1f ms from the first batch",
+                        d->prestage_entries, d->installed, d->failed, sk, d->prestage_ms);
+        } else if (j->user_tag == CT_TAG_INSTALL_DELTA_LAST) {
+                d->delta_us = j->ended_usec - d->delta_rx_usec;
+                ct_note(cc, d->uuid, FALSE,
+                        "conntrack: delta installed: %" G_GUINT64_FORMAT " entries in %" G_GINT64_FORMAT
+                        " us from its arrival (%" G_GUINT64_FORMAT " installed, %" G_GUINT64_FORMAT " failed in all)",
+                        d->delta_entries, d->delta_us, d->installed, d->failed);
+        }
+}
+
+static void state_free(gpointer p) {
+        vsm_nic_state_free(p);
+}
+
+void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrArray *nics) {
+        VsmCtCarry *cc = d->cc;
+        g_autoptr(GPtrArray) checked = g_ptr_array_new_with_free_func(state_free);
+        g_autoptr(GArray) add = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+        g_autoptr(GArray) del = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+        gboolean delta = m->ct_phase == VSM_PEER_CT_DELTA;
+        VsmCtOwned owned;
+        VsmCtJob *j;
+
+        if (!m->ct_entries || !cc_worker(cc))
+                return;
+        if (delta && !d->delta_rx_usec)
+                d->delta_rx_usec = g_get_monotonic_time();
+        if (!delta && !d->prestage_rx_usec)
+                d->prestage_rx_usec = g_get_monotonic_time();
+        /* Only addresses the VM owns here count: the carried states,
+         * re-checked against this host's view of the vNICs (nwfilter). */
+        for (guint i = 0; nics && i < nics->len; i++)
+                g_ptr_array_add(checked, vsm_nic_state_copy(nics->pdata[i]));
+        for (guint i = 0; i < checked->len; i++) {
+                VsmNicState *s = checked->pdata[i];
+                const CtNicRef *r = nic_ref(d, s->mac);
+
+                (void) vsm_nic_state_recheck(s, r ? &r->ni : NULL, nics, NULL);
+        }
+        vsm_ct_owned_from_states(&owned, checked);
+        for (guint i = 0; i < m->ct_entries->len; i++) {
+                VsmCtEntry e = g_array_index(m->ct_entries, VsmCtEntry, i);
+                unsigned nic = 0;
+                int v;
+
+                if (delta)
+                        d->delta_entries++;
+                else
+                        d->prestage_entries++;
+                v = vsm_ct_entry_check(&e, &owned, cc->config->ct_nat_carry, &nic);
+                if (v >= 0) {
+                        d->skipped[v]++;
+                        continue;
+                }
+                if (e.flags & VSM_CT_F_DESTROYED) {
+                        if (delta)
+                                g_array_append_val(del, e);
+                        continue;
+                }
+                if (d->submitted->len + add->len >= cc->config->ct_max_entries) {
+                        d->skipped[VSM_CT_SKIP_CAP]++;
+                        continue;
+                }
+                {
+                        const VsmNicState *s = nic < checked->len ? checked->pdata[nic] : NULL;
+                        const CtNicRef *r = s ? nic_ref(d, s->mac) : NULL;
+
+                        e.zone = vsm_ct_zone_map_apply(&cc->config->ct_zone, r && r->bridge[0] ? r->bridge : NULL,
+                                                       (uint16_t) e.zone);
+                }
+                g_array_append_val(add, e);
+        }
+        if (del->len) {
+                j = vsm_ct_job_new(VSM_CT_JOB_DELETE);
+                j->in = g_steal_pointer(&del);
+                j->user_tag = CT_TAG_DELETE;
+                cc_submit(cc, j, on_installed, d);
+        }
+        g_array_append_vals(d->submitted, add->data, add->len);
+        j = vsm_ct_job_new(VSM_CT_JOB_INSTALL);
+        j->in = g_steal_pointer(&add);
+        j->nat_carry = cc->config->ct_nat_carry;
+        j->user_tag = !m->ct_last ? CT_TAG_INSTALL : delta ? CT_TAG_INSTALL_DELTA_LAST : CT_TAG_INSTALL_PRESTAGE_LAST;
+        cc_submit(cc, j, on_installed, d);
+}
+
+void vsm_ct_domain_keep(VsmCtDomain *d) {
+        g_array_set_size(d->submitted, 0);
+}
+
+static void on_undone(VsmCtJob *j, gpointer user_data) {
+        VsmCtCarry *cc = user_data;
+
+        if (j->error < 0) {
+                ct_note(cc, j->tag, FALSE, "conntrack: deleting the pre-staged entries failed: %s",
+                        g_strerror(-j->error));
+                return;
+        }
+        cc->n_undone += j->done;
+        gone_add_deleted(cc, j->tag, j->done);
+        ct_note(cc, j->tag, FALSE, "conntrack: the migration failed: deleted %u pre-staged entr%s here", j->done,
+                j->done == 1 ? "y" : "ies");
+}
+
+void vsm_ct_domain_undo(VsmCtDomain *d) {
+        VsmCtCarry *cc = d->cc;
+        VsmCtJob *j;
+
+        if (d->submitted->len == 0 || !cc_worker(cc))
+                return;
+        j = vsm_ct_job_new(VSM_CT_JOB_DELETE);
+        j->in = g_array_copy(d->submitted);
+        g_strlcpy(j->tag, d->uuid, sizeof(j->tag));
+        g_array_set_size(d->submitted, 0);
+        cc_submit(cc, j, on_undone, cc);
+}
+
+/* ---- the domain ---- */
+
+VsmCtDomain *vsm_ct_domain_new(VsmCtCarry *cc, const char *uuid) {
+        VsmCtDomain *d = g_new0(VsmCtDomain, 1);
+
+        g_hash_table_remove(cc->gone, uuid);
+        d->cc = cc;
+        g_strlcpy(d->uuid, uuid, sizeof(d->uuid));
+        d->table = g_hash_table_new_full(key_hash, key_equal, NULL, g_free);
+        d->nics = g_array_new(FALSE, FALSE, sizeof(CtNicRef));
+        d->submitted = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+        d->delta_us = -1;
+        return d;
+}
+
+VsmCtDomain *vsm_ct_domain_free(VsmCtDomain *d) {
+        if (!d)
+                return NULL;
+        domain_learning_stop(d);
+        if (d->cc->worker)
+                vsm_ct_worker_cancel(d->cc->worker, d);
+        /* Kept for `show` after the domain left (bounded). */
+        if (g_hash_table_size(d->cc->gone) >= CT_GONE_MAX)
+                g_hash_table_remove_all(d->cc->gone);
+        g_hash_table_replace(d->cc->gone, g_strdup(d->uuid), vsm_ct_domain_to_json(d));
+        g_hash_table_unref(d->table);
+        g_array_unref(d->nics);
+        g_array_unref(d->submitted);
+        g_free(d);
+        return NULL;
+}
+
+JsonNode *vsm_ct_carry_gone_json(const VsmCtCarry *cc, const char *uuid) {
+        JsonNode *n = cc ? g_hash_table_lookup(cc->gone, uuid) : NULL;
+
+        return n ? json_node_copy(n) : NULL;
+}
+
+JsonNode *vsm_ct_domain_to_json(const VsmCtDomain *d) {
+        JsonObject *o = json_object_new();
+        JsonObject *sk = json_object_new();
+        JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+        json_object_set_int_member(o, "learned", (gint64) d->learned);
+        json_object_set_int_member(o, "carried", (gint64) d->carried);
+        for (int i = 0; i < _VSM_CT_SKIP_MAX; i++)
+                json_object_set_int_member(sk, vsm_ct_skip_to_string((VsmCtSkip) i), (gint64) d->skipped[i]);
+        json_object_set_object_member(o, "skipped", sk);
+        json_object_set_int_member(o, "installed", (gint64) d->installed);
+        json_object_set_int_member(o, "failed", (gint64) d->failed);
+        json_object_set_int_member(o, "deleted", (gint64) d->deleted);
+        json_object_set_int_member(o, "prestage_entries", (gint64) d->prestage_entries);
+        json_object_set_double_member(o, "prestage_ms", d->prestage_ms);
+        json_object_set_int_member(o, "delta_entries", (gint64) d->delta_entries);
+        json_object_set_int_member(o, "delta_us", d->delta_us);
+        json_object_set_boolean_member(o, "learning", d->learning);
+        json_node_take_object(n, o);
+        return n;
+}

@@ -1,0 +1,288 @@
+/* ctnetlink I/O (io/conntrack.c) against the real kernel, in a network
+ * namespace of the test's own: entries made with conntrack(8), our
+ * filtered dump, our install (status, TCP state, BE_LIBERAL both ways,
+ * mark, zone, timeout) read back by conntrack(8) and by our dump, our
+ * batched delete, the worker thread's jobs and the event socket.
+ *
+ * Needs root and conntrack(8).  Skipped without them, unless CI=true. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <glib.h>
+#include <string.h>
+
+#include "io/conntrack.h"
+#include "test-netns.h"
+#include "test-util.h"
+
+#define VM "10.77.31.10"
+#define OTHER "10.77.31.99"
+
+static char *run_out(const char *cmd) {
+        g_autoptr(GError) error = NULL;
+        char *out = NULL;
+        int status;
+
+        g_assert_true(g_spawn_command_line_sync(cmd, &out, NULL, &status, &error));
+        g_assert_no_error(error);
+        return out;
+}
+
+static VsmCtOwned owned_vm(void) {
+        VsmCtOwned o = {};
+        uint8_t a[16] = {};
+
+        g_assert_cmpint(inet_pton(AF_INET, VM, a), ==, 1);
+        g_assert_cmpint(vsm_ct_owned_add(&o, 4, a, 0), ==, 0);
+        return o;
+}
+
+static void make_entries(void) {
+        vsm_test_run("conntrack -F 2>/dev/null; true");
+        /* outbound TCP from the VM, established */
+        vsm_test_run("conntrack -I -p tcp -s " VM " -d 10.77.31.1 --sport 40000 --dport 80 --state ESTABLISHED "
+                     "-u SEEN_REPLY,ASSURED -t 300 -m 7 >/dev/null 2>&1");
+        /* inbound TCP to the VM, in zone 5 */
+        vsm_test_run("conntrack -I -p tcp -s 10.77.31.2 -d " VM " --sport 50000 --dport 22 --state ESTABLISHED "
+                     "-u SEEN_REPLY,ASSURED -t 600 -w 5 >/dev/null 2>&1");
+        /* UDP, unreplied */
+        vsm_test_run("conntrack -I -p udp -s " VM " -d 10.77.31.3 --sport 5000 --dport 5001 -t 30 >/dev/null 2>&1");
+        /* another host's flow */
+        vsm_test_run("conntrack -I -p tcp -s " OTHER " -d 10.77.31.1 --sport 40001 --dport 80 --state ESTABLISHED "
+                     "-u SEEN_REPLY,ASSURED -t 300 >/dev/null 2>&1");
+}
+
+static const VsmCtEntry *find(GArray *a, uint16_t sport) {
+        for (guint i = 0; i < a->len; i++)
+                if (g_array_index(a, VsmCtEntry, i).orig_sport == sport)
+                        return &g_array_index(a, VsmCtEntry, i);
+        return NULL;
+}
+
+static void test_dump_install_delete(void) {
+        int err = 0;
+        VsmCtSock *s = vsm_ct_sock_open(&err);
+        VsmCtOwned o = owned_vm();
+        g_autoptr(GArray) got = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+        g_autoptr(GArray) again = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+        g_autofree char *listing = NULL;
+        const VsmCtEntry *tcp, *in, *udp;
+        guint seen = 0, over = 0;
+        bool ok[3];
+        int n;
+
+        g_assert_nonnull(s);
+        make_entries();
+        g_assert_cmpint(vsm_ct_sock_dump(s, &o, got, 100, &seen, &over), ==, 0);
+        g_assert_cmpuint(seen, ==, 4);
+        g_assert_cmpuint(got->len, ==, 3);      /* not OTHER's */
+        g_assert_cmpuint(over, ==, 0);
+        tcp = find(got, 40000);
+        in = find(got, 50000);
+        udp = find(got, 5000);
+        g_assert_nonnull(tcp);
+        g_assert_nonnull(in);
+        g_assert_nonnull(udp);
+        g_assert_cmpuint(tcp->family, ==, 4);
+        g_assert_cmpuint(tcp->proto, ==, 6);
+        g_assert_cmpuint(tcp->tcp_state, ==, 3);        /* ESTABLISHED */
+        g_assert_cmpuint(tcp->mark, ==, 7);
+        g_assert_true(tcp->status & VSM_CT_IPS_ASSURED);
+        g_assert_cmpuint(tcp->timeout, >, 250);
+        g_assert_cmpuint(in->zone, ==, 5);
+        g_assert_cmpuint(udp->proto, ==, 17);
+        g_assert_false(udp->status & VSM_CT_IPS_SEEN_REPLY);
+        g_assert_false(vsm_ct_entry_is_nat(tcp));
+
+        /* Over the cap: counted. */
+        g_array_set_size(again, 0);
+        g_assert_cmpint(vsm_ct_sock_dump(s, &o, again, 2, NULL, &over), ==, 0);
+        g_assert_cmpuint(again->len, ==, 2);
+        g_assert_cmpuint(over, ==, 1);
+
+        /* Delete the VM's three, batched. */
+        n = vsm_ct_sock_delete(s, (const VsmCtEntry *) (void *) got->data, got->len);
+        g_assert_cmpint(n, ==, 3);
+        g_array_set_size(again, 0);
+        g_assert_cmpint(vsm_ct_sock_dump(s, &o, again, 100, &seen, NULL), ==, 0);
+        g_assert_cmpuint(again->len, ==, 0);
+        g_assert_cmpuint(seen, ==, 1);
+
+        /* Install them back: as they were, with BE_LIBERAL on TCP. */
+        n = vsm_ct_sock_install(s, (const VsmCtEntry *) (void *) got->data, got->len, false, ok);
+        g_assert_cmpint(n, ==, 3);
+        g_assert_true(ok[0] && ok[1] && ok[2]);
+        g_array_set_size(again, 0);
+        g_assert_cmpint(vsm_ct_sock_dump(s, &o, again, 100, NULL, NULL), ==, 0);
+        g_assert_cmpuint(again->len, ==, 3);
+        tcp = find(again, 40000);
+        in = find(again, 50000);
+        g_assert_nonnull(tcp);
+        g_assert_nonnull(in);
+        g_assert_cmpuint(tcp->tcp_state, ==, 3);
+        g_assert_cmpuint(tcp->mark, ==, 7);
+        g_assert_true(tcp->status & VSM_CT_IPS_ASSURED);
+        g_assert_true(tcp->status & VSM_CT_IPS_SEEN_REPLY);
+        g_assert_true(tcp->status & VSM_CT_IPS_CONFIRMED);
+        g_assert_true(tcp->tcpflags_orig & VSM_CT_TCP_FLAG_BE_LIBERAL);
+        g_assert_true(tcp->tcpflags_repl & VSM_CT_TCP_FLAG_BE_LIBERAL);
+        g_assert_cmpuint(tcp->timeout, >, 250);
+        g_assert_cmpuint(tcp->timeout, <=, 300);
+        g_assert_cmpuint(in->zone, ==, 5);
+        listing = run_out("conntrack -L -p tcp --orig-port-src 40000");
+        g_assert_nonnull(strstr(listing, "ESTABLISHED"));
+        g_assert_nonnull(strstr(listing, "ASSURED"));
+        g_assert_nonnull(strstr(listing, "mark=7"));
+
+        /* Installing one that exists updates it (no error). */
+        n = vsm_ct_sock_install(s, tcp, 1, false, ok);
+        g_assert_cmpint(n, ==, 1);
+        vsm_ct_sock_close(s);
+}
+
+/* Many entries in several batches (sendmsg of many messages each). */
+static void test_batches(void) {
+        int err = 0;
+        VsmCtSock *s = vsm_ct_sock_open(&err);
+        VsmCtOwned o = owned_vm();
+        g_autoptr(GArray) in = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+        g_autoptr(GArray) got = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+        int n;
+
+        g_assert_nonnull(s);
+        vsm_test_run("conntrack -F 2>/dev/null; true");
+        for (guint i = 0; i < 3000; i++) {
+                VsmCtEntry e = { .family = 4, .proto = 6, .tcp_state = 3, .timeout = 120,
+                                 .status = VSM_CT_IPS_SEEN_REPLY | VSM_CT_IPS_ASSURED };
+
+                inet_pton(AF_INET, VM, e.orig_src);
+                inet_pton(AF_INET, "10.77.31.1", e.orig_dst);
+                memcpy(e.repl_src, e.orig_dst, 4);
+                memcpy(e.repl_dst, e.orig_src, 4);
+                e.orig_sport = e.repl_dport = (uint16_t) (10000 + i);
+                e.orig_dport = e.repl_sport = 443;
+                g_array_append_val(in, e);
+        }
+        n = vsm_ct_sock_install(s, (const VsmCtEntry *) (void *) in->data, in->len, false, NULL);
+        g_assert_cmpint(n, ==, 3000);
+        g_assert_cmpint(vsm_ct_sock_dump(s, &o, got, 100000, NULL, NULL), ==, 0);
+        g_assert_cmpuint(got->len, ==, 3000);
+        n = vsm_ct_sock_delete(s, (const VsmCtEntry *) (void *) got->data, got->len);
+        g_assert_cmpint(n, ==, 3000);
+        vsm_ct_sock_close(s);
+}
+
+typedef struct EvCtx {
+        guint news, destroys, jobs;
+        GMainLoop *loop;
+        VsmCtJob last;
+} EvCtx;
+
+static void on_event(const VsmCtEntry *e, bool destroyed, gpointer user_data) {
+        EvCtx *x = user_data;
+
+        if (e->orig_sport != 41000)
+                return;
+        if (destroyed)
+                x->destroys++;
+        else
+                x->news++;
+}
+
+static void on_job(VsmCtJob *j, gpointer user_data) {
+        EvCtx *x = user_data;
+
+        x->jobs++;
+        x->last = *j;
+        x->last.out = NULL;
+        x->last.in = NULL;
+        if (j->out)
+                x->last.seen = j->out->len;     /* borrowed: the job is freed after */
+        g_main_loop_quit(x->loop);
+}
+
+static gboolean on_timeout(gpointer user_data) {
+        g_main_loop_quit(user_data);
+        return G_SOURCE_CONTINUE;
+}
+
+static void spin_until(EvCtx *x, guint *counter, guint want) {
+        for (int i = 0; i < 100 && *counter < want; i++) {
+                guint t = g_timeout_add(50, on_timeout, x->loop);
+
+                g_main_loop_run(x->loop);
+                g_source_remove(t);
+        }
+}
+
+static void test_worker_events(void) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+        EvCtx x = { .loop = loop };
+        g_autoptr(VsmCtWorker) w = vsm_ct_worker_new(&error);
+        VsmCtEvents *ev;
+        VsmCtJob *j;
+        int err = 0;
+
+        g_assert_no_error(error);
+        vsm_test_run("conntrack -F 2>/dev/null; true");
+        ev = vsm_ct_events_new(on_event, NULL, &x, &err);
+        g_assert_nonnull(ev);
+        vsm_test_run("conntrack -I -p tcp -s " VM " -d 10.77.31.1 --sport 41000 --dport 80 --state ESTABLISHED "
+                     "-u SEEN_REPLY,ASSURED -t 300 >/dev/null 2>&1");
+        spin_until(&x, &x.news, 1);
+        g_assert_cmpuint(x.news, ==, 1);
+
+        /* A dump in the worker sees it. */
+        j = vsm_ct_job_new(VSM_CT_JOB_DUMP);
+        j->owned = owned_vm();
+        vsm_ct_worker_submit(w, j, on_job, &x);
+        spin_until(&x, &x.jobs, 1);
+        g_assert_cmpuint(x.jobs, ==, 1);
+        g_assert_cmpint(x.last.error, ==, 0);
+        g_assert_cmpuint(x.last.seen, ==, 1);
+
+        /* FLUSH deletes the VM's entries: a DESTROY event follows. */
+        j = vsm_ct_job_new(VSM_CT_JOB_FLUSH);
+        j->owned = owned_vm();
+        vsm_ct_worker_submit(w, j, on_job, &x);
+        spin_until(&x, &x.jobs, 2);
+        g_assert_cmpuint(x.last.done, ==, 1);
+        spin_until(&x, &x.destroys, 1);
+        g_assert_cmpuint(x.destroys, ==, 1);
+
+        /* A cancelled job's callback never runs. */
+        j = vsm_ct_job_new(VSM_CT_JOB_DUMP);
+        j->owned = owned_vm();
+        vsm_ct_worker_submit(w, j, on_job, &x);
+        vsm_ct_worker_cancel(w, &x);
+        for (int i = 0; i < 20 && vsm_ct_worker_pending(w) > 0; i++) {
+                guint t = g_timeout_add(20, on_timeout, loop);
+
+                g_main_loop_run(loop);
+                g_source_remove(t);
+        }
+        g_assert_cmpuint(vsm_ct_worker_pending(w), ==, 0);
+        g_assert_cmpuint(x.jobs, ==, 2);
+        g_assert_cmpuint(vsm_ct_events_received(ev), >=, 2);
+        vsm_ct_events_free(ev);
+}
+
+int main(int argc, char **argv) {
+        int ret;
+
+        g_test_init(&argc, &argv, NULL);
+        if (!g_find_program_in_path("conntrack")) {
+                if (g_strcmp0(g_getenv("CI"), "true") == 0) {
+                        g_printerr("conntrack(8) is missing (tests/deps.sh installs it)\n");
+                        return 1;
+                }
+                g_print("1..0 # SKIP conntrack(8) is missing\n");
+                return 0;
+        }
+        if (!vsm_test_netns_enter(&ret))
+                return ret;
+        g_test_add_func("/io-conntrack/dump-install-delete", test_dump_install_delete);
+        g_test_add_func("/io-conntrack/batches", test_batches);
+        g_test_add_func("/io-conntrack/worker-events", test_worker_events);
+        return g_test_run();
+}
