@@ -21,10 +21,8 @@ PKGS=(
   # TLS on the peer channel: GIO's TLS backend, and openssl to make the
   # throwaway CA and certificates of test-peer
   glib-networking openssl
-  # the conntrack carry test and benchmark (test-conntrack.sh,
-  # tests/bench/conntrack): conntrack to read and seed the tables,
-  # conntrackd as the benchmark's reference
-  conntrack conntrackd
+  # the conntrack benchmark's reference (tests/bench/conntrack)
+  conntrackd
   # sanitizers and fuzzers
   clang
 )
