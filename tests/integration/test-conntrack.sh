@@ -273,6 +273,7 @@ say "[abort] flows c running on B; B's entries for $GIP:"
 entries_line B abort
 
 # ---- abort: B -> A throttled, domjobabort once A holds the pre-staged entries ----------------------
+ended0=$(grep -c "connection ended before the SWITCHOVER" "$TB_DIR/vsimigd-B.log" || true)
 migrate_bg B A --bandwidth 1
 wait_job B || nfail "[abort] no migration job on B"
 if cf_wait_entries A "$GIP" 3 10; then
@@ -289,6 +290,16 @@ else
   nfail "[abort] A still holds the VM's entries 5 s after the failed migration: $(cf_entries A "$GIP" | tr '\n' ' ')"
 fi
 say "[abort] A's conntrack report: $(ct_json A)"
+# The source mints the next migration's token once the failed
+# destination's peer connection is gone, and writes it into the domain's
+# metadata.  A migration begun right after (0.5 s here) reached A with a
+# token B no longer accepted: "the origin failed authentication", no
+# pre-stage, no SWITCHOVER (a daemon race, reported).  Let B settle first.
+for ((i = 0; i < 100; i++)); do
+  (($(grep -c "connection ended before the SWITCHOVER" "$TB_DIR/vsimigd-B.log" || true) > ended0)) && break
+  sleep 0.1
+done
+sleep 2
 
 # ---- carry0: B -> A, loose = 0, flow 4 (d) opened during the migration ---------------------------
 # The probes (UDP, 30 s timeout): one never answered, one SNATed by B.
