@@ -17,6 +17,9 @@
                              say "stream TAG", stream 256 octets every
                              10 ms both ways
         close TAG            close TAG's TCP flows, stop pushing to it
+        pause TAG / resume TAG
+                             stop / restart sending on TAG's flow 1 (the
+                             guest then has nothing left to acknowledge)
       LOG gets one line per event, "EPOCH_S EVENT TAG ...".
   ctflows.py ctl IP PORT LINE...
       one control line to the guest's ctflows; prints the answer; rc 0 on
@@ -33,13 +36,15 @@
       "resumed_from": ..., "flows": {"TAG/KIND": {"stall_ms": ms or null,
       "rst": n, "pkts_after": n, "last_before_ms": ms}}}.
 
-A flow's "delivery" (what the switch can see):
-  down    the guest's first ACK after RESUMED acknowledging data the
-          switch sent (ack beyond every ack of the guest before RESUMED)
-  stream  the later of: the guest's first segment after RESUMED carrying
-          new data, and its first ACK acknowledging new data
-  udp     the guest's first report after RESUMED of a datagram newer than
-          any it reported before
+A flow's "delivery" (what the switch can see): something the switch sent
+AFTER RESUMED reached the guest (so an ACK or a report the guest owed from
+before the pause does not count):
+  down    the guest's first ACK after RESUMED beyond every octet the switch
+          had sent on the flow before RESUMED
+  stream  the later of: that, and the guest's first segment after RESUMED
+          carrying data beyond what it had sent before
+  udp     the guest's first report after RESUMED of a datagram the switch
+          pushed after RESUMED (seq beyond the last it pushed before)
 """
 import json
 import os
@@ -174,7 +179,7 @@ def serve(logpath, base, ctlsock):
         if now >= tick + 0.01:
             tick = now if now > tick + 0.05 else tick + 0.01
             for s, st in list(tcp.items()):
-                if st["tag"] is None:
+                if st["tag"] is None or st.get("paused"):
                     continue
                 try:
                     s.send(CHUNK)
@@ -200,6 +205,14 @@ def ctl_cmd(w, sel, tcp, subs, note):
         sel.register(c, selectors.EVENT_READ, ("tcp", None))
         note("stream-connected", w[3], c.getsockname()[1])
         return "ok"
+    if len(w) == 2 and w[0] in ("pause", "resume"):
+        n = 0
+        for st in tcp.values():
+            if st["tag"] == w[1] and st["kind"] == "down":
+                st["paused"] = w[0] == "pause"
+                n += 1
+        note(w[0], w[1], n)
+        return "ok" if n else "error no such flow"
     if len(w) == 2 and w[0] == "close":
         for s, st in list(tcp.items()):
             if st["tag"] == w[1]:
@@ -329,7 +342,7 @@ def analyze(spec):
                     r["error"] = "flow not in the server log"
                     res[tag + "/" + kind] = r
                     continue
-                pre_ack = pre_end = None
+                srv_end = pre_end = None
                 t_ack = t_data = None
                 for t, k, f in pk:
                     if k != "tcp" or t < t0 - 60 or t > t_end:
@@ -340,18 +353,18 @@ def analyze(spec):
                         continue
                     if f["flags"] & 0x04 and t >= t0:
                         r["rst"] += 1
-                    if not mine_out:
-                        continue
                     end = (f["seq"] + f["len"]) & 0xFFFFFFFF
+                    if mine_in:
+                        if t < tr and f["len"] > 0 and (srv_end is None or seq_after(end, srv_end)):
+                            srv_end = end
+                        continue
                     if t < tr:
                         r["last_before_ms"] = round((t - tr) * 1000, 1)
-                        if f["flags"] & 0x10 and (pre_ack is None or seq_after(f["ack"], pre_ack)):
-                            pre_ack = f["ack"]
                         if f["len"] > 0 and (pre_end is None or seq_after(end, pre_end)):
                             pre_end = end
                         continue
                     r["pkts_after"] += 1
-                    if t_ack is None and f["flags"] & 0x10 and pre_ack is not None and seq_after(f["ack"], pre_ack):
+                    if t_ack is None and f["flags"] & 0x10 and srv_end is not None and seq_after(f["ack"], srv_end):
                         t_ack = t
                     if t_data is None and f["len"] > 0 and pre_end is not None and seq_after(end, pre_end):
                         t_data = t
@@ -365,20 +378,24 @@ def analyze(spec):
                 if kind == "stream":
                     r["data_ms"] = None if t_data is None else round((t_data - tr) * 1000, 1)
             elif kind == "udp":
-                pre = None
+                pushed = None
                 for t, k, f in pk:
-                    if k != "udp" or f["src"] != gip or f["dp"] != base + 4 or t > t_end:
+                    if k != "udp" or t > t_end:
                         continue
                     w = f["data"].split()
-                    if len(w) != 3 or w[0] != "r" or w[1] != tag:
+                    if f["dst"] == gip and f["sp"] == base + 2 and t < tr and len(w) == 2 and w[0] == tag and w[1].isdigit():
+                        pushed = int(w[1]) if pushed is None else max(pushed, int(w[1]))
+                        continue
+                    if f["src"] != gip or f["dp"] != base + 4:
+                        continue
+                    if len(w) != 3 or w[0] != "r" or w[1] != tag or not w[2].isdigit():
                         continue
                     seq = int(w[2])
                     if t < tr:
                         r["last_before_ms"] = round((t - tr) * 1000, 1)
-                        pre = seq if pre is None else max(pre, seq)
                         continue
                     r["pkts_after"] += 1
-                    if r["stall_ms"] is None and pre is not None and seq > pre:
+                    if r["stall_ms"] is None and pushed is not None and seq > pushed:
                         r["stall_ms"] = round((t - tr) * 1000, 1)
             res[tag + "/" + kind] = r
     print(json.dumps({"resumed": tr, "resumed_from": tr_from, "flows": res}, sort_keys=True))
