@@ -250,6 +250,24 @@ set_ct_enabled() {
   done
 }
 entries_line() { cf_entries "$1" "$GIP" | sed "s/^/[$2] $1: /"; }
+# running_on HOST TAG: g1 runs on HOST (10 s), else fail, naming a guest
+# kernel panic as such: TCG guests here have panicked after some live
+# migrations with a stale page in the migrated RAM (an hrtimer's function
+# pointer), which is QEMU's doing, not the carry's.
+running_on() {
+  local i st f
+  for ((i = 0; i < 100; i++)); do
+    st=$(lt_domstate "$1" "$G1")
+    [[ $st == running* ]] && return 0
+    sleep 0.1
+  done
+  f=$(lg_serial_path "$1" "$G1")
+  if grep -q 'Kernel panic' "$f" 2>/dev/null; then
+    grep -E 'Kernel panic|RIP:|general protection|BUG:' "$f" | head -n 4 | sed "s/^/[$2] g1 console on $1: /"
+    tb_fail "[$2] g1's kernel panicked on $1 after the migration (guest memory corrupted by the TCG live migration, not a carry failure): state '$st'"
+  fi
+  tb_fail "[$2] g1 is '$st' on $1 after the migration, not running"
+}
 
 # ---- base: A -> B, no firewall ------------------------------------------------------------------
 cf_open "$GIP" b down,udp,stream
@@ -257,6 +275,7 @@ cf_wait_flowing b down,stream,udp 10 || tb_fail "flows b not running: $(tail -n 
 say "[base] flows b running (down, stream, udp); no firewall"
 t0=$(date +%s.%N)
 lt_migrate A B "$G1" >/dev/null || tb_fail "[base] virsh migrate A -> B failed"
+running_on B base
 sleep "$SETTLE"
 judge base A B "$t0" '{"b": ["down", "stream", "udp"]}'
 for f in b/down b/stream b/udp; do
@@ -287,7 +306,7 @@ md_sum() { lt_virsh B dumpxml "$G1" | sed -n '/<metadata>/,/<\/metadata>/p' | md
 md0=$(md_sum)
 lt_virsh B domjobabort "$G1" >/dev/null || nfail "[abort] virsh domjobabort failed"
 if wait "$MIG_PID"; then nfail "[abort] the aborted migration succeeded"; fi
-lt_wait_domstate B "$G1" running 10
+running_on B abort
 if cf_wait_entries A "$GIP" 0 5; then
   say "[abort] ok: A holds none of the VM's entries after the failed migration"
 else
@@ -329,7 +348,7 @@ cf_entries B "$GIP" | grep -q "dport=$((CF_BASE + 6)) .*UNREPLIED" ||
 say "[carry0] A's entries for flow 4 before SWITCHOVER (the pre-stage did not carry them): $(cf_entries A "$GIP" | grep -c -e "dport=$CF_BASE " -e "dport=$((CF_BASE + 2)) " || true) of the c+d down/udp ones"
 lt_virsh B migrate-setspeed "$G1" --bandwidth 100000 >/dev/null || nfail "[carry0] migrate-setspeed failed"
 wait "$MIG_PID" || tb_fail "[carry0] virsh migrate B -> A failed: $(cat "$MIG_OUT")"
-lt_wait_domstate A "$G1" running 10
+running_on A carry0
 say "[carry0] A's entries for $GIP right after the migration:"
 entries_line A carry0
 # The UNREPLIED probe is installed; the SNATed one is not.
@@ -371,6 +390,7 @@ for h in A B; do cf_loose "$h" 1; done
 cf_flush B "$GIP"
 t0=$(date +%s.%N)
 lt_migrate A B "$G1" >/dev/null || tb_fail "[carry1] virsh migrate A -> B failed"
+running_on B carry1
 sleep "$SETTLE"
 judge carry1 A B "$t0" '{"c": ["down", "stream", "udp"], "d": ["down", "udp"]}'
 for f in c/down c/stream c/udp d/down d/udp; do
@@ -389,6 +409,7 @@ cf_flush A "$GIP"
 say "[off0] [conntrack] enabled = false on both hosts (vsimigd restarted), loose = 0"
 t0=$(date +%s.%N)
 lt_migrate B A "$G1" >/dev/null || tb_fail "[off0] virsh migrate B -> A failed"
+running_on A off0
 sleep "$SETTLE"
 judge off0 B A "$t0" '{"c": ["down", "stream", "udp"], "d": ["down", "udp"]}'
 for f in c/down c/stream c/udp d/down d/udp; do check_stalled off0 "$f"; done
@@ -410,6 +431,7 @@ python3 "$CF_PY" cmd "$CF_SOCK" pause e >/dev/null || nfail "[off1] cannot pause
 sleep 1.5
 t0=$(date +%s.%N)
 lt_migrate A B "$G1" >/dev/null || tb_fail "[off1] virsh migrate A -> B failed"
+running_on B off1
 python3 "$CF_PY" cmd "$CF_SOCK" resume e >/dev/null || nfail "[off1] cannot resume e's download"
 sleep "$SETTLE"
 judge off1 A B "$t0" '{"e": ["down", "stream", "udp"]}'
