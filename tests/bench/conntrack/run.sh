@@ -143,7 +143,12 @@ ip netns exec "$LT_NS_A" conntrack -R "$TB_DIR/fill-d.txt" >/dev/null 2>"$TB_DIR
   tb_fail "conntrack -R (delta) on A: $(tail -n 3 "$TB_DIR/fill-d.err")"
 say "A: $D more entries in $(ms "$t" "$(now)") ms; converging"
 sleep 0.5
-lt_virsh A migrate-setspeed "$G1" --bandwidth 100000 >/dev/null || say "migrate-setspeed failed"
+# Repeated: libvirt sets --bandwidth again when QEMU's migration starts.
+for ((i = 0; i < 240; i++)); do
+  tb__pid_gone "$MIG_PID" && break
+  lt_virsh A migrate-setspeed "$G1" --bandwidth 100000 >/dev/null 2>&1 || true
+  sleep 0.25
+done
 MIG_RC=0
 wait "$MIG_PID" || MIG_RC=$?
 ((MIG_RC == 0)) || { cat "$TB_DIR/mig.out" >&2; tb_fail "virsh migrate A -> B failed"; }
