@@ -15,6 +15,11 @@
 #include "io/conntrack.h"
 
 #define CT_GONE_MAX 256
+/* Entries per chunk a pre-stage dump posts while it runs (each becomes a
+ * batch on the wire: the destination installs while the source dumps). */
+#define CT_DUMP_CHUNK 8192
+#define CT_OUT_RESERVE (4u * 1024u * 1024u)
+#define CT_PACE_MS 10
 
 enum {
         CT_TAG_PRESTAGE = 1,           /* a source dump for the pre-stage */
@@ -67,6 +72,10 @@ struct VsmCtDomain {
         GHashTable *table;             /* CtKey -> CtLearned */
         guint64 seq;
         gint64 prestage_start_usec;
+        guint chunks;
+        GQueue outq;                   /* CtOut waiting for room on the connection */
+        guint out_timer;
+        guint64 out_dropped;           /* entries that did not fit before the SWITCHOVER */
         /* destination */
         GArray *nics;                  /* CtNicRef */
         GArray *submitted;             /* VsmCtEntry given to the kernel (for CT_UNDO) */
@@ -227,6 +236,12 @@ static void on_event(const VsmCtEntry *e, bool destroyed, gpointer user_data) {
                 if (destroyed) {
                         key_of(e, &k);
                         l = g_hash_table_lookup(d->table, &k);
+                        if (!l && d->dump_pending) {
+                                /* A tombstone: the dump may still bring
+                                 * the entry as it was. */
+                                domain_learn_entry(d, e, TRUE, FALSE);
+                                l = g_hash_table_lookup(d->table, &k);
+                        }
                         if (l) {
                                 l->e.flags |= VSM_CT_F_DESTROYED;
                                 l->dirty = TRUE;
@@ -283,6 +298,108 @@ static gboolean domain_learning_start(VsmCtDomain *d) {
         return TRUE;
 }
 
+/* ---- sending, paced ----
+ *
+ * A batch goes at once while the connection's unsent octets leave
+ * CT_OUT_RESERVE of VSM_PEER_DOMAIN_OUTBUF_MAX free (for the state and the
+ * SWITCHOVER: a connection past the cap is closed, and with it the whole
+ * carry would go late); else it waits in outq, sent every CT_PACE_MS as
+ * room frees.  The delta (forced) goes at once after what waits, as far as
+ * it fits; what does not is dropped and counted (cap). */
+typedef struct CtOut {
+        VsmPeerCtPhase phase;
+        gboolean last;
+        GArray *entries;
+} CtOut;
+
+static void ct_out_free(gpointer p) {
+        CtOut *o = p;
+
+        g_array_unref(o->entries);
+        g_free(o);
+}
+
+static gsize ct_octets(const GArray *a) {
+        gsize n = 256;
+
+        for (guint i = 0; i < a->len; i++)
+                n += vsm_ct_record_len(&g_array_index(a, VsmCtEntry, i)) * 4 / 3 + 1;
+        return n;
+}
+
+static gboolean ct_fits(VsmCtDomain *d, gsize octets) {
+        gsize q = vsm_peer_server_queued(d->server, d->uuid);
+
+        return q + octets + CT_OUT_RESERVE <= VSM_PEER_DOMAIN_OUTBUF_MAX;
+}
+
+static void ct_send_now(VsmCtDomain *d, VsmPeerCtPhase phase, GArray *entries, gboolean last) {
+        VsmPeerMessage m = { .type = VSM_PEER_MSG_CONNTRACK, .ct_phase = phase, .ct_last = last };
+
+        g_strlcpy(m.domain, d->uuid, sizeof(m.domain));
+        m.ct_seq = d->seq++;
+        m.ct_entries = entries;
+        vsm_peer_server_send(d->server, &m);
+}
+
+/* What waits, in order, while it fits (force: all of it, dropping what
+ * does not fit).  FALSE when some still waits. */
+static gboolean ct_drain(VsmCtDomain *d, gboolean force) {
+        CtOut *o;
+
+        while ((o = g_queue_peek_head(&d->outq))) {
+                if (ct_fits(d, ct_octets(o->entries))) {
+                        ct_send_now(d, o->phase, o->entries, o->last);
+                } else if (force) {
+                        d->skipped[VSM_CT_SKIP_CAP] += o->entries->len;
+                        d->out_dropped += o->entries->len;
+                } else {
+                        return FALSE;
+                }
+                ct_out_free(g_queue_pop_head(&d->outq));
+        }
+        return TRUE;
+}
+
+static gboolean on_out_timer(gpointer user_data) {
+        VsmCtDomain *d = user_data;
+
+        if (!ct_drain(d, FALSE))
+                return G_SOURCE_CONTINUE;
+        d->out_timer = 0;
+        return G_SOURCE_REMOVE;
+}
+
+static void ct_send(VsmCtDomain *d, VsmPeerCtPhase phase, GArray *entries, gboolean last, gboolean force) {
+        CtOut *o;
+
+        if (!d->server)
+                return;
+        if (force)
+                (void) ct_drain(d, TRUE);
+        if (g_queue_is_empty(&d->outq) && ct_fits(d, ct_octets(entries))) {
+                ct_send_now(d, phase, entries, last);
+                return;
+        }
+        if (force) {
+                d->skipped[VSM_CT_SKIP_CAP] += entries->len;
+                d->out_dropped += entries->len;
+                return;
+        }
+        o = g_new0(CtOut, 1);
+        o->phase = phase;
+        o->last = last;
+        o->entries = g_array_copy(entries);
+        g_queue_push_tail(&d->outq, o);
+        if (!d->out_timer)
+                d->out_timer = g_timeout_add(CT_PACE_MS, on_out_timer, d);
+}
+
+static void ct_out_clear(VsmCtDomain *d) {
+        g_queue_clear_full(&d->outq, ct_out_free);
+        g_clear_handle_id(&d->out_timer, g_source_remove);
+}
+
 /* The batches of the entries (all, or the dirty ones), destroyed ones
  * removed from the table once sent; at least one batch, the last marked. */
 static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_dirty, guint *ret_destroyed) {
@@ -292,9 +409,7 @@ static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_d
         GHashTableIter it;
         gpointer v;
         guint sent = 0, destroyed = 0, batches = 0;
-        VsmPeerMessage m = { .type = VSM_PEER_MSG_CONNTRACK, .ct_phase = phase };
 
-        g_strlcpy(m.domain, d->uuid, sizeof(m.domain));
         g_hash_table_iter_init(&it, d->table);
         for (;;) {
                 gboolean more = g_hash_table_iter_next(&it, NULL, &v);
@@ -323,11 +438,7 @@ static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_d
                 }
                 if (!more && batches > 0 && batch->len == 0)
                         break;
-                m.ct_seq = d->seq++;
-                m.ct_last = !more;
-                m.ct_entries = batch;
-                if (d->server)
-                        vsm_peer_server_send(d->server, &m);
+                ct_send(d, phase, batch, !more, phase == VSM_PEER_CT_DELTA);
                 batches++;
                 g_array_set_size(batch, 0);
                 if (!more)
@@ -348,10 +459,51 @@ static void domain_send_delta(VsmCtDomain *d) {
         n = domain_stream(d, VSM_PEER_CT_DELTA, TRUE, &destroyed);
         d->delta_entries = n + destroyed;
         d->delta_sent = TRUE;
+        if (d->out_dropped)
+                ct_note(d->cc, d->uuid, FALSE,
+                        "conntrack: %" G_GUINT64_FORMAT " entries did not reach the peer channel's buffer before "
+                        "the SWITCHOVER (the migration network was slower than the pre-stage): not carried",
+                        d->out_dropped);
         ct_note(d->cc, d->uuid, FALSE,
                 "conntrack: delta before SWITCHOVER: %u entr%s created or changed, %u destroyed since the "
                 "pre-stage (encoded in %" G_GINT64_FORMAT " us)",
                 n, n == 1 ? "y" : "ies", destroyed, g_get_monotonic_time() - t0);
+}
+
+/* Dumped entries into the table: skipped ones counted, ones an event
+ * already brought kept (newer).  With batch: the new ones are added there,
+ * clean (they go now); else they are left dirty (for the last batch). */
+static void domain_dump_take(VsmCtDomain *d, GArray *entries, GArray *batch) {
+        for (guint i = 0; i < entries->len; i++) {
+                const VsmCtEntry *e = &g_array_index(entries, VsmCtEntry, i);
+                int v = vsm_ct_entry_check(e, &d->owned, d->cc->config->ct_nat_carry, NULL);
+                CtKey k;
+
+                if (v >= 0) {
+                        d->skipped[v]++;
+                        continue;
+                }
+                key_of(e, &k);
+                if (g_hash_table_contains(d->table, &k))
+                        continue;
+                domain_learn_entry(d, e, batch == NULL, TRUE);
+                if (batch && g_hash_table_contains(d->table, &k))
+                        g_array_append_val(batch, *e);
+        }
+}
+
+/* A chunk of the dump while the worker goes on: streamed at once, so the
+ * destination installs while the source still dumps. */
+static void domain_dump_chunk(VsmCtDomain *d, GArray *entries) {
+        g_autoptr(GArray) batch = g_array_sized_new(FALSE, FALSE, sizeof(VsmCtEntry), entries->len);
+
+        domain_dump_take(d, entries, batch);
+        d->chunks++;
+        if (batch->len == 0 || !d->server)
+                return;
+        ct_send(d, d->delta_wanted ? VSM_PEER_CT_DELTA : VSM_PEER_CT_PRESTAGE, batch, FALSE, d->delta_wanted);
+        d->carried += batch->len;
+        d->prestage_entries += batch->len;
 }
 
 static void on_dump(VsmCtJob *j, gpointer user_data) {
@@ -360,6 +512,10 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
         guint before = 0;
         gboolean resync = j->user_tag == CT_TAG_RESYNC;
 
+        if (j->partial) {
+                domain_dump_chunk(d, j->out);
+                return;
+        }
         d->dump_pending = FALSE;
         if (j->error < 0) {
                 gboolean automatic = cc->config->ct_enabled == VSM_CONFIG_CT_AUTO;
@@ -398,37 +554,33 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
                 }
                 return;
         }
+        /* The rest of the dump goes with what events changed meanwhile
+         * (dirty), as the last pre-stage batch. */
         before = g_hash_table_size(d->table);
-        for (guint i = 0; i < j->out->len; i++) {
-                const VsmCtEntry *e = &g_array_index(j->out, VsmCtEntry, i);
-                int v = vsm_ct_entry_check(e, &d->owned, cc->config->ct_nat_carry, NULL);
-
-                if (v >= 0) {
-                        d->skipped[v]++;
-                        continue;
-                }
-                domain_learn_entry(d, e, FALSE, TRUE);
-        }
+        domain_dump_take(d, j->out, NULL);
         d->skipped[VSM_CT_SKIP_CAP] += j->over;
         if (d->delta_wanted) {
-                /* SUSPENDED came first: everything goes as the delta. */
-                ct_note(cc, d->uuid, FALSE, "conntrack: the dump ended after SUSPENDED: all as the delta");
+                /* SUSPENDED came first: everything left goes as the delta. */
+                ct_note(cc, d->uuid, FALSE, "conntrack: the dump ended after SUSPENDED: the rest as the delta");
                 domain_send_delta(d);
                 return;
         }
         {
                 g_autofree char *sk = skipped_text(d->skipped);
                 gint64 t0 = g_get_monotonic_time();
-                guint n = domain_stream(d, VSM_PEER_CT_PRESTAGE, FALSE, NULL);
+                guint destroyed = 0;
+                guint n = domain_stream(d, VSM_PEER_CT_PRESTAGE, TRUE, &destroyed);
 
-                d->prestage_entries = n;
+                d->prestage_entries += n;
                 d->prestage_ms = (double) (g_get_monotonic_time() - d->prestage_start_usec) / 1000.0;
                 ct_note(cc, d->uuid, FALSE,
-                        "conntrack: pre-stage: %u entr%s streamed (%u learned from %u in the table, %u by events "
-                        "meanwhile; skipped: %s); dump %.1f ms in the worker, encoding %.1f ms",
-                        n, n == 1 ? "y" : "ies", j->out->len, j->seen, before, sk,
-                        (double) (j->ended_usec - j->started_usec) / 1000.0,
+                        "conntrack: pre-stage: %" G_GUINT64_FORMAT " entries streamed in %.1f ms (%u of %u in the "
+                        "table; %u chunk(s) while the worker dumped, the last batch %u entries and %u destroyed; "
+                        "skipped: %s); dump %.1f ms in the worker, last batch encoded in %.1f ms",
+                        d->prestage_entries, d->prestage_ms, g_hash_table_size(d->table), j->seen, d->chunks, n,
+                        destroyed, sk, (double) (j->ended_usec - j->started_usec) / 1000.0,
                         (double) (g_get_monotonic_time() - t0) / 1000.0);
+                (void) before;
         }
 }
 
@@ -440,6 +592,12 @@ static void domain_dump(VsmCtDomain *d, int tag) {
          * that are skipped. */
         j->max = d->cc->config->ct_max_entries + 1024;
         j->user_tag = tag;
+        if (tag == CT_TAG_PRESTAGE)
+                j->chunk = CT_DUMP_CHUNK;
+        /* Entries with the VM only in the reply tuple have NAT: skipped
+         * anyway unless nat = carry (the delete after it left looks for
+         * them too). */
+        j->orig_only = !d->cc->config->ct_nat_carry;
         d->dump_pending = TRUE;
         cc_submit(d->cc, j, on_dump, d);
 }
@@ -475,6 +633,10 @@ void vsm_ct_domain_prestage(VsmCtDomain *d, const VsmCtOwned *owned, VsmPeerServ
         d->server = server;
         d->delta_wanted = d->delta_sent = FALSE;
         d->seq = 0;
+        d->chunks = 0;
+        d->prestage_entries = 0;
+        d->out_dropped = 0;
+        ct_out_clear(d);
         g_hash_table_remove_all(d->table);
         if (owned->n == 0) {
                 ct_note(cc, d->uuid, FALSE, "conntrack: the VM owns no address yet: no entries carried");
@@ -490,6 +652,13 @@ void vsm_ct_domain_delta(VsmCtDomain *d) {
         if (!d->learning)
                 return;
         if (d->dump_pending) {
+                /* The SWITCHOVER does not wait for it: what the dump still
+                 * brings follows it and may come after the destination
+                 * took the VM over (then it is not installed). */
+                ct_note(d->cc, d->uuid, FALSE,
+                        "conntrack: SUSPENDED before the pre-stage dump ended (%" G_GUINT64_FORMAT " entries "
+                        "streamed so far): the rest follows the SWITCHOVER, possibly too late",
+                        d->prestage_entries);
                 d->delta_wanted = TRUE;
                 domain_learning_stop(d);
                 return;
@@ -503,6 +672,7 @@ void vsm_ct_domain_stop(VsmCtDomain *d) {
         if (d->cc->worker)
                 vsm_ct_worker_cancel(d->cc->worker, d);
         d->dump_pending = d->delta_wanted = FALSE;
+        ct_out_clear(d);
         g_hash_table_remove_all(d->table);
 }
 
@@ -521,24 +691,34 @@ static void on_flushed(VsmCtJob *j, gpointer user_data) {
         VsmCtCarry *cc = user_data;
 
         if (j->error < 0) {
-                ct_note(cc, j->tag, FALSE, "conntrack: deleting the VM's entries here failed: %s", g_strerror(-j->error));
+                gboolean automatic = cc->config->ct_enabled == VSM_CONFIG_CT_AUTO;
+
+                /* auto: conntrack is not in use here; say so once, quietly. */
+                ct_note(cc, j->tag, automatic, "conntrack: deleting the VM's entries here failed: %s%s",
+                        g_strerror(-j->error), automatic ? " (not in use here)" : "");
+                if (automatic)
+                        cc->unavailable = TRUE;
                 return;
         }
         cc->n_deleted_after_left += j->done;
         gone_add_deleted(cc, j->tag, j->done);
-        ct_note(cc, j->tag, FALSE, "conntrack: the VM left: deleted its %u entr%s here", j->done,
+        ct_note(cc, j->tag, j->done == 0, "conntrack: the VM left: deleted its %u entr%s here", j->done,
                 j->done == 1 ? "y" : "ies");
 }
 
-void vsm_ct_domain_flush(VsmCtDomain *d) {
+void vsm_ct_domain_flush(VsmCtDomain *d, const VsmCtOwned *owned) {
         VsmCtCarry *cc = d->cc;
+        VsmCtOwned all = d->owned;
         VsmCtJob *j;
 
         domain_learning_stop(d);
-        if (d->owned.n == 0 || !cc_worker(cc))
+        ct_out_clear(d);
+        for (size_t i = 0; owned && i < owned->n; i++)
+                (void) vsm_ct_owned_add(&all, owned->a[i].family, owned->a[i].addr, owned->a[i].nic);
+        if (all.n == 0 || (cc->unavailable && cc->config->ct_enabled == VSM_CONFIG_CT_AUTO) || !cc_worker(cc))
                 return;
         j = vsm_ct_job_new(VSM_CT_JOB_FLUSH);
-        j->owned = d->owned;
+        j->owned = all;
         g_strlcpy(j->tag, d->uuid, sizeof(j->tag));
         cc_submit(cc, j, on_flushed, cc);
 }
@@ -642,21 +822,22 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
                         d->skipped[v]++;
                         continue;
                 }
-                if (e.flags & VSM_CT_F_DESTROYED) {
-                        if (delta)
-                                g_array_append_val(del, e);
-                        continue;
-                }
-                if (d->submitted->len + add->len >= cc->config->ct_max_entries) {
-                        d->skipped[VSM_CT_SKIP_CAP]++;
-                        continue;
-                }
                 {
                         const VsmNicState *s = nic < checked->len ? checked->pdata[nic] : NULL;
                         const CtNicRef *r = s ? nic_ref(d, s->mac) : NULL;
 
                         e.zone = vsm_ct_zone_map_apply(&cc->config->ct_zone, r && r->bridge[0] ? r->bridge : NULL,
                                                        (uint16_t) e.zone);
+                }
+                if (e.flags & VSM_CT_F_DESTROYED) {
+                        /* (in a pre-stage too: one streamed in an earlier
+                         * chunk and destroyed while the dump ran) */
+                        g_array_append_val(del, e);
+                        continue;
+                }
+                if (d->submitted->len + add->len >= cc->config->ct_max_entries) {
+                        d->skipped[VSM_CT_SKIP_CAP]++;
+                        continue;
                 }
                 g_array_append_val(add, e);
         }
@@ -730,6 +911,7 @@ VsmCtDomain *vsm_ct_domain_free(VsmCtDomain *d) {
         if (g_hash_table_size(d->cc->gone) >= CT_GONE_MAX)
                 g_hash_table_remove_all(d->cc->gone);
         g_hash_table_replace(d->cc->gone, g_strdup(d->uuid), vsm_ct_domain_to_json(d));
+        ct_out_clear(d);
         g_hash_table_unref(d->table);
         g_array_unref(d->nics);
         g_array_unref(d->submitted);

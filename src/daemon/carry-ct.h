@@ -52,8 +52,9 @@ void vsm_ct_domain_delta(VsmCtDomain *d);
 /* Source, CT_STOP: the migration failed: forget what was learned. */
 void vsm_ct_domain_stop(VsmCtDomain *d);
 /* Source, CT_FLUSH: delete the domain's entries here (a filtered dump and
- * a delete in the worker; runs on after d is freed). */
-void vsm_ct_domain_flush(VsmCtDomain *d);
+ * a delete in the worker; runs on after d is freed): those of the
+ * addresses the pre-stage used and of owned (the learners' now). */
+void vsm_ct_domain_flush(VsmCtDomain *d, const VsmCtOwned *owned);
 
 /* Destination, TAKE_INCOMING: the domain's vNICs here (bridge for the
  * zone map, nwfilter parameters for the re-check). */

@@ -1409,6 +1409,19 @@ static void domain_ct_prestage(CarryDomain *d) {
         vsm_ct_domain_prestage(d->ct, &owned, d->c->server);
 }
 
+/* CT_FLUSH: the addresses learned at the pre-stage, or (none carried)
+ * the learners' now. */
+static void domain_ct_flush(CarryDomain *d) {
+        g_autoptr(GPtrArray) states = NULL;
+        VsmCtOwned owned;
+
+        if (!domain_ct(d))
+                return;
+        states = domain_snapshot(d, FALSE);
+        vsm_ct_owned_from_states(&owned, states);
+        vsm_ct_domain_flush(d->ct, &owned);
+}
+
 /* Feed one event to d's policy and carry out what it says, in order.
  * FALSE: d is gone (FORGET). */
 static gboolean carry_feed(CarryDomain *d, VsmCarryInput *in, CarryCtx *ctx) {
@@ -1512,8 +1525,7 @@ static gboolean carry_feed(CarryDomain *d, VsmCarryInput *in, CarryCtx *ctx) {
                                 vsm_ct_domain_stop(d->ct);
                         break;
                 case VSM_CARRY_ACT_CT_FLUSH:
-                        if (d->ct)
-                                vsm_ct_domain_flush(d->ct);
+                        domain_ct_flush(d);
                         break;
                 case VSM_CARRY_ACT_CT_INSTALL:
                         if (domain_ct(d) && ctx->msg && d->incoming)

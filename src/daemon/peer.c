@@ -438,8 +438,11 @@ static gboolean parse_ct(JsonObject *obj, VsmPeerMessage *m, GError **error) {
         if (len == 0)
                 return TRUE;
         raw = g_base64_decode(b64, &raw_len);
-        g_array_set_size(m->ct_entries, VSM_CT_BATCH_MAX);
-        n = vsm_ct_records_decode(raw, raw_len, (VsmCtEntry *) (void *) m->ct_entries->data, VSM_CT_BATCH_MAX);
+        /* Room for as many IPv4 records as the octets hold, at most the cap
+         * (the decoder refuses more). */
+        g_array_set_size(m->ct_entries, (guint) MIN(raw_len / VSM_CT_RECORD_LEN_IP4 + 1, (gsize) VSM_CT_BATCH_MAX + 1));
+        n = vsm_ct_records_decode(raw, raw_len, (VsmCtEntry *) (void *) m->ct_entries->data,
+                                  MIN(m->ct_entries->len, VSM_CT_BATCH_MAX));
         if (n < 0) {
                 g_array_set_size(m->ct_entries, 0);
                 g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"entries\": %s",
@@ -2212,6 +2215,23 @@ guint vsm_peer_server_send(VsmPeerServer *s, const VsmPeerMessage *m) {
                 n++;
         }
         return n;
+}
+
+/**
+ * vsm_peer_server_queued: the most octets any accepted connection for
+ * domain has queued unsent (0 if none).
+ */
+gsize vsm_peer_server_queued(const VsmPeerServer *s, const char *domain) {
+        gsize most = 0;
+
+        g_return_val_if_fail(s != NULL, 0);
+        for (GList *l = s->conns; l; l = l->next) {
+                const VsmPeerConn *c = l->data;
+
+                if (c->authorized && !c->closing && g_str_equal(c->domain, domain))
+                        most = MAX(most, c->io.out_len);
+        }
+        return most;
 }
 
 /**

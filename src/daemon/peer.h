@@ -300,6 +300,9 @@ void vsm_peer_lookup_answer(VsmPeerLookup *q, const char *token);
 void vsm_peer_conn_send(VsmPeerConn *c, const VsmPeerMessage *m);
 /* Queue it to every accepted connection for m->domain; returns how many. */
 guint vsm_peer_server_send(VsmPeerServer *s, const VsmPeerMessage *m);
+/* The most octets a connection for domain has queued unsent (to pace
+ * large streams below VSM_PEER_DOMAIN_OUTBUF_MAX). */
+gsize vsm_peer_server_queued(const VsmPeerServer *s, const char *domain);
 /* Close every connection for this domain (after the migration ended),
  * once what is queued for it has been written (at most 5 s). */
 void vsm_peer_server_drop_domain(VsmPeerServer *s, const char *domain);

@@ -19,13 +19,14 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 
-#define CT_BUF_LEN (64u * 1024u)
+#define CT_BUF_LEN (128u * 1024u)
 #define CT_BATCH_LIMIT (CT_BUF_LEN - 1024u)  /* octets of messages per sendmsg */
 #define CT_RCVBUF (8 * 1024 * 1024)
 #define CT_EVENTS_RCVBUF (32 * 1024 * 1024)
 #define CT_EVENTS_PER_DISPATCH 64         /* recv() calls per main-loop dispatch */
 
 struct VsmCtSock {
+        bool last_filtered;
         struct mnl_socket *nl;
         unsigned portid;
         uint32_t seq;
@@ -50,6 +51,14 @@ VsmCtSock *vsm_ct_sock_open(int *ret_errno) {
         /* Acks without the request copied in: a batch's errors fit. */
         (void) mnl_socket_setsockopt(s->nl, NETLINK_CAP_ACK, &one, sizeof(one));
         sock_set_rcvbuf(mnl_socket_get_fd(s->nl), CT_RCVBUF);
+        {
+                /* Room for one batch (the default, ~208 KiB, would do; a
+                 * smaller net.core.wmem_default would not). */
+                int snd = 4 * (int) CT_BUF_LEN;
+
+                if (setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd)) < 0)
+                        (void) setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+        }
         s->portid = mnl_socket_get_portid(s->nl);
         s->seq = (uint32_t) g_get_monotonic_time();
         s->buf = g_malloc(CT_BUF_LEN);
@@ -99,7 +108,12 @@ static bool ct_to_entry(const struct nf_conntrack *ct, VsmCtEntry *ret) {
                 return false;
         }
         e.proto = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO);
-        if (nfct_attr_is_set(ct, ATTR_ORIG_PORT_SRC) > 0) {
+        if (e.proto == IPPROTO_ICMP || e.proto == IPPROTO_ICMPV6) {
+                /* Not carried, but deleted after the VM left: the tuple
+                 * is type, code and id (here in the port fields). */
+                e.orig_sport = ntohs(nfct_get_attr_u16(ct, ATTR_ICMP_ID));
+                e.orig_dport = (uint16_t) (nfct_get_attr_u8(ct, ATTR_ICMP_TYPE) << 8 | nfct_get_attr_u8(ct, ATTR_ICMP_CODE));
+        } else if (nfct_attr_is_set(ct, ATTR_ORIG_PORT_SRC) > 0) {
                 e.orig_sport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
                 e.orig_dport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
                 e.repl_sport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
@@ -152,6 +166,13 @@ static void entry_set_tuple(struct nf_conntrack *ct, const VsmCtEntry *e, bool w
                 }
         }
         nfct_set_attr_u8(ct, ATTR_L4PROTO, e->proto);
+        if (e->proto == IPPROTO_ICMP || e->proto == IPPROTO_ICMPV6) {
+                nfct_set_attr_u16(ct, ATTR_ICMP_ID, htons(e->orig_sport));
+                nfct_set_attr_u8(ct, ATTR_ICMP_TYPE, (uint8_t) (e->orig_dport >> 8));
+                nfct_set_attr_u8(ct, ATTR_ICMP_CODE, (uint8_t) e->orig_dport);
+                nfct_set_attr_u16(ct, ATTR_ZONE, (uint16_t) e->zone);
+                return;
+        }
         nfct_set_attr_u16(ct, ATTR_PORT_SRC, htons(e->orig_sport));
         nfct_set_attr_u16(ct, ATTR_PORT_DST, htons(e->orig_dport));
         if (with_reply) {
@@ -232,8 +253,49 @@ static struct nlmsghdr *put_ct_header(void *buf, uint16_t type, uint16_t flags, 
 typedef struct DumpCtx {
         const VsmCtOwned *owned;
         GArray *out;
-        guint max, seen, over;
+        guint max, seen, over, kept;
+        guint chunk;
+        void (*post)(GArray *chunk, gpointer data); /* takes the chunk */
+        gpointer post_data;
+        bool filtering;                /* several kernel-filtered dumps: */
+        size_t cur_addr;               /* the owned address ... */
+        int cur_pos;                   /* ... and the position (pos_addr) of this one */
+        bool orig_only;                /* the kernel's filter on the original tuple only */
 } DumpCtx;
+
+/* The address at a tuple position: 0 orig source, 1 orig destination,
+ * 2 reply source, 3 reply destination. */
+static const uint8_t *pos_addr(const VsmCtEntry *e, int pos) {
+        switch (pos) {
+        case 0:
+                return e->orig_src;
+        case 1:
+                return e->orig_dst;
+        case 2:
+                return e->repl_src;
+        default:
+                return e->repl_dst;
+        }
+}
+
+/* Several filtered dumps: did an earlier one (address, position) already
+ * bring e?  Then it is not taken again. */
+static bool dump_seen_before(const DumpCtx *x, const VsmCtEntry *e) {
+        size_t alen = e->family == 4 ? 4 : 16;
+
+        for (size_t j = 0; j <= x->cur_addr && j < x->owned->n; j++)
+                for (int q = 0; q < 4; q++) {
+                        const VsmCtAddr *a = &x->owned->a[j];
+
+                        if (j == x->cur_addr && q >= x->cur_pos)
+                                return false;
+                        if (x->orig_only && q >= 2)
+                                continue;
+                        if (a->family == e->family && memcmp(pos_addr(e, q), a->addr, alen) == 0)
+                                return true;
+                }
+        return false;
+}
 
 static int dump_cb(const struct nlmsghdr *nlh, void *data) {
         DumpCtx *x = data;
@@ -244,24 +306,119 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data) {
                 return MNL_CB_ERROR;
         if (nfct_nlmsg_parse(nlh, ct) >= 0) {
                 x->seen++;
-                if (ct_to_entry(ct, &e) && (!x->owned || vsm_ct_owned_match(x->owned, &e, NULL))) {
-                        if (x->out->len < x->max)
+                if (!ct_to_entry(ct, &e) || (x->filtering && dump_seen_before(x, &e))) {
+                        nfct_destroy(ct);
+                        return MNL_CB_OK;
+                }
+                if (!x->owned || vsm_ct_owned_match(x->owned, &e, NULL)) {
+                        if (x->kept < x->max) {
                                 g_array_append_val(x->out, e);
-                        else
+                                x->kept++;
+                                if (x->chunk && x->post && x->out->len >= x->chunk) {
+                                        x->post(x->out, x->post_data);
+                                        x->out = g_array_sized_new(FALSE, FALSE, sizeof(VsmCtEntry), x->chunk);
+                                }
+                        } else {
                                 x->over++;
+                        }
                 }
         }
         nfct_destroy(ct);
         return MNL_CB_OK;
 }
 
+static int sock_dump(VsmCtSock *s, DumpCtx *xp, guint *ret_seen, guint *ret_over);
+
 int vsm_ct_sock_dump(VsmCtSock *s, const VsmCtOwned *owned, GArray *out, guint max, guint *ret_seen, guint *ret_over) {
         DumpCtx x = { .owned = owned, .out = out, .max = max };
+
+        return sock_dump(s, &x, ret_seen, ret_over);
+}
+
+/* nf_conntrack_netlink.c's tuple filter flags (CTA_FILTER_*_FLAGS; not
+ * in the uapi headers). */
+#define CT_FILTER_F_IP_SRC (1u << 0)
+#define CT_FILTER_F_IP_DST (1u << 1)
+#define CT_FILTER_ADDRS_MAX 16          /* more owned addresses: one dump, filtered here */
+
+/* A dump request: the whole table (a NULL), or the kernel's CTA_FILTER
+ * for one address at one position (reply: of the reply tuple; src: as
+ * its source). */
+static struct nlmsghdr *dump_request(VsmCtSock *s, uint32_t seq, const VsmCtAddr *a, bool reply, bool src) {
+        struct nlmsghdr *nlh;
+        struct nlattr *t, *ip, *f;
+
+        if (!a)
+                return put_ct_header(s->buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq, AF_UNSPEC);
+        nlh = put_ct_header(s->buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq, a->family == 4 ? AF_INET : AF_INET6);
+        t = mnl_attr_nest_start(nlh, reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG);
+        ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+        if (a->family == 4)
+                mnl_attr_put(nlh, src ? CTA_IP_V4_SRC : CTA_IP_V4_DST, 4, a->addr);
+        else
+                mnl_attr_put(nlh, src ? CTA_IP_V6_SRC : CTA_IP_V6_DST, 16, a->addr);
+        mnl_attr_nest_end(nlh, ip);
+        mnl_attr_nest_end(nlh, t);
+        f = mnl_attr_nest_start(nlh, CTA_FILTER);
+        mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, reply ? 0 : src ? CT_FILTER_F_IP_SRC : CT_FILTER_F_IP_DST);
+        mnl_attr_put_u32(nlh, CTA_FILTER_REPLY_FLAGS, !reply ? 0 : src ? CT_FILTER_F_IP_SRC : CT_FILTER_F_IP_DST);
+        mnl_attr_nest_end(nlh, f);
+        return nlh;
+}
+
+static int sock_dump_one(VsmCtSock *s, DumpCtx *x, const VsmCtAddr *a, bool reply, bool src);
+
+/* With owned addresses (at most CT_FILTER_ADDRS_MAX): the kernel filters
+ * (Linux >= 5.8: CTA_FILTER), one dump per address and position (orig
+ * source, orig destination, reply source, reply destination), entries
+ * found twice kept once; the table's other entries never reach user
+ * space.  A kernel that refuses the filter: one dump of everything,
+ * filtered here. */
+static int sock_dump(VsmCtSock *s, DumpCtx *xp, guint *ret_seen, guint *ret_over) {
+        DumpCtx x = *xp;
+        int r = 0;
+
+        s->last_filtered = false;
+        if (x.owned && x.owned->n > 0 && x.owned->n <= CT_FILTER_ADDRS_MAX) {
+                x.filtering = true;
+                for (size_t i = 0; i < x.owned->n && r == 0; i++)
+                        for (int pos = 0; pos < (x.orig_only ? 2 : 4) && r == 0; pos++) {
+                                x.cur_addr = i;
+                                x.cur_pos = pos;
+                                r = sock_dump_one(s, &x, &x.owned->a[i], pos >= 2, pos % 2 == 0);
+                                if (r < 0 && i == 0 && pos == 0 && x.seen == 0)
+                                        break;  /* not supported: fall back below */
+                        }
+                x.filtering = false;
+                if (r == 0) {
+                        s->last_filtered = true;
+                        goto out;
+                }
+                if (x.seen > 0)
+                        goto out;
+                r = 0;
+        }
+        r = sock_dump_one(s, &x, NULL, false, false);
+out:
+        if (ret_seen)
+                *ret_seen = x.seen;
+        if (ret_over)
+                *ret_over = x.over;
+        xp->out = x.out;
+        return r;
+}
+
+bool vsm_ct_sock_last_dump_filtered(const VsmCtSock *s) {
+        return s->last_filtered;
+}
+
+static int sock_dump_one(VsmCtSock *s, DumpCtx *xp, const VsmCtAddr *a, bool reply, bool src) {
+        DumpCtx x = *xp;
         uint32_t seq = ++s->seq;
         struct nlmsghdr *nlh;
         int r = 0;
 
-        nlh = put_ct_header(s->buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq, AF_UNSPEC);
+        nlh = dump_request(s, seq, a, reply, src);
         if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
                 return -errno;
         for (;;) {
@@ -277,10 +434,7 @@ int vsm_ct_sock_dump(VsmCtSock *s, const VsmCtOwned *owned, GArray *out, guint m
                         break;
                 }
         }
-        if (ret_seen)
-                *ret_seen = x.seen;
-        if (ret_over)
-                *ret_over = x.over;
+        *xp = x;
         return r;
 }
 
@@ -419,6 +573,37 @@ VsmCtJob *vsm_ct_job_new(VsmCtJobType type) {
 
 static VsmCtJob worker_quit_job;
 
+typedef struct PostCtx {
+        VsmCtWorker *w;
+        VsmCtJob *job;
+} PostCtx;
+
+static void worker_post(VsmCtWorker *w, VsmCtJob *j) {
+        uint64_t one = 1;
+
+        g_async_queue_push(w->done, j);
+        if (write(w->efd, &one, sizeof(one)) < 0) {
+                /* eventfd saturated: the main loop wakes anyway */
+        }
+}
+
+/* A chunk of a running dump, posted as a partial result. */
+static void worker_post_chunk(GArray *chunk, gpointer data) {
+        PostCtx *pc = data;
+        VsmCtJob *p = g_new0(VsmCtJob, 1);
+
+        p->type = pc->job->type;
+        p->partial = true;
+        p->parent = pc->job;
+        p->out = chunk;
+        p->func = pc->job->func;
+        p->user_data = pc->job->user_data;
+        p->user_tag = pc->job->user_tag;
+        p->started_usec = pc->job->started_usec;
+        p->ended_usec = g_get_monotonic_time();
+        worker_post(pc->w, p);
+}
+
 static void worker_run(VsmCtWorker *w, VsmCtJob *j) {
         int err = 0;
 
@@ -431,9 +616,18 @@ static void worker_run(VsmCtWorker *w, VsmCtJob *j) {
         }
         switch (j->type) {
         case VSM_CT_JOB_DUMP:
-        case VSM_CT_JOB_FLUSH:
-                j->out = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
-                j->error = vsm_ct_sock_dump(w->sock, &j->owned, j->out, j->max, &j->seen, &j->over);
+        case VSM_CT_JOB_FLUSH: {
+                PostCtx pc = { .w = w, .job = j };
+                DumpCtx x = { .owned = &j->owned, .max = j->max, .orig_only = j->orig_only };
+
+                x.out = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+                if (j->type == VSM_CT_JOB_DUMP && j->chunk) {
+                        x.chunk = j->chunk;
+                        x.post = worker_post_chunk;
+                        x.post_data = &pc;
+                }
+                j->error = sock_dump(w->sock, &x, &j->seen, &j->over);
+                j->out = x.out;
                 if (j->error < 0 || j->type == VSM_CT_JOB_DUMP)
                         break;
                 err = vsm_ct_sock_delete(w->sock, (const VsmCtEntry *) (void *) j->out->data, j->out->len);
@@ -442,6 +636,7 @@ static void worker_run(VsmCtWorker *w, VsmCtJob *j) {
                 else
                         j->done = (guint) err;
                 break;
+        }
         case VSM_CT_JOB_INSTALL: {
                 guint n = j->in ? j->in->len : 0;
                 g_autofree bool *ok = g_new0(bool, MAX(n, 1));
@@ -481,16 +676,12 @@ static gpointer worker_thread(gpointer data) {
 
         for (;;) {
                 VsmCtJob *j = g_async_queue_pop(w->jobs);
-                uint64_t one = 1;
 
                 if (j == &worker_quit_job)
                         break;
                 worker_run(w, j);
                 j->ended_usec = g_get_monotonic_time();
-                g_async_queue_push(w->done, j);
-                if (write(w->efd, &one, sizeof(one)) < 0) {
-                        /* eventfd saturated: the main loop wakes anyway */
-                }
+                worker_post(w, j);
         }
         vsm_ct_sock_close(w->sock);
         w->sock = NULL;
@@ -505,8 +696,16 @@ static gboolean worker_on_done(int fd, GIOCondition cond, gpointer data) {
         if (read(fd, &v, sizeof(v)) < 0) {
                 /* EAGAIN: drained already */
         }
+        /* In order: a dump's chunks come before its final result (which
+         * frees the parent they point to). */
         while ((j = g_async_queue_try_pop(w->done))) {
-                g_ptr_array_remove_fast(w->pending, j);
+                if (j->partial) {
+                        if (!j->parent->cancelled && j->func)
+                                j->func(j, j->user_data);
+                        job_free(j);
+                        continue;
+                }
+                g_ptr_array_remove(w->pending, j);
                 if (!j->cancelled && j->func)
                         j->func(j, j->user_data);
                 job_free(j);
@@ -656,6 +855,13 @@ VsmCtEvents *vsm_ct_events_free(VsmCtEvents *ev) {
         g_free(ev->buf);
         g_free(ev);
         return NULL;
+}
+
+void vsm_ct_events_set_rcvbuf(VsmCtEvents *ev, int bytes) {
+        int fd = mnl_socket_get_fd(ev->nl);
+
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
 }
 
 guint64 vsm_ct_events_received(const VsmCtEvents *ev) {

@@ -27,11 +27,15 @@ typedef struct VsmCtSock VsmCtSock;
 /* NULL and -errno in *ret_errno. */
 VsmCtSock *vsm_ct_sock_open(int *ret_errno);
 void vsm_ct_sock_close(VsmCtSock *s);
-/* The whole table (every zone), filtered in user space to the entries
- * one of whose addresses is in owned (NULL: every entry), appended to out
+/* The entries (every zone) one of whose addresses is in owned (NULL:
+ * every entry), appended to out
  * (VsmCtEntry), at most max of them (the rest counted in *ret_over).
  * *ret_seen: entries the kernel sent.  0 or -errno. */
 int vsm_ct_sock_dump(VsmCtSock *s, const VsmCtOwned *owned, GArray *out, guint max, guint *ret_seen, guint *ret_over);
+/* Did the last dump use the kernel's filter (CTA_FILTER, one dump per
+ * owned address and tuple position; at most 16 addresses), rather than
+ * one dump of the whole table filtered here? */
+bool vsm_ct_sock_last_dump_filtered(const VsmCtSock *s);
 /* Creates (or updates, when one with the same tuple exists) n entries,
  * several netlink messages per sendmsg, with the status
  * vsm_ct_install_status(), TCP state, window scale and flags
@@ -58,6 +62,9 @@ typedef struct VsmCtJob {
         VsmCtJobType type;
         VsmCtOwned owned;              /* DUMP, FLUSH */
         guint max;                     /* DUMP: cap */
+        guint chunk;                   /* DUMP: also post every chunk entries as they come (0: no) */
+        bool orig_only;                /* DUMP: the VM's address in the original tuple only (an
+                                        * entry with it only in the reply one has NAT) */
         bool nat_carry;                /* INSTALL */
         GArray *in;                    /* INSTALL, DELETE: VsmCtEntry (owned by the job) */
         /* results */
@@ -65,6 +72,9 @@ typedef struct VsmCtJob {
         GArray *out;                   /* DUMP: VsmCtEntry; INSTALL: those installed */
         guint seen, over, done, failed;
         gint64 queued_usec, started_usec, ended_usec; /* monotonic */
+        bool partial;                  /* a chunk of a DUMP still running: out has it; the final
+                                        * result (partial false) has the rest and the counters */
+        struct VsmCtJob *parent;       /* partial: the job it belongs to */
         /* the caller's, untouched */
         char tag[40];
         int user_tag;
@@ -104,5 +114,7 @@ typedef struct VsmCtEvents VsmCtEvents;
 VsmCtEvents *vsm_ct_events_new(VsmCtEventFunc func, VsmCtOverrunFunc overrun, gpointer user_data, int *ret_errno);
 VsmCtEvents *vsm_ct_events_free(VsmCtEvents *ev);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmCtEvents, vsm_ct_events_free)
+/* Another receive buffer size (tests: a small one overruns). */
+void vsm_ct_events_set_rcvbuf(VsmCtEvents *ev, int bytes);
 guint64 vsm_ct_events_received(const VsmCtEvents *ev);
 guint64 vsm_ct_events_overruns(const VsmCtEvents *ev);

@@ -384,8 +384,7 @@ int vsm_carry_policy_handle(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t
                 if (p->role == VSM_MIG_ROLE_SOURCE && !p->replayed_as_source && p->cfg.leaves && in->has_info)
                         act(ret, VSM_CARRY_ACT_SEND_LEAVES);
                 /* Its entries stay here from ~300 s to days otherwise. */
-                if (p->role == VSM_MIG_ROLE_SOURCE && !p->replayed_as_source && p->cfg.conntrack &&
-                    (p->ct_learning || p->switchover_sent))
+                if (p->role == VSM_MIG_ROLE_SOURCE && !p->replayed_as_source && p->cfg.conntrack)
                         act(ret, VSM_CARRY_ACT_CT_FLUSH);
                 /* A migration that never resumed here: nothing of it stays. */
                 if (p->incoming && !p->resumed && p->cfg.conntrack)

@@ -39,7 +39,8 @@
  *   - source: the destination's channel up (PEER_UP): CT_PRESTAGE;
  *     SUSPENDED: CT_DELTA just before SEND_SWITCHOVER (same channel, so
  *     the destination has it first); failed back: CT_STOP; the VM left
- *     (FORGET as a source that did not take it back): CT_FLUSH;
+ *     (FORGET as a source that did not take it back): CT_FLUSH, also
+ *     when nothing was carried (no peer channel);
  *   - destination: each batch while incoming (CT_RECEIVED): CT_INSTALL;
  *     forgotten while incoming and not resumed here (a failed
  *     migration): CT_UNDO. */

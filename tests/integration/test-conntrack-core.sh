@@ -154,13 +154,14 @@ d_b=$(vsm_json 'd["conntrack"]["delta_entries"]' <<<"$show_b")
 #    loop's entries made after the SWITCHOVER (the VM paused, so not its
 #    flows: B has none of them) may be made after the delete: not counted.
 sleep 1
-maxb=$(ctb -L -p udp -s "$IP1" --dport 9 2>/dev/null | sed -n 's/.*sport=\([0-9]*\).*/\1/p' | sort -n | tail -1)
+maxb=$(ctb -L -p udp -s "$IP1" --dport 9 2>/dev/null |
+  awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^sport=/) { print substr($i, 7); break } }' | sort -n | tail -1)
 late=0
 while read -r sp; do
   [[ -n $maxb && $sp -gt $maxb ]] && late=$((late + $(count A -p udp -s "$IP1" --sport "$sp")))
 done <"$DURING"
 left=$(( $(count A -s "$IP1") + $(count A -d "$IP1") - late ))
-[[ $left -eq 0 ]] || nfail "A still holds $left of g1's entries after it left (besides $late made after the SWITCHOVER)"
+[[ $left -eq 0 ]] || nfail "A still holds $left of g1's entries after it left (besides $late made after the SWITCHOVER; B's last loop sport $maxb): $(cta -L -s "$IP1" 2>/dev/null | tail -5 | tr '\n' ';') $(cta -L -d "$IP1" 2>/dev/null | tr '\n' ';')"
 [[ $(count A -p tcp -s "$IP1") -eq 0 ]] || nfail "A still holds g1's TCP entries"
 [[ $(count A -s "$OTHER") -eq 1 ]] || nfail "A lost $OTHER's entry"
 
@@ -178,6 +179,11 @@ for h in A B; do
   [[ $n -ge 2 ]] || nfail "$h's timeline has $n conntrack line(s)"
 done
 say "prestage on A: $prestage_ms ms (dump + stream); B: $(vsm_json '"%s entries installed, pre-stage %.1f ms, delta %s entries in %s us" % (d["conntrack"]["installed"], d["conntrack"]["prestage_ms"], d["conntrack"]["delta_entries"], d["conntrack"]["delta_us"])' <<<"$show_b")"
+
+for h in A B; do
+  mt_vsimigd_stop "$h"
+  grep -E 'Sanitizer|runtime error:' "$TB_DIR/vsimigd-$h.log" && nfail "sanitizer report in vsimigd-$h's log"
+done
 
 if [[ ${#FAILS[@]} -gt 0 ]]; then
   say "${#FAILS[@]} failure(s):"

@@ -177,9 +177,49 @@ static const BadCase bad_cases[] = {
         { "[peer]\ntls-cert = /x.pem\ntls-certificate = /x.pem\n", "unknown key 'tls-certificate'" },
         { "[replay]\nenabled = maybe\n", "enabled" },
         { "[learn]\nmetadata-interval-ms = 600001\n", "metadata-interval-ms" },
+        { "[conntrack]\nenabled = maybe\n", "[conntrack] enabled" },
+        { "[conntrack]\nnat = masquerade\n", "[conntrack] nat" },
+        { "[conntrack]\nzone = 65536\n", "[conntrack] zone" },
+        { "[conntrack]\nzone = br0:1,br0:2\n", "[conntrack] zone" },
+        { "[conntrack]\nzone = br0\n", "[conntrack] zone" },
+        { "[conntrack]\nmax-entries = 0\n", "max-entries" },
+        { "[conntrack]\nmax-entries = 16000001\n", "max-entries" },
+        { "[conntrack]\nzones = keep\n", "unknown key 'zones'" },
         { "not a key file", NULL },
         { "[vdp]\n\xff\xfe = 1\n", NULL },
 };
+
+static void test_conntrack(void) {
+        static const char text[] = "[conntrack]\nenabled = false\nzone = br0:5, br-int:7\nnat = carry\n"
+                                   "max-entries = 200000\n";
+        g_autoptr(VsmConfig) d = vsm_config_new_default();
+        g_autoptr(VsmConfig) c = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_cmpint(d->ct_enabled, ==, VSM_CONFIG_CT_AUTO);
+        g_assert_cmpint(d->ct_zone.mode, ==, VSM_CT_ZONE_KEEP);
+        g_assert_false(d->ct_nat_carry);
+        g_assert_cmpuint(d->ct_max_entries, ==, 1000000);
+        g_assert_true(vsm_config_load_data(text, strlen(text), &c, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(c->ct_enabled, ==, VSM_CONFIG_CT_OFF);
+        g_assert_cmpint(c->ct_zone.mode, ==, VSM_CT_ZONE_BRIDGES);
+        g_assert_cmpuint(vsm_ct_zone_map_apply(&c->ct_zone, "br-int", 3), ==, 7);
+        g_assert_true(c->ct_nat_carry);
+        g_assert_cmpuint(c->ct_max_entries, ==, 200000);
+        g_clear_pointer(&c, vsm_config_free);
+        g_assert_true(vsm_config_load_data("[conntrack]\nenabled = true\nzone = 3\n", 36, &c, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(c->ct_enabled, ==, VSM_CONFIG_CT_ON);
+        g_assert_cmpint(c->ct_zone.mode, ==, VSM_CT_ZONE_FIXED);
+        g_assert_cmpuint(c->ct_zone.fixed, ==, 3);
+        g_clear_pointer(&c, vsm_config_free);
+        /* An empty value is the default. */
+        g_assert_true(vsm_config_load_data("[conntrack]\nenabled =\nzone =\n", 29, &c, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(c->ct_enabled, ==, VSM_CONFIG_CT_AUTO);
+        g_assert_cmpint(c->ct_zone.mode, ==, VSM_CT_ZONE_KEEP);
+}
 
 static void test_bad(gconstpointer data) {
         const BadCase *bc = data;
@@ -331,5 +371,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/config/too-many-uplinks", test_too_many_uplinks);
         g_test_add_func("/config/missing-file", test_missing_file);
         g_test_add_func("/config/shipped-example", test_shipped_example);
+        g_test_add_func("/config/conntrack", test_conntrack);
         return g_test_run();
 }

@@ -46,6 +46,9 @@ static void make_entries(void) {
                      "-u SEEN_REPLY,ASSURED -t 600 -w 5 >/dev/null 2>&1");
         /* UDP, unreplied */
         vsm_test_run("conntrack -I -p udp -s " VM " -d 10.77.31.3 --sport 5000 --dport 5001 -t 30 >/dev/null 2>&1");
+        /* ICMP: not carried, but deleted with the others */
+        vsm_test_run("conntrack -I -p icmp -s " VM " -d 10.77.31.1 --icmp-type 8 --icmp-code 0 --icmp-id 77 -t 30 "
+                     ">/dev/null 2>&1");
         /* another host's flow */
         vsm_test_run("conntrack -I -p tcp -s " OTHER " -d 10.77.31.1 --sport 40001 --dport 80 --state ESTABLISHED "
                      "-u SEEN_REPLY,ASSURED -t 300 >/dev/null 2>&1");
@@ -73,8 +76,8 @@ static void test_dump_install_delete(void) {
         g_assert_nonnull(s);
         make_entries();
         g_assert_cmpint(vsm_ct_sock_dump(s, &o, got, 100, &seen, &over), ==, 0);
-        g_assert_cmpuint(seen, ==, 4);
-        g_assert_cmpuint(got->len, ==, 3);      /* not OTHER's */
+        g_assert_true(vsm_ct_sock_last_dump_filtered(s));
+        g_assert_cmpuint(got->len, ==, 4);      /* not OTHER's */
         g_assert_cmpuint(over, ==, 0);
         tcp = find(got, 40000);
         in = find(got, 50000);
@@ -93,19 +96,44 @@ static void test_dump_install_delete(void) {
         g_assert_false(udp->status & VSM_CT_IPS_SEEN_REPLY);
         g_assert_false(vsm_ct_entry_is_nat(tcp));
 
+        /* The kernel filters: for OTHER's address, only its entry comes
+         * up (twice: as the original source and the reply destination),
+         * not the VM's four. */
+        {
+                VsmCtOwned oo = {};
+                uint8_t a[16] = {};
+
+                g_assert_cmpint(inet_pton(AF_INET, OTHER, a), ==, 1);
+                g_assert_cmpint(vsm_ct_owned_add(&oo, 4, a, 0), ==, 0);
+                g_array_set_size(again, 0);
+                g_assert_cmpint(vsm_ct_sock_dump(s, &oo, again, 100, &seen, NULL), ==, 0);
+                g_assert_true(vsm_ct_sock_last_dump_filtered(s));
+                g_assert_cmpuint(again->len, ==, 1);
+                g_assert_cmpuint(seen, ==, 2);
+                /* Without owned addresses: the whole table, 5 entries. */
+                g_array_set_size(again, 0);
+                g_assert_cmpint(vsm_ct_sock_dump(s, NULL, again, 100, &seen, NULL), ==, 0);
+                g_assert_false(vsm_ct_sock_last_dump_filtered(s));
+                g_assert_cmpuint(seen, ==, 5);
+                g_assert_cmpuint(again->len, ==, 5);
+        }
+
         /* Over the cap: counted. */
         g_array_set_size(again, 0);
         g_assert_cmpint(vsm_ct_sock_dump(s, &o, again, 2, NULL, &over), ==, 0);
         g_assert_cmpuint(again->len, ==, 2);
-        g_assert_cmpuint(over, ==, 1);
+        g_assert_cmpuint(over, ==, 2);
 
-        /* Delete the VM's three, batched. */
+        /* Delete the VM's four (ICMP too), batched. */
         n = vsm_ct_sock_delete(s, (const VsmCtEntry *) (void *) got->data, got->len);
-        g_assert_cmpint(n, ==, 3);
+        g_assert_cmpint(n, ==, 4);
+        for (guint i = 0; i < got->len; i++)
+                if (g_array_index(got, VsmCtEntry, i).proto == 1)
+                        g_array_remove_index(got, i--);
         g_array_set_size(again, 0);
         g_assert_cmpint(vsm_ct_sock_dump(s, &o, again, 100, &seen, NULL), ==, 0);
         g_assert_cmpuint(again->len, ==, 0);
-        g_assert_cmpuint(seen, ==, 1);
+        g_assert_true(vsm_ct_sock_last_dump_filtered(s));
 
         /* Install them back: as they were, with BE_LIBERAL on TCP. */
         n = vsm_ct_sock_install(s, (const VsmCtEntry *) (void *) got->data, got->len, false, ok);
@@ -172,7 +200,7 @@ static void test_batches(void) {
 }
 
 typedef struct EvCtx {
-        guint news, destroys, jobs;
+        guint news, destroys, jobs, partials, partial_entries;
         GMainLoop *loop;
         VsmCtJob last;
 } EvCtx;
@@ -191,6 +219,11 @@ static void on_event(const VsmCtEntry *e, bool destroyed, gpointer user_data) {
 static void on_job(VsmCtJob *j, gpointer user_data) {
         EvCtx *x = user_data;
 
+        if (j->partial) {
+                x->partials++;
+                x->partial_entries += j->out->len;
+                return;
+        }
         x->jobs++;
         x->last = *j;
         x->last.out = NULL;
@@ -250,6 +283,21 @@ static void test_worker_events(void) {
         spin_until(&x, &x.destroys, 1);
         g_assert_cmpuint(x.destroys, ==, 1);
 
+        /* A chunked dump: chunks first, then the rest with the counters. */
+        vsm_test_run("conntrack -I -p udp -s " VM " -d 10.77.31.1 --sport 6001 --dport 53 -t 30 >/dev/null 2>&1");
+        vsm_test_run("conntrack -I -p udp -s " VM " -d 10.77.31.1 --sport 6002 --dport 53 -t 30 >/dev/null 2>&1");
+        vsm_test_run("conntrack -I -p udp -s " VM " -d 10.77.31.1 --sport 6003 --dport 53 -t 30 >/dev/null 2>&1");
+        j = vsm_ct_job_new(VSM_CT_JOB_DUMP);
+        j->owned = owned_vm();
+        j->chunk = 2;
+        vsm_ct_worker_submit(w, j, on_job, &x);
+        spin_until(&x, &x.jobs, 3);
+        g_assert_cmpuint(x.jobs, ==, 3);
+        g_assert_cmpuint(x.partials, ==, 1);
+        g_assert_cmpuint(x.partial_entries, ==, 2);
+        g_assert_cmpuint(x.last.seen, ==, 1);       /* the final result's rest */
+        vsm_test_run("conntrack -F >/dev/null 2>&1");
+
         /* A cancelled job's callback never runs. */
         j = vsm_ct_job_new(VSM_CT_JOB_DUMP);
         j->owned = owned_vm();
@@ -262,16 +310,66 @@ static void test_worker_events(void) {
                 g_source_remove(t);
         }
         g_assert_cmpuint(vsm_ct_worker_pending(w), ==, 0);
-        g_assert_cmpuint(x.jobs, ==, 2);
+        g_assert_cmpuint(x.jobs, ==, 3);
         g_assert_cmpuint(vsm_ct_events_received(ev), >=, 2);
         vsm_ct_events_free(ev);
 }
 
+static void on_overrun(gpointer user_data) {
+        (*(guint *) user_data)++;
+}
+
+static void on_event_count(const VsmCtEntry *e, bool destroyed, gpointer user_data) {
+}
+
+/* Events lost to a full receive buffer are reported (the carry then dumps
+ * again), and the socket goes on. */
+static void test_events_overrun(void) {
+        g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+        guint overruns = 0;
+        int err = 0;
+        VsmCtEvents *ev = vsm_ct_events_new(on_event_count, on_overrun, &overruns, &err);
+        VsmCtSock *s = vsm_ct_sock_open(&err);
+        g_autoptr(GArray) in = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+
+        g_assert_nonnull(ev);
+        g_assert_nonnull(s);
+        vsm_test_run("conntrack -F >/dev/null 2>&1; true");
+        vsm_ct_events_set_rcvbuf(ev, 4096);
+        /* 2000 NEW events while the loop does not read them. */
+        for (guint i = 0; i < 2000; i++) {
+                VsmCtEntry e = { .family = 4, .proto = 17, .timeout = 60 };
+
+                inet_pton(AF_INET, VM, e.orig_src);
+                inet_pton(AF_INET, "10.77.31.1", e.orig_dst);
+                memcpy(e.repl_src, e.orig_dst, 4);
+                memcpy(e.repl_dst, e.orig_src, 4);
+                e.orig_sport = e.repl_dport = (uint16_t) (20000 + i);
+                e.orig_dport = e.repl_sport = 53;
+                g_array_append_val(in, e);
+        }
+        g_assert_cmpint(vsm_ct_sock_install(s, (const VsmCtEntry *) (void *) in->data, in->len, false, NULL), ==, 2000);
+        for (int i = 0; i < 50 && overruns == 0; i++) {
+                guint t = g_timeout_add(20, on_timeout, loop);
+
+                g_main_loop_run(loop);
+                g_source_remove(t);
+        }
+        g_assert_cmpuint(overruns, >=, 1);
+        g_assert_cmpuint(vsm_ct_events_overruns(ev), ==, overruns);
+        g_assert_cmpuint(vsm_ct_events_received(ev), <, 2000);
+        vsm_ct_events_free(ev);
+        vsm_ct_sock_close(s);
+        vsm_test_run("conntrack -F >/dev/null 2>&1; true");
+}
+
 int main(int argc, char **argv) {
+        g_autofree char *tool = NULL;
         int ret;
 
         g_test_init(&argc, &argv, NULL);
-        if (!g_find_program_in_path("conntrack")) {
+        tool = g_find_program_in_path("conntrack");
+        if (!tool) {
                 if (g_strcmp0(g_getenv("CI"), "true") == 0) {
                         g_printerr("conntrack(8) is missing (tests/deps.sh installs it)\n");
                         return 1;
@@ -284,5 +382,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-conntrack/dump-install-delete", test_dump_install_delete);
         g_test_add_func("/io-conntrack/batches", test_batches);
         g_test_add_func("/io-conntrack/worker-events", test_worker_events);
+        g_test_add_func("/io-conntrack/events-overrun", test_events_overrun);
         return g_test_run();
 }

@@ -164,6 +164,7 @@ static void test_type_names(void) {
         g_assert_cmpstr(vsm_peer_message_type_to_string(VSM_PEER_MSG_ERROR), ==, "error");
         g_assert_cmpstr(vsm_peer_message_type_to_string(VSM_PEER_MSG_CHALLENGE), ==, "challenge");
         g_assert_cmpstr(vsm_peer_message_type_to_string(VSM_PEER_MSG_AUTH), ==, "auth");
+        g_assert_cmpstr(vsm_peer_message_type_to_string(VSM_PEER_MSG_CONNTRACK), ==, "conntrack");
         g_assert_cmpstr(vsm_peer_message_type_to_string(_VSM_PEER_MSG_MAX), ==, "invalid");
 }
 
@@ -199,6 +200,128 @@ static void test_roundtrip(void) {
                 g_assert_true(vsm_peer_message_decode((const uint8_t *) body, len, &back, &error));
                 g_assert_no_error(error);
                 assert_msg_equal(m, back);
+        }
+}
+
+/* "conntrack" messages: round trip (IPv4, IPv6, destroyed, empty), the
+ * wire form, and the caps: more than VSM_CT_BATCH_MAX entries never
+ * encode and never decode; bad records, base64, phases refused. */
+static VsmCtEntry ct_entry(guint i, gboolean v6) {
+        VsmCtEntry e = { .family = v6 ? 6 : 4, .proto = v6 ? 17 : 6, .tcp_state = v6 ? 0 : 3, .timeout = 100 + i,
+                         .zone = i % 3, .mark = i, .status = VSM_CT_IPS_SEEN_REPLY };
+
+        e.orig_src[0] = e.repl_dst[0] = 10;
+        e.orig_src[3] = e.repl_dst[3] = (uint8_t) i;
+        e.orig_dst[0] = e.repl_src[0] = 10;
+        e.orig_dst[3] = e.repl_src[3] = 1;
+        e.orig_sport = e.repl_dport = (uint16_t) (1000 + i);
+        e.orig_dport = e.repl_sport = 80;
+        return e;
+}
+
+static void test_conntrack_codec(void) {
+        g_autoptr(VsmPeerMessage) m = g_new0(VsmPeerMessage, 1);
+        g_autoptr(VsmPeerMessage) back = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) frame = NULL;
+        g_autoptr(GString) big = NULL;
+        g_autofree char *text = NULL;
+        const char *body;
+        gsize len;
+        static const char *const bad[] = {
+                "{\"type\":\"conntrack\",\"domain\":\"" DOM "\",\"phase\":\"later\",\"seq\":0,\"last\":true,\"entries\":\"\"}",
+                "{\"type\":\"conntrack\",\"domain\":\"" DOM "\",\"phase\":\"delta\",\"seq\":-1,\"last\":true,\"entries\":\"\"}",
+                "{\"type\":\"conntrack\",\"domain\":\"" DOM "\",\"phase\":\"delta\",\"seq\":0,\"last\":1,\"entries\":\"\"}",
+                "{\"type\":\"conntrack\",\"domain\":\"" DOM "\",\"phase\":\"delta\",\"seq\":0,\"last\":true,\"entries\":\"AA=A\"}",
+                "{\"type\":\"conntrack\",\"domain\":\"" DOM "\",\"phase\":\"delta\",\"seq\":0,\"last\":true,\"entries\":\"AAA\"}",
+                "{\"type\":\"conntrack\",\"domain\":\"" DOM "\",\"phase\":\"delta\",\"seq\":0,\"last\":true,\"entries\":\"AAAA\"}",
+                "{\"type\":\"conntrack\",\"domain\":\"" DOM "\",\"phase\":\"delta\",\"seq\":0,\"last\":true}",
+                "{\"type\":\"conntrack\",\"phase\":\"delta\",\"seq\":0,\"last\":true,\"entries\":\"\"}",
+                "{\"type\":\"conntrack\",\"domain\":\"" DOM "\",\"phase\":\"delta\",\"seq\":0,\"last\":true,\"entries\":\"\",\"nics\":[]}",
+        };
+
+        m->type = VSM_PEER_MSG_CONNTRACK;
+        g_strlcpy(m->domain, DOM, sizeof(m->domain));
+        m->ct_phase = VSM_PEER_CT_DELTA;
+        m->ct_seq = 5;
+        m->ct_last = TRUE;
+        m->ct_entries = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+        for (guint i = 0; i < 300; i++) {
+                VsmCtEntry e = ct_entry(i, i % 2);
+
+                if (i % 7 == 0)
+                        e.flags = VSM_CT_F_DESTROYED;
+                g_array_append_val(m->ct_entries, e);
+        }
+        frame = vsm_peer_message_encode(m);
+        g_assert_nonnull(frame);
+        body = frame_body(frame, &len);
+        g_assert_true(vsm_peer_message_decode((const uint8_t *) body, len, &back, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(back->type, ==, VSM_PEER_MSG_CONNTRACK);
+        g_assert_cmpstr(back->domain, ==, DOM);
+        g_assert_cmpint(back->ct_phase, ==, VSM_PEER_CT_DELTA);
+        g_assert_cmpuint(back->ct_seq, ==, 5);
+        g_assert_true(back->ct_last);
+        g_assert_cmpuint(back->ct_entries->len, ==, 300);
+        g_assert_cmpmem(back->ct_entries->data, 300 * sizeof(VsmCtEntry), m->ct_entries->data, 300 * sizeof(VsmCtEntry));
+        /* Compact: 150 IPv4 and 150 IPv6 records, base64, little else. */
+        g_assert_cmpuint(len, <, (150 * VSM_CT_RECORD_LEN_IP4 + 150 * VSM_CT_RECORD_LEN_IP6) * 4 / 3 + 200);
+        g_clear_pointer(&back, vsm_peer_message_free);
+        g_clear_pointer(&frame, g_bytes_unref);
+
+        /* The wire form of an empty pre-stage batch. */
+        g_array_set_size(m->ct_entries, 0);
+        m->ct_phase = VSM_PEER_CT_PRESTAGE;
+        m->ct_seq = 0;
+        m->ct_last = FALSE;
+        frame = vsm_peer_message_encode(m);
+        body = frame_body(frame, &len);
+        text = g_strndup(body, len);
+        g_assert_cmpstr(text, ==, "{\"type\":\"conntrack\",\"domain\":\"" DOM "\",\"phase\":\"prestage\",\"seq\":0,"
+                                  "\"last\":false,\"entries\":\"\"}");
+        g_assert_true(decode_str(text, &back, &error));
+        g_assert_cmpuint(back->ct_entries->len, ==, 0);
+        g_clear_pointer(&back, vsm_peer_message_free);
+        g_clear_pointer(&frame, g_bytes_unref);
+
+        /* The cap, both ways. */
+        g_array_set_size(m->ct_entries, VSM_CT_BATCH_MAX + 1);
+        for (guint i = 0; i <= VSM_CT_BATCH_MAX; i++)
+                g_array_index(m->ct_entries, VsmCtEntry, i) = ct_entry(i, FALSE);
+        g_assert_null(vsm_peer_message_encode(m));
+        {
+                g_autofree uint8_t *raw = g_malloc((VSM_CT_BATCH_MAX + 1) * VSM_CT_RECORD_LEN_IP4);
+                g_autofree char *b64 = NULL;
+                VsmWriter w;
+
+                vsm_writer_init(&w, raw, (VSM_CT_BATCH_MAX + 1) * VSM_CT_RECORD_LEN_IP4);
+                for (guint i = 0; i <= VSM_CT_BATCH_MAX; i++)
+                        g_assert_cmpint(vsm_ct_record_write(&w, &g_array_index(m->ct_entries, VsmCtEntry, i)), ==, 0);
+                b64 = g_base64_encode(raw, w.len);
+                big = g_string_new(NULL);
+                g_string_printf(big, "{\"type\":\"conntrack\",\"domain\":\"" DOM "\",\"phase\":\"delta\",\"seq\":0,"
+                                     "\"last\":true,\"entries\":\"%s\"}", b64);
+                g_assert_false(decode_str(big->str, &back, &error));
+                g_assert_null(back);
+                g_assert_nonnull(strstr(error->message, "too many"));
+                g_clear_error(&error);
+                /* Exactly the cap passes. */
+                b64[0] = '\0';
+                g_free(b64);
+                b64 = g_base64_encode(raw, w.len - VSM_CT_RECORD_LEN_IP4);
+                g_string_printf(big, "{\"type\":\"conntrack\",\"domain\":\"" DOM "\",\"phase\":\"delta\",\"seq\":0,"
+                                     "\"last\":true,\"entries\":\"%s\"}", b64);
+                g_assert_true(decode_str(big->str, &back, &error));
+                g_assert_no_error(error);
+                g_assert_cmpuint(back->ct_entries->len, ==, VSM_CT_BATCH_MAX);
+                g_clear_pointer(&back, vsm_peer_message_free);
+        }
+        for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+                if (decode_str(bad[i], &back, &error))
+                        g_error("taken: %s", bad[i]);
+                g_assert_null(back);
+                g_clear_error(&error);
         }
 }
 
@@ -2865,6 +2988,7 @@ int main(int argc, char **argv) {
 
         g_test_add_func("/peer/codec/type-names", test_type_names);
         g_test_add_func("/peer/codec/roundtrip", test_roundtrip);
+        g_test_add_func("/peer/codec/conntrack", test_conntrack_codec);
         g_test_add_func("/peer/codec/wire", test_wire);
         g_test_add_func("/peer/codec/normalize", test_normalize);
         g_test_add_func("/peer/codec/hostile", test_hostile);

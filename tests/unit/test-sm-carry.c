@@ -1245,6 +1245,23 @@ static void test_ct_destination(void) {
         g_assert_false(has(a, VSM_CARRY_ACT_CT_UNDO));
 }
 
+/* Source without a peer channel (nothing carried): the VM's entries are
+ * still deleted once it left. */
+static void test_ct_source_no_peer(void) {
+        Host h;
+        const VsmCarryActions *a;
+
+        host_init(&h, &ct_cfg);
+        host_running(&h);
+        update(&h, SRC, VSM_MIG_PHASE_MIGRATING);
+        a = feed(&h, VSM_CARRY_EV_SUSPENDED);
+        g_assert_false(has(a, VSM_CARRY_ACT_CT_DELTA));
+        update(&h, SRC, VSM_MIG_PHASE_SUSPENDED);
+        a = feed(&h, VSM_CARRY_EV_FORGET);
+        g_assert_true(has(a, VSM_CARRY_ACT_CT_FLUSH));
+        g_assert_cmpuint(h.count[VSM_CARRY_ACT_CT_PRESTAGE], ==, 0);
+}
+
 /* [conntrack] enabled = false: no conntrack action, ever. */
 static void test_ct_off(void) {
         Host h;
@@ -1273,6 +1290,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/carry/ct-source-failed", test_ct_source_failed);
         g_test_add_func("/sm/carry/ct-destination", test_ct_destination);
         g_test_add_func("/sm/carry/ct-off", test_ct_off);
+        g_test_add_func("/sm/carry/ct-source-no-peer", test_ct_source_no_peer);
         g_test_add_func("/sm/carry/bad-event", test_bad_event);
         g_test_add_func("/sm/carry/creates", test_creates);
         g_test_add_func("/sm/carry/source-normal", test_source_normal);

@@ -33,7 +33,10 @@ library only.
         state STATE_NIC (JSON), then, once the file GO exists (at most
         30 s), a SWITCHOVER carrying only SW_NIC (JSON: the vNIC's final
         changes) and suspended_at = now; then waits until the destination
-        closes; one line per event in LOG ("switchover sent at USEC")
+        closes; one line per event in LOG ("switchover sent at USEC");
+        with PA_CT_PRESTAGE / PA_CT_DELTA in the environment (base64
+        conntrack records), a "conntrack" pre-stage batch after the STATE
+        and a delta batch just before the SWITCHOVER
   peerauth.py replay PCAP SERVER_PORT HOST PORT
         the destination's octets of the first connection to SERVER_PORT in
         PCAP (hello and auth of an earlier, real exchange), sent verbatim to
@@ -271,6 +274,15 @@ def keyed_source(addr, port, keyfile, token, log, state_nic, sw_nic, go):
         sk = session_key(key, dom, token, nd, ns)
         c.sendall(sealed(sk, 0, {"type": "state", "domain": dom, "generation": 2, "nics": [state_nic]}))
         out.write("state sent\n")
+        seq = 1
+        # PA_CT_PRESTAGE / PA_CT_DELTA (base64 conntrack records, issue 11):
+        # a "conntrack" pre-stage batch after the state, a delta batch
+        # just before the switchover.
+        if os.environ.get("PA_CT_PRESTAGE") is not None:
+            c.sendall(sealed(sk, seq, {"type": "conntrack", "domain": dom, "phase": "prestage", "seq": 0,
+                                       "last": True, "entries": os.environ["PA_CT_PRESTAGE"]}))
+            seq += 1
+            out.write("conntrack prestage sent\n")
         for _ in range(300):
             if os.path.exists(go):
                 break
@@ -278,9 +290,14 @@ def keyed_source(addr, port, keyfile, token, log, state_nic, sw_nic, go):
         else:
             out.write("no go file after 30 s\n")
             return 1
+        if os.environ.get("PA_CT_DELTA") is not None:
+            c.sendall(sealed(sk, seq, {"type": "conntrack", "domain": dom, "phase": "delta", "seq": 1,
+                                       "last": True, "entries": os.environ["PA_CT_DELTA"]}))
+            seq += 1
+            out.write("conntrack delta sent\n")
         now = time.time_ns() // 1000
-        c.sendall(sealed(sk, 1, {"type": "switchover", "domain": dom, "generation": 3, "nics": [sw_nic],
-                                 "suspended_at": now}))
+        c.sendall(sealed(sk, seq, {"type": "switchover", "domain": dom, "generation": 3, "nics": [sw_nic],
+                                   "suspended_at": now}))
         out.write(f"switchover sent at {now}\n")
         c.settimeout(30)
         m = recv_frame(c)
