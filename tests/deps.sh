@@ -21,6 +21,8 @@ PKGS=(
   # TLS on the peer channel: GIO's TLS backend, and openssl to make the
   # throwaway CA and certificates of test-peer
   glib-networking openssl
+  # the conntrack benchmark's reference (tests/bench/conntrack)
+  conntrackd
   # sanitizers and fuzzers
   clang
   # the Debian package and the real-systemd test (tests/system): sd_notify,

@@ -12,7 +12,8 @@
 #                  dependency, e.g. linux-image-6.1.0-56-amd64)
 #   initrd.gz      initramfs (newc cpio, gzip): busybox-static, /init
 #                  (init.sh), /etc/udhcpc.script, mcjoin and vsmspoof
-#                  (static; vsmspoof.c: the hostile guest's claims), and only
+#                  (static; vsmspoof.c: the hostile guest's claims), ctflows
+#                  (static; ctflows.c: test-conntrack's long-lived flows), and only
 #                  the modules virtio_net and virtio_pci need, with their
 #                  dependencies resolved from the kernel's modules.dep
 #   mcjoin         the same static mcjoin, for the host side (sender, ctl)
@@ -21,7 +22,7 @@
 #   cache/*.deb    the downloaded kernel package (kept for rebuilds)
 #
 # Idempotent and cached: the inputs (this script, init.sh, udhcpc.script,
-# mcjoin.c, vsmspoof.c, the kernel package name + version apt would download, the
+# mcjoin.c, vsmspoof.c, ctflows.c, the kernel package name + version apt would download, the
 # busybox-static version, the compiler version) are hashed into a key;
 # when OUTDIR/manifest has the same key and the artefacts exist, nothing
 # is rebuilt.  Safe to run concurrently for the same OUTDIR (flock).
@@ -126,7 +127,7 @@ key=$(
 		echo "busybox=$bbver"
 		echo "cc=$ccver"
 		echo "modules=${ROOT_MODULES[*]}"
-		cat "$here/build-guest.sh" "$here/init.sh" "$here/udhcpc.script" "$here/mcjoin.c" "$here/vsmspoof.c"
+		cat "$here/build-guest.sh" "$here/init.sh" "$here/udhcpc.script" "$here/mcjoin.c" "$here/vsmspoof.c" "$here/ctflows.c"
 	} | sha256sum | cut -c1-32
 )
 
@@ -219,6 +220,10 @@ log "compiling vsmspoof"
 cc -static -O2 -s -Wall -o "$work/vsmspoof" "$here/vsmspoof.c" 2>"$work/cc.log" ||
 	{ cat "$work/cc.log" >&2; die "cannot compile vsmspoof.c"; }
 install -m 0755 "$work/vsmspoof" "$root/bin/vsmspoof"
+log "compiling ctflows"
+cc -static -O2 -s -Wall -o "$work/ctflows" "$here/ctflows.c" 2>"$work/cc.log" ||
+	{ cat "$work/cc.log" >&2; die "cannot compile ctflows.c"; }
+install -m 0755 "$work/ctflows" "$root/bin/ctflows"
 
 : >"$root/lib/modules/modules.load"
 mods=()

@@ -39,6 +39,8 @@
 #                       ADDR "lease" = eth0's DHCP address; then prints
 #                       "spoof done"                            [none]
 #   vsm.spoofn=N        how many rounds of claims, 500 ms apart  [10]
+#   vsm.ctflows=PORT    run ctflows (ctflows.c) listening on TCP PORT once
+#                       the lease is there: test-conntrack's flows   [none]
 #   vsm.ping1=A.B.C.D   after the claims, ping it twice from eth1 (its
 #                       address is then the IP source of eth1's
 #                       traffic)                                [none]
@@ -59,7 +61,7 @@ say "init kernel $(uname -r)"
 
 # ---- parameters
 name=vsmguest cid=duid groups=239.77.1.1,ff15::77:1 port=5000 ctl=5001
-igmp=3 mld=2 dhcpwait=120 dhcp=1 sip='' sip1='' spoof='' spoofn=10 ping1=''
+igmp=3 mld=2 dhcpwait=120 dhcp=1 sip='' sip1='' spoof='' spoofn=10 ping1='' ctflows=''
 # shellcheck disable=SC2013 # words, not lines
 for arg in $(cat /proc/cmdline); do
 	case $arg in
@@ -77,6 +79,7 @@ for arg in $(cat /proc/cmdline); do
 	vsm.spoof=*) spoof=${arg#*=} ;;
 	vsm.spoofn=*) spoofn=${arg#*=} ;;
 	vsm.ping1=*) ping1=${arg#*=} ;;
+	vsm.ctflows=*) ctflows=${arg#*=} ;;
 	esac
 done
 hostname "$name"
@@ -168,6 +171,9 @@ say "ipv6 ${ll:-none}"
 if [ "$groups" != none ]; then
 	# shellcheck disable=SC2046 # one word per group
 	mcjoin join -i eth0 -p "$port" -c "$ctl" -4 "$igmp" -6 "$mld" $(echo "$groups" | tr ',' ' ') &
+fi
+if [ -n "$ctflows" ]; then
+	ctflows "$ctflows" &
 fi
 say "ready"
 
