@@ -1,0 +1,192 @@
+#!/bin/bash
+#
+# run.sh - reconcile benchmark (issue 10, benchmark 3): vsimigd restarted
+# against a libvirtd with many domains, while a real migration's
+# switchover happens.  On the two-host libvirt testbed (vsimigd with
+# [peer] and [replay] on both hosts, lldpad bridge on the switch):
+#   - host A gets R_DEFINED (200) defined domains, diskless SeaBIOS TCG
+#     guests of R_MEM_MIB (16) MiB with one vNIC each on br0; as many of
+#     them are started as fit (up to R_RUNNING, 200; starting stops when
+#     MemAvailable would drop below R_RESERVE_MIB, 3072, or a start
+#     fails); their memory (PSS per QEMU) is printed;
+#   - a real Linux guest m1 (dnsmasq lease, 2 groups, streamed) on B;
+#   - round "dst": vsimigd on A is stopped and started again, and `virsh
+#     migrate --live m1 B -> A` starts R_MIGRATE_DELAY_MS (0) after its
+#     control socket appears: the destination reconciles while the
+#     switchover comes;
+#   - round "src": the same with m1 A -> B: the source reconciles.
+# Per round (reconcile.py report): ms from vsimigd's start to its control
+# socket, its first answer, "connected to libvirt", "reconciled N", the
+# first `domains` listing all running domains (the reconciled state) and
+# all their VSIs associated; the control round trips meanwhile; where the
+# migration's SUSPENDED / RESUMED / last replayed frame fell; the replay
+# items before RESUMED; loop_max_dispatch_us of the restarted vsimigd
+# (covers the reconcile: it is the daemon's maximum since its start), with
+# the goals beside them.
+#
+# Usage: run.sh [--short]   (--short: 20 defined, 20 running)
+# Environment: R_DEFINED, R_RUNNING, R_MEM_MIB, R_RESERVE_MIB,
+# R_MIGRATE_DELAY_MS, R_TIMEOUT_S (300: wait for the reconciled state),
+# CT_RATE (datagrams/s per group, 50), OUT, TB_KEEP=1.
+set -euo pipefail
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+export VSM_SOURCE_ROOT=${VSM_SOURCE_ROOT:-$(cd "$here/../../.." && pwd)}
+export VSM_BUILD_ROOT=${VSM_BUILD_ROOT:-$VSM_SOURCE_ROOT/build}
+export LT_QEMU_CAPS_CACHE=${LT_QEMU_CAPS_CACHE:-$VSM_BUILD_ROOT/lt-qemu-caps}
+SHORT=0
+case ${1:-} in
+--short) SHORT=1 ;;
+-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+'') ;;
+*) echo "run.sh: unknown argument $1 (--short)" >&2; exit 2 ;;
+esac
+DEF_N=200
+((SHORT)) && DEF_N=20
+R_DEFINED=${R_DEFINED:-$DEF_N}
+R_RUNNING=${R_RUNNING:-$R_DEFINED}
+R_MEM_MIB=${R_MEM_MIB:-16}
+R_RESERVE_MIB=${R_RESERVE_MIB:-3072}
+R_MIGRATE_DELAY_MS=${R_MIGRATE_DELAY_MS:-0}
+R_TIMEOUT_S=${R_TIMEOUT_S:-300}
+((R_DEFINED >= 1 && R_DEFINED <= 999 && R_RUNNING <= R_DEFINED)) ||
+  { echo "run.sh: need 1 <= R_RUNNING <= R_DEFINED <= 999" >&2; exit 2; }
+export CT_RATE=${CT_RATE:-50}
+. "$VSM_SOURCE_ROOT/tests/integration/lib/testbed.sh"
+. "$VSM_SOURCE_ROOT/tests/integration/lib/libvirt-testbed.sh"
+. "$VSM_SOURCE_ROOT/tests/integration/lib/vsimigd.sh"
+. "$VSM_SOURCE_ROOT/tests/integration/lib/migrate.sh"
+. "$VSM_SOURCE_ROOT/tests/integration/lib/guest/guest.sh"
+. "$VSM_SOURCE_ROOT/tests/integration/lib/carry.sh"
+RPY=$here/reconcile.py
+OUT=${OUT:-/var/tmp/reconcile-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+T_ALL=$(date +%s%N)
+say() { printf '[reconcile %4ss] %s\n' "$(( ($(date +%s%N) - T_ALL) / 1000000000 ))" "$*" >&2; }
+
+tb_init
+[[ -x $VSIMIGD && -x $VSIMIGCTL ]] || tb_fail "vsimigd/vsimigctl not built in $VSM_BUILD_ROOT"
+lg_build ""
+ct_check_peer_conf || tb_fail "this vsimigd does not accept [peer]/[replay]: $(tr '\n' ' ' <"$TB_DIR/probe.out")"
+# shellcheck disable=SC2119 # no PORT: the default (7788)
+ct_peer_conf_both
+mt_setup
+ct_switch_setup
+ct_dnsmasq_start
+# What each host sends into its switch port: the replay comes in on the
+# destination's.
+ct_capture_in_start sw-a "$TB_DIR/c-sw-a.pcap"
+ct_capture_in_start sw-b "$TB_DIR/c-sw-b.pcap"
+lt_events_start A "$TB_DIR/events-A.log"
+lt_events_start B "$TB_DIR/events-B.log"
+say "testbed up ($TB_DIR)"
+
+# ---- the migrating guest on B
+G=m1 GMAC=02:76:73:6d:31:01 G4=239.77.4.1 G6=ff15::77:4:1
+lg_define_linux_guest B "$G" "$GMAC" "vsm.groups=$G4,$G6" >/dev/null
+ct_wait_linux_guest B "$G" "vsm.groups=$G4,$G6"
+GIP=$CT_GUEST_IP4 GLL=$CT_GUEST_LL6
+echo "$G $GMAC $GIP $GLL $G4 $G6" >"$OUT/guest.txt"
+ct_ping_guest "$GIP" "$GLL" "$G"
+ct_sender_start "$G4" "$G6"
+lg_wait_console B "$G" "VSMGUEST: rx ${G4//./\\.} " 60 >/dev/null
+lg_wait_console B "$G" "VSMGUEST: rx ${G6//./\\.} " 60 >/dev/null
+mt_wait B "any(n.get('lease') and len(n.get('groups') or []) >= 2 and n.get('ip4') and n.get('ip6')
+               for n in (d.get('carry') or {}).get('learned') or [])" 60 show "$G"
+say "$G on B: lease $GIP, $GLL, groups $G4 $G6, streamed at $CT_RATE/s per group"
+
+# ---- the many domains on A
+r_name() { printf 'r%03d' "$1"; }
+r_mac() { printf '02:76:73:6d:%02x:%02x' $((0x50 + $1 / 256)) $(($1 % 256)); }
+mem_avail_mib() { awk '$1 == "MemAvailable:" { print int($2 / 1024) }' /proc/meminfo; }
+export LT_GUEST_MEM_MIB=$R_MEM_MIB
+cmds=()
+for ((i = 1; i <= R_DEFINED; i++)); do
+  lt_guest_xml "$(r_name "$i")" "$(r_mac "$i")" >"$LT_DIR/$(r_name "$i").xml"
+  cmds+=("define $LT_DIR/$(r_name "$i").xml")
+done
+t=$(date +%s%N)
+(IFS=';'; lt_virsh A "${cmds[*]}") >/dev/null || tb_fail "virsh define of the $R_DEFINED domains failed"
+say "$R_DEFINED domains defined on A in $((($(date +%s%N) - t) / 1000000)) ms"
+MEM0=$(mem_avail_mib)
+RUNNING=0 STOP_WHY="all $R_RUNNING requested started"
+t=$(date +%s%N)
+while ((RUNNING < R_RUNNING)); do
+  if (($(mem_avail_mib) < R_RESERVE_MIB)); then
+    STOP_WHY="MemAvailable $(mem_avail_mib) MiB < reserve $R_RESERVE_MIB MiB"
+    break
+  fi
+  cmds=()
+  for ((i = RUNNING + 1; i <= RUNNING + 10 && i <= R_RUNNING; i++)); do cmds+=("start $(r_name "$i")"); done
+  if ! (IFS=';'; lt_virsh A "${cmds[*]}") >"$OUT/start.out" 2>&1; then
+    STOP_WHY="virsh start failed: $(tail -n 2 "$OUT/start.out" | tr '\n' ' ')"
+    RUNNING=$(lt_virsh A list --name | grep -c '^r[0-9]' || true)
+    break
+  fi
+  RUNNING=$((RUNNING + ${#cmds[@]}))
+done
+START_MS=$((($(date +%s%N) - t) / 1000000))
+PSS_KIB=0 NQ=0
+for p in $(lt_qemu_pids A); do
+  [[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *"guest=r"[0-9]* ]] || continue
+  k=$(awk '$1 == "Pss:" { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+  PSS_KIB=$((PSS_KIB + ${k:-0})) NQ=$((NQ + 1))
+done
+MEM1=$(mem_avail_mib)
+FIT="$RUNNING of $R_DEFINED defined domains running ($STOP_WHY); started in $START_MS ms; PSS $((PSS_KIB / 1024)) MiB for $NQ QEMUs = $((NQ ? PSS_KIB / NQ / 1024 : 0)) MiB each (guest RAM $R_MEM_MIB MiB); MemAvailable $MEM0 -> $MEM1 MiB = $(( RUNNING ? (MEM0 - MEM1) / RUNNING : 0 )) MiB per domain"
+say "$FIT"
+mt_wait A "sum(1 for v in d['vsis'] if v['state'] == 'associated' and v['mac'].startswith('02:76:73:6d:5')) >= $RUNNING" "$R_TIMEOUT_S"
+say "A's vsimigd has all $RUNNING VSIs associated"
+echo "host A: $FIT; m1: Linux guest, ${LG_GUEST_MEM_MIB:-192} MiB; source $(git -C "$VSM_SOURCE_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$VSM_SOURCE_ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo '+dirty')" >"$OUT/mode.txt"
+
+stats() {
+  ct_guest_stats "$GIP" | sed "s/^/$G /" >"$1"
+  echo "time $(date +%s.%N)" >>"$1"
+}
+
+# round TAG SRC DST: restart vsimigd on A, migrate m1 SRC -> DST meanwhile.
+round() {
+  local tag=$1 src=$2 dst=$3 stamper t_start t_sock mpid rc=0 t_end m0 mms mrc
+  stats "$OUT/stats0-$tag.txt"
+  mt_vsimigd_stop A
+  python3 "$RPY" stamp "$TB_DIR/vsimigd-A.log" "$OUT/vsimigd-A-$tag.stamped" &
+  stamper=$!
+  tb_track_pid "$stamper" "stamper-$tag"
+  sleep 0.1
+  t_start=$(date +%s.%N)
+  mt_vsimigd_start A
+  t_sock=$(date +%s.%N)
+  sleep "$(awk -v ms="$R_MIGRATE_DELAY_MS" 'BEGIN { printf "%.3f", ms / 1000 }')"
+  ( lt_migrate "$src" "$dst" "$G" >/dev/null 2>"$OUT/migrate-$tag.err" || true
+    echo "$LT_MIGRATE_T0_NS $LT_MIGRATE_MS $LT_MIGRATE_RC" >"$OUT/mig-$tag.txt" ) &
+  mpid=$!
+  python3 "$RPY" poll "$(lt_host_path A /run/vsimig/vsimigd.sock)" "$t_start" r "$RUNNING" 02:76:73:6d:5 \
+    "$OUT/poll-$tag.txt" "$R_TIMEOUT_S" || rc=$?
+  ((rc == 0)) || say "[$tag] not reconciled within $R_TIMEOUT_S s"
+  wait "$mpid" || true
+  read -r m0 mms mrc <"$OUT/mig-$tag.txt"
+  ((mrc == 0)) || say "[$tag] virsh migrate failed: $(tr '\n' ' ' <"$OUT/migrate-$tag.err")"
+  (mt_wait "$dst" "any(v['mac'] == '$GMAC' and v['state'] == 'associated' for v in d['vsis'])" 30) ||
+    say "[$tag] $G's VSI not associated on $dst after 30 s"
+  sleep 3
+  t_end=$(date +%s.%N)
+  hctl A --json status >"$OUT/status-$tag-A.json" 2>/dev/null || echo '{}' >"$OUT/status-$tag-A.json"
+  hctl "$src" --json show "$G" >"$OUT/show-$tag-src.json" 2>/dev/null || echo '{}' >"$OUT/show-$tag-src.json"
+  hctl "$dst" --json show "$G" >"$OUT/show-$tag-dst.json" 2>/dev/null || echo '{}' >"$OUT/show-$tag-dst.json"
+  sleep 1
+  stats "$OUT/stats1-$tag.txt"
+  tb__kill_pid "$stamper" TERM 2
+  tb__untrack_pid "$stamper"
+  echo "$tag A $src $dst $RUNNING $t_start $t_sock $(awk -v n="$m0" 'BEGIN { printf "%.6f", n / 1e9 }') $mms $mrc $t_end" >>"$OUT/rounds.txt"
+  say "[$tag] done: $G $src -> $dst in $mms ms (rc $mrc)"
+}
+
+: >"$OUT/rounds.txt"
+round dst B A
+round src A B
+ct_senders_stop
+tb_capture_stop "$TB_DIR/c-sw-a.pcap"
+tb_capture_stop "$TB_DIR/c-sw-b.pcap"
+cp "$TB_DIR/c-sw-a.pcap" "$TB_DIR/c-sw-b.pcap" "$TB_DIR/events-A.log" "$TB_DIR/events-B.log" \
+  "$TB_DIR/vsimigd-A.log" "$TB_DIR/vsimigd-B.log" "$OUT/"
+python3 "$RPY" report "$OUT" "$CT_RATE" | tee "$OUT/summary.txt"
+say "total $(( ($(date +%s%N) - T_ALL) / 1000000000 )) s; data in $OUT"
