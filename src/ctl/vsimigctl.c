@@ -52,6 +52,7 @@ static const char summary[] =
         "  domains                        followed domains, their role, phase and vNICs\n"
         "  show DOMAIN                    the timelines of DOMAIN's last migrations (ms offsets)\n"
         "  monitor                        stream events and actions as they happen (Ctrl-C ends)\n"
+        "  loop-reset                     restart the since-reset main-loop dispatch statistics\n"
         "  [--config FILE] hook DOMAIN OP SUBOP [EXTRA]\n"
         "                                 (the libvirt qemu hook) forward one hook call, domain XML\n"
         "                                 on stdin; socket, timeout and veto from FILE\n"
@@ -324,6 +325,57 @@ static int query(const char *method, JsonNode *params, JsonObject **ret_reply, J
         return VSIMIG_EXIT_OK;
 }
 
+/* "main loop: longest dispatch 812 us (since reset 95 us, 12 s), 10234 dispatches, mean 18 us"
+ * and the non-empty histogram buckets. */
+static void print_loop(JsonObject *lp) {
+        JsonObject *sr = json_object_has_member(lp, "since_reset") &&
+                                         JSON_NODE_HOLDS_OBJECT(json_object_get_member(lp, "since_reset"))
+                                 ? json_object_get_object_member(lp, "since_reset")
+                                 : NULL;
+        JsonArray *h = json_object_has_member(lp, "histogram") &&
+                                       JSON_NODE_HOLDS_ARRAY(json_object_get_member(lp, "histogram"))
+                               ? json_object_get_array_member(lp, "histogram")
+                               : NULL;
+
+        printf("main loop: longest dispatch %" G_GINT64_FORMAT " us", int_or(lp, "max_dispatch_us", 0));
+        if (sr)
+                printf(" (since reset %" G_GINT64_FORMAT " us, %" G_GINT64_FORMAT " s ago)",
+                       int_or(sr, "max_dispatch_us", 0), int_or(sr, "seconds", 0));
+        printf(", %" G_GINT64_FORMAT " dispatches, mean %" G_GINT64_FORMAT " us\n", int_or(lp, "dispatches", 0),
+               int_or(lp, "mean_dispatch_us", 0));
+        if (!h)
+                return;
+        printf("  dispatch histogram:");
+        for (guint i = 0; i < json_array_get_length(h); i++) {
+                JsonNode *n = json_array_get_element(h, i);
+                JsonObject *e;
+
+                if (!JSON_NODE_HOLDS_OBJECT(n))
+                        continue;
+                e = json_node_get_object(n);
+                if (int_or(e, "count", 0) == 0)
+                        continue;
+                if (json_object_has_member(e, "lt_us"))
+                        printf(" <%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT, int_or(e, "lt_us", 0), int_or(e, "count", 0));
+                else
+                        printf(" >=%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT, int_or(e, "ge_us", 0),
+                               int_or(e, "count", 0));
+        }
+        printf(" (us:count)\n");
+}
+
+static int cmd_loop_reset(void) {
+        g_autoptr(JsonObject) reply = NULL;
+        JsonObject *r;
+        int ex = query(VSIMIG_METHOD_LOOP_RESET, NULL, &reply, &r);
+
+        if (!r)
+                return ex;
+        printf("main-loop statistics reset; longest dispatch since the previous reset was %" G_GINT64_FORMAT
+               " us\n", int_or(r, "loop_max_dispatch_since_reset_us", 0));
+        return VSIMIG_EXIT_OK;
+}
+
 static int cmd_status(void) {
         g_autoptr(JsonObject) reply = NULL;
         JsonObject *r, *lv, *carry;
@@ -335,6 +387,8 @@ static int cmd_status(void) {
         printf("vsimigd %s (pid %" G_GINT64_FORMAT "), up %" G_GINT64_FORMAT " s, manager-id %s\n",
                str_or(r, "version", "?"), int_or(r, "pid", 0), int_or(r, "uptime_s", 0),
                str_or(r, "manager_id", "?"));
+        if (json_object_has_member(r, "loop") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(r, "loop")))
+                print_loop(json_object_get_object_member(r, "loop"));
         ups = json_object_get_array_member(r, "uplinks");
         for (guint i = 0; ups && i < json_array_get_length(ups); i++) {
                 JsonObject *u = json_array_get_object_element(ups, i);
@@ -901,6 +955,11 @@ int main(int argc, char **argv) {
                 if (argc != 2)
                         return die_usage("monitor takes no arguments");
                 return cmd_monitor();
+        }
+        if (g_str_equal(argv[1], "loop-reset")) {
+                if (argc != 2)
+                        return die_usage("loop-reset takes no arguments");
+                return cmd_loop_reset();
         }
         if (g_str_equal(argv[1], "hook"))
                 return die_usage("hook takes no options before it but --config FILE");
