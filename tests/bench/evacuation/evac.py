@@ -175,13 +175,17 @@ def main():
         st0, _ = read_stats(os.path.join(out, f"stats0-{tag}.txt"))
         st1, _ = read_stats(os.path.join(out, f"stats1-{tag}.txt"))
         rows = []
+        try:
+            dead = {dl.split()[0]: dl.strip() for dl in open(os.path.join(out, f"dead-{tag}.txt")) if dl.strip()}
+        except FileNotFoundError:
+            dead = {}
         for ml in open(os.path.join(out, f"mig-{tag}.txt")):
             g, a0, a1, ms, rc = ml.split()
             r = migration(guests[g], g, caps[dst], evs[src], evs[dst], int(a0) / 1e9, t_end,
                           os.path.join(out, f"show-{tag}-{g}-src.json"), rate)
             lost = sum(st1.get((g, grp), (0, 0))[1] - st0.get((g, grp), (0, 0))[1] for grp in guests[g]["groups"])
             rx = sum(st1.get((g, grp), (0, 0))[0] - st0.get((g, grp), (0, 0))[0] for grp in guests[g]["groups"])
-            r.update(ms=int(ms), rc=int(rc), lost=lost, rx=rx)
+            r.update(ms=int(ms), rc=int(rc), lost=lost, rx=rx, dead=g in dead)
             rows.append(r)
         rows.sort(key=lambda r: r["ts"] if r["ts"] is not None else 1e18)
         print(f"\n== {tag}: {len(rows)} guests {src} -> {dst}, every virsh migrate --live started at once")
@@ -198,7 +202,8 @@ def main():
                   f"{str(r['n_before']) + '/' + str(r['n']):>10} "
                   f"{f(None if r['last'] is None or r['tr'] is None else (r['last'] - r['tr']) * 1000, 9, 2)} "
                   f"{f(None if r['last'] is None or r['ts'] is None else (r['last'] - r['ts']) * 1000, 10, 2)} "
-                  f"{r['rx']:>5} {r['lost']:>5} {r['bound'] if r['bound'] is not None else '-':>11}  "
+                  f"{'-' if r['dead'] else r['rx']:>5} {'-' if r['dead'] else r['lost']:>5} "
+                  f"{r['bound'] if r['bound'] is not None else '-':>11}  "
                   f"{' '.join(r['missing']) or '-'}")
         print(f"   (SUSP-t0: ms after the first SUSPENDED of the phase; sent paused: datagrams sent to the "
               f"guest's 2 groups while it was paused, +1 per group)")
@@ -227,9 +232,10 @@ def main():
         if pw:
             print(f"   paused window (SUSPENDED -> RESUMED): median {statistics.median(pw):.1f} ms, "
                   f"max {max(pw):.1f} ms")
-        print(f"   multicast loss per guest: {' '.join(str(r['lost']) for r in rows)} "
-              f"(total {sum(r['lost'] for r in rows)}; sent while paused, +1/group: "
-              f"{sum(r['bound'] or 0 for r in rows)})")
+        alive = [r for r in rows if not r["dead"]]
+        print(f"   multicast loss per guest: {' '.join('-' if r['dead'] else str(r['lost']) for r in rows)} "
+              f"(total {sum(r['lost'] for r in alive)}; sent while paused, +1/group: "
+              f"{sum(r['bound'] or 0 for r in alive)}; '-': the guest died after the migration)")
         goals = [share >= GOAL_SHARE, med is not None and med <= GOAL_MEDIAN_MS]
         for h in "AB":
             lf = loop_figures(os.path.join(out, f"status-{tag}-{h}.json"))
@@ -241,6 +247,8 @@ def main():
                 print(f"   host {h}: loop_max_dispatch_us {v} ({how}){'; histogram ' + hs if hs else ''}   "
                       f"[goal <= {GOAL_LOOP_US} us: {'met' if v <= GOAL_LOOP_US else 'NOT met'}]")
                 goals.append(v <= GOAL_LOOP_US)
+        for dl in dead.values():
+            print(f"   NOT RUNNING after the migration: {dl}")
         bad = [r["g"] for r in rows if r["rc"] != 0]
         if bad:
             print(f"   virsh migrate failed for: {' '.join(bad)}")

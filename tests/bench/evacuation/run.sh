@@ -33,7 +33,7 @@
 #                the precopy) instead of after it converged; the paused
 #                windows get long (the whole memory moves while paused),
 #                the switchovers of the phase come close together
-# Environment: EVAC_MEM_MIB (guest RAM, 128), CT_RATE (datagrams/s per
+# Environment: EVAC_MEM_MIB (guest RAM, 192), CT_RATE (datagrams/s per
 # group, 50), EVAC_SETTLE (s after a phase, 4), EVAC_REPLAY=off (a
 # baseline: [replay] disabled on both hosts, the replay figures must drop
 # to nothing), OUT (results directory), TB_KEEP=1 (keep the testbed's
@@ -64,7 +64,7 @@ export CT_RATE=${CT_RATE:-50}
 . "$VSM_SOURCE_ROOT/tests/integration/lib/carry.sh"
 EVAC_PY=$here/evac.py
 
-export LG_GUEST_MEM_MIB=${EVAC_MEM_MIB:-128}
+export LG_GUEST_MEM_MIB=${EVAC_MEM_MIB:-192}
 SETTLE=${EVAC_SETTLE:-4}
 ((SHORT)) && SETTLE=${EVAC_SETTLE:-2}
 OUT=${OUT:-/var/tmp/evacuation-$(date +%Y%m%d-%H%M%S)}
@@ -133,14 +133,48 @@ hstatus() { hctl "$1" --json status >"$2" 2>/dev/null || echo '{}' >"$2"; }
 stats() {
   local g mac ip4 rest
   while read -r g mac ip4 rest; do
-    ct_guest_stats "$ip4" | sed "s/^/$g /"
+    # A guest that died answers nothing: no counters for it.
+    ct_guest_stats "$ip4" | sed "s/^/$g /" || say "$g ($ip4): its counters did not answer"
   done <"$OUT/guests.txt" >"$1"
   echo "time $(date +%s.%N)" >>"$1"
 }
 
-# phase TAG SRC DST: every guest SRC -> DST at once.
+# alive HOST: the guests of guests.txt running on HOST, one line each
+# ("NAME MAC ...").
+alive() {
+  local running
+  running=$(lt_virsh "$1" list --name 2>/dev/null) || running=
+  while read -r g rest; do
+    grep -qx "$g" <<<"$running" && printf '%s %s\n' "$g" "$rest"
+  done <"$OUT/guests.txt"
+  return 0
+}
+
+# wait_assoc HOST LIST TIMEOUT_S: wait (wall clock) until every guest of
+# the file LIST has its VSI associated on HOST; say which have not.
+wait_assoc() {
+  local h=$1 list=$2 tmo=$3 t_end=$((SECONDS + $3)) missing
+  while :; do
+    missing=$(hctl "$h" --json vdp list 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+ok = {v["mac"].lower() for v in d["vsis"] if v["state"] == "associated"}
+print(" ".join(l.split()[0] for l in open(sys.argv[1]) if l.split()[1].lower() not in ok))' "$list" 2>/dev/null) ||
+      missing="(vdp list failed)"
+    [[ -z $missing ]] && return 0
+    ((SECONDS >= t_end)) && break
+    sleep 0.5
+  done
+  say "VSIs not associated on $h after $tmo s: $missing"
+}
+
+# phase TAG SRC DST: every guest running on SRC -> DST at once.
 phase() {
   local tag=$1 src=$2 dst=$3 g mac rest pids=() p rc=0 t0 t_end
+  alive "$src" >"$OUT/moving-$tag.txt"
+  if (($(wc -l <"$OUT/moving-$tag.txt") < N)); then
+    say "[$tag] only $(wc -l <"$OUT/moving-$tag.txt") of $N guests run on $src: $(awk '{ printf "%s ", $1 }' "$OUT/moving-$tag.txt")"
+  fi
   for h in A B; do
     hctl "$h" loop-reset >/dev/null 2>&1 || say "[$tag] host $h: vsimigctl loop-reset not supported by this build"
   done
@@ -148,30 +182,27 @@ phase() {
     while read -r g rest; do
       lt_virsh "$src" migrate-setmaxdowntime "$g" "${EVAC_SYNC_DOWNTIME_MS:-20000}" >/dev/null ||
         tb_fail "[$tag] virsh migrate-setmaxdowntime $g failed"
-    done <"$OUT/guests.txt"
+    done <"$OUT/moving-$tag.txt"
     say "[$tag] --sync: max downtime ${EVAC_SYNC_DOWNTIME_MS:-20000} ms for every guest"
   fi
   stats "$OUT/stats0-$tag.txt"
   : >"$OUT/mig-$tag.txt"
   t0=$(date +%s.%N)
-  say "[$tag] starting $N virsh migrate --live $src -> $dst at once"
+  say "[$tag] starting $(wc -l <"$OUT/moving-$tag.txt") virsh migrate --live $src -> $dst at once"
   while read -r g mac rest; do
     (
       lt_migrate "$src" "$dst" "$g" >/dev/null 2>"$OUT/migrate-$tag-$g.err" || true
       echo "$g $LT_MIGRATE_T0_NS $LT_MIGRATE_T1_NS $LT_MIGRATE_MS $LT_MIGRATE_RC" >>"$OUT/mig-$tag.txt"
     ) &
     pids+=($!)
-  done <"$OUT/guests.txt"
+  done <"$OUT/moving-$tag.txt"
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
   ((rc == 0)) || tb_fail "[$tag] a migration subshell failed"
   awk '$5 != 0 { print }' "$OUT/mig-$tag.txt" | while read -r g rest; do
     say "[$tag] virsh migrate $g failed: $(tr '\n' ' ' <"$OUT/migrate-$tag-$g.err")"
   done
   say "[$tag] all virsh migrate returned after $(python3 -c "import time; print(round((time.time() - $t0) * 1000))") ms"
-  while read -r g mac rest; do
-    (mt_wait "$dst" "any(v['mac'] == '$mac' and v['state'] == 'associated' for v in d['vsis'])" 30) ||
-      say "[$tag] $g: its VSI is not associated on $dst after 30 s"
-  done <"$OUT/guests.txt"
+  wait_assoc "$dst" "$OUT/moving-$tag.txt" 30
   sleep "$SETTLE"
   t_end=$(date +%s.%N)
   hstatus A "$OUT/status-$tag-A.json"
@@ -179,7 +210,18 @@ phase() {
   while read -r g rest; do
     hctl "$src" --json show "$g" >"$OUT/show-$tag-$g-src.json" 2>/dev/null || echo '{}' >"$OUT/show-$tag-$g-src.json"
     hctl "$dst" --json show "$g" >"$OUT/show-$tag-$g-dst.json" 2>/dev/null || echo '{}' >"$OUT/show-$tag-$g-dst.json"
-  done <"$OUT/guests.txt"
+  done <"$OUT/moving-$tag.txt"
+  # A guest that does not run on the destination afterwards: its state and
+  # the last kernel message on its console (TCG guests have been seen to
+  # panic after a migration under load).
+  while read -r g rest; do
+    st=$(lt_domstate "$dst" "$g")
+    if [[ $st != running* ]]; then
+      tr -d '\r' <"$(lg_serial_path "$dst" "$g")" >"$OUT/serial-$tag-$g.log" 2>/dev/null || :
+      echo "$g $dst $st: $(grep -E 'Kernel panic|BUG:|Oops' "$OUT/serial-$tag-$g.log" | head -n 1) (console: $OUT/serial-$tag-$g.log)" >>"$OUT/dead-$tag.txt"
+      say "[$tag] $g is '$st' on $dst after the migration"
+    fi
+  done <"$OUT/moving-$tag.txt"
   sleep 1 # the guest counts a gap once the next datagram arrives
   stats "$OUT/stats1-$tag.txt"
   echo "$tag $src $dst $t0 $t_end" >>"$OUT/phases.txt"
