@@ -4,7 +4,7 @@
   reconcile.py stamp LOG OUT
       follow LOG from its current end; append "EPOCH LINE" to OUT for every
       new line (read every 5 ms) until killed: vsimigd's log has no time
-      stamps of its own.
+      stamps of its own.  Its first line is "EPOCH --- stamper ready".
   reconcile.py poll SOCKET T_START PREFIX N MACPREFIX OUT TIMEOUT_S
       ask vsimigd's control socket for `domains` and `vdp list` every 50 ms
       (one connection per request, as vsimigctl does) until it lists N
@@ -35,6 +35,7 @@ def stamp(log, out):
     pos = os.path.getsize(log) if os.path.exists(log) else 0
     buf = b""
     with open(out, "a", buffering=1) as o:
+        o.write(f"{time.time():.6f} --- stamper ready\n")
         while True:
             try:
                 with open(log, "rb") as f:

@@ -12,8 +12,8 @@
 #   - a real Linux guest m1 (dnsmasq lease, 2 groups, streamed) on B;
 #   - round "dst": vsimigd on A is stopped and started again, and `virsh
 #     migrate --live m1 B -> A` starts R_MIGRATE_DELAY_MS (0) after its
-#     control socket appears: the destination reconciles while the
-#     switchover comes;
+#     control socket appears (a negative delay: that long before the
+#     restart): the destination reconciles while the switchover comes;
 #   - round "src": the same with m1 A -> B: the source reconciles.
 # Per round (reconcile.py report): ms from vsimigd's start to its control
 # socket, its first answer, "connected to libvirt", "reconciled N", the
@@ -27,6 +27,8 @@
 # Usage: run.sh [--short]   (--short: 20 defined, 20 running)
 # Environment: R_DEFINED, R_RUNNING, R_MEM_MIB, R_RESERVE_MIB,
 # R_MIGRATE_DELAY_MS, R_TIMEOUT_S (300: wait for the reconciled state),
+# R_PERF=1 (perf record -g of the restarted vsimigd for R_PERF_S, 5, s
+# from its control socket on; the top of perf report in OUT/perf-TAG.txt),
 # CT_RATE (datagrams/s per group, 50), OUT, TB_KEEP=1.
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -105,7 +107,7 @@ for ((i = 1; i <= R_DEFINED; i++)); do
   cmds+=("define $LT_DIR/$(r_name "$i").xml")
 done
 t=$(date +%s%N)
-(IFS=';'; lt_virsh A "${cmds[*]}") >/dev/null || tb_fail "virsh define of the $R_DEFINED domains failed"
+lt_virsh A "$(IFS=';'; echo "${cmds[*]}")" >/dev/null || tb_fail "virsh define of the $R_DEFINED domains failed"
 say "$R_DEFINED domains defined on A in $((($(date +%s%N) - t) / 1000000)) ms"
 MEM0=$(mem_avail_mib)
 RUNNING=0 STOP_WHY="all $R_RUNNING requested started"
@@ -117,7 +119,7 @@ while ((RUNNING < R_RUNNING)); do
   fi
   cmds=()
   for ((i = RUNNING + 1; i <= RUNNING + 10 && i <= R_RUNNING; i++)); do cmds+=("start $(r_name "$i")"); done
-  if ! (IFS=';'; lt_virsh A "${cmds[*]}") >"$OUT/start.out" 2>&1; then
+  if ! lt_virsh A "$(IFS=';'; echo "${cmds[*]}")" >"$OUT/start.out" 2>&1; then
     STOP_WHY="virsh start failed: $(tail -n 2 "$OUT/start.out" | tr '\n' ' ')"
     RUNNING=$(lt_virsh A list --name | grep -c '^r[0-9]' || true)
     break
@@ -136,31 +138,53 @@ FIT="$RUNNING of $R_DEFINED defined domains running ($STOP_WHY); started in $STA
 say "$FIT"
 mt_wait A "sum(1 for v in d['vsis'] if v['state'] == 'associated' and v['mac'].startswith('02:76:73:6d:5')) >= $RUNNING" "$R_TIMEOUT_S"
 say "A's vsimigd has all $RUNNING VSIs associated"
-echo "host A: $FIT; m1: Linux guest, ${LG_GUEST_MEM_MIB:-192} MiB; source $(git -C "$VSM_SOURCE_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$VSM_SOURCE_ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo '+dirty')" >"$OUT/mode.txt"
+echo "host A: $FIT; m1: Linux guest, ${LG_GUEST_MEM_MIB:-192} MiB, migration started ${R_MIGRATE_DELAY_MS} ms after the restart; source $(git -C "$VSM_SOURCE_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$VSM_SOURCE_ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo '+dirty')" >"$OUT/mode.txt"
 
 stats() {
   ct_guest_stats "$GIP" | sed "s/^/$G /" >"$1"
   echo "time $(date +%s.%N)" >>"$1"
 }
 
-# round TAG SRC DST: restart vsimigd on A, migrate m1 SRC -> DST meanwhile.
+# round TAG SRC DST: restart vsimigd on A, migrate m1 SRC -> DST meanwhile
+# (R_MIGRATE_DELAY_MS after the restart; a negative delay starts the
+# migration that long before it).
 round() {
-  local tag=$1 src=$2 dst=$3 stamper t_start t_sock mpid rc=0 t_end m0 mms mrc
+  local tag=$1 src=$2 dst=$3 stamper poller t_start t_sock mpid rc=0 t_end m0 mms mrc i perf=''
   stats "$OUT/stats0-$tag.txt"
-  mt_vsimigd_stop A
   python3 "$RPY" stamp "$TB_DIR/vsimigd-A.log" "$OUT/vsimigd-A-$tag.stamped" &
   stamper=$!
   tb_track_pid "$stamper" "stamper-$tag"
-  sleep 0.1
+  for ((i = 0; i < 100; i++)); do
+    grep -q 'stamper ready' "$OUT/vsimigd-A-$tag.stamped" 2>/dev/null && break
+    sleep 0.05
+  done
+  if ((R_MIGRATE_DELAY_MS < 0)); then
+    migrate_bg "$tag" "$src" "$dst"
+    mpid=$!
+    sleep "$(awk -v ms="$R_MIGRATE_DELAY_MS" 'BEGIN { printf "%.3f", -ms / 1000 }')"
+  fi
+  mt_vsimigd_stop A
   t_start=$(date +%s.%N)
+  # The poller retries until the socket answers: its first answer is
+  # measured from the restart.
+  python3 "$RPY" poll "$(lt_host_path A /run/vsimig/vsimigd.sock)" "$t_start" r "$RUNNING" 02:76:73:6d:5 \
+    "$OUT/poll-$tag.txt" "$R_TIMEOUT_S" &
+  poller=$!
+  tb_track_pid "$poller" "poller-$tag"
   mt_vsimigd_start A
   t_sock=$(date +%s.%N)
-  sleep "$(awk -v ms="$R_MIGRATE_DELAY_MS" 'BEGIN { printf "%.3f", ms / 1000 }')"
-  ( lt_migrate "$src" "$dst" "$G" >/dev/null 2>"$OUT/migrate-$tag.err" || true
-    echo "$LT_MIGRATE_T0_NS $LT_MIGRATE_MS $LT_MIGRATE_RC" >"$OUT/mig-$tag.txt" ) &
-  mpid=$!
-  python3 "$RPY" poll "$(lt_host_path A /run/vsimig/vsimigd.sock)" "$t_start" r "$RUNNING" 02:76:73:6d:5 \
-    "$OUT/poll-$tag.txt" "$R_TIMEOUT_S" || rc=$?
+  if [[ ${R_PERF:-0} == 1 ]]; then
+    perf record -q -g -p "$MT_VSIMIGD_PID_A" -o "$OUT/perf-$tag.data" -- sleep "${R_PERF_S:-5}" \
+      >"$OUT/perf-$tag.out" 2>&1 &
+    perf=$!
+  fi
+  if ((R_MIGRATE_DELAY_MS >= 0)); then
+    sleep "$(awk -v ms="$R_MIGRATE_DELAY_MS" 'BEGIN { printf "%.3f", ms / 1000 }')"
+    migrate_bg "$tag" "$src" "$dst"
+    mpid=$!
+  fi
+  wait "$poller" || rc=$?
+  tb__untrack_pid "$poller"
   ((rc == 0)) || say "[$tag] not reconciled within $R_TIMEOUT_S s"
   wait "$mpid" || true
   read -r m0 mms mrc <"$OUT/mig-$tag.txt"
@@ -176,8 +200,21 @@ round() {
   stats "$OUT/stats1-$tag.txt"
   tb__kill_pid "$stamper" TERM 2
   tb__untrack_pid "$stamper"
+  if [[ -n $perf ]]; then
+    wait "$perf" || true
+    perf report -i "$OUT/perf-$tag.data" --stdio --no-children --sort dso,sym 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | head -n 60 >"$OUT/perf-$tag.txt" || :
+    say "[$tag] perf profile of vsimigd's first ${R_PERF_S:-5} s: $OUT/perf-$tag.txt"
+  fi
   echo "$tag A $src $dst $RUNNING $t_start $t_sock $(awk -v n="$m0" 'BEGIN { printf "%.6f", n / 1e9 }') $mms $mrc $t_end" >>"$OUT/rounds.txt"
   say "[$tag] done: $G $src -> $dst in $mms ms (rc $mrc)"
+}
+
+# migrate_bg TAG SRC DST: virsh migrate --live m1 SRC -> DST in the
+# background ($! is it); "T0_NS MS RC" into $OUT/mig-TAG.txt.
+migrate_bg() {
+  ( lt_migrate "$2" "$3" "$G" >/dev/null 2>"$OUT/migrate-$1.err" || true
+    echo "$LT_MIGRATE_T0_NS $LT_MIGRATE_MS $LT_MIGRATE_RC" >"$OUT/mig-$1.txt" ) &
 }
 
 : >"$OUT/rounds.txt"
