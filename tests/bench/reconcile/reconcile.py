@@ -5,8 +5,10 @@
       follow LOG from its current end; append "EPOCH LINE" to OUT for every
       new line (read every 5 ms) until killed: vsimigd's log has no time
       stamps of its own.  Its first line is "EPOCH --- stamper ready".
-  reconcile.py poll SOCKET T_START PREFIX N MACPREFIX OUT TIMEOUT_S
-      ask vsimigd's control socket for `domains` and `vdp list` every 50 ms
+  reconcile.py poll SOCKET GOFILE PREFIX N MACPREFIX OUT TIMEOUT_S
+      wait (5 ms steps) until GOFILE holds the restart's epoch T_START
+      (started early, so its own start-up is not measured), then ask
+      vsimigd's control socket for `domains` and `vdp list` every 50 ms
       (one connection per request, as vsimigctl does) until it lists N
       active domains named PREFIX* and N associated VSIs whose MAC starts
       with MACPREFIX, or TIMEOUT_S passed; one line per request to OUT:
@@ -72,8 +74,14 @@ def request(path, method, timeout=30):
         s.close()
 
 
-def poll(path, t_start, prefix, n, macprefix, out, tmo):
-    t_end = float(t_start) + float(tmo)
+def poll(path, gofile, prefix, n, macprefix, out, tmo):
+    while True:
+        try:
+            t_start = float(open(gofile).read().strip())
+            break
+        except (OSError, ValueError):
+            time.sleep(0.005)
+    t_end = t_start + float(tmo)
     n, macprefix = int(n), macprefix.lower()
     have_d = have_v = False
     with open(out, "a", buffering=1) as o:

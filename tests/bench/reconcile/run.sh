@@ -163,14 +163,17 @@ round() {
     mpid=$!
     sleep "$(awk -v ms="$R_MIGRATE_DELAY_MS" 'BEGIN { printf "%.3f", -ms / 1000 }')"
   fi
-  mt_vsimigd_stop A
-  t_start=$(date +%s.%N)
-  # The poller retries until the socket answers: its first answer is
-  # measured from the restart.
-  python3 "$RPY" poll "$(lt_host_path A /run/vsimig/vsimigd.sock)" "$t_start" r "$RUNNING" 02:76:73:6d:5 \
+  # The poller starts first and waits for the go file (the restart's time):
+  # then it retries until the new daemon's socket answers.
+  rm -f "$OUT/go-$tag"
+  python3 "$RPY" poll "$(lt_host_path A /run/vsimig/vsimigd.sock)" "$OUT/go-$tag" r "$RUNNING" 02:76:73:6d:5 \
     "$OUT/poll-$tag.txt" "$R_TIMEOUT_S" &
   poller=$!
   tb_track_pid "$poller" "poller-$tag"
+  sleep 1
+  mt_vsimigd_stop A
+  t_start=$(date +%s.%N)
+  echo "$t_start" >"$OUT/go-$tag.tmp" && mv "$OUT/go-$tag.tmp" "$OUT/go-$tag"
   mt_vsimigd_start A
   t_sock=$(date +%s.%N)
   if [[ ${R_PERF:-0} == 1 ]]; then
