@@ -446,6 +446,10 @@ static int cmd_status(void) {
                        int_or(carry, "switchovers_sent", 0), int_or(carry, "switchovers_received", 0),
                        int_or(carry, "replays", 0), int_or(carry, "replays_late", 0), int_or(carry, "replay_frames", 0),
                        int_or(carry, "peer_rejects", 0));
+                if (int_or(carry, "incoming_no_hook", 0) > 0)
+                        printf("  no hook seen: %" G_GINT64_FORMAT " incoming migration(s) found at STARTED_MIGRATED "
+                               "without a hook call (restart libvirtd so it reads the hook)\n",
+                               int_or(carry, "incoming_no_hook", 0));
                 printf("  peer authentication: %" G_GINT64_FORMAT " origin(s) failed it, %" G_GINT64_FORMAT
                        " early switchover(s) refused, %" G_GINT64_FORMAT " channel(s) not opened (no key/TLS)\n",
                        int_or(carry, "peer_auth_failures", 0), int_or(carry, "switchovers_refused", 0),
@@ -669,6 +673,8 @@ static void print_carry(JsonObject *c) {
                        json_object_get_boolean_member_with_default(c, "replayed", FALSE) ? "done" : "not done",
                        int_or(c, "replay_frames", 0),
                        json_object_get_boolean_member_with_default(c, "replay_late", FALSE) ? ", late" : "");
+                if (!json_object_get_boolean_member_with_default(c, "hook_seen", TRUE))
+                        printf("  no hook seen: snapshot read from the live <metadata> at STARTED_MIGRATED\n");
                 for (guint i = 0; nics && i < json_array_get_length(nics); i++)
                         print_nic_state("    ", json_array_get_object_element(nics, i));
         } else if (json_object_get_boolean_member_with_default(c, "replayed", FALSE)) {

@@ -56,6 +56,7 @@ struct CarryDomain {
         /* destination: what came with the migration */
         VsmDomainState *incoming;
         VsmDomainState *adopted;       /* our own snapshot, while seeding */
+        gboolean no_hook;              /* this migration in: no hook call, snapshot read at STARTED_MIGRATED */
         VsmPeerClient *client;
         char *peer_state;              /* "connecting", "connected", "closed: ..." */
         guint peer_messages;
@@ -89,6 +90,7 @@ struct VsmCarry {
         guint64 n_switchovers_sent, n_switchovers_received, n_switchovers_refused, n_peer_rejects, n_state_messages;
         guint64 n_peer_auth_failures, n_peer_not_opened, n_tokens_minted;
         guint64 n_metadata_writes, n_metadata_errors, n_mdb_added, n_mdb_failed, n_queries, n_leaves;
+        guint64 n_metadata_cancelled, n_incoming_no_hook;
 };
 
 /* ---- helpers ---- */
@@ -814,6 +816,19 @@ void vsm_carry_incoming(VsmCarry *c, const char *uuid, const char *name, const V
                 st = NULL;              /* taken */
 }
 
+void vsm_carry_incoming_no_hook(VsmCarry *c, const char *uuid, const char *name, const VsmDomainInfo *info) {
+        CarryDomain *d;
+
+        vsm_carry_incoming(c, uuid, name, info);
+        d = carry_lookup(c, uuid);
+        if (!d || !d->policy.incoming)
+                return;
+        d->no_hook = TRUE;
+        c->n_incoming_no_hook++;
+        carry_note(d, FALSE, "no hook seen for this migration (libvirtd started before the hook was installed?): "
+                   "snapshot read from the live <metadata> at STARTED_MIGRATED");
+}
+
 /* ---- source: the peer server ---- */
 
 /* A domain a destination may migrate from here: it runs here with its
@@ -1435,6 +1450,18 @@ static gboolean carry_feed(CarryDomain *d, VsmCarryInput *in, CarryCtx *ctx) {
                 case VSM_CARRY_ACT_CANCEL_TIMER:
                         g_clear_handle_id(&d->write_timer, g_source_remove);
                         break;
+                case VSM_CARRY_ACT_CANCEL_WRITE:
+                        /* Queued in the libvirt worker: dropped; in
+                         * flight: its result is ignored (the callback
+                         * sees CANCELLED).  The next write gets a new
+                         * cancellable. */
+                        if (d->write_cancel) {
+                                g_cancellable_cancel(d->write_cancel);
+                                g_clear_object(&d->write_cancel);
+                        }
+                        d->c->n_metadata_cancelled++;
+                        carry_note(d, TRUE, "<metadata> write cancelled: the domain is migrating");
+                        break;
                 case VSM_CARRY_ACT_TAKE_INCOMING:
                         domain_take_incoming(d, ctx);
                         break;
@@ -1515,6 +1542,10 @@ JsonNode *vsm_carry_domain_json(VsmCarry *c, const char *uuid) {
                 json_builder_add_value(b, node);
         }
         json_builder_end_array(b);
+        if (d->incoming || d->no_hook) {
+                json_builder_set_member_name(b, "hook_seen");
+                json_builder_add_boolean_value(b, !d->no_hook);
+        }
         if (d->incoming) {
                 json_builder_set_member_name(b, "incoming");
                 json_builder_add_value(b, vsm_domain_state_to_json_public(d->incoming));
@@ -1570,6 +1601,8 @@ JsonNode *vsm_carry_status_json(VsmCarry *c) {
         COUNTER(state_messages);
         COUNTER(metadata_writes);
         COUNTER(metadata_errors);
+        COUNTER(metadata_cancelled);
+        COUNTER(incoming_no_hook);
         COUNTER(switchovers_sent);
         COUNTER(switchovers_received);
         COUNTER(switchovers_refused);

@@ -55,6 +55,11 @@ void vsm_carry_update(VsmCarry *c, const char *uuid, const char *name, const Vsm
 /* Destination, "migrate begin" hook: take the snapshot from the XML and
  * connect to its origin.  Never calls libvirt. */
 void vsm_carry_incoming(VsmCarry *c, const char *uuid, const char *name, const VsmDomainInfo *info);
+/* Destination, STARTED_MIGRATED with no hook call for this migration
+ * (libvirtd started before the hook was installed): as
+ * vsm_carry_incoming(), with the snapshot from the live XML the follower
+ * read through the libvirt worker; "no hook seen" in show and status. */
+void vsm_carry_incoming_no_hook(VsmCarry *c, const char *uuid, const char *name, const VsmDomainInfo *info);
 /* Source, SUSPENDED_MIGRATED: send SWITCHOVER with the final changes. */
 void vsm_carry_suspended(VsmCarry *c, const char *uuid);
 /* Source, the migration failed and the domain is here again: a new token

@@ -40,7 +40,26 @@ struct VsmFollower {
         GList *vdp_waits;              /* VdpWait (owned by their VSI's request) */
         GCancellable *cancel;          /* libvirt calls in flight end with us */
         gboolean found_paused;         /* reconcile: the domain fed is paused */
+        GHashTable *fetches;           /* uuid string -> Fetch (owned) */
+        guint64 fetches_started;
+        guint64 events_waited;         /* events that waited for a fetch */
 };
+
+/* A read of one domain's live XML in the libvirt worker, and that
+ * domain's events that wait for it: they are fed in order once it is
+ * back, so the main loop never waits for libvirt and no event overtakes
+ * another. */
+typedef struct Fetch {
+        VsmFollower *f;
+        char uuid[37];
+        uint8_t uuid_bin[16];
+        char *why;
+        GArray *events;                /* VsmMigEvent */
+        gboolean nics_changed;         /* a device came or went: compare the vNICs */
+        gboolean refetch;              /* another device change while this one was out */
+} Fetch;
+
+#define FOLLOWER_FETCH_EVENTS_MAX 64
 
 /* A source in precopy: libvirt sends the source no event when the
  * migration is aborted (domjobabort, a failed destination), so its job is
@@ -254,7 +273,10 @@ static void follower_carry(VsmFollower *f, VsmDomain *d, VsmMigEvent ev, const V
                         vsm_carry_forget(f->carry, uuid, info);
                         return;
                 case VSM_CARRY_EV_INCOMING:
-                        vsm_carry_incoming(f->carry, uuid, vsm_domain_get_name(d), info);
+                        if (evs[i].no_hook)
+                                vsm_carry_incoming_no_hook(f->carry, uuid, vsm_domain_get_name(d), info);
+                        else
+                                vsm_carry_incoming(f->carry, uuid, vsm_domain_get_name(d), info);
                         break;
                 case VSM_CARRY_EV_REPLAY:
                         vsm_carry_replay(f->carry, uuid, info, evs[i].late);
@@ -472,25 +494,6 @@ JsonNode *vsm_follower_hook(VsmFollower *f, const char *domain, const char *op, 
 
 /* ---- libvirt events ---- */
 
-static VsmDomain *follower_fetch(VsmFollower *f, const uint8_t uuid[16], const char *why) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(VsmLibvirtDomain) ld = vsm_libvirt_get_domain(f->libvirt, uuid, &error);
-        g_autoptr(VsmDomainInfo) info = NULL;
-        VsmDomain *d;
-
-        if (!ld) {
-                vsm_log(G_LOG_LEVEL_INFO, "cannot read domain XML (%s): %s", why, error->message);
-                return NULL;
-        }
-        if (!vsm_domain_xml_parse(ld->xml, strlen(ld->xml), &info, &error)) {
-                vsm_log(G_LOG_LEVEL_WARNING, "domain %s: bad XML: %s", ld->name, error->message);
-                return NULL;
-        }
-        d = follower_ensure(f, ld->name, ld->uuid);
-        vsm_domain_set_info(d, g_steal_pointer(&info));
-        return d;
-}
-
 static gboolean nics_have_mac(const VsmDomainInfo *info, const uint8_t mac[VSM_ETH_ALEN]) {
         for (guint i = 0; info && i < info->nics->len; i++)
                 if (memcmp(((const VsmNicInfo *) info->nics->pdata[i])->mac, mac, VSM_ETH_ALEN) == 0)
@@ -498,20 +501,14 @@ static gboolean nics_have_mac(const VsmDomainInfo *info, const uint8_t mac[VSM_E
         return FALSE;
 }
 
-/* Hotplug or unplug: re-read the XML; for a running domain associate a new
- * vNIC and de-associate a removed one. */
-static void follower_nics_changed(VsmFollower *f, VsmDomain *d) {
-        g_autoptr(VsmDomainInfo) before = vsm_domain_steal_info(d);
-        const VsmDomainInfo *after;
+/* Hotplug or unplug, the XML read again: for a running domain associate
+ * a new vNIC and de-associate a removed one. */
+static void follower_nics_changed(VsmFollower *f, VsmDomain *d, const VsmDomainInfo *before) {
+        const VsmDomainInfo *after = vsm_domain_get_info(d);
         gboolean running = vsm_domain_get_machine(d)->phase == VSM_MIG_PHASE_RUNNING;
         char mac[18];
 
-        if (!follower_fetch(f, vsm_domain_get_uuid(d), "device change")) {
-                vsm_domain_set_info(d, g_steal_pointer(&before));
-                return;
-        }
-        after = vsm_domain_get_info(d);
-        for (guint i = 0; i < after->nics->len; i++) {
+        for (guint i = 0; after && i < after->nics->len; i++) {
                 const VsmNicInfo *n = after->nics->pdata[i];
 
                 if (nics_have_mac(before, n->mac))
@@ -531,9 +528,122 @@ static void follower_nics_changed(VsmFollower *f, VsmDomain *d) {
         }
 }
 
+static void fetch_free(gpointer p) {
+        Fetch *fe = p;
+
+        g_free(fe->why);
+        g_array_unref(fe->events);
+        g_free(fe);
+}
+
+/* One lifecycle/migration event for a domain we know. */
+static void follower_feed_event(VsmFollower *f, VsmDomain *d, VsmMigEvent ev) {
+        if (ev == VSM_MIG_EV_STARTED_BOOTED || ev == VSM_MIG_EV_STARTED_RESTORED ||
+            ev == VSM_MIG_EV_STARTED_FROM_SNAPSHOT)
+                vsm_domain_set_active(d, TRUE);
+        follower_feed(f, d, ev, "event");
+}
+
+static Fetch *follower_fetch_start(VsmFollower *f, const uint8_t uuid[16], const char *why, gboolean nics_changed);
+
+static void on_fetched(GObject *source, GAsyncResult *result, gpointer user_data) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(VsmLibvirtDomain) ld = vsm_libvirt_get_domain_finish(result, &error);
+        g_autoptr(VsmDomainInfo) info = NULL;
+        g_autoptr(VsmDomainInfo) before = NULL;
+        Fetch *fe = user_data;
+        VsmFollower *f;
+        VsmDomain *d;
+
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return;                 /* the follower is gone, fe with it */
+        f = fe->f;
+        g_hash_table_steal(f->fetches, fe->uuid);
+        d = g_hash_table_lookup(f->domains, fe->uuid);
+        if (!ld)
+                vsm_log(G_LOG_LEVEL_INFO, "cannot read domain XML (%s): %s", fe->why, error->message);
+        else if (!vsm_domain_xml_parse(ld->xml, strlen(ld->xml), &info, &error))
+                vsm_log(G_LOG_LEVEL_WARNING, "domain %s: bad XML: %s", ld->name, error->message);
+        else {
+                if (!d)
+                        d = follower_ensure(f, ld->name, ld->uuid);
+                before = vsm_domain_steal_info(d);
+                vsm_domain_set_info(d, g_steal_pointer(&info));
+                if (fe->nics_changed)
+                        follower_nics_changed(f, d, before);
+        }
+        for (guint i = 0; d && i < fe->events->len; i++) {
+                /* A fed event may forget the domain (evicted later). */
+                d = g_hash_table_lookup(f->domains, fe->uuid);
+                if (d)
+                        follower_feed_event(f, d, g_array_index(fe->events, VsmMigEvent, i));
+        }
+        if (fe->refetch)
+                (void) follower_fetch_start(f, fe->uuid_bin, "device change", TRUE);
+        fetch_free(fe);
+}
+
+/* Reads the domain's live XML in the libvirt worker (or joins the read
+ * already out for it).  NULL when libvirt is not connected. */
+static Fetch *follower_fetch_start(VsmFollower *f, const uint8_t uuid[16], const char *why, gboolean nics_changed) {
+        char s[37];
+        Fetch *fe = g_hash_table_lookup(f->fetches, vsm_uuid_format(uuid, s));
+
+        if (fe) {
+                if (nics_changed)
+                        fe->refetch = TRUE;
+                return fe;
+        }
+        fe = g_new0(Fetch, 1);
+        fe->f = f;
+        memcpy(fe->uuid, s, sizeof(fe->uuid));
+        memcpy(fe->uuid_bin, uuid, 16);
+        fe->why = g_strdup(why);
+        fe->events = g_array_new(FALSE, FALSE, sizeof(VsmMigEvent));
+        fe->nics_changed = nics_changed;
+        if (!vsm_libvirt_get_domain_async(f->libvirt, uuid, f->cancel, on_fetched, fe)) {
+                vsm_log(G_LOG_LEVEL_INFO, "cannot read domain XML (%s): not connected to libvirt", why);
+                fetch_free(fe);
+                return NULL;
+        }
+        f->fetches_started++;
+        g_hash_table_insert(f->fetches, fe->uuid, fe);
+        return fe;
+}
+
+/* Queues ev behind the read out for the domain.  FALSE when there is none
+ * (or its queue is full: then the event is dropped, and said so). */
+static gboolean fetch_wait(VsmFollower *f, Fetch *fe, VsmMigEvent ev) {
+        if (!fe)
+                return FALSE;
+        if (fe->events->len >= FOLLOWER_FETCH_EVENTS_MAX) {
+                vsm_log(G_LOG_LEVEL_WARNING, "domain %s: %u events wait for libvirt already: %s dropped", fe->uuid,
+                        fe->events->len, vsm_mig_event_to_string(ev));
+                return TRUE;
+        }
+        g_array_append_val(fe->events, ev);
+        f->events_waited++;
+        return TRUE;
+}
+
+/* Whether the event needs the domain's live XML first: a domain we do
+ * not know yet; or an incoming migration that no hook call announced
+ * (libvirtd started before the hook was installed): its snapshot is in
+ * the live <metadata> (DESIGN.md §2). */
+static gboolean event_needs_fetch(VsmDomain *d, VsmMigEvent ev) {
+        if (!d)
+                return ev == VSM_MIG_EV_STARTED_BOOTED || ev == VSM_MIG_EV_STARTED_RESTORED ||
+                       ev == VSM_MIG_EV_STARTED_FROM_SNAPSHOT || ev == VSM_MIG_EV_STARTED_WAKEUP ||
+                       ev == VSM_MIG_EV_STARTED_MIGRATED || ev == VSM_MIG_EV_SUSPENDED_MIGRATED ||
+                       ev == VSM_MIG_EV_MIGRATION_ITERATION;
+        return ev == VSM_MIG_EV_STARTED_MIGRATED && vsm_domain_get_machine(d)->role != VSM_MIG_ROLE_DESTINATION;
+}
+
 static void on_libvirt_event(VsmLibvirt *lv, const VsmLibvirtEvent *e, gpointer user_data) {
         VsmFollower *f = user_data;
         VsmDomain *d = follower_lookup(f, e->uuid);
+        char s[37];
+        Fetch *fe = g_hash_table_lookup(f->fetches, vsm_uuid_format(e->uuid, s));
         VsmMigEvent ev;
 
         f->events++;
@@ -541,32 +651,17 @@ static void on_libvirt_event(VsmLibvirt *lv, const VsmLibvirtEvent *e, gpointer 
         case VSM_LIBVIRT_EV_LIFECYCLE:
                 if (vsm_mig_event_from_lifecycle(e->event, e->detail, &ev) < 0)
                         return;
-                if (!d && (ev == VSM_MIG_EV_STARTED_BOOTED || ev == VSM_MIG_EV_STARTED_RESTORED ||
-                           ev == VSM_MIG_EV_STARTED_FROM_SNAPSHOT || ev == VSM_MIG_EV_STARTED_WAKEUP ||
-                           ev == VSM_MIG_EV_STARTED_MIGRATED || ev == VSM_MIG_EV_SUSPENDED_MIGRATED))
-                        d = follower_fetch(f, e->uuid, vsm_mig_event_to_string(ev));
-                if (!d)
-                        return;
-                if (ev == VSM_MIG_EV_STARTED_BOOTED || ev == VSM_MIG_EV_STARTED_RESTORED ||
-                    ev == VSM_MIG_EV_STARTED_FROM_SNAPSHOT)
-                        vsm_domain_set_active(d, TRUE);
                 break;
         case VSM_LIBVIRT_EV_MIGRATION_ITERATION:
-                if (!d)
-                        d = follower_fetch(f, e->uuid, "migration iteration");
-                if (!d)
-                        return;
                 ev = VSM_MIG_EV_MIGRATION_ITERATION;
                 break;
         case VSM_LIBVIRT_EV_JOB_COMPLETED:
-                if (!d)
-                        return;
                 ev = VSM_MIG_EV_JOB_COMPLETED;
                 break;
         case VSM_LIBVIRT_EV_DEVICE_ADDED:
         case VSM_LIBVIRT_EV_DEVICE_REMOVED:
-                if (d)
-                        follower_nics_changed(f, d);
+                if (d || fe)
+                        (void) follower_fetch_start(f, e->uuid, "device change", d != NULL);
                 return;
         case VSM_LIBVIRT_EV_METADATA_CHANGE:
                 /* Mostly our own snapshot writes: not timeline material. */
@@ -576,7 +671,15 @@ static void on_libvirt_event(VsmLibvirt *lv, const VsmLibvirtEvent *e, gpointer 
         default:
                 return;
         }
-        follower_feed(f, d, ev, "event");
+        /* Behind a read already out for this domain, in order. */
+        if (fe && fe->events->len > 0 && fetch_wait(f, fe, ev))
+                return;
+        if (event_needs_fetch(d, ev) &&
+            fetch_wait(f, follower_fetch_start(f, e->uuid, vsm_mig_event_to_string(ev), FALSE), ev))
+                return;
+        if (!d)
+                return;
+        follower_feed_event(f, d, ev);
 }
 
 /* A domain found paused for a migration at reconcile: which end is it? */
@@ -641,19 +744,13 @@ static void follower_reconcile_paused_migration(VsmFollower *f, VsmDomain *d) {
         }
 }
 
-static void on_libvirt_connected(VsmLibvirt *lv, gpointer user_data) {
+static void on_libvirt_connected(VsmLibvirt *lv, GPtrArray *list, gpointer user_data) {
         VsmFollower *f = user_data;
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GPtrArray) list = vsm_libvirt_list_active(lv, &error);
         g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
         g_autoptr(GPtrArray) gone = g_ptr_array_new();
         GHashTableIter it;
         gpointer k, v;
 
-        if (!list) {
-                vsm_log(G_LOG_LEVEL_WARNING, "reconcile: %s", error->message);
-                return;
-        }
         for (guint i = 0; i < list->len; i++) {
                 VsmLibvirtDomain *ld = list->pdata[i];
                 g_autoptr(VsmDomainInfo) info = NULL;
@@ -752,6 +849,7 @@ VsmFollower *vsm_follower_new(const VsmConfig *config, GPtrArray *uplinks, VsmFo
         f->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, domain_destroy);
         f->cancel = g_cancellable_new();
         f->job_watches = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, job_watch_free);
+        f->fetches = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, fetch_free);
         f->carry = vsm_carry_new(config, &host, f, error);
         if (!f->carry)
                 return NULL;
@@ -769,6 +867,8 @@ VsmFollower *vsm_follower_free(VsmFollower *f) {
         g_cancellable_cancel(f->cancel);
         g_clear_object(&f->cancel);
         g_clear_pointer(&f->job_watches, g_hash_table_unref);
+        /* Reads out are cancelled: their callbacks never touch them. */
+        g_clear_pointer(&f->fetches, g_hash_table_unref);
         /* Requests still in flight end after us (their VSIs live in the
          * uplinks): they must not call back into a freed follower. */
         for (GList *l = f->vdp_waits; l; l = l->next)
@@ -814,6 +914,16 @@ JsonNode *vsm_follower_status_json(VsmFollower *f) {
         json_builder_add_int_value(b, (gint64) f->hook_errors);
         json_builder_set_member_name(b, "events");
         json_builder_add_int_value(b, (gint64) f->events);
+        json_builder_set_member_name(b, "fetches");
+        json_builder_add_int_value(b, (gint64) f->fetches_started);
+        json_builder_set_member_name(b, "fetches_out");
+        json_builder_add_int_value(b, g_hash_table_size(f->fetches));
+        json_builder_set_member_name(b, "events_waited");
+        json_builder_add_int_value(b, (gint64) f->events_waited);
+        if (f->libvirt) {
+                json_builder_set_member_name(b, "workers");
+                json_builder_add_value(b, vsm_libvirt_workers_json(f->libvirt));
+        }
         json_builder_set_member_name(b, "carry");
         json_builder_add_value(b, vsm_carry_status_json(f->carry));
         json_builder_end_object(b);

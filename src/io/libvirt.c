@@ -1,4 +1,20 @@
-/* libvirt connection with events on the GLib main loop. */
+/* libvirt connection with events on the GLib main loop.
+ *
+ * Every libvirt call that is an RPC runs in a worker thread of our own,
+ * never on the main loop and never in GLib's shared GTask pool (which TLS
+ * handshakes and DNS lookups also use): libvirt may hold an RPC for as
+ * long as a job holds the domain (up to 30 s for a migration), and a
+ * stalled libvirtd holds every one.  Two workers, each a FIFO queue and
+ * one thread: "rpc" (connect with its event registrations and the list of
+ * active domains, lookups, job queries) and "metadata" (<metadata>
+ * writes, which libvirt makes wait behind a domain's job), so a write
+ * waiting for a migration job never delays a lookup.  Results come back
+ * to the main context as GTask callbacks.  A job whose cancellable is
+ * cancelled before the worker takes it is dropped without its RPC; the
+ * result of one in flight is discarded (the callback sees
+ * G_IO_ERROR_CANCELLED).  Only the event callbacks, which libvirt runs
+ * from its event loop (the GLib main context, gvir_event_register()),
+ * run on the main thread. */
 #include "io/libvirt.h"
 
 #include <libvirt-glib/libvirt-glib.h>
@@ -11,6 +27,51 @@
 
 #define RECONNECT_MIN_USEC (1 * G_USEC_PER_SEC)
 #define RECONNECT_MAX_USEC (30 * G_USEC_PER_SEC)
+/* Events that arrive between a connection's event registration (in the
+ * worker) and its "connected" result (in the main context) wait here. */
+#define EARLY_EVENTS_MAX 1024
+/* How long vsm_libvirt_free() waits for a worker stuck in an RPC. */
+#define WORKER_JOIN_USEC (2 * G_USEC_PER_SEC)
+
+/* One worker: a FIFO of jobs and one thread.  Shared by its owner and the
+ * thread (a worker stuck in an RPC at shutdown is left to finish alone). */
+typedef struct LvWorker {
+        gint ref;
+        char *name;
+        GMutex lock;
+        GCond cond;
+        GQueue jobs;                   /* LvJob, owned */
+        gboolean quit;
+        gboolean finished;
+        GThread *thread;
+        /* under lock */
+        guint64 done;
+        guint64 dropped;               /* cancelled before they ran */
+        gint64 busy_since;             /* monotonic µs of the job running, 0 idle */
+        gint64 max_busy_usec;
+} LvWorker;
+
+typedef struct LvJob {
+        GTask *task;                   /* with func; or NULL for a plain job */
+        GTaskThreadFunc func;
+        GFunc plain;                   /* plain(data, NULL) */
+        gpointer data;
+} LvJob;
+
+typedef struct EarlyEvent {
+        virConnectPtr conn;            /* compared only, no reference */
+        VsmLibvirtEvent ev;
+        char *name;
+        char *alias;
+} EarlyEvent;
+
+/* What the connect job hands to the main context. */
+typedef struct ConnectResult {
+        virConnectPtr conn;
+        int callback_ids[_VSM_LIBVIRT_EV_MAX];
+        gboolean close_cb;
+        GPtrArray *domains;            /* VsmLibvirtDomain: the active ones */
+} ConnectResult;
 
 struct VsmLibvirt {
         char *uri;
@@ -18,17 +79,25 @@ struct VsmLibvirt {
         gpointer user_data;
         virConnectPtr conn;
         int callback_ids[_VSM_LIBVIRT_EV_MAX];
+        gboolean close_cb;
         guint retry_id;
         guint close_idle_id;
         gint64 backoff_usec;
         guint reconnects;
         gboolean ever_connected;
         gboolean warned;
+        gboolean connecting;           /* a connect job is queued or running */
+        GCancellable *cancel;          /* the connect jobs; cancelled at free */
+        LvWorker *rpc;
+        LvWorker *meta;
+        GQueue early;                  /* EarlyEvent */
+        guint64 early_dropped;
 };
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, virDomainFree)
 
 static void libvirt_schedule_connect(VsmLibvirt *lv);
+static void on_close(virConnectPtr conn, int reason, void *opaque);
 
 /* libvirt prints errors to stderr by default; we log what matters ourselves. */
 static void libvirt_quiet_error(void *user_data, virErrorPtr err) {
@@ -40,62 +109,275 @@ static const char *last_error(void) {
         return e && e->message ? e->message : "unknown libvirt error";
 }
 
-static void libvirt_emit(VsmLibvirt *lv, VsmLibvirtEvent *ev, virDomainPtr dom) {
+static void early_event_free(gpointer p) {
+        EarlyEvent *e = p;
+
+        g_free(e->name);
+        g_free(e->alias);
+        g_free(e);
+}
+
+/* Events run on the main thread (libvirt's event loop is GLib's).  One of
+ * a connection whose "connected" result has not come back from the worker
+ * yet waits for it (connected() first, then its events in order). */
+static void libvirt_emit(VsmLibvirt *lv, virConnectPtr conn, VsmLibvirtEvent *ev, virDomainPtr dom) {
         ev->name = virDomainGetName(dom);
         if (virDomainGetUUID(dom, ev->uuid) < 0)
                 return;
+        if (conn != lv->conn) {
+                EarlyEvent *e;
+
+                if (!lv->connecting)
+                        return;         /* a connection being dropped */
+                if (g_queue_get_length(&lv->early) >= EARLY_EVENTS_MAX) {
+                        if (lv->early_dropped++ == 0)
+                                vsm_log(G_LOG_LEVEL_WARNING, "libvirt: more than %d events before the connection "
+                                        "was ready: dropping the rest", EARLY_EVENTS_MAX);
+                        return;
+                }
+                e = g_new0(EarlyEvent, 1);
+                e->conn = conn;
+                e->ev = *ev;
+                e->name = g_strdup(ev->name);
+                e->alias = g_strdup(ev->alias);
+                e->ev.name = e->name;
+                e->ev.alias = e->alias;
+                g_queue_push_tail(&lv->early, e);
+                return;
+        }
         lv->cb.event(lv, ev, lv->user_data);
 }
 
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque) {
         VsmLibvirtEvent ev = { .kind = VSM_LIBVIRT_EV_LIFECYCLE, .event = event, .detail = detail };
 
-        libvirt_emit(opaque, &ev, dom);
+        libvirt_emit(opaque, conn, &ev, dom);
         return 0;
 }
 
 static void on_iteration(virConnectPtr conn, virDomainPtr dom, int iteration, void *opaque) {
         VsmLibvirtEvent ev = { .kind = VSM_LIBVIRT_EV_MIGRATION_ITERATION, .iteration = iteration };
 
-        libvirt_emit(opaque, &ev, dom);
+        libvirt_emit(opaque, conn, &ev, dom);
 }
 
 static void on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params, int n,
                              void *opaque) {
         VsmLibvirtEvent ev = { .kind = VSM_LIBVIRT_EV_JOB_COMPLETED };
 
-        libvirt_emit(opaque, &ev, dom);
+        libvirt_emit(opaque, conn, &ev, dom);
 }
 
 static void on_device_added(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque) {
         VsmLibvirtEvent ev = { .kind = VSM_LIBVIRT_EV_DEVICE_ADDED, .alias = alias };
 
-        libvirt_emit(opaque, &ev, dom);
+        libvirt_emit(opaque, conn, &ev, dom);
 }
 
 static void on_device_removed(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque) {
         VsmLibvirtEvent ev = { .kind = VSM_LIBVIRT_EV_DEVICE_REMOVED, .alias = alias };
 
-        libvirt_emit(opaque, &ev, dom);
+        libvirt_emit(opaque, conn, &ev, dom);
 }
 
 static void on_metadata(virConnectPtr conn, virDomainPtr dom, int type, const char *nsuri, void *opaque) {
         VsmLibvirtEvent ev = { .kind = VSM_LIBVIRT_EV_METADATA_CHANGE };
 
-        libvirt_emit(opaque, &ev, dom);
+        libvirt_emit(opaque, conn, &ev, dom);
 }
 
-static void libvirt_drop(VsmLibvirt *lv) {
-        if (!lv->conn)
+/* ---- the workers ---- */
+
+static LvWorker *worker_ref(LvWorker *w) {
+        g_atomic_int_inc(&w->ref);
+        return w;
+}
+
+static void worker_unref(LvWorker *w) {
+        if (!g_atomic_int_dec_and_test(&w->ref))
+                return;
+        g_queue_clear_full(&w->jobs, g_free);
+        g_mutex_clear(&w->lock);
+        g_cond_clear(&w->cond);
+        g_free(w->name);
+        g_free(w);
+}
+
+static void job_run(LvWorker *w, LvJob *j) {
+        if (j->task) {
+                if (!g_task_return_error_if_cancelled(j->task)) {
+                        GCancellable *c = g_task_get_cancellable(j->task);
+
+                        j->func(j->task, NULL, g_task_get_task_data(j->task), c);
+                        g_mutex_lock(&w->lock);
+                        w->done++;
+                        g_mutex_unlock(&w->lock);
+                } else {
+                        g_mutex_lock(&w->lock);
+                        w->dropped++;
+                        g_mutex_unlock(&w->lock);
+                }
+                g_object_unref(j->task);
+        } else {
+                j->plain(j->data, NULL);
+        }
+        g_free(j);
+}
+
+static gpointer worker_thread(gpointer data) {
+        LvWorker *w = data;
+
+        g_mutex_lock(&w->lock);
+        for (;;) {
+                LvJob *j;
+                gint64 took;
+
+                while (!w->quit && g_queue_is_empty(&w->jobs))
+                        g_cond_wait(&w->cond, &w->lock);
+                j = g_queue_pop_head(&w->jobs);
+                if (!j)
+                        break;          /* quit, and nothing left */
+                w->busy_since = g_get_monotonic_time();
+                g_mutex_unlock(&w->lock);
+                job_run(w, j);
+                g_mutex_lock(&w->lock);
+                took = g_get_monotonic_time() - w->busy_since;
+                w->max_busy_usec = MAX(w->max_busy_usec, took);
+                w->busy_since = 0;
+        }
+        w->finished = TRUE;
+        g_cond_broadcast(&w->cond);
+        g_mutex_unlock(&w->lock);
+        worker_unref(w);
+        return NULL;
+}
+
+static LvWorker *worker_new(const char *name) {
+        LvWorker *w = g_new0(LvWorker, 1);
+        g_autofree char *tname = g_strdup_printf("vsm-lv-%s", name);
+
+        w->ref = 1;
+        w->name = g_strdup(name);
+        g_mutex_init(&w->lock);
+        g_cond_init(&w->cond);
+        g_queue_init(&w->jobs);
+        w->thread = g_thread_new(tname, worker_thread, worker_ref(w));
+        return w;
+}
+
+static void worker_push(LvWorker *w, LvJob *j) {
+        g_mutex_lock(&w->lock);
+        g_queue_push_tail(&w->jobs, j);
+        g_cond_signal(&w->cond);
+        g_mutex_unlock(&w->lock);
+}
+
+/* Runs func(task, NULL, task_data, cancellable) in worker w; takes task. */
+static void worker_push_task(LvWorker *w, GTask *task, GTaskThreadFunc func) {
+        LvJob *j = g_new0(LvJob, 1);
+
+        j->task = task;
+        j->func = func;
+        worker_push(w, j);
+}
+
+static void worker_push_plain(LvWorker *w, GFunc func, gpointer data) {
+        LvJob *j = g_new0(LvJob, 1);
+
+        j->plain = func;
+        j->data = data;
+        worker_push(w, j);
+}
+
+/* Asks w to finish what is queued (cancelled jobs are dropped) and waits
+ * up to WORKER_JOIN_USEC; a worker still stuck in an RPC is left to end
+ * alone, holding its own reference. */
+static void worker_stop(LvWorker *w) {
+        gint64 deadline = g_get_monotonic_time() + WORKER_JOIN_USEC;
+        gboolean finished;
+
+        g_mutex_lock(&w->lock);
+        w->quit = TRUE;
+        g_cond_broadcast(&w->cond);
+        while (!w->finished)
+                if (!g_cond_wait_until(&w->cond, &w->lock, deadline))
+                        break;
+        finished = w->finished;
+        g_mutex_unlock(&w->lock);
+        if (finished) {
+                g_thread_join(w->thread);
+        } else {
+                vsm_log(G_LOG_LEVEL_WARNING, "libvirt %s worker still in an RPC after %d s: left behind",
+                        w->name, (int) (WORKER_JOIN_USEC / G_USEC_PER_SEC));
+                g_thread_unref(w->thread);
+        }
+        w->thread = NULL;
+        worker_unref(w);
+}
+
+static void worker_to_json(LvWorker *w, JsonBuilder *b) {
+        gint64 now = g_get_monotonic_time();
+
+        g_mutex_lock(&w->lock);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "queued");
+        json_builder_add_int_value(b, g_queue_get_length(&w->jobs));
+        json_builder_set_member_name(b, "busy_ms");
+        json_builder_add_int_value(b, w->busy_since ? (now - w->busy_since) / 1000 : 0);
+        json_builder_set_member_name(b, "done");
+        json_builder_add_int_value(b, (gint64) w->done);
+        json_builder_set_member_name(b, "dropped");
+        json_builder_add_int_value(b, (gint64) w->dropped);
+        json_builder_set_member_name(b, "max_busy_ms");
+        json_builder_add_int_value(b, MAX(w->max_busy_usec, w->busy_since ? now - w->busy_since : 0) / 1000);
+        json_builder_end_object(b);
+        g_mutex_unlock(&w->lock);
+}
+
+/* ---- the connection ---- */
+
+static void connect_result_close(ConnectResult *r) {
+        if (!r->conn)
                 return;
         for (int i = 0; i < _VSM_LIBVIRT_EV_MAX; i++)
-                if (lv->callback_ids[i] >= 0) {
-                        (void) virConnectDomainEventDeregisterAny(lv->conn, lv->callback_ids[i]);
-                        lv->callback_ids[i] = -1;
+                if (r->callback_ids[i] >= 0) {
+                        (void) virConnectDomainEventDeregisterAny(r->conn, r->callback_ids[i]);
+                        r->callback_ids[i] = -1;
                 }
-        (void) virConnectUnregisterCloseCallback(lv->conn, NULL);
-        virConnectClose(lv->conn);
-        lv->conn = NULL;
+        /* libvirt matches the callback: NULL is refused. */
+        if (r->close_cb)
+                (void) virConnectUnregisterCloseCallback(r->conn, on_close);
+        virConnectClose(r->conn);
+        r->conn = NULL;
+}
+
+static void connect_result_free(gpointer p) {
+        ConnectResult *r = p;
+
+        connect_result_close(r);
+        g_clear_pointer(&r->domains, g_ptr_array_unref);
+        g_free(r);
+}
+
+/* Worker: the deregistrations and the close are RPCs too. */
+static void drop_job(gpointer data, gpointer unused) {
+        connect_result_free(data);
+}
+
+/* Hands the current connection to the rpc worker to be closed. */
+static void libvirt_drop(VsmLibvirt *lv) {
+        ConnectResult *r;
+
+        if (!lv->conn)
+                return;
+        r = g_new0(ConnectResult, 1);
+        r->conn = g_steal_pointer(&lv->conn);
+        memcpy(r->callback_ids, lv->callback_ids, sizeof(r->callback_ids));
+        r->close_cb = lv->close_cb;
+        for (int i = 0; i < _VSM_LIBVIRT_EV_MAX; i++)
+                lv->callback_ids[i] = -1;
+        lv->close_cb = FALSE;
+        worker_push_plain(lv->rpc, drop_job, r);
 }
 
 static gboolean on_close_idle(gpointer user_data) {
@@ -121,7 +403,7 @@ static void on_close(virConnectPtr conn, int reason, void *opaque) {
                 lv->close_idle_id = g_idle_add(on_close_idle, lv);
 }
 
-static gboolean libvirt_register(VsmLibvirt *lv) {
+static gboolean libvirt_register(VsmLibvirt *lv, ConnectResult *r) {
         static const struct {
                 int id;
                 virConnectDomainEventGenericCallback cb;
@@ -140,9 +422,9 @@ static gboolean libvirt_register(VsmLibvirt *lv) {
         };
 
         for (int i = 0; i < _VSM_LIBVIRT_EV_MAX; i++) {
-                lv->callback_ids[i] = virConnectDomainEventRegisterAny(lv->conn, NULL, events[i].id,
-                                                                       events[i].cb, lv, NULL);
-                if (lv->callback_ids[i] < 0) {
+                r->callback_ids[i] = virConnectDomainEventRegisterAny(r->conn, NULL, events[i].id,
+                                                                      events[i].cb, lv, NULL);
+                if (r->callback_ids[i] < 0) {
                         vsm_log(G_LOG_LEVEL_WARNING, "libvirt: cannot subscribe to %s events: %s",
                                 vsm_libvirt_event_kind_to_string(i), last_error());
                         return FALSE;
@@ -151,27 +433,74 @@ static gboolean libvirt_register(VsmLibvirt *lv) {
         return TRUE;
 }
 
-static gboolean on_retry(gpointer user_data) {
-        VsmLibvirt *lv = user_data;
+static GPtrArray *list_active(virConnectPtr conn, GError **error);
 
-        lv->retry_id = 0;
-        lv->conn = virConnectOpen(lv->uri);
-        if (!lv->conn) {
+/* Worker: open, keepalive, close callback, events, then the active
+ * domains with their live XML (the reconcile's input). */
+typedef struct ConnectJob {
+        char *uri;
+        VsmLibvirt *lv;                /* the events' opaque only: never read here */
+} ConnectJob;
+
+static void connect_job_free(gpointer p) {
+        ConnectJob *j = p;
+
+        g_free(j->uri);
+        g_free(j);
+}
+
+static void connect_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable) {
+        ConnectJob *j = task_data;
+        VsmLibvirt *lv = j->lv;
+        ConnectResult *r = g_new0(ConnectResult, 1);
+        GError *error = NULL;
+
+        for (int i = 0; i < _VSM_LIBVIRT_EV_MAX; i++)
+                r->callback_ids[i] = -1;
+        r->conn = virConnectOpen(j->uri);
+        if (!r->conn) {
+                g_task_return_new_error(task, VSM_ERROR, VSM_ERROR_IO, "%s", last_error());
+                connect_result_free(r);
+                return;
+        }
+        if (virConnectSetKeepAlive(r->conn, 5, 3) < 0)
+                vsm_log(G_LOG_LEVEL_INFO, "libvirt keepalive not available: %s", last_error());
+        r->close_cb = virConnectRegisterCloseCallback(r->conn, on_close, lv, NULL) == 0;
+        if (!libvirt_register(lv, r)) {
+                g_task_return_new_error(task, VSM_ERROR, VSM_ERROR_IO, "cannot subscribe to events");
+                connect_result_free(r);
+                return;
+        }
+        r->domains = list_active(r->conn, &error);
+        if (!r->domains) {
+                g_task_return_error(task, error);
+                connect_result_free(r);
+                return;
+        }
+        g_task_return_pointer(task, r, connect_result_free);
+}
+
+static void on_connected(GObject *source, GAsyncResult *result, gpointer user_data) {
+        g_autoptr(GError) error = NULL;
+        ConnectResult *r = g_task_propagate_pointer(G_TASK(result), &error);
+        VsmLibvirt *lv;
+
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return;                 /* lv is gone; the result was freed */
+        lv = user_data;
+        lv->connecting = FALSE;
+        if (!r) {
                 if (!lv->warned)
                         vsm_log(G_LOG_LEVEL_WARNING, "cannot connect to libvirt at %s: %s (retrying)",
-                                lv->uri, last_error());
+                                lv->uri, error->message);
                 lv->warned = TRUE;
+                g_queue_clear_full(&lv->early, early_event_free);
                 libvirt_schedule_connect(lv);
-                return G_SOURCE_REMOVE;
+                return;
         }
-        if (virConnectSetKeepAlive(lv->conn, 5, 3) < 0)
-                vsm_log(G_LOG_LEVEL_INFO, "libvirt keepalive not available: %s", last_error());
-        (void) virConnectRegisterCloseCallback(lv->conn, on_close, lv, NULL);
-        if (!libvirt_register(lv)) {
-                libvirt_drop(lv);
-                libvirt_schedule_connect(lv);
-                return G_SOURCE_REMOVE;
-        }
+        lv->conn = g_steal_pointer(&r->conn);
+        memcpy(lv->callback_ids, r->callback_ids, sizeof(lv->callback_ids));
+        lv->close_cb = r->close_cb;
         if (lv->ever_connected)
                 lv->reconnects++;
         lv->ever_connected = TRUE;
@@ -179,7 +508,39 @@ static gboolean on_retry(gpointer user_data) {
         lv->backoff_usec = RECONNECT_MIN_USEC;
         vsm_log(G_LOG_LEVEL_MESSAGE, "connected to libvirt at %s", lv->uri);
         if (lv->cb.connected)
-                lv->cb.connected(lv, lv->user_data);
+                lv->cb.connected(lv, r->domains, lv->user_data);
+        /* The events that came in meanwhile, in order. */
+        while (!g_queue_is_empty(&lv->early)) {
+                EarlyEvent *e = g_queue_pop_head(&lv->early);
+
+                if (e->conn == lv->conn)
+                        lv->cb.event(lv, &e->ev, lv->user_data);
+                early_event_free(e);
+                if (!lv->conn)
+                        break;
+        }
+        g_queue_clear_full(&lv->early, early_event_free);
+        lv->early_dropped = 0;
+        connect_result_free(r);
+}
+
+static gboolean on_retry(gpointer user_data) {
+        VsmLibvirt *lv = user_data;
+        GTask *task;
+
+        lv->retry_id = 0;
+        if (lv->connecting)
+                return G_SOURCE_REMOVE;
+        lv->connecting = TRUE;
+        {
+        ConnectJob *j = g_new0(ConnectJob, 1);
+
+        j->uri = g_strdup(lv->uri);
+        j->lv = lv;
+        task = g_task_new(NULL, lv->cancel, on_connected, lv);
+        g_task_set_task_data(task, j, connect_job_free);
+        worker_push_task(lv->rpc, task, connect_thread);
+        }
         return G_SOURCE_REMOVE;
 }
 
@@ -206,6 +567,10 @@ VsmLibvirt *vsm_libvirt_new(const char *uri, const VsmLibvirtCallbacks *cb, gpoi
         for (int i = 0; i < _VSM_LIBVIRT_EV_MAX; i++)
                 lv->callback_ids[i] = -1;
         lv->backoff_usec = RECONNECT_MIN_USEC;
+        lv->cancel = g_cancellable_new();
+        g_queue_init(&lv->early);
+        lv->rpc = worker_new("rpc");
+        lv->meta = worker_new("metadata");
         lv->retry_id = g_idle_add(on_retry, lv);
         return lv;
 }
@@ -215,10 +580,30 @@ VsmLibvirt *vsm_libvirt_free(VsmLibvirt *lv) {
                 return NULL;
         g_clear_handle_id(&lv->retry_id, g_source_remove);
         g_clear_handle_id(&lv->close_idle_id, g_source_remove);
+        /* Queued jobs are dropped, results in flight discarded (their
+         * callbacks see CANCELLED and never touch lv); the connection is
+         * closed by the rpc worker after what it runs now. */
+        g_cancellable_cancel(lv->cancel);
         libvirt_drop(lv);
+        worker_stop(lv->meta);
+        worker_stop(lv->rpc);
+        g_clear_object(&lv->cancel);
+        g_queue_clear_full(&lv->early, early_event_free);
         g_free(lv->uri);
         g_free(lv);
         return NULL;
+}
+
+JsonNode *vsm_libvirt_workers_json(VsmLibvirt *lv) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "rpc");
+        worker_to_json(lv->rpc, b);
+        json_builder_set_member_name(b, "metadata");
+        worker_to_json(lv->meta, b);
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
 }
 
 gboolean vsm_libvirt_is_connected(const VsmLibvirt *lv) {
@@ -260,16 +645,12 @@ static VsmLibvirtDomain *domain_describe(virDomainPtr dom, GError **error) {
         return g_steal_pointer(&d);
 }
 
-GPtrArray *vsm_libvirt_list_active(VsmLibvirt *lv, GError **error) {
+static GPtrArray *list_active(virConnectPtr conn, GError **error) {
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify) vsm_libvirt_domain_free);
         virDomainPtr *doms = NULL;
         int n;
 
-        if (!lv->conn) {
-                g_set_error(error, VSM_ERROR, VSM_ERROR_IO, "not connected to libvirt");
-                return NULL;
-        }
-        n = virConnectListAllDomains(lv->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+        n = virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
         if (n < 0) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_IO, "listing domains: %s", last_error());
                 return NULL;
@@ -288,21 +669,6 @@ GPtrArray *vsm_libvirt_list_active(VsmLibvirt *lv, GError **error) {
         return g_steal_pointer(&out);
 }
 
-VsmLibvirtDomain *vsm_libvirt_get_domain(VsmLibvirt *lv, const uint8_t uuid[16], GError **error) {
-        g_autoptr(virDomain) dom = NULL;
-
-        if (!lv->conn) {
-                g_set_error(error, VSM_ERROR, VSM_ERROR_IO, "not connected to libvirt");
-                return NULL;
-        }
-        dom = virDomainLookupByUUID(lv->conn, uuid);
-        if (!dom) {
-                g_set_error(error, VSM_ERROR, VSM_ERROR_NOT_FOUND, "%s", last_error());
-                return NULL;
-        }
-        return domain_describe(dom, error);
-}
-
 const char *vsm_libvirt_event_kind_to_string(VsmLibvirtEventKind k) {
         static const char *const names[_VSM_LIBVIRT_EV_MAX] = {
                 [VSM_LIBVIRT_EV_LIFECYCLE] = "lifecycle",
@@ -319,9 +685,9 @@ const char *vsm_libvirt_event_kind_to_string(VsmLibvirtEventKind k) {
 /* ---- calls about one domain, off the main loop ----
  *
  * libvirt calls are blocking RPCs, and libvirt may hold one for as long as
- * a job holds the domain: these run in GTask worker threads on a
- * connection reference of their own (virConnect is thread-safe), and
- * report in the caller's main context. */
+ * a job holds the domain: these run in our workers on a connection
+ * reference of their own (virConnect is thread-safe), and report in the
+ * caller's main context. */
 
 typedef struct DomainCall {
         virConnectPtr conn;
@@ -353,10 +719,11 @@ static virDomainPtr domain_call_lookup(GTask *task, const DomainCall *c) {
         return dom;
 }
 
-/* Runs func for the domain in a worker thread; takes c. */
-static gboolean domain_call_run(VsmLibvirt *lv, DomainCall *c, const uint8_t uuid[16], GTaskThreadFunc func,
-                                GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data) {
-        g_autoptr(GTask) task = NULL;
+/* Runs func for the domain in worker w; takes c. */
+static gboolean domain_call_run(VsmLibvirt *lv, LvWorker *w, DomainCall *c, const uint8_t uuid[16],
+                                GTaskThreadFunc func, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data) {
+        GTask *task;
 
         if (!lv || !lv->conn) {
                 domain_call_free(c);
@@ -367,8 +734,36 @@ static gboolean domain_call_run(VsmLibvirt *lv, DomainCall *c, const uint8_t uui
         memcpy(c->uuid, uuid, 16);
         task = g_task_new(NULL, cancellable, callback, user_data);
         g_task_set_task_data(task, c, domain_call_free);
-        g_task_run_in_thread(task, func);
+        worker_push_task(w, task, func);
         return TRUE;
+}
+
+static void domain_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable) {
+        DomainCall *c = task_data;
+        virDomainPtr dom = virDomainLookupByUUID(c->conn, c->uuid);
+        GError *error = NULL;
+        VsmLibvirtDomain *d;
+
+        if (!dom) {
+                g_task_return_new_error(task, VSM_ERROR, VSM_ERROR_NOT_FOUND, "%s", last_error());
+                return;
+        }
+        d = domain_describe(dom, &error);
+        virDomainFree(dom);
+        if (d)
+                g_task_return_pointer(task, d, (GDestroyNotify) vsm_libvirt_domain_free);
+        else
+                g_task_return_error(task, error);
+}
+
+gboolean vsm_libvirt_get_domain_async(VsmLibvirt *lv, const uint8_t uuid[16], GCancellable *cancellable,
+                                      GAsyncReadyCallback callback, gpointer user_data) {
+        return domain_call_run(lv, lv ? lv->rpc : NULL, g_new0(DomainCall, 1), uuid, domain_thread, cancellable,
+                               callback, user_data);
+}
+
+VsmLibvirtDomain *vsm_libvirt_get_domain_finish(GAsyncResult *result, GError **error) {
+        return g_task_propagate_pointer(G_TASK(result), error);
 }
 
 static void metadata_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable) {
@@ -394,7 +789,8 @@ gboolean vsm_libvirt_set_metadata_async(VsmLibvirt *lv, const uint8_t uuid[16], 
         c->xml = g_strdup(xml);
         c->key = g_strdup(key);
         c->uri = g_strdup(uri);
-        return domain_call_run(lv, c, uuid, metadata_thread, cancellable, callback, user_data);
+        return domain_call_run(lv, lv ? lv->meta : NULL, c, uuid, metadata_thread, cancellable, callback,
+                               user_data);
 }
 
 gboolean vsm_libvirt_set_metadata_finish(GAsyncResult *result, GError **error) {
@@ -420,7 +816,8 @@ static void job_thread(GTask *task, gpointer source, gpointer task_data, GCancel
 
 gboolean vsm_libvirt_get_job_async(VsmLibvirt *lv, const uint8_t uuid[16], GCancellable *cancellable,
                                    GAsyncReadyCallback callback, gpointer user_data) {
-        return domain_call_run(lv, g_new0(DomainCall, 1), uuid, job_thread, cancellable, callback, user_data);
+        return domain_call_run(lv, lv ? lv->rpc : NULL, g_new0(DomainCall, 1), uuid, job_thread, cancellable,
+                               callback, user_data);
 }
 
 int vsm_libvirt_get_job_finish(GAsyncResult *result, GError **error) {
@@ -460,8 +857,8 @@ static void job_operation_thread(GTask *task, gpointer source, gpointer task_dat
 
 gboolean vsm_libvirt_get_job_operation_async(VsmLibvirt *lv, const uint8_t uuid[16], GCancellable *cancellable,
                                              GAsyncReadyCallback callback, gpointer user_data) {
-        return domain_call_run(lv, g_new0(DomainCall, 1), uuid, job_operation_thread, cancellable, callback,
-                               user_data);
+        return domain_call_run(lv, lv ? lv->rpc : NULL, g_new0(DomainCall, 1), uuid, job_operation_thread,
+                               cancellable, callback, user_data);
 }
 
 int vsm_libvirt_get_job_operation_finish(GAsyncResult *result, GError **error) {

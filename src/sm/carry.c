@@ -53,6 +53,7 @@ static const char *const action_names[_VSM_CARRY_ACT_MAX] = {
         [VSM_CARRY_ACT_WRITE_SNAPSHOT] = "write-snapshot",
         [VSM_CARRY_ACT_ARM_TIMER] = "arm-timer",
         [VSM_CARRY_ACT_CANCEL_TIMER] = "cancel-timer",
+        [VSM_CARRY_ACT_CANCEL_WRITE] = "cancel-write",
         [VSM_CARRY_ACT_TAKE_INCOMING] = "take-incoming",
         [VSM_CARRY_ACT_CONNECT_PEER] = "connect-peer",
         [VSM_CARRY_ACT_PEER_NOT_OPENED] = "peer-not-opened",
@@ -206,6 +207,15 @@ static void on_update(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t now, 
                 return;
         }
         policy_cancel_timer(p, ret);
+        if (p->write_inflight) {
+                /* libvirt holds a write behind the migration job (up to
+                 * 30 s), then refuses it: cancel it, write again later
+                 * if this host keeps the domain. */
+                p->write_inflight = false;
+                p->written_once = p->written_once_before;
+                p->written_generation = UINT64_MAX;
+                act(ret, VSM_CARRY_ACT_CANCEL_WRITE);
+        }
         if (p->takeover_write && !p->write_inflight)
                 note(ret, "migrating away before the takeover snapshot was written: "
                           "the next destination finds the previous origin");
@@ -294,6 +304,12 @@ size_t vsm_carry_events_from_step(VsmMigEvent ev, const VsmMigAction *a, VsmMigR
             (ev == VSM_MIG_EV_HOOK_MIGRATE_BEGIN || ev == VSM_MIG_EV_HOOK_PREPARE_BEGIN ||
              ev == VSM_MIG_EV_HOOK_START_BEGIN))
                 STEP_ADD(.ev = VSM_CARRY_EV_INCOMING);
+        /* No hook announced this migration (libvirtd started before the
+         * hook was installed): the snapshot comes from the live XML the
+         * follower read for STARTED_MIGRATED. */
+        else if (ev == VSM_MIG_EV_STARTED_MIGRATED && old_role != VSM_MIG_ROLE_DESTINATION &&
+                 m->role == VSM_MIG_ROLE_DESTINATION && has_info)
+                STEP_ADD(.ev = VSM_CARRY_EV_INCOMING, .no_hook = true);
         if (a->vdp && a->request == VSM_VDP_REQ_ASSOCIATE && (a->flags & VSM_VDP_STATUS_M))
                 STEP_ADD(.ev = VSM_CARRY_EV_REPLAY, .late = m->late);
         if (m->role == VSM_MIG_ROLE_SOURCE && (ev == VSM_MIG_EV_SUSPENDED_MIGRATED || ev == VSM_MIG_EV_SUSPENDED_POSTCOPY))

@@ -17,7 +17,9 @@
  *   - writes the snapshot only while LOCAL/RUNNING: debounced by
  *     cfg.write_interval_usec after a change, retried after
  *     VSM_CARRY_WRITE_RETRY_USEC when libvirt refused it (it does while a
- *     job holds the domain), never while migrating away;
+ *     job holds the domain), never while migrating away: a write in
+ *     flight when the domain starts migrating is cancelled (CANCEL_WRITE;
+ *     libvirt would hold it behind the migration job, then refuse it);
  *   - the token is used once: the first destination that proves it takes
  *     it; when that connection ends before the domain left, or the
  *     migration failed back, a new one is minted (and written);
@@ -25,7 +27,9 @@
  *     replays from here, but only while the VM runs here again;
  *   - the domain left (forgotten as a source): SEND_LEAVES for its groups.
  * Destination:
- *   - INCOMING (the migrate begin hook): TAKE_INCOMING, and CONNECT_PEER
+ *   - INCOMING (the migrate begin hook, or STARTED_MIGRATED when no hook
+ *     call announced the migration: libvirtd started before the hook was
+ *     installed; the follower then read the live XML first): TAKE_INCOMING, and CONNECT_PEER
  *     when the snapshot names another origin with a token and the channel
  *     can be authenticated;
  *   - the peer's SWITCHOVER is forwarded once to the migration machine
@@ -98,6 +102,7 @@ typedef struct VsmCarryInput {
         bool sent;                     /* SWITCHOVER_SENT: a destination got it */
         bool running;                  /* FAILED_BACK: the VM runs here (not paused) */
         VsmCarrySnapshot snapshot;     /* INCOMING */
+        bool no_hook;                  /* INCOMING at STARTED_MIGRATED: no hook call announced it */
 } VsmCarryInput;
 
 typedef enum VsmCarryActionType {
@@ -113,6 +118,7 @@ typedef enum VsmCarryActionType {
         VSM_CARRY_ACT_WRITE_SNAPSHOT,  /* then WRITE_DONE, _REFUSED or _NOT_STARTED */
         VSM_CARRY_ACT_ARM_TIMER,       /* at: absolute, on the caller's clock */
         VSM_CARRY_ACT_CANCEL_TIMER,
+        VSM_CARRY_ACT_CANCEL_WRITE,    /* the write in flight: drop it queued, ignore its result */
         VSM_CARRY_ACT_TAKE_INCOMING,   /* keep the incoming snapshot */
         VSM_CARRY_ACT_CONNECT_PEER,    /* to the incoming snapshot's origin */
         VSM_CARRY_ACT_PEER_NOT_OPENED, /* it could not be authenticated: no channel */
@@ -203,7 +209,9 @@ VsmCarryPeerAnswer vsm_carry_policy_peer_answer(const VsmCarryPolicy *p, bool jo
 
 /* The carry events one step of the migration machine gives, in the order
  * to feed them (each with ev and its facts; UPDATE last, with the new role
- * and phase): the migrate begin hook of a destination gives INCOMING, the
+ * and phase): the migrate begin hook of a destination gives INCOMING (so
+ * does a STARTED_MIGRATED that made the domain a destination: no hook
+ * announced it, no_hook set), the
  * ASSOCIATE (M) REPLAY (late when switched at RESUMED), the source's
  * SUSPENDED_* SUSPENDED, a destination's RESUMED_* RESUMED, a source that
  * is local again (RESUMED_* after SUSPENDED, or RECONCILE_RUNNING)

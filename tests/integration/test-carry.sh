@@ -30,6 +30,13 @@
 #      bound of step 1 again.
 #   4. g1 A -> B with TCP 7788 dropped on host A (the source): the replay
 #      still happens, at RESUMED, and B's timeline marks it late.
+#   6. g1 B -> A after A's libvirtd was restarted without the hook: A's
+#      vsimigd sees no hook call, reads the snapshot from the live
+#      <metadata> at STARTED_MIGRATED and still replays at SWITCHOVER;
+#      "no hook seen" in A's show and status.
+#   7. g1 A -> B while B's libvirtd is stopped (SIGSTOP, 5 s) with B's
+#      vsimigd reconnecting to it: B's replay still happens at SWITCHOVER,
+#      before libvirtd continues; B answers status during the stall.
 #   5. g1 B -> A with vsimigd stopped on both hosts: the loss without
 #      vsimigd, for the record.
 # In every migration but 5, nothing the old host sends on its switch port
@@ -211,12 +218,15 @@ migrate() {
   fi
   [[ $dom == "$G1" ]] && { lost0=$(lost_total); rx0=$(rx_total); grp_stats >"$TB_DIR/stats0"; }
   t0=$(date +%s.%N)
-  lt_migrate "$src" "$dst" "$dom" >/dev/null || tb_fail "[$tag] virsh migrate --live $src -> $dst failed (rc $LT_MIGRATE_RC)"
+  # shellcheck disable=SC2086 # MIGRATE_FLAGS: word list
+  lt_migrate "$src" "$dst" "$dom" ${MIGRATE_FLAGS:-} >/dev/null || tb_fail "[$tag] virsh migrate --live $src -> $dst failed (rc $LT_MIGRATE_RC)"
   lt_wait_domstate "$dst" "$dom" running 10
   sleep "$SETTLE"
   t_end=$(date +%s.%N)
-  t_ev=$(ev_time "$TB_DIR/events-$dst.log" "$dom" "Resumed Migrated" "$t0")
-  t_susp=$(ev_time "$TB_DIR/events-$src.log" "$dom" "Suspended Migrated" "$t0")
+  t_ev=$(ev_time "${EVENTS_A:-$TB_DIR/events-A.log}" "$dom" "Resumed Migrated" "$t0")
+  [[ $dst == B ]] && t_ev=$(ev_time "$TB_DIR/events-B.log" "$dom" "Resumed Migrated" "$t0")
+  t_susp=$(ev_time "${EVENTS_A:-$TB_DIR/events-A.log}" "$dom" "Suspended Migrated" "$t0")
+  [[ $src == B ]] && t_susp=$(ev_time "$TB_DIR/events-B.log" "$dom" "Suspended Migrated" "$t0")
   t_tl=$(tl_time "$dst" "$dom" 'resumed' "$t0")
   tap=$(ct_tap_of "$dst" "$dom" "$mac")
   say "[$tag] $dom $src -> $dst in $LT_MIGRATE_MS ms; RESUMED: virsh event ${t_ev:-none}, vsimigd timeline ${t_tl:-none}; source SUSPENDED ${t_susp:-none}; new tap $tap"
@@ -404,6 +414,133 @@ if lt=$(timeline_dump B "$G1" "$T0" 'replay.*late|late.*replay'); then
 else
   nfail "[late] B's timeline has no entry marking the replay late (/replay.*late|late.*replay/; see the timeline above)"
 fi
+
+# ---- 6. g1 B -> A to a host whose libvirtd runs without the hook ---------------------
+# As a new user installs it: the hook file is there, but libvirtd read its
+# hooks before (libvirt reads them only at start).  A's vsimigd sees no hook
+# call, only STARTED_MIGRATED: it reads the snapshot from the live
+# <metadata> through its libvirt worker, connects to the origin B, and
+# replays at SWITCHOVER (before RESUMED), as with the hook.
+rm -f "$(lt_host_path A /etc/libvirt/hooks/qemu.d/vsimig)"
+rc0=$(hctl A --json status | vsm_json 'd["libvirt"]["reconnects"]')
+lt_libvirtd_restart A
+mt_wait A "d['libvirt']['connected'] and d['libvirt']['reconnects'] > $rc0" 40 status
+# The event watcher lost its libvirtd: a new one (steps 6 and 7 read A's
+# SUSPENDED from it).
+lt_events_start A "$TB_DIR/events-A2.log"
+EVENTS_A=$TB_DIR/events-A2.log
+say "[nohook] A's libvirtd restarted without the hook; A's vsimigd reconnected"
+migrate "$G1" B A nohook dhcp,garp,na,oldport
+if lt=$(timeline_dump A "$G1" "$T0" 'no hook seen'); then
+  printf '%s\n' "$lt" | sed 's/^/[nohook] timeline: /'
+else
+  nfail "[nohook] A's timeline does not say 'no hook seen'"
+fi
+if lt=$(timeline_dump A "$G1" "$T0" 'replay|switchover'); then
+  printf '%s\n' "$lt" | sed 's/^/[nohook] timeline: /'
+  grep -qiE 'replay.*late|late.*replay' <<<"$lt" && nfail "[nohook] A's replay was late (at RESUMED), not at SWITCHOVER"
+else
+  nfail "[nohook] A's timeline has no replay/switchover entry"
+fi
+n=$(hctl A --json status | vsm_json 'd["libvirt"]["carry"]["incoming_no_hook"]')
+((n >= 1)) && say "[nohook] ok: status counts $n incoming migration(s) without a hook" ||
+  nfail "[nohook] A's status counts no incoming migration without a hook ($n)"
+out=$(hctl A show "$G1" 2>&1) || true
+grep -q 'no hook seen' <<<"$out" || nfail "[nohook] vsimigctl show on A does not say 'no hook seen'"
+
+# ---- 7. g1 A -> B while B's libvirtd is stopped (SIGSTOP) for 5 s --------------------
+# B's vsimigd has libvirt work in flight the whole time: its connection is
+# cut (virt-admin client-disconnect) right before the SIGSTOP, so its
+# reconnect (virConnectOpen, then the event registrations and the
+# reconcile's list) hangs on the stopped daemon.  The migration runs at
+# 1 MiB/s until then, and at full speed once the stall is in place: A's
+# SUSPENDED, the SWITCHOVER to B and B's replay all fall inside the stall.
+# With every libvirt RPC in the worker, B's main loop stays free: B still
+# answers `status` (connected false, its rpc worker busy), and its replay
+# reaches the switch port before the stalled libvirtd continues.  (A
+# blocking virConnectOpen on B's main loop holds all of that until SIGCONT.)
+stall_orchestrate() { # runs in the background during the migration
+  local t0=$1 dpid i ids id info st
+  for ((i = 0; i < 600; i++)); do
+    [[ -n $(ev_time "$TB_DIR/events-B.log" "$G1" "Started Migrated" "$t0") ]] && break
+    sleep 0.05
+  done
+  dpid=$(lt__daemon_pid B)
+  ids=$(lt_exec B virt-admin srv-clients-list libvirtd 2>/dev/null | awk '$1 ~ /^[0-9]+$/ { print $1 }')
+  for id in $ids; do
+    info=$(lt_exec B virt-admin client-info libvirtd "$id" 2>/dev/null) || continue
+    if [[ $(awk -F: '$1 ~ /unix_process_id/ { gsub(/ /, "", $2); print $2 }' <<<"$info") == "$MT_VSIMIGD_PID_B" ]]; then
+      lt_exec B virt-admin client-disconnect libvirtd "$id" >/dev/null 2>&1 && echo "$id" >"$TB_DIR/stall-client"
+    fi
+  done
+  kill -STOP "$dpid"
+  date +%s.%N >"$TB_DIR/stall-t-stop"
+  # B's vsimigd retries its connection after 1 s: wait until that is in
+  # flight (its status says so; a blocked main loop answers nothing).
+  for ((i = 0; i < 30; i++)); do
+    st=$(hctl B --timeout 2 --json status 2>/dev/null) || st=''
+    if [[ -n $st ]] && vsm_json 'not d["libvirt"]["connected"] and d["libvirt"]["workers"]["rpc"]["busy_ms"] > 0' <<<"$st" 2>/dev/null | grep -q True; then
+      printf '%s\n' "$st" >"$TB_DIR/stall-status.json"
+      break
+    fi
+    sleep 0.1
+  done
+  date +%s.%N >"$TB_DIR/stall-t-busy"
+  lt_virsh A migrate-setspeed "$G1" --bandwidth 8192 >/dev/null 2>&1 || echo "setspeed failed" >"$TB_DIR/stall-setspeed"
+  while (($(date +%s%N) < $(python3 -c "print(int(float(open('$TB_DIR/stall-t-stop').read()) * 1e9) + 5000000000)"))); do
+    sleep 0.1
+  done
+  date +%s.%N >"$TB_DIR/stall-t-cont"
+  kill -CONT "$dpid"
+}
+hctl B loop-reset >/dev/null || nfail "[stall] vsimigctl loop-reset on B failed"
+tb_defer "kill -CONT $(lt__daemon_pid B) 2>/dev/null || true"
+rm -f "$TB_DIR"/stall-*
+stall_orchestrate "$(date +%s.%N)" &
+STALL_PID=$!
+tb_track_pid "$STALL_PID" stall-orchestrator
+MIGRATE_FLAGS="--bandwidth 1" migrate "$G1" A B stall dhcp_any,oldport
+wait "$STALL_PID" || true
+tb__untrack_pid "$STALL_PID"
+T_STOP=$(cat "$TB_DIR/stall-t-stop" 2>/dev/null || true)
+T_CONT=$(cat "$TB_DIR/stall-t-cont" 2>/dev/null || true)
+[[ -n $T_STOP && -n $T_CONT ]] || tb_fail "[stall] the orchestrator did not stop/continue B's libvirtd"
+[[ -s $TB_DIR/stall-client ]] || nfail "[stall] B's vsimigd's libvirt connection was not found/cut (virt-admin)"
+rel() { python3 -c "print('%+.0f ms' % (($1 - $T_STOP) * 1000))"; }
+say "[stall] B's libvirtd stopped at $T_STOP, continued $(rel "$T_CONT") later"
+if [[ -s $TB_DIR/stall-status.json ]]; then
+  say "[stall] ok: B answered status during the stall with libvirt disconnected and its rpc worker busy: $(vsm_json 'd["libvirt"]["workers"]' <"$TB_DIR/stall-status.json")"
+else
+  nfail "[stall] B's vsimigd did not answer status with its libvirt reconnect in flight during the stall (main loop blocked?)"
+fi
+t_susp=$(ev_time "$EVENTS_A" "$G1" "Suspended Migrated" "$T0")
+if [[ -n $t_susp ]] && python3 -c "import sys; sys.exit(0 if $T_STOP < $t_susp < $T_CONT else 1)"; then
+  say "[stall] A's SUSPENDED at $(rel "$t_susp"), inside B's stall"
+else
+  nfail "[stall] A's SUSPENDED (${t_susp:-not seen}) was not inside B's stall: the test proves nothing"
+fi
+t_rep=$(tl_time B "$G1" 'replay' "$T0")
+if [[ -n $t_rep ]] && python3 -c "import sys; sys.exit(0 if $t_rep < $T_CONT else 1)"; then
+  say "[stall] ok: B's timeline replay entry at $(rel "$t_rep"), before libvirtd continued"
+else
+  nfail "[stall] B's replay (timeline ${t_rep:-none}) not before the stalled libvirtd continued ($T_CONT)"
+fi
+t_frame=$(python3 "$CARRY_PY" frames "$TB_DIR/c-sw-b.pcap" | python3 -c '
+import json, sys
+t0, mac = float(sys.argv[1]), sys.argv[2]
+ts = [f["t"] for f in map(json.loads, sys.stdin) if f["t"] >= t0 and f.get("src") == mac and f["kind"] == "dhcp"]
+print(min(ts) if ts else "")' "$T_STOP" "$MAC1")
+if [[ -n $t_frame ]] && python3 -c "import sys; sys.exit(0 if $t_frame < $T_CONT else 1)"; then
+  say "[stall] ok: the replayed DHCP REQUEST reached sw-b at $(rel "$t_frame"), before libvirtd continued"
+else
+  nfail "[stall] no replayed DHCP frame from g1 on sw-b before the stalled libvirtd continued (first: ${t_frame:-none})"
+fi
+lmax=$(hctl B --json status | vsm_json 'd["loop_max_dispatch_since_reset_us"]')
+say "[stall] B's longest main-loop dispatch since the reset before the stall: $lmax us"
+# Not a timing goal: a dispatch as long as half the stall means the loop
+# waited for libvirt.
+((lmax < 2500000)) || nfail "[stall] B's main loop was blocked for $lmax us during the 5 s libvirtd stall"
+[[ ! -e $TB_DIR/stall-setspeed ]] || nfail "[stall] virsh migrate-setspeed on A failed"
 
 # ---- 5. g1 B -> A with vsimigd off on both hosts ------------------------------------
 mt_vsimigd_stop A

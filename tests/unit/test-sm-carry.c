@@ -43,6 +43,7 @@ typedef struct Host {
         bool timer_armed;
         uint64_t timer_at;
         bool write_inflight;
+        unsigned writes_cancelled;
         unsigned count[_VSM_CARRY_ACT_MAX];
         VsmCarryActions last;
 } Host;
@@ -68,6 +69,11 @@ static void host_apply(Host *h, const VsmCarryActions *a) {
                         break;
                 case VSM_CARRY_ACT_CANCEL_TIMER:
                         h->timer_armed = false;
+                        break;
+                case VSM_CARRY_ACT_CANCEL_WRITE:
+                        g_assert_true(h->write_inflight);
+                        h->write_inflight = false;
+                        h->writes_cancelled++;
                         break;
                 case VSM_CARRY_ACT_WRITE_SNAPSHOT:
                         g_assert_false(h->write_inflight);
@@ -742,6 +748,80 @@ static void test_step_destination(void) {
         }
 }
 
+/* libvirtd started before the hook was installed: the destination sees
+ * no hook call, only STARTED_MIGRATED (with the live XML read first).  It
+ * takes the snapshot then, and replays at SWITCHOVER. */
+static void test_step_destination_no_hook(void) {
+        Host h;
+        VsmMigration m;
+        VsmMigAction a;
+        VsmCarryInput evs[VSM_CARRY_STEP_EVENTS_MAX];
+        unsigned replays = 0;
+        size_t n;
+
+        /* the step itself says no_hook */
+        vsm_migration_init(&m, NULL);
+        g_assert_cmpint(vsm_migration_handle(&m, VSM_MIG_EV_STARTED_MIGRATED, T0, &a), ==, 0);
+        n = vsm_carry_events_from_step(VSM_MIG_EV_STARTED_MIGRATED, &a, LOCAL, VSM_MIG_PHASE_IDLE, &m, true, false,
+                                       evs);
+        g_assert_cmpuint(n, ==, 2);
+        g_assert_cmpint(evs[0].ev, ==, VSM_CARRY_EV_INCOMING);
+        g_assert_true(evs[0].no_hook);
+        /* without the XML there is no snapshot to take */
+        n = vsm_carry_events_from_step(VSM_MIG_EV_STARTED_MIGRATED, &a, LOCAL, VSM_MIG_PHASE_IDLE, &m, false, false,
+                                       evs);
+        g_assert_cmpuint(n, ==, 1);
+        g_assert_cmpint(evs[0].ev, ==, VSM_CARRY_EV_UPDATE);
+
+        host_init(&h, NULL);
+        vsm_migration_init(&m, NULL);
+        mig_step(&h, &m, VSM_MIG_EV_STARTED_MIGRATED, false, NULL);
+        g_assert_true(h.p.incoming);
+        g_assert_cmpuint(h.count[VSM_CARRY_ACT_TAKE_INCOMING], ==, 1);
+        mig_step(&h, &m, VSM_MIG_EV_SWITCHOVER, false, &replays);
+        g_assert_cmpuint(replays, ==, 1);
+        mig_step(&h, &m, VSM_MIG_EV_RESUMED_MIGRATED, false, &replays);
+        g_assert_cmpuint(replays, ==, 0);
+        g_assert_cmpuint(h.count[VSM_CARRY_ACT_REPLAY], ==, 1);
+
+        /* with the hook: STARTED_MIGRATED takes nothing again */
+        host_init(&h, NULL);
+        vsm_migration_init(&m, NULL);
+        mig_step(&h, &m, VSM_MIG_EV_HOOK_MIGRATE_BEGIN, false, NULL);
+        mig_step(&h, &m, VSM_MIG_EV_STARTED_MIGRATED, false, NULL);
+        g_assert_cmpuint(h.count[VSM_CARRY_ACT_TAKE_INCOMING], ==, 1);
+}
+
+/* A snapshot write in flight when the domain starts migrating away is
+ * cancelled (libvirt would hold it behind the migration job); when the
+ * migration fails back, the snapshot is written again. */
+static void test_write_cancelled_by_migration(void) {
+        Host h;
+        VsmMigration m;
+        unsigned n_writes;
+
+        host_init(&h, NULL);
+        vsm_migration_init(&m, NULL);
+        mig_step(&h, &m, VSM_MIG_EV_STARTED_BOOTED, false, NULL);
+        changed(&h);
+        h.now = h.timer_at;
+        h.timer_armed = false;
+        feed(&h, VSM_CARRY_EV_TIMER);
+        g_assert_true(h.write_inflight);
+        mig_step(&h, &m, VSM_MIG_EV_MIGRATION_ITERATION, false, NULL);
+        g_assert_cmpuint(h.writes_cancelled, ==, 1);
+        g_assert_false(h.p.write_inflight);
+        /* its result, if the daemon fed one, changes nothing */
+        g_assert_cmpuint(feed(&h, VSM_CARRY_EV_WRITE_DONE)->n, ==, 0);
+        mig_step(&h, &m, VSM_MIG_EV_SUSPENDED_MIGRATED, false, NULL);
+        mig_step(&h, &m, VSM_MIG_EV_RESUMED_MIGRATED, false, NULL);
+        g_assert_cmpint(m.role, ==, LOCAL);
+        g_assert_true(h.timer_armed);
+        n_writes = h.count[VSM_CARRY_ACT_WRITE_SNAPSHOT];
+        advance(&h, VSM_CARRY_WRITE_RETRY_USEC / MSEC);
+        g_assert_cmpuint(h.count[VSM_CARRY_ACT_WRITE_SNAPSHOT], ==, n_writes + 1);
+}
+
 /* Random lifecycle and hook events through the real migration machine:
  * the same invariants as the random walk, with the event sequences the
  * follower can really produce. */
@@ -1011,6 +1091,9 @@ static void test_every_event_every_state(void) {
                                                                         in.phase == VSM_MIG_PHASE_RUNNING);
                                                 g_assert_cmpint(h.p.writes_allowed, ==,
                                                                 in.role == LOCAL && in.phase == VSM_MIG_PHASE_RUNNING);
+                                                /* a write in flight ends when writes stop */
+                                                g_assert_cmpint(has(a, VSM_CARRY_ACT_CANCEL_WRITE), ==,
+                                                                before.write_inflight && !h.p.writes_allowed);
                                                 break;
                                         default:
                                                 break;
@@ -1167,5 +1250,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/carry/step-source", test_step_source);
         g_test_add_func("/sm/carry/step-destination", test_step_destination);
         g_test_add_func("/sm/carry/step-random-walk", test_step_random_walk);
+        g_test_add_func("/sm/carry/step-destination-no-hook", test_step_destination_no_hook);
+        g_test_add_func("/sm/carry/write-cancelled-by-migration", test_write_cancelled_by_migration);
         return g_test_run();
 }
