@@ -5,7 +5,7 @@
       follow LOG from its current end; append "EPOCH LINE" to OUT for every
       new line (read every 5 ms) until killed: vsimigd's log has no time
       stamps of its own.  Its first line is "EPOCH --- stamper ready".
-  reconcile.py poll SOCKET GOFILE PREFIX N MACPREFIX OUT TIMEOUT_S
+  reconcile.py poll SOCKET GOFILE PREFIX N NV MACPREFIX OUT TIMEOUT_S
       wait (5 ms steps) until GOFILE holds the restart's epoch T_START
       (started early, so its own start-up is not measured), then ask
       vsimigd's control socket for `domains` and `vdp list` every 50 ms
@@ -74,7 +74,7 @@ def request(path, method, timeout=30):
         s.close()
 
 
-def poll(path, gofile, prefix, n, macprefix, out, tmo):
+def poll(path, gofile, prefix, n, nv, macprefix, out, tmo):
     while True:
         try:
             t_start = float(open(gofile).read().strip())
@@ -82,7 +82,7 @@ def poll(path, gofile, prefix, n, macprefix, out, tmo):
         except (OSError, ValueError):
             time.sleep(0.005)
     t_end = t_start + float(tmo)
-    n, macprefix = int(n), macprefix.lower()
+    n, nv, macprefix = int(n), int(nv), macprefix.lower()
     have_d = have_v = False
     with open(out, "a", buffering=1) as o:
         while time.time() < t_end:
@@ -98,7 +98,7 @@ def poll(path, gofile, prefix, n, macprefix, out, tmo):
                 else:
                     cnt = sum(1 for v in r.get("vsis") or []
                               if v.get("state") == "associated" and (v.get("mac") or "").lower().startswith(macprefix))
-                    have_v = have_v or cnt >= n
+                    have_v = have_v or cnt >= nv
                 o.write(f"{t0:.6f} {method} {rtt:.2f} {cnt}\n")
             if have_d and have_v:
                 return 0
@@ -130,15 +130,15 @@ def report(out, rate):
     evs = {h: events(os.path.join(out, f"events-{h}.log")) for h in "AB"}
     ok_all = True
     for line in open(os.path.join(out, "rounds.txt")):
-        tag, host, src, dst, n, t_start, t_sock, t_mig0, mig_ms, mig_rc, t_end = line.split()
-        n, t_start = int(n), float(t_start)
+        tag, host, src, dst, n, nv, t_start, t_sock, t_mig0, mig_ms, mig_rc, t_end = line.split()
+        n, nv, t_start = int(n), int(nv), float(t_start)
         rel = lambda t: f"{(t - t_start) * 1000:9.1f} ms" if t is not None else f"{'-':>9}   "  # noqa: E731
         samples = []
         for s in open(os.path.join(out, f"poll-{tag}.txt")):
             t, meth, rtt, cnt = s.split()
             samples.append((float(t), meth, float(rtt), int(cnt)))
         t_dom = next((t for t, m, _, c in samples if m == "domains" and c >= n), None)
-        t_vsi = next((t for t, m, _, c in samples if m == "vdp.list" and c >= n), None)
+        t_vsi = next((t for t, m, _, c in samples if m == "vdp.list" and c >= nv), None)
         t_ans = next((t for t, m, _, c in samples if c >= 0), None)
         stamped = os.path.join(out, f"vsimigd-{host}-{tag}.stamped")
         t_conn = first_log(stamped, "connected to libvirt", t_start)
@@ -158,7 +158,7 @@ def report(out, rate):
         print(f"     'connected to libvirt'     {rel(t_conn)}")
         print(f"     'reconciled N active'      {rel(t_rec)}")
         print(f"     domains lists all {n:<4}     {rel(t_dom)}   <- reconciled (time to a reconciled state)")
-        print(f"     {n} VSIs associated       {rel(t_vsi)}")
+        print(f"     {nv} VSIs associated       {rel(t_vsi)}   (as many as before the restart)")
         print(f"     virsh migrate {g} started {rel(float(t_mig0))}  (took {mig_ms} ms, rc {mig_rc})")
         print(f"     {src} SUSPENDED              {rel(r['ts'])}")
         print(f"     {dst} RESUMED                {rel(r['tr'])}")
@@ -198,7 +198,7 @@ def main():
     if a[:1] == ["stamp"] and len(a) == 3:
         stamp(a[1], a[2])
         return 0
-    if a[:1] == ["poll"] and len(a) == 8:
+    if a[:1] == ["poll"] and len(a) == 9:
         return poll(*a[1:])
     if a[:1] == ["report"] and len(a) == 3:
         return report(a[1], float(a[2]))
