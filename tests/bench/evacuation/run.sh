@@ -36,8 +36,10 @@
 # Environment: EVAC_MEM_MIB (guest RAM, 192), CT_RATE (datagrams/s per
 # group, 50), EVAC_SETTLE (s after a phase, 4), EVAC_REPLAY=off (a
 # baseline: [replay] disabled on both hosts, the replay figures must drop
-# to nothing), OUT (results directory), TB_KEEP=1 (keep the testbed's
-# directory).
+# to nothing), EVAC_PERF=1 (during each phase: perf record -g of each
+# vsimigd's main thread and perf trace of its system calls >= 1 ms, into
+# OUT/perf-PHASE-HOST.txt and OUT/trace-PHASE-HOST.txt), OUT (results
+# directory), TB_KEEP=1 (keep the testbed's directory).
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 export VSM_SOURCE_ROOT=${VSM_SOURCE_ROOT:-$(cd "$here/../../.." && pwd)}
@@ -187,6 +189,19 @@ phase() {
   fi
   stats "$OUT/stats0-$tag.txt"
   : >"$OUT/mig-$tag.txt"
+  local perfs=()
+  if [[ ${EVAC_PERF:-0} == 1 ]]; then
+    # Where the main loop's time goes: its thread's CPU profile, and every
+    # system call of it that took 1 ms or more (a blocking call).
+    for h in A B; do
+      p="MT_VSIMIGD_PID_$h"
+      perf record -q -g --tid "${!p}" -o "$OUT/perf-$tag-$h.data" >"$OUT/perf-$tag-$h.out" 2>&1 &
+      perfs+=($!)
+      perf trace --duration 1 --tid "${!p}" -o "$OUT/trace-$tag-$h.txt" >"$OUT/trace-$tag-$h.out" 2>&1 &
+      perfs+=($!)
+    done
+    sleep 1
+  fi
   t0=$(date +%s.%N)
   say "[$tag] starting $(wc -l <"$OUT/moving-$tag.txt") virsh migrate --live $src -> $dst at once"
   while read -r g mac rest; do
@@ -222,6 +237,13 @@ phase() {
       say "[$tag] $g is '$st' on $dst after the migration"
     fi
   done <"$OUT/moving-$tag.txt"
+  for p in "${perfs[@]}"; do kill -INT "$p" 2>/dev/null; wait "$p" || :; done
+  for h in A B; do
+    [[ -s $OUT/perf-$tag-$h.data ]] || continue
+    perf report -i "$OUT/perf-$tag-$h.data" --stdio --no-children --sort dso,sym -g none --percent-limit 1 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | head -n 40 >"$OUT/perf-$tag-$h.txt" || :
+    say "[$tag] host $h: main-thread profile $OUT/perf-$tag-$h.txt, its system calls of 1 ms or more $OUT/trace-$tag-$h.txt"
+  done
   sleep 1 # the guest counts a gap once the next datagram arrives
   stats "$OUT/stats1-$tag.txt"
   echo "$tag $src $dst $t0 $t_end" >>"$OUT/phases.txt"

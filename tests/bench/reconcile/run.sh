@@ -28,8 +28,10 @@
 # Environment: R_DEFINED, R_RUNNING, R_MEM_MIB, R_RESERVE_MIB,
 # R_MIGRATE_DELAY_MS, R_TIMEOUT_S (300: wait for the reconciled state),
 # R_ASSOC_WAIT_S (180: wait for the domains' VSIs before the rounds),
-# R_PERF=1 (perf record -g of the restarted vsimigd for R_PERF_S, 5, s
-# from its control socket on; the top of perf report in OUT/perf-TAG.txt),
+# R_PERF=1 (for R_PERF_S, 5, s from the restarted vsimigd's control
+# socket on: perf record of its main thread, the top of perf report in
+# OUT/perf-TAG.txt, and perf trace of its system calls of 1 ms or more in
+# OUT/trace-TAG.txt),
 # CT_RATE (datagrams/s per group, 50), OUT, TB_KEEP=1.
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -164,7 +166,7 @@ stats() {
 # (R_MIGRATE_DELAY_MS after the restart; a negative delay starts the
 # migration that long before it).
 round() {
-  local tag=$1 src=$2 dst=$3 stamper poller t_start t_sock mpid rc=0 t_end m0 mms mrc i perf=''
+  local tag=$1 src=$2 dst=$3 stamper poller t_start t_sock mpid rc=0 t_end m0 mms mrc i p perf=''
   stats "$OUT/stats0-$tag.txt"
   python3 "$RPY" stamp "$TB_DIR/vsimigd-A.log" "$OUT/vsimigd-A-$tag.stamped" &
   stamper=$!
@@ -192,9 +194,13 @@ round() {
   mt_vsimigd_start A
   t_sock=$(date +%s.%N)
   if [[ ${R_PERF:-0} == 1 ]]; then
-    perf record -q -g -p "$MT_VSIMIGD_PID_A" -o "$OUT/perf-$tag.data" -- sleep "${R_PERF_S:-5}" \
+    # The main thread's CPU profile, and its system calls of 1 ms or more.
+    perf record -q -g --tid "$MT_VSIMIGD_PID_A" -o "$OUT/perf-$tag.data" -- sleep "${R_PERF_S:-5}" \
       >"$OUT/perf-$tag.out" 2>&1 &
     perf=$!
+    timeout -s INT "${R_PERF_S:-5}" perf trace --duration 1 --tid "$MT_VSIMIGD_PID_A" -o "$OUT/trace-$tag.txt" \
+      >"$OUT/trace-$tag.out" 2>&1 &
+    perf+=" $!"
   fi
   if ((R_MIGRATE_DELAY_MS >= 0)); then
     sleep "$(awk -v ms="$R_MIGRATE_DELAY_MS" 'BEGIN { printf "%.3f", ms / 1000 }')"
@@ -219,10 +225,10 @@ round() {
   tb__kill_pid "$stamper" TERM 2
   tb__untrack_pid "$stamper"
   if [[ -n $perf ]]; then
-    wait "$perf" || true
-    perf report -i "$OUT/perf-$tag.data" --stdio --no-children --sort dso,sym 2>/dev/null |
-      grep -v '^#' | grep -v '^$' | head -n 60 >"$OUT/perf-$tag.txt" || :
-    say "[$tag] perf profile of vsimigd's first ${R_PERF_S:-5} s: $OUT/perf-$tag.txt"
+    for p in $perf; do wait "$p" || :; done
+    perf report -i "$OUT/perf-$tag.data" --stdio --no-children --sort dso,sym -g none --percent-limit 1 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | head -n 40 >"$OUT/perf-$tag.txt" || :
+    say "[$tag] vsimigd's main thread in its first ${R_PERF_S:-5} s: profile $OUT/perf-$tag.txt, system calls of 1 ms or more $OUT/trace-$tag.txt"
   fi
   echo "$tag A $src $dst $RUNNING $NASSOC $t_start $t_sock $(awk -v n="$m0" 'BEGIN { printf "%.6f", n / 1e9 }') $mms $mrc $t_end" >>"$OUT/rounds.txt"
   say "[$tag] done: $G $src -> $dst in $mms ms (rc $mrc)"
