@@ -428,6 +428,32 @@ static int cmd_status(void) {
         lv = json_object_has_member(r, "libvirt") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(r, "libvirt"))
                      ? json_object_get_object_member(r, "libvirt")
                      : NULL;
+        if (lv && json_object_has_member(lv, "workers") &&
+            JSON_NODE_HOLDS_OBJECT(json_object_get_member(lv, "workers"))) {
+                JsonObject *w = json_object_get_object_member(lv, "workers");
+                static const char *const names[] = { "rpc", "metadata" };
+
+                printf("libvirt %s: %s", str_or(lv, "uri", "?"),
+                       json_object_get_boolean_member_with_default(lv, "connected", FALSE) ? "connected"
+                                                                                          : "NOT connected");
+                for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+                        JsonObject *o = json_object_has_member(w, names[i]) &&
+                                                        JSON_NODE_HOLDS_OBJECT(json_object_get_member(w, names[i]))
+                                                ? json_object_get_object_member(w, names[i])
+                                                : NULL;
+
+                        if (!o)
+                                continue;
+                        printf("; %s worker: %" G_GINT64_FORMAT " queued, ", names[i], int_or(o, "queued", 0));
+                        if (int_or(o, "busy_ms", 0) > 0)
+                                printf("waiting %" G_GINT64_FORMAT " ms", int_or(o, "busy_ms", 0));
+                        else
+                                printf("idle");
+                        printf(" (%" G_GINT64_FORMAT " run, longest %" G_GINT64_FORMAT " ms)", int_or(o, "ran", 0),
+                               int_or(o, "max_busy_ms", 0));
+                }
+                printf("\n");
+        }
         carry = lv && json_object_has_member(lv, "carry") ? json_object_get_object_member(lv, "carry") : NULL;
         if (carry) {
                 JsonObject *peer = json_object_has_member(carry, "peer") &&

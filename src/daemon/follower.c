@@ -41,6 +41,7 @@ struct VsmFollower {
         GCancellable *cancel;          /* libvirt calls in flight end with us */
         gboolean found_paused;         /* reconcile: the domain fed is paused */
         GHashTable *fetches;           /* uuid string -> Fetch (owned) */
+        struct Reconcile *reconcile;   /* in progress, NULL otherwise */
         guint64 fetches_started;
         guint64 events_waited;         /* events that waited for a fetch */
 };
@@ -60,6 +61,21 @@ typedef struct Fetch {
 } Fetch;
 
 #define FOLLOWER_FETCH_EVENTS_MAX 64
+
+/* The reconcile at a (re)connect, FOLLOWER_RECONCILE_BATCH domains per
+ * dispatch; events wait in it (their names and aliases are not kept:
+ * nothing past the lookup by UUID uses them). */
+typedef struct Reconcile {
+        GPtrArray *list;               /* VsmLibvirtDomain (a reference to the connection's list) */
+        guint next;
+        GHashTable *seen;              /* uuid strings (owned) */
+        GHashTable *active_before;     /* uuid strings (owned): active when it began */
+        GArray *events;                /* VsmLibvirtEvent, name and alias NULL */
+        guint idle;
+} Reconcile;
+
+#define FOLLOWER_RECONCILE_BATCH 8
+#define FOLLOWER_RECONCILE_EVENTS_MAX 4096
 
 /* A source in precopy: libvirt sends the source no event when the
  * migration is aborted (domjobabort, a failed destination), so its job is
@@ -646,6 +662,16 @@ static void on_libvirt_event(VsmLibvirt *lv, const VsmLibvirtEvent *e, gpointer 
         Fetch *fe = g_hash_table_lookup(f->fetches, vsm_uuid_format(e->uuid, s));
         VsmMigEvent ev;
 
+        if (f->reconcile) {
+                VsmLibvirtEvent copy = *e;
+
+                copy.name = copy.alias = NULL;
+                if (f->reconcile->events->len < FOLLOWER_RECONCILE_EVENTS_MAX)
+                        g_array_append_val(f->reconcile->events, copy);
+                else
+                        vsm_log(G_LOG_LEVEL_WARNING, "reconcile: too many events meanwhile, one dropped");
+                return;
+        }
         f->events++;
         switch (e->kind) {
         case VSM_LIBVIRT_EV_LIFECYCLE:
@@ -744,47 +770,95 @@ static void follower_reconcile_paused_migration(VsmFollower *f, VsmDomain *d) {
         }
 }
 
-static void on_libvirt_connected(VsmLibvirt *lv, GPtrArray *list, gpointer user_data) {
+static void reconcile_free(Reconcile *r) {
+        if (!r)
+                return;
+        g_clear_handle_id(&r->idle, g_source_remove);
+        g_ptr_array_unref(r->list);
+        g_hash_table_unref(r->seen);
+        g_hash_table_unref(r->active_before);
+        g_array_unref(r->events);
+        g_free(r);
+}
+
+static void reconcile_one(VsmFollower *f, Reconcile *r, VsmLibvirtDomain *ld) {
+        g_autoptr(VsmDomainInfo) info = NULL;
+        g_autoptr(GError) e2 = NULL;
+        VsmDomain *d;
+
+        if (!vsm_domain_xml_parse(ld->xml, strlen(ld->xml), &info, &e2)) {
+                vsm_log(G_LOG_LEVEL_WARNING, "reconcile: domain %s: %s", ld->name, e2->message);
+                return;
+        }
+        d = follower_ensure(f, ld->name, ld->uuid);
+        vsm_domain_set_info(d, g_steal_pointer(&info));
+        vsm_domain_set_active(d, TRUE);
+        g_hash_table_add(r->seen, g_strdup(vsm_domain_get_uuid_string(d)));
+        if (ld->state == VIR_STATE_RUNNING || (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_USER)) {
+                f->found_paused = ld->state != VIR_STATE_RUNNING;
+                follower_feed(f, d, VSM_MIG_EV_RECONCILE_RUNNING, "reconcile");
+                f->found_paused = FALSE;
+        } else if (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_MIGRATION && machine_is_fresh(d)) {
+                /* Either end of a migration: the job tells, off the loop. */
+                follower_reconcile_paused_migration(f, d);
+        } else {
+                follower_note(f, d, "reconcile: state %d reason %d, left as it is", ld->state, ld->reason);
+        }
+}
+
+/* FOLLOWER_RECONCILE_BATCH domains per main-loop dispatch, so a host with
+ * hundreds of domains does not hold the loop; libvirt's events wait until
+ * the reconcile is through, then go in order. */
+static gboolean on_reconcile_batch(gpointer user_data) {
         VsmFollower *f = user_data;
-        g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+        Reconcile *r = f->reconcile;
         g_autoptr(GPtrArray) gone = g_ptr_array_new();
+        g_autoptr(GArray) events = NULL;
         GHashTableIter it;
         gpointer k, v;
 
-        for (guint i = 0; i < list->len; i++) {
-                VsmLibvirtDomain *ld = list->pdata[i];
-                g_autoptr(VsmDomainInfo) info = NULL;
-                g_autoptr(GError) e2 = NULL;
-                VsmDomain *d;
-
-                if (!vsm_domain_xml_parse(ld->xml, strlen(ld->xml), &info, &e2)) {
-                        vsm_log(G_LOG_LEVEL_WARNING, "reconcile: domain %s: %s", ld->name, e2->message);
-                        continue;
-                }
-                d = follower_ensure(f, ld->name, ld->uuid);
-                vsm_domain_set_info(d, g_steal_pointer(&info));
-                vsm_domain_set_active(d, TRUE);
-                g_hash_table_add(seen, (gpointer) vsm_domain_get_uuid_string(d));
-                if (ld->state == VIR_STATE_RUNNING ||
-                    (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_USER)) {
-                        f->found_paused = ld->state != VIR_STATE_RUNNING;
-                        follower_feed(f, d, VSM_MIG_EV_RECONCILE_RUNNING, "reconcile");
-                        f->found_paused = FALSE;
-                } else if (ld->state == VIR_STATE_PAUSED && ld->reason == VIR_PAUSED_MIGRATION && machine_is_fresh(d)) {
-                        /* Either end of a migration: the job tells, off the loop. */
-                        follower_reconcile_paused_migration(f, d);
-                } else {
-                        follower_note(f, d, "reconcile: state %d reason %d, left as it is", ld->state, ld->reason);
-                }
-        }
-        /* Domains that stopped while we were not connected. */
+        for (guint n = 0; n < FOLLOWER_RECONCILE_BATCH && r->next < r->list->len; n++)
+                reconcile_one(f, r, r->list->pdata[r->next++]);
+        if (r->next < r->list->len)
+                return G_SOURCE_CONTINUE;
+        r->idle = 0;
+        /* Domains that stopped while we were not connected (not those a
+         * hook call made active during the reconcile). */
         g_hash_table_iter_init(&it, f->domains);
         while (g_hash_table_iter_next(&it, &k, &v))
-                if (vsm_domain_is_active(v) && !g_hash_table_contains(seen, k))
+                if (vsm_domain_is_active(v) && g_hash_table_contains(r->active_before, k) &&
+                    !g_hash_table_contains(r->seen, k))
                         g_ptr_array_add(gone, v);
         for (guint i = 0; i < gone->len; i++)
                 follower_feed(f, gone->pdata[i], VSM_MIG_EV_STOPPED_SHUTDOWN, "reconcile (gone)");
-        vsm_log(G_LOG_LEVEL_MESSAGE, "reconciled %u active domain(s) from libvirt", list->len);
+        vsm_log(G_LOG_LEVEL_MESSAGE, "reconciled %u active domain(s) from libvirt", r->list->len);
+        events = g_array_ref(r->events);
+        g_clear_pointer(&f->reconcile, reconcile_free);
+        for (guint i = 0; i < events->len; i++)
+                on_libvirt_event(f->libvirt, &g_array_index(events, VsmLibvirtEvent, i), f);
+        return G_SOURCE_REMOVE;
+}
+
+static void on_libvirt_connected(VsmLibvirt *lv, GPtrArray *list, gpointer user_data) {
+        VsmFollower *f = user_data;
+        Reconcile *r = g_new0(Reconcile, 1);
+        GHashTableIter it;
+        gpointer k, v;
+
+        /* A reconnect during a reconcile: the new list supersedes it. */
+        g_clear_pointer(&f->reconcile, reconcile_free);
+        r->list = g_ptr_array_ref(list);
+        r->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        r->active_before = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        r->events = g_array_new(FALSE, FALSE, sizeof(VsmLibvirtEvent));
+        g_hash_table_iter_init(&it, f->domains);
+        while (g_hash_table_iter_next(&it, &k, &v))
+                if (vsm_domain_is_active(v))
+                        g_hash_table_add(r->active_before, g_strdup(k));
+        f->reconcile = r;
+        /* The first batch now: a small host is reconciled before any event. */
+        if (on_reconcile_batch(f) == G_SOURCE_CONTINUE)
+                r->idle = g_idle_add_full(G_PRIORITY_DEFAULT, on_reconcile_batch, f, NULL);
 }
 
 static void on_libvirt_disconnected(VsmLibvirt *lv, const char *reason, gpointer user_data) {
@@ -867,6 +941,7 @@ VsmFollower *vsm_follower_free(VsmFollower *f) {
         g_cancellable_cancel(f->cancel);
         g_clear_object(&f->cancel);
         g_clear_pointer(&f->job_watches, g_hash_table_unref);
+        g_clear_pointer(&f->reconcile, reconcile_free);
         /* Reads out are cancelled: their callbacks never touch them. */
         g_clear_pointer(&f->fetches, g_hash_table_unref);
         /* Requests still in flight end after us (their VSIs live in the
@@ -920,6 +995,8 @@ JsonNode *vsm_follower_status_json(VsmFollower *f) {
         json_builder_add_int_value(b, g_hash_table_size(f->fetches));
         json_builder_set_member_name(b, "events_waited");
         json_builder_add_int_value(b, (gint64) f->events_waited);
+        json_builder_set_member_name(b, "reconcile_left");
+        json_builder_add_int_value(b, f->reconcile ? f->reconcile->list->len - f->reconcile->next : 0);
         if (f->libvirt) {
                 json_builder_set_member_name(b, "workers");
                 json_builder_add_value(b, vsm_libvirt_workers_json(f->libvirt));

@@ -45,7 +45,7 @@ typedef struct LvWorker {
         gboolean finished;
         GThread *thread;
         /* under lock */
-        guint64 done;
+        guint64 ran;                   /* counted as they start */
         guint64 dropped;               /* cancelled before they ran */
         gint64 busy_since;             /* monotonic µs of the job running, 0 idle */
         gint64 max_busy_usec;
@@ -92,6 +92,7 @@ struct VsmLibvirt {
         LvWorker *meta;
         GQueue early;                  /* EarlyEvent */
         guint64 early_dropped;
+        virConnectPtr closed_early;    /* compared only: closed before its result came */
 };
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, virDomainFree)
@@ -203,20 +204,21 @@ static void worker_unref(LvWorker *w) {
         g_free(w);
 }
 
+/* The counters move before the result goes out: whoever sees the result
+ * sees them. */
 static void job_run(LvWorker *w, LvJob *j) {
         if (j->task) {
-                if (!g_task_return_error_if_cancelled(j->task)) {
-                        GCancellable *c = g_task_get_cancellable(j->task);
+                GCancellable *c = g_task_get_cancellable(j->task);
+                gboolean drop = g_cancellable_is_cancelled(c);
 
-                        j->func(j->task, NULL, g_task_get_task_data(j->task), c);
-                        g_mutex_lock(&w->lock);
-                        w->done++;
-                        g_mutex_unlock(&w->lock);
-                } else {
-                        g_mutex_lock(&w->lock);
+                g_mutex_lock(&w->lock);
+                if (drop)
                         w->dropped++;
-                        g_mutex_unlock(&w->lock);
-                }
+                else
+                        w->ran++;
+                g_mutex_unlock(&w->lock);
+                if (!drop || !g_task_return_error_if_cancelled(j->task))
+                        j->func(j->task, NULL, g_task_get_task_data(j->task), c);
                 g_object_unref(j->task);
         } else {
                 j->plain(j->data, NULL);
@@ -324,8 +326,8 @@ static void worker_to_json(LvWorker *w, JsonBuilder *b) {
         json_builder_add_int_value(b, g_queue_get_length(&w->jobs));
         json_builder_set_member_name(b, "busy_ms");
         json_builder_add_int_value(b, w->busy_since ? (now - w->busy_since) / 1000 : 0);
-        json_builder_set_member_name(b, "done");
-        json_builder_add_int_value(b, (gint64) w->done);
+        json_builder_set_member_name(b, "ran");
+        json_builder_add_int_value(b, (gint64) w->ran);
         json_builder_set_member_name(b, "dropped");
         json_builder_add_int_value(b, (gint64) w->dropped);
         json_builder_set_member_name(b, "max_busy_ms");
@@ -398,6 +400,13 @@ static void on_close(virConnectPtr conn, int reason, void *opaque) {
 
         vsm_log(G_LOG_LEVEL_WARNING, "libvirt connection to %s lost: %s", lv->uri,
                 reason >= 0 && reason < (int) G_N_ELEMENTS(reasons) ? reasons[reason] : "unknown");
+        if (conn != lv->conn) {
+                /* Still on its way from the worker: refused when it
+                 * comes (or one already dropped: nothing to do). */
+                if (lv->connecting)
+                        lv->closed_early = conn;
+                return;
+        }
         /* Never close the connection from inside its own callback. */
         if (lv->close_idle_id == 0)
                 lv->close_idle_id = g_idle_add(on_close_idle, lv);
@@ -489,6 +498,13 @@ static void on_connected(GObject *source, GAsyncResult *result, gpointer user_da
                 return;                 /* lv is gone; the result was freed */
         lv = user_data;
         lv->connecting = FALSE;
+        if (r && r->conn == lv->closed_early) {
+                g_clear_error(&error);
+                g_set_error(&error, VSM_ERROR, VSM_ERROR_IO, "connection closed as it was made");
+                connect_result_free(r);
+                r = NULL;
+        }
+        lv->closed_early = NULL;
         if (!r) {
                 if (!lv->warned)
                         vsm_log(G_LOG_LEVEL_WARNING, "cannot connect to libvirt at %s: %s (retrying)",

@@ -60,7 +60,7 @@ const char *vsm_libvirt_get_uri(const VsmLibvirt *lv);
 guint vsm_libvirt_get_reconnects(const VsmLibvirt *lv);
 
 /* The workers' state for `status`: {"rpc": {...}, "metadata": {...}},
- * each with queued, busy_ms (the job running now), done, dropped,
+ * each with queued, busy_ms (the job running now), ran, dropped,
  * max_busy_ms. */
 JsonNode *vsm_libvirt_workers_json(VsmLibvirt *lv);
 

@@ -454,7 +454,8 @@ grep -q 'no hook seen' <<<"$out" || nfail "[nohook] vsimigctl show on A does not
 # reconnect (virConnectOpen, then the event registrations and the
 # reconcile's list) hangs on the stopped daemon.  The migration runs at
 # 1 MiB/s until then, and at full speed once the stall is in place: A's
-# SUSPENDED, the SWITCHOVER to B and B's replay all fall inside the stall.
+# SUSPENDED, the SWITCHOVER to B and B's replay all fall inside the stall
+# (5 s, longer if needed until A's SUSPENDED is 1 s old; at most 15 s).
 # With every libvirt RPC in the worker, B's main loop stays free: B still
 # answers `status` (connected false, its rpc worker busy), and its replay
 # reaches the switch port before the stalled libvirtd continues.  (A
@@ -476,9 +477,11 @@ stall_orchestrate() { # runs in the background during the migration
   kill -STOP "$dpid"
   date +%s.%N >"$TB_DIR/stall-t-stop"
   # B's vsimigd retries its connection after 1 s: wait until that is in
-  # flight (its status says so; a blocked main loop answers nothing).
-  for ((i = 0; i < 30; i++)); do
-    st=$(hctl B --timeout 2 --json status 2>/dev/null) || st=''
+  # flight (its status says so; a blocked main loop answers nothing), for
+  # at most 3.5 s of the 5 s stall.
+  local deadline=$(($(date +%s%N) + 3000000000))
+  while (($(date +%s%N) < deadline)); do
+    st=$(hctl B --timeout 1 --json status 2>/dev/null) || st=''
     if [[ -n $st ]] && vsm_json 'not d["libvirt"]["connected"] and d["libvirt"]["workers"]["rpc"]["busy_ms"] > 0' <<<"$st" 2>/dev/null | grep -q True; then
       printf '%s\n' "$st" >"$TB_DIR/stall-status.json"
       break
@@ -487,7 +490,16 @@ stall_orchestrate() { # runs in the background during the migration
   done
   date +%s.%N >"$TB_DIR/stall-t-busy"
   lt_virsh A migrate-setspeed "$G1" --bandwidth 8192 >/dev/null 2>&1 || echo "setspeed failed" >"$TB_DIR/stall-setspeed"
-  while (($(date +%s%N) < $(python3 -c "print(int(float(open('$TB_DIR/stall-t-stop').read()) * 1e9) + 5000000000)"))); do
+  # Continue 5 s after the stop, but not before A's SUSPENDED (the
+  # switchover) is 1 s old; at most 15 s (virsh's keepalive to B gives up
+  # after 30 s).
+  local t_stop_ns t_end_ns t_s
+  t_stop_ns=$(python3 -c "print(int(float(open('$TB_DIR/stall-t-stop').read()) * 1e9))")
+  t_end_ns=$((t_stop_ns + 5000000000))
+  while (($(date +%s%N) < t_stop_ns + 15000000000)); do
+    t_s=$(ev_time "$EVENTS_A" "$G1" "Suspended Migrated" "$t0")
+    [[ -n $t_s ]] && t_end_ns=$(python3 -c "print(max($t_end_ns, int(($t_s + 1) * 1e9)))")
+    [[ -n $t_s ]] && (($(date +%s%N) >= t_end_ns)) && break
     sleep 0.1
   done
   date +%s.%N >"$TB_DIR/stall-t-cont"

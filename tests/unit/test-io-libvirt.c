@@ -90,7 +90,7 @@ static void test_workers(void) {
         g_assert_true(vsm_libvirt_is_connected(lv));
         g_assert_cmpuint(c.n_domains, ==, 1);
         g_assert_cmpstr(c.name, ==, "test");
-        g_assert_cmpint(worker_counter(lv, "rpc", "done"), ==, 1);
+        g_assert_cmpint(worker_counter(lv, "rpc", "ran"), ==, 1);
 
         /* a lookup in the rpc worker */
         g_assert_true(vsm_libvirt_get_domain_async(lv, c.uuid, NULL, on_domain, &c));
@@ -114,7 +114,7 @@ static void test_workers(void) {
         run(&c);
         g_assert_error(c.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
         g_assert_cmpint(worker_counter(lv, "rpc", "dropped"), ==, 1);
-        g_assert_cmpint(worker_counter(lv, "rpc", "done"), ==, 3);
+        g_assert_cmpint(worker_counter(lv, "rpc", "ran"), ==, 3);
 
         /* a <metadata> write in the metadata worker, then read back */
         c.done = FALSE;
@@ -123,8 +123,8 @@ static void test_workers(void) {
         run(&c);
         g_assert_no_error(c.error);
         g_assert_true(c.ok);
-        g_assert_cmpint(worker_counter(lv, "metadata", "done"), ==, 1);
-        g_assert_cmpint(worker_counter(lv, "rpc", "done"), ==, 3);
+        g_assert_cmpint(worker_counter(lv, "metadata", "ran"), ==, 1);
+        g_assert_cmpint(worker_counter(lv, "rpc", "ran"), ==, 3);
         g_assert_true(vsm_libvirt_get_domain_async(lv, c.uuid, NULL, on_domain, &c));
         run(&c);
         g_assert_no_error(c.error);
