@@ -156,6 +156,20 @@ def migration(gi, g, cap_dst, ev_src, ev_dst, t0, t_end, show_src, rate):
             "paused": paused, "bound": None if paused is None else math.ceil(rate * paused) * ng + ng}
 
 
+def sched_text(path):
+    """The main thread's CPU time and run-queue wait over a phase, from
+    "before/after CPU_NS WAIT_NS SLICES" lines; None if not there."""
+    try:
+        v = {w[0]: [int(x) for x in w[1:4]] for w in (ln.split() for ln in open(path)) if len(w) >= 4}
+    except (OSError, ValueError):
+        return None
+    if "before" not in v or "after" not in v:
+        return None
+    cpu, wait, n = (v["after"][i] - v["before"][i] for i in range(3))
+    return (f"main thread: {cpu / 1e6:.1f} ms on a CPU, {wait / 1e6:.1f} ms runnable but waiting for one "
+            f"({wait / n / 1e6 if n else 0:.2f} ms per run)")
+
+
 def main():
     out, rate = sys.argv[1], float(sys.argv[2])
     guests = {}
@@ -247,6 +261,9 @@ def main():
                 print(f"   host {h}: loop_max_dispatch_us {v} ({how}){'; histogram ' + hs if hs else ''}   "
                       f"[goal <= {GOAL_LOOP_US} us: {'met' if v <= GOAL_LOOP_US else 'NOT met'}]")
                 goals.append(v <= GOAL_LOOP_US)
+            st = sched_text(os.path.join(out, f"sched-{tag}-{h}.txt"))
+            if st:
+                print(f"           {st}")
         for dl in dead.values():
             print(f"   NOT RUNNING after the migration: {dl}")
         bad = [r["g"] for r in rows if r["rc"] != 0]

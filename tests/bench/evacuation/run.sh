@@ -170,6 +170,17 @@ print(" ".join(l.split()[0] for l in open(sys.argv[1]) if l.split()[1].lower() n
   say "VSIs not associated on $h after $tmo s: $missing"
 }
 
+# sched WHEN TAG: "WHEN CPU_NS RUNQUEUE_WAIT_NS SLICES" of each vsimigd's
+# main thread (/proc/PID/task/PID/schedstat) into $OUT/sched-TAG-HOST.txt:
+# on a loaded machine a dispatch also waits for a CPU.
+sched() {
+  local h p
+  for h in A B; do
+    p="MT_VSIMIGD_PID_$h"
+    echo "$1 $(cat "/proc/${!p}/task/${!p}/schedstat" 2>/dev/null || echo '0 0 0')" >>"$OUT/sched-$2-$h.txt"
+  done
+}
+
 # phase TAG SRC DST: every guest running on SRC -> DST at once.
 phase() {
   local tag=$1 src=$2 dst=$3 g mac rest pids=() p rc=0 t0 t_end
@@ -189,6 +200,7 @@ phase() {
   fi
   stats "$OUT/stats0-$tag.txt"
   : >"$OUT/mig-$tag.txt"
+  sched before "$tag"
   local perfs=()
   if [[ ${EVAC_PERF:-0} == 1 ]]; then
     # Where the main loop's time goes: its thread's CPU profile, and every
@@ -237,6 +249,7 @@ phase() {
       say "[$tag] $g is '$st' on $dst after the migration"
     fi
   done <"$OUT/moving-$tag.txt"
+  sched after "$tag"
   for p in "${perfs[@]}"; do kill -INT "$p" 2>/dev/null; wait "$p" || :; done
   for h in A B; do
     [[ -s $OUT/perf-$tag-$h.data ]] || continue

@@ -188,6 +188,12 @@ def report(out, rate):
             print(f"   host {host}: loop_max_dispatch_us {v} ({how}, the daemon was restarted: covers the reconcile)"
                   f"{'; histogram ' + hs if hs else ''}   [goal <= {GOAL_LOOP_US} us: {'met' if v <= GOAL_LOOP_US else 'NOT met'}]")
             ok_all = ok_all and v <= GOAL_LOOP_US
+        try:
+            cpu, wait, runs = (int(x) for x in open(os.path.join(out, f"sched-{tag}.txt")).read().split()[:3])
+            print(f"           its main thread since its start: {cpu / 1e6:.1f} ms on a CPU, {wait / 1e6:.1f} ms "
+                  f"runnable but waiting for one ({wait / runs / 1e6 if runs else 0:.2f} ms per run)")
+        except (OSError, ValueError):
+            pass
         ok_all = ok_all and share >= 100 and t_dom is not None
     print(f"\nreconcile: {'all goals met' if ok_all else 'goals NOT all met'}")
     return 0

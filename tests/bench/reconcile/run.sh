@@ -218,6 +218,10 @@ round() {
   sleep 3
   t_end=$(date +%s.%N)
   hctl A --json status >"$OUT/status-$tag-A.json" 2>/dev/null || echo '{}' >"$OUT/status-$tag-A.json"
+  # The restarted daemon's main thread since its start: CPU time, time
+  # runnable but waiting for a CPU, runs (a dispatch also waits for a CPU
+  # on a loaded machine).
+  cat "/proc/$MT_VSIMIGD_PID_A/task/$MT_VSIMIGD_PID_A/schedstat" >"$OUT/sched-$tag.txt" 2>/dev/null || :
   hctl "$src" --json show "$G" >"$OUT/show-$tag-src.json" 2>/dev/null || echo '{}' >"$OUT/show-$tag-src.json"
   hctl "$dst" --json show "$G" >"$OUT/show-$tag-dst.json" 2>/dev/null || echo '{}' >"$OUT/show-$tag-dst.json"
   sleep 1
