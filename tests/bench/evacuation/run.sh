@@ -32,7 +32,9 @@
 #                the guest at its first convergence check (~100 ms into
 #                the precopy) instead of after it converged; the paused
 #                windows get long (the whole memory moves while paused),
-#                the switchovers of the phase come close together
+#                the switchovers of the phase come closer together (on
+#                the 2-core test machine still at most 3 of 8 within
+#                100 ms: the destination QEMUs' start-up spreads them)
 # Environment: EVAC_MEM_MIB (guest RAM, 192), CT_RATE (datagrams/s per
 # group, 50), EVAC_SETTLE (s after a phase, 4), EVAC_REPLAY=off (a
 # baseline: [replay] disabled on both hosts, the replay figures must drop
