@@ -9,6 +9,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/manager.h"
+#include "daemon/qbg-agent.h"
 
 static gboolean on_sigterm(gpointer user_data) {
         GMainLoop *loop = user_data;
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
         g_autoptr(VsmManager) manager = NULL;
         g_autoptr(GMainLoop) loop = NULL;
         guint sig_term, sig_int, sig_hup;
+        int qbg_fd = -1;
 
         setlocale(LC_ALL, "");
         g_option_context_add_main_entries(ctx, entries, NULL);
@@ -71,9 +73,24 @@ int main(int argc, char **argv) {
                 return 0;
         }
 
+        /* libvirt's 802.1Qbg agent must own the netlink port equal to our
+         * pid: bind it before the manager (libnl, libvirt, GLib) opens any
+         * other netlink socket, which would be autobound to that port. */
+        if (config->qbg_serve_libvirt) {
+                qbg_fd = vsm_qbg_agent_claim(config, &error);
+                if (qbg_fd < 0) {
+                        fprintf(stderr, "vsimigd: %s\n", error->message);
+                        return 1;
+                }
+        }
+
         loop = g_main_loop_new(NULL, FALSE);
         manager = vsm_manager_new(g_steal_pointer(&config), &error);
         if (!manager) {
+                fprintf(stderr, "vsimigd: %s\n", error->message);
+                return 1;
+        }
+        if (qbg_fd >= 0 && !vsm_manager_start_qbg_agent(manager, qbg_fd, &error)) {
                 fprintf(stderr, "vsimigd: %s\n", error->message);
                 return 1;
         }

@@ -10,6 +10,9 @@ typedef struct VsmManager VsmManager;
 /* Takes ownership of config. Opens the control socket and the uplinks. */
 VsmManager *vsm_manager_new(VsmConfig *config, GError **error);
 VsmManager *vsm_manager_free(VsmManager *m);
+/* Starts libvirt's 802.1Qbg agent on fd (from vsm_qbg_agent_claim, taken
+ * over even on failure). */
+gboolean vsm_manager_start_qbg_agent(VsmManager *m, int fd, GError **error);
 /* SIGHUP: retry uplinks that are down and resend LLDP. */
 void vsm_manager_kick(VsmManager *m);
 
