@@ -111,6 +111,7 @@ typedef struct QbgRecord {
         uint32_t type_id;
         uint8_t type_version;
         uint8_t request;                /* libvirt's latest (IFLA_PORT_REQUEST) */
+        gboolean have_request;
         gboolean pending;               /* the bridge has not answered it yet */
         uint16_t response;              /* valid when !pending */
         gboolean read;                  /* a GETLINK returned the result */
@@ -582,7 +583,10 @@ static void agent_setlink(VsmQbgAgent *a, uint32_t port, const uint8_t *hdr, con
                 memcpy(r->instance, req->instance, 16);
                 g_hash_table_insert(a->records, r->id, r);
         }
-        incoming = r->request == VSM_QBGNL_PORT_PREASSOCIATE || r->request == VSM_QBGNL_PORT_PREASSOCIATE_RR;
+        /* libvirt's previous request for this VSI a PRE-ASSOCIATE: this is
+         * an incoming migration. */
+        incoming = r->have_request &&
+                   (r->request == VSM_QBGNL_PORT_PREASSOCIATE || r->request == VSM_QBGNL_PORT_PREASSOCIATE_RR);
         g_strlcpy(r->uplink, ifname, sizeof(r->uplink));
         r->ifindex = req->ifindex > 0 ? req->ifindex : (int32_t) if_nametoindex(ifname);
         memcpy(r->mac, req->mac, 6);
@@ -591,6 +595,7 @@ static void agent_setlink(VsmQbgAgent *a, uint32_t port, const uint8_t *hdr, con
         r->type_id = req->type_id;
         r->type_version = req->type_version;
         r->request = req->request;
+        r->have_request = TRUE;
         r->pending = TRUE;
         r->read = FALSE;
         r->request_usec = g_get_monotonic_time();

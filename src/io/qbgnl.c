@@ -338,7 +338,8 @@ static void nlw_attr_u16(NlWriter *w, uint16_t type, uint16_t v) {
 static size_t nlw_nest_begin(NlWriter *w, uint16_t type) {
         size_t off = w->len;
         uint8_t *q = nlw_put(w, NLA_HDRLEN_);
-        uint16_t t = type | NLA_F_NESTED;
+        /* Without NLA_F_NESTED, as lldpad writes them (libnl masks it). */
+        uint16_t t = type;
 
         if (q)
                 memcpy(q + 2, &t, 2);

@@ -125,13 +125,28 @@ case $out in "response 0 polls 1 "*) echo "ok: associate after the bad input: $o
   *) tb_fail "associate after the bad input: $out" ;; esac
 grep -q "libvirt ASSOCIATE of VSI $V: success, the bridge's answer" "$VSM_LOG" ||
   tb_fail "the SUCCESS was not the bridge's answer"
-state=$(vsm_ctl --json vdp list | vsm_json "[v['state'] for v in d['vsis'] if v['instance']=='$V'][0]")
+vsi_field() { vsm_ctl --json vdp list | vsm_json "[v['$2'] for v in d['vsis'] if v['instance']=='$1'][0]"; }
+state=$(vsi_field "$V" state)
 [ "$state" = associated ] || tb_fail "VSI is '$state' after libvirt's ASSOCIATE"
+# a boot ASSOCIATE carries no hint
+[ "$(vsi_field "$V" flags)" = "[]" ] || tb_fail "boot ASSOCIATE sent with hints $(vsi_field "$V" flags)"
 # the same again: idempotent, answered at once
 expect "repeated ASSOCIATE" "response 0 polls 1" "$(nl poll "$PORT" "$TB_IF_ST" associate "$MAC" 0 "$V" | cut -d' ' -f1-4)"
 # a second VSI for the same NIC (MAC) is refused
 expect "second VSI for $MAC" "error -17" \
   "$(nl setlink "$PORT" "$TB_IF_ST" associate "$MAC" 0 7d1f2b8e-3c4d-4e5f-9a01-1b7218115312)"
+# An incoming migration: libvirt's Prepare PRE-ASSOCIATE goes with the M-bit,
+# and so does its Finish ASSOCIATE.
+W=9f314da0-5e6f-4a71-bc23-3d943a337534
+out=$(nl poll "$PORT" "$TB_IF_ST" preassociate 52:54:00:61:07:43 0 "$W")
+case $out in "response 0 polls 1 "*) ;; *) tb_fail "preassociate: $out" ;; esac
+[ "$(vsi_field "$W" state)/$(vsi_field "$W" flags)" = "pre-associated/['migrated-to']" ] ||
+  tb_fail "after PREASSOCIATE: $(vsi_field "$W" state)/$(vsi_field "$W" flags)"
+out=$(nl poll "$PORT" "$TB_IF_ST" associate 52:54:00:61:07:43 0 "$W")
+case $out in "response 0 polls 1 "*) ;; *) tb_fail "finish associate: $out" ;; esac
+[ "$(vsi_field "$W" state)/$(vsi_field "$W" flags)" = "associated/['migrated-to']" ] ||
+  tb_fail "after Finish ASSOCIATE: $(vsi_field "$W" state)/$(vsi_field "$W" flags)"
+echo "ok: PRE-ASSOCIATE and the Finish ASSOCIATE went with the M-bit"
 # a VSI we don't manage: DISASSOCIATE is passed to the bridge and answered
 out=$(nl poll "$PORT" "$TB_IF_ST" disassociate 52:54:00:61:07:99 0 8e203c9f-4d5e-4f60-ab12-2c8329226423)
 case $out in "response 0 polls 1 "*) echo "ok: disassociate of an unknown VSI: $out" ;;
