@@ -162,8 +162,37 @@ c() { echo "$st" | vsm_json "d['qbg_agent']['counters']['$1']"; }
 [ "$(echo "$st" | vsm_json "d['qbg_agent']['pid_file_ok']")" = True ] || tb_fail "status: pid file not ok"
 echo "ok: counters $(echo "$st" | vsm_json "d['qbg_agent']['counters']")"
 
+# --- the bridge de-associates: libvirt's event port hears of it --------------
+# W was associated through netlink with event port EVPORT.  A DE-ASSOCIATE
+# from the bridge (injected from its side, its MAC) makes the agent send
+# lldpad's notice (RTM_SETLINK, request 3, header pid = ours) to EVPORT.
+EVPORT=$((0x21000000 + $$))
+export QBGNL_EVPORT=$EVPORT
+out=$(nl poll "$PORT" "$TB_IF_ST" associate 52:54:00:61:07:43 0 "$W")
+case $out in "response 0 polls 1 "*) ;; *) tb_fail "re-associate with the event port: $out" ;; esac
+bridge_deassoc() {   # bridge_deassoc UUID MAC SEQ: the bridge's own DE-ASSOCIATE TLV
+  local vsiid=${1//-/} mac=${2//:/}
+  echo "${TB_MAC_ST//:/}${TB_MAC_BR//:/}8940""1001$3""0a10""0b000000000000000000000000000000"\
+"0821""00""123457""02""05""$vsiid""02""0001""$mac""0000"
+}
+nl listen "$EVPORT" 3 > "$TB_DIR/notices.txt" &
+LPID=$!
+tb_track_pid "$LPID" listener
+for i in $(seq 1 30); do grep -q listening "$TB_DIR/notices.txt" 2>/dev/null && break; sleep 0.1; done
+ip netns exec "$TB_NS_BR" python3 "$VSMTEST" inject "$TB_IF_BR" "$(bridge_deassoc "$W" 52:54:00:61:07:43 be01)"
+# libvirt asked for V's DE-ASSOCIATE itself: a bridge DE-ASSOCIATE after it
+# must not be passed on (no spurious notices).
 out=$(nl poll "$PORT" "$TB_IF_ST" disassociate "$MAC" 0 "$V")
 case $out in "response 0 "*) echo "ok: disassociate: $out" ;; *) tb_fail "disassociate: $out" ;; esac
+ip netns exec "$TB_NS_BR" python3 "$VSMTEST" inject "$TB_IF_BR" "$(bridge_deassoc "$V" "$MAC" be02)"
+wait "$LPID" || true
+cat "$TB_DIR/notices.txt"
+grep -q "^notice from $VSM_PID request 3 mac 52:54:00:61:07:43 uuid $W\$" "$TB_DIR/notices.txt" ||
+  tb_fail "no DE-ASSOCIATE notice for $W at libvirt's event port"
+[ "$(grep -c '^notice' "$TB_DIR/notices.txt")" = 1 ] || tb_fail "spurious notices"
+grep -q "bridge de-associated VSI $W: told libvirt (port $EVPORT)" "$VSM_LOG" || tb_fail "no log line for the notice"
+echo "ok: bridge DE-ASSOCIATE passed on to libvirt's event port, none for libvirt's own"
+unset QBGNL_EVPORT
 
 # --- the pid file: re-asserted, removed at exit -------------------------------
 echo 1 > "$PIDFILE"

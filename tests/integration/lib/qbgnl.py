@@ -14,6 +14,7 @@ port.
   qbgnl.py raw PORT HEX              sends the bytes, prints the reply summary
   qbgnl.py listen PORT SECONDS       binds PORT, prints each RTM_SETLINK notice:
       "notice from PID request R mac M uuid U"
+  Env QBGNL_EVPORT: the nlmsg_pid of SETLINKs (libvirt's event port), default 0.
 """
 import os
 import socket
@@ -51,8 +52,10 @@ def ifinfo(ifindex):
     return struct.pack("=BxHiII", 0, 0, ifindex, 0, 0)
 
 
-def setlink_msg(ifname, request, mac, vlan, uuid, mgr=11, typeid=1193047, typever=2, evport=0, ifindex=None,
+def setlink_msg(ifname, request, mac, vlan, uuid, mgr=11, typeid=1193047, typever=2, evport=None, ifindex=None,
                 seq=1):
+    if evport is None:
+        evport = int(os.environ.get("QBGNL_EVPORT", "0"))
     if ifindex is None:
         try:
             ifindex = socket.if_nametoindex(ifname)
