@@ -161,6 +161,9 @@ c() { echo "$st" | vsm_json "d['qbg_agent']['counters']['$1']"; }
 [ "$(c err_evb_not_negotiated)" = 1 ] || tb_fail "err_evb_not_negotiated $(c err_evb_not_negotiated) != 1"
 [ "$(echo "$st" | vsm_json "d['qbg_agent']['pid_file_ok']")" = True ] || tb_fail "status: pid file not ok"
 echo "ok: counters $(echo "$st" | vsm_json "d['qbg_agent']['counters']")"
+vsm_ctl status | grep -q "^802.1Qbg agent for libvirt: netlink port $VSM_PID bound, pid file $PIDFILE ok" ||
+  { vsm_ctl status; tb_fail "vsimigctl status does not show the agent"; }
+vsm_ctl status | grep -q "refused: 8 malformed, 3 invalid, 2 not root" || tb_fail "status: no refusal counts"
 
 # --- the bridge de-associates: libvirt's event port hears of it --------------
 # W was associated through netlink with event port EVPORT.  A DE-ASSOCIATE
