@@ -51,6 +51,8 @@ enabled = false
 [qbg]
 serve-libvirt = true
 pid-file = $PIDFILE"
+# written once the agent serves, just after the control socket appears
+for i in $(seq 1 100); do [ -s "$PIDFILE" ] && break; sleep 0.05; done
 PORT=$(cat "$PIDFILE")
 [ "$PORT" = "$VSM_PID" ] || tb_fail "pid file holds '$PORT', vsimigd is $VSM_PID"
 grep -q "netlink port $VSM_PID" "$VSM_LOG" || tb_fail "agent did not bind port $VSM_PID"
