@@ -7,6 +7,7 @@
 #include "daemon/domain-xml.h"
 #include "daemon/domain.h"
 #include "daemon/log.h"
+#include "daemon/qbg-agent.h"
 #include "daemon/uplink.h"
 #include "io/libvirt.h"
 #include "io/netlink.h"
@@ -26,6 +27,7 @@
 struct VsmFollower {
         const VsmConfig *config;
         GPtrArray *uplinks;
+        VsmQbgAgent *qbg;              /* libvirt's 802.1Qbg agent, borrowed, or NULL */
         VsmFollowerEmitFunc emit;
         VsmFollowerWantFunc want;
         gpointer emit_data;
@@ -208,6 +210,8 @@ static void follower_vdp_nic(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, 
                 return;
         }
         nic_params(f, d, n, &p);
+        /* libvirt's VSI for this NIC, when it asked the agent for one. */
+        (void) vsm_qbg_agent_instance_for_mac(f->qbg, vsm_uplink_get_name(u), n->mac, p.instance);
         vsi = vsm_uplink_ensure_vsi(u, &p, &error);
         if (!vsi) {
                 follower_note(f, d, "vNIC %s: %s", mac, error->message);
@@ -784,6 +788,10 @@ VsmFollower *vsm_follower_free(VsmFollower *f) {
 
 gboolean vsm_follower_reload_peer_key(VsmFollower *f, GError **error) {
         return vsm_carry_reload_key(f->carry, error);
+}
+
+void vsm_follower_set_qbg_agent(VsmFollower *f, VsmQbgAgent *agent) {
+        f->qbg = agent;
 }
 
 JsonNode *vsm_follower_status_json(VsmFollower *f) {
