@@ -159,9 +159,14 @@ static void nic_params(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, VsmVsi
                 p->type_id = f->config->type_id;
                 p->type_version = (uint8_t) f->config->type_version;
         }
-        /* The virtualport's managerid when it has a usable one, else ours. */
-        if (!n->has_qbg || !n->qbg_manager_id ||
-            vsm_vdp_manager_id_from_string(n->qbg_manager_id, p->manager_id) < 0)
+        /* The virtualport's managerid (0-255) as lldpad encodes it for
+         * libvirt: that octet, then 15 zero octets (qbg/vdp22.c); else ours. */
+        guint64 mgr;
+
+        if (n->has_qbg && n->qbg_manager_id && g_ascii_string_to_unsigned(n->qbg_manager_id, 10, 0, 255, &mgr, NULL))
+                p->manager_id[0] = (uint8_t) mgr;
+        else if (!n->has_qbg || !n->qbg_manager_id ||
+                 vsm_vdp_manager_id_from_string(n->qbg_manager_id, p->manager_id) < 0)
                 (void) vsm_vdp_manager_id_from_string(f->config->manager_id, p->manager_id);
         if (n->has_qbg && n->has_qbg_instance)
                 memcpy(p->instance, n->qbg_instance, VSM_VDP_VSIID_LEN);
@@ -211,7 +216,7 @@ static void follower_vdp_nic(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, 
         }
         nic_params(f, d, n, &p);
         /* libvirt's VSI for this NIC, when it asked the agent for one. */
-        (void) vsm_qbg_agent_instance_for_mac(f->qbg, vsm_uplink_get_name(u), n->mac, p.instance);
+        (void) vsm_qbg_agent_params_for_mac(f->qbg, vsm_uplink_get_name(u), n->mac, &p);
         vsi = vsm_uplink_ensure_vsi(u, &p, &error);
         if (!vsi) {
                 follower_note(f, d, "vNIC %s: %s", mac, error->message);

@@ -984,8 +984,8 @@ VsmQbgAgent *vsm_qbg_agent_free(VsmQbgAgent *a) {
         return NULL;
 }
 
-gboolean vsm_qbg_agent_instance_for_mac(VsmQbgAgent *a, const char *uplink, const uint8_t mac[6],
-                                        uint8_t ret_instance[16]) {
+gboolean vsm_qbg_agent_params_for_mac(VsmQbgAgent *a, const char *uplink, const uint8_t mac[6],
+                                      VsmVsiParams *params) {
         GHashTableIter it;
         gpointer v;
 
@@ -997,7 +997,12 @@ gboolean vsm_qbg_agent_instance_for_mac(VsmQbgAgent *a, const char *uplink, cons
 
                 if (g_str_equal(r->uplink, uplink) && memcmp(r->mac, mac, 6) == 0 &&
                     r->request != VSM_QBGNL_PORT_DISASSOCIATE) {
-                        memcpy(ret_instance, r->instance, 16);
+                        memcpy(params->instance, r->instance, 16);
+                        memset(params->manager_id, 0, sizeof(params->manager_id));
+                        params->manager_id[0] = r->mgr_id;
+                        params->type_id = r->type_id;
+                        params->type_version = r->type_version;
+                        params->vlan = r->vlan;
                         return TRUE;
                 }
         }

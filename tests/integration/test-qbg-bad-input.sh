@@ -149,6 +149,28 @@ case $out in "response 0 polls 1 "*) ;; *) tb_fail "finish associate: $out" ;; e
 [ "$(vsi_field "$W" state)/$(vsi_field "$W" flags)" = "associated/['migrated-to']" ] ||
   tb_fail "after Finish ASSOCIATE: $(vsi_field "$W" state)/$(vsi_field "$W" flags)"
 echo "ok: PRE-ASSOCIATE and the Finish ASSOCIATE went with the M-bit"
+
+# vsimigd's own ASSOCIATE (M) at SWITCHOVER comes before libvirt's Finish
+# ASSOCIATE (here sent through the control socket, as the follower does,
+# with lldpad's Manager ID encoding): the Finish then gets the bridge's
+# answer to that request at once, and nothing more goes on the wire.
+X=a0425eb1-6f70-4b82-8d34-4ea54b448645
+out=$(nl poll "$PORT" "$TB_IF_ST" preassociate 52:54:00:61:07:44 0 "$X")
+case $out in "response 0 polls 1 "*) ;; *) tb_fail "preassociate X: $out" ;; esac
+python3 "$VSMTEST" control "$VSM_SOCK" '{"id":1,"method":"vdp.request","params":{"uplink":"'"$TB_IF_ST"'",'\
+'"request":"associate","mac":"52:54:00:61:07:44","type_id":1193047,"type_version":2,"instance":"'"$X"'",'\
+'"manager":"\u000b","flags":["migrated-to"]}}' | grep -q '"result":"ok"' || tb_fail "switchover ASSOCIATE (M) failed"
+tx0=$(vsm_counter tx_ecp_requests)
+at0=$(vsm_ctl --json status | vsm_json "d['qbg_agent']['counters']['answered_at_once']")
+out=$(nl poll "$PORT" "$TB_IF_ST" associate 52:54:00:61:07:44 0 "$X")
+case $out in "response 0 polls 1 "*) ;; *) tb_fail "finish associate X: $out" ;; esac
+sleep 0.2
+[ "$(vsm_counter tx_ecp_requests)" = "$tx0" ] || tb_fail "libvirt's Finish ASSOCIATE went on the wire again"
+[ "$(vsm_ctl --json status | vsm_json "d['qbg_agent']['counters']['answered_at_once']")" = $((at0 + 1)) ] ||
+  tb_fail "the Finish ASSOCIATE was not answered from the switchover's answer"
+grep -q "libvirt ASSOCIATE of VSI $X: success, answered by the bridge before" "$VSM_LOG" ||
+  tb_fail "no log line for the Finish answered from the switchover"
+echo "ok: the Finish ASSOCIATE got the bridge's answer to the switchover's ASSOCIATE (M), nothing re-sent"
 # a VSI we don't manage: DISASSOCIATE is passed to the bridge and answered
 out=$(nl poll "$PORT" "$TB_IF_ST" disassociate 52:54:00:61:07:99 0 8e203c9f-4d5e-4f60-ab12-2c8329226423)
 case $out in "response 0 polls 1 "*) echo "ok: disassociate of an unknown VSI: $out" ;;
