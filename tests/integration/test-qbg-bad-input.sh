@@ -45,6 +45,23 @@ echo "$out" | grep -q "lldpad.socket" || tb_fail "the refusal does not say how t
 [ "$(cat "$PIDFILE")" = "$$" ] || tb_fail "the refused vsimigd touched the pid file"
 echo "ok: refused to start beside a live pid-file owner"
 rm -f "$PIDFILE"
+# lldpad's client socket bound in this netns (lldpad.socket would start it)
+ip netns exec "$TB_NS_ST" python3 -c '
+import socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("\0/com/intel/lldpad")
+print("bound", flush=True)
+time.sleep(30)' > "$TB_DIR/abstract.txt" &
+APID=$!
+tb_track_pid "$APID" lldpad-socket-holder
+for i in $(seq 1 50); do grep -q bound "$TB_DIR/abstract.txt" 2>/dev/null && break; sleep 0.1; done
+rc=0
+out=$(ip netns exec "$TB_NS_ST" "$VSIMIGD" --config "$TB_DIR/refuse.conf" 2>&1) || rc=$?
+[ "$rc" = 1 ] || tb_fail "vsimigd started (rc $rc) although @/com/intel/lldpad is bound"
+echo "$out" | grep -q "lldpad's socket @/com/intel/lldpad is bound" || tb_fail "no clear refusal: $out"
+[ ! -e "$PIDFILE" ] || tb_fail "the refused vsimigd wrote the pid file"
+kill "$APID"; wait "$APID" 2>/dev/null || true
+echo "ok: refused to start while lldpad's socket is bound"
 
 vsm_daemon_start "$TB_NS_ST" "$TB_IF_ST" "[libvirt]
 enabled = false
