@@ -38,7 +38,7 @@ serve-libvirt = true
 pid-file = $PIDFILE
 CONF
 rc=0
-out=$(ip netns exec "$TB_NS_ST" "$VSIMIGD" --config "$TB_DIR/refuse.conf" 2>&1) || rc=$?
+out=$(timeout 10 ip netns exec "$TB_NS_ST" "$VSIMIGD" --config "$TB_DIR/refuse.conf" 2>&1) || rc=$?
 [ "$rc" = 1 ] || tb_fail "vsimigd started (rc $rc) although $PIDFILE names live pid $$"
 echo "$out" | grep -q "names a running process, $$" || tb_fail "no clear refusal: $out"
 echo "$out" | grep -q "lldpad.socket" || tb_fail "the refusal does not say how to keep lldpad: $out"
@@ -56,7 +56,7 @@ APID=$!
 tb_track_pid "$APID" lldpad-socket-holder
 for i in $(seq 1 50); do grep -q bound "$TB_DIR/abstract.txt" 2>/dev/null && break; sleep 0.1; done
 rc=0
-out=$(ip netns exec "$TB_NS_ST" "$VSIMIGD" --config "$TB_DIR/refuse.conf" 2>&1) || rc=$?
+out=$(timeout 10 ip netns exec "$TB_NS_ST" "$VSIMIGD" --config "$TB_DIR/refuse.conf" 2>&1) || rc=$?
 [ "$rc" = 1 ] || tb_fail "vsimigd started (rc $rc) although @/com/intel/lldpad is bound"
 echo "$out" | grep -q "lldpad's socket @/com/intel/lldpad is bound" || tb_fail "no clear refusal: $out"
 [ ! -e "$PIDFILE" ] || tb_fail "the refused vsimigd wrote the pid file"
