@@ -60,6 +60,9 @@ VsmConfig *vsm_config_new_default(void) {
         c->control_socket = g_strdup(VSIMIG_DEFAULT_SOCKET);
         c->control_group = NULL;
         c->control_max_clients = 64;
+        c->qbg_serve_libvirt = FALSE;
+        /* libvirt reads /var/run/lldpad.pid, a symlink to /run. */
+        c->qbg_pid_file = g_strdup("/run/lldpad.pid");
         return c;
 }
 
@@ -85,6 +88,7 @@ VsmConfig *vsm_config_free(VsmConfig *c) {
         g_free(c->ct_nat_text);
         g_free(c->control_socket);
         g_free(c->control_group);
+        g_free(c->qbg_pid_file);
         g_free(c);
         return NULL;
 }
@@ -146,6 +150,8 @@ static const KeySpec key_specs[] = {
         { "conntrack", "nat", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, ct_nat_text), 0, 0 },
         { "conntrack", "max-entries", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, ct_max_entries), 1, 16000000 },
         { "control", "max-clients", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, control_max_clients), 1, 4096 },
+        { "qbg", "serve-libvirt", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, qbg_serve_libvirt), 0, 0 },
+        { "qbg", "pid-file", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, qbg_pid_file), 0, 0 },
 };
 
 static const KeySpec *key_spec_find(const char *group, const char *key) {
@@ -353,6 +359,10 @@ static gboolean config_validate(VsmConfig *c, GError **error) {
         if (!c->manager_id || vsm_vdp_manager_id_from_string(c->manager_id, id) < 0) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
                             "[vdp] manager-id: must be a UUID or at most 16 octets");
+                return FALSE;
+        }
+        if (!c->qbg_pid_file || !g_path_is_absolute(c->qbg_pid_file) || strlen(c->qbg_pid_file) >= 4096) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[qbg] pid-file: must be an absolute path");
                 return FALSE;
         }
         if (c->libvirt_enabled && (!c->libvirt_uri || !*c->libvirt_uri)) {

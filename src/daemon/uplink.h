@@ -27,6 +27,8 @@ const uint8_t *vsm_uplink_get_mac(const VsmUplink *u);
 gboolean vsm_uplink_is_up(const VsmUplink *u);
 /* Why it is down (NULL while up or never tried). */
 const char *vsm_uplink_get_down_reason(const VsmUplink *u);
+/* TRUE once the bridge's EVB TLV was seen (EVB negotiated). */
+gboolean vsm_uplink_bridge_known(const VsmUplink *u);
 /* Retry opening if down, and send LLDP now (SIGHUP). */
 void vsm_uplink_kick(VsmUplink *u);
 
