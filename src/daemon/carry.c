@@ -591,7 +591,7 @@ static void domain_sync_nics(CarryDomain *d, const VsmDomainInfo *info, const Vs
                 g_strlcpy(n->ifname, ni->target_dev, sizeof(n->ifname));
                 n->learner = vsm_learner_new(ni->mac);
                 nic_set_allowed(n, ni);
-                r = vsm_sniffer_add(c->sniffer, ifindex);
+                r = vsm_sniffer_add_full(c->sniffer, ifindex, g_strcmp0(ni->type, "direct") == 0);
                 if (r < 0) {
                         char mac[18];
 
@@ -1139,6 +1139,9 @@ static void replay_mdb(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState *
         int port, bridge = 0;
 
         if (!d->c->config->replay_mdb || s->groups->len == 0 || !ni->target_dev)
+                return;
+        /* A macvtap has no local bridge: the upstream switch is all. */
+        if (g_strcmp0(ni->type, "direct") == 0)
                 return;
         n = domain_find_nic(d, ni->mac);
         if (n && n->ifindex > 0 && g_str_equal(n->ifname, ni->target_dev))
