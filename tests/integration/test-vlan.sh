@@ -12,8 +12,10 @@
 # as the hook calls libvirt would make), a keyed source in <id>-src that
 # sends the STATE and the SWITCHOVER, and the uplink's far end sw0 in
 # <id>-sw, captured there with tcpdump (a plain switch port: it forwards
-# and records tagged frames as they are; the capture is read by an
-# independent decoder, lib/carry.py and lib/vsmtest.py).
+# and records tagged frames as they are; lldpad runs the bridge role of
+# VDP on it; the capture is read by an independent decoder, lib/carry.py
+# and lib/vsmtest.py).  What this does not prove: that a DHCP server in
+# VLAN N answers (no 8021q here to put one in VLAN N).
 #
 # The carried vNIC state has a DHCP lease (client-id: none), IGMPv3 groups
 # and two addresses.  Checks:
@@ -23,7 +25,8 @@
 #   2. nothing from the VM's MAC reaches sw0 untagged or in another VLAN;
 #   3. every VDP request vsimigd sends for the vNIC (PRE-ASSOCIATE at the
 #      start hook, ASSOCIATE at the SWITCHOVER) carries filter VID N (the
-#      ECP/VDP frames on sw0, decoded by lib/vsmtest.py);
+#      ECP/VDP frames on sw0, decoded by lib/vsmtest.py), and lldpad in the
+#      bridge role on sw0 answers them without error, with filter VID N;
 #   4. the timeline says "... vid N (config)" and `vsimigctl --json show`
 #      lists the vNIC as kind bridge, uplink up0, vid N from config.
 # Every assertion is evaluated; failures are listed at the end (exit 1).
@@ -87,6 +90,9 @@ enabled = true
 mdb = false
 query-after-resume = false
 vlan = br0:$VID"
+# The switch port answers VDP as lldpad's bridge role does (EVB on sw0).
+tb_lldpad_start "$NS_SW" sw0 bridge
+vsm_wait_bridge 30
 TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 nic() { # nic IP... -- GROUP...: a vNIC state (peer JSON) with those addresses and groups
   python3 -c '
@@ -200,6 +206,16 @@ for e in vsmtest.frames(pcap):
                 print(f"info: VDP {tl['tlv']} M={tl.get('m')} filter {flt['mac']} VID {flt['vid']} (and retries)")
             if flt["vid"] != vid:
                 fails.append(f"VDP {tl['tlv']} for {mac} carries filter VID {flt['vid']}, want {vid}")
+# lldpad's bridge decoded the filter and answered with it, without error.
+ok_answers = [(tl["tlv"], flt["vid"]) for e in vsmtest.frames(pcap) for tl in e.get("tlvs") or []
+              if isinstance(tl, dict) and tl.get("response") and not tl.get("reason")
+              for flt in tl.get("filters") or [] if flt.get("mac") == mac]
+for a in sorted(set(ok_answers)):
+    print(f"info: lldpad's bridge answered {a[0]} for {mac} with filter VID {a[1]}, no error")
+if not any(v == vid for _, v in ok_answers):
+    fails.append(f"no answer without error from lldpad's bridge with filter VID {vid}: {sorted(set(ok_answers))}")
+if any(v != vid for _, v in ok_answers):
+    fails.append(f"lldpad's bridge answered with another filter VID: {sorted(set(ok_answers))}")
 if n_vdp < 2:
     fails.append(f"{n_vdp} VDP request(s) for {mac} on sw0, want the PRE-ASSOCIATE and the ASSOCIATE")
 # 4: timeline and show.
