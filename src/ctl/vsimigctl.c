@@ -600,7 +600,7 @@ static int cmd_domains(void) {
                         JsonObject *n = json_array_get_object_element(nics, j);
 
                         g_string_append_printf(ns, "%s%s@%s", j ? " " : "", str_or(n, "mac", "?"),
-                                               str_or(n, "bridge", str_or(n, "network", "?")));
+                                               str_or(n, "bridge", str_or(n, "network", str_or(n, "source_dev", "?"))));
                 }
                 printf("%-20s %-36s %-7s %-12s %-15s %s\n", str_or(d, "name", "?"), str_or(d, "uuid", "?"),
                        json_object_get_boolean_member_with_default(d, "active", FALSE) ? "yes" : "no",

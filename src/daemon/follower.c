@@ -915,10 +915,6 @@ static void follower_show_nics(VsmFollower *f, VsmDomain *d, JsonObject *o) {
                 VsmVid vid;
 
                 json_object_set_string_member(no, "kind", vsm_nic_kind_to_string(kind));
-                if (n->source_dev) {
-                        json_object_set_string_member(no, "source_dev", n->source_dev);
-                        json_object_set_string_member(no, "mode", vsm_direct_mode_to_string(n->direct_mode));
-                }
                 if (u) {
                         json_object_set_string_member(no, "uplink", vsm_uplink_get_name(u));
                 } else {
