@@ -218,39 +218,33 @@ int vsm_linkchain_brvlan(int ifindex, VsmRtLink *ret) {
 
 typedef struct PortsCtx {
         int master;
-        VsmRtLink *ret;
-        size_t max;
-        size_t n;
+        GArray *ret;
 } PortsCtx;
 
 static int on_port(const struct nlmsghdr *nh, void *ctx) {
         PortsCtx *pc = ctx;
+        VsmRtLink l;
 
-        if (pc->n == pc->max)
+        if (pc->ret->len >= VSM_LINKCHAIN_PORTS_MAX)
                 return 0;
-        if (vsm_rtlink_parse(nh, nh->nlmsg_len, &pc->ret[pc->n]) < 0)
+        if (vsm_rtlink_parse(nh, nh->nlmsg_len, &l) < 0)
                 return -EBADMSG;
         /* Older kernels ignore the filter: check it here too. */
-        if (pc->ret[pc->n].master == pc->master)
-                pc->n++;
+        if (l.master == pc->master)
+                g_array_append_val(pc->ret, l);
         return 0;
 }
 
 /* See linkchain.h. */
-int vsm_linkchain_ports(int master, VsmRtLink *ret, size_t max, size_t *ret_n) {
-        PortsCtx pc = { .master = master, .ret = ret, .max = max };
+int vsm_linkchain_ports(int master, GArray *ret) {
+        PortsCtx pc = { .master = master, .ret = ret };
         Req q = { 0 };
         uint32_t m = (uint32_t) master;
-        int r;
 
         q.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
         q.nh.nlmsg_type = RTM_GETLINK;
         q.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
         q.ifi.ifi_family = AF_UNSPEC;
         req_attr(&q, IFLA_MASTER, &m, sizeof(m));
-        r = nl_transact(&q, on_port, &pc);
-        if (r < 0)
-                return r;
-        *ret_n = pc.n;
-        return 0;
+        return nl_transact(&q, on_port, &pc);
 }

@@ -27,5 +27,6 @@ int vsm_linkchain_walk(const char *ifname, VsmRtLink *ret, size_t max, size_t *r
 /* The AF_BRIDGE answer (with RTEXT_FILTER_BRVLAN) of bridge port ifindex:
  * its VLAN membership.  -ENOENT when the dump has no entry for it. */
 int vsm_linkchain_brvlan(int ifindex, VsmRtLink *ret);
-/* The ports of bridge master (IFLA_MASTER), up to max.  0 or -errno. */
-int vsm_linkchain_ports(int master, VsmRtLink *ret, size_t max, size_t *ret_n);
+/* The ports of bridge master (IFLA_MASTER), up to VSM_LINKCHAIN_PORTS_MAX,
+ * appended to ret (VsmRtLink).  0 or -errno. */
+int vsm_linkchain_ports(int master, GArray *ret);

@@ -61,7 +61,8 @@ static void test_veth_cycle(void) {
 }
 
 static void test_bridge(void) {
-        g_autofree VsmRtLink *ports = g_new0(VsmRtLink, 8);
+        g_autoptr(GArray) a = g_array_new(FALSE, FALSE, sizeof(VsmRtLink));
+        const VsmRtLink *ports;
         VsmRtLink l;
         size_t n = 0;
         int br = (int) if_nametoindex("lcbr0");
@@ -70,7 +71,9 @@ static void test_bridge(void) {
         g_assert_cmpstr(l.kind, ==, "bridge");
         g_assert_true(l.has_vlan_filtering);
         g_assert_false(l.vlan_filtering);
-        g_assert_cmpint(vsm_linkchain_ports(br, ports, 8, &n), ==, 0);
+        g_assert_cmpint(vsm_linkchain_ports(br, a), ==, 0);
+        ports = (const VsmRtLink *) (void *) a->data;
+        n = a->len;
         /* lcp0 and lctap0 */
         g_assert_cmpuint(n, ==, 2);
         for (size_t i = 0; i < n; i++) {
@@ -99,14 +102,17 @@ static VsmNicInfo *nic_new(const char *type, const char *target, const char *bri
 static void expect_vid(const VsmConfig *c, const VsmNicInfo *n, const char *uplink, const char *want) {
         g_autofree char *got = NULL;
         VsmVid v;
-        gint64 t0 = g_get_monotonic_time();
+        gint64 t0 = g_get_monotonic_time(), t1;
         guint rounds = 20;
 
-        for (guint i = 0; i < rounds; i++)
+        vsm_nic_vid_resolve(c, n, uplink, &v);
+        t1 = g_get_monotonic_time();
+        for (guint i = 1; i < rounds; i++)
                 vsm_nic_vid_resolve(c, n, uplink, &v);
         got = vsm_vid_describe(&v);
-        g_test_message("%s %s via %s: %s (%.0f us per resolve)", n->type, n->target_dev ? n->target_dev : "-",
-                       uplink ? uplink : "-", got, (double) (g_get_monotonic_time() - t0) / rounds);
+        g_test_message("%s %s via %s: %s (first resolve %" G_GINT64_FORMAT " us, then %.1f us each)", n->type,
+                       n->target_dev ? n->target_dev : "-", uplink ? uplink : "-", got, t1 - t0,
+                       (double) (g_get_monotonic_time() - t1) / (rounds - 1));
         if (!g_str_has_prefix(got, want))
                 g_error("vid of %s: '%s', want '%s...'", n->target_dev, got, want);
 }
@@ -115,7 +121,8 @@ static void expect_vid(const VsmConfig *c, const VsmNicInfo *n, const char *upli
  * NIC whose uplink is the bridge port, one whose port is a macvlan over
  * the uplink (the ports dump and walk: where a VLAN device would be), a
  * direct NIC; the config and libvirt claims on top.  The figures printed
- * are the cost of one resolve (it runs in the paused window). */
+ * are the cost of one resolve (it runs in the paused window): the first,
+ * then the next ones (bridge NICs: answered from the 1 s cache). */
 static void test_nic_vid(void) {
         const char *conf = "[replay]\nvlan = lcbr1:55, lcvx0:none\n";
         g_autoptr(VsmConfig) none = vsm_config_new_default();
@@ -132,9 +139,10 @@ static void test_nic_vid(void) {
         expect_vid(none, tap0, "lcvx0", "unknown: no port of lcbr0 leads to lcvx0");
         /* lcbr1's way to lcvx0 is its port lcmvl1, a macvlan over lcvx0. */
         expect_vid(none, tap1, "lcvx0", "none (none)");
-        expect_vid(c, tap1, "lcvx0", "55 (config)");
-        /* The tap gone: the source bridge still says it. */
+        /* The tap gone: the source bridge still says it (first, before the
+         * cache holds the answer for lcbr1 and lcvx0). */
         expect_vid(c, gone, "lcvx0", "55 (config)");
+        expect_vid(c, tap1, "lcvx0", "55 (config)");
         expect_vid(none, dir, "lcvx0", "none (none)");
         expect_vid(c, dir, "lcvx0", "none (config)");
         dir->has_vlan = TRUE;
