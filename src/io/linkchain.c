@@ -1,7 +1,7 @@
 /* rtnetlink link queries: the IFLA_LINK walk, bridge ports, bridge port
  * VLANs (see linkchain.h).  Raw NETLINK_ROUTE (linux/rtnetlink.h): an
  * RTM_GETLINK for one ifindex or name with IFLA_EXT_MASK, or a dump
- * (NLM_F_DUMP) of family AF_BRIDGE with RTEXT_FILTER_BRVLAN (the kernel's
+ * (NLM_F_DUMP) of family AF_BRIDGE with RTEXT_FILTER_BRVLAN_COMPRESSED (the kernel's
  * rtnl_bridge_getlink(): one answer per bridge port), or of AF_UNSPEC
  * with IFLA_MASTER (rtnl_dump_ifinfo() filters by master). */
 #include "io/linkchain.h"
@@ -16,7 +16,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define LINKCHAIN_BUF 32768
+/* One answer must fit: a port with every VLAN is ~33 KiB uncompressed. */
+#define LINKCHAIN_BUF 65536
 /* Answers read per dump at most (a dump is bounded by the host's links). */
 #define LINKCHAIN_DUMP_MSGS_MAX 65536
 
@@ -199,7 +200,9 @@ int vsm_linkchain_brvlan(int ifindex, VsmRtLink *ret) {
         g_autofree VsmRtLink *l = g_new0(VsmRtLink, 1);
         FindCtx fc = { .ifindex = ifindex, .ret = l };
         Req q = { 0 };
-        uint32_t mask = RTEXT_FILTER_BRVLAN;
+        /* Ranges as RANGE_BEGIN/RANGE_END pairs (br_fill_ifvlaninfo_range()):
+         * a trunk port's answer stays small. */
+        uint32_t mask = RTEXT_FILTER_BRVLAN_COMPRESSED;
         int r;
 
         q.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));

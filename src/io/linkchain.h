@@ -24,7 +24,7 @@ int vsm_linkchain_get(int ifindex, const char *name, VsmRtLink *ret);
  * veth's peer), or one to itself.  0, -ENODEV (ifname or a lower device
  * is gone), -ELOOP (more than max hops, or a cycle), or -errno. */
 int vsm_linkchain_walk(const char *ifname, VsmRtLink *ret, size_t max, size_t *ret_n);
-/* The AF_BRIDGE answer (with RTEXT_FILTER_BRVLAN) of bridge port ifindex:
+/* The AF_BRIDGE answer (RTEXT_FILTER_BRVLAN_COMPRESSED) of bridge port ifindex:
  * its VLAN membership.  -ENOENT when the dump has no entry for it. */
 int vsm_linkchain_brvlan(int ifindex, VsmRtLink *ret);
 /* The ports of bridge master (IFLA_MASTER), up to VSM_LINKCHAIN_PORTS_MAX,
