@@ -71,6 +71,12 @@ typedef struct VsmConfig {
         char *ct_nat_text;              /* "skip" | "carry" */
         gboolean ct_nat_carry;
         unsigned ct_max_entries;        /* per domain */
+        /* [replay] vlan = DEV:VID,...: the egress VID of the NICs on bridge
+         * (or, direct NICs, source device) DEV; VID 1-4094, or 0 for
+         * "none" (untagged).  Both NULL-terminated/parallel, same length. */
+        char *replay_vlan;              /* the raw text */
+        char **vlan_devs;
+        guint *vlan_ids;
         /* [control] */
         char *control_socket;
         char *control_group;            /* NULL: root only */
@@ -81,6 +87,8 @@ typedef struct VsmConfig {
 } VsmConfig;
 
 VsmConfig *vsm_config_new_default(void);
+/* [replay] vlan for dev: TRUE and *ret_vid (0: untagged) when configured. */
+gboolean vsm_config_vlan_for(const VsmConfig *c, const char *dev, guint *ret_vid);
 VsmConfig *vsm_config_free(VsmConfig *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmConfig, vsm_config_free)
 

@@ -168,6 +168,12 @@ static void json_add_nics(JsonBuilder *b, const VsmDomain *d) {
                         json_builder_add_string_value(b, n->source_network);
                 else
                         json_builder_add_null_value(b);
+                if (n->source_dev) {
+                        json_builder_set_member_name(b, "source_dev");
+                        json_builder_add_string_value(b, n->source_dev);
+                        json_builder_set_member_name(b, "mode");
+                        json_builder_add_string_value(b, vsm_direct_mode_to_string(n->direct_mode));
+                }
                 json_builder_set_member_name(b, "vlan");
                 json_builder_add_int_value(b, n->has_vlan ? n->vlan : 0);
                 json_builder_set_member_name(b, "qbg");
