@@ -12,6 +12,7 @@
 #include "daemon/netstate.h"
 #include "daemon/peer.h"
 #include "daemon/replay.h"
+#include "io/closer.h"
 #include "io/mdb.h"
 #include "io/mdb-cache.h"
 #include "io/netlink.h"
@@ -1426,7 +1427,7 @@ static void send_queries(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState
                 carry_note(d, TRUE, "post-resume %s into %s: %s", f->what, ni->target_dev,
                            r == 0 ? "sent" : g_strerror(-r));
         }
-        close(fd);
+        vsm_closer_close(fd);          /* AF_PACKET: close() waits for an RCU grace period */
 }
 
 void vsm_carry_resumed(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {

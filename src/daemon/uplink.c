@@ -11,6 +11,7 @@
 #include <linux/if.h>
 
 #include "daemon/log.h"
+#include "io/closer.h"
 #include "io/netlink.h"
 #include "io/packet.h"
 #include "io/timer.h"
@@ -761,7 +762,7 @@ static void uplink_link_lost(VsmUplink *u, const char *reason, gboolean close_fd
                         return;
                 u->n.link_deleted++;
                 g_clear_handle_id(&u->io_id, g_source_remove);
-                close(u->fd);
+                vsm_closer_close(u->fd);       /* AF_PACKET: close() waits for an RCU grace period */
                 u->fd = -1;
                 u->no_carrier = FALSE;
         } else {
@@ -998,8 +999,7 @@ VsmUplink *vsm_uplink_free(VsmUplink *u) {
         g_clear_pointer(&u->vsis, g_hash_table_unref);
         uplink_unwatch_links(u);
         g_clear_handle_id(&u->io_id, g_source_remove);
-        if (u->fd >= 0)
-                close(u->fd);
+        vsm_closer_close(u->fd);       /* AF_PACKET; ignores -1 */
         vsm_timer_free(u->ecp_timer);
         vsm_timer_free(u->lldp_timer);
         vsm_timer_free(u->retry_timer);
