@@ -44,6 +44,7 @@ typedef struct UplinkCounters {
         guint64 vdp_repairs;           /* re-ASSOCIATEs sent after one */
         guint64 vdp_repaired;          /* ... and answered ok */
         guint64 vdp_keepalive_resends; /* keep-alives sent again for want of an answer */
+        guint64 vdp_timeout_repairs;   /* repairs started by an unanswered ASSOCIATE or keep-alive */
         guint64 link_deleted;          /* the interface went away (deleted, renamed, replaced) */
         guint64 link_reopened;         /* ... and came back: socket re-opened */
         guint64 carrier_lost;          /* the interface went down or lost its carrier */
@@ -406,6 +407,9 @@ void vsm_uplink_count_vdp(VsmUplink *u, VsmUplinkVdpEvent ev) {
                 break;
         case VSM_UPLINK_VDP_KEEPALIVE_RESEND:
                 u->n.vdp_keepalive_resends++;
+                break;
+        case VSM_UPLINK_VDP_TIMEOUT_REPAIR:
+                u->n.vdp_timeout_repairs++;
                 break;
         case _VSM_UPLINK_VDP_EVENT_MAX:
                 break;
@@ -1143,6 +1147,7 @@ JsonNode *vsm_uplink_to_json(const VsmUplink *u) {
         COUNTER(vdp_repairs)
         COUNTER(vdp_repaired)
         COUNTER(vdp_keepalive_resends)
+        COUNTER(vdp_timeout_repairs)
         COUNTER(link_deleted)
         COUNTER(link_reopened)
         COUNTER(carrier_lost)
