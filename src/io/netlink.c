@@ -106,6 +106,7 @@ static int link_parse(const void *buf, size_t len, guint32 portid, gboolean *ret
                 ev.type = h.nlmsg_type == RTM_NEWLINK ? VSM_LINK_EVENT_NEW : VSM_LINK_EVENT_DEL;
                 ev.ifindex = ifi.ifi_index;
                 ev.flags = ifi.ifi_flags;
+                ev.family = ifi.ifi_family;
                 /* Attributes, each bounded by the message. */
                 off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(ifi));
                 while (off + sizeof(struct rtattr) <= msglen) {
@@ -190,7 +191,11 @@ static void table_update(VsmLinkMonitor *m, const VsmLinkEvent *ev) {
         LinkEntry *e;
 
         if (ev->type == VSM_LINK_EVENT_DEL) {
-                table_del(m, ev->ifindex);
+                /* The bridge's RTM_DELLINK (AF_BRIDGE) for a port says it
+                 * left the bridge, not that it is gone: the link's own
+                 * RTM_NEWLINK (without IFLA_MASTER) follows. */
+                if (ev->family != AF_BRIDGE)
+                        table_del(m, ev->ifindex);
                 return;
         }
         if (ev->type != VSM_LINK_EVENT_NEW || !ev->ifname[0])

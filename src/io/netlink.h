@@ -28,6 +28,8 @@ typedef struct VsmLinkEvent {
         char ifname[16];         /* "" when the message had none */
         unsigned flags;          /* IFF_* (IFF_UP, IFF_LOWER_UP, ...) */
         int master;              /* IFLA_MASTER: the bridge/bond's ifindex, 0 for none */
+        unsigned char family;    /* ifi_family: AF_BRIDGE for a bridge port's own
+                                  * notifications (its RTM_DELLINK: left the bridge) */
 } VsmLinkEvent;
 
 typedef void (*VsmLinkEventFunc)(const VsmLinkEvent *ev, gpointer user_data);
