@@ -13,6 +13,7 @@
 #include "daemon/netstate.h"
 #include "daemon/peer.h"
 #include "daemon/replay.h"
+#include "io/closer.h"
 #include "io/mdb.h"
 #include "io/mdb-cache.h"
 #include "io/netlink.h"
@@ -59,6 +60,10 @@ struct CarryDomain {
         guint write_timer;             /* the policy's ARM_TIMER */
         GCancellable *write_cancel;
         guint64 metadata_writes, metadata_errors;
+        /* What the domain's XML holds (our own snapshot, read back when it
+         * was found running), normalized, with its generation set to 0:
+         * a snapshot with the same content is not written again. */
+        char *live_xml;
         /* destination: what came with the migration */
         VsmDomainState *incoming;
         VsmDomainState *adopted;       /* our own snapshot, while seeding */
@@ -105,6 +110,7 @@ struct VsmCarry {
         guint64 n_peer_auth_failures, n_peer_not_opened, n_tokens_minted;
         guint64 n_metadata_writes, n_metadata_errors, n_mdb_added, n_mdb_failed, n_queries, n_leaves;
         guint64 n_metadata_cancelled, n_incoming_no_hook;
+        guint64 n_metadata_unchanged;  /* snapshot writes skipped: the XML held it already */
 };
 
 /* ---- helpers ---- */
@@ -178,6 +184,7 @@ static void domain_free(gpointer p) {
                 g_array_unref(d->mdb_pending);
         vsm_ct_domain_free(d->ct);
         g_free(d->peer_state);
+        g_free(d->live_xml);
         g_free(d->name);
         g_free(d);
 }
@@ -348,6 +355,22 @@ static void domain_write_snapshot(CarryDomain *d) {
         g_ptr_array_unref(st->nics);
         st->nics = domain_snapshot(d, FALSE);
         xml = vsm_domain_state_to_xml(st);
+        if (d->live_xml) {
+                g_autofree char *same = NULL;
+
+                st->generation = 0;
+                same = vsm_domain_state_to_xml(st);
+                if (g_str_equal(same, d->live_xml)) {
+                        /* vsimigd restarted: the domain's XML already holds
+                         * this (only the generation differs): no write, no
+                         * libvirt event back. */
+                        d->c->n_metadata_unchanged++;
+                        carry_note(d, TRUE, "snapshot unchanged from the domain's <metadata>: not written");
+                        carry_feed_simple(d, VSM_CARRY_EV_WRITE_DONE);
+                        return;
+                }
+                g_clear_pointer(&d->live_xml, g_free);  /* differs: from now on ours is newer */
+        }
         if (!d->write_cancel)
                 d->write_cancel = g_cancellable_new();
         if (!d->c->libvirt ||
@@ -643,6 +666,10 @@ static void domain_adopt_snapshot(CarryDomain *d, const VsmDomainInfo *info) {
                 return;                 /* someone else's: a migration in */
         memcpy(d->token, st->token, sizeof(d->token));
         d->generation = st->generation;
+        g_free(d->live_xml);
+        st->generation = 0;
+        d->live_xml = vsm_domain_state_to_xml(st);
+        st->generation = d->generation;
         carry_feed_simple(d, VSM_CARRY_EV_ADOPTED);
         carry_note(d, FALSE, "snapshot of generation %" G_GUINT64_FORMAT " taken back: token kept, %u vNIC state(s)",
                    st->generation, st->nics->len);
@@ -1441,7 +1468,7 @@ static void send_queries(CarryDomain *d, const VsmNicInfo *ni, const VsmNicState
                 carry_note(d, TRUE, "post-resume %s into %s: %s", f->what, ni->target_dev,
                            r == 0 ? "sent" : g_strerror(-r));
         }
-        close(fd);
+        vsm_closer_close(fd);          /* AF_PACKET: close() waits for an RCU grace period */
 }
 
 void vsm_carry_resumed(VsmCarry *c, const char *uuid, const VsmDomainInfo *info) {
@@ -1883,6 +1910,7 @@ JsonNode *vsm_carry_status_json(VsmCarry *c) {
         COUNTER(metadata_writes);
         COUNTER(metadata_errors);
         COUNTER(metadata_cancelled);
+        COUNTER(metadata_unchanged);
         COUNTER(incoming_no_hook);
         COUNTER(switchovers_sent);
         COUNTER(switchovers_received);

@@ -116,29 +116,51 @@ void vsm_domain_timeline_begin(VsmDomain *d, VsmMigRole role) {
                 timeline_free(g_queue_pop_head(&d->timelines));
 }
 
-void vsm_domain_timeline_add(VsmDomain *d, const char *fmt, ...) {
+static void timeline_take(VsmDomain *d, char *text) {
         VsmTimeline *t = g_queue_peek_tail(&d->timelines);
         VsmTimelineEntry *e;
-        va_list ap;
 
         if (!t) {
                 vsm_domain_timeline_begin(d, d->sm.role);
                 t = g_queue_peek_tail(&d->timelines);
         }
         d->last_usec = g_get_monotonic_time();
-        if (t->entries->len >= VSM_TIMELINE_ENTRIES_MAX)
+        if (t->entries->len >= VSM_TIMELINE_ENTRIES_MAX) {
+                g_free(text);
                 return;
+        }
         e = g_new0(VsmTimelineEntry, 1);
-        e->usec = g_get_monotonic_time();
+        e->usec = d->last_usec;
         e->wall_usec = g_get_real_time();
-        va_start(ap, fmt);
-        e->text = g_strdup_vprintf(fmt, ap);
-        va_end(ap);
+        e->text = text;
         g_ptr_array_add(t->entries, e);
         if (t->entries->len == 1) {
                 t->start_usec = e->usec;
                 t->start_wall_usec = e->wall_usec;
         }
+}
+
+void vsm_domain_timeline_add(VsmDomain *d, const char *fmt, ...) {
+        VsmTimeline *t = g_queue_peek_tail(&d->timelines);
+        va_list ap;
+
+        if (t && t->entries->len >= VSM_TIMELINE_ENTRIES_MAX) {
+                d->last_usec = g_get_monotonic_time();
+                return;                /* full: not even formatted */
+        }
+        va_start(ap, fmt);
+        timeline_take(d, g_strdup_vprintf(fmt, ap));
+        va_end(ap);
+}
+
+void vsm_domain_timeline_add_text(VsmDomain *d, const char *text) {
+        VsmTimeline *t = g_queue_peek_tail(&d->timelines);
+
+        if (t && t->entries->len >= VSM_TIMELINE_ENTRIES_MAX) {
+                d->last_usec = g_get_monotonic_time();
+                return;
+        }
+        timeline_take(d, g_strdup(text));
 }
 
 static void json_add_nics(JsonBuilder *b, const VsmDomain *d) {

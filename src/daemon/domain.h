@@ -54,6 +54,8 @@ gint64 vsm_domain_get_last_usec(const VsmDomain *d);
 void vsm_domain_timeline_begin(VsmDomain *d, VsmMigRole role);
 /* Append to the current timeline (starting one if there is none). */
 void vsm_domain_timeline_add(VsmDomain *d, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* The same with text already formatted: a copy is kept, no printf. */
+void vsm_domain_timeline_add_text(VsmDomain *d, const char *text);
 
 /* JSON: summary (for "domains"), and with timelines (for "show"). */
 JsonNode *vsm_domain_to_json(const VsmDomain *d, gboolean with_timelines);

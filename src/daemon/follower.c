@@ -135,11 +135,26 @@ static void follower_emit(VsmFollower *f, VsmDomain *d, const char *text) {
                 f->emit(n, f->emit_data);
 }
 
+/* One note, formatted once by the caller: kept in the timeline (a copy),
+ * sent to the watchers (only when there are any) and logged (only when
+ * the level is enabled: quiet notes are debug lines, and the paused
+ * window's replay makes many of them). */
 static void follower_record(VsmFollower *f, VsmDomain *d, gboolean quiet, const char *text) {
-        vsm_domain_timeline_add(d, "%s", text);
+        GLogLevelFlags level = quiet ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_INFO;
+
+        vsm_domain_timeline_add_text(d, text);
         follower_emit(f, d, text);
-        g_log_structured(G_LOG_DOMAIN, quiet ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_INFO, "VSIMIG_DOMAIN",
-                         vsm_domain_get_name(d), "MESSAGE", "%s: %s", vsm_domain_get_name(d), text);
+        if (vsm_log_level_enabled(level)) {
+                g_autofree char *message = g_strconcat(vsm_domain_get_name(d), ": ", text, NULL);
+                const GLogField fields[] = {
+                        { "GLIB_DOMAIN", G_LOG_DOMAIN, -1 },
+                        { "PRIORITY", quiet ? "7" : "6", -1 },
+                        { "VSIMIG_DOMAIN", vsm_domain_get_name(d), -1 },
+                        { "MESSAGE", message, -1 },
+                };
+
+                g_log_structured_array(level, fields, G_N_ELEMENTS(fields));
+        }
 }
 
 static void follower_note(VsmFollower *f, VsmDomain *d, const char *fmt, ...) G_GNUC_PRINTF(3, 4);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 static gboolean log_verbose;
+static gboolean log_installed;         /* our writer is in place */
 
 static const char *level_name(GLogLevelFlags level) {
         if (level & G_LOG_LEVEL_ERROR)
@@ -72,7 +73,18 @@ keep:
 
 void vsm_log_setup(gboolean verbose) {
         log_verbose = verbose;
-        g_log_set_writer_func(log_writer, NULL, NULL);
+        if (!log_installed)            /* GLib allows one writer per process */
+                g_log_set_writer_func(log_writer, NULL, NULL);
+        log_installed = TRUE;
+}
+
+gboolean vsm_log_level_enabled(GLogLevelFlags level) {
+        if (!(level & G_LOG_LEVEL_DEBUG))
+                return TRUE;
+        if (log_installed)
+                return log_verbose;
+        /* GLib's default writer (unit tests): G_MESSAGES_DEBUG decides. */
+        return !g_log_writer_default_would_drop(level, G_LOG_DOMAIN);
 }
 
 gboolean vsm_ratelimit_test(VsmRateLimit *rl) {

@@ -15,8 +15,11 @@
 
 /* Install the writer: journald when stderr is connected to it, otherwise
  * "vsimigd: <level>: message [field=value ...]" on stderr.  Debug lines are
- * shown when verbose. */
+ * shown when verbose.  A second call only changes verbose. */
 void vsm_log_setup(gboolean verbose);
+/* Whether a vsimigd message at `level` would be written: callers skip
+ * formatting a message nobody sees (debug lines without --verbose). */
+gboolean vsm_log_level_enabled(GLogLevelFlags level);
 
 /* At most `burst` messages per `interval_usec`; the rest are counted. */
 typedef struct VsmRateLimit {

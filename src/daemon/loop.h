@@ -14,6 +14,8 @@ typedef struct VsmLoopCounts {
         guint64 dispatches;
         guint64 total_us;
         guint64 max_us;
+        guint64 total_cpu_us;          /* CLOCK_THREAD_CPUTIME_ID during the dispatches */
+        guint64 max_cpu_us;            /* the most CPU one dispatch used */
         guint64 hist[VSM_LOOP_HIST_BUCKETS];
 } VsmLoopCounts;
 
@@ -32,11 +34,14 @@ guint vsm_loop_hist_bucket(guint64 us);
 guint64 vsm_loop_hist_bucket_limit(guint bucket);
 /* Starts the statistics at `now_usec` (monotonic). */
 void vsm_loop_stats_init(VsmLoopStats *s, gint64 now_usec);
-/* Records one dispatch that took `us` microseconds. */
-void vsm_loop_stats_record(VsmLoopStats *s, guint64 us);
+/* Records one dispatch that took `us` microseconds of wall time and
+ * `cpu_us` of the main thread's CPU time: a dispatch long in wall time but
+ * short in CPU time blocked (or was starved of CPU); one long in both
+ * computed. */
+void vsm_loop_stats_record(VsmLoopStats *s, guint64 us, guint64 cpu_us);
 /* Clears the since-reset counts (the since-start ones stay). */
 void vsm_loop_stats_reset(VsmLoopStats *s, gint64 now_usec);
-/* The "loop" object of `status`: max, count, mean, histogram, since_reset. */
+/* The "loop" object of `status`: max, max CPU, count, mean, histogram, since_reset. */
 JsonNode *vsm_loop_stats_to_json(const VsmLoopStats *s, gint64 now_usec);
 
 typedef struct VsmLoop VsmLoop;

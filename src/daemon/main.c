@@ -9,6 +9,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "io/closer.h"
 #include "daemon/manager.h"
 #include "daemon/notify.h"
 
@@ -117,6 +118,7 @@ int main(int argc, char **argv) {
         g_source_remove(sig_hup);
         g_clear_pointer(&notify, vsm_notify_free);
         g_clear_pointer(&manager, vsm_manager_free);
+        vsm_closer_shutdown();         /* the packet sockets handed over, closed */
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE", "stopped");
         return 0;
 }

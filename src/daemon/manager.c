@@ -73,6 +73,11 @@ static JsonNode *manager_status_json(VsmManager *m) {
                 json_builder_add_int_value(b, (gint64) ls->all.max_us);
                 json_builder_set_member_name(b, "loop_max_dispatch_since_reset_us");
                 json_builder_add_int_value(b, (gint64) ls->since_reset.max_us);
+                /* CPU beside wall time: a long dispatch with little CPU blocked. */
+                json_builder_set_member_name(b, "loop_max_dispatch_cpu_us");
+                json_builder_add_int_value(b, (gint64) ls->all.max_cpu_us);
+                json_builder_set_member_name(b, "loop_max_dispatch_cpu_since_reset_us");
+                json_builder_add_int_value(b, (gint64) ls->since_reset.max_cpu_us);
                 json_builder_set_member_name(b, "loop");
                 json_builder_add_value(b, vsm_loop_stats_to_json(ls, g_get_monotonic_time()));
         }
@@ -340,6 +345,8 @@ static void manager_on_line(VsmControlClient *c, const char *line, gsize len, gp
                 json_builder_begin_object(b);
                 json_builder_set_member_name(b, "loop_max_dispatch_since_reset_us");
                 json_builder_add_int_value(b, (gint64) ls->since_reset.max_us);
+                json_builder_set_member_name(b, "loop_max_dispatch_cpu_since_reset_us");
+                json_builder_add_int_value(b, (gint64) ls->since_reset.max_cpu_us);
                 json_builder_end_object(b);
                 r = json_builder_get_root(b);
                 vsm_log(G_LOG_LEVEL_INFO, "control (pid %d): loop statistics reset (longest dispatch since the "

@@ -11,6 +11,7 @@
 #include <linux/if.h>
 
 #include "daemon/log.h"
+#include "io/closer.h"
 #include "io/netlink.h"
 #include "io/packet.h"
 #include "io/timer.h"
@@ -43,6 +44,7 @@ typedef struct UplinkCounters {
         guint64 vdp_repairs;           /* re-ASSOCIATEs sent after one */
         guint64 vdp_repaired;          /* ... and answered ok */
         guint64 vdp_keepalive_resends; /* keep-alives sent again for want of an answer */
+        guint64 vdp_timeout_repairs;   /* repairs started by an unanswered ASSOCIATE or keep-alive */
         guint64 link_deleted;          /* the interface went away (deleted, renamed, replaced) */
         guint64 link_reopened;         /* ... and came back: socket re-opened */
         guint64 carrier_lost;          /* the interface went down or lost its carrier */
@@ -410,6 +412,9 @@ void vsm_uplink_count_vdp(VsmUplink *u, VsmUplinkVdpEvent ev) {
         case VSM_UPLINK_VDP_KEEPALIVE_RESEND:
                 u->n.vdp_keepalive_resends++;
                 break;
+        case VSM_UPLINK_VDP_TIMEOUT_REPAIR:
+                u->n.vdp_timeout_repairs++;
+                break;
         case _VSM_UPLINK_VDP_EVENT_MAX:
                 break;
         }
@@ -765,7 +770,7 @@ static void uplink_link_lost(VsmUplink *u, const char *reason, gboolean close_fd
                         return;
                 u->n.link_deleted++;
                 g_clear_handle_id(&u->io_id, g_source_remove);
-                close(u->fd);
+                vsm_closer_close(u->fd);       /* AF_PACKET: close() waits for an RCU grace period */
                 u->fd = -1;
                 u->no_carrier = FALSE;
         } else {
@@ -1002,8 +1007,7 @@ VsmUplink *vsm_uplink_free(VsmUplink *u) {
         g_clear_pointer(&u->vsis, g_hash_table_unref);
         uplink_unwatch_links(u);
         g_clear_handle_id(&u->io_id, g_source_remove);
-        if (u->fd >= 0)
-                close(u->fd);
+        vsm_closer_close(u->fd);       /* AF_PACKET; ignores -1 */
         vsm_timer_free(u->ecp_timer);
         vsm_timer_free(u->lldp_timer);
         vsm_timer_free(u->retry_timer);
@@ -1147,6 +1151,7 @@ JsonNode *vsm_uplink_to_json(const VsmUplink *u) {
         COUNTER(vdp_repairs)
         COUNTER(vdp_repaired)
         COUNTER(vdp_keepalive_resends)
+        COUNTER(vdp_timeout_repairs)
         COUNTER(link_deleted)
         COUNTER(link_reopened)
         COUNTER(carrier_lost)

@@ -58,6 +58,7 @@ typedef enum VsmUplinkVdpEvent {
         VSM_UPLINK_VDP_REPAIR,           /* re-ASSOCIATE sent after that */
         VSM_UPLINK_VDP_REPAIRED,         /* re-ASSOCIATE answered ok */
         VSM_UPLINK_VDP_KEEPALIVE_RESEND, /* a keep-alive sent again, unanswered */
+        VSM_UPLINK_VDP_TIMEOUT_REPAIR,   /* an unanswered ASSOCIATE or keep-alive: repair started */
         _VSM_UPLINK_VDP_EVENT_MAX,
 } VsmUplinkVdpEvent;
 /* Used by VSIs: count a VDP event in the uplink's counters. */

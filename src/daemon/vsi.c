@@ -33,6 +33,7 @@ struct VsmVsi {
         guint tx_rounds;               /* ECP give-ups for the request in flight */
         gboolean link_down;            /* frozen until vsm_vsi_on_link_up() */
         uint64_t keepalive_resends_seen;
+        uint64_t timeout_repairs_seen;
         VsmTimer *resend_timer;
 
         VsmVsiDoneFunc done;
@@ -225,6 +226,10 @@ static void vsi_report(VsmVsi *vsi, const VsmVdpAction *a) {
                 vsi->observer(vsi, a, vsi->observer_data);
         else if (a->outcome == VSM_VDP_OUTCOME_REPAIRED)
                 vsm_uplink_count_vdp(vsi->uplink, VSM_UPLINK_VDP_REPAIRED);
+        if (vsi->sm.n_timeout_repairs != vsi->timeout_repairs_seen) {
+                vsi->timeout_repairs_seen = vsi->sm.n_timeout_repairs;
+                vsm_uplink_count_vdp(vsi->uplink, VSM_UPLINK_VDP_TIMEOUT_REPAIR);
+        }
         /* Keep-alives, repairs and bridge requests have no waiter; one
          * that is installed waits for a queued request. */
         if (!a->report_internal)
@@ -508,6 +513,8 @@ JsonNode *vsm_vsi_to_json(const VsmVsi *vsi, const char *uplink_name) {
         json_builder_add_boolean_value(b, vsi->sm.repair);
         json_builder_set_member_name(b, "repairs");
         json_builder_add_int_value(b, (gint64) vsi->sm.n_repairs);
+        json_builder_set_member_name(b, "timeout_repairs");
+        json_builder_add_int_value(b, (gint64) vsi->sm.n_timeout_repairs);
         json_builder_set_member_name(b, "last");
         if (vsi->have_last) {
                 json_builder_begin_object(b);

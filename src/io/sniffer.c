@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "io/closer.h"
 #include "io/packet.h"
 #include "proto/dhcp.h"
 #include "proto/igmp.h"
@@ -191,7 +192,8 @@ struct VsmSniffer {
 static void tap_close(SnifferTap *t) {
         g_clear_handle_id(&t->source_id, g_source_remove);
         if (t->fd >= 0) {
-                close(t->fd);
+                /* AF_PACKET: close() waits for an RCU grace period. */
+                vsm_closer_close(t->fd);
                 t->fd = -1;
         }
 }

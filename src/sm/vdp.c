@@ -157,6 +157,12 @@ static bool vdp_keepalive_may_resend(const VsmVdpVsiMachine *m, uint64_t now_use
         return wait != 0 && now_usec + wait <= m->keepalive_first_usec + m->timers.keepalive_usec / 2;
 }
 
+/* An association we asked for, ASSOCIATE without the S-bit: the VM runs
+ * here, and losing it is repaired. */
+static bool vdp_runs_here(VsmVsiState state, VsmVdpRequest req, uint8_t flags) {
+        return state == VSM_VSI_STATE_ASSOCIATED && req == VSM_VDP_REQ_ASSOCIATE && !(flags & VSM_VDP_STATUS_S);
+}
+
 /* The next repair attempt: after 1 s, then twice the last delay, capped. */
 static void vdp_schedule_repair(VsmVdpVsiMachine *m, uint64_t now_usec) {
         uint64_t b = m->repair_backoff_usec;
@@ -233,8 +239,13 @@ static void vdp_pending_failed(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAct
                         return;
                 }
                 /* The bridge did not confirm the state, and its keep-alive
-                 * timer will drop it: so do we. */
+                 * timer will drop it: so do we.  An association of a VM
+                 * that runs here is repaired. */
                 vdp_report_internal(ret, VSM_VDP_OUTCOME_TIMEOUT, m->pending_request, m->pending_flags, 0, 0);
+                if (vdp_runs_here(m->state, m->current_request, m->current_flags)) {
+                        m->n_timeout_repairs++;
+                        vdp_schedule_repair(m, now_usec);
+                }
                 vdp_set_state(m, VSM_VSI_STATE_NONE, now_usec);
                 vdp_enter_settled(m, now_usec, ret);
                 return;
@@ -249,6 +260,16 @@ static void vdp_pending_failed(VsmVdpVsiMachine *m, uint64_t now_usec, VsmVdpAct
         }
         vdp_report(ret, VSM_VDP_OUTCOME_TIMEOUT, m->pending_request, m->pending_flags, 0, 0);
         m->pending = false;
+        /* A caller's ASSOCIATE for a VM that runs here, from none, got no
+         * answer within the retry budget (a bridge under load): repaired
+         * with the backoff, as after a bridge DE-ASSOCIATE. */
+        if (m->state == VSM_VSI_STATE_NONE && !m->pending_superseded &&
+            vdp_runs_here(VSM_VSI_STATE_ASSOCIATED, m->pending_request, m->pending_flags)) {
+                m->current_request = m->pending_request;
+                m->current_flags = m->pending_flags;
+                m->n_timeout_repairs++;
+                vdp_schedule_repair(m, now_usec);
+        }
         vdp_enter_after_failure(m, now_usec, ret);
 }
 
@@ -475,8 +496,7 @@ int vsm_vdp_vsi_on_bridge_request(VsmVdpVsiMachine *m, VsmVdpRequest req, uint8_
         }
 
         caller_busy = m->queued || (m->pending && m->pending_kind == VSM_VDP_SEND_REQUEST);
-        repair = !caller_busy && m->state == VSM_VSI_STATE_ASSOCIATED &&
-                 m->current_request == VSM_VDP_REQ_ASSOCIATE && !(m->current_flags & VSM_VDP_STATUS_S);
+        repair = !caller_busy && vdp_runs_here(m->state, m->current_request, m->current_flags);
 
         vdp_report_internal(ret, VSM_VDP_OUTCOME_BRIDGE_DEASSOC, req, status & VDP_REQUEST_FLAGS, status, 0);
         vdp_set_state(m, VSM_VSI_STATE_NONE, now_usec);

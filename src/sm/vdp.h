@@ -38,6 +38,9 @@
  *   repaired: ASSOCIATE with the same hint after a backoff of 1 s,
  *   doubling per failed or again-de-associated attempt up to 60 s, reset
  *   once a keep-alive is confirmed.  Any caller request ends the repair.
+ *   The same repair follows a timeout: a caller's ASSOCIATE without S
+ *   from none that got no answer, and an association (ASSOCIATE without
+ *   S) whose keep-alive got none (the bridge will have dropped it).
  *   A DE-ASSOCIATE for a VSI already none (lldpad's late one, ~15.8 s
  *   after our own DE-ASSOCIATE) is tolerated silently.
  */
@@ -141,6 +144,7 @@ typedef struct VsmVdpVsiMachine {
         uint64_t repair_due_usec;
         uint64_t repair_backoff_usec;    /* delay of the last attempt, 0 = none yet */
         uint64_t n_repairs;              /* re-ASSOCIATEs sent */
+        uint64_t n_timeout_repairs;      /* repairs started by a timeout (request or keep-alive) */
         /* Keep-alive round: when its first send went, and resends so far. */
         uint64_t keepalive_first_usec;
         uint64_t n_keepalive_resends;

@@ -42,6 +42,8 @@
 #   7. g1 A -> B while B's libvirtd is stopped (SIGSTOP, 5 s) with B's
 #      vsimigd reconnecting to it: B's replay still happens at SWITCHOVER,
 #      before libvirtd continues; B answers status during the stall.
+#   8. vsimigd restarted on B, where g1 runs: its own snapshot, taken
+#      back from the <metadata>, is not written again (unchanged).
 #   5. g1 B -> A with vsimigd stopped on both hosts: the loss without
 #      vsimigd, for the record.
 # In every migration but 5, nothing the old host sends on its switch port
@@ -569,6 +571,21 @@ say "[stall] B's longest main-loop dispatch since the reset before the stall: $l
 # waited for libvirt.
 ((lmax < 2500000)) || nfail "[stall] B's main loop was blocked for $lmax us during the 5 s libvirtd stall"
 [[ ! -e $TB_DIR/stall-setspeed ]] || nfail "[stall] virsh migrate-setspeed on A failed"
+
+# ---- 8. (after 7) vsimigd restarted on B, where g1 runs --------------------------------
+# It takes its own snapshot back from g1's <metadata>; the learners seeded
+# from it give the same snapshot, so it is not written again (no write, no
+# METADATA_CHANGE event back).
+mt_vsimigd_stop B
+mt_vsimigd_start B
+# (mt_wait fails the test if the snapshot is never found unchanged.)
+mt_wait B "d['libvirt']['carry']['metadata_unchanged'] >= 1" 30 status
+w=$(hctl B --json status | vsm_json 'd["libvirt"]["carry"]["metadata_writes"]')
+if [[ $w == 0 ]]; then
+  say "[restart] ok: B's restarted vsimigd left g1's unchanged <metadata> alone (writes $w)"
+else
+  nfail "[restart] B's restarted vsimigd rewrote an unchanged <metadata> ($w writes)"
+fi
 
 # ---- 5. g1 B -> A with vsimigd off on both hosts ------------------------------------
 mt_vsimigd_stop A

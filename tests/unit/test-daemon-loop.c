@@ -2,6 +2,7 @@
  * log2 histogram buckets, max since start and since reset, the JSON form,
  * and a real GMainContext run through vsm_loop_run(). */
 #include <json-glib/json-glib.h>
+#include <time.h>
 
 #include "daemon/loop.h"
 #include "test-util.h"
@@ -39,8 +40,10 @@ static void test_record_reset(void) {
 
         vsm_loop_stats_init(&s, 1000);
         for (gsize i = 0; i < G_N_ELEMENTS(samples); i++)
-                vsm_loop_stats_record(&s, samples[i]);
+                vsm_loop_stats_record(&s, samples[i], samples[i] / 2);
         g_assert_cmpuint(s.all.dispatches, ==, 6);
+        g_assert_cmpuint(s.all.max_cpu_us, ==, 100000);
+        g_assert_cmpuint(s.all.total_cpu_us, ==, 5 + 35 + 35 + 2500 + 100000 + 1);
         g_assert_cmpuint(s.all.max_us, ==, 200000);
         g_assert_cmpuint(s.all.total_us, ==, 10 + 70 + 70 + 5000 + 200000 + 3);
         g_assert_cmpuint(s.all.hist[0], ==, 2);
@@ -53,14 +56,17 @@ static void test_record_reset(void) {
         g_assert_cmpuint(s.resets, ==, 1);
         g_assert_cmpuint(s.since_reset.dispatches, ==, 0);
         g_assert_cmpuint(s.since_reset.max_us, ==, 0);
+        g_assert_cmpuint(s.since_reset.max_cpu_us, ==, 0);
         for (guint b = 0; b < VSM_LOOP_HIST_BUCKETS; b++)
                 g_assert_cmpuint(s.since_reset.hist[b], ==, 0);
         /* The since-start figures survive a reset. */
         g_assert_cmpuint(s.all.max_us, ==, 200000);
         g_assert_cmpuint(s.all.dispatches, ==, 6);
 
-        vsm_loop_stats_record(&s, 300);
+        vsm_loop_stats_record(&s, 300, 250);
         g_assert_cmpuint(s.since_reset.max_us, ==, 300);
+        g_assert_cmpuint(s.since_reset.max_cpu_us, ==, 250);
+        g_assert_cmpuint(s.all.max_cpu_us, ==, 100000);
         g_assert_cmpuint(s.since_reset.hist[3], ==, 1);
         g_assert_cmpuint(s.all.max_us, ==, 200000);
         g_assert_cmpuint(s.all.hist[3], ==, 1);
@@ -79,15 +85,17 @@ static void test_json(void) {
         JsonArray *h;
 
         vsm_loop_stats_init(&s, 0);
-        vsm_loop_stats_record(&s, 100);
-        vsm_loop_stats_record(&s, 70000);
+        vsm_loop_stats_record(&s, 100, 90);
+        vsm_loop_stats_record(&s, 70000, 600);
         vsm_loop_stats_reset(&s, 2 * G_USEC_PER_SEC);
-        vsm_loop_stats_record(&s, 40);
+        vsm_loop_stats_record(&s, 40, 30);
         n = vsm_loop_stats_to_json(&s, 7 * G_USEC_PER_SEC);
         g_assert_true(JSON_NODE_HOLDS_OBJECT(n));
         o = json_node_get_object(n);
         g_assert_cmpint(json_object_get_int_member(o, "max_dispatch_us"), ==, 70000);
         g_assert_cmpint(json_object_get_int_member(o, "dispatches"), ==, 3);
+        g_assert_cmpint(json_object_get_int_member(o, "max_dispatch_cpu_us"), ==, 600);
+        g_assert_cmpint(json_object_get_int_member(o, "mean_dispatch_cpu_us"), ==, (90 + 600 + 30) / 3);
         g_assert_cmpint(json_object_get_int_member(o, "mean_dispatch_us"), ==, (100 + 70000 + 40) / 3);
         h = json_object_get_array_member(o, "histogram");
         g_assert_cmpuint(json_array_get_length(h), ==, VSM_LOOP_HIST_BUCKETS);
@@ -101,6 +109,7 @@ static void test_json(void) {
         sr = member_object(o, "since_reset");
         g_assert_cmpint(json_object_get_int_member(sr, "max_dispatch_us"), ==, 40);
         g_assert_cmpint(json_object_get_int_member(sr, "dispatches"), ==, 1);
+        g_assert_cmpint(json_object_get_int_member(sr, "max_dispatch_cpu_us"), ==, 30);
         g_assert_cmpint(json_object_get_int_member(sr, "seconds"), ==, 5);
         g_assert_cmpint(json_object_get_int_member(sr, "resets"), ==, 1);
         h = json_object_get_array_member(sr, "histogram");
@@ -120,6 +129,26 @@ static gboolean on_slow(gpointer user_data) {
 
         g_usleep(5000);
         r->ticks++;
+        return G_SOURCE_REMOVE;
+}
+
+/* Burns at least 20 ms of this thread's CPU time (however long that takes
+ * in wall time on a loaded machine). */
+static gint64 thread_cpu_us(void) {
+        struct timespec ts;
+
+        g_assert_cmpint(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts), ==, 0);
+        return (gint64) ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+static gboolean on_spin(gpointer user_data) {
+        RunCtx *r = user_data;
+        gint64 t0 = thread_cpu_us();
+
+        while (thread_cpu_us() - t0 < 20000)
+                ;
+        r->ticks++;
+        vsm_loop_quit(r->loop);
         return G_SOURCE_REMOVE;
 }
 
@@ -161,6 +190,9 @@ static void test_run(void) {
                 slow += st->all.hist[b];
         g_assert_cmpuint(slow, >=, 1);
         g_assert_cmpuint(st->since_reset.max_us, ==, st->all.max_us);
+        /* Sleeping is wall time, not CPU: the 5 ms sleep is the longest
+         * dispatch, and it used less CPU than that. */
+        g_assert_cmpuint(st->all.max_cpu_us, <, st->all.max_us);
 
         /* It can be run again after a quit, and quit from a callback at once. */
         s = g_timeout_source_new(0);
@@ -170,6 +202,17 @@ static void test_run(void) {
         r.ticks = 19;
         vsm_loop_run(loop);
         g_assert_cmpuint(r.ticks, ==, 20);
+
+        /* Computing is CPU time: a dispatch that burns 20 ms of CPU is
+         * recorded as such. */
+        s = g_timeout_source_new(0);
+        g_source_set_callback(s, on_spin, &r, NULL);
+        g_source_attach(s, ctx);
+        g_source_unref(s);
+        vsm_loop_run(loop);
+        g_assert_cmpuint(r.ticks, ==, 21);
+        g_assert_cmpuint(st->all.max_cpu_us, >=, 20000);
+        g_assert_cmpuint(st->all.max_us, >=, st->all.max_cpu_us);
 }
 
 int main(int argc, char **argv) {

@@ -142,6 +142,66 @@ static void test_monitor(void) {
         vsm_link_monitor_free(m);
 }
 
+/* The table behind vsm_link_get_master(): primed by the dump at start,
+ * then kept by notifications, answered without a syscall. */
+static gboolean wait_master(VsmLinkMonitor *m, const char *ifname, int want_r, const char *want) {
+        gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+        while (g_get_monotonic_time() < end) {
+                char master[16] = "";
+                int r = vsm_link_monitor_get_master(m, ifname, master);
+
+                if (r == want_r && (r != 0 || g_str_equal(master, want)))
+                        return TRUE;
+                g_main_context_iteration(NULL, FALSE);
+                g_usleep(1000);
+        }
+        return FALSE;
+}
+
+static void test_table(void) {
+        Seen s = {};
+        VsmLinkMonitor *m;
+        char master[16];
+        guint64 q0;
+
+        /* Made before the monitor: only the dump at start can know them. */
+        vsm_test_run("ip link add tbr0 type bridge && ip link add tap0 type veth peer name tap1 && "
+                     "ip link set tap0 master tbr0");
+        m = vsm_link_monitor_new(collect, &s);
+        g_assert_nonnull(m);
+        g_assert_cmpuint(vsm_link_monitor_n_links(m), >=, 4);  /* lo, tbr0, tap0, tap1 */
+        g_assert_cmpuint(s.n, ==, 0);                           /* the dump is not news */
+        q0 = vsm_link_n_queries();
+        g_assert_cmpint(vsm_link_monitor_get_master(m, "tap0", master), ==, 0);
+        g_assert_cmpstr(master, ==, "tbr0");
+        g_assert_cmpint(vsm_link_get_master("tap0", master), ==, 0);
+        g_assert_cmpstr(master, ==, "tbr0");
+        g_assert_cmpint(vsm_link_get_master("tap1", master), ==, -ENOENT);
+        g_assert_cmpint(vsm_link_get_master("nosuch0", master), ==, -ENODEV);
+        g_assert_cmpuint(vsm_link_n_queries(), ==, q0);         /* no syscall: from the table */
+
+        /* Kept by the notifications: released, moved, renamed, deleted. */
+        vsm_test_run("ip link set tap0 nomaster");
+        g_assert_true(wait_master(m, "tap0", -ENOENT, NULL));
+        vsm_test_run("ip link add tbr1 type bridge && ip link set tap0 master tbr1");
+        g_assert_true(wait_master(m, "tap0", 0, "tbr1"));
+        vsm_test_run("ip link set tap0 down && ip link set tap0 name tap9");
+        g_assert_true(wait_master(m, "tap9", 0, "tbr1"));
+        g_assert_true(wait_master(m, "tap0", -ENODEV, NULL));
+        vsm_test_run("ip link del tap9");
+        g_assert_true(wait_master(m, "tap9", -ENODEV, NULL));
+        g_assert_cmpuint(vsm_link_n_queries(), ==, q0);
+        vsm_link_monitor_free(m);
+
+        /* Without a monitor: the kernel is asked. */
+        vsm_test_run("ip link add tap0 type veth peer name tap1 && ip link set tap0 master tbr0");
+        g_assert_cmpint(vsm_link_get_master("tap0", master), ==, 0);
+        g_assert_cmpstr(master, ==, "tbr0");
+        g_assert_cmpuint(vsm_link_n_queries(), ==, q0 + 1);
+        vsm_test_run("ip link del tap0 && ip link del tbr0 && ip link del tbr1");
+}
+
 int main(int argc, char **argv) {
         int ret;
 
@@ -149,7 +209,10 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-netlink/parse", test_parse);
         g_test_add_func("/io-netlink/parse-hostile", test_parse_hostile);
         if (vsm_test_netns_enter(&ret))
+        {
                 g_test_add_func("/io-netlink/monitor", test_monitor);
+                g_test_add_func("/io-netlink/table", test_table);
+        }
         else if (ret != 0)
                 return ret;
         return g_test_run();

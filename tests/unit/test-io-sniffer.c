@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "io/closer.h"
 #include "io/sniffer.h"
 #include "proto/arp.h"
 #include "proto/dhcp.h"
@@ -639,6 +640,59 @@ static void test_errors(void) {
         g_assert_null(vsm_sniffer_free(NULL));
 }
 
+/* close() of an AF_PACKET socket waits for an RCU grace period: a tap that
+ * goes away must have its socket closed by the closer thread, not by the
+ * caller (the main loop). */
+typedef struct CloseSeen {
+        GMutex lock;
+        guint n;
+        GThread *thread;
+} CloseSeen;
+
+static void on_close_hook(int fd, gpointer user_data) {
+        CloseSeen *cs = user_data;
+
+        (void) fd;
+        g_mutex_lock(&cs->lock);
+        cs->n++;
+        cs->thread = g_thread_self();
+        g_mutex_unlock(&cs->lock);
+}
+
+static void test_close_off_loop(void) {
+        CloseSeen cs = { 0 };
+        VsmCloserStats before, after;
+        int ifindex = (int) if_nametoindex(SNIFFED);
+        g_autoptr(VsmSniffer) s = vsm_sniffer_new(on_frame, NULL);
+
+        g_mutex_init(&cs.lock);
+        vsm_closer_get_stats(&before);
+        vsm_closer_set_hook(on_close_hook, &cs);
+        g_assert_cmpint(vsm_sniffer_add(s, ifindex), ==, 0);
+        vsm_sniffer_remove(s, ifindex);
+        vsm_closer_flush();
+        vsm_closer_set_hook(NULL, NULL);
+        vsm_closer_get_stats(&after);
+
+        g_mutex_lock(&cs.lock);
+        g_assert_cmpuint(cs.n, ==, 1);
+        g_assert_nonnull(cs.thread);
+        g_assert_true(cs.thread != g_thread_self());    /* not on the caller's thread */
+        g_mutex_unlock(&cs.lock);
+        g_assert_cmpuint(after.queued - before.queued, ==, 1);
+        g_assert_cmpuint(after.closed - before.closed, ==, 1);
+        g_assert_cmpuint(after.inline_closed, ==, before.inline_closed);
+
+        /* At exit the queue drains and the thread is joined; a later
+         * close starts it again. */
+        g_assert_cmpint(vsm_sniffer_add(s, ifindex), ==, 0);
+        vsm_sniffer_remove(s, ifindex);
+        vsm_closer_shutdown();
+        vsm_closer_get_stats(&after);
+        g_assert_cmpuint(after.closed - before.closed, ==, 2);
+        g_mutex_clear(&cs.lock);
+}
+
 int main(int argc, char **argv) {
         int ret;
 
@@ -666,6 +720,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-sniffer/remove-in-callback", test_remove_in_callback);
         g_test_add_func("/io-sniffer/errors", test_errors);
         g_test_add_func("/io-sniffer/rate-limit", test_rate_limit);
+        g_test_add_func("/io-sniffer/close-off-loop", test_close_off_loop);
         /* The namespace and its veths go away with this process. */
         return g_test_run();
 }

@@ -348,7 +348,8 @@ static void test_timeout(void) {
                 VsmVdpAction a;
                 uint64_t now = T0, fail_at;
 
-                /* From none: back to none, no timer. */
+                /* From none: back to none, no timer; an ASSOCIATE (the VM
+                 * runs here) is repaired after the first backoff. */
                 vsm_vdp_vsi_init(&m, &lldpad_timers);
                 vsm_vdp_vsi_request(&m, req, M, false, now, &a);
                 fail_at = kind == FAIL_TIMER ? now + RESP_TIMEOUT : now + 10240;
@@ -361,7 +362,14 @@ static void test_timeout(void) {
                 assert_report(&a, VSM_VDP_OUTCOME_TIMEOUT, req, M);
                 g_assert_cmpuint(a.rtt_usec, ==, 0);
                 g_assert_false(a.send);
-                g_assert_cmpuint(a.deadline_usec, ==, 0);
+                if (req == VSM_VDP_REQ_ASSOCIATE) {
+                        g_assert_cmpuint(a.deadline_usec, ==, fail_at + VSM_VDP_REPAIR_FIRST_USEC);
+                        g_assert_true(m.repair);
+                        g_assert_cmpuint(m.n_timeout_repairs, ==, 1);
+                } else {
+                        g_assert_cmpuint(a.deadline_usec, ==, 0);
+                        g_assert_false(m.repair);
+                }
                 g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
                 g_assert_false(m.pending);
                 /* A late response is now stale. */
@@ -491,15 +499,90 @@ static void test_keepalive_failure(void) {
                 assert_report(&a, cases[c].outcome, request_of(st), M);
                 g_assert_true(a.report_internal);
                 g_assert_false(a.send);
-                g_assert_cmpuint(a.deadline_usec, ==, 0);
                 g_assert_cmpint(m.state, ==, VSM_VSI_STATE_NONE);
                 g_assert_cmpuint(m.last_change_usec, ==, now);
                 g_assert_false(m.pending);
+                if (cases[c].kind != 0 && st == VSM_VSI_STATE_ASSOCIATED) {
+                        /* Unanswered: the bridge has dropped the VM that
+                         * runs here; repaired after the backoff. */
+                        g_assert_cmpuint(a.deadline_usec, ==, now + VSM_VDP_REPAIR_FIRST_USEC);
+                        g_assert_true(m.repair);
+                        g_assert_cmpuint(m.n_timeout_repairs, ==, 1);
+                        vsm_vdp_vsi_on_timer(&m, now + VSM_VDP_REPAIR_FIRST_USEC, &a);
+                        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, false);
+                        g_assert_true(a.send_is_repair);
+                        continue;
+                }
+                g_assert_cmpuint(a.deadline_usec, ==, 0);
+                g_assert_false(m.repair);
 
                 /* No keep-alives in none. */
                 vsm_vdp_vsi_on_timer(&m, now + 100 * KEEPALIVE, &a);
                 assert_idle_action(&a);
         }
+}
+
+/* An ASSOCIATE (no S: the VM runs here) from none that the bridge never
+ * answers (the reconcile bench: a bridge under load) is retried with the
+ * repair backoff until it is answered; with S (the VM is suspended here,
+ * leaving) it is not. */
+static void test_timeout_repair(void) {
+        VsmVdpVsiMachine m;
+        VsmVdpAction a;
+        uint64_t now = T0;
+
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, M, false, now, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, false);
+        now += RESP_TIMEOUT;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_TIMEOUT, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_false(a.report_internal);              /* the caller hears of its timeout */
+        g_assert_cmpuint(a.deadline_usec, ==, now + VSM_VDP_REPAIR_FIRST_USEC);
+
+        /* First repair: unanswered too; the backoff doubles. */
+        now += VSM_VDP_REPAIR_FIRST_USEC;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, false);
+        g_assert_true(a.send_is_repair);
+        g_assert_cmpuint(m.n_repairs, ==, 1);
+        now += RESP_TIMEOUT;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_TIMEOUT, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_true(a.report_internal);
+        g_assert_cmpuint(a.deadline_usec, ==, now + 2 * VSM_VDP_REPAIR_FIRST_USEC);
+
+        /* Second repair: answered, associated. */
+        now += 2 * VSM_VDP_REPAIR_FIRST_USEC;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        assert_send(&a, VSM_VDP_REQ_ASSOCIATE, M, false);
+        now += RTT;
+        g_assert_cmpint(vsm_vdp_vsi_on_response(&m, VSM_VDP_REQ_ASSOCIATE, RESP, now, &a), ==, 0);
+        assert_report(&a, VSM_VDP_OUTCOME_REPAIRED, VSM_VDP_REQ_ASSOCIATE, M);
+        g_assert_cmpint(m.state, ==, VSM_VSI_STATE_ASSOCIATED);
+        g_assert_false(m.repair);
+        g_assert_cmpuint(m.n_timeout_repairs, ==, 1);
+
+        /* With S: no repair. */
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        now = T0;
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, S, false, now, &a);
+        now += RESP_TIMEOUT;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        assert_report(&a, VSM_VDP_OUTCOME_TIMEOUT, VSM_VDP_REQ_ASSOCIATE, S);
+        g_assert_cmpuint(a.deadline_usec, ==, 0);
+        g_assert_false(m.repair);
+
+        /* A caller request ends the repair (the VM left: DE-ASSOCIATE). */
+        vsm_vdp_vsi_init(&m, &lldpad_timers);
+        now = T0;
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_ASSOCIATE, 0, false, now, &a);
+        now += RESP_TIMEOUT;
+        vsm_vdp_vsi_on_timer(&m, now, &a);
+        g_assert_true(m.repair);
+        vsm_vdp_vsi_request(&m, VSM_VDP_REQ_DE_ASSOCIATE, 0, false, now + 1, &a);
+        assert_send(&a, VSM_VDP_REQ_DE_ASSOCIATE, 0, false);
+        g_assert_false(m.repair);
 }
 
 /* Bridge-initiated DE-ASSOCIATE in each state. */
@@ -1591,6 +1674,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/vdp/keepalive", test_keepalive);
         g_test_add_func("/sm/vdp/keepalive-slow-answer", test_keepalive_slow_answer);
         g_test_add_func("/sm/vdp/keepalive-failure", test_keepalive_failure);
+        g_test_add_func("/sm/vdp/timeout-repair", test_timeout_repair);
         g_test_add_func("/sm/vdp/bridge-deassoc", test_bridge_deassoc);
         g_test_add_func("/sm/vdp/bridge-deassoc-lldpad-late", test_bridge_deassoc_lldpad_late);
         g_test_add_func("/sm/vdp/bridge-deassoc-pending", test_bridge_deassoc_pending);

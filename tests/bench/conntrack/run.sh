@@ -166,7 +166,7 @@ JA=$(hctl A --json show "$G1" 2>/dev/null || echo '{}')
 JB=$(hctl B --json show "$G1" 2>/dev/null || echo '{}')
 loopmax() {
   ((HAVE_LOOP)) || { echo "n/a (this vsimigd has no loop-reset / loop_max_dispatch_us: the loop branch not merged)"; return; }
-  hctl "$1" --json status | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d.get("loop_max_dispatch_since_reset_us", "n/a"))'
+  hctl "$1" --json status | python3 -c 'import json, sys; d = json.load(sys.stdin); print("%s, CPU max %s" % (d.get("loop_max_dispatch_since_reset_us", "n/a"), d.get("loop_max_dispatch_cpu_since_reset_us", "n/a")))'
 }
 LOOP_A=$(loopmax A) LOOP_B=$(loopmax B)
 fi

@@ -121,6 +121,21 @@ def loop_figures(path):
     return v, how, hs
 
 
+def loop_cpu_text(path):
+    """'; CPU max N us' beside loop_max_dispatch_us: the most CPU one dispatch
+    used (loop_max_dispatch_cpu_us, since the reset when there was one), so
+    that a long dispatch that waited (little CPU) can be told from one that
+    computed; '' when not reported."""
+    try:
+        d = json.load(open(path))
+    except (OSError, ValueError):
+        return ""
+    for k, how in (("loop_max_dispatch_cpu_since_reset_us", "since reset"), ("loop_max_dispatch_cpu_us", "since start")):
+        if k in d:
+            return f"; loop_max_dispatch_cpu_us {d[k]} ({how})"
+    return "; loop_max_dispatch_cpu_us n/a"
+
+
 def migration(gi, g, cap_dst, ev_src, ev_dst, t0, t_end, show_src, rate):
     """The replay figures of one migration of guest g (gi: its mac, ip4, ll6,
     groups) started at t0: RESUMED (tr), SUSPENDED (ts), the last replayed
@@ -258,7 +273,8 @@ def main():
                 goals.append(False)
             else:
                 v, how, hs = lf
-                print(f"   host {h}: loop_max_dispatch_us {v} ({how}){'; histogram ' + hs if hs else ''}   "
+                print(f"   host {h}: loop_max_dispatch_us {v} ({how})"
+                      f"{loop_cpu_text(os.path.join(out, f'status-{tag}-{h}.json'))}{'; histogram ' + hs if hs else ''}   "
                       f"[goal <= {GOAL_LOOP_US} us: {'met' if v <= GOAL_LOOP_US else 'NOT met'}]")
                 goals.append(v <= GOAL_LOOP_US)
             st = sched_text(os.path.join(out, f"sched-{tag}-{h}.txt"))

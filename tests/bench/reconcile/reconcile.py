@@ -118,7 +118,7 @@ def first_log(stamped, needle, t0):
 
 
 def report(out, rate):
-    from evac import events, loop_figures, migration, read_stats
+    from evac import events, loop_cpu_text, loop_figures, migration, read_stats
     from carry import frames
     try:
         print("reconcile benchmark: " + open(os.path.join(out, "mode.txt")).read().strip())
@@ -186,7 +186,7 @@ def report(out, rate):
         else:
             v, how, hs = lf
             print(f"   host {host}: loop_max_dispatch_us {v} ({how}, the daemon was restarted: covers the reconcile)"
-                  f"{'; histogram ' + hs if hs else ''}   [goal <= {GOAL_LOOP_US} us: {'met' if v <= GOAL_LOOP_US else 'NOT met'}]")
+                  f"{loop_cpu_text(os.path.join(out, f'status-{tag}-{host}.json'))}{'; histogram ' + hs if hs else ''}   [goal <= {GOAL_LOOP_US} us: {'met' if v <= GOAL_LOOP_US else 'NOT met'}]")
             ok_all = ok_all and v <= GOAL_LOOP_US
         try:
             cpu, wait, runs = (int(x) for x in open(os.path.join(out, f"sched-{tag}.txt")).read().split()[:3])
