@@ -827,7 +827,9 @@ static void uplink_on_link_event(VsmUplink *u, const VsmLinkEvent *ev) {
                 return;
         }
         case VSM_LINK_EVENT_DEL:
-                if (ours_by_index) {
+                /* A bridge port's own AF_BRIDGE RTM_DELLINK only says the
+                 * link left its bridge (nomaster): it still exists. */
+                if (ours_by_index && ev->family != AF_BRIDGE) {
                         g_autofree char *why = g_strdup_printf("interface deleted (was ifindex %d)", u->ifindex);
 
                         uplink_link_lost(u, why, TRUE);
