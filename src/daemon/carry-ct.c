@@ -17,7 +17,12 @@
 #define CT_GONE_MAX 256
 /* Entries per chunk a pre-stage dump posts while it runs (each becomes a
  * batch on the wire: the destination installs while the source dumps). */
-#define CT_DUMP_CHUNK 8192
+#define CT_DUMP_CHUNK 1024
+/* Entries per peer message: one is encoded (and sealed) in one dispatch
+ * of the main loop, well under a millisecond at this size. */
+#define CT_WIRE_BATCH 1024
+/* The paced queue sends for at most this long per dispatch. */
+#define CT_DRAIN_SLICE_US 1000
 #define CT_OUT_RESERVE (4u * 1024u * 1024u)
 #define CT_PACE_MS 10
 
@@ -70,11 +75,14 @@ struct VsmCtDomain {
         VsmPeerServer *server;         /* borrowed (freed after the domains) */
         gboolean learning, dump_pending, delta_wanted, delta_sent;
         GHashTable *table;             /* CtKey -> CtLearned */
+        GHashTable *dirty;             /* CtLearned (of table) with dirty set: what the last batch and
+                                        * the delta send, without a walk of the whole table */
         guint64 seq;
         gint64 prestage_start_usec;
         guint chunks;
         GQueue outq;                   /* CtOut waiting for room on the connection */
         guint out_timer;
+        gboolean out_sliced;           /* the last drain stopped at its time slice, not for room */
         guint64 out_dropped;           /* entries that did not fit before the SWITCHOVER */
         /* destination */
         GArray *nics;                  /* CtNicRef */
@@ -199,6 +207,19 @@ static void cc_submit(VsmCtCarry *cc, VsmCtJob *j, VsmCtJobFunc func, gpointer d
 
 /* ---- source: learning ---- */
 
+static void mark_dirty(VsmCtDomain *d, CtLearned *l, gboolean dirty) {
+        l->dirty = dirty;
+        if (dirty)
+                g_hash_table_add(d->dirty, l);
+        else
+                g_hash_table_remove(d->dirty, l);
+}
+
+static void domain_table_clear(VsmCtDomain *d) {
+        g_hash_table_remove_all(d->dirty);
+        g_hash_table_remove_all(d->table);
+}
+
 static void domain_learn_entry(VsmCtDomain *d, const VsmCtEntry *e, gboolean dirty, gboolean keep_newer) {
         CtKey k;
         CtLearned *l;
@@ -220,7 +241,7 @@ static void domain_learn_entry(VsmCtDomain *d, const VsmCtEntry *e, gboolean dir
         l->e = *e;
         l->e.flags = 0;
         l->learned_usec = g_get_monotonic_time();
-        l->dirty = dirty;
+        mark_dirty(d, l, dirty);
 }
 
 static void on_event(const VsmCtEntry *e, bool destroyed, gpointer user_data) {
@@ -244,7 +265,7 @@ static void on_event(const VsmCtEntry *e, bool destroyed, gpointer user_data) {
                         }
                         if (l) {
                                 l->e.flags |= VSM_CT_F_DESTROYED;
-                                l->dirty = TRUE;
+                                mark_dirty(d, l, TRUE);
                         }
                         continue;
                 }
@@ -345,9 +366,15 @@ static void ct_send_now(VsmCtDomain *d, VsmPeerCtPhase phase, GArray *entries, g
 /* What waits, in order, while it fits (force: all of it, dropping what
  * does not fit).  FALSE when some still waits. */
 static gboolean ct_drain(VsmCtDomain *d, gboolean force) {
+        gint64 t0 = g_get_monotonic_time();
         CtOut *o;
 
         while ((o = g_queue_peek_head(&d->outq))) {
+                /* A slice per dispatch; the rest at the next tick. */
+                if (!force && g_get_monotonic_time() - t0 >= CT_DRAIN_SLICE_US) {
+                        d->out_sliced = TRUE;
+                        return FALSE;
+                }
                 if (ct_fits(d, ct_octets(o->entries))) {
                         ct_send_now(d, o->phase, o->entries, o->last);
                 } else if (force) {
@@ -364,8 +391,16 @@ static gboolean ct_drain(VsmCtDomain *d, gboolean force) {
 static gboolean on_out_timer(gpointer user_data) {
         VsmCtDomain *d = user_data;
 
-        if (!ct_drain(d, FALSE))
-                return G_SOURCE_CONTINUE;
+        d->out_sliced = FALSE;
+        if (!ct_drain(d, FALSE)) {
+                /* Out of time, not of room: again as soon as the loop is idle. */
+                if (d->out_sliced) {
+                        d->out_timer = g_idle_add(on_out_timer, d);
+                        return G_SOURCE_REMOVE;
+                }
+                d->out_timer = g_timeout_add(CT_PACE_MS, on_out_timer, d);
+                return G_SOURCE_REMOVE;
+        }
         d->out_timer = 0;
         return G_SOURCE_REMOVE;
 }
@@ -400,32 +435,29 @@ static void ct_out_clear(VsmCtDomain *d) {
         g_clear_handle_id(&d->out_timer, g_source_remove);
 }
 
-/* The batches of the entries (all, or the dirty ones), destroyed ones
- * removed from the table once sent; at least one batch, the last marked. */
-static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_dirty, guint *ret_destroyed) {
-        g_autoptr(GArray) batch = g_array_sized_new(FALSE, FALSE, sizeof(VsmCtEntry), 1024);
+/* The batches of the dirty entries (changed since streamed, or
+ * destroyed), destroyed ones removed from the table once sent; at least
+ * one batch, the last marked.  Walks the dirty set only. */
+static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, guint *ret_destroyed) {
+        g_autoptr(GArray) batch = g_array_sized_new(FALSE, FALSE, sizeof(VsmCtEntry), CT_WIRE_BATCH);
         g_autoptr(GPtrArray) gone = g_ptr_array_new();
         gint64 now = g_get_monotonic_time();
         GHashTableIter it;
         gpointer v;
         guint sent = 0, destroyed = 0, batches = 0;
 
-        g_hash_table_iter_init(&it, d->table);
+        g_hash_table_iter_init(&it, d->dirty);
         for (;;) {
-                gboolean more = g_hash_table_iter_next(&it, NULL, &v);
+                gboolean more = g_hash_table_iter_next(&it, &v, NULL);
 
                 if (more) {
                         CtLearned *l = v;
                         VsmCtEntry e;
 
-                        if (only_dirty && !l->dirty)
-                                continue;
                         l->dirty = FALSE;
                         e = l->e;
                         if (e.flags & VSM_CT_F_DESTROYED) {
                                 g_ptr_array_add(gone, l);
-                                if (!only_dirty)
-                                        continue;
                                 destroyed++;
                         } else {
                                 e.timeout = vsm_ct_timeout_remaining(e.timeout, (uint64_t) l->learned_usec,
@@ -433,7 +465,7 @@ static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_d
                                 sent++;
                         }
                         g_array_append_val(batch, e);
-                        if (batch->len < VSM_CT_BATCH_MAX)
+                        if (batch->len < CT_WIRE_BATCH)
                                 continue;
                 }
                 if (!more && batches > 0 && batch->len == 0)
@@ -444,6 +476,7 @@ static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_d
                 if (!more)
                         break;
         }
+        g_hash_table_remove_all(d->dirty);
         for (guint i = 0; i < gone->len; i++)
                 g_hash_table_remove(d->table, &((CtLearned *) gone->pdata[i])->key);
         d->carried += sent;
@@ -456,7 +489,7 @@ static void domain_send_delta(VsmCtDomain *d) {
         gint64 t0 = g_get_monotonic_time();
         guint destroyed = 0, n;
 
-        n = domain_stream(d, VSM_PEER_CT_DELTA, TRUE, &destroyed);
+        n = domain_stream(d, VSM_PEER_CT_DELTA, &destroyed);
         d->delta_entries = n + destroyed;
         d->delta_sent = TRUE;
         if (d->out_dropped)
@@ -549,7 +582,7 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
 
                         if (!g_hash_table_contains(seen, &l->key)) {
                                 l->e.flags |= VSM_CT_F_DESTROYED;
-                                l->dirty = TRUE;
+                                mark_dirty(d, l, TRUE);
                         }
                 }
                 return;
@@ -569,7 +602,7 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
                 g_autofree char *sk = skipped_text(d->skipped);
                 gint64 t0 = g_get_monotonic_time();
                 guint destroyed = 0;
-                guint n = domain_stream(d, VSM_PEER_CT_PRESTAGE, TRUE, &destroyed);
+                guint n = domain_stream(d, VSM_PEER_CT_PRESTAGE, &destroyed);
 
                 d->prestage_entries += n;
                 d->prestage_ms = (double) (g_get_monotonic_time() - d->prestage_start_usec) / 1000.0;
@@ -637,7 +670,7 @@ void vsm_ct_domain_prestage(VsmCtDomain *d, const VsmCtOwned *owned, VsmPeerServ
         d->prestage_entries = 0;
         d->out_dropped = 0;
         ct_out_clear(d);
-        g_hash_table_remove_all(d->table);
+        domain_table_clear(d);
         if (owned->n == 0) {
                 ct_note(cc, d->uuid, FALSE, "conntrack: the VM owns no address yet: no entries carried");
                 return;
@@ -673,7 +706,7 @@ void vsm_ct_domain_stop(VsmCtDomain *d) {
                 vsm_ct_worker_cancel(d->cc->worker, d);
         d->dump_pending = d->delta_wanted = FALSE;
         ct_out_clear(d);
-        g_hash_table_remove_all(d->table);
+        domain_table_clear(d);
 }
 
 /* A forgotten domain's "deleted" counter, after the fact. */
@@ -895,6 +928,7 @@ VsmCtDomain *vsm_ct_domain_new(VsmCtCarry *cc, const char *uuid) {
         d->cc = cc;
         g_strlcpy(d->uuid, uuid, sizeof(d->uuid));
         d->table = g_hash_table_new_full(key_hash, key_equal, NULL, g_free);
+        d->dirty = g_hash_table_new(g_direct_hash, g_direct_equal);
         d->nics = g_array_new(FALSE, FALSE, sizeof(CtNicRef));
         d->submitted = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
         d->delta_us = -1;
@@ -912,6 +946,7 @@ VsmCtDomain *vsm_ct_domain_free(VsmCtDomain *d) {
                 g_hash_table_remove_all(d->cc->gone);
         g_hash_table_replace(d->cc->gone, g_strdup(d->uuid), vsm_ct_domain_to_json(d));
         ct_out_clear(d);
+        g_hash_table_unref(d->dirty);
         g_hash_table_unref(d->table);
         g_array_unref(d->nics);
         g_array_unref(d->submitted);
