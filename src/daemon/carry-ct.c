@@ -25,6 +25,9 @@
 #define CT_DRAIN_SLICE_US 1000
 #define CT_OUT_RESERVE (4u * 1024u * 1024u)
 #define CT_PACE_MS 10
+/* Source: how long a domain gone here (the VM left) still streams what a
+ * dump slower than the migration brings after the SWITCHOVER. */
+#define CT_LINGER_MS 10000
 
 enum {
         CT_TAG_PRESTAGE = 1,           /* a source dump for the pre-stage */
@@ -44,6 +47,7 @@ struct VsmCtCarry {
         GPtrArray *learning;           /* VsmCtDomain (borrowed) learning now */
         gboolean unavailable;          /* auto: the kernel's conntrack did not answer */
         GHashTable *gone;              /* uuid -> JsonNode: the counters of domains forgotten here */
+        GPtrArray *lingering;          /* VsmCtDomain freed while their dump still streamed (source) */
         guint64 n_jobs, n_deleted_after_left, n_undone;
 };
 
@@ -84,13 +88,20 @@ struct VsmCtDomain {
         guint out_timer;
         gboolean out_sliced;           /* the last drain stopped at its time slice, not for room */
         guint64 out_dropped;           /* entries that did not fit before the SWITCHOVER */
+        gboolean lingering;            /* freed by the carry: ends once the dump's rest went out */
+        guint linger_timer;
         /* destination */
+        gboolean rx_any, rx_done;      /* a batch received; the delta's last received */
+        gboolean after_takeover;       /* late: the VM is ours, the re-check uses kept_nics */
+        GPtrArray *kept_nics;          /* VsmNicState: the carried states at the takeover */
         GArray *nics;                  /* CtNicRef */
         GArray *submitted;             /* VsmCtEntry given to the kernel (for CT_UNDO) */
         gint64 prestage_rx_usec, delta_rx_usec;
         /* counters (show) */
         guint64 learned, carried, skipped[_VSM_CT_SKIP_MAX], installed, failed, deleted;
-        guint64 prestage_entries, delta_entries;
+        guint64 prestage_entries, delta_entries, late;
+        gint64 install_busy_us;        /* destination: the worker's time in install jobs */
+        double dump_ms;                /* source: the pre-stage dump in the worker */
         double prestage_ms;
         gint64 delta_us;               /* -1: none */
 };
@@ -143,6 +154,9 @@ static char *skipped_text(const guint64 *skipped) {
         return g_string_free(s, FALSE);
 }
 
+static void domain_destroy(VsmCtDomain *d);
+static void domain_linger_end(VsmCtDomain *d);
+
 /* ---- the host's part ---- */
 
 VsmCtCarry *vsm_ct_carry_new(const VsmConfig *config, VsmCtNoteFunc note, gpointer user_data) {
@@ -156,12 +170,21 @@ VsmCtCarry *vsm_ct_carry_new(const VsmConfig *config, VsmCtNoteFunc note, gpoint
         cc->note_data = user_data;
         cc->learning = g_ptr_array_new();
         cc->gone = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) json_node_unref);
+        cc->lingering = g_ptr_array_new();
         return cc;
 }
 
 VsmCtCarry *vsm_ct_carry_free(VsmCtCarry *cc) {
         if (!cc)
                 return NULL;
+        /* Lingering domains end without a word (the server goes next). */
+        while (cc->lingering->len) {
+                VsmCtDomain *d = cc->lingering->pdata[cc->lingering->len - 1];
+
+                d->server = NULL;
+                domain_destroy(d);
+        }
+        g_ptr_array_unref(cc->lingering);
         vsm_ct_events_free(cc->events);
         vsm_ct_worker_free(cc->worker);
         g_ptr_array_unref(cc->learning);
@@ -550,6 +573,8 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
                 return;
         }
         d->dump_pending = FALSE;
+        if (!resync)
+                d->dump_ms = (double) (j->ended_usec - j->started_usec) / 1000.0;
         if (j->error < 0) {
                 gboolean automatic = cc->config->ct_enabled == VSM_CONFIG_CT_AUTO;
 
@@ -558,6 +583,8 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
                 if (automatic)
                         cc->unavailable = TRUE;
                 domain_learning_stop(d);
+                if (d->lingering)
+                        domain_linger_end(d);
                 return;
         }
         if (resync) {
@@ -596,6 +623,8 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
                 /* SUSPENDED came first: everything left goes as the delta. */
                 ct_note(cc, d->uuid, FALSE, "conntrack: the dump ended after SUSPENDED: the rest as the delta");
                 domain_send_delta(d);
+                if (d->lingering)
+                        domain_linger_end(d);
                 return;
         }
         {
@@ -688,11 +717,17 @@ void vsm_ct_domain_delta(VsmCtDomain *d) {
                 /* The SWITCHOVER does not wait for it: what the dump still
                  * brings follows it and may come after the destination
                  * took the VM over (then it is not installed). */
+                g_autoptr(GArray) none = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+
                 ct_note(d->cc, d->uuid, FALSE,
                         "conntrack: SUSPENDED before the pre-stage dump ended (%" G_GUINT64_FORMAT " entries "
-                        "streamed so far): the rest follows the SWITCHOVER, possibly too late",
+                        "streamed so far): the rest follows the SWITCHOVER as the delta",
                         d->prestage_entries);
                 d->delta_wanted = TRUE;
+                /* An empty delta batch, not the last, ahead of the
+                 * SWITCHOVER: the destination keeps the channel open for
+                 * the rest even when no chunk came yet. */
+                ct_send(d, VSM_PEER_CT_DELTA, none, FALSE, TRUE);
                 domain_learning_stop(d);
                 return;
         }
@@ -792,6 +827,7 @@ static void on_installed(VsmCtJob *j, gpointer user_data) {
         }
         d->installed += j->done;
         d->failed += j->failed;
+        d->install_busy_us += j->ended_usec - j->started_usec;
         if (j->error < 0)
                 ct_note(cc, d->uuid, FALSE, "conntrack: installing failed: %s", g_strerror(-j->error));
         if (j->user_tag == CT_TAG_INSTALL_PRESTAGE_LAST) {
@@ -824,7 +860,18 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
         VsmCtOwned owned;
         VsmCtJob *j;
 
-        if (!m->ct_entries || !cc_worker(cc))
+        if (!m->ct_entries)
+                return;
+        d->rx_any = TRUE;
+        if (delta && m->ct_last)
+                d->rx_done = TRUE;
+        if (d->after_takeover) {
+                /* The rest of a dump slower than the migration: the
+                 * carried states kept at the takeover re-check it. */
+                nics = d->kept_nics;
+                d->late += m->ct_entries->len;
+        }
+        if (!cc_worker(cc))
                 return;
         if (delta && !d->delta_rx_usec)
                 d->delta_rx_usec = g_get_monotonic_time();
@@ -888,8 +935,20 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
         cc_submit(cc, j, on_installed, d);
 }
 
-void vsm_ct_domain_keep(VsmCtDomain *d) {
+gboolean vsm_ct_domain_stream_open(const VsmCtDomain *d) {
+        return d && d->rx_any && !d->rx_done;
+}
+
+void vsm_ct_domain_keep(VsmCtDomain *d, const GPtrArray *nics) {
         g_array_set_size(d->submitted, 0);
+        if (!vsm_ct_domain_stream_open(d))
+                return;
+        d->after_takeover = TRUE;
+        if (d->kept_nics)
+                g_ptr_array_unref(d->kept_nics);
+        d->kept_nics = g_ptr_array_new_with_free_func(state_free);
+        for (guint i = 0; nics && i < nics->len; i++)
+                g_ptr_array_add(d->kept_nics, vsm_nic_state_copy(nics->pdata[i]));
 }
 
 static void on_undone(VsmCtJob *j, gpointer user_data) {
@@ -935,9 +994,9 @@ VsmCtDomain *vsm_ct_domain_new(VsmCtCarry *cc, const char *uuid) {
         return d;
 }
 
-VsmCtDomain *vsm_ct_domain_free(VsmCtDomain *d) {
-        if (!d)
-                return NULL;
+static void domain_destroy(VsmCtDomain *d) {
+        g_ptr_array_remove(d->cc->lingering, d);
+        g_clear_handle_id(&d->linger_timer, g_source_remove);
         domain_learning_stop(d);
         if (d->cc->worker)
                 vsm_ct_worker_cancel(d->cc->worker, d);
@@ -950,7 +1009,47 @@ VsmCtDomain *vsm_ct_domain_free(VsmCtDomain *d) {
         g_hash_table_unref(d->table);
         g_array_unref(d->nics);
         g_array_unref(d->submitted);
+        if (d->kept_nics)
+                g_ptr_array_unref(d->kept_nics);
         g_free(d);
+}
+
+/* A lingering domain's dump ended (or its time is up): the channel
+ * closes once what is queued went out. */
+static void domain_linger_end(VsmCtDomain *d) {
+        if (d->server)
+                vsm_peer_server_drop_domain(d->server, d->uuid);
+        domain_destroy(d);
+}
+
+static gboolean on_linger_timeout(gpointer user_data) {
+        VsmCtDomain *d = user_data;
+
+        d->linger_timer = 0;
+        ct_note(d->cc, d->uuid, FALSE,
+                "conntrack: the pre-stage dump did not end within %d ms after the VM left: the rest is not carried",
+                CT_LINGER_MS);
+        domain_linger_end(d);
+        return G_SOURCE_REMOVE;
+}
+
+gboolean vsm_ct_domain_streaming(const VsmCtDomain *d) {
+        return d && d->dump_pending && d->delta_wanted && d->server;
+}
+
+VsmCtDomain *vsm_ct_domain_free(VsmCtDomain *d) {
+        if (!d)
+                return NULL;
+        if (vsm_ct_domain_streaming(d) && !d->lingering) {
+                /* The VM left while the dump still runs: what it brings
+                 * still goes (the destination waits for it), then the
+                 * channel closes (domain_linger_end). */
+                d->lingering = TRUE;
+                g_ptr_array_add(d->cc->lingering, d);
+                d->linger_timer = g_timeout_add(CT_LINGER_MS, on_linger_timeout, d);
+                return NULL;
+        }
+        domain_destroy(d);
         return NULL;
 }
 
@@ -977,6 +1076,9 @@ JsonNode *vsm_ct_domain_to_json(const VsmCtDomain *d) {
         json_object_set_double_member(o, "prestage_ms", d->prestage_ms);
         json_object_set_int_member(o, "delta_entries", (gint64) d->delta_entries);
         json_object_set_int_member(o, "delta_us", d->delta_us);
+        json_object_set_int_member(o, "late", (gint64) d->late);
+        json_object_set_double_member(o, "install_busy_ms", (double) d->install_busy_us / 1000.0);
+        json_object_set_double_member(o, "dump_ms", d->dump_ms);
         json_object_set_boolean_member(o, "learning", d->learning);
         json_node_take_object(n, o);
         return n;

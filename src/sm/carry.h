@@ -189,6 +189,7 @@ typedef struct VsmCarryPolicy {
         uint64_t timer_at_usec;
         bool write_inflight;
         bool takeover_write;           /* the first snapshot after a takeover: now, retried fast */
+        bool token_write;              /* a minted token not written yet: now, retried fast */
         unsigned takeover_tries;
         /* source */
         bool switchover_sent;          /* the destination may have replayed */
