@@ -700,6 +700,14 @@ void vsm_ct_domain_prestage(VsmCtDomain *d, const VsmCtOwned *owned, VsmPeerServ
         d->out_dropped = 0;
         ct_out_clear(d);
         domain_table_clear(d);
+        if (!server || !(vsm_peer_server_caps(server, d->uuid) & VSM_PEER_CAP_CONNTRACK)) {
+                /* An older destination refuses the message type and closes
+                 * the channel the state and the SWITCHOVER need. */
+                d->server = NULL;
+                ct_note(cc, d->uuid, FALSE, "conntrack: the destination did not announce \"conntrack\" (an older "
+                        "vsimigd): no entries carried");
+                return;
+        }
         if (owned->n == 0) {
                 ct_note(cc, d->uuid, FALSE, "conntrack: the VM owns no address yet: no entries carried");
                 return;

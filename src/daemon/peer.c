@@ -34,6 +34,7 @@
 #define PEER_LISTEN_BACKLOG 128
 #define PEER_FRAME_HDR 4
 #define PEER_BUSY "too many connections"
+#define PEER_BAD_MESSAGE "bad message"     /* the refusal of a message that did not decode */
 #define PEER_RETRY_FOR_MS 10000        /* a destination told PEER_BUSY retries this long */
 
 #define peer_log(level, peer, domain, ...) \
@@ -53,7 +54,12 @@ static const char *const msg_type_names[_VSM_PEER_MSG_MAX] = {
 };
 
 /* The members each type allows ("type" included); everything else is refused. */
-static const char *const hello_members[] = { "type", "version", "domain", "token", "nonce", NULL };
+static const char *const hello_members[] = { "type", "version", "domain", "token", "nonce", "caps", NULL };
+/* What a hello's "caps" may name (bit i: name i); other names are ignored
+ * (a newer destination's), at most PEER_CAPS_MAX of them. */
+static const char *const cap_names[] = { "conntrack", NULL };
+#define PEER_CAPS_MAX 16
+#define PEER_CAP_NAME_MAX 32
 static const char *const state_members[] = { "type", "domain", "generation", "nics", NULL };
 static const char *const switchover_members[] = { "type", "domain", "generation", "nics", "suspended_at", NULL };
 static const char *const error_members[] = { "type", "reason", NULL };
@@ -224,6 +230,14 @@ GBytes *vsm_peer_message_encode(const VsmPeerMessage *m) {
                 } else {
                         json_builder_set_member_name(b, "nonce");
                         json_builder_add_string_value(b, m->nonce);
+                        if (m->caps) {
+                                json_builder_set_member_name(b, "caps");
+                                json_builder_begin_array(b);
+                                for (guint i = 0; cap_names[i]; i++)
+                                        if (m->caps & (1u << i))
+                                                json_builder_add_string_value(b, cap_names[i]);
+                                json_builder_end_array(b);
+                        }
                 }
                 break;
         case VSM_PEER_MSG_CHALLENGE:
@@ -333,6 +347,39 @@ static const char *member_string(JsonObject *obj, const char *name, GError **err
 }
 
 /* A non-negative integer member.  Absent: FALSE with no error when optional. */
+/* A hello's "caps": an array of at most PEER_CAPS_MAX short strings;
+ * the names known here set their bit, others are ignored. */
+static gboolean parse_caps(JsonObject *obj, guint *ret, GError **error) {
+        JsonNode *node = json_object_get_member(obj, "caps");
+        JsonArray *a;
+        guint caps = 0;
+
+        if (!node || !JSON_NODE_HOLDS_ARRAY(node)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"caps\" is not an array");
+                return FALSE;
+        }
+        a = json_node_get_array(node);
+        if (json_array_get_length(a) > PEER_CAPS_MAX) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"caps\" has more than %d names", PEER_CAPS_MAX);
+                return FALSE;
+        }
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+                JsonNode *e = json_array_get_element(a, i);
+                const char *name;
+
+                if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING ||
+                    strlen(name = json_node_get_string(e)) > PEER_CAP_NAME_MAX) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"caps\" holds something else than short names");
+                        return FALSE;
+                }
+                for (guint k = 0; cap_names[k]; k++)
+                        if (g_str_equal(name, cap_names[k]))
+                                caps |= 1u << k;
+        }
+        *ret = caps;
+        return TRUE;
+}
+
 static gboolean member_uint(JsonObject *obj, const char *name, gboolean optional, gint64 *ret, GError **error) {
         JsonNode *node = json_object_get_member(obj, name);
         gint64 v;
@@ -624,6 +671,14 @@ gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage 
                 if (v == 1 ? !parse_token(obj, m->token, error)
                            : !parse_hex(obj, "nonce", VSM_PEER_NONCE_LEN, m->nonce, error))
                         return FALSE;
+                if (json_object_has_member(obj, "caps")) {
+                        if (v == 1) {
+                                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "a version 1 hello has no \"caps\"");
+                                return FALSE;
+                        }
+                        if (!parse_caps(obj, &m->caps, error))
+                                return FALSE;
+                }
                 break;
         case VSM_PEER_MSG_CHALLENGE:
                 if (!parse_hex(obj, "nonce", VSM_PEER_NONCE_LEN, m->nonce, error) ||
@@ -1422,6 +1477,7 @@ struct VsmPeerConn {
         char *peer;                    /* "address:port", for logs */
         char *addr;                    /* the address alone: the key of server->per_addr */
         gboolean challenged;           /* a challenge went out: an auth is expected */
+        guint caps;                    /* VSM_PEER_CAP_*: what the destination's hello announced */
         gboolean known;                /* lookup() knew the domain */
         gboolean lookup_pending;       /* a deferred lookup has not answered yet: input waits */
         gboolean eof_pending;          /* the destination closed its side meanwhile */
@@ -1646,6 +1702,7 @@ static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
 
         clear_source(&c->hello_timer);
         g_strlcpy(c->domain, m->domain, sizeof(c->domain));
+        c->caps = m->caps;
         if (m->version == 1) {
                 /* The token in clear, and nothing proves the source:
                  * only when the operator said so. */
@@ -1806,7 +1863,7 @@ static void conn_process(VsmPeerConn *c) {
                         return;
                 }
                 if (r < 0) {
-                        conn_reject(c, &c->server->rejected_protocol, r == -EMSGSIZE ? "bad length" : "bad message",
+                        conn_reject(c, &c->server->rejected_protocol, r == -EMSGSIZE ? "bad length" : PEER_BAD_MESSAGE,
                                     "%s", error->message);
                         return;
                 }
@@ -2299,6 +2356,21 @@ gsize vsm_peer_server_queued(const VsmPeerServer *s, const char *domain) {
 }
 
 /**
+ * vsm_peer_server_caps: what the accepted connection for domain announced
+ * in its hello (VSM_PEER_CAP_*); 0 when none is accepted.
+ */
+guint vsm_peer_server_caps(const VsmPeerServer *s, const char *domain) {
+        g_return_val_if_fail(s != NULL, 0);
+        for (GList *l = s->conns; l; l = l->next) {
+                const VsmPeerConn *c = l->data;
+
+                if (c->authorized && !c->closing && g_str_equal(c->domain, domain))
+                        return c->caps;
+        }
+        return 0;
+}
+
+/**
  * vsm_peer_server_drop_domain: closes every connection for domain, after
  * what is queued has been written (at most PEER_LINGER_MS).
  */
@@ -2404,6 +2476,7 @@ struct VsmPeerClient {
         gint64 hs_deadline_usec;       /* monotonic end of the handshake (TLS, challenge) */
         GSocketAddress *addr;          /* the origin */
         guint retries;                 /* after PEER_BUSY refusals */
+        gboolean no_caps;              /* the origin refused a hello with "caps" (older): sent without */
         gint64 retry_until_usec;
         VsmPeerClientCallbacks cb;
         gpointer user_data;
@@ -2636,6 +2709,17 @@ static gboolean client_on_message(VsmPeerClient *c, VsmPeerMessage *msg) {
                         client_retry(c);
                         return FALSE;
                 }
+                /* A source older than the hello's "caps" refuses the
+                 * unknown member before the challenge: once more without
+                 * (it never sends what we would have announced). */
+                if (!c->authenticated && !c->no_caps && c->messages_received == 0 &&
+                    g_str_equal(m->reason, PEER_BAD_MESSAGE)) {
+                        c->no_caps = TRUE;
+                        peer_log(G_LOG_LEVEL_INFO, c->origin, c->domain, "peer %s: the origin refused our hello's "
+                                 "\"caps\" (an older vsimigd): connecting again without", c->origin);
+                        client_retry(c);
+                        return FALSE;
+                }
                 c->refused++;
                 if (vsm_ratelimit_test(&client_rl))
                         peer_log(G_LOG_LEVEL_WARNING, c->origin, c->domain, "peer %s refused us: %s", c->origin,
@@ -2725,6 +2809,7 @@ static void client_start(VsmPeerClient *c, GSocketConnection *conn, GIOStream *t
                                           client_on_handshake_timeout, c);
         }
         g_strlcpy(m.domain, c->domain, sizeof(m.domain));
+        m.caps = c->no_caps ? 0 : VSM_PEER_CAPS_SUPPORTED;
         vsm_peer_random_hex(c->nonce_d, VSM_PEER_NONCE_LEN / 2);
         g_strlcpy(m.nonce, c->nonce_d, sizeof(m.nonce));
         hello = vsm_peer_message_encode(&m);
