@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/log.h"
 #include "daemon/netstate.h"
@@ -101,6 +102,7 @@ struct VsmCtDomain {
         guint64 learned, carried, skipped[_VSM_CT_SKIP_MAX], installed, failed, deleted;
         guint64 prestage_entries, delta_entries, late;
         gint64 install_busy_us;        /* destination: the worker's time in install jobs */
+        gint64 slice_max_us, slice_max_cpu_us; /* the longest main-loop slice of the carry (wall, thread CPU) */
         double dump_ms;                /* source: the pre-stage dump in the worker */
         double prestage_ms;
         gint64 delta_us;               /* -1: none */
@@ -117,6 +119,28 @@ static void ct_note(VsmCtCarry *cc, const char *uuid, gboolean quiet, const char
         if (cc->note)
                 cc->note(uuid, quiet, text, cc->note_data);
 }
+
+/* The main loop's time in one piece of the carry's work (a dump chunk
+ * streamed, a received batch re-checked and queued, a paced drain): wall
+ * time, and the thread's CPU time (what the carry itself costs, without
+ * the time the scheduler gave others on a loaded host). */
+typedef struct CtSlice {
+        gint64 wall, cpu;
+} CtSlice;
+
+static gint64 thread_cpu_usec(void) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+                return 0;
+        return (gint64) ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+static CtSlice slice_start(void) {
+        return (CtSlice) { .wall = g_get_monotonic_time(), .cpu = thread_cpu_usec() };
+}
+
+static void slice_end(VsmCtDomain *d, CtSlice t);
 
 static guint key_hash(gconstpointer p) {
         const uint8_t *b = p;
@@ -413,9 +437,13 @@ static gboolean ct_drain(VsmCtDomain *d, gboolean force) {
 
 static gboolean on_out_timer(gpointer user_data) {
         VsmCtDomain *d = user_data;
+        CtSlice t = slice_start();
+        gboolean done;
 
         d->out_sliced = FALSE;
-        if (!ct_drain(d, FALSE)) {
+        done = ct_drain(d, FALSE);
+        slice_end(d, t);
+        if (!done) {
                 /* Out of time, not of room: again as soon as the loop is idle. */
                 if (d->out_sliced) {
                         d->out_timer = g_idle_add(on_out_timer, d);
@@ -569,7 +597,10 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
         gboolean resync = j->user_tag == CT_TAG_RESYNC;
 
         if (j->partial) {
+                CtSlice t = slice_start();
+
                 domain_dump_chunk(d, j->out);
+                slice_end(d, t);
                 return;
         }
         d->dump_pending = FALSE;
@@ -867,6 +898,7 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
         gboolean delta = m->ct_phase == VSM_PEER_CT_DELTA;
         VsmCtOwned owned;
         VsmCtJob *j;
+        CtSlice t = slice_start();
 
         if (!m->ct_entries)
                 return;
@@ -941,6 +973,7 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
         j->nat_carry = cc->config->ct_nat_carry;
         j->user_tag = !m->ct_last ? CT_TAG_INSTALL : delta ? CT_TAG_INSTALL_DELTA_LAST : CT_TAG_INSTALL_PRESTAGE_LAST;
         cc_submit(cc, j, on_installed, d);
+        slice_end(d, t);
 }
 
 gboolean vsm_ct_domain_stream_open(const VsmCtDomain *d) {
@@ -984,6 +1017,11 @@ void vsm_ct_domain_undo(VsmCtDomain *d) {
         g_strlcpy(j->tag, d->uuid, sizeof(j->tag));
         g_array_set_size(d->submitted, 0);
         cc_submit(cc, j, on_undone, cc);
+}
+
+static void slice_end(VsmCtDomain *d, CtSlice t) {
+        d->slice_max_us = MAX(d->slice_max_us, g_get_monotonic_time() - t.wall);
+        d->slice_max_cpu_us = MAX(d->slice_max_cpu_us, thread_cpu_usec() - t.cpu);
 }
 
 /* ---- the domain ---- */
@@ -1087,6 +1125,8 @@ JsonNode *vsm_ct_domain_to_json(const VsmCtDomain *d) {
         json_object_set_int_member(o, "late", (gint64) d->late);
         json_object_set_double_member(o, "install_busy_ms", (double) d->install_busy_us / 1000.0);
         json_object_set_double_member(o, "dump_ms", d->dump_ms);
+        json_object_set_int_member(o, "loop_slice_max_us", d->slice_max_us);
+        json_object_set_int_member(o, "loop_slice_max_cpu_us", d->slice_max_cpu_us);
         json_object_set_boolean_member(o, "learning", d->learning);
         json_node_take_object(n, o);
         return n;

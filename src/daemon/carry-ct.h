@@ -86,5 +86,7 @@ void vsm_ct_domain_undo(VsmCtDomain *d);
 /* The "conntrack" object of `vsimigctl show --json`:
  * {"learned","carried","skipped":{"nat","not_owned","cap","protocol","zone","malformed"},"installed","failed",
  *  "deleted","prestage_entries","prestage_ms","delta_entries","delta_us","late",
- *  "install_busy_ms" (destination: the worker's time installing), "dump_ms" (source: the pre-stage dump)} */
+ *  "install_busy_ms" (destination: the worker's time installing), "dump_ms" (source: the pre-stage dump),
+ *  "loop_slice_max_us", "loop_slice_max_cpu_us" (the longest main-loop piece of the carry's streaming or
+ *  installing work: wall, and the thread's CPU time)} */
 JsonNode *vsm_ct_domain_to_json(const VsmCtDomain *d);
