@@ -967,7 +967,9 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
                 j->user_tag = CT_TAG_DELETE;
                 cc_submit(cc, j, on_installed, d);
         }
-        g_array_append_vals(d->submitted, add->data, add->len);
+        /* (for CT_UNDO; after the takeover they are the VM's already) */
+        if (!d->after_takeover)
+                g_array_append_vals(d->submitted, add->data, add->len);
         j = vsm_ct_job_new(VSM_CT_JOB_INSTALL);
         j->in = g_steal_pointer(&add);
         j->nat_carry = cc->config->ct_nat_carry;
