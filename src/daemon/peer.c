@@ -170,8 +170,9 @@ static GBytes *ct_message_encode_fast(const VsmPeerMessage *m, gboolean *ret_fal
                                ct_phase_names[m->ct_phase < _VSM_PEER_CT_PHASE_MAX ? m->ct_phase : 0],
                                (gint64) MIN(m->ct_seq, (guint64) G_MAXINT64), m->ct_last ? "true" : "false");
         pos = s->len;
-        /* g_base64_encode_step() may write up to len / 3 * 4 + 4 (+ close's 4). */
-        g_string_set_size(s, pos + w.len / 3 * 4 + 8);
+        /* g_base64_encode_step() writes at most (len / 3 + 1) * 4, close 4
+         * more: room for both, and some. */
+        g_string_set_size(s, pos + (w.len / 3 + 1) * 4 + 16);
         pos += g_base64_encode_step(raw, w.len, FALSE, s->str + pos, &state, &save);
         pos += g_base64_encode_close(FALSE, s->str + pos, &state, &save);
         g_string_truncate(s, pos);
