@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/log.h"
 #include "daemon/netstate.h"
@@ -17,9 +18,22 @@
 #define CT_GONE_MAX 256
 /* Entries per chunk a pre-stage dump posts while it runs (each becomes a
  * batch on the wire: the destination installs while the source dumps). */
-#define CT_DUMP_CHUNK 8192
+#define CT_DUMP_CHUNK 1024
+/* Entries per peer message: one is encoded (and sealed) in one dispatch
+ * of the main loop, well under a millisecond at this size. */
+#define CT_WIRE_BATCH 1024
+/* The paced queue sends for at most this long per dispatch. */
+#define CT_DRAIN_SLICE_US 1000
+/* The learned table in shards: a hash table grows by rehashing all it
+ * holds at once (~2 ms of CPU at 60 k entries, ~30 ms at 1 M), in the
+ * dispatch whose chunk crosses the size; 64 shards grow 64 times as
+ * often, each a 64th of that. */
+#define CT_SHARDS 64
 #define CT_OUT_RESERVE (4u * 1024u * 1024u)
 #define CT_PACE_MS 10
+/* Source: how long a domain gone here (the VM left) still streams what a
+ * dump slower than the migration brings after the SWITCHOVER. */
+#define CT_LINGER_MS 10000
 
 enum {
         CT_TAG_PRESTAGE = 1,           /* a source dump for the pre-stage */
@@ -39,6 +53,7 @@ struct VsmCtCarry {
         GPtrArray *learning;           /* VsmCtDomain (borrowed) learning now */
         gboolean unavailable;          /* auto: the kernel's conntrack did not answer */
         GHashTable *gone;              /* uuid -> JsonNode: the counters of domains forgotten here */
+        GPtrArray *lingering;          /* VsmCtDomain freed while their dump still streamed (source) */
         guint64 n_jobs, n_deleted_after_left, n_undone;
 };
 
@@ -69,20 +84,32 @@ struct VsmCtDomain {
         VsmCtOwned owned;
         VsmPeerServer *server;         /* borrowed (freed after the domains) */
         gboolean learning, dump_pending, delta_wanted, delta_sent;
-        GHashTable *table;             /* CtKey -> CtLearned */
+        GHashTable *table[CT_SHARDS];  /* CtKey -> CtLearned, by the key's top hash bits */
+        guint table_n;                 /* entries in all shards */
+        GHashTable *dirty;             /* CtLearned (of table) with dirty set: what the last batch and
+                                        * the delta send, without a walk of the whole table */
         guint64 seq;
         gint64 prestage_start_usec;
         guint chunks;
         GQueue outq;                   /* CtOut waiting for room on the connection */
         guint out_timer;
+        gboolean out_sliced;           /* the last drain stopped at its time slice, not for room */
         guint64 out_dropped;           /* entries that did not fit before the SWITCHOVER */
+        gboolean lingering;            /* freed by the carry: ends once the dump's rest went out */
+        guint linger_timer;
         /* destination */
+        gboolean rx_any, rx_done;      /* a batch received; the delta's last received */
+        gboolean after_takeover;       /* late: the VM is ours, the re-check uses kept_nics */
+        GPtrArray *kept_nics;          /* VsmNicState: the carried states at the takeover */
         GArray *nics;                  /* CtNicRef */
         GArray *submitted;             /* VsmCtEntry given to the kernel (for CT_UNDO) */
         gint64 prestage_rx_usec, delta_rx_usec;
         /* counters (show) */
         guint64 learned, carried, skipped[_VSM_CT_SKIP_MAX], installed, failed, deleted;
-        guint64 prestage_entries, delta_entries;
+        guint64 prestage_entries, delta_entries, late;
+        gint64 install_busy_us;        /* destination: the worker's time in install jobs */
+        gint64 slice_max_us, slice_max_cpu_us; /* the longest main-loop slice of the carry (wall, thread CPU) */
+        double dump_ms;                /* source: the pre-stage dump in the worker */
         double prestage_ms;
         gint64 delta_us;               /* -1: none */
 };
@@ -98,6 +125,28 @@ static void ct_note(VsmCtCarry *cc, const char *uuid, gboolean quiet, const char
         if (cc->note)
                 cc->note(uuid, quiet, text, cc->note_data);
 }
+
+/* The main loop's time in one piece of the carry's work (a dump chunk
+ * streamed, a received batch re-checked and queued, a paced drain): wall
+ * time, and the thread's CPU time (what the carry itself costs, without
+ * the time the scheduler gave others on a loaded host). */
+typedef struct CtSlice {
+        gint64 wall, cpu;
+} CtSlice;
+
+static gint64 thread_cpu_usec(void) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+                return 0;
+        return (gint64) ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+static CtSlice slice_start(void) {
+        return (CtSlice) { .wall = g_get_monotonic_time(), .cpu = thread_cpu_usec() };
+}
+
+static void slice_end(VsmCtDomain *d, CtSlice t);
 
 static guint key_hash(gconstpointer p) {
         const uint8_t *b = p;
@@ -123,6 +172,14 @@ static void key_of(const VsmCtEntry *e, CtKey *k) {
         memcpy(k->dst, e->orig_dst, 16);
 }
 
+static GHashTable *shard(const VsmCtDomain *d, const CtKey *k) {
+        return d->table[key_hash(k) >> 26];
+}
+
+static CtLearned *table_lookup(const VsmCtDomain *d, const CtKey *k) {
+        return g_hash_table_lookup(shard(d, k), k);
+}
+
 static char *skipped_text(const guint64 *skipped) {
         GString *s = g_string_new(NULL);
 
@@ -134,6 +191,9 @@ static char *skipped_text(const guint64 *skipped) {
                 g_string_append(s, "none");
         return g_string_free(s, FALSE);
 }
+
+static void domain_destroy(VsmCtDomain *d);
+static void domain_linger_end(VsmCtDomain *d);
 
 /* ---- the host's part ---- */
 
@@ -148,12 +208,21 @@ VsmCtCarry *vsm_ct_carry_new(const VsmConfig *config, VsmCtNoteFunc note, gpoint
         cc->note_data = user_data;
         cc->learning = g_ptr_array_new();
         cc->gone = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) json_node_unref);
+        cc->lingering = g_ptr_array_new();
         return cc;
 }
 
 VsmCtCarry *vsm_ct_carry_free(VsmCtCarry *cc) {
         if (!cc)
                 return NULL;
+        /* Lingering domains end without a word (the server goes next). */
+        while (cc->lingering->len) {
+                VsmCtDomain *d = cc->lingering->pdata[cc->lingering->len - 1];
+
+                d->server = NULL;
+                domain_destroy(d);
+        }
+        g_ptr_array_unref(cc->lingering);
         vsm_ct_events_free(cc->events);
         vsm_ct_worker_free(cc->worker);
         g_ptr_array_unref(cc->learning);
@@ -199,28 +268,44 @@ static void cc_submit(VsmCtCarry *cc, VsmCtJob *j, VsmCtJobFunc func, gpointer d
 
 /* ---- source: learning ---- */
 
+static void mark_dirty(VsmCtDomain *d, CtLearned *l, gboolean dirty) {
+        l->dirty = dirty;
+        if (dirty)
+                g_hash_table_add(d->dirty, l);
+        else
+                g_hash_table_remove(d->dirty, l);
+}
+
+static void domain_table_clear(VsmCtDomain *d) {
+        g_hash_table_remove_all(d->dirty);
+        for (int i = 0; i < CT_SHARDS; i++)
+                g_hash_table_remove_all(d->table[i]);
+        d->table_n = 0;
+}
+
 static void domain_learn_entry(VsmCtDomain *d, const VsmCtEntry *e, gboolean dirty, gboolean keep_newer) {
         CtKey k;
         CtLearned *l;
 
         key_of(e, &k);
-        l = g_hash_table_lookup(d->table, &k);
+        l = table_lookup(d, &k);
         if (l && keep_newer)
                 return;                 /* an event after the dump started knows better */
         if (!l) {
-                if (g_hash_table_size(d->table) >= d->cc->config->ct_max_entries) {
+                if (d->table_n >= d->cc->config->ct_max_entries) {
                         d->skipped[VSM_CT_SKIP_CAP]++;
                         return;
                 }
                 l = g_new0(CtLearned, 1);
                 l->key = k;
-                g_hash_table_insert(d->table, &l->key, l);
+                g_hash_table_insert(shard(d, &l->key), &l->key, l);
+                d->table_n++;
                 d->learned++;
         }
         l->e = *e;
         l->e.flags = 0;
         l->learned_usec = g_get_monotonic_time();
-        l->dirty = dirty;
+        mark_dirty(d, l, dirty);
 }
 
 static void on_event(const VsmCtEntry *e, bool destroyed, gpointer user_data) {
@@ -235,16 +320,16 @@ static void on_event(const VsmCtEntry *e, bool destroyed, gpointer user_data) {
                         continue;
                 if (destroyed) {
                         key_of(e, &k);
-                        l = g_hash_table_lookup(d->table, &k);
+                        l = table_lookup(d, &k);
                         if (!l && d->dump_pending) {
                                 /* A tombstone: the dump may still bring
                                  * the entry as it was. */
                                 domain_learn_entry(d, e, TRUE, FALSE);
-                                l = g_hash_table_lookup(d->table, &k);
+                                l = table_lookup(d, &k);
                         }
                         if (l) {
                                 l->e.flags |= VSM_CT_F_DESTROYED;
-                                l->dirty = TRUE;
+                                mark_dirty(d, l, TRUE);
                         }
                         continue;
                 }
@@ -345,9 +430,15 @@ static void ct_send_now(VsmCtDomain *d, VsmPeerCtPhase phase, GArray *entries, g
 /* What waits, in order, while it fits (force: all of it, dropping what
  * does not fit).  FALSE when some still waits. */
 static gboolean ct_drain(VsmCtDomain *d, gboolean force) {
+        gint64 t0 = g_get_monotonic_time();
         CtOut *o;
 
         while ((o = g_queue_peek_head(&d->outq))) {
+                /* A slice per dispatch; the rest at the next tick. */
+                if (!force && g_get_monotonic_time() - t0 >= CT_DRAIN_SLICE_US) {
+                        d->out_sliced = TRUE;
+                        return FALSE;
+                }
                 if (ct_fits(d, ct_octets(o->entries))) {
                         ct_send_now(d, o->phase, o->entries, o->last);
                 } else if (force) {
@@ -363,9 +454,21 @@ static gboolean ct_drain(VsmCtDomain *d, gboolean force) {
 
 static gboolean on_out_timer(gpointer user_data) {
         VsmCtDomain *d = user_data;
+        CtSlice t = slice_start();
+        gboolean done;
 
-        if (!ct_drain(d, FALSE))
-                return G_SOURCE_CONTINUE;
+        d->out_sliced = FALSE;
+        done = ct_drain(d, FALSE);
+        slice_end(d, t);
+        if (!done) {
+                /* Out of time, not of room: again as soon as the loop is idle. */
+                if (d->out_sliced) {
+                        d->out_timer = g_idle_add(on_out_timer, d);
+                        return G_SOURCE_REMOVE;
+                }
+                d->out_timer = g_timeout_add(CT_PACE_MS, on_out_timer, d);
+                return G_SOURCE_REMOVE;
+        }
         d->out_timer = 0;
         return G_SOURCE_REMOVE;
 }
@@ -400,32 +503,29 @@ static void ct_out_clear(VsmCtDomain *d) {
         g_clear_handle_id(&d->out_timer, g_source_remove);
 }
 
-/* The batches of the entries (all, or the dirty ones), destroyed ones
- * removed from the table once sent; at least one batch, the last marked. */
-static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_dirty, guint *ret_destroyed) {
-        g_autoptr(GArray) batch = g_array_sized_new(FALSE, FALSE, sizeof(VsmCtEntry), 1024);
+/* The batches of the dirty entries (changed since streamed, or
+ * destroyed), destroyed ones removed from the table once sent; at least
+ * one batch, the last marked.  Walks the dirty set only. */
+static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, guint *ret_destroyed) {
+        g_autoptr(GArray) batch = g_array_sized_new(FALSE, FALSE, sizeof(VsmCtEntry), CT_WIRE_BATCH);
         g_autoptr(GPtrArray) gone = g_ptr_array_new();
         gint64 now = g_get_monotonic_time();
         GHashTableIter it;
         gpointer v;
         guint sent = 0, destroyed = 0, batches = 0;
 
-        g_hash_table_iter_init(&it, d->table);
+        g_hash_table_iter_init(&it, d->dirty);
         for (;;) {
-                gboolean more = g_hash_table_iter_next(&it, NULL, &v);
+                gboolean more = g_hash_table_iter_next(&it, &v, NULL);
 
                 if (more) {
                         CtLearned *l = v;
                         VsmCtEntry e;
 
-                        if (only_dirty && !l->dirty)
-                                continue;
                         l->dirty = FALSE;
                         e = l->e;
                         if (e.flags & VSM_CT_F_DESTROYED) {
                                 g_ptr_array_add(gone, l);
-                                if (!only_dirty)
-                                        continue;
                                 destroyed++;
                         } else {
                                 e.timeout = vsm_ct_timeout_remaining(e.timeout, (uint64_t) l->learned_usec,
@@ -433,7 +533,7 @@ static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_d
                                 sent++;
                         }
                         g_array_append_val(batch, e);
-                        if (batch->len < VSM_CT_BATCH_MAX)
+                        if (batch->len < CT_WIRE_BATCH)
                                 continue;
                 }
                 if (!more && batches > 0 && batch->len == 0)
@@ -444,8 +544,11 @@ static guint domain_stream(VsmCtDomain *d, VsmPeerCtPhase phase, gboolean only_d
                 if (!more)
                         break;
         }
+        g_hash_table_remove_all(d->dirty);
         for (guint i = 0; i < gone->len; i++)
-                g_hash_table_remove(d->table, &((CtLearned *) gone->pdata[i])->key);
+                if (g_hash_table_remove(shard(d, &((CtLearned *) gone->pdata[i])->key),
+                                        &((CtLearned *) gone->pdata[i])->key))
+                        d->table_n--;
         d->carried += sent;
         if (ret_destroyed)
                 *ret_destroyed = destroyed;
@@ -456,7 +559,7 @@ static void domain_send_delta(VsmCtDomain *d) {
         gint64 t0 = g_get_monotonic_time();
         guint destroyed = 0, n;
 
-        n = domain_stream(d, VSM_PEER_CT_DELTA, TRUE, &destroyed);
+        n = domain_stream(d, VSM_PEER_CT_DELTA, &destroyed);
         d->delta_entries = n + destroyed;
         d->delta_sent = TRUE;
         if (d->out_dropped)
@@ -484,10 +587,10 @@ static void domain_dump_take(VsmCtDomain *d, GArray *entries, GArray *batch) {
                         continue;
                 }
                 key_of(e, &k);
-                if (g_hash_table_contains(d->table, &k))
+                if (table_lookup(d, &k))
                         continue;
                 domain_learn_entry(d, e, batch == NULL, TRUE);
-                if (batch && g_hash_table_contains(d->table, &k))
+                if (batch && table_lookup(d, &k))
                         g_array_append_val(batch, *e);
         }
 }
@@ -513,10 +616,15 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
         gboolean resync = j->user_tag == CT_TAG_RESYNC;
 
         if (j->partial) {
+                CtSlice t = slice_start();
+
                 domain_dump_chunk(d, j->out);
+                slice_end(d, t);
                 return;
         }
         d->dump_pending = FALSE;
+        if (!resync)
+                d->dump_ms = (double) (j->ended_usec - j->started_usec) / 1000.0;
         if (j->error < 0) {
                 gboolean automatic = cc->config->ct_enabled == VSM_CONFIG_CT_AUTO;
 
@@ -525,6 +633,8 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
                 if (automatic)
                         cc->unavailable = TRUE;
                 domain_learning_stop(d);
+                if (d->lingering)
+                        domain_linger_end(d);
                 return;
         }
         if (resync) {
@@ -543,33 +653,37 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
                         g_hash_table_add(seen, &keys[i]);
                         domain_learn_entry(d, e, TRUE, FALSE);
                 }
-                g_hash_table_iter_init(&it, d->table);
-                while (g_hash_table_iter_next(&it, NULL, &v)) {
-                        CtLearned *l = v;
+                for (int sh = 0; sh < CT_SHARDS; sh++) {
+                        g_hash_table_iter_init(&it, d->table[sh]);
+                        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                                CtLearned *l = v;
 
-                        if (!g_hash_table_contains(seen, &l->key)) {
-                                l->e.flags |= VSM_CT_F_DESTROYED;
-                                l->dirty = TRUE;
+                                if (!g_hash_table_contains(seen, &l->key)) {
+                                        l->e.flags |= VSM_CT_F_DESTROYED;
+                                        mark_dirty(d, l, TRUE);
+                                }
                         }
                 }
                 return;
         }
         /* The rest of the dump goes with what events changed meanwhile
          * (dirty), as the last pre-stage batch. */
-        before = g_hash_table_size(d->table);
+        before = d->table_n;
         domain_dump_take(d, j->out, NULL);
         d->skipped[VSM_CT_SKIP_CAP] += j->over;
         if (d->delta_wanted) {
                 /* SUSPENDED came first: everything left goes as the delta. */
                 ct_note(cc, d->uuid, FALSE, "conntrack: the dump ended after SUSPENDED: the rest as the delta");
                 domain_send_delta(d);
+                if (d->lingering)
+                        domain_linger_end(d);
                 return;
         }
         {
                 g_autofree char *sk = skipped_text(d->skipped);
                 gint64 t0 = g_get_monotonic_time();
                 guint destroyed = 0;
-                guint n = domain_stream(d, VSM_PEER_CT_PRESTAGE, TRUE, &destroyed);
+                guint n = domain_stream(d, VSM_PEER_CT_PRESTAGE, &destroyed);
 
                 d->prestage_entries += n;
                 d->prestage_ms = (double) (g_get_monotonic_time() - d->prestage_start_usec) / 1000.0;
@@ -577,7 +691,7 @@ static void on_dump(VsmCtJob *j, gpointer user_data) {
                         "conntrack: pre-stage: %" G_GUINT64_FORMAT " entries streamed in %.1f ms (%u of %u in the "
                         "table; %u chunk(s) while the worker dumped, the last batch %u entries and %u destroyed; "
                         "skipped: %s); dump %.1f ms in the worker, last batch encoded in %.1f ms",
-                        d->prestage_entries, d->prestage_ms, g_hash_table_size(d->table), j->seen, d->chunks, n,
+                        d->prestage_entries, d->prestage_ms, d->table_n, j->seen, d->chunks, n,
                         destroyed, sk, (double) (j->ended_usec - j->started_usec) / 1000.0,
                         (double) (g_get_monotonic_time() - t0) / 1000.0);
                 (void) before;
@@ -637,7 +751,15 @@ void vsm_ct_domain_prestage(VsmCtDomain *d, const VsmCtOwned *owned, VsmPeerServ
         d->prestage_entries = 0;
         d->out_dropped = 0;
         ct_out_clear(d);
-        g_hash_table_remove_all(d->table);
+        domain_table_clear(d);
+        if (!server || !(vsm_peer_server_caps(server, d->uuid) & VSM_PEER_CAP_CONNTRACK)) {
+                /* An older destination refuses the message type and closes
+                 * the channel the state and the SWITCHOVER need. */
+                d->server = NULL;
+                ct_note(cc, d->uuid, FALSE, "conntrack: the destination did not announce \"conntrack\" (an older "
+                        "vsimigd): no entries carried");
+                return;
+        }
         if (owned->n == 0) {
                 ct_note(cc, d->uuid, FALSE, "conntrack: the VM owns no address yet: no entries carried");
                 return;
@@ -655,11 +777,17 @@ void vsm_ct_domain_delta(VsmCtDomain *d) {
                 /* The SWITCHOVER does not wait for it: what the dump still
                  * brings follows it and may come after the destination
                  * took the VM over (then it is not installed). */
+                g_autoptr(GArray) none = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+
                 ct_note(d->cc, d->uuid, FALSE,
                         "conntrack: SUSPENDED before the pre-stage dump ended (%" G_GUINT64_FORMAT " entries "
-                        "streamed so far): the rest follows the SWITCHOVER, possibly too late",
+                        "streamed so far): the rest follows the SWITCHOVER as the delta",
                         d->prestage_entries);
                 d->delta_wanted = TRUE;
+                /* An empty delta batch, not the last, ahead of the
+                 * SWITCHOVER: the destination keeps the channel open for
+                 * the rest even when no chunk came yet. */
+                ct_send(d, VSM_PEER_CT_DELTA, none, FALSE, TRUE);
                 domain_learning_stop(d);
                 return;
         }
@@ -673,7 +801,7 @@ void vsm_ct_domain_stop(VsmCtDomain *d) {
                 vsm_ct_worker_cancel(d->cc->worker, d);
         d->dump_pending = d->delta_wanted = FALSE;
         ct_out_clear(d);
-        g_hash_table_remove_all(d->table);
+        domain_table_clear(d);
 }
 
 /* A forgotten domain's "deleted" counter, after the fact. */
@@ -759,6 +887,7 @@ static void on_installed(VsmCtJob *j, gpointer user_data) {
         }
         d->installed += j->done;
         d->failed += j->failed;
+        d->install_busy_us += j->ended_usec - j->started_usec;
         if (j->error < 0)
                 ct_note(cc, d->uuid, FALSE, "conntrack: installing failed: %s", g_strerror(-j->error));
         if (j->user_tag == CT_TAG_INSTALL_PRESTAGE_LAST) {
@@ -790,8 +919,20 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
         gboolean delta = m->ct_phase == VSM_PEER_CT_DELTA;
         VsmCtOwned owned;
         VsmCtJob *j;
+        CtSlice t = slice_start();
 
-        if (!m->ct_entries || !cc_worker(cc))
+        if (!m->ct_entries)
+                return;
+        d->rx_any = TRUE;
+        if (delta && m->ct_last)
+                d->rx_done = TRUE;
+        if (d->after_takeover) {
+                /* The rest of a dump slower than the migration: the
+                 * carried states kept at the takeover re-check it. */
+                nics = d->kept_nics;
+                d->late += m->ct_entries->len;
+        }
+        if (!cc_worker(cc))
                 return;
         if (delta && !d->delta_rx_usec)
                 d->delta_rx_usec = g_get_monotonic_time();
@@ -847,16 +988,31 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
                 j->user_tag = CT_TAG_DELETE;
                 cc_submit(cc, j, on_installed, d);
         }
-        g_array_append_vals(d->submitted, add->data, add->len);
+        /* (for CT_UNDO; after the takeover they are the VM's already) */
+        if (!d->after_takeover)
+                g_array_append_vals(d->submitted, add->data, add->len);
         j = vsm_ct_job_new(VSM_CT_JOB_INSTALL);
         j->in = g_steal_pointer(&add);
         j->nat_carry = cc->config->ct_nat_carry;
         j->user_tag = !m->ct_last ? CT_TAG_INSTALL : delta ? CT_TAG_INSTALL_DELTA_LAST : CT_TAG_INSTALL_PRESTAGE_LAST;
         cc_submit(cc, j, on_installed, d);
+        slice_end(d, t);
 }
 
-void vsm_ct_domain_keep(VsmCtDomain *d) {
+gboolean vsm_ct_domain_stream_open(const VsmCtDomain *d) {
+        return d && d->rx_any && !d->rx_done;
+}
+
+void vsm_ct_domain_keep(VsmCtDomain *d, const GPtrArray *nics) {
         g_array_set_size(d->submitted, 0);
+        if (!vsm_ct_domain_stream_open(d))
+                return;
+        d->after_takeover = TRUE;
+        if (d->kept_nics)
+                g_ptr_array_unref(d->kept_nics);
+        d->kept_nics = g_ptr_array_new_with_free_func(state_free);
+        for (guint i = 0; nics && i < nics->len; i++)
+                g_ptr_array_add(d->kept_nics, vsm_nic_state_copy(nics->pdata[i]));
 }
 
 static void on_undone(VsmCtJob *j, gpointer user_data) {
@@ -886,6 +1042,11 @@ void vsm_ct_domain_undo(VsmCtDomain *d) {
         cc_submit(cc, j, on_undone, cc);
 }
 
+static void slice_end(VsmCtDomain *d, CtSlice t) {
+        d->slice_max_us = MAX(d->slice_max_us, g_get_monotonic_time() - t.wall);
+        d->slice_max_cpu_us = MAX(d->slice_max_cpu_us, thread_cpu_usec() - t.cpu);
+}
+
 /* ---- the domain ---- */
 
 VsmCtDomain *vsm_ct_domain_new(VsmCtCarry *cc, const char *uuid) {
@@ -894,16 +1055,18 @@ VsmCtDomain *vsm_ct_domain_new(VsmCtCarry *cc, const char *uuid) {
         g_hash_table_remove(cc->gone, uuid);
         d->cc = cc;
         g_strlcpy(d->uuid, uuid, sizeof(d->uuid));
-        d->table = g_hash_table_new_full(key_hash, key_equal, NULL, g_free);
+        for (int i = 0; i < CT_SHARDS; i++)
+                d->table[i] = g_hash_table_new_full(key_hash, key_equal, NULL, g_free);
+        d->dirty = g_hash_table_new(g_direct_hash, g_direct_equal);
         d->nics = g_array_new(FALSE, FALSE, sizeof(CtNicRef));
         d->submitted = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
         d->delta_us = -1;
         return d;
 }
 
-VsmCtDomain *vsm_ct_domain_free(VsmCtDomain *d) {
-        if (!d)
-                return NULL;
+static void domain_destroy(VsmCtDomain *d) {
+        g_ptr_array_remove(d->cc->lingering, d);
+        g_clear_handle_id(&d->linger_timer, g_source_remove);
         domain_learning_stop(d);
         if (d->cc->worker)
                 vsm_ct_worker_cancel(d->cc->worker, d);
@@ -912,10 +1075,52 @@ VsmCtDomain *vsm_ct_domain_free(VsmCtDomain *d) {
                 g_hash_table_remove_all(d->cc->gone);
         g_hash_table_replace(d->cc->gone, g_strdup(d->uuid), vsm_ct_domain_to_json(d));
         ct_out_clear(d);
-        g_hash_table_unref(d->table);
+        g_hash_table_unref(d->dirty);
+        for (int i = 0; i < CT_SHARDS; i++)
+                g_hash_table_unref(d->table[i]);
         g_array_unref(d->nics);
         g_array_unref(d->submitted);
+        if (d->kept_nics)
+                g_ptr_array_unref(d->kept_nics);
         g_free(d);
+}
+
+/* A lingering domain's dump ended (or its time is up): the channel
+ * closes once what is queued went out. */
+static void domain_linger_end(VsmCtDomain *d) {
+        if (d->server)
+                vsm_peer_server_drop_domain(d->server, d->uuid);
+        domain_destroy(d);
+}
+
+static gboolean on_linger_timeout(gpointer user_data) {
+        VsmCtDomain *d = user_data;
+
+        d->linger_timer = 0;
+        ct_note(d->cc, d->uuid, FALSE,
+                "conntrack: the pre-stage dump did not end within %d ms after the VM left: the rest is not carried",
+                CT_LINGER_MS);
+        domain_linger_end(d);
+        return G_SOURCE_REMOVE;
+}
+
+gboolean vsm_ct_domain_streaming(const VsmCtDomain *d) {
+        return d && d->dump_pending && d->delta_wanted && d->server;
+}
+
+VsmCtDomain *vsm_ct_domain_free(VsmCtDomain *d) {
+        if (!d)
+                return NULL;
+        if (vsm_ct_domain_streaming(d) && !d->lingering) {
+                /* The VM left while the dump still runs: what it brings
+                 * still goes (the destination waits for it), then the
+                 * channel closes (domain_linger_end). */
+                d->lingering = TRUE;
+                g_ptr_array_add(d->cc->lingering, d);
+                d->linger_timer = g_timeout_add(CT_LINGER_MS, on_linger_timeout, d);
+                return NULL;
+        }
+        domain_destroy(d);
         return NULL;
 }
 
@@ -942,6 +1147,11 @@ JsonNode *vsm_ct_domain_to_json(const VsmCtDomain *d) {
         json_object_set_double_member(o, "prestage_ms", d->prestage_ms);
         json_object_set_int_member(o, "delta_entries", (gint64) d->delta_entries);
         json_object_set_int_member(o, "delta_us", d->delta_us);
+        json_object_set_int_member(o, "late", (gint64) d->late);
+        json_object_set_double_member(o, "install_busy_ms", (double) d->install_busy_us / 1000.0);
+        json_object_set_double_member(o, "dump_ms", d->dump_ms);
+        json_object_set_int_member(o, "loop_slice_max_us", d->slice_max_us);
+        json_object_set_int_member(o, "loop_slice_max_cpu_us", d->slice_max_cpu_us);
         json_object_set_boolean_member(o, "learning", d->learning);
         json_node_take_object(n, o);
         return n;

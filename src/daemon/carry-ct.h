@@ -36,8 +36,16 @@ JsonNode *vsm_ct_carry_to_json(const VsmCtCarry *cc);
 JsonNode *vsm_ct_carry_gone_json(const VsmCtCarry *cc, const char *uuid);
 
 VsmCtDomain *vsm_ct_domain_new(VsmCtCarry *cc, const char *uuid);
-/* Unregisters; its jobs in flight run on without callbacks. */
+/* Unregisters; its jobs in flight run on without callbacks.  A source
+ * domain whose dump still streams after the SWITCHOVER
+ * (vsm_ct_domain_streaming()) lingers instead: it sends the rest, then
+ * closes the domain's peer connections (vsm_peer_server_drop_domain()),
+ * at most CT_LINGER_MS (10 s) later. */
 VsmCtDomain *vsm_ct_domain_free(VsmCtDomain *d);
+/* Source: SUSPENDED came before the pre-stage dump ended: the rest still
+ * goes, after the SWITCHOVER (the caller leaves the connection to
+ * vsm_ct_domain_free()). */
+gboolean vsm_ct_domain_streaming(const VsmCtDomain *d);
 
 /* Source: the owned addresses of the domain's vNICs (VsmNicState, index
  * = the vNIC's), from the learners. */
@@ -63,13 +71,22 @@ void vsm_ct_domain_set_nics(VsmCtDomain *d, const VsmDomainInfo *info);
  * carried VsmNicState, re-checked again here), map zones, install in the
  * worker. */
 void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrArray *nics);
-/* Destination, TAKEOVER: the installed entries are the VM's now. */
-void vsm_ct_domain_keep(VsmCtDomain *d);
+/* Destination, TAKEOVER: the installed entries are the VM's now.  While
+ * the stream is still open (vsm_ct_domain_stream_open()), a copy of nics
+ * (the carried states) re-checks what still comes: those batches install
+ * as "late" ones. */
+void vsm_ct_domain_keep(VsmCtDomain *d, const GPtrArray *nics);
+/* Destination: a batch came and the delta's last did not yet (the source's
+ * dump is slower than the migration: the rest follows the SWITCHOVER). */
+gboolean vsm_ct_domain_stream_open(const VsmCtDomain *d);
 /* Destination, CT_UNDO: delete what was installed (runs on after d is
  * freed). */
 void vsm_ct_domain_undo(VsmCtDomain *d);
 
 /* The "conntrack" object of `vsimigctl show --json`:
  * {"learned","carried","skipped":{"nat","not_owned","cap","protocol","zone","malformed"},"installed","failed",
- *  "deleted","prestage_entries","prestage_ms","delta_entries","delta_us"} */
+ *  "deleted","prestage_entries","prestage_ms","delta_entries","delta_us","late",
+ *  "install_busy_ms" (destination: the worker's time installing), "dump_ms" (source: the pre-stage dump),
+ *  "loop_slice_max_us", "loop_slice_max_cpu_us" (the longest main-loop piece of the carry's streaming or
+ *  installing work: wall, and the thread's CPU time)} */
 JsonNode *vsm_ct_domain_to_json(const VsmCtDomain *d);

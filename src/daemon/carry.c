@@ -84,7 +84,16 @@ struct CarryDomain {
         guint mdb_timer;               /* retry while the tap has no carrier */
         gint64 mdb_deadline_usec;      /* 0: first pass */
         VsmCtDomain *ct;               /* the conntrack carry's part; NULL until used */
+        guint ct_late_timer;           /* destination: client kept after TAKEOVER for the dump's rest */
+        GPtrArray *ct_held;            /* destination: VsmPeerMessage, delta batches until the SWITCHOVER */
 };
+
+/* Destination: how long the channel stays open after the takeover for
+ * the rest of a source's dump slower than the migration. */
+#define CARRY_CT_LATE_WAIT_MS 10000
+/* Destination: delta batches held for the SWITCHOVER's NIC states (more
+ * are installed at once, against the states known then). */
+#define CARRY_CT_HELD_MAX 256
 
 struct VsmCarry {
         const VsmConfig *config;
@@ -175,7 +184,11 @@ static void domain_free(gpointer p) {
         g_clear_handle_id(&d->write_timer, g_source_remove);
         mdb_stop(d);
         g_clear_handle_id(&d->state_flush, g_source_remove);
-        if (d->c->server)
+        g_clear_handle_id(&d->ct_late_timer, g_source_remove);
+        if (d->ct_held)
+                g_ptr_array_unref(d->ct_held);
+        /* A dump still streaming closes the channel itself, once done. */
+        if (d->c->server && !vsm_ct_domain_streaming(d->ct))
                 vsm_peer_server_drop_domain(d->c->server, d->uuid);
         vsm_peer_client_free(d->client);
         vsm_domain_state_free(d->incoming);
@@ -728,8 +741,20 @@ static void on_peer_message(VsmPeerClient *client, VsmPeerMessage *m, gpointer u
                 d->peer_state = g_strdup("connected");
                 carry_note(d, FALSE, "peer channel to %s: connected", d->incoming ? d->incoming->origin : "?");
         }
-        if (!d->incoming)
+        if (!d->incoming) {
+                /* After the takeover: the rest of a slow dump (late). */
+                if (msg->type == VSM_PEER_MSG_CONNTRACK && d->ct_late_timer && d->ct && client == d->client) {
+                        vsm_ct_domain_install(d->ct, msg, NULL);
+                        if (!vsm_ct_domain_stream_open(d->ct)) {
+                                carry_note(d, FALSE, "conntrack: the source's dump ended after the takeover: "
+                                           "its rest installed late");
+                                g_clear_handle_id(&d->ct_late_timer, g_source_remove);
+                                d->client = NULL;
+                                vsm_peer_client_free(client);
+                        }
+                }
                 return;
+        }
         if (msg->type == VSM_PEER_MSG_SWITCHOVER) {
                 VsmCarryInput in = { .ev = VSM_CARRY_EV_SWITCHOVER_RECEIVED };
                 CarryCtx ctx = { .client = client, .msg = msg };
@@ -747,6 +772,16 @@ static void on_peer_message(VsmPeerClient *client, VsmPeerMessage *m, gpointer u
                 carry_note(d, TRUE, "peer: state of %u vNIC(s), generation %" G_GUINT64_FORMAT, msg->nics->len,
                            msg->generation);
         }
+}
+
+static gboolean on_ct_late_timeout(gpointer user_data) {
+        CarryDomain *d = user_data;
+
+        d->ct_late_timer = 0;
+        carry_note(d, FALSE, "conntrack: the rest of the source's pre-stage did not come within %d ms after the "
+                   "takeover: channel closed", CARRY_CT_LATE_WAIT_MS);
+        g_clear_pointer(&d->client, vsm_peer_client_free);
+        return G_SOURCE_REMOVE;
 }
 
 static gboolean on_peer_closed_idle(gpointer user_data) {
@@ -770,8 +805,43 @@ static void on_peer_closed(VsmPeerClient *client, const GError *error, gpointer 
                 carry_note(d, TRUE, "peer channel %s", d->peer_state);
         if (d->client == client) {
                 d->client = NULL;
+                g_clear_handle_id(&d->ct_late_timer, g_source_remove);
                 g_idle_add(on_peer_closed_idle, client);
         }
+}
+
+static void held_free(gpointer p) {
+        vsm_peer_message_free(p);
+}
+
+/* CT_INSTALL of a delta batch before the SWITCHOVER: held (a copy) for
+ * its NIC states.  FALSE: install it now. */
+static gboolean domain_ct_hold(CarryDomain *d, const VsmPeerMessage *m) {
+        VsmPeerMessage *h;
+
+        if (m->ct_phase != VSM_PEER_CT_DELTA || d->policy.switchover_received)
+                return FALSE;
+        if (!d->ct_held)
+                d->ct_held = g_ptr_array_new_with_free_func(held_free);
+        if (d->ct_held->len >= CARRY_CT_HELD_MAX)
+                return FALSE;
+        h = g_new0(VsmPeerMessage, 1);
+        h->type = m->type;
+        g_strlcpy(h->domain, m->domain, sizeof(h->domain));
+        h->ct_phase = m->ct_phase;
+        h->ct_seq = m->ct_seq;
+        h->ct_last = m->ct_last;
+        h->ct_entries = g_array_ref(m->ct_entries);
+        g_ptr_array_add(d->ct_held, h);
+        return TRUE;
+}
+
+static void domain_ct_release_held(CarryDomain *d) {
+        g_autoptr(GPtrArray) held = g_steal_pointer(&d->ct_held);
+
+        for (guint i = 0; held && i < held->len; i++)
+                if (d->ct && d->incoming)
+                        vsm_ct_domain_install(d->ct, held->pdata[i], d->incoming->nics);
 }
 
 /* FORWARD_SWITCHOVER: the migration machine takes it only while the
@@ -788,6 +858,10 @@ static void domain_forward_switchover(CarryDomain *d, CarryCtx *ctx) {
                 g_ptr_array_add(before, vsm_nic_state_copy(d->incoming->nics->pdata[i]));
         domain_merge_incoming(d, ctx->msg->nics);
         d->suspended_real_usec = ctx->msg->suspended_at_real_usec;
+        /* The delta came just ahead of the SWITCHOVER: its entries are
+         * checked against the vNIC states merged now (an address learned
+         * after the last STATE is in these only), before the replay. */
+        domain_ct_release_held(d);
         if (d->c->host.switchover && !d->c->host.switchover(d->uuid, d->c->host_data)) {
                 GPtrArray *merged = d->incoming->nics;
 
@@ -1760,9 +1834,20 @@ static gboolean carry_feed(CarryDomain *d, VsmCarryInput *in, CarryCtx *ctx) {
                         domain_forward_switchover(d, ctx);
                         break;
                 case VSM_CARRY_ACT_TAKEOVER:
+                        /* (no SWITCHOVER forwarded: against what is known) */
+                        domain_ct_release_held(d);
                         if (d->ct)
-                                vsm_ct_domain_keep(d->ct);
-                        g_clear_pointer(&d->client, vsm_peer_client_free);
+                                vsm_ct_domain_keep(d->ct, d->incoming ? d->incoming->nics : NULL);
+                        if (d->client && vsm_ct_domain_stream_open(d->ct)) {
+                                /* The source's dump is slower than the
+                                 * migration: its rest follows. */
+                                carry_note(d, FALSE, "conntrack: the source's pre-stage is not complete: the "
+                                           "channel stays open for its rest (at most %d ms)", CARRY_CT_LATE_WAIT_MS);
+                                g_clear_handle_id(&d->ct_late_timer, g_source_remove);
+                                d->ct_late_timer = g_timeout_add(CARRY_CT_LATE_WAIT_MS, on_ct_late_timeout, d);
+                        } else {
+                                g_clear_pointer(&d->client, vsm_peer_client_free);
+                        }
                         g_clear_pointer(&d->incoming, vsm_domain_state_free);
                         break;
                 case VSM_CARRY_ACT_NOTE:
@@ -1789,7 +1874,8 @@ static gboolean carry_feed(CarryDomain *d, VsmCarryInput *in, CarryCtx *ctx) {
                         domain_ct_flush(d);
                         break;
                 case VSM_CARRY_ACT_CT_INSTALL:
-                        if (domain_ct(d) && ctx->msg && d->incoming)
+                        if (domain_ct(d) && ctx->msg && d->incoming && ctx->msg->ct_entries &&
+                            !domain_ct_hold(d, ctx->msg))
                                 vsm_ct_domain_install(d->ct, ctx->msg, d->incoming->nics);
                         break;
                 case VSM_CARRY_ACT_CT_UNDO:

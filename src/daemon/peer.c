@@ -34,6 +34,7 @@
 #define PEER_LISTEN_BACKLOG 128
 #define PEER_FRAME_HDR 4
 #define PEER_BUSY "too many connections"
+#define PEER_BAD_MESSAGE "bad message"     /* the refusal of a message that did not decode */
 #define PEER_RETRY_FOR_MS 10000        /* a destination told PEER_BUSY retries this long */
 
 #define peer_log(level, peer, domain, ...) \
@@ -53,7 +54,12 @@ static const char *const msg_type_names[_VSM_PEER_MSG_MAX] = {
 };
 
 /* The members each type allows ("type" included); everything else is refused. */
-static const char *const hello_members[] = { "type", "version", "domain", "token", "nonce", NULL };
+static const char *const hello_members[] = { "type", "version", "domain", "token", "nonce", "caps", NULL };
+/* What a hello's "caps" may name (bit i: name i); other names are ignored
+ * (a newer destination's), at most PEER_CAPS_MAX of them. */
+static const char *const cap_names[] = { "conntrack", NULL };
+#define PEER_CAPS_MAX 16
+#define PEER_CAP_NAME_MAX 32
 static const char *const state_members[] = { "type", "domain", "generation", "nics", NULL };
 static const char *const switchover_members[] = { "type", "domain", "generation", "nics", "suspended_at", NULL };
 static const char *const error_members[] = { "type", "reason", NULL };
@@ -127,6 +133,63 @@ static gboolean base64_valid(const char *s, gsize len) {
         return pad <= 2;
 }
 
+/* A conntrack message, written directly: its members are a lower-case
+ * UUID, fixed words, numbers and base64 (nothing to escape), and at a
+ * hundred thousand entries a pre-stage is megabytes of base64 that
+ * json-glib's builder and generator would copy and scan character by
+ * character on the main loop.  Same JSON as the generator's.  NULL when
+ * the domain is not a plain UUID (then the generic path), a record does
+ * not encode or the body passes VSM_PEER_MESSAGE_MAX. */
+static GBytes *ct_message_encode_fast(const VsmPeerMessage *m, gboolean *ret_fallback) {
+        guint n = m->ct_entries ? m->ct_entries->len : 0;
+        g_autofree uint8_t *raw = NULL;
+        GString *s;
+        VsmWriter w;
+        gsize len, b64_len, pos;
+        gint state = 0, save = 0;
+        guint8 *frame;
+
+        *ret_fallback = FALSE;
+        for (const char *p = m->domain; *p; p++)
+                if (!(g_ascii_isdigit(*p) || (*p >= 'a' && *p <= 'f') || *p == '-')) {
+                        *ret_fallback = TRUE;
+                        return NULL;
+                }
+        if (n > VSM_CT_BATCH_MAX)
+                return NULL;
+        raw = g_malloc((gsize) MAX(n, 1) * VSM_CT_RECORD_LEN_IP6);
+        vsm_writer_init(&w, raw, (gsize) MAX(n, 1) * VSM_CT_RECORD_LEN_IP6);
+        for (guint i = 0; i < n; i++)
+                if (vsm_ct_record_write(&w, &g_array_index(m->ct_entries, VsmCtEntry, i)) < 0)
+                        return NULL;
+        b64_len = (w.len + 2) / 3 * 4;
+        s = g_string_sized_new(PEER_FRAME_HDR + 160 + b64_len + 4);
+        g_string_append_len(s, "\0\0\0\0", PEER_FRAME_HDR);
+        g_string_append_printf(s, "{\"type\":\"conntrack\",\"domain\":\"%s\",\"phase\":\"%s\",\"seq\":%" G_GINT64_FORMAT
+                               ",\"last\":%s,\"entries\":\"", m->domain,
+                               ct_phase_names[m->ct_phase < _VSM_PEER_CT_PHASE_MAX ? m->ct_phase : 0],
+                               (gint64) MIN(m->ct_seq, (guint64) G_MAXINT64), m->ct_last ? "true" : "false");
+        pos = s->len;
+        /* g_base64_encode_step() writes at most (len / 3 + 1) * 4, close 4
+         * more: room for both, and some. */
+        g_string_set_size(s, pos + (w.len / 3 + 1) * 4 + 16);
+        pos += g_base64_encode_step(raw, w.len, FALSE, s->str + pos, &state, &save);
+        pos += g_base64_encode_close(FALSE, s->str + pos, &state, &save);
+        g_string_truncate(s, pos);
+        g_string_append(s, "\"}");
+        len = s->len - PEER_FRAME_HDR;
+        if (len > VSM_PEER_MESSAGE_MAX) {
+                g_string_free(s, TRUE);
+                return NULL;
+        }
+        frame = (guint8 *) s->str;
+        frame[0] = (guint8) (len >> 24);
+        frame[1] = (guint8) (len >> 16);
+        frame[2] = (guint8) (len >> 8);
+        frame[3] = (guint8) len;
+        return g_string_free_to_bytes(s);
+}
+
 /**
  * vsm_peer_message_encode: the framed octets of m (4-octet big-endian
  * length, then the JSON body).  NULL if the body would pass
@@ -144,6 +207,14 @@ GBytes *vsm_peer_message_encode(const VsmPeerMessage *m) {
         g_return_val_if_fail((unsigned) m->type < _VSM_PEER_MSG_MAX, NULL);
         g_return_val_if_fail(m->generation <= G_MAXINT64, NULL);
 
+        if (m->type == VSM_PEER_MSG_CONNTRACK) {
+                gboolean fallback = FALSE;
+                GBytes *fast = ct_message_encode_fast(m, &fallback);
+
+                if (fast || !fallback)
+                        return fast;
+        }
+
         b = json_builder_new_immutable();
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "type");
@@ -160,6 +231,14 @@ GBytes *vsm_peer_message_encode(const VsmPeerMessage *m) {
                 } else {
                         json_builder_set_member_name(b, "nonce");
                         json_builder_add_string_value(b, m->nonce);
+                        if (m->caps) {
+                                json_builder_set_member_name(b, "caps");
+                                json_builder_begin_array(b);
+                                for (guint i = 0; cap_names[i]; i++)
+                                        if (m->caps & (1u << i))
+                                                json_builder_add_string_value(b, cap_names[i]);
+                                json_builder_end_array(b);
+                        }
                 }
                 break;
         case VSM_PEER_MSG_CHALLENGE:
@@ -269,6 +348,39 @@ static const char *member_string(JsonObject *obj, const char *name, GError **err
 }
 
 /* A non-negative integer member.  Absent: FALSE with no error when optional. */
+/* A hello's "caps": an array of at most PEER_CAPS_MAX short strings;
+ * the names known here set their bit, others are ignored. */
+static gboolean parse_caps(JsonObject *obj, guint *ret, GError **error) {
+        JsonNode *node = json_object_get_member(obj, "caps");
+        JsonArray *a;
+        guint caps = 0;
+
+        if (!node || !JSON_NODE_HOLDS_ARRAY(node)) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"caps\" is not an array");
+                return FALSE;
+        }
+        a = json_node_get_array(node);
+        if (json_array_get_length(a) > PEER_CAPS_MAX) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"caps\" has more than %d names", PEER_CAPS_MAX);
+                return FALSE;
+        }
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+                JsonNode *e = json_array_get_element(a, i);
+                const char *name;
+
+                if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING ||
+                    strlen(name = json_node_get_string(e)) > PEER_CAP_NAME_MAX) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "\"caps\" holds something else than short names");
+                        return FALSE;
+                }
+                for (guint k = 0; cap_names[k]; k++)
+                        if (g_str_equal(name, cap_names[k]))
+                                caps |= 1u << k;
+        }
+        *ret = caps;
+        return TRUE;
+}
+
 static gboolean member_uint(JsonObject *obj, const char *name, gboolean optional, gint64 *ret, GError **error) {
         JsonNode *node = json_object_get_member(obj, name);
         gint64 v;
@@ -560,6 +672,14 @@ gboolean vsm_peer_message_decode(const uint8_t *body, gsize len, VsmPeerMessage 
                 if (v == 1 ? !parse_token(obj, m->token, error)
                            : !parse_hex(obj, "nonce", VSM_PEER_NONCE_LEN, m->nonce, error))
                         return FALSE;
+                if (json_object_has_member(obj, "caps")) {
+                        if (v == 1) {
+                                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID, "a version 1 hello has no \"caps\"");
+                                return FALSE;
+                        }
+                        if (!parse_caps(obj, &m->caps, error))
+                                return FALSE;
+                }
                 break;
         case VSM_PEER_MSG_CHALLENGE:
                 if (!parse_hex(obj, "nonce", VSM_PEER_NONCE_LEN, m->nonce, error) ||
@@ -1358,6 +1478,7 @@ struct VsmPeerConn {
         char *peer;                    /* "address:port", for logs */
         char *addr;                    /* the address alone: the key of server->per_addr */
         gboolean challenged;           /* a challenge went out: an auth is expected */
+        guint caps;                    /* VSM_PEER_CAP_*: what the destination's hello announced */
         gboolean known;                /* lookup() knew the domain */
         gboolean lookup_pending;       /* a deferred lookup has not answered yet: input waits */
         gboolean eof_pending;          /* the destination closed its side meanwhile */
@@ -1582,6 +1703,7 @@ static void conn_on_hello(VsmPeerConn *c, VsmPeerMessage *m) {
 
         clear_source(&c->hello_timer);
         g_strlcpy(c->domain, m->domain, sizeof(c->domain));
+        c->caps = m->caps;
         if (m->version == 1) {
                 /* The token in clear, and nothing proves the source:
                  * only when the operator said so. */
@@ -1742,7 +1864,7 @@ static void conn_process(VsmPeerConn *c) {
                         return;
                 }
                 if (r < 0) {
-                        conn_reject(c, &c->server->rejected_protocol, r == -EMSGSIZE ? "bad length" : "bad message",
+                        conn_reject(c, &c->server->rejected_protocol, r == -EMSGSIZE ? "bad length" : PEER_BAD_MESSAGE,
                                     "%s", error->message);
                         return;
                 }
@@ -2235,6 +2357,21 @@ gsize vsm_peer_server_queued(const VsmPeerServer *s, const char *domain) {
 }
 
 /**
+ * vsm_peer_server_caps: what the accepted connection for domain announced
+ * in its hello (VSM_PEER_CAP_*); 0 when none is accepted.
+ */
+guint vsm_peer_server_caps(const VsmPeerServer *s, const char *domain) {
+        g_return_val_if_fail(s != NULL, 0);
+        for (GList *l = s->conns; l; l = l->next) {
+                const VsmPeerConn *c = l->data;
+
+                if (c->authorized && !c->closing && g_str_equal(c->domain, domain))
+                        return c->caps;
+        }
+        return 0;
+}
+
+/**
  * vsm_peer_server_drop_domain: closes every connection for domain, after
  * what is queued has been written (at most PEER_LINGER_MS).
  */
@@ -2340,6 +2477,7 @@ struct VsmPeerClient {
         gint64 hs_deadline_usec;       /* monotonic end of the handshake (TLS, challenge) */
         GSocketAddress *addr;          /* the origin */
         guint retries;                 /* after PEER_BUSY refusals */
+        gboolean no_caps;              /* the origin refused a hello with "caps" (older): sent without */
         gint64 retry_until_usec;
         VsmPeerClientCallbacks cb;
         gpointer user_data;
@@ -2572,6 +2710,17 @@ static gboolean client_on_message(VsmPeerClient *c, VsmPeerMessage *msg) {
                         client_retry(c);
                         return FALSE;
                 }
+                /* A source older than the hello's "caps" refuses the
+                 * unknown member before the challenge: once more without
+                 * (it never sends what we would have announced). */
+                if (!c->authenticated && !c->no_caps && c->messages_received == 0 &&
+                    g_str_equal(m->reason, PEER_BAD_MESSAGE)) {
+                        c->no_caps = TRUE;
+                        peer_log(G_LOG_LEVEL_INFO, c->origin, c->domain, "peer %s: the origin refused our hello's "
+                                 "\"caps\" (an older vsimigd): connecting again without", c->origin);
+                        client_retry(c);
+                        return FALSE;
+                }
                 c->refused++;
                 if (vsm_ratelimit_test(&client_rl))
                         peer_log(G_LOG_LEVEL_WARNING, c->origin, c->domain, "peer %s refused us: %s", c->origin,
@@ -2661,6 +2810,7 @@ static void client_start(VsmPeerClient *c, GSocketConnection *conn, GIOStream *t
                                           client_on_handshake_timeout, c);
         }
         g_strlcpy(m.domain, c->domain, sizeof(m.domain));
+        m.caps = c->no_caps ? 0 : VSM_PEER_CAPS_SUPPORTED;
         vsm_peer_random_hex(c->nonce_d, VSM_PEER_NONCE_LEN / 2);
         g_strlcpy(m.nonce, c->nonce_d, sizeof(m.nonce));
         hello = vsm_peer_message_encode(&m);

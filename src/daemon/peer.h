@@ -9,8 +9,15 @@
  * [peer] key-file (without one, under TLS or with insecure = true, K is
  * the migration's token):
  *
- *  1. D->S {"type":"hello","version":2,"domain":"<uuid>","nonce":Nd}
- *     No token on the wire.
+ *  1. D->S {"type":"hello","version":2,"domain":"<uuid>","nonce":Nd,"caps":["conntrack"]}
+ *     No token on the wire.  "caps" (optional) names what this
+ *     destination takes beyond the state and switchover: "conntrack"
+ *     messages; unknown names are ignored.  A source older than "caps"
+ *     refuses such a hello with {"type":"error","reason":"bad message"}
+ *     before any challenge: the destination then connects once more
+ *     without it (and gets no conntrack messages).  The source sends
+ *     "conntrack" messages only to a destination that announced it (an
+ *     older destination refuses the type and closes the channel).
  *  2. S->D {"type":"challenge","nonce":Ns,"proof":Ps}
  *     Ps = HMAC(K, "vsimig-peer-v2 source" NUL domain NUL token NUL Nd NUL Ns)
  *     (every field fixed length: the lower-case UUID, 32 hex characters of
@@ -133,6 +140,10 @@ typedef enum VsmPeerMessageType {
         _VSM_PEER_MSG_MAX,
 } VsmPeerMessageType;
 
+/* What a destination announces in its hello's "caps". */
+#define VSM_PEER_CAP_CONNTRACK 0x1u    /* takes "conntrack" messages */
+#define VSM_PEER_CAPS_SUPPORTED VSM_PEER_CAP_CONNTRACK
+
 /* A "conntrack" message's phase (issue 11): the pre-stage streamed at
  * migrate begin, or the delta sent just before SWITCHOVER. */
 typedef enum VsmPeerCtPhase {
@@ -153,6 +164,7 @@ typedef struct VsmPeerMessage {
         gint64 suspended_at_real_usec; /* switchover; 0 if absent */
         GPtrArray *nics;               /* VsmNicState, owned; state/switchover (never NULL there) */
         char *reason;                  /* error */
+        guint caps;                    /* hello (version 2): VSM_PEER_CAP_* announced */
         /* conntrack */
         VsmPeerCtPhase ct_phase;
         guint64 ct_seq;                /* batches of one migration, counted from 0 */
@@ -303,6 +315,9 @@ guint vsm_peer_server_send(VsmPeerServer *s, const VsmPeerMessage *m);
 /* The most octets a connection for domain has queued unsent (to pace
  * large streams below VSM_PEER_DOMAIN_OUTBUF_MAX). */
 gsize vsm_peer_server_queued(const VsmPeerServer *s, const char *domain);
+/* What the accepted connection for domain announced (VSM_PEER_CAP_*),
+ * 0 when there is none (or an older destination). */
+guint vsm_peer_server_caps(const VsmPeerServer *s, const char *domain);
 /* Close every connection for this domain (after the migration ended),
  * once what is queued for it has been written (at most 5 s). */
 void vsm_peer_server_drop_domain(VsmPeerServer *s, const char *domain);

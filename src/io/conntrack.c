@@ -139,6 +139,137 @@ static bool ct_to_entry(const struct nf_conntrack *ct, VsmCtEntry *ret) {
         return true;
 }
 
+/* ---- a dumped entry, parsed directly ----
+ *
+ * The dump is the carry's slowest stage (the pre-stage streams as fast as
+ * the source dumps): nfct_new(), nfct_nlmsg_parse() and a getter per field
+ * cost more than the kernel's own part, so a dumped message is read here
+ * with libmnl alone, into the same VsmCtEntry ct_to_entry() makes for an
+ * event (test-io-conntrack checks every field of a dumped entry). */
+
+typedef struct AttrTable {
+        const struct nlattr **tb;
+        unsigned max;
+} AttrTable;
+
+static int attr_table_cb(const struct nlattr *a, void *data) {
+        AttrTable *t = data;
+        unsigned type = mnl_attr_get_type(a);
+
+        if (type <= t->max)
+                t->tb[type] = a;
+        return MNL_CB_OK;
+}
+
+static bool attr_nested(const struct nlattr *a, const struct nlattr **tb, unsigned max) {
+        AttrTable t = { .tb = tb, .max = max };
+
+        memset(tb, 0, (max + 1) * sizeof(*tb));
+        return a && mnl_attr_parse_nested(a, attr_table_cb, &t) >= 0;
+}
+
+static bool attr_len_is(const struct nlattr *a, size_t len) {
+        return a && mnl_attr_get_payload_len(a) >= len;
+}
+
+static void attr_addr(const struct nlattr *a, uint8_t *out, size_t len) {
+        if (attr_len_is(a, len))
+                memcpy(out, mnl_attr_get_payload(a), len);
+}
+
+static uint16_t attr_be16(const struct nlattr *a) {
+        uint16_t v = 0;
+
+        if (attr_len_is(a, 2))
+                memcpy(&v, mnl_attr_get_payload(a), 2);
+        return ntohs(v);
+}
+
+static uint32_t attr_be32(const struct nlattr *a) {
+        uint32_t v = 0;
+
+        if (attr_len_is(a, 4))
+                memcpy(&v, mnl_attr_get_payload(a), 4);
+        return ntohl(v);
+}
+
+static uint8_t attr_u8(const struct nlattr *a) {
+        return attr_len_is(a, 1) ? *(const uint8_t *) mnl_attr_get_payload(a) : 0;
+}
+
+/* One tuple: addresses into src/dst, ports (or the ICMP id, type and
+ * code, as ct_to_entry() puts them), the protocol. */
+static bool tuple_parse(const struct nlattr *t, uint8_t family, uint8_t *src, uint8_t *dst, uint16_t *sport,
+                        uint16_t *dport, uint8_t *proto) {
+        const struct nlattr *tb[CTA_TUPLE_MAX + 1], *ip[CTA_IP_MAX + 1], *pr[CTA_PROTO_MAX + 1];
+        size_t alen = family == 4 ? 4 : 16;
+
+        if (!attr_nested(t, tb, CTA_TUPLE_MAX) || !attr_nested(tb[CTA_TUPLE_IP], ip, CTA_IP_MAX) ||
+            !attr_nested(tb[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX))
+                return false;
+        attr_addr(ip[family == 4 ? CTA_IP_V4_SRC : CTA_IP_V6_SRC], src, alen);
+        attr_addr(ip[family == 4 ? CTA_IP_V4_DST : CTA_IP_V6_DST], dst, alen);
+        *proto = attr_u8(pr[CTA_PROTO_NUM]);
+        if (*proto == IPPROTO_ICMP || *proto == IPPROTO_ICMPV6) {
+                bool v6 = *proto == IPPROTO_ICMPV6;
+
+                *sport = attr_be16(pr[v6 ? CTA_PROTO_ICMPV6_ID : CTA_PROTO_ICMP_ID]);
+                *dport = (uint16_t) (attr_u8(pr[v6 ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE]) << 8 |
+                                     attr_u8(pr[v6 ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE]));
+        } else {
+                *sport = attr_be16(pr[CTA_PROTO_SRC_PORT]);
+                *dport = attr_be16(pr[CTA_PROTO_DST_PORT]);
+        }
+        return true;
+}
+
+static bool nlmsg_to_entry(const struct nlmsghdr *nlh, VsmCtEntry *ret) {
+        const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
+        const struct nlattr *tb[CTA_MAX + 1], *pi[CTA_PROTOINFO_MAX + 1], *tcp[CTA_PROTOINFO_TCP_MAX + 1];
+        AttrTable t = { .tb = tb, .max = CTA_MAX };
+        VsmCtEntry e = {};
+        uint8_t rproto = 0;
+        uint16_t rs = 0, rd = 0;
+
+        if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*nfg)))
+                return false;
+        if (nfg->nfgen_family == AF_INET)
+                e.family = 4;
+        else if (nfg->nfgen_family == AF_INET6)
+                e.family = 6;
+        else
+                return false;
+        memset(tb, 0, sizeof(tb));
+        if (mnl_attr_parse(nlh, sizeof(*nfg), attr_table_cb, &t) < 0)
+                return false;
+        if (!tuple_parse(tb[CTA_TUPLE_ORIG], e.family, e.orig_src, e.orig_dst, &e.orig_sport, &e.orig_dport, &e.proto))
+                return false;
+        if (tb[CTA_TUPLE_REPLY]) {
+                if (!tuple_parse(tb[CTA_TUPLE_REPLY], e.family, e.repl_src, e.repl_dst, &rs, &rd, &rproto))
+                        return false;
+                if (e.proto != IPPROTO_ICMP && e.proto != IPPROTO_ICMPV6) {
+                        e.repl_sport = rs;
+                        e.repl_dport = rd;
+                }
+        }
+        e.zone = attr_be16(tb[CTA_ZONE]);
+        e.status = attr_be32(tb[CTA_STATUS]);
+        e.mark = attr_be32(tb[CTA_MARK]);
+        e.timeout = MIN(attr_be32(tb[CTA_TIMEOUT]), VSM_CT_TIMEOUT_MAX);
+        if (e.proto == IPPROTO_TCP && attr_nested(tb[CTA_PROTOINFO], pi, CTA_PROTOINFO_MAX) &&
+            attr_nested(pi[CTA_PROTOINFO_TCP], tcp, CTA_PROTOINFO_TCP_MAX) && tcp[CTA_PROTOINFO_TCP_STATE]) {
+                e.tcp_state = attr_u8(tcp[CTA_PROTOINFO_TCP_STATE]);
+                if (e.tcp_state >= VSM_CT_TCP_STATE_MAX)
+                        e.tcp_state = 0;
+                e.wscale_orig = MIN(attr_u8(tcp[CTA_PROTOINFO_TCP_WSCALE_ORIGINAL]), VSM_CT_WSCALE_MAX);
+                e.wscale_repl = MIN(attr_u8(tcp[CTA_PROTOINFO_TCP_WSCALE_REPLY]), VSM_CT_WSCALE_MAX);
+                e.tcpflags_orig = attr_u8(tcp[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL]);
+                e.tcpflags_repl = attr_u8(tcp[CTA_PROTOINFO_TCP_FLAGS_REPLY]);
+        }
+        *ret = e;
+        return true;
+}
+
 static void entry_set_tuple(struct nf_conntrack *ct, const VsmCtEntry *e, bool with_reply) {
         if (e->family == 4) {
                 uint32_t a;
@@ -299,31 +430,23 @@ static bool dump_seen_before(const DumpCtx *x, const VsmCtEntry *e) {
 
 static int dump_cb(const struct nlmsghdr *nlh, void *data) {
         DumpCtx *x = data;
-        struct nf_conntrack *ct = nfct_new();
         VsmCtEntry e;
 
-        if (!ct)
-                return MNL_CB_ERROR;
-        if (nfct_nlmsg_parse(nlh, ct) >= 0) {
-                x->seen++;
-                if (!ct_to_entry(ct, &e) || (x->filtering && dump_seen_before(x, &e))) {
-                        nfct_destroy(ct);
-                        return MNL_CB_OK;
-                }
-                if (!x->owned || vsm_ct_owned_match(x->owned, &e, NULL)) {
-                        if (x->kept < x->max) {
-                                g_array_append_val(x->out, e);
-                                x->kept++;
-                                if (x->chunk && x->post && x->out->len >= x->chunk) {
-                                        x->post(x->out, x->post_data);
-                                        x->out = g_array_sized_new(FALSE, FALSE, sizeof(VsmCtEntry), x->chunk);
-                                }
-                        } else {
-                                x->over++;
+        x->seen++;
+        if (!nlmsg_to_entry(nlh, &e) || (x->filtering && dump_seen_before(x, &e)))
+                return MNL_CB_OK;
+        if (!x->owned || vsm_ct_owned_match(x->owned, &e, NULL)) {
+                if (x->kept < x->max) {
+                        g_array_append_val(x->out, e);
+                        x->kept++;
+                        if (x->chunk && x->post && x->out->len >= x->chunk) {
+                                x->post(x->out, x->post_data);
+                                x->out = g_array_sized_new(FALSE, FALSE, sizeof(VsmCtEntry), x->chunk);
                         }
+                } else {
+                        x->over++;
                 }
         }
-        nfct_destroy(ct);
         return MNL_CB_OK;
 }
 
@@ -440,12 +563,16 @@ static int sock_dump_one(VsmCtSock *s, DumpCtx *xp, const VsmCtAddr *a, bool rep
 
 /* ---- batched requests ---- */
 
-/* Reads acks until every message of seq_first..seq_first+n-1 has one;
- * ok[i] is set for those that got error 0. */
+/* Reads the answers to seq_first..seq_first+n-1 until the last one's
+ * ack: only that one asks for an ack (NLM_F_ACK); the kernel reports the
+ * others' errors anyway, and it handles a sendmsg's messages in order
+ * inside the call, so their errors come before that ack.  ok[i] (set for
+ * all on entry) is cleared for those with an error. */
 static int batch_read_acks(VsmCtSock *s, uint32_t seq_first, guint n, bool *ok, guint *ret_ok, int *ret_last_err) {
-        guint acked = 0;
+        guint errors = 0;
+        bool last = false;
 
-        while (acked < n) {
+        while (!last) {
                 ssize_t len = mnl_socket_recvfrom(s->nl, s->buf, CT_BUF_LEN);
                 const struct nlmsghdr *nlh;
                 int rest;
@@ -462,16 +589,17 @@ static int batch_read_acks(VsmCtSock *s, uint32_t seq_first, guint n, bool *ok, 
                         if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nlmsgerr)))
                                 continue;
                         err = mnl_nlmsg_get_payload(nlh);
-                        acked++;
-                        if (err->error == 0) {
-                                (*ret_ok)++;
-                                if (ok)
-                                        ok[i] = true;
-                        } else {
+                        if (err->error != 0) {
+                                errors++;
                                 *ret_last_err = err->error;
+                                if (ok)
+                                        ok[i] = false;
                         }
+                        if (i == n - 1)
+                                last = true;
                 }
         }
+        *ret_ok += n - MIN(errors, n);
         return 0;
 }
 
@@ -488,10 +616,12 @@ static int batch_run(VsmCtSock *s, uint16_t type, uint16_t flags, const VsmCtEnt
         int last_err = 0;
 
         if (ok)
-                memset(ok, 0, n * sizeof(bool));
+                for (guint i = 0; i < n; i++)
+                        ok[i] = true;
         while (done < n) {
                 struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(out, CT_BATCH_LIMIT);
                 uint32_t seq_first = s->seq + 1;
+                struct nlmsghdr *last_nlh = NULL;
                 guint k = 0;
                 int r;
 
@@ -503,7 +633,8 @@ static int batch_run(VsmCtSock *s, uint16_t type, uint16_t flags, const VsmCtEnt
                                 mnl_nlmsg_batch_stop(b);
                                 return -ENOMEM;
                         }
-                        nlh = put_ct_header(mnl_nlmsg_batch_current(b), type, flags | NLM_F_ACK, ++s->seq,
+                        /* NLM_F_ACK goes on the last one, once the batch is full. */
+                        nlh = put_ct_header(mnl_nlmsg_batch_current(b), type, flags, ++s->seq,
                                             e[done + k].family == 4 ? AF_INET : AF_INET6);
                         build(ct, &e[done + k], nat_carry);
                         nfct_nlmsg_build(nlh, ct);
@@ -513,12 +644,15 @@ static int batch_run(VsmCtSock *s, uint16_t type, uint16_t flags, const VsmCtEnt
                                 s->seq--;
                                 break;
                         }
+                        last_nlh = nlh;
                         k++;
                 }
                 if (k == 0) {
                         mnl_nlmsg_batch_stop(b);
                         return -EMSGSIZE;
                 }
+                /* The batch's last message is the one acked. */
+                last_nlh->nlmsg_flags |= NLM_F_ACK;
                 if (mnl_socket_sendto(s->nl, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b)) < 0) {
                         r = -errno;
                         mnl_nlmsg_batch_stop(b);
@@ -696,20 +830,31 @@ static gboolean worker_on_done(int fd, GIOCondition cond, gpointer data) {
         if (read(fd, &v, sizeof(v)) < 0) {
                 /* EAGAIN: drained already */
         }
-        /* In order: a dump's chunks come before its final result (which
-         * frees the parent they point to). */
-        while ((j = g_async_queue_try_pop(w->done))) {
-                if (j->partial) {
-                        if (!j->parent->cancelled && j->func)
-                                j->func(j, j->user_data);
-                        job_free(j);
-                        continue;
+        /* One result per dispatch (a callback may take a millisecond or
+         * so: a dump's chunk is streamed to the peer): what else waits
+         * wakes the loop again, after whatever else is ready (VDP, the
+         * replay).  In order: a dump's chunks come before its final result
+         * (which frees the parent they point to). */
+        j = g_async_queue_try_pop(w->done);
+        if (!j)
+                return G_SOURCE_CONTINUE;
+        if (g_async_queue_length(w->done) > 0) {
+                uint64_t one = 1;
+
+                if (write(w->efd, &one, sizeof(one)) < 0) {
+                        /* saturated: it fires anyway */
                 }
-                g_ptr_array_remove(w->pending, j);
-                if (!j->cancelled && j->func)
+        }
+        if (j->partial) {
+                if (!j->parent->cancelled && j->func)
                         j->func(j, j->user_data);
                 job_free(j);
+                return G_SOURCE_CONTINUE;
         }
+        g_ptr_array_remove(w->pending, j);
+        if (!j->cancelled && j->func)
+                j->func(j, j->user_data);
+        job_free(j);
         return G_SOURCE_CONTINUE;
 }
 

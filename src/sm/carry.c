@@ -169,7 +169,7 @@ static void policy_schedule_write(VsmCarryPolicy *p, uint64_t generation, uint64
                 return;
         if (p->written_once && p->written_generation == generation)
                 return;
-        if (p->takeover_write)
+        if (p->takeover_write || p->token_write)
                 delay = p->written_once ? VSM_CARRY_TAKEOVER_RETRY_USEC : 0;
         else
                 delay = p->written_generation == UINT64_MAX ? VSM_CARRY_WRITE_RETRY_USEC : p->cfg.write_interval_usec;
@@ -181,7 +181,19 @@ static void policy_schedule_write(VsmCarryPolicy *p, uint64_t generation, uint64
 static void policy_mint(VsmCarryPolicy *p, VsmCarryActions *ret) {
         p->token_used = false;
         p->written_once = false;
+        /* A destination reads the token from the <metadata>: a new one
+         * goes there at once (and is retried fast), or a migration
+         * retried now would authenticate with the old one. */
+        p->token_write = true;
+        p->takeover_tries = 0;
         act(ret, VSM_CARRY_ACT_MINT_TOKEN);
+}
+
+/* After a mint: a write already scheduled for later goes now. */
+static void policy_write_now(VsmCarryPolicy *p, uint64_t generation, uint64_t now_usec, VsmCarryActions *ret) {
+        if (p->timer_armed && p->timer_at_usec > now_usec)
+                policy_cancel_timer(p, ret);
+        policy_schedule_write(p, generation, now_usec, ret);
 }
 
 static void on_update(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t now, VsmCarryActions *ret) {
@@ -253,13 +265,14 @@ static void replay_failback(VsmCarryPolicy *p, VsmCarryActions *ret) {
 /* The source after a failed migration: the old destination's token is
  * void; when SWITCHOVER had gone out (the destination may have replayed),
  * take the VM's bindings back, but only while it runs here. */
-static void on_failed_back(VsmCarryPolicy *p, const VsmCarryInput *in, VsmCarryActions *ret) {
+static void on_failed_back(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t now, VsmCarryActions *ret) {
         act(ret, VSM_CARRY_ACT_DROP_PEER);
         if (p->ct_learning) {
                 p->ct_learning = false;
                 act(ret, VSM_CARRY_ACT_CT_STOP);
         }
         policy_mint(p, ret);
+        policy_write_now(p, in->generation, now, ret);
         note(ret, "migration failed: new token, the old destination's channel closed");
         if (!p->switchover_sent || !p->cfg.replay || !in->has_info)
                 return;
@@ -288,9 +301,12 @@ static void on_write_refused(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_
         /* libvirt refuses while a job (the migration) holds the domain:
          * expected; try again later if still wanted. */
         p->write_inflight = false;
-        if (p->takeover_write && ++p->takeover_tries >= VSM_CARRY_TAKEOVER_TRIES) {
-                note(ret, "takeover snapshot not written after " CARRY_STR(VSM_CARRY_TAKEOVER_TRIES) " tries");
+        if ((p->takeover_write || p->token_write) && ++p->takeover_tries >= VSM_CARRY_TAKEOVER_TRIES) {
+                note(ret, p->takeover_write ? "takeover snapshot not written after " CARRY_STR(VSM_CARRY_TAKEOVER_TRIES)
+                                              " tries"
+                                            : "new token not written after " CARRY_STR(VSM_CARRY_TAKEOVER_TRIES) " tries");
                 p->takeover_write = false;
+                p->token_write = false;
         }
         p->written_generation = UINT64_MAX;
         policy_schedule_write(p, in->generation, now, ret);
@@ -387,7 +403,7 @@ int vsm_carry_policy_handle(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t
                         act(ret, VSM_CARRY_ACT_SEND_QUERIES);
                 break;
         case VSM_CARRY_EV_FAILED_BACK:
-                on_failed_back(p, in, ret);
+                on_failed_back(p, in, now_usec, ret);
                 break;
         case VSM_CARRY_EV_RUNNING:
                 if (p->failback_pending && in->has_info && p->cfg.replay)
@@ -484,6 +500,7 @@ int vsm_carry_policy_handle(VsmCarryPolicy *p, const VsmCarryInput *in, uint64_t
                 if (p->takeover_write)
                         note(ret, "snapshot written: this host is the origin now");
                 p->takeover_write = false;
+                p->token_write = false;
                 break;
         case VSM_CARRY_EV_WRITE_REFUSED:
                 on_write_refused(p, in, now_usec, ret);

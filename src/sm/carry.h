@@ -22,7 +22,9 @@
  *     libvirt would hold it behind the migration job, then refuse it);
  *   - the token is used once: the first destination that proves it takes
  *     it; when that connection ends before the domain left, or the
- *     migration failed back, a new one is minted (and written);
+ *     migration failed back, a new one is minted and written at once,
+ *     retried fast as the takeover snapshot is (a write scheduled for
+ *     later goes now): a migration retried at once needs it;
  *   - SUSPENDED: SEND_SWITCHOVER; once it went out, a failed migration
  *     replays from here, but only while the VM runs here again;
  *   - the domain left (forgotten as a source): SEND_LEAVES for its groups.
@@ -189,6 +191,7 @@ typedef struct VsmCarryPolicy {
         uint64_t timer_at_usec;
         bool write_inflight;
         bool takeover_write;           /* the first snapshot after a takeover: now, retried fast */
+        bool token_write;              /* a minted token not written yet: now, retried fast */
         unsigned takeover_tries;
         /* source */
         bool switchover_sent;          /* the destination may have replayed */

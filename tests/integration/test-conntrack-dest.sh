@@ -9,7 +9,10 @@
 #              and the hostile ones: an address the vNIC does not own
 #              (10.77.33.99), an ICMP entry, a NAT one (reply tuple to
 #              10.77.200.1), a TCP entry of another address in zone 9;
-#   delta:     one new TCP entry (sport 41000), the first one destroyed.
+#   delta:     one new TCP entry (sport 41000), the first one destroyed,
+#              and one of IP2 (sport 41001), an address learned after the
+#              last STATE: only the SWITCHOVER's vNIC state (sent right
+#              after the delta) has it.
 # vsimigd runs with [libvirt] enabled = false ([conntrack] enabled = true,
 # zone = br0:3): the domain exists only as its hooks, so it never resumes
 # here; "release end" then ends the migration as failed.
@@ -19,7 +22,9 @@
 #      their state, ASSURED, mark, timeout <= 1000; none of the hostile ones;
 #      `show --json`: installed 3, skipped not_owned 2, protocol 1, nat 1;
 #   2. after the delta: the new entry installed, the destroyed one gone
-#      (deleted 1), delta_entries 2, delta_us >= 0;
+#      (deleted 1), IP2's entry installed (checked against the
+#      SWITCHOVER's states, not refused as not owned), delta_entries 3,
+#      delta_us >= 0;
 #   3. after "release end" (a failed migration): none of the entries it
 #      installed is left;
 #   4. each phase has its timeline line with "conntrack"; vsimigd alive,
@@ -40,7 +45,7 @@ nfail() {
   say "FAIL: $*"
 }
 NAME=ctd1 UUID=73770000-0000-4000-8000-c7d000000001
-MAC=02:76:73:6d:33:01 IP1=10.77.33.10 PEER=10.77.33.1
+MAC=02:76:73:6d:33:01 IP1=10.77.33.10 IP2=10.77.33.11 PEER=10.77.33.1
 DST_IP=10.77.254.5 SRC_IP=10.77.254.6 PEER_PORT=7788 SRC_PORT=7789
 
 tb_init
@@ -112,14 +117,17 @@ PA_CT_PRESTAGE=$(records \
   "4,6,0,3,9,6,0,1000,40005,80,10.77.33.98,$PEER,$PEER,10.77.33.98")
 PA_CT_DELTA=$(records \
   "4,6,0,3,0,6,0,1000,41000,80,$IP1,$PEER,$PEER,$IP1" \
-  "4,6,1,3,0,6,7,1000,40000,80,$IP1,$PEER,$PEER,$IP1")
+  "4,6,1,3,0,6,7,1000,40000,80,$IP1,$PEER,$PEER,$IP1" \
+  "4,6,0,3,0,6,0,1000,41001,80,$IP2,$PEER,$PEER,$IP2")
 export PA_CT_PRESTAGE PA_CT_DELTA
-nic() {
-  printf '{"mac": "%s", "client_id": {"state": "unknown"}, "ip4": ["%s"], "ip6": [], "groups": []}' "$MAC" "$IP1"
+nic() { # nic ADDR...: the vNIC's state with these IPv4 addresses
+  local a
+  a=$(printf '"%s",' "$@")
+  printf '{"mac": "%s", "client_id": {"state": "unknown"}, "ip4": [%s], "ip6": [], "groups": []}' "$MAC" "${a%,}"
 }
 GO=$TB_DIR/go SRC_LOG=$TB_DIR/source.log
 ip netns exec "$NS_SRC" python3 "$PA_PY" keyed-source "$SRC_IP" "$SRC_PORT" "$KEY" "$TOKEN" "$SRC_LOG" \
-  "$(nic)" "$(nic)" "$GO" &
+  "$(nic "$IP1")" "$(nic "$IP1" "$IP2")" "$GO" &
 SRC_PID=$!
 tb_track_pid "$SRC_PID" keyed-source
 for ((i = 0; i < 50; i++)); do grep -q '^listening' "$SRC_LOG" 2>/dev/null && break; sleep 0.1; done
@@ -177,21 +185,26 @@ wait_note '^conntrack: delta installed' || nfail "no delta installed within 10 s
 for ((i = 0; i < 20; i++)); do [[ $(jget 'd["conntrack"]["deleted"]') -ge 1 ]] && break; sleep 0.1; done
 [[ $(count -p tcp --sport 41000) -eq 1 ]] || nfail "the delta's new entry is not installed"
 [[ $(count -p tcp --sport 40000) -eq 0 ]] || nfail "the delta's destroyed entry is still there"
+[[ $(count -p tcp --sport 41001) -eq 1 ]] ||
+  nfail "the delta's entry of $IP2 (an address only the SWITCHOVER's state has) is not installed"
 c=$(jget 'd["conntrack"]')
-[[ $(jget 'd["conntrack"]["delta_entries"] == 2 and d["conntrack"]["delta_us"] >= 0 and d["conntrack"]["deleted"] == 1 and d["conntrack"]["installed"] == 4') == True ]] ||
+[[ $(jget 'd["conntrack"]["delta_entries"] == 3 and d["conntrack"]["delta_us"] >= 0 and d["conntrack"]["deleted"] == 1 and d["conntrack"]["installed"] == 5 and d["conntrack"]["skipped"]["not_owned"] == 2') == True ]] ||
   nfail "delta figures: $c"
 say "delta: $(show | python3 "$CARRY_PY" timeline 0 '^conntrack: delta' | tr -s ' ')"
 
 plain=$(vsm_ctl show "$NAME" 2>&1 || true)
-grep -q '^conntrack: learned 0, carried 0, installed 4, failed 0, deleted 1$' <<<"$plain" ||
+grep -q '^conntrack: learned 0, carried 0, installed 5, failed 0, deleted 1$' <<<"$plain" ||
   nfail "plain show lacks the conntrack counters: $(grep -A3 '^conntrack' <<<"$plain" | tr '\n' ';')"
 
 # 3. the migration fails here: nothing it installed stays
 hook release end
-for ((i = 0; i < 20; i++)); do [[ $(count -s "$IP1") -eq 0 && $(count -d "$IP1") -eq 0 ]] && break; sleep 0.1; done
-left=$(( $(count -s "$IP1") + $(count -d "$IP1") ))
+for ((i = 0; i < 20; i++)); do
+  [[ $(count -s "$IP1") -eq 0 && $(count -d "$IP1") -eq 0 && $(count -s "$IP2") -eq 0 ]] && break
+  sleep 0.1
+done
+left=$(( $(count -s "$IP1") + $(count -d "$IP1") + $(count -s "$IP2") ))
 [[ $left -eq 0 ]] || nfail "$left pre-staged entries left after the failed migration: $(ct -L | tr '\n' ';')"
-wait_note '^conntrack: the migration failed: deleted 3 pre-staged' ||
+wait_note '^conntrack: the migration failed: deleted 4 pre-staged' ||
   nfail "no timeline line for the undo: $(show | python3 "$CARRY_PY" timeline 0 '^conntrack' | tr -s ' ' | tr '\n' ';')"
 
 # 4. the daemon

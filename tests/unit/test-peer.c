@@ -270,6 +270,62 @@ static void test_conntrack_codec(void) {
         g_clear_pointer(&back, vsm_peer_message_free);
         g_clear_pointer(&frame, g_bytes_unref);
 
+        /* The wire form of a full one: written directly (not by
+         * json-glib), the same text as the generator's, base64 unwrapped. */
+        {
+                g_autofree uint8_t *raw = g_malloc(300 * VSM_CT_RECORD_LEN_IP6);
+                g_autofree char *b64 = NULL, *want = NULL;
+                g_autoptr(JsonParser) p = json_parser_new();
+                g_autoptr(JsonGenerator) gen = json_generator_new();
+                VsmWriter w;
+
+                vsm_writer_init(&w, raw, 300 * VSM_CT_RECORD_LEN_IP6);
+                for (guint i = 0; i < 300; i++)
+                        g_assert_cmpint(vsm_ct_record_write(&w, &g_array_index(m->ct_entries, VsmCtEntry, i)), ==, 0);
+                b64 = g_base64_encode(raw, w.len);
+                want = g_strdup_printf("{\"type\":\"conntrack\",\"domain\":\"" DOM "\",\"phase\":\"delta\",\"seq\":5,"
+                                       "\"last\":true,\"entries\":\"%s\"}", b64);
+                frame = vsm_peer_message_encode(m);
+                body = frame_body(frame, &len);
+                g_assert_cmpuint(len, ==, strlen(want));
+                g_assert_cmpmem(body, len, want, strlen(want));
+                /* json-glib writes the same text back. */
+                g_assert_true(json_parser_load_from_data(p, body, (gssize) len, NULL));
+                json_generator_set_root(gen, json_parser_get_root(p));
+                g_free(text);
+                text = json_generator_to_data(gen, NULL);
+                g_assert_cmpstr(text, ==, want);
+                g_clear_pointer(&text, g_free);
+                g_clear_pointer(&frame, g_bytes_unref);
+        }
+        /* Encoding a pre-stage batch of 1024 entries (what the source's
+         * main loop does per dispatch), and decoding it (the
+         * destination's): printed, not asserted. */
+        {
+                g_autoptr(VsmPeerMessage) mb = g_new0(VsmPeerMessage, 1);
+                gint64 t0, t1, t2;
+
+                mb->type = VSM_PEER_MSG_CONNTRACK;
+                g_strlcpy(mb->domain, DOM, sizeof(mb->domain));
+                mb->ct_entries = g_array_new(FALSE, FALSE, sizeof(VsmCtEntry));
+                for (guint i = 0; i < 1024; i++) {
+                        VsmCtEntry e = ct_entry(i, FALSE);
+
+                        g_array_append_val(mb->ct_entries, e);
+                }
+                t0 = g_get_monotonic_time();
+                frame = vsm_peer_message_encode(mb);
+                t1 = g_get_monotonic_time();
+                body = frame_body(frame, &len);
+                g_assert_true(vsm_peer_message_decode((const uint8_t *) body, len, &back, &error));
+                t2 = g_get_monotonic_time();
+                g_assert_cmpuint(back->ct_entries->len, ==, 1024);
+                g_printerr("# a 1024-entry conntrack message (%" G_GSIZE_FORMAT " octets): encoded in %" G_GINT64_FORMAT
+                           " us, decoded in %" G_GINT64_FORMAT " us\n", len, t1 - t0, t2 - t1);
+                g_clear_pointer(&back, vsm_peer_message_free);
+                g_clear_pointer(&frame, g_bytes_unref);
+        }
+
         /* The wire form of an empty pre-stage batch. */
         g_array_set_size(m->ct_entries, 0);
         m->ct_phase = VSM_PEER_CT_PRESTAGE;
@@ -1129,6 +1185,126 @@ static VsmPeerMessage *raw_handshake(int fd, GByteArray *buf, const char *domain
         vsm_peer_proof(key, FALSE, domain, TOKEN, nonce, ch->nonce, want);
         raw_auth(fd, want);
         return ch;
+}
+
+static gboolean try_accept(int lfd, int *ret);
+
+/* The "conntrack" capability (vsimigd(8), peer protocol): a destination
+ * announces it in its hello; names it does not know are ignored, the
+ * list is bounded.  Both ways: our destination to our source (caps seen),
+ * an older destination (a hello without caps: none), and our destination
+ * to an older source, which refuses the unknown member: it connects once
+ * more without it. */
+static void test_caps(void) {
+        static const char *const bad[] = {
+                "{\"type\":\"hello\",\"version\":2,\"domain\":\"" DOM "\",\"nonce\":\"" NONCE "\",\"caps\":\"conntrack\"}",
+                "{\"type\":\"hello\",\"version\":2,\"domain\":\"" DOM "\",\"nonce\":\"" NONCE "\",\"caps\":[1]}",
+                "{\"type\":\"hello\",\"version\":2,\"domain\":\"" DOM "\",\"nonce\":\"" NONCE "\",\"caps\":[[]]}",
+                "{\"type\":\"hello\",\"version\":2,\"domain\":\"" DOM "\",\"nonce\":\"" NONCE "\",\"caps\":"
+                "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\",\"o\",\"p\",\"q\"]}",
+                "{\"type\":\"hello\",\"version\":2,\"domain\":\"" DOM "\",\"nonce\":\"" NONCE "\",\"caps\":"
+                "[\"conntrack-with-a-name-longer-than-32\"]}",
+                "{\"type\":\"hello\",\"version\":1,\"domain\":\"" DOM "\",\"token\":\"" TOKEN "\",\"caps\":[]}",
+        };
+        g_autoptr(VsmPeerMessage) m = NULL;
+        g_autoptr(GError) error = NULL;
+        VsmPeerMessage hello = { .type = VSM_PEER_MSG_HELLO, .version = 2, .caps = VSM_PEER_CAP_CONNTRACK };
+        g_autoptr(GBytes) frame = NULL;
+        g_autofree char *text = NULL;
+        const char *body;
+        gsize len;
+
+        /* codec */
+        g_assert_true(decode_str("{\"type\":\"hello\",\"version\":2,\"domain\":\"" DOM "\",\"nonce\":\"" NONCE
+                                 "\",\"caps\":[\"later-thing\",\"conntrack\"]}", &m, &error));
+        g_assert_no_error(error);
+        g_assert_cmpuint(m->caps, ==, VSM_PEER_CAP_CONNTRACK);
+        g_clear_pointer(&m, vsm_peer_message_free);
+        g_assert_true(decode_str("{\"type\":\"hello\",\"version\":2,\"domain\":\"" DOM "\",\"nonce\":\"" NONCE
+                                 "\",\"caps\":[\"later-thing\"]}", &m, &error));
+        g_assert_cmpuint(m->caps, ==, 0);
+        g_clear_pointer(&m, vsm_peer_message_free);
+        for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+                if (decode_str(bad[i], &m, &error))
+                        g_error("taken: %s", bad[i]);
+                g_clear_error(&error);
+        }
+        g_strlcpy(hello.domain, DOM, sizeof(hello.domain));
+        g_strlcpy(hello.nonce, NONCE, sizeof(hello.nonce));
+        frame = vsm_peer_message_encode(&hello);
+        body = frame_body(frame, &len);
+        text = g_strndup(body, len);
+        g_assert_cmpstr(text, ==, "{\"type\":\"hello\",\"version\":2,\"domain\":\"" DOM "\",\"nonce\":\"" NONCE
+                                  "\",\"caps\":[\"conntrack\"]}");
+
+        /* our destination -> our source: announced */
+        {
+                Srv srv = { .send_on_connect = TRUE };
+                g_autofree char *origin = NULL;
+                Rec r;
+
+                srv_start(&srv);
+                origin = srv_origin(&srv);
+                rec_init(&r);
+                g_assert_cmpuint(vsm_peer_server_caps(srv.s, DOM), ==, 0);
+                rec_connect(&r, origin, DOM, TOKEN);
+                WAIT_UNTIL(srv.n_connected == 1 && r.msgs->len == 1, 3000);
+                g_assert_cmpuint(vsm_peer_server_caps(srv.s, DOM), ==, VSM_PEER_CAP_CONNTRACK);
+                rec_clear(&r);
+                g_clear_pointer(&srv.s, vsm_peer_server_free);
+        }
+        /* an older destination (no caps) -> our source: none */
+        {
+                Srv srv = { .send_on_connect = TRUE };
+                g_autoptr(GByteArray) buf = g_byte_array_new();
+                g_autoptr(VsmPeerMessage) ch = NULL;
+                int fd;
+
+                srv_start(&srv);
+                fd = raw_connect(vsm_peer_server_get_port(srv.s));
+                ch = raw_handshake(fd, buf, DOM, NONCE, test_key());
+                WAIT_UNTIL(srv.n_connected == 1, 3000);
+                g_assert_cmpuint(vsm_peer_server_caps(srv.s, DOM), ==, 0);
+                close(fd);
+                g_clear_pointer(&srv.s, vsm_peer_server_free);
+        }
+        /* our destination -> an older source that refuses the member:
+         * once more, without it */
+        {
+                struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                socklen_t slen = sizeof(sin);
+                int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                g_autofree char *origin = NULL;
+                g_autoptr(GByteArray) buf = g_byte_array_new();
+                g_autoptr(GByteArray) buf2 = g_byte_array_new();
+                g_autoptr(VsmPeerMessage) h1 = NULL;
+                g_autoptr(VsmPeerMessage) h2 = NULL;
+                int fd = -1, fd2 = -1;
+                Rec r;
+
+                g_assert_cmpint(bind(lfd, (struct sockaddr *) &sin, sizeof(sin)), ==, 0);
+                g_assert_cmpint(listen(lfd, 8), ==, 0);
+                g_assert_cmpint(getsockname(lfd, (struct sockaddr *) &sin, &slen), ==, 0);
+                origin = g_strdup_printf("127.0.0.1:%u", ntohs(sin.sin_port));
+                rec_init(&r);
+                rec_connect(&r, origin, DOM, TOKEN);
+                WAIT_UNTIL(try_accept(lfd, &fd), 3000);
+                h1 = raw_next_msg(fd, buf);
+                g_assert_nonnull(h1);
+                g_assert_cmpuint(h1->caps, ==, VSM_PEER_CAP_CONNTRACK);
+                /* what an older source answers a hello with an unknown member */
+                raw_write_frame(fd, "{\"type\":\"error\",\"reason\":\"bad message\"}");
+                close(fd);
+                WAIT_UNTIL(try_accept(lfd, &fd2), 3000);
+                h2 = raw_next_msg(fd2, buf2);
+                g_assert_nonnull(h2);
+                g_assert_cmpint(h2->type, ==, VSM_PEER_MSG_HELLO);
+                g_assert_cmpuint(h2->caps, ==, 0);
+                g_assert_cmpuint(r.n_closed, ==, 0);
+                close(fd2);
+                rec_clear(&r);
+                close(lfd);
+        }
 }
 
 static void test_tcp_hostile(void) {
@@ -2989,6 +3165,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/peer/codec/type-names", test_type_names);
         g_test_add_func("/peer/codec/roundtrip", test_roundtrip);
         g_test_add_func("/peer/codec/conntrack", test_conntrack_codec);
+        g_test_add_func("/peer/caps", test_caps);
         g_test_add_func("/peer/codec/wire", test_wire);
         g_test_add_func("/peer/codec/normalize", test_normalize);
         g_test_add_func("/peer/codec/hostile", test_hostile);

@@ -345,14 +345,47 @@ static void test_failed_before_switchover(void) {
         g_assert_true(has(a, VSM_CARRY_ACT_MINT_TOKEN));
         g_assert_false(has(a, VSM_CARRY_ACT_REPLAY));
         a = update(&h, LOCAL, VSM_MIG_PHASE_RUNNING);
-        /* the new token is written after the debounce */
+        /* the new token is written at once, not after the debounce: a
+         * migration retried now reads it from the <metadata> */
         g_assert_true(has(a, VSM_CARRY_ACT_ARM_TIMER));
-        advance(&h, INTERVAL_MS);
+        g_assert_cmpuint(h.timer_at, ==, h.now);
+        advance(&h, 0);
         g_assert_cmpuint(h.count[VSM_CARRY_ACT_WRITE_SNAPSHOT], ==, 2);
         /* the next destination may take the new token */
         g_assert_true(peer_auth(&h));
         g_assert_cmpuint(feed(&h, VSM_CARRY_EV_FORGET)->n, ==, 1);  /* FORGET, no leaves: it runs here */
         g_assert_cmpuint(h.count[VSM_CARRY_ACT_SEND_LEAVES], ==, 0);
+}
+
+/* The new token after a failed migration when the domain was already
+ * local again (a write scheduled after the debounce): that write goes at
+ * once; refused while libvirt still holds the job, it is retried every
+ * 50 ms, not every 5 s. */
+static void test_failed_token_written_now(void) {
+        Host h;
+
+        host_init(&h, NULL);
+        host_running(&h);
+        g_assert_true(peer_auth(&h));
+        update(&h, SRC, VSM_MIG_PHASE_MIGRATING);
+        update(&h, LOCAL, VSM_MIG_PHASE_RUNNING);
+        changed(&h);
+        g_assert_true(h.timer_armed);
+        g_assert_cmpuint(h.timer_at, ==, h.now + INTERVAL_MS * MSEC);
+        h.refuse_writes = true;
+        feed_in(&h, (VsmCarryInput) { .ev = VSM_CARRY_EV_FAILED_BACK, .running = true, .has_info = true });
+        g_assert_true(h.timer_armed);
+        g_assert_cmpuint(h.timer_at, ==, h.now);
+        advance(&h, 0);
+        g_assert_cmpuint(h.count[VSM_CARRY_ACT_WRITE_SNAPSHOT], ==, 2);
+        g_assert_cmpuint(h.timer_at - h.now, ==, VSM_CARRY_TAKEOVER_RETRY_USEC);
+        h.refuse_writes = false;
+        advance(&h, 50);
+        g_assert_cmpuint(h.count[VSM_CARRY_ACT_WRITE_SNAPSHOT], ==, 3);
+        g_assert_false(h.p.token_write);
+        g_assert_false(h.timer_armed);
+        /* the next destination may take the new token */
+        g_assert_true(peer_auth(&h));
 }
 
 /* A migration that fails after the SWITCHOVER: the destination may have
@@ -1380,6 +1413,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/sm/carry/destination-normal", test_destination_normal);
         g_test_add_func("/sm/carry/takeover-retries", test_takeover_retries);
         g_test_add_func("/sm/carry/failed-before-switchover", test_failed_before_switchover);
+        g_test_add_func("/sm/carry/failed-token-written-now", test_failed_token_written_now);
         g_test_add_func("/sm/carry/failed-after-switchover", test_failed_after_switchover);
         g_test_add_func("/sm/carry/late-replay", test_late_replay);
         g_test_add_func("/sm/carry/back-to-back", test_back_to_back);

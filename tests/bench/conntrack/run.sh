@@ -19,7 +19,7 @@
 #      SWITCHOVER carries the delta: vsimigd's delta_entries / delta_us
 #      (SWITCHOVER to installed, on B).
 #      Then the time the source takes to delete the VM's entries.
-#   4. The main loop's longest dispatch on A and B during 2-3
+#   4. The main loop's longest dispatch on A and B during 2, then during 3
 #      (loop_max_dispatch_since_reset_us after `vsimigctl loop-reset`,
 #      when this vsimigd has it; else n/a).
 #   5. The reference: conntrackd (conntrack-tools, FTFW over UDP) between
@@ -102,7 +102,7 @@ PY
 }
 fill "$TB_DIR/fill-n.txt" "$N" 200
 fill "$TB_DIR/fill-d.txt" "$D" 210
-JA='{}' JB='{}' LOOP_A=n/a LOOP_B=n/a PRE_MS=n/a FILL_MS=n/a DEL_MS=n/a
+JA='{}' JB='{}' LOOP_A=n/a LOOP_B=n/a LOOP_PRE_A=n/a LOOP_PRE_B=n/a PRE_MS=n/a FILL_MS=n/a DEL_MS=n/a
 if ((!REF_ONLY)); then
 t=$(now)
 ip netns exec "$LT_NS_A" conntrack -R "$TB_DIR/fill-n.txt" >/dev/null 2>"$TB_DIR/fill-n.err" ||
@@ -115,6 +115,10 @@ HAVE_LOOP=1
 for h in A B; do
   hctl "$h" loop-reset >/dev/null 2>&1 || HAVE_LOOP=0
 done
+loopmax() {
+  ((HAVE_LOOP)) || { echo "n/a (this vsimigd has no loop-reset / loop_max_dispatch_us: the loop branch not merged)"; return; }
+  hctl "$1" --json status | python3 -c 'import json, sys; d = json.load(sys.stdin); print("%s, CPU max %s" % (d.get("loop_max_dispatch_since_reset_us", "n/a"), d.get("loop_max_dispatch_cpu_since_reset_us", "n/a")))'
+}
 
 # ---- 2. the pre-stage
 B0=$(count B)
@@ -136,6 +140,9 @@ else
   PRE_MS=n/a
   say "B never held the $N entries (saw $PRE_SEEN more) before the migration ended"
 fi
+# The pre-stage's own longest dispatch (2 alone), then again for 3.
+LOOP_PRE_A=$(loopmax A) LOOP_PRE_B=$(loopmax B)
+if ((HAVE_LOOP)); then for h in A B; do hctl "$h" loop-reset >/dev/null 2>&1 || true; done; fi
 
 # ---- 3. the delta, then converge
 t=$(now)
@@ -164,10 +171,6 @@ say "A (the source) deleted the VM's entries $DEL_MS ms after virsh migrate retu
 say "vsimigd's own lines: $(grep -h 'conntrack:' "$TB_DIR/vsimigd-A.log" "$TB_DIR/vsimigd-B.log" | sed 's/^vsimigd: [a-z]*: //; s/ \[domain=[^]]*\]$//' | tr '\n' '|')"
 JA=$(hctl A --json show "$G1" 2>/dev/null || echo '{}')
 JB=$(hctl B --json show "$G1" 2>/dev/null || echo '{}')
-loopmax() {
-  ((HAVE_LOOP)) || { echo "n/a (this vsimigd has no loop-reset / loop_max_dispatch_us: the loop branch not merged)"; return; }
-  hctl "$1" --json status | python3 -c 'import json, sys; d = json.load(sys.stdin); print("%s, CPU max %s" % (d.get("loop_max_dispatch_since_reset_us", "n/a"), d.get("loop_max_dispatch_cpu_since_reset_us", "n/a")))'
-}
 LOOP_A=$(loopmax A) LOOP_B=$(loopmax B)
 fi
 
@@ -295,6 +298,11 @@ cd_ms = float("$CD_TABLE_MS")
 cd_n = $CD_COMMITTED
 cd_rate = cd_n / (cd_ms / 1000) if cd_ms > 0 and cd_n > 0 else None
 our_rate = pre_n / (pre_ms / 1000) if pre_ms and pre_n else None
+busy = b.get("install_busy_ms")
+inst = b.get("installed")
+dest_rate = inst / (busy / 1000) if busy and inst else None
+dump_ms = a.get("dump_ms")
+dump_rate = pre_n / (dump_ms / 1000) if dump_ms and pre_n else None
 def f(x, unit=""):
     return "n/a" if x is None else ("%s%s" % (round(x, 1) if isinstance(x, float) else x, unit))
 print()
@@ -305,9 +313,15 @@ print("%-58s %-24s %s" % ("pre-stage, virsh migrate -> B's table +N (wall)", "$P
 print("%-58s %-24s %s" % ("delta, SWITCHOVER -> installed (delta_us, delta_entries)", "%s us, %s" % (f(d_us), f(d_n)), "1 k <= 10000 us"))
 print("%-58s %-24s %s" % ("our install rate (prestage_entries / prestage_ms)", f(our_rate, " /s"), ">= conntrackd's"))
 print("%-58s %-24s %s" % ("conntrackd -c rate (%d entries, to the table full)" % cd_n, f(cd_rate, " /s"), "reference"))
+print("%-58s %-24s %s" % ("  where it goes: B's worker installing (installed / busy)", f(dest_rate, " /s"), "%s ms busy" % f(busy)))
+print("%-58s %-24s %s" % ("  where it goes: A's worker dumping (entries / dump_ms)", f(dump_rate, " /s"), "%s ms" % f(dump_ms)))
 print("%-58s %-24s %s" % ("conntrackd -c client wall / log", "$CD_CLIENT_MS ms", "${CD_LOG:-no log line}"))
-print("%-58s %-24s %s" % ("main loop longest dispatch, A (source), during 2-3", "$LOOP_A us", "must not delay VDP/replay"))
-print("%-58s %-24s %s" % ("main loop longest dispatch, B (destination)", "$LOOP_B us", ""))
+print("%-58s %-24s %s" % ("loop_max_dispatch_us during the pre-stage (2), A (source)", "$LOOP_PRE_A us", "<= ~2000 us"))
+print("%-58s %-24s %s" % ("loop_max_dispatch_us during the pre-stage (2), B (dest.)", "$LOOP_PRE_B us", "<= ~2000 us"))
+print("%-58s %-24s %s" % ("  the carry's longest slice of it, A: wall / thread CPU", "%s / %s us" % (f(a.get("loop_slice_max_us")), f(a.get("loop_slice_max_cpu_us"))), "<= ~1000 us CPU"))
+print("%-58s %-24s %s" % ("  the carry's longest slice of it, B: wall / thread CPU", "%s / %s us" % (f(b.get("loop_slice_max_us")), f(b.get("loop_slice_max_cpu_us"))), "<= ~1000 us CPU"))
+print("%-58s %-24s %s" % ("main loop longest dispatch, A (source), during 3", "$LOOP_A us", "must not delay VDP/replay"))
+print("%-58s %-24s %s" % ("main loop longest dispatch, B (destination), during 3", "$LOOP_B us", ""))
 print("%-58s %-24s %s" % ("source deletes the VM's entries, after virsh returned", "$DEL_MS ms", "none left behind"))
 print("%-58s %-24s %s" % ("conntrack -R of the same %d entries (a CLI baseline)" % N, "$FILL_MS ms", ""))
 print()
