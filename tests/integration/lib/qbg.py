@@ -228,10 +228,16 @@ class Run:
         return out
 
     def op_frames(self, op):
-        """libvirt op -> (station request, bridge answer)."""
+        """libvirt op -> (station request, bridge answer).  The request is
+        the first time that host's VSI entered the op's mode after
+        libvirt's previous request on that host: an agent may have sent it
+        before libvirt asked (vsimigd's ASSOCIATE+M at SWITCHOVER precedes
+        libvirt's Finish) or after (lldpad); keep-alives and
+        retransmissions do not count."""
+        prev = max([o["t"] for o in self.ops if o["host"] == op["host"] and o["t"] < op["t"]] or [0.0])
         mac = self.st_mac[op["host"]]
-        for r in self.requests():
-            if r["src"] == mac and r["mode"] == op["op"] and r["t"] >= op["t"]:
+        for r in self.transitions(0, float("inf"), {}):
+            if r["src"] == mac and r["mode"] == op["op"] and r["t"] > prev:
                 return r, self.answer(r)
         return None, None
 
