@@ -69,6 +69,21 @@ def vdp_records(path, port, uuid):
     return out
 
 
+def foreign_vsis(path, vm_mac, uuid):
+    """VSIIDs other than uuid whose filter names vm_mac (a second VSI for
+    the same NIC)."""
+    out = set()
+    if not os.path.exists(path):
+        return out
+    for f in vsmtest.frames(path):
+        if f.get("proto") != "ecp" or f.get("op") != "request":
+            continue
+        for t in f.get("tlvs", []):
+            if "vsiid" in t and t["vsiid"] != uuid and any(x.get("mac") == vm_mac for x in t.get("filters") or []):
+                out.add(t["vsiid"])
+    return out
+
+
 def other_frames(path, port, vm_mac):
     """The VM's own frames (source MAC = vm_mac) and their kinds."""
     out = []
@@ -305,6 +320,10 @@ def cmd_check(a):
                                    and r["filters"] == [dict(mac=a.vm_mac.lower(), ps=False, pcp=0, vid=0)])]
     c.ok(not bad, f"{ph}: every request: Manager ID {a.mgrid}, type {a.typeid} v{a.typever}, VSIID format 5, "
          f"filter MAC/VID {a.vm_mac}/0" + (f" (not: {bad[0]})" if bad else ""))
+
+    other = foreign_vsis(os.path.join(a.dir, "tp-a.pcap"), a.vm_mac.lower(), a.instanceid) | \
+        foreign_vsis(os.path.join(a.dir, "tp-b.pcap"), a.vm_mac.lower(), a.instanceid)
+    c.ok(not other, f"{ph}: no second VSI for the VM's MAC ({sorted(other)})")
 
     # Sequences per step.
     last = {}
