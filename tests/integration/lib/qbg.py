@@ -529,6 +529,27 @@ def cmd_table(a):
     print("  ".join(s.ljust(w[i]) for i, s in enumerate(["", *[v["variant"] for v in vs]])))
     for r in rows:
         print("  ".join(s.ljust(w[i]) for i, s in enumerate(r)))
+    by = {v["variant"]: v for v in vs}
+    if "lldpad" in by and "vsimigd" in by:
+        lp, vm = by["lldpad"], by["vsimigd"]
+        n_ops = sum(d["n"] for d in vm["ops"].values())
+        real = sum(d["after"] for d in vm["ops"].values())
+        goals = [
+            ("every SUCCESS the bridge's real answer", real == n_ops and n_ops > 0, f"{real}/{n_ops}"),
+            ("paused window median <= lldpad's",
+             (pct(windows(vm), 0.5) or 1e9) <= (pct(windows(lp), 0.5) or 0),
+             f"{f1(pct(windows(vm), 0.5))} vs {f1(pct(windows(lp), 0.5))} ms"),
+            ("start and Prepare without the 125 ms poll",
+             all((pct(vm["ops"].get(k, {}).get("setlink_to_success_ms", []), 0.5) or 1e9) < 100
+                 for k in ("create", "migrate in start")),
+             f"{opstat(vm, 'create', 0.5)} / {opstat(vm, 'migrate in start', 0.5)} ms"),
+            ("100 % of the migrations with the right hints",
+             vm["migrations"] and all(m["hints_right"] for m in vm["migrations"]),
+             f"{sum(m['hints_right'] for m in vm['migrations'])}/{len(vm['migrations'])}"),
+        ]
+        print("goals (vsimigd):")
+        for g, ok, fig in goals:
+            print(f"  {'met    ' if ok else 'NOT MET'}  {g}: {fig}")
 
 
 def main():
