@@ -183,6 +183,14 @@ qb__shim() {
 	if [[ ! -f $so ]]; then
 		cc -shared -fPIC -O2 -Wall -o "$so" "$QB_LIB_DIR/nlport-shim.c" -ldl 2>"$LT_DIR/shim.cc.log" ||
 			{ cat "$LT_DIR/shim.cc.log" >&2; tb_fail "cannot compile nlport-shim.c"; }
+		# It must turn a bind to port 0x8xxxxxxx into 0x0xxxxxxx.
+		local got
+		got=$(LD_PRELOAD=$so python3 -c '
+import os, socket
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+s.bind((0x80000000 | ((os.getpid() << 8) & 0x7fffffff), 0))
+print(s.getsockname()[0])') || tb_fail "nlport shim self-test failed to run"
+		((got < 2147483648)) || tb_fail "nlport shim self-test: bound port $got >= 2^31"
 	fi
 	printf '%s\n' "$so"
 }
