@@ -27,6 +27,7 @@
 #define VSIMIG_METHOD_DOMAINS     "domains"
 #define VSIMIG_METHOD_SHOW        "show"
 #define VSIMIG_METHOD_MONITOR     "monitor"
+#define VSIMIG_METHOD_LOOP_RESET  "loop.reset"
 
 /* Error codes in a reply's error.code. */
 #define VSIMIG_ERR_PARSE           "parse-error"       /* not JSON, or not an object */

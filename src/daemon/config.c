@@ -385,6 +385,32 @@ static gboolean config_validate(const VsmConfig *c, GError **error) {
         return TRUE;
 }
 
+char **vsm_config_unknown_keys(const char *data, gsize len) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+        g_auto(GStrv) groups = NULL;
+
+        if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, NULL))
+                return NULL;
+        groups = g_key_file_get_groups(kf, NULL);
+        for (char **g = groups; *g; g++) {
+                g_auto(GStrv) keys = NULL;
+
+                if (g_str_equal(*g, "bridges"))
+                        continue;
+                if (!group_known(*g)) {
+                        g_ptr_array_add(out, g_strdup_printf("[%s]", *g));
+                        continue;
+                }
+                keys = g_key_file_get_keys(kf, *g, NULL, NULL);
+                for (char **k = keys; k && *k; k++)
+                        if (!key_spec_find(*g, *k))
+                                g_ptr_array_add(out, g_strdup_printf("[%s] %s", *g, *k));
+        }
+        g_ptr_array_add(out, NULL);
+        return (char **) g_ptr_array_free(g_steal_pointer(&out), FALSE);
+}
+
 gboolean vsm_config_load_data(const char *data, gsize len, VsmConfig **ret, GError **error) {
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(VsmConfig) c = vsm_config_new_default();
@@ -398,6 +424,18 @@ gboolean vsm_config_load_data(const char *data, gsize len, VsmConfig **ret, GErr
                 return FALSE;
         }
         groups = g_key_file_get_groups(kf, NULL);
+        /* Typos: name every one, not only the first. */
+        {
+                g_auto(GStrv) unknown = vsm_config_unknown_keys(data, len);
+                guint n = unknown ? g_strv_length(unknown) : 0;
+
+                if (n > 1) {
+                        g_autofree char *list = g_strjoinv(", ", unknown);
+
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "%u unknown sections or keys: %s", n, list);
+                        return FALSE;
+                }
+        }
         for (char **g = groups; *g; g++) {
                 g_auto(GStrv) keys = NULL;
 

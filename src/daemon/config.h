@@ -67,6 +67,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmConfig, vsm_config_free)
  * silently ignored); missing keys keep their defaults. */
 gboolean vsm_config_load_data(const char *data, gsize len, VsmConfig **ret, GError **error);
 gboolean vsm_config_load_file(const char *path, VsmConfig **ret, GError **error);
+/* Every unknown section ("[s]") and key ("[s] k") of a config text, where
+ * vsm_config_load_data stops at the first; NULL when it is no key file. */
+char **vsm_config_unknown_keys(const char *data, gsize len);
 
 /* The daemon's error quark, used by all daemon-level GErrors. */
 #define VSM_ERROR (vsm_error_quark())

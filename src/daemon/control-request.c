@@ -103,6 +103,7 @@ VsmControlMethodClass vsm_control_method_class(const char *method) {
                 { VSIMIG_METHOD_MONITOR, VSM_CONTROL_METHOD_READ },
                 { VSIMIG_METHOD_VDP_REQUEST, VSM_CONTROL_METHOD_WRITE },
                 { VSIMIG_METHOD_HOOK, VSM_CONTROL_METHOD_WRITE },
+                { VSIMIG_METHOD_LOOP_RESET, VSM_CONTROL_METHOD_WRITE },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(methods); i++)

@@ -63,6 +63,7 @@ VsmNicInfo *vsm_nic_info_free(VsmNicInfo *n) {
         g_free(n->target_dev);
         g_free(n->source_bridge);
         g_free(n->source_network);
+        g_free(n->source_dev);
         g_free(n->qbg_manager_id);
         g_free(n);
         return NULL;
@@ -77,6 +78,18 @@ VsmDomainInfo *vsm_domain_info_free(VsmDomainInfo *d) {
         g_free(d->metadata);
         g_free(d);
         return NULL;
+}
+
+static const char *const direct_mode_names[VSM_DIRECT_MODE_MAX] = {
+        [VSM_DIRECT_MODE_VEPA] = "vepa",
+        [VSM_DIRECT_MODE_PRIVATE] = "private",
+        [VSM_DIRECT_MODE_BRIDGE] = "bridge",
+        [VSM_DIRECT_MODE_PASSTHROUGH] = "passthrough",
+};
+
+/* "vepa", "private", "bridge", "passthrough"; "?" out of range. */
+const char *vsm_direct_mode_to_string(VsmDirectMode m) {
+        return (guint) m < VSM_DIRECT_MODE_MAX ? direct_mode_names[m] : "?";
 }
 
 static void nic_info_free_void(gpointer p) {
@@ -439,6 +452,41 @@ static gboolean nic_parse_nwfilter(xmlXPathContext *xp, xmlNode *iface, VsmNicIn
         return TRUE;
 }
 
+/* type='direct' (libvirt's virDomainNetDefParseXML: source/@mode is one
+ * of virNetDevMacVLanMode, default vepa).  libvirt requires source/@dev;
+ * a NIC without one is still listed (source_dev NULL): the follower then
+ * finds no uplink for it, the rest of the domain is served. */
+static gboolean nic_parse_direct(xmlXPathContext *xp, xmlNode *iface, guint idx, VsmNicInfo *nic,
+                                 GError **error) {
+        g_autofree char *mode = NULL;
+
+        if (!xpath_string(xp, iface, "source[1]/@dev", &nic->source_dev, error) ||
+            !xpath_string(xp, iface, "source[1]/@mode", &mode, error))
+                return FALSE;
+        if (nic->source_dev && !ifname_valid(nic->source_dev)) {
+                g_autofree char *q = err_value(nic->source_dev);
+
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID,
+                            "/domain/devices/interface[%u]: source/@dev '%s' is not an interface name", idx, q);
+                return FALSE;
+        }
+        nic->direct_mode = VSM_DIRECT_MODE_VEPA;
+        if (!mode)
+                return TRUE;
+        for (guint i = 0; i < VSM_DIRECT_MODE_MAX; i++)
+                if (g_str_equal(mode, direct_mode_names[i])) {
+                        nic->direct_mode = (VsmDirectMode) i;
+                        return TRUE;
+                }
+        {
+                g_autofree char *q = err_value(mode);
+
+                g_set_error(error, VSM_ERROR, VSM_ERROR_INVALID,
+                            "/domain/devices/interface[%u]: source/@mode '%s' is not a macvtap mode", idx, q);
+        }
+        return FALSE;
+}
+
 static gboolean nic_parse(xmlXPathContext *xp, xmlNode *iface, guint idx, VsmNicInfo **ret_nic,
                           GError **error) {
         g_autoptr(VsmNicInfo) nic = g_new0(VsmNicInfo, 1);
@@ -486,6 +534,8 @@ static gboolean nic_parse(xmlXPathContext *xp, xmlNode *iface, guint idx, VsmNic
         }
         if (!xpath_string(xp, iface, "source[1]/@bridge", &nic->source_bridge, error) ||
             !xpath_string(xp, iface, "source[1]/@network", &nic->source_network, error))
+                return FALSE;
+        if (g_str_equal(nic->type, "direct") && !nic_parse_direct(xp, iface, idx, nic, error))
                 return FALSE;
 
         /* libvirt's virNetDevVlanParse(): base 10, 0-4095; 0 and 4095 are

@@ -25,12 +25,27 @@ typedef struct VsmNicAddress {
         uint8_t address[16];           /* IPv4 in the first 4 octets */
 } VsmNicAddress;
 
+/* <interface type='direct'><source mode=>: the macvtap mode (libvirt's
+ * virNetDevMacVLanMode names; no attribute is vepa, libvirt's default). */
+typedef enum VsmDirectMode {
+        VSM_DIRECT_MODE_VEPA,
+        VSM_DIRECT_MODE_PRIVATE,
+        VSM_DIRECT_MODE_BRIDGE,
+        VSM_DIRECT_MODE_PASSTHROUGH,
+        VSM_DIRECT_MODE_MAX,
+} VsmDirectMode;
+
+const char *vsm_direct_mode_to_string(VsmDirectMode m);
+
 typedef struct VsmNicInfo {
         uint8_t mac[VSM_ETH_ALEN];
         char *type;                    /* interface type attribute: bridge, network, direct, ... */
         char *target_dev;              /* the tap, NULL until libvirt set it */
         char *source_bridge;           /* <source bridge=> */
         char *source_network;          /* <source network=> */
+        /* type='direct': <source dev= mode=>; the macvtap is target_dev */
+        char *source_dev;
+        VsmDirectMode direct_mode;
         gboolean has_vlan;
         uint16_t vlan;                 /* first <vlan><tag id=>, 1-4094 */
         /* <virtualport type='802.1Qbg'><parameters .../></virtualport> */

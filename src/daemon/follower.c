@@ -1,6 +1,7 @@
 /* The libvirt follower: domains, migration machines, VDP actions. */
 #include "daemon/follower.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "daemon/carry.h"
@@ -9,6 +10,7 @@
 #include "daemon/log.h"
 #include "daemon/uplink.h"
 #include "io/libvirt.h"
+#include "io/linkchain.h"
 #include "io/netlink.h"
 #include "sm/carry.h"
 #include "sm/migration.h"
@@ -120,11 +122,48 @@ static VsmUplink *follower_find_uplink(VsmFollower *f, const char *name) {
         return NULL;
 }
 
+/* A direct (macvtap) NIC's uplink: the root of the IFLA_LINK chain under
+ * its macvtap (libvirt's virNetDevGetPhysdevAndVlan() walk), or under its
+ * source/@dev while the macvtap does not exist (yet, or any more). */
+static VsmUplink *follower_uplink_for_direct(VsmFollower *f, const VsmNicInfo *n, char **ret_why) {
+        g_autofree VsmRtLink *chain = g_new0(VsmRtLink, VSM_LINKCHAIN_MAX);
+        const char *start = NULL;
+        size_t len = 0;
+        VsmUplink *u;
+        int r = -ENODEV;
+
+        if (n->target_dev) {
+                start = n->target_dev;
+                r = vsm_linkchain_walk(start, chain, VSM_LINKCHAIN_MAX, &len);
+        }
+        if (r == -ENODEV && n->source_dev) {
+                start = n->source_dev;
+                r = vsm_linkchain_walk(start, chain, VSM_LINKCHAIN_MAX, &len);
+        }
+        if (!start) {
+                *ret_why = g_strdup("direct NIC without source/@dev");
+                return NULL;
+        }
+        if (r < 0) {
+                *ret_why = g_strdup_printf("direct NIC: lower devices of %s: %s", start, g_strerror(-r));
+                return NULL;
+        }
+        u = follower_find_uplink(f, chain[len - 1].name);
+        if (!u)
+                *ret_why = g_strdup_printf("direct NIC: %s (under %s) is no configured uplink", chain[len - 1].name,
+                                           start);
+        return u;
+}
+
 /* The uplink under the NIC's bridge: [bridges] in the config, else the
- * configured uplink enslaved to that bridge (rtnetlink). */
+ * configured uplink enslaved to that bridge (rtnetlink).  For a direct
+ * NIC, the uplink under its macvtap. */
 static VsmUplink *follower_uplink_for_nic(VsmFollower *f, const VsmNicInfo *n, char **ret_why) {
         char master[16];
         const char *bridge = n->source_bridge;
+
+        if (g_strcmp0(n->type, "direct") == 0)
+                return follower_uplink_for_direct(f, n, ret_why);
 
         if (!bridge && n->target_dev && vsm_link_get_master(n->target_dev, master) == 0)
                 bridge = master;

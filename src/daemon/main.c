@@ -8,13 +8,14 @@
 
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/loop.h"
 #include "daemon/manager.h"
 
 static gboolean on_sigterm(gpointer user_data) {
-        GMainLoop *loop = user_data;
+        VsmLoop *loop = user_data;
 
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE", "signal received, shutting down");
-        g_main_loop_quit(loop);
+        vsm_loop_quit(loop);
         return G_SOURCE_CONTINUE;
 }
 
@@ -40,7 +41,7 @@ int main(int argc, char **argv) {
         g_autoptr(GError) error = NULL;
         g_autoptr(VsmConfig) config = NULL;
         g_autoptr(VsmManager) manager = NULL;
-        g_autoptr(GMainLoop) loop = NULL;
+        g_autoptr(VsmLoop) loop = NULL;
         guint sig_term, sig_int, sig_hup;
 
         setlocale(LC_ALL, "");
@@ -71,18 +72,19 @@ int main(int argc, char **argv) {
                 return 0;
         }
 
-        loop = g_main_loop_new(NULL, FALSE);
+        loop = vsm_loop_new(NULL);
         manager = vsm_manager_new(g_steal_pointer(&config), &error);
         if (!manager) {
                 fprintf(stderr, "vsimigd: %s\n", error->message);
                 return 1;
         }
+        vsm_manager_set_loop(manager, loop);
         sig_term = g_unix_signal_add(SIGTERM, on_sigterm, loop);
         sig_int = g_unix_signal_add(SIGINT, on_sigterm, loop);
         sig_hup = g_unix_signal_add(SIGHUP, on_sighup, manager);
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE", "vsimigd %s started", VSIMIG_VERSION);
 
-        g_main_loop_run(loop);
+        vsm_loop_run(loop);
 
         g_source_remove(sig_term);
         g_source_remove(sig_int);

@@ -10,6 +10,7 @@
 #include "daemon/control-request.h"
 #include "daemon/follower.h"
 #include "daemon/log.h"
+#include "daemon/loop.h"
 #include "daemon/uplink.h"
 #include "io/control-server.h"
 #include "vsimig/control.h"
@@ -21,6 +22,7 @@ struct VsmManager {
         VsmFollower *follower;
         GPtrArray *monitors;           /* VsmControlClient refs */
         gint64 start_usec;
+        VsmLoop *loop;                 /* borrowed: main.c runs it; NULL in tests */
         uint8_t manager_id[VSM_VDP_MANAGER_ID_LEN];
 };
 
@@ -62,6 +64,16 @@ static JsonNode *manager_status_json(VsmManager *m) {
         json_builder_add_int_value(b, (g_get_monotonic_time() - m->start_usec) / G_USEC_PER_SEC);
         json_builder_set_member_name(b, "manager_id");
         json_builder_add_string_value(b, m->config->manager_id);
+        if (m->loop) {
+                const VsmLoopStats *ls = vsm_loop_get_stats(m->loop);
+
+                json_builder_set_member_name(b, "loop_max_dispatch_us");
+                json_builder_add_int_value(b, (gint64) ls->all.max_us);
+                json_builder_set_member_name(b, "loop_max_dispatch_since_reset_us");
+                json_builder_add_int_value(b, (gint64) ls->since_reset.max_us);
+                json_builder_set_member_name(b, "loop");
+                json_builder_add_value(b, vsm_loop_stats_to_json(ls, g_get_monotonic_time()));
+        }
         json_builder_set_member_name(b, "control_clients");
         json_builder_add_int_value(b, vsm_control_server_n_clients(m->control));
         json_builder_set_member_name(b, "libvirt");
@@ -310,6 +322,21 @@ static void manager_on_line(VsmControlClient *c, const char *line, gsize len, gp
                 manager_show(m, c, req);
         } else if (g_str_equal(req->method, VSIMIG_METHOD_MONITOR)) {
                 manager_monitor(m, c, req);
+        } else if (g_str_equal(req->method, VSIMIG_METHOD_LOOP_RESET) && m->loop) {
+                VsmLoopStats *ls = vsm_loop_get_stats(m->loop);
+                g_autoptr(JsonBuilder) b = json_builder_new();
+                g_autoptr(JsonNode) r = NULL;
+
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "loop_max_dispatch_since_reset_us");
+                json_builder_add_int_value(b, (gint64) ls->since_reset.max_us);
+                json_builder_end_object(b);
+                r = json_builder_get_root(b);
+                vsm_log(G_LOG_LEVEL_INFO, "control (pid %d): loop statistics reset (longest dispatch since the "
+                        "previous reset %" G_GUINT64_FORMAT " us)", (int) vsm_control_client_pid(c),
+                        ls->since_reset.max_us);
+                vsm_loop_stats_reset(ls, g_get_monotonic_time());
+                reply_result(c, req->has_id, req->id, r);
         } else {
                 g_autofree char *msg = g_strdup_printf("unknown method \"%s\"", req->method);
                 vsm_log(G_LOG_LEVEL_WARNING, "control (pid %d): %s", (int) vsm_control_client_pid(c), msg);
@@ -370,6 +397,10 @@ VsmManager *vsm_manager_free(VsmManager *m) {
         vsm_config_free(m->config);
         g_free(m);
         return NULL;
+}
+
+void vsm_manager_set_loop(VsmManager *m, VsmLoop *loop) {
+        m->loop = loop;
 }
 
 void vsm_manager_kick(VsmManager *m) {

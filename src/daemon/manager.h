@@ -4,12 +4,16 @@
 #include <glib.h>
 
 #include "daemon/config.h"
+#include "daemon/loop.h"
 
 typedef struct VsmManager VsmManager;
 
 /* Takes ownership of config. Opens the control socket and the uplinks. */
 VsmManager *vsm_manager_new(VsmConfig *config, GError **error);
 VsmManager *vsm_manager_free(VsmManager *m);
+/* The main loop whose dispatch times `status` shows and `loop.reset`
+ * clears (borrowed; it must outlive the manager's use of it). */
+void vsm_manager_set_loop(VsmManager *m, VsmLoop *loop);
 /* SIGHUP: retry uplinks that are down and resend LLDP. */
 void vsm_manager_kick(VsmManager *m);
 

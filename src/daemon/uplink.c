@@ -268,6 +268,21 @@ int vsm_uplink_send_raw(VsmUplink *u, const uint8_t *frame, size_t len) {
         return r;
 }
 
+size_t vsm_uplink_send_raw_batch(VsmUplink *u, const struct iovec *frames, size_t n, int *ret_errors) {
+        size_t sent;
+
+        if (u->fd < 0) {
+                for (size_t i = 0; i < n; i++)
+                        ret_errors[i] = -ENETDOWN;
+                return 0;
+        }
+        sent = vsm_packet_send_batch(u->fd, frames, n, ret_errors);
+        u->n.tx_frames += sent;
+        u->n.tx_replay += sent;
+        u->n.tx_errors += n - sent;
+        return sent;
+}
+
 int vsm_uplink_send_vdp(VsmUplink *u, const VsmVsiParams *p, VsmVdpRequest req, uint8_t status,
                         uint64_t *ret_cookie) {
         uint8_t tlv[256];

@@ -5,6 +5,7 @@
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
+#include <sys/uio.h>
 
 #include "daemon/config.h"
 #include "daemon/vsi.h"
@@ -63,6 +64,9 @@ void vsm_uplink_flush_vdp(VsmUplink *u);
 /* Send one whole Ethernet frame as it is (a replayed frame on the VM's
  * behalf); 0 or -errno (-ENETDOWN while the uplink is down). */
 int vsm_uplink_send_raw(VsmUplink *u, const uint8_t *frame, size_t len);
+/* The same for frames[0..n) in as few sendmmsg(2) calls as the kernel
+ * allows; ret_errors[i]: 0 or frame i's -errno.  Returns the number sent. */
+size_t vsm_uplink_send_raw_batch(VsmUplink *u, const struct iovec *frames, size_t n, int *ret_errors);
 const VsmVdpTimers *vsm_uplink_get_vdp_timers(const VsmUplink *u);
 
 JsonNode *vsm_uplink_to_json(const VsmUplink *u);

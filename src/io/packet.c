@@ -97,6 +97,47 @@ int vsm_packet_send(int fd, const void *frame, size_t len) {
         return 0;
 }
 
+size_t vsm_packet_send_batch(int fd, const struct iovec *frames, size_t n, int *ret_errors) {
+        struct mmsghdr msgs[VSM_PACKET_BATCH_MAX];
+        size_t off = 0, sent = 0;
+
+        while (off < n) {
+                unsigned int k = (unsigned int) MIN(n - off, (size_t) VSM_PACKET_BATCH_MAX);
+                int r;
+
+                memset(msgs, 0, sizeof(msgs[0]) * k);
+                for (unsigned int i = 0; i < k; i++) {
+                        msgs[i].msg_hdr.msg_iov = (struct iovec *) &frames[off + i];
+                        msgs[i].msg_hdr.msg_iovlen = 1;
+                }
+                do
+                        r = sendmmsg(fd, msgs, k, MSG_NOSIGNAL);
+                while (r < 0 && errno == EINTR);
+                if (r < 0) {
+                        /* The first frame of this call was refused: say
+                         * it, go on with the next (as one send() each did). */
+                        ret_errors[off++] = -errno;
+                        continue;
+                }
+                if (r == 0) {
+                        ret_errors[off++] = -EIO;   /* never seen; no endless loop */
+                        continue;
+                }
+                for (int i = 0; i < r; i++) {
+                        if (msgs[i].msg_len == frames[off + (size_t) i].iov_len) {
+                                ret_errors[off + (size_t) i] = 0;
+                                sent++;
+                        } else {
+                                ret_errors[off + (size_t) i] = -EIO;
+                        }
+                }
+                /* Fewer than asked: the next frame's error (if any) comes
+                 * from the next call. */
+                off += (size_t) r;
+        }
+        return sent;
+}
+
 ssize_t vsm_packet_recv_from(int fd, void *buf, size_t cap, struct sockaddr_ll *ret_sll, socklen_t *ret_sll_len) {
         struct iovec iov = { .iov_base = buf, .iov_len = cap };
         struct msghdr msg = {

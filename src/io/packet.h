@@ -32,6 +32,17 @@ extern VsmPacketOpenFunc vsm_packet_open_func;
 /* Sends one frame; returns 0 or -errno. */
 int vsm_packet_send(int fd, const void *frame, size_t len);
 
+/* Frames one sendmmsg(2) call carries at most. */
+#define VSM_PACKET_BATCH_MAX 128
+
+/* Sends frames[0..n) with sendmmsg(2): one call per VSM_PACKET_BATCH_MAX
+ * frames while the kernel takes them all.  ret_errors[i] is set for every
+ * frame: 0, or the -errno the kernel gave for it (that frame is skipped
+ * and the call repeated for the rest; -EIO for a frame sent short).
+ * Returns the number of frames sent. */
+struct iovec;
+size_t vsm_packet_send_batch(int fd, const struct iovec *frames, size_t n, int *ret_errors);
+
 /* Reads one frame into buf and where it came from: *ret_sll (zeroed first)
  * and *ret_sll_len, the address length the socket gave (0 from a
  * socketpair()).  Returns its length or -errno: -EAGAIN when nothing is

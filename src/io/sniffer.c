@@ -16,7 +16,11 @@
  * Taps carry untagged frames only, so no 802.1Q handling.
  *
  * Frames the host sends into the tap (PACKET_OUTGOING) go to the guest;
- * every other packet type came from it.  The program tells them apart by
+ * every other packet type came from it.  A macvtap is the other way round
+ * (measured on 6.18): the guest's writes to /dev/tapN leave through the
+ * macvtap's xmit path (tap_get_user() -> dev_queue_xmit(), PACKET_OUTGOING
+ * to a packet socket on it), what the lower device delivers to it is
+ * received there (PACKET_HOST, BROADCAST, MULTICAST).  The program tells them apart by
  * the packet type (SKF_AD_PKTTYPE), kept in M[0].
  */
 #include "io/sniffer.h"
@@ -166,6 +170,7 @@ typedef struct SnifferTap {
         guint source_id;
         gboolean removed;              /* removed from its own callback */
         SnifferBucket bucket[2];       /* by VsmLearnDirection */
+        gboolean macvtap;              /* guest's frames are PACKET_OUTGOING */
         guint64 n_rate_dropped;
 } SnifferTap;
 
@@ -248,7 +253,8 @@ static gboolean tap_dispatch(gint fd, GIOCondition cond, gpointer user_data) {
                                 s->n_errors++;  /* e.g. ENETDOWN, reported once */
                         break;
                 }
-                dir = sll.sll_pkttype == PACKET_OUTGOING ? VSM_LEARN_TO_GUEST : VSM_LEARN_FROM_GUEST;
+                dir = (sll.sll_pkttype == PACKET_OUTGOING) != t->macvtap ? VSM_LEARN_TO_GUEST
+                                                                         : VSM_LEARN_FROM_GUEST;
                 if (s->rate > 0 && !bucket_take(&t->bucket[dir])) {
                         t->n_rate_dropped++;
                         s->n_rate_dropped++;
@@ -299,6 +305,12 @@ VsmSniffer *vsm_sniffer_free(VsmSniffer *s) {
 
 /* Opens the tap's socket and watches it in the default main context. */
 int vsm_sniffer_add(VsmSniffer *s, int ifindex) {
+        return vsm_sniffer_add_full(s, ifindex, FALSE);
+}
+
+/* See sniffer.h: a macvtap's directions are the other way round. */
+int vsm_sniffer_add_full(VsmSniffer *s, int ifindex, gboolean macvtap) {
+        struct sock_filter filter[G_N_ELEMENTS(sniffer_filter)];
         SnifferTap *t;
         int fd;
 
@@ -307,13 +319,22 @@ int vsm_sniffer_add(VsmSniffer *s, int ifindex) {
 
         if (g_hash_table_contains(s->taps, GINT_TO_POINTER(ifindex)))
                 return 0;
-        fd = vsm_packet_open_filtered(ifindex, sniffer_filter, G_N_ELEMENTS(sniffer_filter));
+        memcpy(filter, sniffer_filter, sizeof(filter));
+        if (macvtap) {
+                /* From the guest only: PACKET_OUTGOING on a macvtap. */
+                uint8_t jt = filter[L_FROM_GUEST + 1].jt;
+
+                filter[L_FROM_GUEST + 1].jt = filter[L_FROM_GUEST + 1].jf;
+                filter[L_FROM_GUEST + 1].jf = jt;
+        }
+        fd = vsm_packet_open_filtered(ifindex, filter, G_N_ELEMENTS(filter));
         if (fd < 0)
                 return fd;
         t = g_new0(SnifferTap, 1);
         t->owner = s;
         t->ifindex = ifindex;
         t->fd = fd;
+        t->macvtap = macvtap;
         for (guint i = 0; i < G_N_ELEMENTS(t->bucket); i++) {
                 t->bucket[i].tokens = (guint64) s->burst * USEC_PER_SEC;
                 t->bucket[i].last_usec = g_get_monotonic_time();

@@ -20,6 +20,9 @@ VsmSniffer *vsm_sniffer_free(VsmSniffer *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmSniffer, vsm_sniffer_free)
 /* Start sniffing ifindex (idempotent).  0 or -errno. */
 int vsm_sniffer_add(VsmSniffer *s, int ifindex);
+/* The same; macvtap: ifindex is a macvtap (a direct NIC), where the
+ * guest's frames are the PACKET_OUTGOING ones and the others go to it. */
+int vsm_sniffer_add_full(VsmSniffer *s, int ifindex, gboolean macvtap);
 void vsm_sniffer_remove(VsmSniffer *s, int ifindex);
 guint vsm_sniffer_n_taps(const VsmSniffer *s);
 /* Counters over all taps: frames handed to the callback, frames dropped

@@ -13,7 +13,12 @@
 #      sw-b sees the replayed INIT-REBOOT REQUEST (VM MAC, ciaddr 0, opt 50 =
 #      its IP, its client-id) and dnsmasq's ACK crossing to sw-b; the switch
 #      mdb has every group on sw-b; GARP and unsolicited NA for its
-#      addresses.  B's br0 mdb has the groups on the new tap.  The stream
+#      addresses.  B's br0 mdb has the groups on the new tap.  Likewise
+#      for a group only A's br0 mdb holds for g1's tap (added by hand, never
+#      reported by the guest: a join from before vsimigd watched), which A
+#      knows from its mdb notification cache and streams before SWITCHOVER
+#      (its timeline's SWITCHOVER note says how many vNIC states were still
+#      unstreamed; informational).  The stream
 #      still reaches the guest and it loses at most the datagrams sent while
 #      it was paused, +1 per group (the sender's rate, from its sequence
 #      numbers, x the source's SUSPENDED -> the destination's RESUMED).
@@ -68,6 +73,8 @@ G2=g2 MAC2=02:76:73:6d:20:02 IP2=10.77.1.50
 # g2 shares g1's IPv4 group: while g2 stays on A, A must not prune it.
 G2_GROUPS=(239.77.2.1 ff15::77:2 "$LG_GROUP4")
 MGROUPS=("$LG_GROUP4" "$LG_GROUP6")
+MDB_ONLY=239.77.9.9                 # in A's br0 mdb only (step 1)
+EXTRA_GROUPS=()                     # checked like the guest's groups, not streamed to it
 PEER_PORT=7788
 
 tb_init
@@ -233,7 +240,7 @@ import json, sys
 tr = [float(x) for x in "${t_ev} ${t_tl}".split()]
 json.dump({"pcap_dst": "$TB_DIR/c-sw-${dst,,}.pcap", "port_dst": "sw-${dst,,}", "mac": "$mac",
            "ip4": "$ip4", "ip6": [x for x in "$ip6".split() if x], "cid": "$cid",
-           "groups": "${groups[*]}".split(), "t0": $t0, "t_resumed": tr, "t_end": $t_end,
+           "groups": "${groups[*]} ${EXTRA_GROUPS[*]}".split(), "t0": $t0, "t_resumed": tr, "t_end": $t_end,
            "mdb_log": "$TB_DIR/mdb-sw.log", "mdb_final": json.load(open("$TB_DIR/mdb-final.json")),
            "host_mdb": json.load(open("$TB_DIR/host-mdb.json")), "host_mdb_log": "$TB_DIR/mdb-$dst.log",
            "tap": "$tap", "checks": "$checks".split(","),
@@ -268,7 +275,16 @@ PY
 }
 
 # ---- 1. g1 A -> B, dnsmasq ---------------------------------------------------------
+tap_a=$(ct_tap_of A "$G1" "$MAC1")
+ip netns exec "$LT_NS_A" bridge mdb add dev br0 port "$tap_a" grp "$MDB_ONLY" permanent ||
+  tb_fail "cannot add $MDB_ONLY to A's br0 mdb on $tap_a"
+say "[dnsmasq] $MDB_ONLY added to A's br0 mdb on g1's tap $tap_a (never reported by g1)"
+EXTRA_GROUPS=("$MDB_ONLY")
 migrate "$G1" A B dnsmasq dhcp,mdb,host_mdb,garp,na,oldport
+EXTRA_GROUPS=()
+if lt=$(timeline_dump A "$G1" "$T0" 'SWITCHOVER sent'); then
+  printf '%s\n' "$lt" | sed 's/^/[dnsmasq] source timeline: /'
+fi
 LOSS_ON=$LOST_DELTA
 # With the replay before RESUMED, g1 loses at most what was sent while it
 # was paused (+1 per group for a datagram straddling either edge).

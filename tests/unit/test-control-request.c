@@ -262,6 +262,7 @@ static void test_method_class(void) {
                 { VSIMIG_METHOD_VDP_LIST, VSM_CONTROL_METHOD_READ },
                 { VSIMIG_METHOD_VDP_REQUEST, VSM_CONTROL_METHOD_WRITE },
                 { VSIMIG_METHOD_HOOK, VSM_CONTROL_METHOD_WRITE },
+                { VSIMIG_METHOD_LOOP_RESET, VSM_CONTROL_METHOD_WRITE },
                 { "Status", VSM_CONTROL_METHOD_UNKNOWN },
                 { "hook ", VSM_CONTROL_METHOD_UNKNOWN },
                 { "", VSM_CONTROL_METHOD_UNKNOWN },

@@ -136,6 +136,8 @@ typedef struct BadCase {
 
 static const BadCase bad_cases[] = {
         { "[vdp]\nuplink = eth0\n", "unknown key 'uplink'" },
+        { "[vdp]\nuplink = eth0\nmanager = x\n[vpd]\na = 1\n",
+          "3 unknown sections or keys: [vdp] uplink, [vdp] manager, [vpd]" },
         { "[vpd]\nuplinks = eth0\n", "unknown section [vpd]" },
         { "[vdp]\necp-retries = 8\n", "ecp-retries" },
         { "[vdp]\necp-retries = -1\n", "ecp-retries" },

@@ -120,6 +120,8 @@ static void test_running(void) {
         assert_mac(n->mac, "52:54:00:a1:b2:c3");
         g_assert_cmpstr(n->type, ==, "direct");
         g_assert_cmpstr(n->target_dev, ==, "macvtap0");
+        g_assert_cmpstr(n->source_dev, ==, "eth1");
+        g_assert_cmpint(n->direct_mode, ==, VSM_DIRECT_MODE_VEPA);
         g_assert_null(n->source_bridge);
         g_assert_null(n->source_network);
         g_assert_false(n->has_vlan);
@@ -366,6 +368,12 @@ static const BadCase bad_cases[] = {
         { "instanceid-no-hyphens",
           QBG("managerid='1' typeid='2' typeidversion='3' instanceid='09b11c538b5c4eeb8f00d84eaa0aaa4f'"),
           "is not a UUID" },
+        { "direct-mode-bad", IFACE("direct", "<source dev='eth0' mode='vepa2'/>"),
+          "/domain/devices/interface[1]: source/@mode 'vepa2' is not a macvtap mode" },
+        { "direct-mode-case", IFACE("direct", "<source dev='eth0' mode='VEPA'/>"), "source/@mode 'VEPA'" },
+        { "direct-dev-bad", IFACE("direct", "<source dev='a/b' mode='vepa'/>"),
+          "source/@dev 'a/b' is not an interface name" },
+        { "direct-dev-long", IFACE("direct", "<source dev='abcdefghijklmnop'/>"), "is not an interface name" },
         { "target-slash", IFACE("bridge", "<target dev='../x'/>"), "target/@dev '../x' is not an interface name" },
         { "target-long", IFACE("bridge", "<target dev='abcdefghijklmnop'/>"), "is not an interface name" },
         { "target-empty", IFACE("bridge", "<target dev=''/>"), "is not an interface name" },
@@ -620,6 +628,47 @@ static void test_nwfilter(void) {
         g_assert_cmpuint(n->n_allowed_ips, ==, VSM_NIC_ALLOWED_IPS_MAX);
 }
 
+/* type='direct': source/@dev and @mode (libvirt's virNetDevMacVLanMode
+ * names), vepa when @mode is absent; the macvtap is target/@dev. */
+static void test_direct(void) {
+        static const struct {
+                const char *source;
+                const char *dev;
+                VsmDirectMode mode;
+        } cases[] = {
+                { "<source dev='eth0' mode='vepa'/>", "eth0", VSM_DIRECT_MODE_VEPA },
+                { "<source dev='bond0' mode='bridge'/>", "bond0", VSM_DIRECT_MODE_BRIDGE },
+                { "<source dev='eth1' mode='private'/>", "eth1", VSM_DIRECT_MODE_PRIVATE },
+                { "<source dev='ens1f0' mode='passthrough'/>", "ens1f0", VSM_DIRECT_MODE_PASSTHROUGH },
+                { "<source dev='up0'/>", "up0", VSM_DIRECT_MODE_VEPA },
+                { "", NULL, VSM_DIRECT_MODE_VEPA },
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *xml = g_strdup_printf(DEVS_HEAD "<interface type='direct'>"
+                                                       "<mac address='52:54:00:00:00:01'/>%s"
+                                                       "<target dev='macvtap3'/></interface>" DEVS_TAIL,
+                                                       cases[i].source);
+                g_autoptr(VsmDomainInfo) info = parse_ok(xml, strlen(xml));
+                const VsmNicInfo *n = nic(info, 0);
+
+                g_assert_cmpstr(n->type, ==, "direct");
+                g_assert_cmpstr(n->source_dev, ==, cases[i].dev);
+                g_assert_cmpint(n->direct_mode, ==, cases[i].mode);
+                g_assert_cmpstr(n->target_dev, ==, "macvtap3");
+                g_assert_null(n->source_bridge);
+        }
+        /* A bridge NIC's source/@dev is nothing of ours. */
+        {
+                static const char xml[] = IFACE("bridge", "<source bridge='br0' dev='eth0'/>");
+                g_autoptr(VsmDomainInfo) info = parse_ok(xml, strlen(xml));
+
+                g_assert_null(nic(info, 0)->source_dev);
+        }
+        g_assert_cmpstr(vsm_direct_mode_to_string(VSM_DIRECT_MODE_PASSTHROUGH), ==, "passthrough");
+        g_assert_cmpstr(vsm_direct_mode_to_string(VSM_DIRECT_MODE_MAX), ==, "?");
+}
+
 static void test_derive(gconstpointer data) {
         const DeriveCase *dc = data;
         uint8_t uuid[16], mac[VSM_ETH_ALEN], out[VSM_VDP_VSIID_LEN];
@@ -661,6 +710,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/domain-xml/nic-cap", test_nic_cap);
         g_test_add_func("/domain-xml/markup-caps", test_markup_caps);
         g_test_add_func("/domain-xml/nwfilter", test_nwfilter);
+        g_test_add_func("/domain-xml/direct", test_direct);
         for (gsize i = 0; i < G_N_ELEMENTS(derive_cases); i++) {
                 g_autofree char *name = g_strdup_printf("/domain-xml/derive/%" G_GSIZE_FORMAT, i);
                 g_test_add_data_func(name, &derive_cases[i], test_derive);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "io/mdb.h"
+#include "io/mdb-cache.h"
 #include "test-netns.h"
 #include "test-util.h"
 
@@ -205,6 +206,127 @@ static void test_list_errors(void) {
         g_assert_cmpint(err, ==, 0);
 }
 
+static gboolean cached(VsmMdbCache *c, const VsmMdbEntry *e) {
+        g_autoptr(GArray) a = vsm_mdb_cache_port(c, e->port_ifindex, NULL);
+
+        return a && listed(a, e);
+}
+
+/* Iterate the loop until the cache holds (or no longer holds) e. */
+static void wait_cached(VsmMdbCache *c, const VsmMdbEntry *e, gboolean want) {
+        gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+        while (cached(c, e) != want && g_get_monotonic_time() < end)
+                g_main_context_iteration(NULL, FALSE) || (g_usleep(1000), 0);
+        g_assert_true(cached(c, e) == want);
+}
+
+static void on_cache_changed(int port, gpointer user_data) {
+        (*(guint *) user_data)++;
+}
+
+/* The cache against the kernel: primed by the dump (an entry added
+ * before it started), kept by RTM_NEWMDB/RTM_DELMDB notifications. */
+static void test_cache(void) {
+        VsmMdbEntry before = entry("239.1.3.1", PORT, TRUE);
+        VsmMdbEntry e4 = entry("239.1.3.2", PORT, FALSE);
+        VsmMdbEntry e6 = entry("ff0e::3:2", PORT, FALSE);
+        g_autoptr(VsmMdbCache) c = NULL;
+        guint changes = 0;
+        VsmMdbCacheStats st;
+        gint64 end;
+
+        wait_port_ready();
+        g_assert_cmpint(vsm_mdb_add(&before), ==, 0);
+        c = vsm_mdb_cache_new(VSM_MDB_CACHE_ENTRIES_MAX, VSM_MDB_CACHE_PORT_ENTRIES_MAX, on_cache_changed, &changes);
+        g_assert_cmpint(vsm_mdb_cache_start(c), ==, 0);
+        end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+        while (!vsm_mdb_cache_is_complete(c) && g_get_monotonic_time() < end)
+                g_main_context_iteration(NULL, FALSE) || (g_usleep(1000), 0);
+        g_assert_true(vsm_mdb_cache_is_complete(c));
+        g_assert_true(cached(c, &before));
+        g_assert_cmpuint(changes, >=, 1);
+
+        g_assert_cmpint(vsm_mdb_add(&e4), ==, 0);
+        g_assert_cmpint(vsm_mdb_add(&e6), ==, 0);
+        wait_cached(c, &e4, TRUE);
+        wait_cached(c, &e6, TRUE);
+        g_assert_cmpint(vsm_mdb_del(&e4), ==, 0);
+        g_assert_cmpint(vsm_mdb_del(&before), ==, 0);
+        wait_cached(c, &e4, FALSE);
+        wait_cached(c, &before, FALSE);
+        g_assert_true(cached(c, &e6));
+        /* The notification is queued before the add's ack: a poll reads it
+         * without the main loop (what the source does at SUSPENDED). */
+        g_assert_cmpint(vsm_mdb_add(&e4), ==, 0);
+        g_assert_false(cached(c, &e4));
+        vsm_mdb_cache_poll(c);
+        g_assert_true(cached(c, &e4));
+        g_assert_cmpint(vsm_mdb_del(&e4), ==, 0);
+        wait_cached(c, &e4, FALSE);
+        vsm_mdb_cache_get_stats(c, &st);
+        g_assert_cmpuint(st.dumps, ==, 1);
+        g_assert_cmpuint(st.notifications, >=, 6);
+        g_assert_cmpuint(st.malformed, ==, 0);
+        g_assert_cmpint(vsm_mdb_del(&e6), ==, 0);
+}
+
+/* Notifications lost (a receive buffer far too small for a burst of
+ * adds: ENOBUFS): the cache says it is incomplete, dumps again, and ends
+ * with exactly the kernel's entries. */
+static void test_cache_resync(void) {
+        g_autoptr(VsmMdbCache) c = NULL;
+        VsmMdbEntry es[300];
+        VsmMdbCacheStats st;
+        gint64 end;
+        guint n_port = 0;
+
+        wait_port_ready();
+        c = vsm_mdb_cache_new(VSM_MDB_CACHE_ENTRIES_MAX, 512, NULL, NULL);
+        vsm_mdb_cache_set_rcvbuf(c, 1024);
+        g_assert_cmpint(vsm_mdb_cache_start(c), ==, 0);
+        end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+        while (!vsm_mdb_cache_is_complete(c) && g_get_monotonic_time() < end)
+                g_main_context_iteration(NULL, FALSE) || (g_usleep(1000), 0);
+        g_assert_true(vsm_mdb_cache_is_complete(c));
+        /* The burst, without reading: the socket overflows. */
+        for (guint i = 0; i < G_N_ELEMENTS(es); i++) {
+                char group[32];
+
+                g_snprintf(group, sizeof(group), "239.3.%u.%u", i / 200, i % 200 + 1);
+                es[i] = entry(group, PORT, TRUE);
+                g_assert_cmpint(vsm_mdb_add(&es[i]), ==, 0);
+        }
+        end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+        do {
+                while (g_main_context_iteration(NULL, FALSE))
+                        ;
+                vsm_mdb_cache_get_stats(c, &st);
+                if (vsm_mdb_cache_is_complete(c) && st.resyncs > 0)
+                        break;
+                g_usleep(2000);
+        } while (g_get_monotonic_time() < end);
+        vsm_mdb_cache_get_stats(c, &st);
+        g_test_message("after the burst: %u entries, %" G_GUINT64_FORMAT " notifications, %" G_GUINT64_FORMAT
+                       " dumps, %" G_GUINT64_FORMAT " resyncs",
+                       st.entries, st.notifications, st.dumps, st.resyncs);
+        g_assert_cmpuint(st.resyncs, >, 0);
+        g_assert_true(vsm_mdb_cache_is_complete(c));
+        for (guint i = 0; i < G_N_ELEMENTS(es); i++) {
+                g_assert_true(cached(c, &es[i]));
+                n_port++;
+        }
+        {
+                g_autoptr(GArray) a = vsm_mdb_cache_port(c, ifindex(PORT), NULL);
+
+                /* Nothing else on the port (earlier tests deleted theirs). */
+                g_assert_nonnull(a);
+                g_assert_cmpuint(a->len, ==, n_port);
+        }
+        for (guint i = 0; i < G_N_ELEMENTS(es); i++)
+                g_assert_cmpint(vsm_mdb_del(&es[i]), ==, 0);
+}
+
 int main(int argc, char **argv) {
         int ret;
 
@@ -222,5 +344,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-mdb/add-list-del", test_add_list_del);
         g_test_add_func("/io-mdb/refusals", test_refusals);
         g_test_add_func("/io-mdb/list-errors", test_list_errors);
+        g_test_add_func("/io-mdb/cache", test_cache);
+        g_test_add_func("/io-mdb/cache-resync", test_cache_resync);
         return g_test_run();
 }
