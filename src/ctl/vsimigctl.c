@@ -432,6 +432,37 @@ static int cmd_status(void) {
                                int_or(n, "vdp_repaired", 0), int_or(n, "vdp_queued", 0),
                                int_or(n, "vdp_withdrawn", 0));
         }
+        if (json_object_has_member(r, "qbg_agent") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(r, "qbg_agent"))) {
+                JsonObject *q = json_object_get_object_member(r, "qbg_agent");
+                JsonObject *c = json_object_get_object_member(q, "counters");
+                JsonArray *vs = json_object_get_array_member(q, "vsis");
+
+                printf("802.1Qbg agent for libvirt: netlink port %" G_GINT64_FORMAT " %s, pid file %s %s, "
+                       "libvirt event port ",
+                       int_or(q, "port", 0), json_object_get_boolean_member_with_default(q, "bound", FALSE) ? "bound" : "CLOSED",
+                       str_or(q, "pid_file", "?"),
+                       json_object_get_boolean_member_with_default(q, "pid_file_ok", FALSE) ? "ok" : "NOT OURS");
+                if (JSON_NODE_HOLDS_NULL(json_object_get_member(q, "requester_port")))
+                        printf("unknown\n");
+                else
+                        printf("%" G_GINT64_FORMAT "\n", int_or(q, "requester_port", 0));
+                if (c) {
+                        printf("  requests: %" G_GINT64_FORMAT " preassociate, %" G_GINT64_FORMAT " associate, %"
+                               G_GINT64_FORMAT " disassociate, %" G_GINT64_FORMAT " getlink (%" G_GINT64_FORMAT
+                               " held for the bridge); %" G_GINT64_FORMAT " de-associate notice(s) to libvirt\n",
+                               int_or(c, "preassociate", 0) + int_or(c, "preassociate_rr", 0), int_or(c, "associate", 0),
+                               int_or(c, "disassociate", 0), int_or(c, "getlink", 0), int_or(c, "getlink_held", 0),
+                               int_or(c, "deassociate_notices", 0));
+                        printf("  refused: %" G_GINT64_FORMAT " malformed, %" G_GINT64_FORMAT " invalid, %" G_GINT64_FORMAT
+                               " not root, %" G_GINT64_FORMAT " no such uplink, %" G_GINT64_FORMAT " EVB not negotiated, %"
+                               G_GINT64_FORMAT " over limit; %" G_GINT64_FORMAT " send error(s), pid file put back %"
+                               G_GINT64_FORMAT " time(s)\n",
+                               int_or(c, "err_malformed", 0), int_or(c, "err_invalid", 0), int_or(c, "err_not_root", 0),
+                               int_or(c, "err_no_such_uplink", 0), int_or(c, "err_evb_not_negotiated", 0),
+                               int_or(c, "err_limit", 0), int_or(c, "err_send", 0), int_or(c, "pid_file_reasserted", 0));
+                }
+                printf("  %u VSI(s) asked for by libvirt\n", vs ? json_array_get_length(vs) : 0);
+        }
         lv = json_object_has_member(r, "libvirt") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(r, "libvirt"))
                      ? json_object_get_object_member(r, "libvirt")
                      : NULL;

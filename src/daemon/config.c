@@ -54,6 +54,9 @@ VsmConfig *vsm_config_new_default(void) {
         c->control_socket = g_strdup(VSIMIG_DEFAULT_SOCKET);
         c->control_group = NULL;
         c->control_max_clients = 64;
+        c->qbg_serve_libvirt = FALSE;
+        /* libvirt reads /var/run/lldpad.pid, a symlink to /run. */
+        c->qbg_pid_file = g_strdup("/run/lldpad.pid");
         return c;
 }
 
@@ -76,6 +79,7 @@ VsmConfig *vsm_config_free(VsmConfig *c) {
         g_clear_pointer(&c->peer_key, g_bytes_unref);
         g_free(c->control_socket);
         g_free(c->control_group);
+        g_free(c->qbg_pid_file);
         g_free(c);
         return NULL;
 }
@@ -133,6 +137,8 @@ static const KeySpec key_specs[] = {
         { "control", "socket", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_socket), 0, 0 },
         { "control", "group", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_group), 0, 0 },
         { "control", "max-clients", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, control_max_clients), 1, 4096 },
+        { "qbg", "serve-libvirt", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, qbg_serve_libvirt), 0, 0 },
+        { "qbg", "pid-file", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, qbg_pid_file), 0, 0 },
 };
 
 static const KeySpec *key_spec_find(const char *group, const char *key) {
@@ -307,6 +313,10 @@ static gboolean config_validate(const VsmConfig *c, GError **error) {
         if (!c->manager_id || vsm_vdp_manager_id_from_string(c->manager_id, id) < 0) {
                 g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
                             "[vdp] manager-id: must be a UUID or at most 16 octets");
+                return FALSE;
+        }
+        if (!c->qbg_pid_file || !g_path_is_absolute(c->qbg_pid_file) || strlen(c->qbg_pid_file) >= 4096) {
+                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[qbg] pid-file: must be an absolute path");
                 return FALSE;
         }
         if (c->libvirt_enabled && (!c->libvirt_uri || !*c->libvirt_uri)) {

@@ -57,6 +57,9 @@ typedef struct VsmConfig {
         char *control_socket;
         char *control_group;            /* NULL: root only */
         unsigned control_max_clients;
+        /* [qbg] */
+        gboolean qbg_serve_libvirt;     /* answer libvirt's 802.1Qbg netlink requests (lldpad's role) */
+        char *qbg_pid_file;             /* where libvirt looks for "lldpad"'s pid */
 } VsmConfig;
 
 VsmConfig *vsm_config_new_default(void);

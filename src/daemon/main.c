@@ -10,6 +10,7 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/manager.h"
+#include "daemon/qbg-agent.h"
 
 static gboolean on_sigterm(gpointer user_data) {
         VsmLoop *loop = user_data;
@@ -43,6 +44,7 @@ int main(int argc, char **argv) {
         g_autoptr(VsmManager) manager = NULL;
         g_autoptr(VsmLoop) loop = NULL;
         guint sig_term, sig_int, sig_hup;
+        int qbg_fd = -1;
 
         setlocale(LC_ALL, "");
         g_option_context_add_main_entries(ctx, entries, NULL);
@@ -72,6 +74,17 @@ int main(int argc, char **argv) {
                 return 0;
         }
 
+        /* libvirt's 802.1Qbg agent must own the netlink port equal to our
+         * pid: bind it before the manager (libnl, libvirt, GLib) opens any
+         * other netlink socket, which would be autobound to that port. */
+        if (config->qbg_serve_libvirt) {
+                qbg_fd = vsm_qbg_agent_claim(config, &error);
+                if (qbg_fd < 0) {
+                        fprintf(stderr, "vsimigd: %s\n", error->message);
+                        return 1;
+                }
+        }
+
         loop = vsm_loop_new(NULL);
         manager = vsm_manager_new(g_steal_pointer(&config), &error);
         if (!manager) {
@@ -79,6 +92,10 @@ int main(int argc, char **argv) {
                 return 1;
         }
         vsm_manager_set_loop(manager, loop);
+        if (qbg_fd >= 0 && !vsm_manager_start_qbg_agent(manager, qbg_fd, &error)) {
+                fprintf(stderr, "vsimigd: %s\n", error->message);
+                return 1;
+        }
         sig_term = g_unix_signal_add(SIGTERM, on_sigterm, loop);
         sig_int = g_unix_signal_add(SIGINT, on_sigterm, loop);
         sig_hup = g_unix_signal_add(SIGHUP, on_sighup, manager);

@@ -11,6 +11,7 @@
 #include "daemon/follower.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/qbg-agent.h"
 #include "daemon/uplink.h"
 #include "io/control-server.h"
 #include "vsimig/control.h"
@@ -20,6 +21,7 @@ struct VsmManager {
         GPtrArray *uplinks;            /* VsmUplink, owned */
         VsmControlServer *control;
         VsmFollower *follower;
+        VsmQbgAgent *qbg;              /* libvirt's 802.1Qbg agent, or NULL */
         GPtrArray *monitors;           /* VsmControlClient refs */
         gint64 start_usec;
         VsmLoop *loop;                 /* borrowed: main.c runs it; NULL in tests */
@@ -80,6 +82,11 @@ static JsonNode *manager_status_json(VsmManager *m) {
         json_builder_add_value(b, vsm_follower_status_json(m->follower));
         json_builder_set_member_name(b, "monitors");
         json_builder_add_int_value(b, m->monitors->len);
+        json_builder_set_member_name(b, "qbg_agent");
+        if (m->qbg)
+                json_builder_add_value(b, vsm_qbg_agent_to_json(m->qbg));
+        else
+                json_builder_add_null_value(b);
         json_builder_set_member_name(b, "uplinks");
         json_builder_begin_array(b);
         for (guint i = 0; i < m->uplinks->len; i++)
@@ -390,6 +397,7 @@ VsmManager *vsm_manager_free(VsmManager *m) {
         /* The follower first (it borrows the uplinks), then the uplinks:
          * pending control requests get their "cancelled" replies while
          * the control socket still exists. */
+        g_clear_pointer(&m->qbg, vsm_qbg_agent_free);
         g_clear_pointer(&m->follower, vsm_follower_free);
         g_clear_pointer(&m->uplinks, g_ptr_array_unref);
         g_clear_pointer(&m->monitors, g_ptr_array_unref);
@@ -401,6 +409,11 @@ VsmManager *vsm_manager_free(VsmManager *m) {
 
 void vsm_manager_set_loop(VsmManager *m, VsmLoop *loop) {
         m->loop = loop;
+}
+
+gboolean vsm_manager_start_qbg_agent(VsmManager *m, int fd, GError **error) {
+        m->qbg = vsm_qbg_agent_new(m->config, fd, m->uplinks, error);
+        return m->qbg != NULL;
 }
 
 void vsm_manager_kick(VsmManager *m) {

@@ -14,6 +14,10 @@ VsmManager *vsm_manager_free(VsmManager *m);
 /* The main loop whose dispatch times `status` shows and `loop.reset`
  * clears (borrowed; it must outlive the manager's use of it). */
 void vsm_manager_set_loop(VsmManager *m, VsmLoop *loop);
+
+/* Starts libvirt's 802.1Qbg agent on fd (from vsm_qbg_agent_claim, taken
+ * over even on failure). */
+gboolean vsm_manager_start_qbg_agent(VsmManager *m, int fd, GError **error);
 /* SIGHUP: retry uplinks that are down and resend LLDP. */
 void vsm_manager_kick(VsmManager *m);
 

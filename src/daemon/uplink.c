@@ -103,6 +103,10 @@ const uint8_t *vsm_uplink_get_mac(const VsmUplink *u) {
         return u->mac;
 }
 
+gboolean vsm_uplink_bridge_known(const VsmUplink *u) {
+        return u->peer_seen;
+}
+
 gboolean vsm_uplink_is_up(const VsmUplink *u) {
         return u->fd >= 0;
 }

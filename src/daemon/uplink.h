@@ -24,6 +24,8 @@ const char *vsm_uplink_get_name(const VsmUplink *u);
 /* The interface's own MAC (all zero until it was first opened). */
 const uint8_t *vsm_uplink_get_mac(const VsmUplink *u);
 gboolean vsm_uplink_is_up(const VsmUplink *u);
+/* TRUE once the bridge's EVB TLV was seen (EVB negotiated). */
+gboolean vsm_uplink_bridge_known(const VsmUplink *u);
 /* Retry opening if down, and send LLDP now (SIGHUP). */
 void vsm_uplink_kick(VsmUplink *u);
 

@@ -35,6 +35,8 @@ struct VsmVsi {
 
         VsmVsiDoneFunc done;
         gpointer done_data;
+        VsmVsiObserverFunc observer;
+        gpointer observer_data;
 
         gboolean have_last;
         VsmVdpAction last;
@@ -110,6 +112,11 @@ VsmVsi *vsm_vsi_free(VsmVsi *vsi) {
         vsm_timer_free(vsi->resend_timer);
         g_free(vsi);
         return NULL;
+}
+
+void vsm_vsi_set_observer(VsmVsi *vsi, VsmVsiObserverFunc observer, gpointer user_data) {
+        vsi->observer = observer;
+        vsi->observer_data = user_data;
 }
 
 void vsm_vsi_set_params(VsmVsi *vsi, const VsmVsiParams *params) {
@@ -212,6 +219,8 @@ static void vsi_report(VsmVsi *vsi, const VsmVdpAction *a) {
         vsi_log_report(vsi, a);
         if (a->outcome == VSM_VDP_OUTCOME_BRIDGE_DEASSOC)
                 vsm_uplink_count_vdp(vsi->uplink, VSM_UPLINK_VDP_BRIDGE_DEASSOC);
+        if (vsi->observer)
+                vsi->observer(vsi, a, vsi->observer_data);
         else if (a->outcome == VSM_VDP_OUTCOME_REPAIRED)
                 vsm_uplink_count_vdp(vsi->uplink, VSM_UPLINK_VDP_REPAIRED);
         /* Keep-alives, repairs and bridge requests have no waiter; one

@@ -42,6 +42,13 @@ gboolean vsm_vsi_get_last(const VsmVsi *vsi, VsmVdpAction *ret, gint64 *ret_usec
 gboolean vsm_vsi_request(VsmVsi *vsi, VsmVdpRequest req, uint8_t flags, VsmVsiDoneFunc done,
                          gpointer user_data, GError **error);
 
+/* Called with every outcome reported for this VSI, whoever asked for the
+ * request (the follower, the control socket, libvirt through the 802.1Qbg
+ * agent) and including keep-alives, repairs and bridge DE-ASSOCIATEs
+ * (report->report_internal).  One observer per VSI; NULL removes it. */
+typedef void (*VsmVsiObserverFunc)(VsmVsi *vsi, const VsmVdpAction *report, gpointer user_data);
+void vsm_vsi_set_observer(VsmVsi *vsi, VsmVsiObserverFunc observer, gpointer user_data);
+
 /* Inputs from the uplink. */
 void vsm_vsi_on_response(VsmVsi *vsi, VsmVdpRequest req, uint8_t status);
 void vsm_vsi_on_bridge_request(VsmVsi *vsi, VsmVdpRequest req, uint8_t status);

@@ -21,6 +21,8 @@ static void test_defaults(void) {
         g_assert_cmpuint(c->rwd, ==, 20);
         g_assert_cmpuint(c->rka, ==, 20);
         g_assert_cmpuint(c->lldp_interval_sec, ==, 30);
+        g_assert_false(c->qbg_serve_libvirt);
+        g_assert_cmpstr(c->qbg_pid_file, ==, "/run/lldpad.pid");
         g_assert_true(g_str_has_suffix(c->control_socket, "/vsimig/vsimigd.sock"));
         g_assert_null(c->control_group);
         g_assert_null(c->peer_listen);
@@ -320,9 +322,34 @@ static void test_shipped_example(void) {
         g_assert_no_error(error);
 }
 
+static void test_qbg(void) {
+        static const char good[] = "[qbg]\nserve-libvirt = true\npid-file = /tmp/x/lldpad.pid\n";
+        static const char *const bad[] = {
+                "[qbg]\npid-file = relative.pid\n",
+                "[qbg]\nserve-libvirt = maybe\n",
+                "[qbg]\nserve_libvirt = true\n",
+        };
+        g_autoptr(VsmConfig) c = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(vsm_config_load_data(good, strlen(good), &c, &error));
+        g_assert_no_error(error);
+        g_assert_true(c->qbg_serve_libvirt);
+        g_assert_cmpstr(c->qbg_pid_file, ==, "/tmp/x/lldpad.pid");
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+                g_autoptr(VsmConfig) b = NULL;
+                g_autoptr(GError) e = NULL;
+
+                g_assert_false(vsm_config_load_data(bad[i], strlen(bad[i]), &b, &e));
+                g_assert_nonnull(e);
+                g_assert_nonnull(strstr(e->message, "qbg"));
+        }
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/config/defaults", test_defaults);
+        g_test_add_func("/config/qbg", test_qbg);
         g_test_add_func("/config/full", test_full);
         for (size_t i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
                 g_autofree char *name = g_strdup_printf("/config/bad/%zu", i);
