@@ -196,9 +196,12 @@ static void nic_params(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, VsmVsi
                 p->type_id = f->config->type_id;
                 p->type_version = (uint8_t) f->config->type_version;
         }
-        /* The virtualport's managerid when it has a usable one, else ours. */
+        /* The virtualport's managerid when it has a usable one, encoded as
+         * lldpad encodes libvirt's (and as the 802.1Qbg agent does for the
+         * same VSI): otherwise the bridge sees two Manager IDs for one VSIID
+         * and drops one.  Else ours. */
         if (!n->has_qbg || !n->qbg_manager_id ||
-            vsm_vdp_manager_id_from_string(n->qbg_manager_id, p->manager_id) < 0)
+            vsm_vdp_manager_id_from_libvirt(n->qbg_manager_id, p->manager_id) < 0)
                 (void) vsm_vdp_manager_id_from_string(f->config->manager_id, p->manager_id);
         if (n->has_qbg && n->has_qbg_instance)
                 memcpy(p->instance, n->qbg_instance, VSM_VDP_VSIID_LEN);
