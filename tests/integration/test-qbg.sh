@@ -11,9 +11,9 @@
 #
 # Each phase, on a fresh pair of libvirtds, with the Linux test guest g1
 # (lease from dnsmasq on the ToR, IGMP/MLD groups):
-#   boot on A; live migration A -> B; a migration B -> A aborted with
-#   `virsh domjobabort` once A has pre-associated; live migration B -> A;
-#   `virsh destroy` on A.
+#   boot on A; live migration A -> B; live migration B -> A; a migration
+#   A -> B aborted with `virsh domjobabort` once it runs; `virsh destroy`
+#   on A.
 # Evidence: the VDP frames on the ToR ports tp-a / tp-b (decoded by
 # vsmtest.py), libvirtd's debug log and `virsh event` on both hosts,
 # vsimigd's timeline; analysed by lib/qbg.py, which prints every sequence.
@@ -23,7 +23,7 @@
 # sequence per step (boot: ASSOCIATE from A; migration: PRE-ASSOCIATE from
 # the destination, ASSOCIATE from the destination, DE-ASSOCIATE from the
 # source; abort: PRE-ASSOCIATE then DE-ASSOCIATE from the would-be
-# destination; destroy: DE-ASSOCIATE), each answered by the bridge.
+# destination, nothing from the source (it never suspended); destroy: DE-ASSOCIATE), each answered by the bridge.
 # Baseline: NO request carries the M- or S-bit.  vsimigd: boot ASSOCIATE
 # without hints, PRE-ASSOCIATE+M, ASSOCIATE+M from the destination, the
 # S-bit ASSOCIATE from the source while suspended, DE-ASSOCIATE from the
@@ -48,7 +48,9 @@ T_ALL=$(date +%s%N)
 say() { printf '[qbg %4ss] %s\n' "$(( ($(date +%s%N) - T_ALL) / 1000000000 ))" "$*"; }
 PHASES=${QBG_PHASES:-lldpad vsimigd}
 G=g1
-MAC=52:54:00:77:90:01
+# One MAC per phase: the ToR's lldpad may still act on the previous
+# phase's VSI (its own DE-ASSOCIATE, later), which must not match this one.
+declare -A PHASE_MAC=([lldpad]=52:54:00:77:90:01 [vsimigd]=52:54:00:77:90:02)
 
 tb_init
 for tool in dnsmasq bridge python3; do
@@ -76,7 +78,7 @@ say "world up: ToR $LT_NS_SW (lldpad bridge on $QB_PORT_A,$QB_PORT_B), hosts $LT
 
 # phase_run NAME: one boot / migrate / abort / migrate / destroy round.
 phase_run() {
-  local ph=$1 iid out pa pb ev_a ev_b rc pid i
+  local ph=$1 iid out pa pb ev_a ev_b rc pid i MAC=${PHASE_MAC[$1]}
   local pd=$TB_DIR/$ph
   mkdir -p "$pd"
   iid=$(cat /proc/sys/kernel/random/uuid)
@@ -102,38 +104,38 @@ phase_run() {
   lt_wait_domstate B "$G" running 10
   lt_wait_domstate A "$G" "shut off" 10
   # The guest is transient on B (no --persistent): drop A's definition, so
-  # the aborted migration back leaves nothing on A.
+  # that after the migration back it is transient on A too.
   lt_virsh A undefine "$G" >/dev/null || tb_fail "$ph: virsh undefine on A failed"
   say "$ph: A -> B in $LT_MIGRATE_MS ms"
-  sleep 2
-
-  step abort-BA
-  # Slow enough to abort: 1 MiB/s for 128 MiB.
-  lt_virsh B migrate --live --bandwidth 1 "$G" "qemu+tcp://$LT_HOSTNAME_A/system" \
-    >"$pd/abort.out" 2>&1 &
-  pid=$!
-  tb_track_pid "$pid" virsh-migrate-abort
-  for ((i = 0; i < 100; i++)); do
-    out=$(lt_virsh B domjobinfo "$G" 2>/dev/null | awk '/^Job type:/ { print $3 }') || out=
-    [[ $out == Unbounded ]] && break
-    sleep 0.1
-  done
-  [[ $out == Unbounded ]] || tb_fail "$ph: the migration B -> A never became an active job"
-  sleep 1
-  lt_virsh B domjobabort "$G" >/dev/null || tb_fail "$ph: domjobabort failed"
-  rc=0
-  wait "$pid" || rc=$?
-  tb__untrack_pid "$pid"
-  ((rc != 0)) || tb_fail "$ph: the aborted migration returned 0"
-  lt_wait_domstate B "$G" running 10
-  lt_wait_domstate A "$G" absent 10
-  say "$ph: B -> A aborted ($(tr '\n' ' ' <"$pd/abort.out"))"
   sleep 2
 
   step migrate-BA
   lt_migrate B A "$G" >/dev/null || tb_fail "$ph: migration B -> A failed (rc $LT_MIGRATE_RC)"
   lt_wait_domstate A "$G" running 10
   say "$ph: B -> A in $LT_MIGRATE_MS ms"
+  sleep 2
+
+  step abort-AB
+  # Slow enough to abort: 1 MiB/s for 128 MiB.
+  lt_virsh A migrate --live --bandwidth 1 "$G" "qemu+tcp://$LT_HOSTNAME_B/system" \
+    >"$pd/abort.out" 2>&1 &
+  pid=$!
+  tb_track_pid "$pid" virsh-migrate-abort
+  for ((i = 0; i < 100; i++)); do
+    out=$(lt_virsh A domjobinfo "$G" 2>/dev/null | awk '/^Job type:/ { print $3 }') || out=
+    [[ $out == Unbounded ]] && break
+    sleep 0.1
+  done
+  [[ $out == Unbounded ]] || tb_fail "$ph: the migration A -> B never became an active job"
+  sleep 1
+  lt_virsh A domjobabort "$G" >/dev/null || tb_fail "$ph: domjobabort failed"
+  rc=0
+  wait "$pid" || rc=$?
+  tb__untrack_pid "$pid"
+  ((rc != 0)) || tb_fail "$ph: the aborted migration returned 0"
+  lt_wait_domstate A "$G" running 10
+  lt_wait_domstate B "$G" absent 10
+  say "$ph: A -> B aborted ($(tr '\n' ' ' <"$pd/abort.out"))"
   sleep 2
 
   step destroy
@@ -145,14 +147,18 @@ phase_run() {
   tb_capture_stop "$pb"
   lt_events_stop "$ev_a"
   lt_events_stop "$ev_b"
-  cp "$(lt_host_path A /var/log/libvirt/libvirtd.log)" "$pd/libvirtd-A.log"
-  cp "$(lt_host_path B /var/log/libvirt/libvirtd.log)" "$pd/libvirtd-B.log"
+  local h
+  for h in A B; do
+    # libvirtd appends to its log across restarts: each phase starts empty.
+    cp "$(lt_host_path "$h" /var/log/libvirt/libvirtd.log)" "$pd/libvirtd-$h.log"
+    : >"$(lt_host_path "$h" /var/log/libvirt/libvirtd.log)"
+  done
 }
 
 # phase_check NAME: analyse and assert (lib/qbg.py exits 1 on any failure,
 # after printing every sequence and every failed check).
 phase_check() {
-  local ph=$1 pd=$TB_DIR/$1
+  local ph=$1 pd=$TB_DIR/$1 MAC=${PHASE_MAC[$1]}
   python3 "$QBG_PY" check --phase "$ph" --dir "$pd" --instanceid "$(cat "$pd/instanceid")" \
     --station-a "$LT_MAC_UP_A" --station-b "$LT_MAC_UP_B" --vm-mac "$MAC" \
     --mgrid "$QB_MGRID" --typeid "$QB_TYPEID" --typever "$QB_TYPEVER" ||
@@ -191,6 +197,7 @@ for ph in $PHASES; do
     mt_vsimigd_stop B
     qb_hook_remove A
     qb_hook_remove B
+    cp "$TB_DIR/vsimigd-A.log" "$TB_DIR/vsimigd-B.log" "$TB_DIR/vsimigd/"
     phase_check vsimigd
     ;;
   *) tb_fail "unknown phase '$ph'" ;;
