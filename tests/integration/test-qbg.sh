@@ -16,21 +16,27 @@
 #   on A.
 # Evidence: the VDP frames on the ToR ports tp-a / tp-b (decoded by
 # vsmtest.py), libvirtd's debug log and `virsh event` on both hosts,
-# vsimigd's timeline; analysed by lib/qbg.py, which prints every sequence.
+# vsimigd's log; analysed by lib/qbg.py, which prints every sequence.
 #
 # Asserted in both phases: libvirt's view (start, migrations, abort and
 # destroy succeed with the domain where it should be), and the request
 # sequence per step (boot: ASSOCIATE from A; migration: PRE-ASSOCIATE from
 # the destination, ASSOCIATE from the destination, DE-ASSOCIATE from the
 # source; abort: PRE-ASSOCIATE then DE-ASSOCIATE from the would-be
-# destination, nothing from the source (it never suspended); destroy: DE-ASSOCIATE), each answered by the bridge.
+# destination, nothing from the source (it never suspended); destroy:
+# DE-ASSOCIATE), each answered by the bridge; every request with Manager ID
+# 11 + 15 zeros, type 1193047 v2, VSIID = instanceid, filter MAC/VID 0; no
+# second VSI for the VM's MAC.
 # Baseline: NO request carries the M- or S-bit.  vsimigd: boot ASSOCIATE
 # without hints, PRE-ASSOCIATE+M, ASSOCIATE+M from the destination, the
 # S-bit ASSOCIATE from the source while suspended, DE-ASSOCIATE from the
 # source; no "Re-send 802.1qbg associate" / port-profile errors in
 # libvirtd.log; every SUCCESS libvirt logs came after the bridge's answer
-# to that request; the carry's DHCP request / reports / GARP on the new
-# port before RESUMED.
+# to that request (libvirt logs in ms: within the same ms, vsimigd's own
+# log line for that request decides); the carry's DHCP request, IGMP/MLD
+# reports and GARP on the new port before RESUMED (QEMU's first RARP).
+# The baseline prints the same figures (stale SUCCESS at Finish, lldpad's
+# re-send errors) without asserting them.
 #
 # Env: QBG_PHASES (default "lldpad vsimigd").
 set -euo pipefail
