@@ -8,6 +8,7 @@
 #include "daemon/domain-xml.h"
 #include "daemon/domain.h"
 #include "daemon/log.h"
+#include "daemon/qbg-agent.h"
 #include "daemon/uplink.h"
 #include "io/libvirt.h"
 #include "io/linkchain.h"
@@ -28,6 +29,7 @@
 struct VsmFollower {
         const VsmConfig *config;
         GPtrArray *uplinks;
+        VsmQbgAgent *qbg;              /* libvirt's 802.1Qbg agent, borrowed, or NULL */
         VsmFollowerEmitFunc emit;
         VsmFollowerWantFunc want;
         gpointer emit_data;
@@ -196,12 +198,14 @@ static void nic_params(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, VsmVsi
                 p->type_id = f->config->type_id;
                 p->type_version = (uint8_t) f->config->type_version;
         }
-        /* The virtualport's managerid when it has a usable one, encoded as
-         * lldpad encodes libvirt's (and as the 802.1Qbg agent does for the
-         * same VSI): otherwise the bridge sees two Manager IDs for one VSIID
-         * and drops one.  Else ours. */
-        if (!n->has_qbg || !n->qbg_manager_id ||
-            vsm_vdp_manager_id_from_libvirt(n->qbg_manager_id, p->manager_id) < 0)
+        /* The virtualport's managerid (0-255) as lldpad encodes it for
+         * libvirt: that octet, then 15 zero octets (qbg/vdp22.c); else ours. */
+        guint64 mgr;
+
+        if (n->has_qbg && n->qbg_manager_id && g_ascii_string_to_unsigned(n->qbg_manager_id, 10, 0, 255, &mgr, NULL))
+                p->manager_id[0] = (uint8_t) mgr;
+        else if (!n->has_qbg || !n->qbg_manager_id ||
+                 vsm_vdp_manager_id_from_string(n->qbg_manager_id, p->manager_id) < 0)
                 (void) vsm_vdp_manager_id_from_string(f->config->manager_id, p->manager_id);
         if (n->has_qbg && n->has_qbg_instance)
                 memcpy(p->instance, n->qbg_instance, VSM_VDP_VSIID_LEN);
@@ -250,6 +254,8 @@ static void follower_vdp_nic(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, 
                 return;
         }
         nic_params(f, d, n, &p);
+        /* libvirt's VSI for this NIC, when it asked the agent for one. */
+        (void) vsm_qbg_agent_params_for_mac(f->qbg, vsm_uplink_get_name(u), n->mac, &p);
         vsi = vsm_uplink_ensure_vsi(u, &p, &error);
         if (!vsi) {
                 follower_note(f, d, "vNIC %s: %s", mac, error->message);
@@ -826,6 +832,10 @@ VsmFollower *vsm_follower_free(VsmFollower *f) {
 
 gboolean vsm_follower_reload_peer_key(VsmFollower *f, GError **error) {
         return vsm_carry_reload_key(f->carry, error);
+}
+
+void vsm_follower_set_qbg_agent(VsmFollower *f, VsmQbgAgent *agent) {
+        f->qbg = agent;
 }
 
 JsonNode *vsm_follower_status_json(VsmFollower *f) {

@@ -28,6 +28,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmFollower, vsm_follower_free)
 JsonNode *vsm_follower_hook(VsmFollower *f, const char *domain, const char *op, const char *subop,
                             const char *extra, const char *xml, gsize xml_len, GError **error);
 
+/* libvirt's 802.1Qbg agent (borrowed; NULL: none).  A vNIC whose MAC
+ * libvirt associated through it on the same uplink uses libvirt's VSI
+ * (its instance), never a second one. */
+struct VsmQbgAgent;
+void vsm_follower_set_qbg_agent(VsmFollower *f, struct VsmQbgAgent *agent);
+
 JsonNode *vsm_follower_status_json(VsmFollower *f);
 /* SIGHUP: the peer channel's key file read again (daemon/carry.h). */
 gboolean vsm_follower_reload_peer_key(VsmFollower *f, GError **error);

@@ -397,6 +397,8 @@ VsmManager *vsm_manager_free(VsmManager *m) {
         /* The follower first (it borrows the uplinks), then the uplinks:
          * pending control requests get their "cancelled" replies while
          * the control socket still exists. */
+        if (m->follower)
+                vsm_follower_set_qbg_agent(m->follower, NULL);
         g_clear_pointer(&m->qbg, vsm_qbg_agent_free);
         g_clear_pointer(&m->follower, vsm_follower_free);
         g_clear_pointer(&m->uplinks, g_ptr_array_unref);
@@ -413,6 +415,8 @@ void vsm_manager_set_loop(VsmManager *m, VsmLoop *loop) {
 
 gboolean vsm_manager_start_qbg_agent(VsmManager *m, int fd, GError **error) {
         m->qbg = vsm_qbg_agent_new(m->config, fd, m->uplinks, error);
+        if (m->qbg && m->follower)
+                vsm_follower_set_qbg_agent(m->follower, m->qbg);
         return m->qbg != NULL;
 }
 

@@ -465,6 +465,35 @@ static VsmVsi *uplink_other_vsi_for_mac(VsmUplink *u, const uint8_t mac[6], cons
         return NULL;
 }
 
+/* At a cap: forget the oldest record (on that uplink, or anywhere) that
+ * has nothing pending and whose VSI is gone or idle, e.g. one whose
+ * DISASSOCIATE never came (libvirtd died). */
+static void agent_evict_one(VsmQbgAgent *a, const char *uplink) {
+        GHashTableIter it;
+        gpointer v;
+        QbgRecord *oldest = NULL;
+
+        g_hash_table_iter_init(&it, a->records);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                QbgRecord *r = v;
+                VsmVsi *vsi;
+
+                if (r->pending || (uplink && !g_str_equal(r->uplink, uplink)) || (oldest && oldest->order < r->order))
+                        continue;
+                vsi = record_vsi(a, r);
+                if (vsi && !vsm_vsi_is_idle(vsi))
+                        continue;
+                oldest = r;
+        }
+        if (!oldest)
+                return;
+        vsm_log_vsi(G_LOG_LEVEL_INFO, oldest->uplink, oldest->id, "802.1Qbg agent: forgetting idle VSI %s (at the cap)",
+                    oldest->id);
+        if (record_vsi(a, oldest))
+                vsm_vsi_set_observer(record_vsi(a, oldest), NULL, NULL);
+        g_hash_table_remove(a->records, oldest->id);
+}
+
 /* ---- requests ---------------------------------------------------------- */
 
 static void agent_reply_error(VsmQbgAgent *a, uint32_t port, const uint8_t *req_hdr, int error) {
@@ -549,6 +578,9 @@ static void agent_setlink(VsmQbgAgent *a, uint32_t port, const uint8_t *hdr, con
         a->have_requester = TRUE;
 
         r = g_hash_table_lookup(a->records, id);
+        if (!r && (g_hash_table_size(a->records) >= VSM_QBG_AGENT_MAX_TOTAL ||
+                   agent_count_on_if(a, ifname) >= VSM_QBG_AGENT_MAX_PER_IF))
+                agent_evict_one(a, g_hash_table_size(a->records) >= VSM_QBG_AGENT_MAX_TOTAL ? NULL : ifname);
         if (!r && (g_hash_table_size(a->records) >= VSM_QBG_AGENT_MAX_TOTAL ||
                    agent_count_on_if(a, ifname) >= VSM_QBG_AGENT_MAX_PER_IF)) {
                 agent_refuse(a, port, hdr, -ENOSPC, QC_ERR_LIMIT, "SETLINK for VSI %s: the agent holds %u VSIs "
@@ -952,8 +984,8 @@ VsmQbgAgent *vsm_qbg_agent_free(VsmQbgAgent *a) {
         return NULL;
 }
 
-gboolean vsm_qbg_agent_instance_for_mac(VsmQbgAgent *a, const char *uplink, const uint8_t mac[6],
-                                        uint8_t ret_instance[16]) {
+gboolean vsm_qbg_agent_params_for_mac(VsmQbgAgent *a, const char *uplink, const uint8_t mac[6],
+                                      VsmVsiParams *params) {
         GHashTableIter it;
         gpointer v;
 
@@ -965,7 +997,12 @@ gboolean vsm_qbg_agent_instance_for_mac(VsmQbgAgent *a, const char *uplink, cons
 
                 if (g_str_equal(r->uplink, uplink) && memcmp(r->mac, mac, 6) == 0 &&
                     r->request != VSM_QBGNL_PORT_DISASSOCIATE) {
-                        memcpy(ret_instance, r->instance, 16);
+                        memcpy(params->instance, r->instance, 16);
+                        memset(params->manager_id, 0, sizeof(params->manager_id));
+                        params->manager_id[0] = r->mgr_id;
+                        params->type_id = r->type_id;
+                        params->type_version = r->type_version;
+                        params->vlan = r->vlan;
                         return TRUE;
                 }
         }

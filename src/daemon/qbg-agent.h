@@ -10,6 +10,7 @@
 #include <json-glib/json-glib.h>
 
 #include "daemon/config.h"
+#include "daemon/vsi.h"
 
 typedef struct VsmQbgAgent VsmQbgAgent;
 
@@ -34,11 +35,13 @@ VsmQbgAgent *vsm_qbg_agent_new(const VsmConfig *config, int fd, GPtrArray *uplin
 VsmQbgAgent *vsm_qbg_agent_free(VsmQbgAgent *a);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmQbgAgent, vsm_qbg_agent_free)
 
-/* The instance UUID libvirt uses for the VSI of this MAC on this uplink,
- * if libvirt asked for one: the domain-events path must use the same VSI
- * (never a second one for one NIC).  FALSE when none. */
-gboolean vsm_qbg_agent_instance_for_mac(VsmQbgAgent *a, const char *uplink, const uint8_t mac[6],
-                                        uint8_t ret_instance[16]);
+/* The VSI libvirt asked for with this MAC on this uplink, if any: its
+ * instance, Manager ID (lldpad's encoding), type and VID replace those in
+ * *params, so that the domain-events path uses the same VSI with the same
+ * identity on the wire (never a second one for one NIC).  FALSE, and
+ * *params untouched, when none (or a is NULL). */
+gboolean vsm_qbg_agent_params_for_mac(VsmQbgAgent *a, const char *uplink, const uint8_t mac[6],
+                                      VsmVsiParams *params);
 
 /* State for `vsimigctl status`: bound port, pid file, requester port,
  * requests by type, errors, the VSIs libvirt asked for. */

@@ -45,12 +45,31 @@ echo "$out" | grep -q "lldpad.socket" || tb_fail "the refusal does not say how t
 [ "$(cat "$PIDFILE")" = "$$" ] || tb_fail "the refused vsimigd touched the pid file"
 echo "ok: refused to start beside a live pid-file owner"
 rm -f "$PIDFILE"
+# lldpad's client socket bound in this netns (lldpad.socket would start it)
+ip netns exec "$TB_NS_ST" python3 -c '
+import socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("\0/com/intel/lldpad")
+print("bound", flush=True)
+time.sleep(30)' > "$TB_DIR/abstract.txt" &
+APID=$!
+tb_track_pid "$APID" lldpad-socket-holder
+for i in $(seq 1 50); do grep -q bound "$TB_DIR/abstract.txt" 2>/dev/null && break; sleep 0.1; done
+rc=0
+out=$(ip netns exec "$TB_NS_ST" "$VSIMIGD" --config "$TB_DIR/refuse.conf" 2>&1) || rc=$?
+[ "$rc" = 1 ] || tb_fail "vsimigd started (rc $rc) although @/com/intel/lldpad is bound"
+echo "$out" | grep -q "lldpad's socket @/com/intel/lldpad is bound" || tb_fail "no clear refusal: $out"
+[ ! -e "$PIDFILE" ] || tb_fail "the refused vsimigd wrote the pid file"
+kill "$APID"; wait "$APID" 2>/dev/null || true
+echo "ok: refused to start while lldpad's socket is bound"
 
 vsm_daemon_start "$TB_NS_ST" "$TB_IF_ST" "[libvirt]
 enabled = false
 [qbg]
 serve-libvirt = true
 pid-file = $PIDFILE"
+# written once the agent serves, just after the control socket appears
+for i in $(seq 1 100); do [ -s "$PIDFILE" ] && break; sleep 0.05; done
 PORT=$(cat "$PIDFILE")
 [ "$PORT" = "$VSM_PID" ] || tb_fail "pid file holds '$PORT', vsimigd is $VSM_PID"
 grep -q "netlink port $VSM_PID" "$VSM_LOG" || tb_fail "agent did not bind port $VSM_PID"
@@ -147,6 +166,28 @@ case $out in "response 0 polls 1 "*) ;; *) tb_fail "finish associate: $out" ;; e
 [ "$(vsi_field "$W" state)/$(vsi_field "$W" flags)" = "associated/['migrated-to']" ] ||
   tb_fail "after Finish ASSOCIATE: $(vsi_field "$W" state)/$(vsi_field "$W" flags)"
 echo "ok: PRE-ASSOCIATE and the Finish ASSOCIATE went with the M-bit"
+
+# vsimigd's own ASSOCIATE (M) at SWITCHOVER comes before libvirt's Finish
+# ASSOCIATE (here sent through the control socket, as the follower does,
+# with lldpad's Manager ID encoding): the Finish then gets the bridge's
+# answer to that request at once, and nothing more goes on the wire.
+X=a0425eb1-6f70-4b82-8d34-4ea54b448645
+out=$(nl poll "$PORT" "$TB_IF_ST" preassociate 52:54:00:61:07:44 0 "$X")
+case $out in "response 0 polls 1 "*) ;; *) tb_fail "preassociate X: $out" ;; esac
+python3 "$VSMTEST" control "$VSM_SOCK" '{"id":1,"method":"vdp.request","params":{"uplink":"'"$TB_IF_ST"'",'\
+'"request":"associate","mac":"52:54:00:61:07:44","type_id":1193047,"type_version":2,"instance":"'"$X"'",'\
+'"manager":"\u000b","flags":["migrated-to"]}}' | grep -q '"result":"ok"' || tb_fail "switchover ASSOCIATE (M) failed"
+tx0=$(vsm_counter tx_ecp_requests)
+at0=$(vsm_ctl --json status | vsm_json "d['qbg_agent']['counters']['answered_at_once']")
+out=$(nl poll "$PORT" "$TB_IF_ST" associate 52:54:00:61:07:44 0 "$X")
+case $out in "response 0 polls 1 "*) ;; *) tb_fail "finish associate X: $out" ;; esac
+sleep 0.2
+[ "$(vsm_counter tx_ecp_requests)" = "$tx0" ] || tb_fail "libvirt's Finish ASSOCIATE went on the wire again"
+[ "$(vsm_ctl --json status | vsm_json "d['qbg_agent']['counters']['answered_at_once']")" = $((at0 + 1)) ] ||
+  tb_fail "the Finish ASSOCIATE was not answered from the switchover's answer"
+grep -q "libvirt ASSOCIATE of VSI $X: success, answered by the bridge before" "$VSM_LOG" ||
+  tb_fail "no log line for the Finish answered from the switchover"
+echo "ok: the Finish ASSOCIATE got the bridge's answer to the switchover's ASSOCIATE (M), nothing re-sent"
 # a VSI we don't manage: DISASSOCIATE is passed to the bridge and answered
 out=$(nl poll "$PORT" "$TB_IF_ST" disassociate 52:54:00:61:07:99 0 8e203c9f-4d5e-4f60-ab12-2c8329226423)
 case $out in "response 0 polls 1 "*) echo "ok: disassociate of an unknown VSI: $out" ;;
