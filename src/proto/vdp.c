@@ -298,24 +298,6 @@ int vsm_vdp_manager_id_from_string(const char *s, uint8_t ret[VSM_VDP_MANAGER_ID
         return 0;
 }
 
-int vsm_vdp_manager_id_from_libvirt(const char *decimal, uint8_t ret[VSM_VDP_MANAGER_ID_LEN]) {
-        unsigned v = 0;
-        size_t i;
-
-        if (!decimal || !decimal[0] || strlen(decimal) > 3)
-                return -EINVAL;
-        for (i = 0; decimal[i]; i++) {
-                if (decimal[i] < '0' || decimal[i] > '9')
-                        return -EINVAL;
-                v = v * 10 + (unsigned) (decimal[i] - '0');
-        }
-        if (v > 0xff)
-                return -EINVAL;
-        memset(ret, 0, VSM_VDP_MANAGER_ID_LEN);
-        ret[0] = (uint8_t) v;
-        return 0;
-}
-
 VsmVdpTlvType vsm_vdp_request_to_tlv(VsmVdpRequest req) {
         switch (req) {
         case VSM_VDP_REQ_PRE_ASSOCIATE:

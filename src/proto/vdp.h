@@ -130,10 +130,6 @@ int vsm_vdp_write_end(VsmWriter *w);
  * longer), or a UUID in text form which is stored as its 16 octets. */
 int vsm_vdp_manager_id_from_string(const char *s, uint8_t ret[VSM_VDP_MANAGER_ID_LEN]);
 
-/* Manager ID from libvirt's 802.1Qbg managerid (decimal 0..255, as the
- * domain XML has it), encoded as lldpad puts it on the wire for libvirt:
- * that octet, then 15 zero octets (-EINVAL for anything else). */
-int vsm_vdp_manager_id_from_libvirt(const char *decimal, uint8_t ret[VSM_VDP_MANAGER_ID_LEN]);
 
 VsmVdpTlvType vsm_vdp_request_to_tlv(VsmVdpRequest req);
 /* -EINVAL for a TLV type that is not a VSI request. */

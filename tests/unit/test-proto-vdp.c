@@ -933,34 +933,6 @@ static void test_manager_id_from_string(void) {
         }
 }
 
-static void test_manager_id_from_libvirt(void) {
-        static const MgrCase cases[] = {
-                { "11", 0, "0b000000000000000000000000000000" },
-                { "0", 0, "00000000000000000000000000000000" },
-                { "255", 0, "ff000000000000000000000000000000" },
-                { "256", -EINVAL, NULL },
-                { "1000", -EINVAL, NULL },
-                { "", -EINVAL, NULL },
-                { "-1", -EINVAL, NULL },
-                { "0x0b", -EINVAL, NULL },
-                { "1 ", -EINVAL, NULL },
-        };
-
-        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-                const MgrCase *c = &cases[i];
-                uint8_t id[VSM_VDP_MANAGER_ID_LEN];
-
-                g_test_message("case '%s'", c->text);
-                memset(id, 0xa5, sizeof(id));
-                g_assert_cmpint(vsm_vdp_manager_id_from_libvirt(c->text, id), ==, c->ret);
-                if (c->ret == 0)
-                        vsm_assert_hex(id, sizeof(id), c->hex);
-                else
-                        vsm_assert_hex(id, sizeof(id), "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5");
-        }
-        g_assert_cmpint(vsm_vdp_manager_id_from_libvirt(NULL, (uint8_t[VSM_VDP_MANAGER_ID_LEN]) {}), ==, -EINVAL);
-}
-
 static void test_requests(void) {
         static const struct {
                 VsmVdpRequest req;
@@ -1033,7 +1005,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/proto/vdp/writer/einval", test_writer_einval);
         g_test_add_func("/proto/vdp/writer/end", test_write_end);
         g_test_add_func("/proto/vdp/manager-id-from-string", test_manager_id_from_string);
-        g_test_add_func("/proto/vdp/manager-id-from-libvirt", test_manager_id_from_libvirt);
         g_test_add_func("/proto/vdp/requests", test_requests);
         g_test_add_func("/proto/vdp/error-to-string", test_errors_to_string);
 
