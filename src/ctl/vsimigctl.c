@@ -721,6 +721,28 @@ static void print_carry(JsonObject *c) {
         }
 }
 
+/* show: each vNIC's way out (kind, uplink, VID and where it came from). */
+static void print_nics(JsonArray *nics) {
+        for (guint i = 0; nics && i < json_array_get_length(nics); i++) {
+                JsonObject *n = json_array_get_object_element(nics, i);
+                JsonNode *vid = json_object_has_member(n, "vid") ? json_object_get_member(n, "vid") : NULL;
+                g_autofree char *vid_text = NULL;
+
+                if (i == 0)
+                        printf("\nvNICs:\n");
+                if (vid && JSON_NODE_HOLDS_VALUE(vid) && json_node_get_value_type(vid) == G_TYPE_INT64)
+                        vid_text = g_strdup_printf("%" G_GINT64_FORMAT " (%s)", json_node_get_int(vid),
+                                                   str_or(n, "vid_source", "?"));
+                else if (vid && JSON_NODE_HOLDS_VALUE(vid))
+                        vid_text = g_strdup_printf("%s (%s)", json_node_get_string(vid), str_or(n, "vid_source", "?"));
+                else
+                        vid_text = g_strdup_printf("%s: %s", str_or(n, "vid_state", "unknown"),
+                                                   str_or(n, "vid_why", "?"));
+                printf("  %s %s on %s, uplink %s, vid %s\n", str_or(n, "mac", "?"), str_or(n, "kind", "?"),
+                       str_or(n, "target", "-"), str_or(n, "uplink", str_or(n, "uplink_why", "?")), vid_text);
+        }
+}
+
 static int cmd_show(const char *domain) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonObject) reply = NULL;
@@ -754,6 +776,7 @@ static int cmd_show(const char *domain) {
                                str_or(e, "text", ""));
                 }
         }
+        print_nics(json_object_has_member(r, "nics") ? json_object_get_array_member(r, "nics") : NULL);
         if (json_object_has_member(r, "carry") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(r, "carry")))
                 print_carry(json_object_get_object_member(r, "carry"));
         return VSIMIG_EXIT_OK;

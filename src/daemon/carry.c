@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "daemon/nic-vid.h"
 #include "daemon/netstate.h"
 #include "daemon/peer.h"
 #include "daemon/replay.h"
@@ -1287,9 +1288,10 @@ static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, GPtrArray *nics, gi
         const VsmNicState *carried = states_find(nics, ni->mac);
         g_autoptr(VsmNicState) s = NULL;
         g_autoptr(GString) refused = g_string_new(NULL);
-        g_autofree char *why = NULL, *skipped = NULL;
+        g_autofree char *why = NULL, *skipped = NULL, *vid_text = NULL;
         g_autoptr(GPtrArray) frames = NULL;
         VsmUplink *u;
+        VsmVid vid;
         char mac[18];
 
         vsm_mac_format(ni->mac, mac);
@@ -1310,9 +1312,19 @@ static void replay_nic(CarryDomain *d, const VsmNicInfo *ni, GPtrArray *nics, gi
         }
         /* The ASSOCIATE (M) staged just before goes out first. */
         vsm_uplink_flush_vdp(u);
+        /* In the NIC's VLAN, or not at all: never an untagged guess. */
+        vsm_nic_vid_resolve(c->config, ni, vsm_uplink_get_name(u), &vid);
+        if (vid.state != VSM_VID_TAGGED && vid.state != VSM_VID_UNTAGGED) {
+                carry_note(d, FALSE, "replay vNIC %s: no replay: VID %s: %s", mac, vsm_vid_state_to_string(vid.state),
+                           vid.why);
+                return;
+        }
         frames = vsm_replay_build(s, real_now, &skipped);
-        carry_note(d, TRUE, "replay vNIC %s: %u frame(s) on %s%s%s", mac, frames->len, vsm_uplink_get_name(u),
-                   skipped ? "; skipped: " : "", skipped ? skipped : "");
+        if (vid.state == VSM_VID_TAGGED)
+                (void) vsm_replay_frames_tag(frames, vid.vid);
+        vid_text = vsm_vid_describe(&vid);
+        carry_note(d, TRUE, "replay vNIC %s: %u frame(s) on %s, vid %s%s%s", mac, frames->len, vsm_uplink_get_name(u),
+                   vid_text, skipped ? "; skipped: " : "", skipped ? skipped : "");
         bursts_add(run->bursts, u, g_steal_pointer(&frames));
         replay_mdb(d, ni, s, run);
 }
@@ -1479,6 +1491,7 @@ static void domain_send_leaves(CarryDomain *d, const VsmDomainInfo *info) {
                 g_autoptr(GPtrArray) frames = NULL;
                 g_autofree char *why = NULL;
                 VsmUplink *u;
+                VsmVid vid;
 
                 if (!n || vsm_learner_n_groups(n->learner) == 0)
                         continue;
@@ -1491,7 +1504,15 @@ static void domain_send_leaves(CarryDomain *d, const VsmDomainInfo *info) {
                                 g_array_remove_index(st->groups, k - 1);
                                 kept++;
                         }
+                vsm_nic_vid_resolve(c->config, ni, vsm_uplink_get_name(u), &vid);
+                if (vid.state != VSM_VID_TAGGED && vid.state != VSM_VID_UNTAGGED) {
+                        carry_note(d, FALSE, "old port: no leaves: VID %s: %s", vsm_vid_state_to_string(vid.state),
+                                   vid.why);
+                        continue;
+                }
                 frames = vsm_replay_build_leaves(st, vsm_uplink_get_mac(u));
+                if (vid.state == VSM_VID_TAGGED)
+                        (void) vsm_replay_frames_tag(frames, vid.vid);
                 for (guint k = 0; k < frames->len; k++) {
                         VsmReplayFrame *f = frames->pdata[k];
                         gsize len;

@@ -29,6 +29,8 @@ VsmConfig *vsm_config_new_default(void) {
         c->pre_assoc_rr = FALSE;
         c->bridge_names = g_new0(char *, 1);
         c->bridge_uplinks = g_new0(char *, 1);
+        c->vlan_devs = g_new0(char *, 1);
+        c->vlan_ids = g_new0(guint, 1);
         c->libvirt_enabled = TRUE;
         c->libvirt_uri = g_strdup("qemu:///system");
         c->max_domains = 1024;
@@ -67,6 +69,9 @@ VsmConfig *vsm_config_free(VsmConfig *c) {
         g_free(c->manager_id);
         g_strfreev(c->bridge_names);
         g_strfreev(c->bridge_uplinks);
+        g_free(c->replay_vlan);
+        g_strfreev(c->vlan_devs);
+        g_free(c->vlan_ids);
         g_free(c->libvirt_uri);
         g_free(c->peer_listen);
         g_free(c->peer_advertise);
@@ -134,6 +139,7 @@ static const KeySpec key_specs[] = {
         { "replay", "mdb", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_mdb), 0, 0 },
         { "replay", "query-after-resume", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_query), 0, 0 },
         { "replay", "leave-old-port", KEY_BOOL, G_STRUCT_OFFSET(VsmConfig, replay_leaves), 0, 0 },
+        { "replay", "vlan", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, replay_vlan), 0, 0 },
         { "control", "socket", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_socket), 0, 0 },
         { "control", "group", KEY_STRING, G_STRUCT_OFFSET(VsmConfig, control_group), 0, 0 },
         { "control", "max-clients", KEY_UINT, G_STRUCT_OFFSET(VsmConfig, control_max_clients), 1, 4096 },
@@ -177,6 +183,63 @@ static gboolean load_bridges(GKeyFile *kf, VsmConfig *c, GError **error) {
         c->bridge_names = (char **) g_ptr_array_free(g_steal_pointer(&names), FALSE);
         c->bridge_uplinks = (char **) g_ptr_array_free(g_steal_pointer(&uplinks), FALSE);
         return TRUE;
+}
+
+/* [replay] vlan = DEV:VID, ...: VID 1-4094 or "none"; each DEV once. */
+static gboolean load_replay_vlan(VsmConfig *c, GError **error) {
+        g_autoptr(GPtrArray) devs = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GArray) ids = g_array_new(TRUE, TRUE, sizeof(guint));
+        /* Items split on ',' (and ';', GKeyFile's list separator). */
+        g_auto(GStrv) items = c->replay_vlan ? g_strsplit_set(c->replay_vlan, ",;", -1) : NULL;
+
+        for (char **p = items; p && *p; p++) {
+                g_strstrip(*p);
+                if (!**p)
+                        continue;
+                const char *colon = strrchr(*p, ':');
+                g_autofree char *dev = colon ? g_strstrip(g_strndup(*p, (gsize) (colon - *p))) : NULL;
+                g_autofree char *vid = colon ? g_strstrip(g_strdup(colon + 1)) : NULL;
+                guint64 v = 0;
+
+                if (!dev || !*dev || strlen(dev) >= 16 || strchr(dev, '/')) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                                    "[replay] vlan: '%s' is not DEVICE:VID (VID 1-4094 or none)", *p);
+                        return FALSE;
+                }
+                if (!g_str_equal(vid, "none") &&
+                    (!g_ascii_string_to_unsigned(vid, 10, 1, 4094, &v, NULL) || !g_ascii_isdigit(vid[0]))) {
+                        g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG,
+                                    "[replay] vlan: %s: VID '%s' is not 1-4094 or none", dev, vid);
+                        return FALSE;
+                }
+                for (guint i = 0; i < devs->len; i++)
+                        if (g_str_equal(devs->pdata[i], dev)) {
+                                g_set_error(error, VSM_ERROR, VSM_ERROR_CONFIG, "[replay] vlan: %s given twice", dev);
+                                return FALSE;
+                        }
+                g_ptr_array_add(devs, g_steal_pointer(&dev));
+                {
+                        guint vv = (guint) v;
+
+                        g_array_append_val(ids, vv);
+                }
+        }
+        g_ptr_array_add(devs, NULL);
+        g_strfreev(c->vlan_devs);
+        g_free(c->vlan_ids);
+        c->vlan_devs = (char **) g_ptr_array_free(g_steal_pointer(&devs), FALSE);
+        c->vlan_ids = (guint *) (void *) g_array_free(g_steal_pointer(&ids), FALSE);
+        return TRUE;
+}
+
+/* See config.h. */
+gboolean vsm_config_vlan_for(const VsmConfig *c, const char *dev, guint *ret_vid) {
+        for (guint i = 0; dev && c->vlan_devs && c->vlan_devs[i]; i++)
+                if (g_str_equal(c->vlan_devs[i], dev)) {
+                        *ret_vid = c->vlan_ids[i];
+                        return TRUE;
+                }
+        return FALSE;
 }
 
 static gboolean group_known(const char *group) {
@@ -469,6 +532,8 @@ gboolean vsm_config_load_data(const char *data, gsize len, VsmConfig **ret, GErr
                 }
         }
         if (g_key_file_has_group(kf, "bridges") && !load_bridges(kf, c, error))
+                return FALSE;
+        if (!load_replay_vlan(c, error))
                 return FALSE;
         if (!config_validate(c, error))
                 return FALSE;

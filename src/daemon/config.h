@@ -53,6 +53,12 @@ typedef struct VsmConfig {
         gboolean replay_mdb;            /* RTM_NEWMDB on the new tap */
         gboolean replay_query;          /* general query into the tap after resume */
         gboolean replay_leaves;         /* the source: leaves for the VM's groups after it left */
+        /* [replay] vlan = DEV:VID,...: the egress VID of the NICs on bridge
+         * (or, direct NICs, source device) DEV; VID 1-4094, or 0 for
+         * "none" (untagged).  Both NULL-terminated/parallel, same length. */
+        char *replay_vlan;              /* the raw text */
+        char **vlan_devs;
+        guint *vlan_ids;
         /* [control] */
         char *control_socket;
         char *control_group;            /* NULL: root only */
@@ -63,6 +69,8 @@ typedef struct VsmConfig {
 } VsmConfig;
 
 VsmConfig *vsm_config_new_default(void);
+/* [replay] vlan for dev: TRUE and *ret_vid (0: untagged) when configured. */
+gboolean vsm_config_vlan_for(const VsmConfig *c, const char *dev, guint *ret_vid);
 VsmConfig *vsm_config_free(VsmConfig *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmConfig, vsm_config_free)
 

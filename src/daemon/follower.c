@@ -8,6 +8,7 @@
 #include "daemon/domain-xml.h"
 #include "daemon/domain.h"
 #include "daemon/log.h"
+#include "daemon/nic-vid.h"
 #include "daemon/qbg-agent.h"
 #include "daemon/uplink.h"
 #include "io/libvirt.h"
@@ -187,10 +188,16 @@ static VsmUplink *follower_uplink_for_nic(VsmFollower *f, const VsmNicInfo *n, c
         return NULL;
 }
 
-static void nic_params(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, VsmVsiParams *p) {
+/* vid: the NIC's egress VID on its uplink (nic-vid.h); when it is not
+ * known the filter keeps libvirt's tag (or 0), as before VIDs were
+ * derived: the bridge then refuses or accepts it, the replay is off. */
+static void nic_params(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, const VsmVid *vid, VsmVsiParams *p) {
         memset(p, 0, sizeof(*p));
         memcpy(p->mac, n->mac, VSM_ETH_ALEN);
-        p->vlan = n->has_vlan ? n->vlan : 0;
+        if (vid->state == VSM_VID_TAGGED || vid->state == VSM_VID_UNTAGGED)
+                p->vlan = vid->vid;
+        else
+                p->vlan = n->has_vlan ? n->vlan : 0;
         if (n->has_qbg) {
                 p->type_id = n->qbg_type_id;
                 p->type_version = n->qbg_type_version;
@@ -244,6 +251,7 @@ static void follower_vdp_nic(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, 
         g_autoptr(GError) error = NULL;
         VsmUplink *u = follower_uplink_for_nic(f, n, &why);
         VsmVsiParams p;
+        VsmVid vid;
         VsmVsi *vsi;
         VdpWait *w;
         char mac[18];
@@ -253,7 +261,15 @@ static void follower_vdp_nic(VsmFollower *f, VsmDomain *d, const VsmNicInfo *n, 
                 follower_note(f, d, "vNIC %s: %s, no VDP", mac, why);
                 return;
         }
-        nic_params(f, d, n, &p);
+        vsm_nic_vid_resolve(f->config, n, vsm_uplink_get_name(u), &vid);
+        if (vid.state == VSM_VID_UNSUPPORTED) {
+                follower_note(f, d, "vNIC %s: %s, no VDP", mac, vid.why);
+                return;
+        }
+        if (vid.state == VSM_VID_UNKNOWN)
+                follower_note(f, d, "vNIC %s: VID unknown (%s): filter VID %u from libvirt", mac, vid.why,
+                              n->has_vlan ? n->vlan : 0);
+        nic_params(f, d, n, &vid, &p);
         /* libvirt's VSI for this NIC, when it asked the agent for one. */
         (void) vsm_qbg_agent_params_for_mac(f->qbg, vsm_uplink_get_name(u), n->mac, &p);
         vsi = vsm_uplink_ensure_vsi(u, &p, &error);
@@ -896,6 +912,46 @@ JsonNode *vsm_follower_domains_json(VsmFollower *f) {
         return json_builder_get_root(b);
 }
 
+/* show: per vNIC its way out as rtnetlink says now: kind (bridge, direct,
+ * ovs, other), uplink (null and uplink_why when none), vid (a number,
+ * "none", or null when unknown/unsupported), vid_source, vid_why. */
+static void follower_show_nics(VsmFollower *f, VsmDomain *d, JsonObject *o) {
+        const VsmDomainInfo *info = vsm_domain_get_info(d);
+        JsonArray *nics = json_object_has_member(o, "nics") ? json_object_get_array_member(o, "nics") : NULL;
+
+        for (guint i = 0; info && nics && i < info->nics->len && i < json_array_get_length(nics); i++) {
+                const VsmNicInfo *n = info->nics->pdata[i];
+                JsonObject *no = json_array_get_object_element(nics, i);
+                g_autofree char *why = NULL;
+                VsmUplink *u = follower_uplink_for_nic(f, n, &why);
+                VsmNicKind kind = vsm_nic_kind(n);
+                VsmVid vid;
+
+                json_object_set_string_member(no, "kind", vsm_nic_kind_to_string(kind));
+                if (n->source_dev) {
+                        json_object_set_string_member(no, "source_dev", n->source_dev);
+                        json_object_set_string_member(no, "mode", vsm_direct_mode_to_string(n->direct_mode));
+                }
+                if (u) {
+                        json_object_set_string_member(no, "uplink", vsm_uplink_get_name(u));
+                } else {
+                        json_object_set_null_member(no, "uplink");
+                        json_object_set_string_member(no, "uplink_why", why ? why : "?");
+                }
+                vsm_nic_vid_resolve(f->config, n, u ? vsm_uplink_get_name(u) : NULL, &vid);
+                if (vid.state == VSM_VID_TAGGED)
+                        json_object_set_int_member(no, "vid", vid.vid);
+                else if (vid.state == VSM_VID_UNTAGGED)
+                        json_object_set_string_member(no, "vid", "none");
+                else
+                        json_object_set_null_member(no, "vid");
+                json_object_set_string_member(no, "vid_state", vsm_vid_state_to_string(vid.state));
+                json_object_set_string_member(no, "vid_source", vsm_vid_source_to_string(vid.source));
+                if (vid.why[0])
+                        json_object_set_string_member(no, "vid_why", vid.why);
+        }
+}
+
 JsonNode *vsm_follower_show_json(VsmFollower *f, const char *domain, GError **error) {
         JsonNode *node, *carry;
         uint8_t uuid[16];
@@ -910,6 +966,7 @@ JsonNode *vsm_follower_show_json(VsmFollower *f, const char *domain, GError **er
                 return NULL;
         }
         node = vsm_domain_to_json(d, TRUE);
+        follower_show_nics(f, d, json_node_get_object(node));
         carry = vsm_carry_domain_json(f->carry, vsm_domain_get_uuid_string(d));
         if (carry)
                 json_object_set_member(json_node_get_object(node), "carry", carry);

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "proto/arp.h"
+#include "proto/eth.h"
 #include "proto/dhcp.h"
 #include "proto/igmp.h"
 #include "proto/mld.h"
@@ -693,4 +694,27 @@ const char *vsm_replay_kind_to_string(VsmReplayKind k) {
         default:
                 return NULL;
         }
+}
+
+/* See replay.h. */
+guint vsm_replay_frames_tag(GPtrArray *frames, uint16_t vid) {
+        guint dropped = 0;
+
+        for (guint i = frames->len; i > 0; i--) {
+                VsmReplayFrame *f = frames->pdata[i - 1];
+                uint8_t buf[VSM_ETH_VLAN_FRAME_MAX];
+                gsize len;
+                const uint8_t *data = g_bytes_get_data(f->frame, &len);
+                VsmWriter w;
+
+                vsm_writer_init(&w, buf, sizeof(buf));
+                if (vsm_eth_vlan_tag_write(&w, data, len, vid, 0) < 0) {
+                        g_ptr_array_remove_index(frames, i - 1);
+                        dropped++;
+                        continue;
+                }
+                g_bytes_unref(f->frame);
+                f->frame = g_bytes_new(buf, w.len);
+        }
+        return dropped;
 }

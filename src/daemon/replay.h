@@ -92,4 +92,10 @@ GPtrArray *vsm_replay_build_queries(const VsmNicState *s, const uint8_t src_mac[
  * unless a listener still behind the port answers.  Never NULL. */
 GPtrArray *vsm_replay_build_leaves(const VsmNicState *s, const uint8_t host_mac[VSM_ETH_ALEN]);
 
+/* Give every frame an 802.1Q tag with vid (1-4094), PCP 0 (proto/eth.h):
+ * the frames leave the uplink in the NIC's VLAN.  A frame that cannot be
+ * tagged (none can: every one fits VSM_ETH_FRAME_MAX) is dropped; the
+ * number dropped is returned. */
+guint vsm_replay_frames_tag(GPtrArray *frames, uint16_t vid);
+
 const char *vsm_replay_kind_to_string(VsmReplayKind k);

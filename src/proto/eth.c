@@ -39,6 +39,20 @@ int vsm_eth_header_write(VsmWriter *w, const VsmEthHeader *h) {
         return 0;
 }
 
+int vsm_eth_vlan_tag_write(VsmWriter *w, const uint8_t *frame, size_t len, uint16_t vid, uint8_t pcp) {
+        if (!frame || len < VSM_ETH_HLEN || len > VSM_ETH_FRAME_MAX)
+                return -EBADMSG;
+        if (vid < 1 || vid > 4094 || pcp > 7)
+                return -EINVAL;
+        if (len + VSM_ETH_VLAN_HLEN > w->cap - w->len)
+                return -ENOBUFS;
+        (void) vsm_writer_bytes(w, frame, 2 * VSM_ETH_ALEN);
+        (void) vsm_writer_be16(w, VSM_ETH_P_8021Q);
+        (void) vsm_writer_be16(w, (uint16_t) (pcp << 13 | vid));
+        (void) vsm_writer_bytes(w, frame + 2 * VSM_ETH_ALEN, len - 2 * VSM_ETH_ALEN);
+        return 0;
+}
+
 int vsm_eth_pad(VsmWriter *w) {
         if (w->len >= VSM_ETH_ZLEN)
                 return 0;

@@ -11,6 +11,9 @@
 #define VSM_ETH_ZLEN 60          /* minimum frame without FCS; short frames are padded */
 #define VSM_ETH_FRAME_MAX 1518   /* hard cap for any frame we build or accept */
 
+#define VSM_ETH_P_8021Q 0x8100   /* IEEE 802.1Q C-tag TPID */
+#define VSM_ETH_VLAN_HLEN 4
+#define VSM_ETH_VLAN_FRAME_MAX (VSM_ETH_FRAME_MAX + VSM_ETH_VLAN_HLEN)
 #define VSM_ETH_P_ECP  0x8940    /* IEEE 802.1Qbg-2012 ECP (lldpad's man page says 0x8890: wrong) */
 #define VSM_ETH_P_LLDP 0x88cc
 
@@ -27,6 +30,12 @@ typedef struct VsmEthHeader {
 
 int vsm_eth_header_parse(VsmReader *r, VsmEthHeader *ret);
 int vsm_eth_header_write(VsmWriter *w, const VsmEthHeader *h);
+/* Write frame with an IEEE 802.1Q-2018 C-tag (9.6: TPID 0x8100, then TCI =
+ * PCP (3 bits), DEI 0, VID (12 bits)) after its source MAC.  0, -EBADMSG
+ * (frame shorter than VSM_ETH_HLEN or longer than VSM_ETH_FRAME_MAX),
+ * -EINVAL (vid outside 1-4094, pcp above 7), -ENOBUFS. */
+int vsm_eth_vlan_tag_write(VsmWriter *w, const uint8_t *frame, size_t len, uint16_t vid, uint8_t pcp);
+
 /* Pad a finished frame with zeros up to VSM_ETH_ZLEN. */
 int vsm_eth_pad(VsmWriter *w);
 

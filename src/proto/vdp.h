@@ -130,7 +130,6 @@ int vsm_vdp_write_end(VsmWriter *w);
  * longer), or a UUID in text form which is stored as its 16 octets. */
 int vsm_vdp_manager_id_from_string(const char *s, uint8_t ret[VSM_VDP_MANAGER_ID_LEN]);
 
-
 VsmVdpTlvType vsm_vdp_request_to_tlv(VsmVdpRequest req);
 /* -EINVAL for a TLV type that is not a VSI request. */
 int vsm_vdp_request_from_tlv(uint8_t type, VsmVdpRequest *ret);

@@ -75,8 +75,10 @@ static void test_full(void) {
                 "enabled = false\n"
                 "mdb = false\n"
                 "query-after-resume = false\n"
-                "leave-old-port = false\n";
+                "leave-old-port = false\n"
+                "vlan = br0:100, eth1 : none,br-trunk:4094\n";
         g_autoptr(VsmConfig) c = NULL;
+        guint vid = 77;
         g_autoptr(GError) error = NULL;
 
         g_assert_true(vsm_config_load_data(text, strlen(text), &c, &error));
@@ -108,6 +110,15 @@ static void test_full(void) {
         g_assert_false(c->replay_mdb);
         g_assert_false(c->replay_query);
         g_assert_false(c->replay_leaves);
+        g_assert_true(vsm_config_vlan_for(c, "br0", &vid));
+        g_assert_cmpuint(vid, ==, 100);
+        g_assert_true(vsm_config_vlan_for(c, "eth1", &vid));
+        g_assert_cmpuint(vid, ==, 0);
+        g_assert_true(vsm_config_vlan_for(c, "br-trunk", &vid));
+        g_assert_cmpuint(vid, ==, 4094);
+        vid = 77;
+        g_assert_false(vsm_config_vlan_for(c, "br1", &vid));
+        g_assert_cmpuint(vid, ==, 77);
 }
 
 static void test_peer_listen_ok(void) {
@@ -180,6 +191,14 @@ static const BadCase bad_cases[] = {
         { "[peer]\ntls = true\ntls-client-cert = ./clientcert.pem\n", "[peer] tls-client-cert" },
         { "[peer]\ntls-cert = /x.pem\ntls-certificate = /x.pem\n", "unknown key 'tls-certificate'" },
         { "[replay]\nenabled = maybe\n", "enabled" },
+        { "[replay]\nvlan = br0\n", "[replay] vlan: 'br0' is not DEVICE:VID" },
+        { "[replay]\nvlan = br0:0\n", "[replay] vlan: br0: VID '0' is not 1-4094 or none" },
+        { "[replay]\nvlan = br0:4095\n", "VID '4095'" },
+        { "[replay]\nvlan = br0:+5\n", "VID '+5'" },
+        { "[replay]\nvlan = br0:10x\n", "VID '10x'" },
+        { "[replay]\nvlan = :10\n", "is not DEVICE:VID" },
+        { "[replay]\nvlan = abcdefghijklmnop:10\n", "is not DEVICE:VID" },
+        { "[replay]\nvlan = br0:10,br0:11\n", "[replay] vlan: br0 given twice" },
         { "[learn]\nmetadata-interval-ms = 600001\n", "metadata-interval-ms" },
         { "not a key file", NULL },
         { "[vdp]\n\xff\xfe = 1\n", NULL },

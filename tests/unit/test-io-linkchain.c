@@ -5,7 +5,9 @@
  * a veth pair in one netns (each end's IFLA_LINK is the other: a cycle);
  * a bridge's ports; a bridge port's AF_BRIDGE answer.  Needs root. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +15,9 @@
 #include <net/if.h>
 #include <string.h>
 
+#include "daemon/config.h"
+#include "daemon/domain-xml.h"
+#include "daemon/nic-vid.h"
 #include "io/linkchain.h"
 #include "test-netns.h"
 #include "test-util.h"
@@ -66,15 +71,78 @@ static void test_bridge(void) {
         g_assert_true(l.has_vlan_filtering);
         g_assert_false(l.vlan_filtering);
         g_assert_cmpint(vsm_linkchain_ports(br, ports, 8, &n), ==, 0);
-        g_assert_cmpuint(n, ==, 1);
-        g_assert_cmpstr(ports[0].name, ==, "lcp0");
-        g_assert_cmpstr(ports[0].slave_kind, ==, "bridge");
-        g_assert_cmpint(ports[0].master, ==, br);
+        /* lcp0 and lctap0 */
+        g_assert_cmpuint(n, ==, 2);
+        for (size_t i = 0; i < n; i++) {
+                g_assert_true(g_str_equal(ports[i].name, "lcp0") || g_str_equal(ports[i].name, "lctap0"));
+                g_assert_cmpstr(ports[i].slave_kind, ==, "bridge");
+                g_assert_cmpint(ports[i].master, ==, br);
+        }
+        g_assert_cmpstr(ports[0].name, !=, ports[1].name);
         /* Without VLAN filtering the kernel's AF_BRIDGE answer names no VLANs. */
         g_assert_cmpint(vsm_linkchain_brvlan((int) if_nametoindex("lcp0"), &l), ==, 0);
         g_assert_cmpint(l.family, ==, 7);
         g_assert_cmpuint(l.pvid, ==, 0);
         g_assert_cmpint(vsm_linkchain_brvlan((int) if_nametoindex("lcvx0"), &l), ==, -ENOENT);
+}
+
+static VsmNicInfo *nic_new(const char *type, const char *target, const char *bridge, const char *dev) {
+        VsmNicInfo *n = g_new0(VsmNicInfo, 1);
+
+        n->type = g_strdup(type);
+        n->target_dev = g_strdup(target);
+        n->source_bridge = g_strdup(bridge);
+        n->source_dev = g_strdup(dev);
+        return n;
+}
+
+static void expect_vid(const VsmConfig *c, const VsmNicInfo *n, const char *uplink, const char *want) {
+        g_autofree char *got = NULL;
+        VsmVid v;
+        gint64 t0 = g_get_monotonic_time();
+        guint rounds = 20;
+
+        for (guint i = 0; i < rounds; i++)
+                vsm_nic_vid_resolve(c, n, uplink, &v);
+        got = vsm_vid_describe(&v);
+        g_test_message("%s %s via %s: %s (%.0f us per resolve)", n->type, n->target_dev ? n->target_dev : "-",
+                       uplink ? uplink : "-", got, (double) (g_get_monotonic_time() - t0) / rounds);
+        if (!g_str_has_prefix(got, want))
+                g_error("vid of %s: '%s', want '%s...'", n->target_dev, got, want);
+}
+
+/* daemon/nic-vid.c against the kernel: which links it reads for a bridge
+ * NIC whose uplink is the bridge port, one whose port is a macvlan over
+ * the uplink (the ports dump and walk: where a VLAN device would be), a
+ * direct NIC; the config and libvirt claims on top.  The figures printed
+ * are the cost of one resolve (it runs in the paused window). */
+static void test_nic_vid(void) {
+        const char *conf = "[replay]\nvlan = lcbr1:55, lcvx0:none\n";
+        g_autoptr(VsmConfig) none = vsm_config_new_default();
+        g_autoptr(VsmConfig) c = NULL;
+        g_autoptr(VsmNicInfo) tap0 = nic_new("bridge", "lctap0", "lcbr0", NULL);
+        g_autoptr(VsmNicInfo) tap1 = nic_new("bridge", "lctap1", "lcbr1", NULL);
+        g_autoptr(VsmNicInfo) gone = nic_new("bridge", "lcgone", "lcbr1", NULL);
+        g_autoptr(VsmNicInfo) dir = nic_new("direct", "lcmvt0", NULL, "lcvx0");
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(vsm_config_load_data(conf, strlen(conf), &c, &error));
+        /* lcp0 is lcbr0's port and the uplink itself. */
+        expect_vid(none, tap0, "lcp0", "none (none)");
+        expect_vid(none, tap0, "lcvx0", "unknown: no port of lcbr0 leads to lcvx0");
+        /* lcbr1's way to lcvx0 is its port lcmvl1, a macvlan over lcvx0. */
+        expect_vid(none, tap1, "lcvx0", "none (none)");
+        expect_vid(c, tap1, "lcvx0", "55 (config)");
+        /* The tap gone: the source bridge still says it. */
+        expect_vid(c, gone, "lcvx0", "55 (config)");
+        expect_vid(none, dir, "lcvx0", "none (none)");
+        expect_vid(c, dir, "lcvx0", "none (config)");
+        dir->has_vlan = TRUE;
+        dir->vlan = 42;
+        expect_vid(none, dir, "lcvx0", "42 (libvirt)");
+        expect_vid(c, dir, "lcvx0", "unknown: conflict: libvirt says 42, config says none");
+        g_assert_cmpint(vsm_nic_kind(tap0), ==, VSM_NIC_KIND_BRIDGE);
+        g_assert_cmpint(vsm_nic_kind(dir), ==, VSM_NIC_KIND_DIRECT);
 }
 
 /* A child in a network namespace of its own, to hold a veth's peer; it
@@ -89,6 +157,12 @@ static pid_t other_netns_start(void) {
         g_assert_cmpint(pid, >=, 0);
         if (pid == 0) {
                 close(p[0]);
+                /* Gone with the test, even when it aborts; and it holds
+                 * none of the test's output open. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+                        _exit(1);
+                (void) dup2(open("/dev/null", O_WRONLY | O_CLOEXEC), STDOUT_FILENO);
+                (void) dup2(STDOUT_FILENO, STDERR_FILENO);
                 if (unshare(CLONE_NEWNET) < 0)
                         _exit(1);
                 if (write(p[1], "x", 1) != 1)
@@ -120,6 +194,11 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-linkchain/veth-cycle", test_veth_cycle);
         g_test_add_func("/io-linkchain/bridge", test_bridge);
         g_test_add_func("/io-linkchain/veth-other-netns", test_veth_other_netns);
+        vsm_test_run("ip link add lctap0 type veth peer name lctap0p && ip link set lctap0 master lcbr0");
+        vsm_test_run("ip link add lcbr1 type bridge && ip link add lctap1 type veth peer name lctap1p && "
+                     "ip link set lctap1 master lcbr1 && "
+                     "ip link add link lcvx0 name lcmvl1 type macvlan mode bridge && ip link set lcmvl1 master lcbr1");
+        g_test_add_func("/io-linkchain/nic-vid", test_nic_vid);
         other = other_netns_start();
         {
                 g_autofree char *cmd = g_strdup_printf("ip link set lcul1p netns %d", (int) other);

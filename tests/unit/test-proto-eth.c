@@ -130,6 +130,45 @@ static const MacCase mac_cases[] = {
         { "525400123456", -EINVAL, NULL },
 };
 
+/* 802.1Q tagging (IEEE 802.1Q-2018 9.6): the tag goes between the source
+ * MAC and the EtherType, TPID 0x8100, TCI = PCP<<13 | DEI<<12 | VID. */
+static void test_vlan_tag(void) {
+        static const uint8_t frame[] = {
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56,
+                0x08, 0x06, 0x00, 0x01, 0x08, 0x00,
+        };
+        static const uint8_t want[] = {
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56,
+                0x81, 0x00, 0x00, 0x64, 0x08, 0x06, 0x00, 0x01, 0x08, 0x00,
+        };
+        uint8_t buf[VSM_ETH_VLAN_FRAME_MAX], big[VSM_ETH_FRAME_MAX + 1] = { 0 };
+        VsmWriter w;
+
+        vsm_writer_init(&w, buf, sizeof(buf));
+        g_assert_cmpint(vsm_eth_vlan_tag_write(&w, frame, sizeof(frame), 100, 0), ==, 0);
+        g_assert_cmpmem(buf, w.len, want, sizeof(want));
+        /* PCP 5, VID 4094: TCI 0xaffe */
+        vsm_writer_init(&w, buf, sizeof(buf));
+        g_assert_cmpint(vsm_eth_vlan_tag_write(&w, frame, sizeof(frame), 4094, 5), ==, 0);
+        g_assert_cmpuint(buf[14], ==, 0xaf);
+        g_assert_cmpuint(buf[15], ==, 0xfe);
+        /* A maximal frame still fits, tagged. */
+        vsm_writer_init(&w, buf, sizeof(buf));
+        g_assert_cmpint(vsm_eth_vlan_tag_write(&w, big, VSM_ETH_FRAME_MAX, 1, 0), ==, 0);
+        g_assert_cmpuint(w.len, ==, VSM_ETH_VLAN_FRAME_MAX);
+        /* Refusals leave the writer as it was. */
+        vsm_writer_init(&w, buf, sizeof(buf));
+        g_assert_cmpint(vsm_eth_vlan_tag_write(&w, big, VSM_ETH_FRAME_MAX + 1, 1, 0), ==, -EBADMSG);
+        g_assert_cmpint(vsm_eth_vlan_tag_write(&w, frame, VSM_ETH_HLEN - 1, 1, 0), ==, -EBADMSG);
+        g_assert_cmpint(vsm_eth_vlan_tag_write(&w, frame, sizeof(frame), 0, 0), ==, -EINVAL);
+        g_assert_cmpint(vsm_eth_vlan_tag_write(&w, frame, sizeof(frame), 4095, 0), ==, -EINVAL);
+        g_assert_cmpint(vsm_eth_vlan_tag_write(&w, frame, sizeof(frame), 1, 8), ==, -EINVAL);
+        g_assert_cmpuint(w.len, ==, 0);
+        vsm_writer_init(&w, buf, sizeof(frame) + 3);
+        g_assert_cmpint(vsm_eth_vlan_tag_write(&w, frame, sizeof(frame), 1, 0), ==, -ENOBUFS);
+        g_assert_cmpuint(w.len, ==, 0);
+}
+
 static void test_mac(void) {
         for (size_t i = 0; i < G_N_ELEMENTS(mac_cases); i++) {
                 const MacCase *c = &mac_cases[i];
@@ -223,6 +262,7 @@ int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
 
         g_test_add_func("/proto/eth/constants", test_constants);
+        g_test_add_func("/proto/eth/vlan-tag", test_vlan_tag);
         g_test_add_func("/proto/eth/header/parse", test_header_parse);
         g_test_add_func("/proto/eth/header/write", test_header_write);
         g_test_add_func("/proto/eth/pad", test_pad);

@@ -1,0 +1,240 @@
+#!/bin/bash
+# Integration: VLAN-correct replay and VDP with an explicit VID from the
+# configuration ([replay] vlan = br0:N, for a trunk the host cannot
+# describe).  This kernel has neither 8021q nor bridge VLAN filtering
+# (research/qbg-testbed-facts.md), so the VID cannot come from the host
+# here: the derivation from VLAN devices and bridge VLAN info is covered by
+# tests/unit/test-proto-rtlink.c; this test proves what goes on the wire.
+#
+# The world (network namespaces of this run, addresses in 10.77.0.0/16),
+# as in test-switchover-changes.sh: vsimigd in <id>-h on br0 <- up0, t0
+# (t0 = the vNIC's tap), [libvirt] enabled = false (the domain exists only
+# as the hook calls libvirt would make), a keyed source in <id>-src that
+# sends the STATE and the SWITCHOVER, and the uplink's far end sw0 in
+# <id>-sw, captured there with tcpdump (a plain switch port: it forwards
+# and records tagged frames as they are; the capture is read by an
+# independent decoder, lib/carry.py and lib/vsmtest.py).
+#
+# The carried vNIC state has a DHCP lease (client-id: none), IGMPv3 groups
+# and two addresses.  Checks:
+#   1. the replay is on sw0: a DHCP REQUEST (INIT-REBOOT), the IGMPv3
+#      report(s) with every group, a gratuitous ARP per address, each with
+#      an 802.1Q tag (TPID 0x8100) of VID N and PCP 0;
+#   2. nothing from the VM's MAC reaches sw0 untagged or in another VLAN;
+#   3. every VDP request vsimigd sends for the vNIC (PRE-ASSOCIATE at the
+#      start hook, ASSOCIATE at the SWITCHOVER) carries filter VID N (the
+#      ECP/VDP frames on sw0, decoded by lib/vsmtest.py);
+#   4. the timeline says "... vid N (config)" and `vsimigctl --json show`
+#      lists the vNIC as kind bridge, uplink up0, vid N from config.
+# Every assertion is evaluated; failures are listed at the end (exit 1).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib/testbed.sh"
+. "$HERE/lib/vsimigd.sh"
+PA_PY=$HERE/lib/peerauth.py
+CARRY_PY=$HERE/lib/carry.py
+
+T_ALL=$(date +%s%N)
+say() { printf '[vlan %4ss] %s\n' "$(( ($(date +%s%N) - T_ALL) / 1000000000 ))" "$*"; }
+FAILS=()
+nfail() {
+  FAILS+=("$*")
+  say "FAIL: $*"
+}
+NAME=vlan1 UUID=73770000-0000-4000-8000-5d0000000001 VID=173
+MAC=02:76:73:6d:33:01 IP1=10.77.33.11 IP2=10.77.33.12 SERVER=10.77.33.1
+G0=239.77.33.1 G1=239.77.33.2 G2=239.77.33.3
+DST_IP=10.77.253.1 SRC_IP=10.77.253.2 PEER_PORT=7790 SRC_PORT=7791
+
+tb_init
+command -v python3 >/dev/null || tb_skip_or_fail "missing tool: python3 (tests/deps.sh)"
+[[ -x $VSIMIGD && -x $VSIMIGCTL ]] || tb_fail "vsimigd/vsimigctl not built in $VSM_BUILD_ROOT"
+NS_H=$TB_ID-h NS_SW=$TB_ID-sw NS_SRC=$TB_ID-src
+
+# ---- the world ---------------------------------------------------------------------
+for ns in "$NS_H" "$NS_SW" "$NS_SRC"; do
+  ip netns add "$ns" || tb_fail "cannot create netns $ns"
+  TB__NETNS+=("$ns")
+  ip -n "$ns" link set lo up
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+done
+ip -n "$NS_H" link add up0 address 02:76:73:6d:33:10 type veth peer name sw0 address 02:76:73:6d:33:11 netns "$NS_SW"
+ip -n "$NS_H" link add mg0 type veth peer name mg1 netns "$NS_SRC"
+ip -n "$NS_H" addr add "$DST_IP/30" dev mg0
+ip -n "$NS_SRC" addr add "$SRC_IP/30" dev mg1
+ip -n "$NS_H" link add br0 type bridge mcast_snooping 1
+ip -n "$NS_H" link add t0 type veth peer name p0
+for l in up0 t0; do ip -n "$NS_H" link set "$l" master br0; done
+for l in mg0 up0 t0 p0 br0; do ip -n "$NS_H" link set "$l" up; done
+ip -n "$NS_SRC" link set mg1 up
+ip -n "$NS_SW" link set sw0 up
+tb_wait_link_up "$NS_SW" sw0
+tb_wait_link_up "$NS_SRC" mg1
+tb_wait_link_up "$NS_H" t0
+
+# ---- vsimigd, the source, the capture -------------------------------------------------
+KEY=$TB_DIR/peer.key
+(umask 077 && head -c 32 /dev/urandom >"$KEY") || tb_fail "cannot write $KEY"
+vsm_daemon_start "$NS_H" up0 "[bridges]
+br0 = up0
+[libvirt]
+enabled = false
+[peer]
+listen = $DST_IP:$PEER_PORT
+key-file = $KEY
+[replay]
+enabled = true
+mdb = false
+query-after-resume = false
+vlan = br0:$VID"
+TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+nic() { # nic IP... -- GROUP...: a vNIC state (peer JSON) with those addresses and groups
+  python3 -c '
+import json, sys, time
+a = sys.argv[3:]
+i = a.index("--")
+print(json.dumps({"mac": sys.argv[1], "client_id": {"state": "none"}, "ip4": a[:i], "ip6": [],
+                  "lease": {"address": a[0], "server_id": sys.argv[2], "lease_time": 3600,
+                            "ack_time": int(time.time() * 1e6)},
+                  "groups": [{"address": g, "version": "igmpv3", "mode": "exclude", "sources": []} for g in a[i + 1:]]}))
+' "$MAC" "$SERVER" "$@"
+}
+GO=$TB_DIR/go SRC_LOG=$TB_DIR/source.log
+ip netns exec "$NS_SRC" python3 "$PA_PY" keyed-source "$SRC_IP" "$SRC_PORT" "$KEY" "$TOKEN" "$SRC_LOG" \
+  "$(nic "$IP1" -- "$G0" "$G1")" "$(nic "$IP1" "$IP2" -- "$G0" "$G1" "$G2")" "$GO" &
+SRC_PID=$!
+tb_track_pid "$SRC_PID" keyed-source
+for ((i = 0; i < 50; i++)); do grep -q '^listening' "$SRC_LOG" 2>/dev/null && break; sleep 0.1; done
+grep -q '^listening' "$SRC_LOG" || tb_fail "the keyed source does not listen: $(cat "$SRC_LOG" 2>/dev/null)"
+PCAP=$TB_DIR/sw0.pcap
+tb_capture_start "$NS_SW" sw0 "$PCAP" "ether src $MAC or ether proto $TB_ETH_ECP or (vlan and ether src $MAC)"
+say "world, vsimigd (pid $VSM_PID), the keyed source at $SRC_IP:$SRC_PORT, capture on sw0"
+
+# ---- the hooks: migrate, prepare, start ------------------------------------------------
+cat >"$TB_DIR/dom.xml" <<XML
+<domain type='kvm'><name>$NAME</name><uuid>$UUID</uuid><memory unit='KiB'>65536</memory><vcpu>1</vcpu>
+<metadata><vsimig:state xmlns:vsimig="https://vsimig.dev/xmlns/metadata/1" version="1" origin="$SRC_IP:$SRC_PORT" token="$TOKEN" generation="1"><vsimig:nic mac="$MAC"><vsimig:client-id state="none"/><vsimig:group address="$G0" version="igmpv3" mode="exclude"/><vsimig:ip address="$IP1"/></vsimig:nic></vsimig:state></metadata>
+<os><type arch='x86_64'>hvm</type></os><devices><interface type='bridge'><mac address='$MAC'/><source bridge='br0'/><target dev='t0'/><model type='virtio'/></interface></devices></domain>
+XML
+printf '[control]\nsocket = %s\n' "$VSM_SOCK" >"$TB_DIR/ctl.conf"
+for op in migrate prepare start; do
+  "$VSIMIGCTL" --config "$TB_DIR/ctl.conf" hook "$NAME" "$op" begin - <"$TB_DIR/dom.xml" >"$TB_DIR/hook-$op.out" 2>&1 ||
+    tb_fail "hook $op begin refused: $(cat "$TB_DIR/hook-$op.out")"
+done
+show() { vsm_ctl --json show "$NAME" 2>/dev/null; }
+for ((i = 0; i < 100; i++)); do
+  show | python3 "$CARRY_PY" timeline 0 '^peer: state of 1 vNIC' >/dev/null && break
+  sleep 0.1
+done
+show | python3 "$CARRY_PY" timeline 0 '^peer: state of 1 vNIC' >/dev/null ||
+  tb_fail "vsimigd did not take the source's STATE within 10 s; source: $(tr '\n' ' ' <"$SRC_LOG")"
+say "hooks done, STATE taken; the source sends the SWITCHOVER"
+
+# ---- the SWITCHOVER -------------------------------------------------------------------
+T0=$(date +%s.%N)
+: >"$GO"
+NOTE_RE="^replay.*frame\\(s\\)"
+for ((i = 0; i < 100; i++)); do
+  show | python3 "$CARRY_PY" timeline "$T0" "$NOTE_RE" >/dev/null && break
+  sleep 0.1
+done
+sleep 0.5 # frames still on their way to the capture
+tb_capture_stop "$PCAP"
+say "timeline since the SWITCHOVER:"
+show | python3 "$CARRY_PY" timeline "$T0" | sed 's/^/  /' || true
+show >"$TB_DIR/show.json" || true
+vsm_ctl --json status >"$TB_DIR/status.json" 2>/dev/null || true
+SUSP=$(sed -n 's/^switchover sent at \([0-9]*\)$/\1/p' "$SRC_LOG")
+[[ -n $SUSP ]] || tb_fail "the source did not send the SWITCHOVER: $(tr '\n' ' ' <"$SRC_LOG")"
+
+# ---- the checks ------------------------------------------------------------------------
+out=$(python3 - "$HERE/lib" "$PCAP" "$TB_DIR/show.json" "$MAC" "$VID" "$G0 $G1 $G2" "$IP1 $IP2" <<'PY'
+import importlib.util, json, re, sys
+sys.path.insert(0, sys.argv[1])
+spec = importlib.util.spec_from_file_location("carry", sys.argv[1] + "/carry.py")
+carry = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(carry)
+import vsmtest
+pcap, show, mac, vid = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+groups, addrs = sys.argv[6].split(), sys.argv[7].split()
+fails = []
+# 1, 2: the VM's frames, tagged.
+raw = [(t, f) for t, f in vsmtest.read_pcap(pcap) if vsmtest.mac(f[6:12]) == mac]
+if not raw:
+    fails.append(f"no frame from {mac} on sw0: no replay")
+for t, f in raw:
+    d = carry.decode(t, f) or {}
+    et = int.from_bytes(f[12:14], "big")
+    if et != 0x8100:
+        fails.append(f"untagged frame from {mac} on sw0 (EtherType 0x{et:04x}): {carry.describe(d) if d else f[:20].hex()}")
+        continue
+    tci = int.from_bytes(f[14:16], "big")
+    print(f"info: VID {tci & 0xfff} PCP {tci >> 13}: {carry.describe(d) if d else f[:20].hex()}")
+    if tci & 0xfff != vid or tci >> 13 != 0:
+        fails.append(f"frame from {mac} with VID {tci & 0xfff} PCP {tci >> 13}, want VID {vid} PCP 0")
+fr = [carry.decode(t, f) for t, f in raw if int.from_bytes(f[12:14], "big") == 0x8100]
+fr = [d for d in fr if d]
+recs = [g for f in fr if f.get("kind") == "igmp-report" and f.get("version") == 3 for g in f["groups"]]
+for g in groups:
+    if recs.count(g) != 1:
+        fails.append(f"group {g}: {recs.count(g)} IGMPv3 record(s) in VLAN {vid} on sw0, want 1")
+garps = [f["spa"] for f in fr if f.get("kind") == "arp" and f.get("gratuitous")]
+for a in addrs:
+    if a not in garps:
+        fails.append(f"no gratuitous ARP for {a} in VLAN {vid} on sw0")
+dh = [f for f in fr if f.get("kind") == "dhcp"]
+if not any(f.get("type") == "REQUEST" for f in dh):
+    fails.append(f"no DHCP REQUEST in VLAN {vid} on sw0: {[carry.describe(f) for f in dh]}")
+# 3: VDP filter VIDs.
+n_vdp, said = 0, set()
+for e in vsmtest.frames(pcap):
+    for tl in e.get("tlvs") or []:
+        if not isinstance(tl, dict) or tl.get("response") is not False:
+            continue
+        for flt in tl.get("filters") or []:
+            if flt.get("mac") != mac:
+                continue
+            n_vdp += 1
+            if (tl["tlv"], flt["vid"]) not in said:
+                said.add((tl["tlv"], flt["vid"]))
+                print(f"info: VDP {tl['tlv']} M={tl.get('m')} filter {flt['mac']} VID {flt['vid']} (and retries)")
+            if flt["vid"] != vid:
+                fails.append(f"VDP {tl['tlv']} for {mac} carries filter VID {flt['vid']}, want {vid}")
+if n_vdp < 2:
+    fails.append(f"{n_vdp} VDP request(s) for {mac} on sw0, want the PRE-ASSOCIATE and the ASSOCIATE")
+# 4: timeline and show.
+try:
+    d = json.load(open(show))
+except ValueError:
+    d = {}
+notes = [e["text"] for t in d.get("timelines", []) for e in t["entries"]]
+if not any(re.search(rf"^replay vNIC {mac}: \d+ frame\(s\) on up0, vid {vid} \(config\)", n) for n in notes):
+    fails.append(f"no timeline note 'replay vNIC {mac}: N frame(s) on up0, vid {vid} (config)': {notes}")
+nics = d.get("nics") or [{}]
+n0 = nics[0]
+want = {"kind": "bridge", "uplink": "up0", "vid": vid, "vid_source": "config", "vid_state": "tagged"}
+for k, v in want.items():
+    if n0.get(k) != v:
+        fails.append(f"vsimigctl --json show: nics[0].{k} = {n0.get(k)!r}, want {v!r}")
+for f in fails:
+    print("FAIL: " + f)
+PY
+) || nfail "the check itself failed: $out"
+while IFS= read -r line; do
+  case $line in
+  FAIL:*) nfail "${line#FAIL: }" ;;
+  *) say "${line#info: }" ;;
+  esac
+done <<<"$out"
+kill -0 "$VSM_PID" 2>/dev/null || nfail "vsimigd died; log tail: $(tail -5 "$VSM_LOG")"
+tb__kill_pid "$VSM_PID" TERM 5
+tb__untrack_pid "$VSM_PID"
+grep -E 'Sanitizer|runtime error:' "$VSM_LOG" && nfail "sanitizer report in vsimigd's log"
+
+say "done in $(( ($(date +%s%N) - T_ALL) / 1000000 )) ms"
+if ((${#FAILS[@]})); then
+  printf 'FAILED (%d):\n' "${#FAILS[@]}"
+  printf '  - %s\n' "${FAILS[@]}"
+  exit 1
+fi
+echo "PASS"
