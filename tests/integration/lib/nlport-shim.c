@@ -13,13 +13,22 @@
  *
  * Built by the test with `cc -shared -fPIC` (never with the sanitizers: it
  * is loaded into the system's libvirtd).  Everything else passes through.
+ * It takes itself out of LD_PRELOAD at load, so libvirtd's children (QEMU,
+ * the hooks: an ASan-built vsimigctl refuses to run behind a preloaded
+ * library) do not inherit it.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <linux/netlink.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+__attribute__((constructor)) static void nlport_shim_init(void)
+{
+	unsetenv("LD_PRELOAD");
+}
 
 int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {

@@ -183,13 +183,32 @@ qb__shim() {
 	if [[ ! -f $so ]]; then
 		cc -shared -fPIC -O2 -Wall -o "$so" "$QB_LIB_DIR/nlport-shim.c" -ldl 2>"$LT_DIR/shim.cc.log" ||
 			{ cat "$LT_DIR/shim.cc.log" >&2; tb_fail "cannot compile nlport-shim.c"; }
-		# It must turn a bind to port 0x8xxxxxxx into 0x0xxxxxxx.
+		# It must turn a bind to port 0x8xxxxxxx into 0x0xxxxxxx (a C
+		# probe: a wrapper script, e.g. pyenv's python3, would lose the
+		# LD_PRELOAD the shim removes from the environment at load).
 		local got
-		got=$(LD_PRELOAD=$so python3 -c '
-import os, socket
-s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
-s.bind((0x80000000 | ((os.getpid() << 8) & 0x7fffffff), 0))
-print(s.getsockname()[0])') || tb_fail "nlport shim self-test failed to run"
+		cat >"$LT_DIR/nlport-probe.c" <<'EOF'
+#include <linux/netlink.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void)
+{
+	struct sockaddr_nl a = { .nl_family = AF_NETLINK };
+	socklen_t l = sizeof(a);
+	int fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+
+	a.nl_pid = 0x80000000u | (((unsigned) getpid() << 8) & 0x7fffffffu);
+	if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof(a)) < 0 ||
+	    getsockname(fd, (struct sockaddr *) &a, &l) < 0)
+		return 1;
+	printf("%u\n", a.nl_pid);
+	return 0;
+}
+EOF
+		cc -O2 -o "$LT_DIR/nlport-probe" "$LT_DIR/nlport-probe.c" 2>>"$LT_DIR/shim.cc.log" ||
+			tb_fail "cannot compile the nlport probe"
+		got=$(LD_PRELOAD=$so "$LT_DIR/nlport-probe") || tb_fail "nlport shim self-test failed to run"
 		((got < 2147483648)) || tb_fail "nlport shim self-test: bound port $got >= 2^31"
 	fi
 	printf '%s\n' "$so"
@@ -290,7 +309,7 @@ qb_check_nlports() {
 			END { print n + 0, b }' /proc/net/netlink)
 		((n >= 1)) || tb_fail "host $h: libvirtd $pid has no NETLINK_ROUTE socket"
 		[[ -z $bad ]] || tb_fail "host $h: NETLINK_ROUTE port(s) >= 2^31 in use ($bad): the nlport shim did not work"
-		tr '\0' '\n' <"/proc/$pid/environ" | grep -q "^LD_PRELOAD=$QB_SHIM\$" ||
+		grep -qF "$QB_SHIM" "/proc/$pid/maps" ||
 			tb_fail "host $h: libvirtd $pid runs without the nlport shim"
 	done
 }
