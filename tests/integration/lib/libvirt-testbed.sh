@@ -83,6 +83,9 @@
 #                       and up0 and the switch ports (default: disabled,
 #                       so only guest and test frames cross the uplink;
 #                       br-sw keeps IPv6: its MLD querier needs an address)
+#   LT_LIBVIRTD_ENV     extra NAME=VALUE words for libvirtd's environment
+#                       (not the subreaper's; e.g. LD_PRELOAD=...,
+#                       qbg-testbed.sh sets it)
 #   LT_QEMU_CAPS_CACHE  a directory: QEMU capabilities XML cached across
 #                       runs (libvirtd start ~0.3 s instead of ~1.5 s; it
 #                       re-probes by itself when the cache is stale)
@@ -532,9 +535,11 @@ lt__libvirtd_start_now() {
 		# A simple command in the background: bash execs nsenter, which
 		# execs env, which execs the subreaper: $! is the subreaper.
 		hv="LT_HOLDER_$h"
-		# shellcheck disable=SC2046
+		# LT_LIBVIRTD_ENV: NAME=VALUE words for libvirtd alone (env execs
+		# it: the pid stays the subreaper's child's).
+		# shellcheck disable=SC2046,SC2086
 		nsenter -t "${!hv}" -n -m -u -- $(lt__env "$h") "$sr" -p "$d/libvirtd.pid" -- \
-			libvirtd --listen </dev/null >>"$d/libvirtd.out" 2>&1 &
+			${LT_LIBVIRTD_ENV:+env $LT_LIBVIRTD_ENV} libvirtd --listen </dev/null >>"$d/libvirtd.out" 2>&1 &
 		pid=$!
 		tb_track_pid "$pid" "lt-subreaper-$h"
 		LT__DAEMONS+=("$h:$pid")
