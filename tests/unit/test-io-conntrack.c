@@ -10,6 +10,14 @@
 #include <glib.h>
 #include <string.h>
 
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "io/conntrack.h"
 #include "test-netns.h"
 #include "test-util.h"
@@ -363,6 +371,69 @@ static void test_events_overrun(void) {
         vsm_test_run("conntrack -F >/dev/null 2>&1; true");
 }
 
+/* Any local process may send unicast to the events socket's port: a
+ * forged IPCTNL_MSG_CT_NEW for the VM's address (which the carry would
+ * learn and install on the destination) must be dropped, a real event
+ * still counted. */
+static void test_events_forged(void) {
+        g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+        EvCtx x = { .loop = loop };
+        union {
+                struct nlmsghdr nh;
+                uint8_t b[1024];
+        } m;
+        struct nlmsghdr *nlh = &m.nh;
+        struct nfgenmsg *nfg;
+        struct nf_conntrack *ct = nfct_new();
+        struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+        VsmCtEvents *ev;
+        int err = 0, fd;
+
+        vsm_test_run("conntrack -F 2>/dev/null; true");
+        ev = vsm_ct_events_new(on_event, NULL, &x, &err);
+        g_assert_nonnull(ev);
+        memset(&m, 0, sizeof(m));
+        nlh->nlmsg_len = NLMSG_LENGTH(sizeof(*nfg));
+        nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+        nfg = NLMSG_DATA(nlh);
+        nfg->nfgen_family = AF_INET;
+        nfg->version = NFNETLINK_V0;
+        nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET);
+        nfct_set_attr_u32(ct, ATTR_IPV4_SRC, inet_addr(VM));
+        nfct_set_attr_u32(ct, ATTR_IPV4_DST, inet_addr("10.77.31.66"));
+        nfct_set_attr_u8(ct, ATTR_L4PROTO, IPPROTO_TCP);
+        nfct_set_attr_u16(ct, ATTR_PORT_SRC, htons(41000));
+        nfct_set_attr_u16(ct, ATTR_PORT_DST, htons(22));
+        nfct_set_attr_u8(ct, ATTR_REPL_L3PROTO, AF_INET);
+        nfct_set_attr_u8(ct, ATTR_REPL_L4PROTO, IPPROTO_TCP);
+        nfct_set_attr_u32(ct, ATTR_REPL_IPV4_SRC, inet_addr("10.77.31.66"));
+        nfct_set_attr_u32(ct, ATTR_REPL_IPV4_DST, inet_addr(VM));
+        nfct_set_attr_u16(ct, ATTR_REPL_PORT_SRC, htons(22));
+        nfct_set_attr_u16(ct, ATTR_REPL_PORT_DST, htons(41000));
+        nfct_set_attr_u8(ct, ATTR_TCP_STATE, TCP_CONNTRACK_ESTABLISHED);
+        nfct_set_attr_u32(ct, ATTR_TIMEOUT, 300);
+        nfct_set_attr_u32(ct, ATTR_STATUS, IPS_SEEN_REPLY | IPS_ASSURED | IPS_CONFIRMED);
+        g_assert_cmpint(nfct_nlmsg_build(nlh, ct), ==, 0);
+        nfct_destroy(ct);
+
+        fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+        g_assert_cmpint(fd, >=, 0);
+        to.nl_pid = vsm_ct_events_port(ev);
+        g_assert_cmpuint(to.nl_pid, !=, 0);
+        g_assert_cmpint(sendto(fd, nlh, nlh->nlmsg_len, 0, (struct sockaddr *) &to, sizeof(to)), ==,
+                        (ssize_t) nlh->nlmsg_len);
+        close(fd);
+        /* The real one after the forged one: once it is seen, the forged
+         * one was read before it. */
+        vsm_test_run("conntrack -I -p tcp -s " VM " -d 10.77.31.1 --sport 41000 --dport 80 --state ESTABLISHED "
+                     "-u SEEN_REPLY,ASSURED -t 300 >/dev/null 2>&1");
+        spin_until(&x, &x.news, 2);
+        g_assert_cmpuint(x.news, ==, 1);
+        g_assert_cmpuint(vsm_ct_events_received(ev), ==, 1);
+        vsm_ct_events_free(ev);
+        vsm_test_run("conntrack -F >/dev/null 2>&1");
+}
+
 int main(int argc, char **argv) {
         g_autofree char *tool = NULL;
         int ret;
@@ -383,5 +454,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-conntrack/batches", test_batches);
         g_test_add_func("/io-conntrack/worker-events", test_worker_events);
         g_test_add_func("/io-conntrack/events-overrun", test_events_overrun);
+        g_test_add_func("/io-conntrack/events-forged", test_events_forged);
         return g_test_run();
 }
