@@ -79,6 +79,7 @@ struct VsmCtDomain {
         /* destination */
         GArray *nics;                  /* CtNicRef */
         GArray *submitted;             /* VsmCtEntry given to the kernel (for CT_UNDO) */
+        guint64 deletes;               /* destroyed entries given to the kernel (capped like submitted) */
         gint64 prestage_rx_usec, delta_rx_usec;
         /* counters (show) */
         guint64 learned, carried, skipped[_VSM_CT_SKIP_MAX], installed, failed, deleted;
@@ -831,7 +832,13 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
                 }
                 if (e.flags & VSM_CT_F_DESTROYED) {
                         /* (in a pre-stage too: one streamed in an earlier
-                         * chunk and destroyed while the dump ran) */
+                         * chunk and destroyed while the dump ran).  Capped
+                         * like the installs: a peer's endless deletes must
+                         * not queue up in the worker without bound. */
+                        if (d->deletes + del->len >= cc->config->ct_max_entries) {
+                                d->skipped[VSM_CT_SKIP_CAP]++;
+                                continue;
+                        }
                         g_array_append_val(del, e);
                         continue;
                 }
@@ -842,11 +849,16 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
                 g_array_append_val(add, e);
         }
         if (del->len) {
+                d->deletes += del->len;
                 j = vsm_ct_job_new(VSM_CT_JOB_DELETE);
                 j->in = g_steal_pointer(&del);
                 j->user_tag = CT_TAG_DELETE;
                 cc_submit(cc, j, on_installed, d);
         }
+        /* Nothing to install and not the last batch: no job (a peer's
+         * stream of empty batches queues nothing). */
+        if (add->len == 0 && !m->ct_last)
+                return;
         g_array_append_vals(d->submitted, add->data, add->len);
         j = vsm_ct_job_new(VSM_CT_JOB_INSTALL);
         j->in = g_steal_pointer(&add);
@@ -857,6 +869,7 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
 
 void vsm_ct_domain_keep(VsmCtDomain *d) {
         g_array_set_size(d->submitted, 0);
+        d->deletes = 0;
 }
 
 static void on_undone(VsmCtJob *j, gpointer user_data) {
@@ -883,6 +896,7 @@ void vsm_ct_domain_undo(VsmCtDomain *d) {
         j->in = g_array_copy(d->submitted);
         g_strlcpy(j->tag, d->uuid, sizeof(j->tag));
         g_array_set_size(d->submitted, 0);
+        d->deletes = 0;
         cc_submit(cc, j, on_undone, cc);
 }
 

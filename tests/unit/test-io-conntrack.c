@@ -18,6 +18,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/carry-ct.h"
+#include "daemon/config.h"
+#include "daemon/netstate.h"
 #include "io/conntrack.h"
 #include "test-netns.h"
 #include "test-util.h"
@@ -434,6 +437,54 @@ static void test_events_forged(void) {
         vsm_test_run("conntrack -F >/dev/null 2>&1");
 }
 
+static void nic_state_free(gpointer p) {
+        vsm_nic_state_free(p);
+}
+
+/* The destination's carry: destroyed entries from the peer are capped
+ * per domain like the installs ([conntrack] max-entries), so a peer
+ * cannot queue deletes in the worker without bound. */
+static void test_carry_delete_cap(void) {
+        VsmConfig *c = vsm_config_new_default();
+        VsmCtCarry *cc;
+        VsmCtDomain *d;
+        const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x77, 0x31, 0x10 };
+        g_autoptr(GPtrArray) nics = g_ptr_array_new_with_free_func(nic_state_free);
+        VsmNicState *st = vsm_nic_state_new(mac);
+        VsmPeerMessage m = { .type = VSM_PEER_MSG_CONNTRACK, .ct_phase = VSM_PEER_CT_DELTA, .ct_last = FALSE };
+        JsonNode *node;
+        JsonObject *sk;
+
+        c->ct_max_entries = 10;
+        cc = vsm_ct_carry_new(c, NULL, NULL);
+        d = vsm_ct_domain_new(cc, "6b3c1a52-7f0e-4a41-9a55-0c2b9d1e7731");
+        st->has_lease = TRUE;
+        g_assert_cmpint(inet_pton(AF_INET, VM, st->lease_address), ==, 1);
+        g_ptr_array_add(nics, st);
+        m.ct_entries = g_array_new(FALSE, TRUE, sizeof(VsmCtEntry));
+        for (guint i = 0; i < 100; i++) {
+                VsmCtEntry e = { .family = 4, .proto = 17, .flags = VSM_CT_F_DESTROYED, .timeout = 30 };
+
+                g_assert_cmpint(inet_pton(AF_INET, VM, e.orig_src), ==, 1);
+                g_assert_cmpint(inet_pton(AF_INET, "10.77.31.1", e.orig_dst), ==, 1);
+                memcpy(e.repl_src, e.orig_dst, 4);
+                memcpy(e.repl_dst, e.orig_src, 4);
+                e.orig_sport = e.repl_dport = (uint16_t) (20000 + i);
+                e.orig_dport = e.repl_sport = 53;
+                g_array_append_val(m.ct_entries, e);
+        }
+        vsm_ct_domain_install(d, &m, nics);
+        node = vsm_ct_domain_to_json(d);
+        sk = json_object_get_object_member(json_node_get_object(node), "skipped");
+        g_assert_nonnull(sk);
+        g_assert_cmpint(json_object_get_int_member(sk, "cap"), ==, 90);
+        json_node_unref(node);
+        g_array_unref(m.ct_entries);
+        vsm_ct_domain_free(d);
+        vsm_ct_carry_free(cc);
+        vsm_config_free(c);
+}
+
 int main(int argc, char **argv) {
         g_autofree char *tool = NULL;
         int ret;
@@ -455,5 +506,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-conntrack/worker-events", test_worker_events);
         g_test_add_func("/io-conntrack/events-overrun", test_events_overrun);
         g_test_add_func("/io-conntrack/events-forged", test_events_forged);
+        g_test_add_func("/io-conntrack/carry-delete-cap", test_carry_delete_cap);
         return g_test_run();
 }
