@@ -1,9 +1,15 @@
 /* vsimigctl check: results, their rendering, and the bounded parsers of
- * what the checks read (adjtimex, /proc, lldpad.conf).  No I/O here. */
+ * what the checks read (adjtimex, /proc, lldpad.conf).  No I/O here but
+ * the bounded file reader (vsm_check_read_file). */
 #include "ctl/check.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/timex.h>
 
 #define CHECK_TEXT_MAX 512
@@ -187,6 +193,62 @@ VsmCheckLevel vsm_check_time_verdict(int adjtimex_ret, int status, long maxerror
         }
         *ret_text = g_strdup_printf("the clock is synchronised (maximum error %.1f ms)", maxerror_us / 1000.0);
         return VSM_CHECK_OK;
+}
+
+gboolean vsm_check_read_file(const char *path, gsize max, char **ret, gsize *ret_len, char **ret_error) {
+        g_autoptr(GString) s = NULL;
+        char fdpath[64];
+        struct stat st, st2;
+        int pfd, fd;
+
+        pfd = open(path, O_PATH | O_CLOEXEC);
+        if (pfd < 0) {
+                *ret_error = g_strdup(g_strerror(errno));
+                return FALSE;
+        }
+        if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                *ret_error = g_strdup("not a regular file");
+                close(pfd);
+                return FALSE;
+        }
+        /* The very inode checked, not whatever the path names by now. */
+        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", pfd);
+        fd = open(fdpath, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        close(pfd);
+        if (fd < 0) {
+                *ret_error = g_strdup(g_strerror(errno));
+                return FALSE;
+        }
+        if (fstat(fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino || !S_ISREG(st2.st_mode)) {
+                *ret_error = g_strdup("not a regular file");
+                close(fd);
+                return FALSE;
+        }
+        s = g_string_new(NULL);
+        for (;;) {
+                char buf[4096];
+                ssize_t n = read(fd, buf, sizeof(buf));
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        *ret_error = g_strdup(g_strerror(errno));
+                        close(fd);
+                        return FALSE;
+                }
+                if (n == 0)
+                        break;
+                if (s->len + (gsize) n > max) {
+                        *ret_error = g_strdup_printf("larger than %zu octets", (size_t) max);
+                        close(fd);
+                        return FALSE;
+                }
+                g_string_append_len(s, buf, n);
+        }
+        close(fd);
+        *ret_len = s->len;
+        *ret = g_string_free(g_steal_pointer(&s), FALSE);
+        return TRUE;
 }
 
 gboolean vsm_check_parse_proc_stat_start(const char *stat, gsize len, guint64 *ret_ticks) {

@@ -28,40 +28,10 @@
 #define EVB_STALE_MS (120 * 1000)
 #define CONNECT_TIMEOUT_MS 2000
 
-/* Reads at most max octets of path (via fd, no symlink games needed:
- * these are root's files or /proc).  FALSE with errno-ish message. */
+/* Reads at most max octets of a regular file (see vsm_check_read_file:
+ * lldpad's -f and /proc/PID/root may point anywhere a local user likes). */
 static gboolean read_small(const char *path, gsize max, char **ret, gsize *ret_len, char **ret_error) {
-        g_autoptr(GString) s = g_string_new(NULL);
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-
-        if (fd < 0) {
-                *ret_error = g_strdup(g_strerror(errno));
-                return FALSE;
-        }
-        for (;;) {
-                char buf[4096];
-                ssize_t n = read(fd, buf, sizeof(buf));
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        *ret_error = g_strdup(g_strerror(errno));
-                        close(fd);
-                        return FALSE;
-                }
-                if (n == 0)
-                        break;
-                if (s->len + (gsize) n > max) {
-                        *ret_error = g_strdup_printf("larger than %zu octets", max);
-                        close(fd);
-                        return FALSE;
-                }
-                g_string_append_len(s, buf, n);
-        }
-        close(fd);
-        *ret_len = s->len;
-        *ret = g_string_free(g_steal_pointer(&s), FALSE);
-        return TRUE;
+        return vsm_check_read_file(path, max, ret, ret_len, ret_error);
 }
 
 /* A pid file: one decimal pid whose process runs with comm in names. */
@@ -593,8 +563,19 @@ static gboolean same_netns(pid_t pid) {
         return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-/* lldpad in our network namespace: its pid file, else a bounded scan of
- * /proc (lldpad may run with another /run, e.g. in a container). */
+/* Whether a process runs as root (its /proc directory's owner is its
+ * effective uid): a local user may name a process "lldpad" and give it
+ * any -f and any root directory, but cannot make it root's. */
+static gboolean proc_is_root(pid_t pid) {
+        g_autofree char *path = g_strdup_printf("/proc/%d", (int) pid);
+        struct stat st;
+
+        return stat(path, &st) == 0 && st.st_uid == 0;
+}
+
+/* lldpad in our network namespace, running as root: its pid file, else a
+ * bounded scan of /proc (lldpad may run with another /run, e.g. in a
+ * container). */
 static pid_t find_lldpad(const char *pidfile) {
         static const char *const names[] = { "lldpad", NULL };
         g_autoptr(GDir) dir = NULL;
@@ -602,7 +583,7 @@ static pid_t find_lldpad(const char *pidfile) {
         pid_t pid = pidfile_process(pidfile, names);
         guint n = 0;
 
-        if (pid && same_netns(pid))
+        if (pid && same_netns(pid) && proc_is_root(pid))
                 return pid;
         dir = g_dir_open("/proc", 0, NULL);
         while (dir && (e = g_dir_read_name(dir)) && n++ < PROC_SCAN_MAX) {
@@ -615,7 +596,7 @@ static pid_t find_lldpad(const char *pidfile) {
                 path = g_strdup_printf("/proc/%s/comm", e);
                 if (!read_small(path, 64, &comm, &len, &err))
                         continue;
-                if (g_str_equal(g_strstrip(comm), "lldpad") && same_netns((pid_t) v))
+                if (g_str_equal(g_strstrip(comm), "lldpad") && same_netns((pid_t) v) && proc_is_root((pid_t) v))
                         return (pid_t) v;
         }
         return 0;

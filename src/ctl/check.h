@@ -59,6 +59,14 @@ VsmCheckLevel vsm_check_time_verdict(int adjtimex_ret, int status, long maxerror
 /* /proc/PID/stat: the start time (clock ticks after boot, field 22).
  * The comm field may hold spaces and ')'.  FALSE when malformed. */
 gboolean vsm_check_parse_proc_stat_start(const char *stat, gsize len, guint64 *ret_ticks);
+/* Reads at most max octets of a regular file, without opening anything
+ * else: the path is opened O_PATH first and reopened for reading only
+ * when it is a regular file, so a FIFO, a device or a socket a local
+ * user planted (e.g. through a fake lldpad's -f or /proc/PID/root) is
+ * never opened for real (no blocking, no side effect of open(2)).
+ * FALSE with a message when it cannot be read, is not a regular file or
+ * holds more than max octets. */
+gboolean vsm_check_read_file(const char *path, gsize max, char **ret, gsize *ret_len, char **ret_error);
 /* /proc/stat: "btime N".  FALSE when absent. */
 gboolean vsm_check_parse_btime(const char *text, gsize len, guint64 *ret_btime);
 

@@ -103,6 +103,7 @@ struct VsmCtDomain {
         GPtrArray *kept_nics;          /* VsmNicState: the carried states at the takeover */
         GArray *nics;                  /* CtNicRef */
         GArray *submitted;             /* VsmCtEntry given to the kernel (for CT_UNDO) */
+        guint64 deletes;               /* destroyed entries given to the kernel (capped like submitted) */
         gint64 prestage_rx_usec, delta_rx_usec;
         /* counters (show) */
         guint64 learned, carried, skipped[_VSM_CT_SKIP_MAX], installed, failed, deleted;
@@ -972,7 +973,13 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
                 }
                 if (e.flags & VSM_CT_F_DESTROYED) {
                         /* (in a pre-stage too: one streamed in an earlier
-                         * chunk and destroyed while the dump ran) */
+                         * chunk and destroyed while the dump ran).  Capped
+                         * like the installs: a peer's endless deletes must
+                         * not queue up in the worker without bound. */
+                        if (d->deletes + del->len >= cc->config->ct_max_entries) {
+                                d->skipped[VSM_CT_SKIP_CAP]++;
+                                continue;
+                        }
                         g_array_append_val(del, e);
                         continue;
                 }
@@ -983,10 +990,17 @@ void vsm_ct_domain_install(VsmCtDomain *d, const VsmPeerMessage *m, const GPtrAr
                 g_array_append_val(add, e);
         }
         if (del->len) {
+                d->deletes += del->len;
                 j = vsm_ct_job_new(VSM_CT_JOB_DELETE);
                 j->in = g_steal_pointer(&del);
                 j->user_tag = CT_TAG_DELETE;
                 cc_submit(cc, j, on_installed, d);
+        }
+        /* Nothing to install and not the last batch: no job (a peer's
+         * stream of empty batches queues nothing). */
+        if (add->len == 0 && !m->ct_last) {
+                slice_end(d, t);
+                return;
         }
         /* (for CT_UNDO; after the takeover they are the VM's already) */
         if (!d->after_takeover)
@@ -1005,6 +1019,7 @@ gboolean vsm_ct_domain_stream_open(const VsmCtDomain *d) {
 
 void vsm_ct_domain_keep(VsmCtDomain *d, const GPtrArray *nics) {
         g_array_set_size(d->submitted, 0);
+        d->deletes = 0;
         if (!vsm_ct_domain_stream_open(d))
                 return;
         d->after_takeover = TRUE;
@@ -1039,6 +1054,7 @@ void vsm_ct_domain_undo(VsmCtDomain *d) {
         j->in = g_array_copy(d->submitted);
         g_strlcpy(j->tag, d->uuid, sizeof(j->tag));
         g_array_set_size(d->submitted, 0);
+        d->deletes = 0;
         cc_submit(cc, j, on_undone, cc);
 }
 

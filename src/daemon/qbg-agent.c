@@ -156,14 +156,48 @@ static void agent_count(VsmQbgAgent *a, QbgCounter c) {
 /* ---- pid file ---------------------------------------------------------- */
 
 /* The pid in the file, 0 when missing or unreadable, -1 when it holds
- * something else. */
-static long pidfile_read(const char *path) {
-        g_autofree char *text = NULL;
+ * something else (also: not a regular file, a symlink, or over 32
+ * octets).  Nothing else is opened for real: the path is opened O_PATH
+ * and O_NOFOLLOW, and only a regular file is reopened for reading, so a
+ * FIFO planted there cannot block the main loop nor a symlink make us
+ * read a huge file or open a device. */
+long vsm_qbg_pidfile_read(const char *path) {
+        char text[33], fdpath[64];
+        struct stat st, st2;
+        size_t len = 0;
         char *end;
         long v;
+        int pfd, fd;
 
-        if (!g_file_get_contents(path, &text, NULL, NULL))
+        pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (pfd < 0)
                 return 0;
+        if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(pfd);
+                return -1;
+        }
+        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", pfd);
+        fd = open(fdpath, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        close(pfd);
+        if (fd < 0)
+                return 0;
+        if (fstat(fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino) {
+                close(fd);
+                return -1;
+        }
+        while (len < sizeof(text)) {
+                ssize_t n = read(fd, text + len, sizeof(text) - len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
+        }
+        close(fd);
+        if (len == 0 || len >= sizeof(text) || memchr(text, '\0', len))
+                return len == 0 ? 0 : -1;
+        text[len] = '\0';
         /* libvirt reads at most 10 bytes and accepts trailing whitespace. */
         errno = 0;
         v = strtol(text, &end, 10);
@@ -261,7 +295,7 @@ static int lldpad_running(long *ret_pid) {
         "with EVB off on the uplinks (lldptool -T -i UPLINK -g ncb -V evb enableTx=no); see vsimigd(8)"
 
 int vsm_qbg_agent_claim(const VsmConfig *config, GError **error) {
-        long pid = pidfile_read(config->qbg_pid_file), lp = 0;
+        long pid = vsm_qbg_pidfile_read(config->qbg_pid_file), lp = 0;
         int running = lldpad_running(&lp);
         int fd;
 
@@ -305,7 +339,7 @@ int vsm_qbg_agent_claim(const VsmConfig *config, GError **error) {
  * overwrites it without a lock), and says so. */
 static void agent_assert_pidfile(VsmQbgAgent *a, gboolean first) {
         g_autoptr(GError) error = NULL;
-        long pid = pidfile_read(a->pid_file);
+        long pid = vsm_qbg_pidfile_read(a->pid_file);
 
         if (pid == (long) a->our_port) {
                 a->pid_file_ok = TRUE;
@@ -975,7 +1009,7 @@ VsmQbgAgent *vsm_qbg_agent_free(VsmQbgAgent *a) {
         if (a->fd >= 0)
                 close(a->fd);
         /* Only ours: lldpad may have taken the file over meanwhile. */
-        if (!a->for_test && pidfile_read(a->pid_file) == (long) a->our_port)
+        if (!a->for_test && vsm_qbg_pidfile_read(a->pid_file) == (long) a->our_port)
                 (void) g_unlink(a->pid_file);
         g_hash_table_unref(a->records);
         g_ptr_array_unref(a->uplinks);
@@ -1024,7 +1058,8 @@ JsonNode *vsm_qbg_agent_to_json(VsmQbgAgent *a) {
         json_builder_set_member_name(b, "pid_file");
         json_builder_add_string_value(b, a->pid_file);
         json_builder_set_member_name(b, "pid_file_ok");
-        json_builder_add_boolean_value(b, a->for_test ? TRUE : pidfile_read(a->pid_file) == (long) a->our_port);
+        json_builder_add_boolean_value(b, a->for_test ? TRUE
+                                                      : vsm_qbg_pidfile_read(a->pid_file) == (long) a->our_port);
         json_builder_set_member_name(b, "requester_port");
         if (a->have_requester)
                 json_builder_add_int_value(b, a->requester);

@@ -47,6 +47,11 @@ gboolean vsm_qbg_agent_params_for_mac(VsmQbgAgent *a, const char *uplink, const 
  * requests by type, errors, the VSIs libvirt asked for. */
 JsonNode *vsm_qbg_agent_to_json(VsmQbgAgent *a);
 
+/* The pid in a pid file: 0 when missing or unreadable, -1 when it holds
+ * anything else; only a regular file of at most 32 octets is read (no
+ * symlink followed, no FIFO or device opened). */
+long vsm_qbg_pidfile_read(const char *path);
+
 /* Test seam: the agent on a socket the test made (e.g. a netlink socket
  * bound to another port), answering as if our pid were our_port, with
  * credentials checked as usual. */

@@ -489,6 +489,36 @@ static struct nlmsghdr *dump_request(VsmCtSock *s, uint32_t seq, const VsmCtAddr
         return nlh;
 }
 
+/* One datagram from the kernel (nl_pid 0): any local process may send
+ * unicast to an unconnected netlink socket's port, so what another sender
+ * sends (forged conntrack events or dump answers: entries the carry would
+ * install on the destination) is dropped unread.  Like recv(): -1 with
+ * errno (ENOSPC when truncated; EPERM for a dropped datagram when
+ * MSG_DONTWAIT, so that the caller's per-dispatch bound counts it). */
+static ssize_t ct_recv_kernel(int fd, void *buf, size_t len, int flags) {
+        for (;;) {
+                struct sockaddr_nl from = { 0 };
+                socklen_t fl = sizeof(from);
+                ssize_t n = recvfrom(fd, buf, len, flags | MSG_TRUNC, (struct sockaddr *) &from, &fl);
+
+                if (n < 0)
+                        return n;
+                if (fl < sizeof(from) || from.nl_family != AF_NETLINK || from.nl_pid != 0) {
+                        /* not the kernel: dropped */
+                        if (flags & MSG_DONTWAIT) {
+                                errno = EPERM;
+                                return -1;
+                        }
+                        continue;
+                }
+                if ((size_t) n > len) {
+                        errno = ENOSPC;
+                        return -1;
+                }
+                return n;
+        }
+}
+
 static int sock_dump_one(VsmCtSock *s, DumpCtx *x, const VsmCtAddr *a, bool reply, bool src);
 
 /* With owned addresses (at most CT_FILTER_ADDRS_MAX): the kernel filters
@@ -545,7 +575,7 @@ static int sock_dump_one(VsmCtSock *s, DumpCtx *xp, const VsmCtAddr *a, bool rep
         if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
                 return -errno;
         for (;;) {
-                ssize_t n = mnl_socket_recvfrom(s->nl, s->buf, CT_BUF_LEN);
+                ssize_t n = ct_recv_kernel(mnl_socket_get_fd(s->nl), s->buf, CT_BUF_LEN, 0);
 
                 if (n < 0) {
                         r = -errno;
@@ -573,7 +603,7 @@ static int batch_read_acks(VsmCtSock *s, uint32_t seq_first, guint n, bool *ok, 
         bool last = false;
 
         while (!last) {
-                ssize_t len = mnl_socket_recvfrom(s->nl, s->buf, CT_BUF_LEN);
+                ssize_t len = ct_recv_kernel(mnl_socket_get_fd(s->nl), s->buf, CT_BUF_LEN, 0);
                 const struct nlmsghdr *nlh;
                 int rest;
 
@@ -953,9 +983,11 @@ static gboolean events_on_readable(int fd, GIOCondition cond, gpointer data) {
 
         /* Bounded per dispatch: a busy table must not hold the loop. */
         for (int i = 0; i < CT_EVENTS_PER_DISPATCH; i++) {
-                ssize_t n = recv(fd, ev->buf, CT_BUF_LEN, MSG_DONTWAIT);
+                ssize_t n = ct_recv_kernel(fd, ev->buf, CT_BUF_LEN, MSG_DONTWAIT);
 
                 if (n < 0) {
+                        if (errno == EPERM || errno == ENOSPC)
+                                continue;       /* not from the kernel, or truncated: dropped */
                         if (errno == ENOBUFS) {
                                 ev->overruns++;
                                 if (ev->overrun)
@@ -1007,6 +1039,10 @@ void vsm_ct_events_set_rcvbuf(VsmCtEvents *ev, int bytes) {
 
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
                 (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+}
+
+uint32_t vsm_ct_events_port(const VsmCtEvents *ev) {
+        return mnl_socket_get_portid(ev->nl);
 }
 
 guint64 vsm_ct_events_received(const VsmCtEvents *ev) {

@@ -117,4 +117,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsmCtEvents, vsm_ct_events_free)
 /* Another receive buffer size (tests: a small one overruns). */
 void vsm_ct_events_set_rcvbuf(VsmCtEvents *ev, int bytes);
 guint64 vsm_ct_events_received(const VsmCtEvents *ev);
+/* The events socket's netlink port (tests: a forged sender's target). */
+uint32_t vsm_ct_events_port(const VsmCtEvents *ev);
 guint64 vsm_ct_events_overruns(const VsmCtEvents *ev);

@@ -73,7 +73,9 @@ static int nl_transact(Req *q, MsgFunc fn, void *ctx) {
                 goto out;
         }
         for (;;) {
-                ssize_t n = recv(fd, buf, LINKCHAIN_BUF, MSG_TRUNC);
+                struct sockaddr_nl from = { 0 };
+                socklen_t fl = sizeof(from);
+                ssize_t n = recvfrom(fd, buf, LINKCHAIN_BUF, MSG_TRUNC, (struct sockaddr *) &from, &fl);
                 size_t left;
                 struct nlmsghdr *nh;
 
@@ -81,6 +83,11 @@ static int nl_transact(Req *q, MsgFunc fn, void *ctx) {
                         r = errno == EAGAIN ? -ETIMEDOUT : -errno;
                         goto out;
                 }
+                /* Only the kernel answers: any local process may send
+                 * unicast to our (guessable) port, e.g. a forged RTM_NEWLINK
+                 * with seq 1 naming another lower device or VLAN. */
+                if (fl < sizeof(from) || from.nl_pid != 0)
+                        continue;
                 if (n > LINKCHAIN_BUF) {
                         r = -EMSGSIZE;
                         goto out;

@@ -355,11 +355,20 @@ static void monitor_prime(VsmLinkMonitor *m) {
 
                 if (left <= 0 || poll(&pfd, 1, (int) (left / 1000) + 1) <= 0)
                         break;
-                n = recv(m->fd, buf.b, sizeof(buf.b), MSG_DONTWAIT);
-                if (n < 0 && (errno == EINTR || errno == EAGAIN))
-                        continue;
-                if (n <= 0)
-                        break;
+                {
+                        struct sockaddr_nl sa = {};
+                        socklen_t sl = sizeof(sa);
+
+                        n = recvfrom(m->fd, buf.b, sizeof(buf.b), MSG_DONTWAIT, (struct sockaddr *) &sa, &sl);
+                        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                                continue;
+                        if (n <= 0)
+                                break;
+                        /* Only the kernel speaks on this socket (as in the
+                         * dispatch above). */
+                        if (sl < sizeof(sa) || sa.nl_pid != 0)
+                                continue;
+                }
                 if (monitor_consume(m, buf.b, (size_t) n) < 0)
                         break;
         }

@@ -1,7 +1,11 @@
 /* Unit tests for the pure parts of `vsimigctl check` (src/ctl/check-util.c)
  * and the config's unknown-key listing (daemon/config.c). */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
 #include <sys/timex.h>
 
 #include "ctl/check.h"
@@ -195,12 +199,59 @@ static void test_unknown_keys(void) {
         g_assert_null(vsm_config_unknown_keys("not a key file", 14));
 }
 
+/* The reader check uses for /proc, pid files and lldpad.conf: a FIFO or a
+ * device planted where a file is expected is refused, not opened (a FIFO
+ * with no writer would read as empty, a FIFO with one would block), and a
+ * file over the cap is refused. */
+static void test_read_file(void) {
+        g_autofree char *dir = g_dir_make_tmp("vsm-check-XXXXXX", NULL);
+        g_autofree char *fifo = g_build_filename(dir, "fifo", NULL);
+        g_autofree char *file = g_build_filename(dir, "file", NULL);
+        g_autofree char *link = g_build_filename(dir, "link", NULL);
+        char *text = NULL, *err = NULL;
+        gsize len = 0;
+
+        g_assert_nonnull(dir);
+        g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+        g_assert_true(g_file_set_contents(file, "lldpad.conf\n", -1, NULL));
+        g_assert_cmpint(symlink("/dev/null", link), ==, 0);
+
+        g_assert_false(vsm_check_read_file(fifo, 4096, &text, &len, &err));
+        g_assert_null(text);
+        g_assert_cmpstr(err, ==, "not a regular file");
+        g_clear_pointer(&err, g_free);
+        g_assert_false(vsm_check_read_file("/dev/null", 4096, &text, &len, &err));
+        g_assert_cmpstr(err, ==, "not a regular file");
+        g_clear_pointer(&err, g_free);
+        g_assert_false(vsm_check_read_file(link, 4096, &text, &len, &err));
+        g_assert_cmpstr(err, ==, "not a regular file");
+        g_clear_pointer(&err, g_free);
+        g_assert_false(vsm_check_read_file(file, 4, &text, &len, &err));
+        g_assert_nonnull(strstr(err, "larger than 4 octets"));
+        g_clear_pointer(&err, g_free);
+
+        g_assert_true(vsm_check_read_file(file, 4096, &text, &len, &err));
+        g_assert_cmpuint(len, ==, 12);
+        g_assert_cmpstr(text, ==, "lldpad.conf\n");
+        g_clear_pointer(&text, g_free);
+        /* /proc files are regular (size 0) and still read */
+        g_assert_true(vsm_check_read_file("/proc/self/stat", 4096, &text, &len, &err));
+        g_assert_cmpuint(len, >, 0);
+        g_clear_pointer(&text, g_free);
+
+        g_unlink(link);
+        g_unlink(file);
+        g_unlink(fifo);
+        g_rmdir(dir);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/check/time-verdict", test_time_verdict);
         g_test_add_func("/check/proc-stat", test_proc_stat);
         g_test_add_func("/check/lldpad-conf", test_lldpad_conf);
         g_test_add_func("/check/lldpad-conf-hostile", test_lldpad_conf_hostile);
+        g_test_add_func("/check/read-file", test_read_file);
         g_test_add_func("/check/report", test_report);
         g_test_add_func("/check/report-caps", test_report_caps);
         g_test_add_func("/check/config-unknown-keys", test_unknown_keys);

@@ -10,6 +10,17 @@
 #include <glib.h>
 #include <string.h>
 
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon/carry-ct.h"
+#include "daemon/config.h"
+#include "daemon/netstate.h"
 #include "io/conntrack.h"
 #include "test-netns.h"
 #include "test-util.h"
@@ -450,6 +461,117 @@ static void test_events_overrun(void) {
         vsm_test_run("conntrack -F >/dev/null 2>&1; true");
 }
 
+/* Any local process may send unicast to the events socket's port: a
+ * forged IPCTNL_MSG_CT_NEW for the VM's address (which the carry would
+ * learn and install on the destination) must be dropped, a real event
+ * still counted. */
+static void test_events_forged(void) {
+        g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+        EvCtx x = { .loop = loop };
+        union {
+                struct nlmsghdr nh;
+                uint8_t b[1024];
+        } m;
+        struct nlmsghdr *nlh = &m.nh;
+        struct nfgenmsg *nfg;
+        struct nf_conntrack *ct = nfct_new();
+        struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+        VsmCtEvents *ev;
+        int err = 0, fd;
+
+        vsm_test_run("conntrack -F 2>/dev/null; true");
+        ev = vsm_ct_events_new(on_event, NULL, &x, &err);
+        g_assert_nonnull(ev);
+        memset(&m, 0, sizeof(m));
+        nlh->nlmsg_len = NLMSG_LENGTH(sizeof(*nfg));
+        nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+        nfg = NLMSG_DATA(nlh);
+        nfg->nfgen_family = AF_INET;
+        nfg->version = NFNETLINK_V0;
+        nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET);
+        nfct_set_attr_u32(ct, ATTR_IPV4_SRC, inet_addr(VM));
+        nfct_set_attr_u32(ct, ATTR_IPV4_DST, inet_addr("10.77.31.66"));
+        nfct_set_attr_u8(ct, ATTR_L4PROTO, IPPROTO_TCP);
+        nfct_set_attr_u16(ct, ATTR_PORT_SRC, htons(41000));
+        nfct_set_attr_u16(ct, ATTR_PORT_DST, htons(22));
+        nfct_set_attr_u8(ct, ATTR_REPL_L3PROTO, AF_INET);
+        nfct_set_attr_u8(ct, ATTR_REPL_L4PROTO, IPPROTO_TCP);
+        nfct_set_attr_u32(ct, ATTR_REPL_IPV4_SRC, inet_addr("10.77.31.66"));
+        nfct_set_attr_u32(ct, ATTR_REPL_IPV4_DST, inet_addr(VM));
+        nfct_set_attr_u16(ct, ATTR_REPL_PORT_SRC, htons(22));
+        nfct_set_attr_u16(ct, ATTR_REPL_PORT_DST, htons(41000));
+        nfct_set_attr_u8(ct, ATTR_TCP_STATE, TCP_CONNTRACK_ESTABLISHED);
+        nfct_set_attr_u32(ct, ATTR_TIMEOUT, 300);
+        nfct_set_attr_u32(ct, ATTR_STATUS, IPS_SEEN_REPLY | IPS_ASSURED | IPS_CONFIRMED);
+        g_assert_cmpint(nfct_nlmsg_build(nlh, ct), ==, 0);
+        nfct_destroy(ct);
+
+        fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+        g_assert_cmpint(fd, >=, 0);
+        to.nl_pid = vsm_ct_events_port(ev);
+        g_assert_cmpuint(to.nl_pid, !=, 0);
+        g_assert_cmpint(sendto(fd, nlh, nlh->nlmsg_len, 0, (struct sockaddr *) &to, sizeof(to)), ==,
+                        (ssize_t) nlh->nlmsg_len);
+        close(fd);
+        /* The real one after the forged one: once it is seen, the forged
+         * one was read before it. */
+        vsm_test_run("conntrack -I -p tcp -s " VM " -d 10.77.31.1 --sport 41000 --dport 80 --state ESTABLISHED "
+                     "-u SEEN_REPLY,ASSURED -t 300 >/dev/null 2>&1");
+        spin_until(&x, &x.news, 2);
+        g_assert_cmpuint(x.news, ==, 1);
+        g_assert_cmpuint(vsm_ct_events_received(ev), ==, 1);
+        vsm_ct_events_free(ev);
+        vsm_test_run("conntrack -F >/dev/null 2>&1");
+}
+
+static void nic_state_free(gpointer p) {
+        vsm_nic_state_free(p);
+}
+
+/* The destination's carry: destroyed entries from the peer are capped
+ * per domain like the installs ([conntrack] max-entries), so a peer
+ * cannot queue deletes in the worker without bound. */
+static void test_carry_delete_cap(void) {
+        VsmConfig *c = vsm_config_new_default();
+        VsmCtCarry *cc;
+        VsmCtDomain *d;
+        const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x77, 0x31, 0x10 };
+        g_autoptr(GPtrArray) nics = g_ptr_array_new_with_free_func(nic_state_free);
+        VsmNicState *st = vsm_nic_state_new(mac);
+        VsmPeerMessage m = { .type = VSM_PEER_MSG_CONNTRACK, .ct_phase = VSM_PEER_CT_DELTA, .ct_last = FALSE };
+        JsonNode *node;
+        JsonObject *sk;
+
+        c->ct_max_entries = 10;
+        cc = vsm_ct_carry_new(c, NULL, NULL);
+        d = vsm_ct_domain_new(cc, "6b3c1a52-7f0e-4a41-9a55-0c2b9d1e7731");
+        st->has_lease = TRUE;
+        g_assert_cmpint(inet_pton(AF_INET, VM, st->lease_address), ==, 1);
+        g_ptr_array_add(nics, st);
+        m.ct_entries = g_array_new(FALSE, TRUE, sizeof(VsmCtEntry));
+        for (guint i = 0; i < 100; i++) {
+                VsmCtEntry e = { .family = 4, .proto = 17, .flags = VSM_CT_F_DESTROYED, .timeout = 30 };
+
+                g_assert_cmpint(inet_pton(AF_INET, VM, e.orig_src), ==, 1);
+                g_assert_cmpint(inet_pton(AF_INET, "10.77.31.1", e.orig_dst), ==, 1);
+                memcpy(e.repl_src, e.orig_dst, 4);
+                memcpy(e.repl_dst, e.orig_src, 4);
+                e.orig_sport = e.repl_dport = (uint16_t) (20000 + i);
+                e.orig_dport = e.repl_sport = 53;
+                g_array_append_val(m.ct_entries, e);
+        }
+        vsm_ct_domain_install(d, &m, nics);
+        node = vsm_ct_domain_to_json(d);
+        sk = json_object_get_object_member(json_node_get_object(node), "skipped");
+        g_assert_nonnull(sk);
+        g_assert_cmpint(json_object_get_int_member(sk, "cap"), ==, 90);
+        json_node_unref(node);
+        g_array_unref(m.ct_entries);
+        vsm_ct_domain_free(d);
+        vsm_ct_carry_free(cc);
+        vsm_config_free(c);
+}
+
 int main(int argc, char **argv) {
         g_autofree char *tool = NULL;
         int ret;
@@ -472,5 +594,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/io-conntrack/worker-one-per-dispatch", test_worker_one_per_dispatch);
         g_test_add_func("/io-conntrack/worker-events", test_worker_events);
         g_test_add_func("/io-conntrack/events-overrun", test_events_overrun);
+        g_test_add_func("/io-conntrack/events-forged", test_events_forged);
+        g_test_add_func("/io-conntrack/carry-delete-cap", test_carry_delete_cap);
         return g_test_run();
 }

@@ -9,7 +9,12 @@
  * 3), event port 0x2100502f. */
 #include <errno.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/qbg-agent.h"
 
 #include "io/qbgnl.h"
 #include "test-util.h"
@@ -284,6 +289,46 @@ static void test_notice(void) {
                                                g_bytes_get_data(inst, NULL)), ==, -ENOBUFS);
 }
 
+/* The pid file libvirt reads (/run/lldpad.pid): only a small regular
+ * file counts.  A FIFO there must not block the daemon's main loop (the
+ * alarm fails the test if it does), a symlink is not followed (to a huge
+ * or special file), and a long file is not read past 32 octets. */
+static void test_pidfile_read(void) {
+        g_autofree char *dir = g_dir_make_tmp("vsm-qbgpid-XXXXXX", NULL);
+        g_autofree char *file = g_build_filename(dir, "lldpad.pid", NULL);
+        g_autofree char *fifo = g_build_filename(dir, "fifo", NULL);
+        g_autofree char *link = g_build_filename(dir, "link", NULL);
+        g_autofree char *longf = g_build_filename(dir, "long", NULL);
+        g_autofree char *missing = g_build_filename(dir, "missing", NULL);
+        char big[64];
+
+        g_assert_nonnull(dir);
+        g_assert_true(g_file_set_contents(file, "1234\n", -1, NULL));
+        g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+        g_assert_cmpint(symlink(file, link), ==, 0);
+        memset(big, ' ', sizeof(big));
+        big[0] = '7';
+        big[sizeof(big) - 1] = '\n';
+        g_assert_true(g_file_set_contents(longf, big, sizeof(big), NULL));
+
+        g_assert_cmpint(vsm_qbg_pidfile_read(file), ==, 1234);
+        g_assert_cmpint(vsm_qbg_pidfile_read(missing), ==, 0);
+        alarm(10);
+        g_assert_cmpint(vsm_qbg_pidfile_read(fifo), ==, -1);
+        alarm(0);
+        g_assert_cmpint(vsm_qbg_pidfile_read(link), ==, -1);
+        g_assert_cmpint(vsm_qbg_pidfile_read("/dev/null"), ==, -1);
+        g_assert_cmpint(vsm_qbg_pidfile_read(longf), ==, -1);
+        g_assert_true(g_file_set_contents(file, "12ab\n", -1, NULL));
+        g_assert_cmpint(vsm_qbg_pidfile_read(file), ==, -1);
+
+        g_unlink(longf);
+        g_unlink(link);
+        g_unlink(fifo);
+        g_unlink(file);
+        g_rmdir(dir);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/io/qbgnl/vectors", test_vectors);
@@ -292,5 +337,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/io/qbgnl/error-reply", test_error_reply);
         g_test_add_func("/io/qbgnl/getlink-reply", test_getlink_reply);
         g_test_add_func("/io/qbgnl/notice", test_notice);
+        g_test_add_func("/io/qbgnl/pidfile-read", test_pidfile_read);
         return g_test_run();
 }
