@@ -13,17 +13,10 @@ HB__LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PA_PY=$HB__LIB/peerauth.py
 CARRY_PY=$HB__LIB/carry.py
 
-# hb_init TAG: the say/nfail helpers tagged TAG, T_ALL, FAILS.
-hb_init() {
-  HB__TAG=$1
-  T_ALL=$(date +%s%N)
-  FAILS=()
-}
-say() { printf '[%s %4ss] %s\n' "$HB__TAG" "$(( ($(date +%s%N) - T_ALL) / 1000000000 ))" "$*"; }
-nfail() {
-  FAILS+=("$*")
-  say "FAIL: $*"
-}
+. "$HB__LIB/fails.sh"
+
+# hb_init TAG: the say/nfail helpers tagged TAG, T_ALL, FAILS (lib/fails.sh).
+hb_init() { fails_init "$1"; }
 
 # hb_netns NS...: create each network namespace (lo up, no IPv6), cleaned up by testbed.sh.
 hb_netns() {
