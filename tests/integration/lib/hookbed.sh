@@ -13,6 +13,7 @@ HB__LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PA_PY=$HB__LIB/peerauth.py
 CARRY_PY=$HB__LIB/carry.py
 
+# shellcheck source-path=SCRIPTDIR source=fails.sh
 . "$HB__LIB/fails.sh"
 
 # hb_init TAG: the say/nfail helpers tagged TAG, T_ALL, FAILS (lib/fails.sh).
