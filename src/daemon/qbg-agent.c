@@ -530,20 +530,26 @@ static void agent_evict_one(VsmQbgAgent *a, const char *uplink) {
 
 /* ---- requests ---------------------------------------------------------- */
 
+/* Sends an answer to netlink port `port`; a failure is counted and logged
+ * (rate-limited) as "cannot answer <what> <port>".  Returns whether it went. */
+static bool agent_answer(VsmQbgAgent *a, uint32_t port, const uint8_t *buf, size_t n, const char *what) {
+        int e = vsm_qbgnl_socket_send(a->fd, port, buf, n);
+
+        if (e >= 0)
+                return true;
+        agent_count(a, QC_ERR_SEND);
+        if (vsm_ratelimit_test(&a->log_rl))
+                vsm_log(G_LOG_LEVEL_WARNING, "802.1Qbg agent: cannot answer %s %u: %s", what, port, g_strerror(-e));
+        return false;
+}
+
 static void agent_reply_error(VsmQbgAgent *a, uint32_t port, const uint8_t *req_hdr, int error) {
         uint8_t buf[64];
         int n = vsm_qbgnl_build_error(buf, sizeof(buf), req_hdr, a->our_port, error);
-        int e;
 
         if (n < 0)
                 return;
-        e = vsm_qbgnl_socket_send(a->fd, port, buf, (size_t) n);
-        if (e < 0) {
-                agent_count(a, QC_ERR_SEND);
-                if (vsm_ratelimit_test(&a->log_rl))
-                        vsm_log(G_LOG_LEVEL_WARNING, "802.1Qbg agent: cannot answer netlink port %u: %s", port,
-                                g_strerror(-e));
-        }
+        agent_answer(a, port, buf, (size_t) n, "netlink port");
 }
 
 static void agent_refuse(VsmQbgAgent *a, uint32_t port, const uint8_t *hdr, int error, QbgCounter c,
@@ -773,7 +779,7 @@ static void agent_getlink(VsmQbgAgent *a, uint32_t port, const uint8_t *hdr, con
         GHashTableIter it;
         gpointer v;
         size_t written = 0;
-        int n, e;
+        int n;
 
         g_hash_table_iter_init(&it, a->records);
         while (g_hash_table_iter_next(&it, NULL, &v)) {
@@ -822,14 +828,8 @@ static void agent_getlink(VsmQbgAgent *a, uint32_t port, const uint8_t *hdr, con
                                           &written);
         if (n < 0)
                 return;
-        e = vsm_qbgnl_socket_send(a->fd, port, buf, (size_t) n);
-        if (e < 0) {
-                agent_count(a, QC_ERR_SEND);
-                if (vsm_ratelimit_test(&a->log_rl))
-                        vsm_log(G_LOG_LEVEL_WARNING, "802.1Qbg agent: cannot answer GETLINK of port %u: %s", port,
-                                g_strerror(-e));
+        if (!agent_answer(a, port, buf, (size_t) n, "GETLINK of port"))
                 return;
-        }
         for (size_t i = 0; i < written; i++) {
                 QbgRecord *r = list->pdata[i];
 

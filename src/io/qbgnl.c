@@ -103,7 +103,10 @@ static int parse_vf_info(const uint8_t *data, size_t len, VsmQbgnlRequest *ret) 
         return r;
 }
 
-static int parse_vfinfo_list(const uint8_t *data, size_t len, VsmQbgnlRequest *ret) {
+/* Parses each nested attribute of type `type` in a list (IFLA_VFINFO_LIST,
+ * IFLA_VF_PORTS) with `parse`, at most VSM_QBGNL_MAX_NESTED of them. */
+static int parse_nested_list(const uint8_t *data, size_t len, uint16_t type,
+                             int (*parse)(const uint8_t *, size_t, VsmQbgnlRequest *), VsmQbgnlRequest *ret) {
         NlaIter it;
         uint16_t t;
         const uint8_t *d;
@@ -112,11 +115,11 @@ static int parse_vfinfo_list(const uint8_t *data, size_t len, VsmQbgnlRequest *r
 
         nla_iter_init(&it, data, len);
         while ((r = nla_iter_next(&it, &t, &d, &l)) > 0) {
-                if (t != IFLA_VF_INFO)
+                if (t != type)
                         continue;
                 if (++n > VSM_QBGNL_MAX_NESTED)
                         return -E2BIG;
-                r = parse_vf_info(d, l, ret);
+                r = parse(d, l, ret);
                 if (r < 0)
                         return r;
         }
@@ -166,26 +169,6 @@ static int parse_vf_port(const uint8_t *data, size_t len, VsmQbgnlRequest *ret) 
                 default:
                         break;
                 }
-        }
-        return r;
-}
-
-static int parse_vf_ports(const uint8_t *data, size_t len, VsmQbgnlRequest *ret) {
-        NlaIter it;
-        uint16_t t;
-        const uint8_t *d;
-        size_t l, n = 0;
-        int r;
-
-        nla_iter_init(&it, data, len);
-        while ((r = nla_iter_next(&it, &t, &d, &l)) > 0) {
-                if (t != IFLA_VF_PORT)
-                        continue;
-                if (++n > VSM_QBGNL_MAX_NESTED)
-                        return -E2BIG;
-                r = parse_vf_port(d, l, ret);
-                if (r < 0)
-                        return r;
         }
         return r;
 }
@@ -245,14 +228,14 @@ int vsm_qbgnl_parse(const uint8_t *buf, size_t len, VsmQbgnlRequest *ret) {
                 case IFLA_VFINFO_LIST:
                         if (ret->kind != VSM_QBGNL_SETLINK)
                                 break;
-                        r = parse_vfinfo_list(d, l, ret);
+                        r = parse_nested_list(d, l, IFLA_VF_INFO, parse_vf_info, ret);
                         if (r < 0)
                                 return r;
                         break;
                 case IFLA_VF_PORTS:
                         if (ret->kind != VSM_QBGNL_SETLINK)
                                 break;
-                        r = parse_vf_ports(d, l, ret);
+                        r = parse_nested_list(d, l, IFLA_VF_PORT, parse_vf_port, ret);
                         if (r < 0)
                                 return r;
                         break;

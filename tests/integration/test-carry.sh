@@ -68,14 +68,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/guest/guest.sh"
 . "$HERE/lib/carry.sh"
 CARRY_PY=$HERE/lib/carry.py
-
-T_ALL=$(date +%s%N)
-say() { printf '[carry %4ss] %s\n' "$(( ($(date +%s%N) - T_ALL) / 1000000000 ))" "$*"; }
-FAILS=()
-nfail() { # nfail MSG: record a failed assertion and go on
-  FAILS+=("$*")
-  say "FAIL: $*"
-}
+. "$HERE/lib/fails.sh"
+fails_init carry
 SETTLE=${CT_SETTLE:-3}
 G1=g1 MAC1=02:76:73:6d:20:01
 G2=g2 MAC2=02:76:73:6d:20:02 IP2=10.77.1.50

@@ -36,14 +36,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/guest/guest.sh"
 . "$HERE/lib/carry.sh"
 CARRY_PY=$HERE/lib/carry.py
-
-T_ALL=$(date +%s%N)
-say() { printf '[ct-core %4ss] %s\n' "$(( ($(date +%s%N) - T_ALL) / 1000000000 ))" "$*"; }
-FAILS=()
-nfail() {
-  FAILS+=("$*")
-  say "FAIL: $*"
-}
+. "$HERE/lib/fails.sh"
+fails_init ct-core
 PEER_PORT=7788
 G1=g1 MAC1=02:76:73:6d:41:01
 PEER=10.77.1.1 NATADDR=10.77.200.1 OTHER=10.77.1.222

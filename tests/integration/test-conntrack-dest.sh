@@ -34,16 +34,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/testbed.sh"
 . "$HERE/lib/vsimigd.sh"
-PA_PY=$HERE/lib/peerauth.py
-CARRY_PY=$HERE/lib/carry.py
-
-T_ALL=$(date +%s%N)
-say() { printf '[ct-dest %4ss] %s\n' "$(( ($(date +%s%N) - T_ALL) / 1000000000 ))" "$*"; }
-FAILS=()
-nfail() {
-  FAILS+=("$*")
-  say "FAIL: $*"
-}
+. "$HERE/lib/hookbed.sh"
+hb_init ct-dest
 NAME=ctd1 UUID=73770000-0000-4000-8000-c7d000000001
 MAC=02:76:73:6d:33:01 IP1=10.77.33.10 IP2=10.77.33.11 PEER=10.77.33.1
 DST_IP=10.77.254.5 SRC_IP=10.77.254.6 PEER_PORT=7788 SRC_PORT=7789
@@ -55,16 +47,9 @@ done
 [[ -x $VSIMIGD && -x $VSIMIGCTL ]] || tb_fail "vsimigd/vsimigctl not built in $VSM_BUILD_ROOT"
 NS_H=$TB_ID-h NS_SRC=$TB_ID-src
 
-for ns in "$NS_H" "$NS_SRC"; do
-  ip netns add "$ns" || tb_fail "cannot create netns $ns"
-  TB__NETNS+=("$ns")
-  ip -n "$ns" link set lo up
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
+hb_netns "$NS_H" "$NS_SRC"
 ip -n "$NS_H" link add up0 type veth peer name up1
-ip -n "$NS_H" link add mg0 type veth peer name mg1 netns "$NS_SRC"
-ip -n "$NS_H" addr add "$DST_IP/30" dev mg0
-ip -n "$NS_SRC" addr add "$SRC_IP/30" dev mg1
+hb_mgmt
 ip -n "$NS_H" link add br0 type bridge
 ip -n "$NS_H" link add t0 type veth peer name p0
 for l in up0 t0; do ip -n "$NS_H" link set "$l" master br0; done
@@ -72,8 +57,7 @@ for l in mg0 up0 up1 t0 p0 br0; do ip -n "$NS_H" link set "$l" up; done
 ip -n "$NS_SRC" link set mg1 up
 tb_wait_link_up "$NS_SRC" mg1
 
-KEY=$TB_DIR/peer.key
-(umask 077 && head -c 32 /dev/urandom >"$KEY") || tb_fail "cannot write $KEY"
+hb_key
 vsm_daemon_start "$NS_H" up0 "[bridges]
 br0 = up0
 [libvirt]
@@ -88,7 +72,7 @@ query-after-resume = false
 [conntrack]
 enabled = true
 zone = br0:3"
-TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+hb_token
 records() { # records SPEC...: base64 of conntrack records (proto/ct-record.h); SPEC
   # family,proto,flags,state,zone,status,mark,timeout,sport,dport,osrc,odst,rsrc,rdst
   python3 - "$@" <<'PY'
@@ -125,26 +109,15 @@ nic() { # nic ADDR...: the vNIC's state with these IPv4 addresses
   a=$(printf '"%s",' "$@")
   printf '{"mac": "%s", "client_id": {"state": "unknown"}, "ip4": [%s], "ip6": [], "groups": []}' "$MAC" "${a%,}"
 }
-GO=$TB_DIR/go SRC_LOG=$TB_DIR/source.log
-ip netns exec "$NS_SRC" python3 "$PA_PY" keyed-source "$SRC_IP" "$SRC_PORT" "$KEY" "$TOKEN" "$SRC_LOG" \
-  "$(nic "$IP1")" "$(nic "$IP1" "$IP2")" "$GO" &
-SRC_PID=$!
-tb_track_pid "$SRC_PID" keyed-source
-for ((i = 0; i < 50; i++)); do grep -q '^listening' "$SRC_LOG" 2>/dev/null && break; sleep 0.1; done
-grep -q '^listening' "$SRC_LOG" || tb_fail "the keyed source does not listen: $(cat "$SRC_LOG" 2>/dev/null)"
+hb_source_start "$(nic "$IP1")" "$(nic "$IP1" "$IP2")"
 
 cat >"$TB_DIR/dom.xml" <<XML
 <domain type='kvm'><name>$NAME</name><uuid>$UUID</uuid><memory unit='KiB'>65536</memory><vcpu>1</vcpu>
 <metadata><vsimig:state xmlns:vsimig="https://vsimig.dev/xmlns/metadata/1" version="1" origin="$SRC_IP:$SRC_PORT" token="$TOKEN" generation="1"><vsimig:nic mac="$MAC"><vsimig:client-id state="unknown"/><vsimig:ip address="$IP1"/></vsimig:nic></vsimig:state></metadata>
 <os><type arch='x86_64'>hvm</type></os><devices><interface type='bridge'><mac address='$MAC'/><source bridge='br0'/><target dev='t0'/><model type='virtio'/></interface></devices></domain>
 XML
-printf '[control]\nsocket = %s\n' "$VSM_SOCK" >"$TB_DIR/ctl.conf"
-hook() {
-  "$VSIMIGCTL" --config "$TB_DIR/ctl.conf" hook "$NAME" "$1" "$2" - <"$TB_DIR/dom.xml" >"$TB_DIR/hook-$1.out" 2>&1 ||
-    tb_fail "hook $1 $2 refused: $(cat "$TB_DIR/hook-$1.out")"
-}
+hb_ctl_conf
 for op in migrate prepare start; do hook "$op" begin; done
-show() { vsm_ctl --json show "$NAME" 2>/dev/null; }
 wait_note() { # wait_note REGEX: until the timeline has it (10 s)
   local i
   for ((i = 0; i < 100; i++)); do
@@ -208,15 +181,4 @@ wait_note '^conntrack: the migration failed: deleted 4 pre-staged' ||
   nfail "no timeline line for the undo: $(show | python3 "$CARRY_PY" timeline 0 '^conntrack' | tr -s ' ' | tr '\n' ';')"
 
 # 4. the daemon
-kill -0 "$VSM_PID" 2>/dev/null || nfail "vsimigd died; log tail: $(tail -5 "$VSM_LOG")"
-tb__kill_pid "$VSM_PID" TERM 5
-tb__untrack_pid "$VSM_PID"
-grep -E 'Sanitizer|runtime error:' "$VSM_LOG" && nfail "sanitizer report in vsimigd's log"
-
-say "done in $(( ($(date +%s%N) - T_ALL) / 1000000 )) ms"
-if ((${#FAILS[@]})); then
-  printf 'FAILED (%d):\n' "${#FAILS[@]}"
-  printf '  - %s\n' "${FAILS[@]}"
-  exit 1
-fi
-echo "PASS"
+hb_finish

@@ -61,14 +61,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/carry.sh"
 . "$HERE/lib/ctfw.sh"
 CARRY_PY=$HERE/lib/carry.py
-
-T_ALL=$(date +%s%N)
-say() { printf '[conntrack %4ss] %s\n' "$(( ($(date +%s%N) - T_ALL) / 1000000000 ))" "$*"; }
-FAILS=()
-nfail() {
-  FAILS+=("$*")
-  say "FAIL: $*"
-}
+. "$HERE/lib/fails.sh"
+fails_init conntrack
 SETTLE=${CT_SETTLE:-3}
 G1=g1 MAC1=02:76:73:6d:20:01
 PEER_PORT=7788

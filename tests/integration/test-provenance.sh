@@ -35,14 +35,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/guest/guest.sh"
 . "$HERE/lib/carry.sh"
 CARRY_PY=$HERE/lib/carry.py
-
-T_ALL=$(date +%s%N)
-say() { printf '[prov %4ss] %s\n' "$(( ($(date +%s%N) - T_ALL) / 1000000000 ))" "$*"; }
-FAILS=()
-nfail() {
-  FAILS+=("$*")
-  say "FAIL: $*"
-}
+. "$HERE/lib/fails.sh"
+fails_init prov
 SETTLE=${CT_SETTLE:-3}
 PEER_PORT=7788
 GW=$CT_SW_IP

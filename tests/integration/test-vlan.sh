@@ -34,16 +34,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/testbed.sh"
 . "$HERE/lib/vsimigd.sh"
-PA_PY=$HERE/lib/peerauth.py
-CARRY_PY=$HERE/lib/carry.py
-
-T_ALL=$(date +%s%N)
-say() { printf '[vlan %4ss] %s\n' "$(( ($(date +%s%N) - T_ALL) / 1000000000 ))" "$*"; }
-FAILS=()
-nfail() {
-  FAILS+=("$*")
-  say "FAIL: $*"
-}
+. "$HERE/lib/hookbed.sh"
+hb_init vlan
 NAME=vlan1 UUID=73770000-0000-4000-8000-5d0000000001 VID=173
 MAC=02:76:73:6d:33:01 IP1=10.77.33.11 IP2=10.77.33.12 SERVER=10.77.33.1
 G0=239.77.33.1 G1=239.77.33.2 G2=239.77.33.3
@@ -55,16 +47,9 @@ command -v python3 >/dev/null || tb_skip_or_fail "missing tool: python3 (tests/d
 NS_H=$TB_ID-h NS_SW=$TB_ID-sw NS_SRC=$TB_ID-src
 
 # ---- the world ---------------------------------------------------------------------
-for ns in "$NS_H" "$NS_SW" "$NS_SRC"; do
-  ip netns add "$ns" || tb_fail "cannot create netns $ns"
-  TB__NETNS+=("$ns")
-  ip -n "$ns" link set lo up
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
-ip -n "$NS_H" link add up0 address 02:76:73:6d:33:10 type veth peer name sw0 address 02:76:73:6d:33:11 netns "$NS_SW"
-ip -n "$NS_H" link add mg0 type veth peer name mg1 netns "$NS_SRC"
-ip -n "$NS_H" addr add "$DST_IP/30" dev mg0
-ip -n "$NS_SRC" addr add "$SRC_IP/30" dev mg1
+hb_netns "$NS_H" "$NS_SW" "$NS_SRC"
+hb_uplink 02:76:73:6d:33:10 02:76:73:6d:33:11
+hb_mgmt
 ip -n "$NS_H" link add br0 type bridge mcast_snooping 1
 ip -n "$NS_H" link add t0 type veth peer name p0
 for l in up0 t0; do ip -n "$NS_H" link set "$l" master br0; done
@@ -76,8 +61,7 @@ tb_wait_link_up "$NS_SRC" mg1
 tb_wait_link_up "$NS_H" t0
 
 # ---- vsimigd, the source, the capture -------------------------------------------------
-KEY=$TB_DIR/peer.key
-(umask 077 && head -c 32 /dev/urandom >"$KEY") || tb_fail "cannot write $KEY"
+hb_key
 vsm_daemon_start "$NS_H" up0 "[bridges]
 br0 = up0
 [libvirt]
@@ -93,25 +77,8 @@ vlan = br0:$VID"
 # The switch port answers VDP as lldpad's bridge role does (EVB on sw0).
 tb_lldpad_start "$NS_SW" sw0 bridge
 vsm_wait_bridge 30
-TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-nic() { # nic IP... -- GROUP...: a vNIC state (peer JSON) with those addresses and groups
-  python3 -c '
-import json, sys, time
-a = sys.argv[3:]
-i = a.index("--")
-print(json.dumps({"mac": sys.argv[1], "client_id": {"state": "none"}, "ip4": a[:i], "ip6": [],
-                  "lease": {"address": a[0], "server_id": sys.argv[2], "lease_time": 3600,
-                            "ack_time": int(time.time() * 1e6)},
-                  "groups": [{"address": g, "version": "igmpv3", "mode": "exclude", "sources": []} for g in a[i + 1:]]}))
-' "$MAC" "$SERVER" "$@"
-}
-GO=$TB_DIR/go SRC_LOG=$TB_DIR/source.log
-ip netns exec "$NS_SRC" python3 "$PA_PY" keyed-source "$SRC_IP" "$SRC_PORT" "$KEY" "$TOKEN" "$SRC_LOG" \
-  "$(nic "$IP1" -- "$G0" "$G1")" "$(nic "$IP1" "$IP2" -- "$G0" "$G1" "$G2")" "$GO" &
-SRC_PID=$!
-tb_track_pid "$SRC_PID" keyed-source
-for ((i = 0; i < 50; i++)); do grep -q '^listening' "$SRC_LOG" 2>/dev/null && break; sleep 0.1; done
-grep -q '^listening' "$SRC_LOG" || tb_fail "the keyed source does not listen: $(cat "$SRC_LOG" 2>/dev/null)"
+hb_token
+hb_source_start "$(hb_nic "$SERVER" "$IP1" -- "$G0" "$G1")" "$(hb_nic "$SERVER" "$IP1" "$IP2" -- "$G0" "$G1" "$G2")"
 PCAP=$TB_DIR/sw0.pcap
 tb_capture_start "$NS_SW" sw0 "$PCAP" "ether src $MAC or ether proto $TB_ETH_ECP or (vlan and ether src $MAC)"
 say "world, vsimigd (pid $VSM_PID), the keyed source at $SRC_IP:$SRC_PORT, capture on sw0"
@@ -122,36 +89,10 @@ cat >"$TB_DIR/dom.xml" <<XML
 <metadata><vsimig:state xmlns:vsimig="https://vsimig.dev/xmlns/metadata/1" version="1" origin="$SRC_IP:$SRC_PORT" token="$TOKEN" generation="1"><vsimig:nic mac="$MAC"><vsimig:client-id state="none"/><vsimig:group address="$G0" version="igmpv3" mode="exclude"/><vsimig:ip address="$IP1"/></vsimig:nic></vsimig:state></metadata>
 <os><type arch='x86_64'>hvm</type></os><devices><interface type='bridge'><mac address='$MAC'/><source bridge='br0'/><target dev='t0'/><model type='virtio'/></interface></devices></domain>
 XML
-printf '[control]\nsocket = %s\n' "$VSM_SOCK" >"$TB_DIR/ctl.conf"
-for op in migrate prepare start; do
-  "$VSIMIGCTL" --config "$TB_DIR/ctl.conf" hook "$NAME" "$op" begin - <"$TB_DIR/dom.xml" >"$TB_DIR/hook-$op.out" 2>&1 ||
-    tb_fail "hook $op begin refused: $(cat "$TB_DIR/hook-$op.out")"
-done
-show() { vsm_ctl --json show "$NAME" 2>/dev/null; }
-for ((i = 0; i < 100; i++)); do
-  show | python3 "$CARRY_PY" timeline 0 '^peer: state of 1 vNIC' >/dev/null && break
-  sleep 0.1
-done
-show | python3 "$CARRY_PY" timeline 0 '^peer: state of 1 vNIC' >/dev/null ||
-  tb_fail "vsimigd did not take the source's STATE within 10 s; source: $(tr '\n' ' ' <"$SRC_LOG")"
-say "hooks done, STATE taken; the source sends the SWITCHOVER"
+hb_hooks_state
 
 # ---- the SWITCHOVER -------------------------------------------------------------------
-T0=$(date +%s.%N)
-: >"$GO"
-NOTE_RE="^replay.*frame\\(s\\)"
-for ((i = 0; i < 100; i++)); do
-  show | python3 "$CARRY_PY" timeline "$T0" "$NOTE_RE" >/dev/null && break
-  sleep 0.1
-done
-sleep 0.5 # frames still on their way to the capture
-tb_capture_stop "$PCAP"
-say "timeline since the SWITCHOVER:"
-show | python3 "$CARRY_PY" timeline "$T0" | sed 's/^/  /' || true
-show >"$TB_DIR/show.json" || true
-vsm_ctl --json status >"$TB_DIR/status.json" 2>/dev/null || true
-SUSP=$(sed -n 's/^switchover sent at \([0-9]*\)$/\1/p' "$SRC_LOG")
-[[ -n $SUSP ]] || tb_fail "the source did not send the SWITCHOVER: $(tr '\n' ' ' <"$SRC_LOG")"
+hb_switchover "^replay.*frame\\(s\\)"
 
 # ---- the checks ------------------------------------------------------------------------
 out=$(python3 - "$HERE/lib" "$PCAP" "$TB_DIR/show.json" "$MAC" "$VID" "$G0 $G1 $G2" "$IP1 $IP2" <<'PY'
@@ -236,21 +177,5 @@ for f in fails:
     print("FAIL: " + f)
 PY
 ) || nfail "the check itself failed: $out"
-while IFS= read -r line; do
-  case $line in
-  FAIL:*) nfail "${line#FAIL: }" ;;
-  *) say "${line#info: }" ;;
-  esac
-done <<<"$out"
-kill -0 "$VSM_PID" 2>/dev/null || nfail "vsimigd died; log tail: $(tail -5 "$VSM_LOG")"
-tb__kill_pid "$VSM_PID" TERM 5
-tb__untrack_pid "$VSM_PID"
-grep -E 'Sanitizer|runtime error:' "$VSM_LOG" && nfail "sanitizer report in vsimigd's log"
-
-say "done in $(( ($(date +%s%N) - T_ALL) / 1000000 )) ms"
-if ((${#FAILS[@]})); then
-  printf 'FAILED (%d):\n' "${#FAILS[@]}"
-  printf '  - %s\n' "${FAILS[@]}"
-  exit 1
-fi
-echo "PASS"
+hb_report "$out"
+hb_finish
