@@ -11,11 +11,13 @@ both sides (QMP pmemsave) and compared page by page.  Every differing
 4 KiB page is a guest write the migration lost.  The destination is
 then resumed and becomes the next source.
 
-  ramdiff.py [--fix 0|1] [-n N] [--mib MIB] [--bw MIBPS] [--pps P] GUESTDIR WORKDIR
+  ramdiff.py [--fix 0|1] [-n N] [--mib MIB] [--bw MIBPS] [--pps P] [--busy] GUESTDIR WORKDIR
 
 --pps P sends P UDP datagrams/s from the host to the guest's port 5000
 (hostfwd: each QEMU forwards its own port; the sender follows the
 running guest).
+--busy boots the guest with a busy-looping shell as its only process
+instead of init.sh (few context switches: the TLB entries live long).
 --fix 1 gives the RAM block MIB MiB + 8 KiB (lib/guest/guest.sh,
 lg_tcg_ram_args), --fix 0 exactly MIB MiB as libvirt does.  --bw caps the
 migration bandwidth (MiB/s; more iterations, more dirty-bitmap syncs).
@@ -71,6 +73,14 @@ class Qmp:
         return d.get("return")
 
 
+BOOTED = b"VSMGUEST: ctflows listening"
+APPEND = "console=ttyS0 quiet panic=-1 mitigations=off no_timer_check vsm.name=rd vsm.groups=none vsm.ctflows=8022"
+# --busy: the guest's only process is a shell busy-looping on its own
+# memory (no context switch, so the vCPU's TLB is hardly ever flushed).
+BUSY_BOOTED = b"BUSY-START"
+BUSY_APPEND = 'console=ttyS0 quiet panic=-1 mitigations=off no_timer_check rdinit=/bin/sh -- -c "echo BUSY-START; i=0; while :; do i=$((i+1)); done"'
+
+
 def qemu(work, tag, guest, mib, fix, incoming=None, fwd=0):
     size = mib * 1048576 + (8192 if fix else 0)
     qmp = os.path.join(work, "qmp-%s.sock" % tag)
@@ -83,7 +93,7 @@ def qemu(work, tag, guest, mib, fix, incoming=None, fwd=0):
             "-serial", "file:" + os.path.join(work, "serial-%s.log" % tag),
             "-qmp", "unix:%s,server=on,wait=off" % qmp,
             "-kernel", os.path.join(guest, "vmlinuz"), "-initrd", os.path.join(guest, "initrd.gz"),
-            "-append", "console=ttyS0 quiet panic=-1 mitigations=off no_timer_check vsm.name=rd vsm.groups=none vsm.ctflows=8022"]
+            "-append", APPEND]
     if incoming:
         args += ["-S", "-incoming", incoming]
     p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=open(os.path.join(work, "qemu-%s.out" % tag), "ab"),
@@ -110,9 +120,13 @@ def main():
     ap.add_argument("--mib", type=int, default=192)
     ap.add_argument("--bw", type=int, default=0)
     ap.add_argument("--pps", type=int, default=0)
+    ap.add_argument("--busy", action="store_true")
     ap.add_argument("guest")
     ap.add_argument("work")
     a = ap.parse_args()
+    global APPEND, BOOTED
+    if a.busy:
+        APPEND, BOOTED = BUSY_APPEND, BUSY_BOOTED
     os.makedirs(a.work, exist_ok=True)
     procs = []
     port = 47000 + os.getpid() % 1000
@@ -135,7 +149,7 @@ def main():
     try:
         src, sq, size = qemu(a.work, "0", a.guest, a.mib, a.fix, fwd=fwd)
         procs.append(src)
-        if not wait_serial(os.path.join(a.work, "serial-0.log"), b"VSMGUEST: ctflows listening", 300):
+        if not wait_serial(os.path.join(a.work, "serial-0.log"), BOOTED, 300):
             print("ramdiff: the guest did not boot (serial-0.log)", file=sys.stderr)
             return 1
         time.sleep(2)
