@@ -101,6 +101,15 @@ def qemu(work, tag, guest, mib, fix, incoming=None, fwd=0):
     return p, Qmp(qmp), size
 
 
+def free_port(kind):
+    """A port nobody holds on 127.0.0.1 right now (runs side by side must not collide)."""
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def wait_serial(path, text, tmo):
     t0 = time.time()
     while time.time() - t0 < tmo:
@@ -129,8 +138,7 @@ def main():
         APPEND, BOOTED = BUSY_APPEND, BUSY_BOOTED
     os.makedirs(a.work, exist_ok=True)
     procs = []
-    port = 47000 + os.getpid() % 1000
-    fwd = (port + 500) if a.pps else 0
+    fwd = free_port(socket.SOCK_DGRAM) if a.pps else 0
     cur = [fwd]  # the running guest's forwarded port
     stop = []
     if a.pps:
@@ -155,8 +163,9 @@ def main():
         time.sleep(2)
         bad = total = 0
         for i in range(1, a.n + 1):
-            uri = "tcp:127.0.0.1:%d" % (port + i)
-            dst, dq, _ = qemu(a.work, str(i), a.guest, a.mib, a.fix, incoming=uri, fwd=(fwd + i) if fwd else 0)
+            uri = "tcp:127.0.0.1:%d" % free_port(socket.SOCK_STREAM)
+            nfwd = free_port(socket.SOCK_DGRAM) if fwd else 0
+            dst, dq, _ = qemu(a.work, str(i), a.guest, a.mib, a.fix, incoming=uri, fwd=nfwd)
             procs.append(dst)
             time.sleep(0.5)
             if a.bw:
@@ -203,7 +212,7 @@ def main():
             procs.remove(src)
             dq.cmd("cont")
             if fwd:
-                cur[0] = fwd + i
+                cur[0] = nfwd
             src, sq = dst, dq
             time.sleep(2)
         print("ramdiff fix=%d migrations=%d with_lost_pages=%d lost_pages_total=%d bw=%s mib=%d" % (
