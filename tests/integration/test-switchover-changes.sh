@@ -47,38 +47,11 @@ MAC=02:76:73:6d:32:01 IP1=10.77.32.11 IP2=10.77.32.12
 G0=239.77.32.1 G1=239.77.32.2 G2=239.77.32.3
 DST_IP=10.77.254.1 SRC_IP=10.77.254.2 PEER_PORT=7788 SRC_PORT=7789
 
-tb_init
-command -v python3 >/dev/null || tb_skip_or_fail "missing tool: python3 (tests/deps.sh)"
-[[ -x $VSIMIGD && -x $VSIMIGCTL ]] || tb_fail "vsimigd/vsimigctl not built in $VSM_BUILD_ROOT"
-NS_H=$TB_ID-h NS_SW=$TB_ID-sw NS_SRC=$TB_ID-src
-
-# ---- the world ---------------------------------------------------------------------
-hb_netns "$NS_H" "$NS_SW" "$NS_SRC"
-hb_uplink 02:76:73:6d:32:10 02:76:73:6d:32:11
-hb_mgmt
-ip -n "$NS_H" link add br0 type bridge mcast_snooping 1
-ip -n "$NS_H" link add t0 type veth peer name p0
-for l in up0 t0; do ip -n "$NS_H" link set "$l" master br0; done
-for l in mg0 up0 t0 p0 br0; do ip -n "$NS_H" link set "$l" up; done
-ip -n "$NS_SRC" link set mg1 up
-ip -n "$NS_SW" link set sw0 up
-tb_wait_link_up "$NS_SW" sw0
-tb_wait_link_up "$NS_SRC" mg1
-tb_wait_link_up "$NS_H" t0
+hb_world 02:76:73:6d:32
+hb_attach bridge
 
 # ---- vsimigd, the source, the capture -------------------------------------------------
-hb_key
-vsm_daemon_start "$NS_H" up0 "[bridges]
-br0 = up0
-[libvirt]
-enabled = false
-[peer]
-listen = $DST_IP:$PEER_PORT
-key-file = $KEY
-[replay]
-enabled = true
-mdb = false
-query-after-resume = false"
+hb_daemon bridge false
 hb_token
 hb_source_start "$(hb_nic - "$IP1" -- "$G0" "$G1")" "$(hb_nic - "$IP1" "$IP2" -- "$G0" "$G1" "$G2")"
 PCAP=$TB_DIR/sw0.pcap

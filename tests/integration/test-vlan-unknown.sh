@@ -23,35 +23,11 @@ MAC=02:76:73:6d:35:01 IP1=10.77.35.11 IP2=10.77.35.12 SERVER=10.77.35.1
 G0=239.77.35.1 G1=239.77.35.2 G2=239.77.35.3
 DST_IP=10.77.251.1 SRC_IP=10.77.251.2 PEER_PORT=7794 SRC_PORT=7795
 
-tb_init
-command -v python3 >/dev/null || tb_skip_or_fail "missing tool: python3 (tests/deps.sh)"
-[[ -x $VSIMIGD && -x $VSIMIGCTL ]] || tb_fail "vsimigd/vsimigctl not built in $VSM_BUILD_ROOT"
-NS_H=$TB_ID-h NS_SW=$TB_ID-sw NS_SRC=$TB_ID-src
-
-# ---- the world ---------------------------------------------------------------------
-hb_netns "$NS_H" "$NS_SW" "$NS_SRC"
-hb_uplink 02:76:73:6d:35:10 02:76:73:6d:35:11
-hb_mgmt
-ip -n "$NS_H" link add link up0 name mvt0 address "$MAC" type macvtap mode vepa
-for l in mg0 up0 mvt0; do ip -n "$NS_H" link set "$l" up; done
-ip -n "$NS_SRC" link set mg1 up
-ip -n "$NS_SW" link set sw0 up
-tb_wait_link_up "$NS_SW" sw0
-tb_wait_link_up "$NS_SRC" mg1
-tb_wait_link_up "$NS_H" up0
+hb_world 02:76:73:6d:35
+hb_attach direct
 
 # ---- vsimigd, the source, the capture -------------------------------------------------
-hb_key
-vsm_daemon_start "$NS_H" up0 "[libvirt]
-enabled = false
-[peer]
-listen = $DST_IP:$PEER_PORT
-key-file = $KEY
-[replay]
-enabled = true
-mdb = true
-query-after-resume = false
-vlan = up0:none"
+hb_daemon direct true "vlan = up0:none"
 hb_token
 hb_source_start "$(hb_nic "$SERVER" "$IP1" -- "$G0" "$G1")" "$(hb_nic "$SERVER" "$IP1" "$IP2" -- "$G0" "$G1" "$G2")"
 PCAP=$TB_DIR/sw0.pcap

@@ -41,39 +41,11 @@ MAC=02:76:73:6d:33:01 IP1=10.77.33.11 IP2=10.77.33.12 SERVER=10.77.33.1
 G0=239.77.33.1 G1=239.77.33.2 G2=239.77.33.3
 DST_IP=10.77.253.1 SRC_IP=10.77.253.2 PEER_PORT=7790 SRC_PORT=7791
 
-tb_init
-command -v python3 >/dev/null || tb_skip_or_fail "missing tool: python3 (tests/deps.sh)"
-[[ -x $VSIMIGD && -x $VSIMIGCTL ]] || tb_fail "vsimigd/vsimigctl not built in $VSM_BUILD_ROOT"
-NS_H=$TB_ID-h NS_SW=$TB_ID-sw NS_SRC=$TB_ID-src
-
-# ---- the world ---------------------------------------------------------------------
-hb_netns "$NS_H" "$NS_SW" "$NS_SRC"
-hb_uplink 02:76:73:6d:33:10 02:76:73:6d:33:11
-hb_mgmt
-ip -n "$NS_H" link add br0 type bridge mcast_snooping 1
-ip -n "$NS_H" link add t0 type veth peer name p0
-for l in up0 t0; do ip -n "$NS_H" link set "$l" master br0; done
-for l in mg0 up0 t0 p0 br0; do ip -n "$NS_H" link set "$l" up; done
-ip -n "$NS_SRC" link set mg1 up
-ip -n "$NS_SW" link set sw0 up
-tb_wait_link_up "$NS_SW" sw0
-tb_wait_link_up "$NS_SRC" mg1
-tb_wait_link_up "$NS_H" t0
+hb_world 02:76:73:6d:33
+hb_attach bridge
 
 # ---- vsimigd, the source, the capture -------------------------------------------------
-hb_key
-vsm_daemon_start "$NS_H" up0 "[bridges]
-br0 = up0
-[libvirt]
-enabled = false
-[peer]
-listen = $DST_IP:$PEER_PORT
-key-file = $KEY
-[replay]
-enabled = true
-mdb = false
-query-after-resume = false
-vlan = br0:$VID"
+hb_daemon bridge false "vlan = br0:$VID"
 # The switch port answers VDP as lldpad's bridge role does (EVB on sw0).
 tb_lldpad_start "$NS_SW" sw0 bridge
 vsm_wait_bridge 30

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# The hook-fed testbed without libvirt shared by test-direct.sh, test-vlan.sh,
+# The hook-fed testbed without libvirt (hb_world, hb_attach, hb_daemon build it) shared by test-direct.sh, test-vlan.sh,
 # test-vlan-unknown.sh, test-switchover-changes.sh and test-conntrack-dest.sh:
 # vsimigd in <id>-h with [libvirt] enabled = false (the domain exists only as
 # the hook calls libvirt would make), a keyed source (lib/peerauth.py
@@ -149,4 +149,63 @@ if srv != "-":
 d["groups"] = [{"address": g, "version": "igmpv3", "mode": "exclude", "sources": []} for g in a[i + 1:]]
 print(json.dumps(d))
 ' "$MAC" "$@"
+}
+
+# hb_world MAC_PREFIX: tb_init, the tool checks, NS_H/NS_SW/NS_SRC, their
+# namespaces, the uplink up0 <-> sw0 (MAC_PREFIX:10, MAC_PREFIX:11) and the
+# migration link (not yet up).
+hb_world() {
+  tb_init
+  command -v python3 >/dev/null || tb_skip_or_fail "missing tool: python3 (tests/deps.sh)"
+  [[ -x $VSIMIGD && -x $VSIMIGCTL ]] || tb_fail "vsimigd/vsimigctl not built in $VSM_BUILD_ROOT"
+  NS_H=$TB_ID-h NS_SW=$TB_ID-sw NS_SRC=$TB_ID-src
+  hb_netns "$NS_H" "$NS_SW" "$NS_SRC"
+  hb_uplink "$1:10" "$1:11"
+  hb_mgmt
+}
+
+# hb_attach direct|bridge: the vNIC's way out in $NS_H, every link up:
+# direct: the macvtap mvt0 ($MAC, vepa) on up0; bridge: br0 (snooping) with
+# up0 and the tap stand-in t0 (veth t0 <-> p0).
+hb_attach() {
+  local l links
+  if [[ $1 == direct ]]; then
+    ip -n "$NS_H" link add link up0 name mvt0 address "$MAC" type macvtap mode vepa
+    links="mg0 up0 mvt0"
+  else
+    ip -n "$NS_H" link add br0 type bridge mcast_snooping 1
+    ip -n "$NS_H" link add t0 type veth peer name p0
+    for l in up0 t0; do ip -n "$NS_H" link set "$l" master br0; done
+    links="mg0 up0 t0 p0 br0"
+  fi
+  for l in $links; do ip -n "$NS_H" link set "$l" up; done
+  ip -n "$NS_SRC" link set mg1 up
+  ip -n "$NS_SW" link set sw0 up
+  tb_wait_link_up "$NS_SW" sw0
+  tb_wait_link_up "$NS_SRC" mg1
+  if [[ $1 == direct ]]; then tb_wait_link_up "$NS_H" up0; else tb_wait_link_up "$NS_H" t0; fi
+}
+
+# hb_daemon direct|bridge MDB [REPLAY_LINE]: hb_key, then vsimigd on up0
+# (without libvirt, the peer listener at $DST_IP:$PEER_PORT keyed by $KEY,
+# replay on with mdb = MDB and no query after resume, plus REPLAY_LINE);
+# bridge: [bridges] br0 = up0.
+hb_daemon() {
+  local conf=""
+  hb_key
+  [[ $1 == bridge ]] && conf="[bridges]
+br0 = up0
+"
+  conf+="[libvirt]
+enabled = false
+[peer]
+listen = $DST_IP:$PEER_PORT
+key-file = $KEY
+[replay]
+enabled = true
+mdb = $2
+query-after-resume = false"
+  [[ -n ${3:-} ]] && conf+="
+$3"
+  vsm_daemon_start "$NS_H" up0 "$conf"
 }
